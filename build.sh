@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# DistEmbed.Verified build entry point.
+#   ./build.sh demo    set up, build, and run the main job (the distembed CLI on generated data)
+#   ./build.sh test    set up, build, and run every test suite; ends with "N passed, N failed"
+#   ./build.sh setup   only check/fix the native runtime (libstdc++ with GLIBCXX_3.4.32) and restore packages
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { echo "[build] $*" >&2; }
+
+libstdcxx_ok() {
+  local lib
+  for lib in /lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6 /usr/lib/libstdc++.so.6; do
+    if [ -f "$lib" ] && grep -qa 'GLIBCXX_3\.4\.32' "$lib"; then return 0; fi
+  done
+  return 1
+}
+
+setup_native() {
+  if libstdcxx_ok; then return 0; fi
+  local id="" version=""
+  if [ -r /etc/os-release ]; then . /etc/os-release; id=${ID:-}; version=${VERSION_ID:-}; fi
+  if [ "$id" = "debian" ] && [ "$version" = "12" ] && [ "$(id -u)" = "0" ]; then
+    log "libstdc++ lacks GLIBCXX_3.4.32 (TorchSharp 0.107 needs GCC 13's): installing libstdc++6 from Debian 13 with a low pin"
+    echo 'deb http://deb.debian.org/debian trixie main' > /etc/apt/sources.list.d/trixie.list
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' > /etc/apt/preferences.d/trixie
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t trixie libstdc++6 >&2
+    libstdcxx_ok || { echo "libstdc++6 from Debian 13 was installed but GLIBCXX_3.4.32 is still missing." >&2; exit 1; }
+    return 0
+  fi
+  cat >&2 <<MSG
+TorchSharp 0.107 needs libstdc++ with GLIBCXX_3.4.32 (GCC >= 13); this machine's libstdc++.so.6 lacks it.
+On Debian 12, run this script as root (it installs libstdc++6 from Debian 13 with a low apt pin).
+Elsewhere install GCC 13's runtime (Ubuntu 24.04 / Debian 13 have it: apt-get install libstdc++6), then re-run.
+MSG
+  exit 1
+}
+
+restore() { dotnet restore DistEmbed.Verified.sln >&2; }
+build() { dotnet build DistEmbed.Verified.sln -c Release --no-restore -v q -nologo >&2; }
+
+run_tests() {
+  local failed_build=0 total_pass=0 total_fail=0 out rc
+  mkdir -p "$ROOT/artifacts/test"
+  # 1) F# property suites (Expecto console app)
+  set +e
+  out=$(dotnet run --project tests/Properties/Properties.fsproj -c Release --no-build -- --summary 2>&1 | tee /dev/stderr)
+  rc=$?
+  set -e
+  local line p f e
+  line=$(echo "$out" | grep -E '[0-9]+ tests run in' | tail -n 1 || true)
+  if [ -n "$line" ]; then
+    p=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    e=$(echo "$line" | sed -E 's/.* ([0-9]+) errored.*/\1/')
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f + e))
+  else
+    total_fail=$((total_fail + 1)); log "property suites printed no summary (exit $rc)"
+  fi
+  [ "$rc" = "0" ] || [ "$total_fail" -gt 0 ] || total_fail=$((total_fail + 1))
+  # 2) C# consumer tests (xunit via dotnet test, counted from the TRX report)
+  rm -rf "$ROOT/artifacts/test/trx"
+  set +e
+  dotnet test tests/Facade.Tests/Facade.Tests.csproj -c Release --no-build --logger "trx;LogFileName=facade.trx" \
+    --results-directory "$ROOT/artifacts/test/trx" >&2
+  rc=$?
+  set -e
+  local trx="$ROOT/artifacts/test/trx/facade.trx"
+  if [ -f "$trx" ]; then
+    p=$(grep -oE '<Counters [^>]*' "$trx" | grep -oE ' passed="[0-9]+"' | grep -oE '[0-9]+')
+    f=$(grep -oE '<Counters [^>]*' "$trx" | grep -oE ' failed="[0-9]+"' | grep -oE '[0-9]+')
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+    [ "$rc" = "0" ] || [ "$f" -gt 0 ] || total_fail=$((total_fail + 1))
+  else
+    total_fail=$((total_fail + 1)); log "facade tests wrote no report (exit $rc)"
+  fi
+  echo "$total_pass passed, $total_fail failed"
+  [ "$total_fail" = "0" ]
+}
+
+cmd=${1:-test}
+case "$cmd" in
+  setup) setup_native; restore ;;
+  test) setup_native; restore; build; run_tests ;;
+  demo)
+    setup_native; restore; build
+    shift || true
+    dotnet run --project src/Cli/Cli.csproj -c Release --no-build -- demo "$@" ;;
+  *) echo "usage: ./build.sh [demo|test|setup]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,74 @@
+namespace DistEmbed.Core
+
+open System
+
+/// <summary>
+/// Argument checks shared by every public function. Each check throws an <see cref="T:System.ArgumentException"/>
+/// whose <c>ParamName</c> is the offending argument and whose message says what was wrong
+/// (the shape, the index of the first bad value, the allowed values).
+/// </summary>
+[<RequireQualifiedAccess>]
+module Validation =
+
+    /// <summary>Throws <see cref="T:System.ArgumentException"/> naming <paramref name="name"/>.</summary>
+    let fail (name: string) (message: string) : 'T = raise (ArgumentException(message, name))
+
+    /// <summary>Throws <see cref="T:System.ArgumentNullException"/> when <paramref name="value"/> is null.</summary>
+    let notNull (name: string) (value: 'T) =
+        if isNull (box value) then
+            raise (ArgumentNullException(name, $"{name} must not be null."))
+
+    /// <summary>Checks that every element of a vector is finite (no NaN, no ±Inf).</summary>
+    let finite (name: string) (values: float[]) =
+        notNull name values
+        for i in 0 .. values.Length - 1 do
+            let v = values.[i]
+            if Double.IsNaN v then fail name $"{name}[{i}] is NaN; all values must be finite."
+            elif Double.IsInfinity v then fail name $"{name}[{i}] is {v}; all values must be finite."
+
+    /// <summary>Checks that every element of a matrix is finite (no NaN, no ±Inf).</summary>
+    let finite2D (name: string) (values: float[,]) =
+        notNull name values
+        for i in 0 .. Array2D.length1 values - 1 do
+            for j in 0 .. Array2D.length2 values - 1 do
+                let v = values.[i, j]
+                if Double.IsNaN v then fail name $"{name}[{i},{j}] is NaN; all values must be finite."
+                elif Double.IsInfinity v then fail name $"{name}[{i},{j}] is {v}; all values must be finite."
+
+    /// <summary>Checks that a vector is not empty.</summary>
+    let nonEmpty (name: string) (values: 'T[]) =
+        notNull name values
+        if values.Length = 0 then fail name $"{name} is empty; at least one element is required."
+
+    /// <summary>Checks that two lengths agree (for example a distribution's points and its weights).</summary>
+    let sameLength (name: string) (expected: int) (actual: int) (what: string) =
+        if expected <> actual then
+            fail name $"{name} has length {actual} but {what} has length {expected}; they must match."
+
+    /// <summary>
+    /// Checks a weight vector: finite, non-negative, not all zero. Returns the weights normalised to sum to one.
+    /// </summary>
+    let weights (name: string) (values: float[]) : float[] =
+        finite name values
+        nonEmpty name values
+        let mutable total = 0.0
+        for i in 0 .. values.Length - 1 do
+            if values.[i] < 0.0 then
+                fail name $"{name}[{i}] = {values.[i]} is negative; weights must be non-negative."
+            total <- total + values.[i]
+        if total <= 0.0 then fail name $"{name} are all zero; at least one weight must be positive."
+        values |> Array.map (fun w -> w / total)
+
+    /// <summary>Checks that a real parameter lies in [lower, ∞) and is finite.</summary>
+    let atLeast (name: string) (lower: float) (value: float) =
+        if Double.IsNaN value || Double.IsInfinity value || value < lower then
+            fail name $"{name} = {value} is invalid; it must be a finite number ≥ {lower}."
+
+    /// <summary>Checks that a real parameter is finite and strictly positive.</summary>
+    let positive (name: string) (value: float) =
+        if Double.IsNaN value || Double.IsInfinity value || value <= 0.0 then
+            fail name $"{name} = {value} is invalid; it must be a finite number > 0."
+
+    /// <summary>Checks that an integer parameter is at least <paramref name="lower"/>.</summary>
+    let atLeastInt (name: string) (lower: int) (value: int) =
+        if value < lower then fail name $"{name} = {value} is invalid; it must be ≥ {lower}."
