@@ -1,6 +1,5 @@
 namespace DistEmbed.Core.Reference
 
-open System
 open MathNet.Numerics.LinearAlgebra
 open DistEmbed.Core
 

@@ -10,9 +10,10 @@ open DistEmbed.Core
 /// <remarks>
 /// <code>MW_p^p(μ, ν) = Σ_{k=1}^{d} W_p^p(π_k#μ, π_k#ν)</code>
 /// where π_k is the k-th coordinate projection and each term is computed exactly by
-/// <c>OneDimensional.costP</c> [1, Proposition 2.17]. It is the sliced cost over
-/// the d coordinate axes (times d), a lower bound of the cost of the product coupling, and the cost the
-/// quantile-layer representation makes exact.
+/// <c>OneDimensional.costP</c> [1, Proposition 2.17]. It is d times the sliced cost over the d coordinate axes,
+/// the cost the quantile-layer representation makes exact, and a lower bound of the optimal-transport cost with
+/// ground cost Σ_k |x_k − y_k|^p (each coordinate of a coupling of μ and ν couples their marginals); for p = 2 that is
+/// W_2², so MW_2 ≤ W_2.
 ///
 /// References:
 /// [1] F. Santambrogio, Optimal Transport for Applied Mathematicians, Birkhäuser (2015), Proposition 2.17.

@@ -93,7 +93,8 @@ module Sliced =
     /// <remarks>
     /// Each row is a vector of independent standard normal draws (Box–Muller on <see cref="T:System.Random"/> seeded
     /// with <paramref name="seed"/>) divided by its Euclidean norm, which is uniform on the sphere; a row of norm zero
-    /// (probability zero) is drawn again. The same seed gives the same directions on every platform.
+    /// (probability zero) is drawn again. Deterministic: the same seed gives the same directions (the seeded
+    /// System.Random algorithm is fixed; only the last bits of log and cos may vary between platforms' math libraries).
     /// </remarks>
     /// <param name="count">The number of directions L ≥ 1.</param>
     /// <param name="dimension">The dimension d ≥ 1.</param>
