@@ -13,6 +13,10 @@ open DistEmbed.Properties.Generators
 
 type private Tensor = torch.Tensor
 
+/// The tensor solver under test and the float64 reference (both modules are called Sinkhorn).
+module TensorSinkhorn = DistEmbed.Core.Sinkhorn
+module ReferenceSinkhorn = DistEmbed.Core.Reference.Sinkhorn
+
 let private values (t: Tensor) : float[] =
     use _ = torch.NewDisposeScope()
     t.detach().cpu().to_type(torch.float64).contiguous().data<float>().ToArray()
@@ -75,13 +79,13 @@ let private lists : Gen<Empirical[] * Empirical[] * int> =
 let private solve1 (dtype: torch.ScalarType) (a: Empirical) (b: Empirical) (o: SinkhornOptions) =
     use ba = batchOf dtype [| a |]
     use bb = batchOf dtype [| b |]
-    Sinkhorn.solve (ba, bb, o)
+    TensorSinkhorn.solve (ba, bb, o)
 
 let private divergence1 (dtype: torch.ScalarType) (a: Empirical) (b: Empirical) (o: SinkhornOptions) =
     use _ = torch.NewDisposeScope()
     use ba = batchOf dtype [| a |]
     use bb = batchOf dtype [| b |]
-    scalar ((Sinkhorn.divergence o).Paired(ba, bb))
+    scalar ((TensorSinkhorn.divergence o).Paired(ba, bb))
 
 /// A distribution with 1–6 points drawn from a continuum (no ties: the p = 1 cost has kinks at coincident points,
 /// where a central difference straddles the kink).
@@ -196,7 +200,7 @@ let tests =
             let o = fixedIterations (0.3 * scale) p 60
             use ba = batchOf torch.float64 xs
             use bb = batchOf torch.float64 ys
-            for distance in [ Sinkhorn.distance o; Sinkhorn.divergence o ] do
+            for distance in [ TensorSinkhorn.distance o; TensorSinkhorn.divergence o ] do
                 let pw = values (distance.Pairwise(ba, bb))
                 for i in 0 .. xs.Length - 1 do
                     for j in 0 .. ys.Length - 1 do
@@ -224,22 +228,42 @@ let tests =
             let run (make: SinkhornOptions -> IDistance) blockSize =
                 let d = make { fixedIterations (0.3 * scale) p 40 with BlockSize = blockSize }
                 values (d.Pairwise(ba, bb)), values (d.Paired(ba, ba))
-            for make in [ Sinkhorn.distance; Sinkhorn.divergence ] do
+            for make in [ TensorSinkhorn.distance; TensorSinkhorn.divergence ] do
                 let pw1, pd1 = run make 1000
                 for blockSize in [ 1; 2; 5 ] do
                     let pw, pd = run make blockSize
                     Array.iter2 (fun x y -> expectClose 1e-11 $"pairwise, block {blockSize}" (x / scale) (y / scale)) pw1 pw
                     Array.iter2 (fun x y -> expectClose 1e-11 $"paired, block {blockSize}" (x / scale) (y / scale)) pd1 pd)
 
-        property "float32 agrees with float64 within 1e-4 relative" 30 problem (fun (a, b, p, rel) ->
+        property "float64 agrees with the reference (both converged to 1e-11): costs, plan, S_ε within 1e-8" 40 problem (fun (a, b, p, rel) ->
             let scale = costScale p a b
-            let o64 = converged (rel * scale) p
-            let o32 = { o64 with Tolerance = 1e-6; MaxIterations = 5000 }
-            use r64 = solve1 torch.float64 a b o64
+            let eps = rel * scale
+            let o = converged eps p
+            use r = solve1 torch.float64 a b { o with KeepPlan = true }
+            let reference = ReferenceSinkhorn.solvePoints (float p, a, b, eps, o.MaxIterations, o.Tolerance)
+            Expect.isLessThanOrEqual reference.MarginalError 1e-10 "reference converged"
+            Expect.isLessThanOrEqual (scalar r.MarginalError) 1e-10 "tensor solver converged"
+            expectClose 1e-8 "transport cost / cost scale" (reference.TransportCost / scale) (scalar r.TransportCost / scale)
+            expectClose 1e-8 "entropic cost / cost scale" (reference.EntropicCost / scale) (scalar r.EntropicCost / scale)
+            let plan = values r.Plan
+            let tb = b.Count
+            for i in 0 .. a.Count - 1 do
+                for j in 0 .. tb - 1 do
+                    if not (abs (plan.[i * tb + j] - reference.Plan.[i, j]) <= 1e-8) then
+                        failtestf "plan[%d,%d]: reference %.17g, tensor %.17g" i j reference.Plan.[i, j] plan.[i * tb + j]
+            let sRef = ReferenceSinkhorn.divergence (float p, a, b, eps, o.MaxIterations, o.Tolerance)
+            expectClose 1e-8 "S_ε / cost scale" (sRef / scale) (divergence1 torch.float64 a b o / scale))
+
+        property "float32 agrees with the float64 reference within 1e-4 relative" 30 problem (fun (a, b, p, rel) ->
+            let scale = costScale p a b
+            let eps = rel * scale
+            let o32 = { converged eps p with Tolerance = 1e-6; MaxIterations = 5000 }
+            let reference = ReferenceSinkhorn.solvePoints (float p, a, b, eps, 20000, 1e-11)
             use r32 = solve1 torch.float32 a b o32
-            expectClose 1e-4 "transport cost" (scalar r64.TransportCost / scale) (scalar r32.TransportCost / scale)
-            expectClose 1e-4 "entropic cost" (scalar r64.EntropicCost / scale) (scalar r32.EntropicCost / scale)
-            expectClose 1e-4 "divergence" (divergence1 torch.float64 a b o64 / scale) (divergence1 torch.float32 a b o32 / scale))
+            expectClose 1e-4 "transport cost / cost scale" (reference.TransportCost / scale) (scalar r32.TransportCost / scale)
+            expectClose 1e-4 "entropic cost / cost scale" (reference.EntropicCost / scale) (scalar r32.EntropicCost / scale)
+            let sRef = ReferenceSinkhorn.divergence (float p, a, b, eps, 20000, 1e-11)
+            expectClose 1e-4 "S_ε / cost scale" (sRef / scale) (divergence1 torch.float32 a b o32 / scale))
 
         property "ε-scaling reaches the same solution" 20 problem (fun (a, b, p, rel) ->
             let scale = costScale p a b
@@ -277,7 +301,7 @@ let tests =
                     Expect.isTrue (Double.IsFinite (divergence1 dtype a b o)) $"divergence finite ({dtype})"
                     use bb = batchOf dtype [| b |]
                     use ba = batchOf dtype [| a |]
-                    let g = gradientOf ba.Points ba.Weights (fun x -> (Sinkhorn.divergence o).Paired(x, bb))
+                    let g = gradientOf ba.Points ba.Weights (fun x -> (TensorSinkhorn.divergence o).Paired(x, bb))
                     Expect.isTrue (g |> Array.forall Double.IsFinite) $"divergence gradient finite ({dtype})")
 
         property "envelope gradient of OT_ε and S_ε = central finite differences (float64)" 15
@@ -294,8 +318,8 @@ let tests =
                 let o = { converged (0.5 * costScale p a b) p with Tolerance = 1e-13; MaxIterations = 50000; CheckEvery = 1 }
                 use ba = batchOf torch.float64 [| a |]
                 use bb = batchOf torch.float64 [| b |]
-                let entropic (x: DistributionBatch) = (Sinkhorn.solve (x, bb, o)).EntropicCost
-                let divergence (x: DistributionBatch) = (Sinkhorn.divergence o).Paired(x, bb)
+                let entropic (x: DistributionBatch) = (TensorSinkhorn.solve (x, bb, o)).EntropicCost
+                let divergence (x: DistributionBatch) = (TensorSinkhorn.divergence o).Paired(x, bb)
                 let h = 1e-6 * s
                 for name, f in [ "OT_ε", entropic; "S_ε", divergence ] do
                     let g = gradientOf ba.Points ba.Weights f
@@ -307,7 +331,7 @@ let tests =
             let o = { converged (max rel 0.5 * costScale p a b) p with Tolerance = 1e-12 }
             use ba = batchOf torch.float64 [| a |]
             use bb = batchOf torch.float64 [| b |]
-            let entropic mode (x: DistributionBatch) = (Sinkhorn.solve (x, bb, { o with Gradient = mode })).EntropicCost
+            let entropic mode (x: DistributionBatch) = (TensorSinkhorn.solve (x, bb, { o with Gradient = mode })).EntropicCost
             let env = gradientOf ba.Points ba.Weights (entropic SinkhornGradient.Envelope)
             let unr = gradientOf ba.Points ba.Weights (entropic SinkhornGradient.Unrolled)
             expectGradientsClose 1e-6 "OT_ε gradient" unr env)
@@ -318,7 +342,7 @@ let tests =
             use ba = batchOf torch.float64 [| a |]
             use same = batchOf torch.float64 [| a |]
             for mode in [ SinkhornGradient.Envelope; SinkhornGradient.Unrolled ] do
-                let g = gradientOf ba.Points ba.Weights (fun x -> (Sinkhorn.divergence { o with Gradient = mode }).Paired(x, same))
+                let g = gradientOf ba.Points ba.Weights (fun x -> (TensorSinkhorn.divergence { o with Gradient = mode }).Paired(x, same))
                 Expect.isTrue (g |> Array.forall Double.IsFinite) $"finite ({mode})"
                 let scale = sqrt (costScale p a a)
                 Expect.isLessThanOrEqual (maxAbs g / scale) 1e-6 $"|∇S_ε(a, a)| ({mode})")
@@ -339,10 +363,10 @@ let tests =
                   { o with Gradient = enum<SinkhornGradient> 7 }, "options.Gradient"
                   { o with BlockSize = 0 }, "options.BlockSize" ]
             for bad, fragment in cases do
-                throwsArg<ArgumentException> "options" fragment (fun () -> box (Sinkhorn.solve (a, a, bad)))
-                throwsArg<ArgumentException> "options" fragment (fun () -> box (Sinkhorn.distance bad))
-                throwsArg<ArgumentException> "options" fragment (fun () -> box (Sinkhorn.divergence bad))
-            throwsArg<ArgumentNullException> "options" "options" (fun () -> box (Sinkhorn.solve (a, a, Unchecked.defaultof<SinkhornOptions>)))
+                throwsArg<ArgumentException> "options" fragment (fun () -> box (TensorSinkhorn.solve (a, a, bad)))
+                throwsArg<ArgumentException> "options" fragment (fun () -> box (TensorSinkhorn.distance bad))
+                throwsArg<ArgumentException> "options" fragment (fun () -> box (TensorSinkhorn.divergence bad))
+            throwsArg<ArgumentNullException> "options" "options" (fun () -> box (TensorSinkhorn.solve (a, a, Unchecked.defaultof<SinkhornOptions>)))
 
         testCase "bad inputs are rejected naming the argument" <| fun () ->
             let o = SinkhornOptions.Create 0.1
@@ -352,7 +376,7 @@ let tests =
             use a32 = batchOf torch.float32 [| one; one |]
             use a3d = batchOf torch.float64 [| Empirical.Uniform(array2D [ [ 0.0; 1.0; 2.0 ] ]); Empirical.Uniform(array2D [ [ 1.0; 1.0; 1.0 ] ]) |]
             use v = VectorBatch.FromArray(array2D [ [ 0.0; 1.0 ]; [ 1.0; 0.0 ] ], torch.CPU)
-            for distance in [ Sinkhorn.distance o; Sinkhorn.divergence o ] do
+            for distance in [ TensorSinkhorn.distance o; TensorSinkhorn.divergence o ] do
                 throwsArg<ArgumentException> "a" "accepts Distributions" (fun () -> box (distance.Paired(v, a)))
                 throwsArg<ArgumentException> "b" "accepts Distributions" (fun () -> box (distance.Pairwise(a, v)))
                 throwsArg<ArgumentNullException> "a" "a" (fun () -> box (distance.Paired(Unchecked.defaultof<IEmbeddingBatch>, a)))
@@ -362,12 +386,12 @@ let tests =
                 Expect.equal distance.Accepts Representation.Distributions "accepts distributions"
                 Expect.isFalse distance.IsMetric "not a metric"
                 Expect.isTrue distance.IsSymmetric "symmetric"
-            throwsArg<ArgumentException> "b" "has 1 distributions but a has 2" (fun () -> box (Sinkhorn.solve (a, a1, o)))
-            throwsArg<ArgumentException> "b" "dimension d = 3" (fun () -> box (Sinkhorn.solve (a, a3d, o)))
-            throwsArg<ArgumentNullException> "b" "b" (fun () -> box (Sinkhorn.solve (a, Unchecked.defaultof<DistributionBatch>, o)))
-            throwsArg<ArgumentException> "power" "power = 3" (fun () -> box (Sinkhorn.cost (a, a, 3)))
-            Expect.equal (Sinkhorn.distance o).Name "sinkhorn" "name"
-            Expect.equal (Sinkhorn.divergence o).Name "sinkhorn-divergence" "name"
+            throwsArg<ArgumentException> "b" "has 1 distributions but a has 2" (fun () -> box (TensorSinkhorn.solve (a, a1, o)))
+            throwsArg<ArgumentException> "b" "dimension d = 3" (fun () -> box (TensorSinkhorn.solve (a, a3d, o)))
+            throwsArg<ArgumentNullException> "b" "b" (fun () -> box (TensorSinkhorn.solve (a, Unchecked.defaultof<DistributionBatch>, o)))
+            throwsArg<ArgumentException> "power" "power = 3" (fun () -> box (TensorSinkhorn.cost (a, a, 3)))
+            Expect.equal (TensorSinkhorn.distance o).Name "sinkhorn" "name"
+            Expect.equal (TensorSinkhorn.divergence o).Name "sinkhorn-divergence" "name"
 
         testCase "the cost matrix is ‖x − y‖^p and keeps the dtype" <| fun () ->
             let x = Empirical.Uniform(array2D [ [ 0.0; 0.0 ]; [ 3.0; 4.0 ] ])
@@ -375,11 +399,27 @@ let tests =
             for dtype in [ torch.float32; torch.float64 ] do
                 use a = batchOf dtype [| x |]
                 use b = batchOf dtype [| y |]
-                use c2 = Sinkhorn.cost (a, b, 2)
-                use c1 = Sinkhorn.cost (a, b, 1)
+                use c2 = TensorSinkhorn.cost (a, b, 2)
+                use c1 = TensorSinkhorn.cost (a, b, 1)
                 Expect.equal c2.dtype dtype "dtype"
                 Expect.equal c2.shape [| 1L; 2L; 3L |] "shape"
                 let e2 = [| 25.0; 100.0; 1.0; 0.0; 25.0; 18.0 |]
                 Array.iter2 (fun e v -> expectClose 1e-6 "squared distance" e v) e2 (values c2)
                 Array.iter2 (fun e v -> expectClose 1e-6 "distance" (sqrt e) v) e2 (values c1)
+
+        testCase "the p = 1 cost is exact in chunks larger and smaller than one item" <| fun () ->
+            // T·T'·d = 300·300·64 exceeds the 2^22-element chunk: the rows of one item are split across chunks.
+            use _ = torch.NewDisposeScope()
+            use gen = new torch.Generator(7UL)
+            let x = torch.randn([| 2L; 300L; 64L |], dtype = torch.float64, generator = gen)
+            let y = torch.randn([| 2L; 300L; 64L |], dtype = torch.float64, generator = gen)
+            use a = DistributionBatch.FromTensors(x, null)
+            use b = DistributionBatch.FromTensors(y, null)
+            let c1 = values (TensorSinkhorn.cost (a, b, 1))
+            let c2 = values (TensorSinkhorn.cost (a, b, 2))
+            Array.iter2 (fun sq d -> expectClose 1e-12 "‖x − y‖ = sqrt ‖x − y‖²" (sqrt sq) d) c2 c1
+            use same = DistributionBatch.FromTensors(x, null)
+            let diagonal = values (TensorSinkhorn.cost (a, same, 1))
+            for i in 0 .. 299 do
+                Expect.equal diagonal.[i * 300 + i] 0.0 "coincident points cost exactly 0"
     ]
