@@ -99,8 +99,10 @@ type SinkhornResult =
 /// S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) is ≥ 0 with S_ε(a, a) = 0 [3, Thm. 1; 4]. The symmetric terms
 /// OT_ε(a, a) use the averaged fixed-point iteration f ← ½(f + T(f)) [3, §3.1]. ε-scaling follows [5] and GeomLoss's
 /// <c>scaling</c> [3].</para>
-/// <para>Costs per iteration: two passes of O(B·T·T') work; the only device-to-host synchronisation is the
-/// marginal-error check every <c>CheckEvery</c> iterations.</para>
+/// <para>Cost per iteration: two half-steps, each a few streaming passes over [B, T, T'] (add, max, exp, sum), done
+/// in place in one preallocated buffer when autograd is off (no [B, T, T'] allocation per step); the only
+/// device-to-host synchronisation is the marginal-error check every <c>CheckEvery</c> iterations. Memory:
+/// O(B·T·T') (Envelope) or O(iterations·B·T·T') (Unrolled).</para>
 /// <para>References.
 /// [1] M. Cuturi, "Sinkhorn Distances: Lightspeed Computation of Optimal Transport", NeurIPS 2013, Eq. (2).
 /// [2] G. Peyré, M. Cuturi, "Computational Optimal Transport", Found. Trends Mach. Learn. 11(5–6), 2019, Prop. 4.3 and §4.4 (log-domain Sinkhorn).
