@@ -35,6 +35,9 @@ module internal TensorChecks =
 
     let shape (t: Tensor) = "[" + String.Join(",", t.shape) + "]"
 
+    /// Device equality by type and index (torch.Device has reference equality).
+    let sameDevice (a: torch.Device) (b: torch.Device) = a.``type`` = b.``type`` && a.index = b.index
+
     let floating (name: string) (t: Tensor) =
         if t.dtype <> torch.float32 && t.dtype <> torch.float64 then
             Validation.fail name $"{name} has dtype {t.dtype}; float32 or float64 is required."
@@ -176,7 +179,7 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
             else
                 if weights.dim() <> 2L || weights.shape.[0] <> b || weights.shape.[1] <> t then
                     Validation.fail "weights" $"weights has shape {TensorChecks.shape weights} but points has shape {TensorChecks.shape points}; weights must be [B, T] = [{b},{t}]."
-                if weights.device <> points.device then
+                if not (TensorChecks.sameDevice weights.device points.device) then
                     Validation.fail "weights" $"weights is on {weights.device} but points is on {points.device}; both must be on one device."
                 TensorChecks.floating "weights" weights
                 TensorChecks.finite "weights" weights
