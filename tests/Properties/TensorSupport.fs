@@ -13,7 +13,10 @@ open DistEmbed.Properties.Generators
 
 type Tensor = torch.Tensor
 
-let sc (x: float) : Scalar = Scalar.op_Implicit x
+let private scalars = System.Collections.Concurrent.ConcurrentDictionary<float, Scalar>()
+
+/// A cached Scalar: a temporary one may be finalized while a native call still reads it.
+let sc (x: float) : Scalar = scalars.GetOrAdd(x, fun (v: float) -> Scalar.op_Implicit v)
 
 /// A distribution batch of the given dtype from reference distributions (padded at the end with zero weights).
 let batchOf (dtype: torch.ScalarType) (es: Empirical[]) : DistributionBatch =

@@ -7,10 +7,11 @@ module internal DistanceKernels =
 
     type private Tensor = torch.Tensor
 
-    let inline sc (x: float) : Scalar = TensorChecks.sc x
+    /// A cached float Scalar (see <c>TensorChecks.sc</c>).
+    let sc (x: float) : Scalar = TensorChecks.sc x
 
-    /// An integer Scalar (integer tensors stay integer).
-    let inline sci (x: int64) : Scalar = Scalar.op_Implicit x
+    /// A cached integer Scalar (integer tensors stay integer).
+    let sci (x: int64) : Scalar = TensorChecks.sci x
 
     /// √x with √0 = 0 and a zero gradient where x ≤ 0 (the subgradient of a norm at its minimum); plain sqrt has an
     /// infinite derivative at 0, which turns 0 · ∞ into NaN in the backward pass.

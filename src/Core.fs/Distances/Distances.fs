@@ -265,6 +265,7 @@ type Distances =
         if directions.dim () <> 2L || directions.shape.[0] = 0L || directions.shape.[1] = 0L then
             Validation.fail "directions" $"directions has shape {TensorChecks.shape directions}; it must be [L, d] with L, d ≥ 1."
         TensorChecks.finite "directions" directions
+        use scope = torch.NewDisposeScope()
         directions.detach().clone().DetachFromDisposeScope()
 
     /// Checks a batch's dimension against fixed directions (names a).

@@ -7,8 +7,16 @@ open DistEmbed.Core.Reference
 type private Tensor = torch.Tensor
 
 module internal TensorChecks =
+    let private scalars = System.Collections.Concurrent.ConcurrentDictionary<float, Scalar>()
+    let private integerScalars = System.Collections.Concurrent.ConcurrentDictionary<int64, Scalar>()
+
     /// Scalar from a float (F# does not pick TorchSharp's implicit conversion when Tensor overloads exist).
-    let inline sc (x: float) : Scalar = Scalar.op_Implicit x
+    /// Scalars are cached and live for the process: a temporary Scalar has a finalizer that frees its native value,
+    /// and TorchSharp reads only its handle, so the garbage collector may free it while the native call still uses it.
+    let sc (x: float) : Scalar = scalars.GetOrAdd(x, fun (v: float) -> Scalar.op_Implicit v)
+
+    /// An integer Scalar (integer tensors stay integer), cached like <c>sc</c>.
+    let sci (x: int64) : Scalar = integerScalars.GetOrAdd(x, fun (v: int64) -> Scalar.op_Implicit v)
 
     /// The multi-index of the first true element of a boolean tensor, or None.
     let firstTrue (mask: Tensor) : int64[] option =
