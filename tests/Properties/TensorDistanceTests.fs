@@ -225,6 +225,51 @@ let permutationAndPadding =
                     for i in 0 .. a.Length - 1 do
                         expectWithin 1e-9 tol $"{e.Distance.Name} padded, paired" expected.[i, i % b.Length] pairedPadded.[i]))
 
+/// Uniform weights of one length take the sorted fast paths (one matrix product for p = 2, cdist otherwise, direct
+/// differences for max-sliced); padding one zero-weight point forces the general merge: both must agree.
+let fastPathMatchesMerge =
+    let gen =
+        gen {
+            let! d = dimension
+            let! s = scale
+            let! t = Gen.choose (1, 9)
+            let! n = Gen.choose (1, 4)
+            let! m = Gen.choose (1, 4)
+            let! a = Gen.arrayOfLength n (uniformAt t d s)
+            let! b = Gen.arrayOfLength m (uniformAt t d s)
+            return d, a, b
+        }
+    property "uniform equal-length fast paths = the general merge (marginal, sliced, max-sliced; paired and pairwise)" 25 gen (fun (d, a, b) ->
+        let s = coordinateScale (Seq.append a b)
+        let padded (batch: DistributionBatch) =
+            DistributionBatch.FromTensors(
+                torch.cat ([| batch.Points; torch.full ([| batch.Points.shape.[0]; 1L; batch.Points.shape.[2] |], sc (7.0 * s), dtype = batch.Points.dtype) |], 1L),
+                torch.cat ([| batch.Weights; torch.zeros (batch.Points.shape.[0], 1L, dtype = batch.Points.dtype) |], 1L))
+        let directions = SlicedWasserstein.randomDirections (5, d, 3L, torch.float64, null)
+        let distances =
+            [ Distances.MarginalWasserstein(1.0, 0), 1.0
+              Distances.MarginalWasserstein(2.0, 0), 1.0
+              Distances.MarginalWasserstein(3.0, 0), 1.0
+              Distances.MarginalWassersteinCost(2.0, 0), 2.0
+              Distances.SlicedWasserstein(directions, 2.0, 0), 1.0
+              Distances.SlicedWassersteinCost(directions, 1.0, 0), 1.0
+              Distances.MaxSlicedWasserstein(directions, 2.0, 0), 1.0
+              Distances.MaxSlicedWasserstein(directions, 1.0, 0), 1.0 ]
+        for dtype, tol in dtypes do
+            for distance, power in distances do
+                scoped (fun () ->
+                    use ba = batchOf dtype a
+                    use bb = batchOf dtype b
+                    let fast = matrix (distance.Pairwise(ba, bb))
+                    use pa = padded ba
+                    use pb = padded bb
+                    let r = (4.0 * s * sqrt (float d)) ** power
+                    expectMatrix tol r $"{distance.Name} {dtype} pairwise" (fun i j -> fast.[i, j]) (matrix (distance.Pairwise(pa, pb)))
+                    let selected = (bb :> IEmbeddingBatch).Select(indices (Array.init a.Length (fun i -> i % b.Length)))
+                    let fastPaired = values (distance.Paired(ba, selected))
+                    for i in 0 .. a.Length - 1 do
+                        expectWithin tol r $"{distance.Name} {dtype} paired" fast.[i, i % b.Length] fastPaired.[i]))
+
 /// Vector distances against direct float64 loops.
 let vectorsMatchDirect =
     let gen =
@@ -352,7 +397,7 @@ let buresSpecialCases =
         scoped (fun () ->
             use ba = batchOf torch.float64 a
             let shift = Array.init d (fun k -> float (k + 1) * s / 3.0)
-            use moved = DistributionBatch.FromTensors(ba.Points.add (torch.tensor(shift, dtype = torch.float64)), ba.Weights)
+            use moved = DistributionBatch.FromTensors(ba.Points.add (torch.tensor(shift, dtype = torch.float64), sc 1.0), ba.Weights)
             let norm = sqrt (Array.sumBy (fun v -> v * v) shift)
             let full = values (Bures.paired (ba, moved))
             let diagonal = values (Bures.diagonalPaired (ba, moved))
@@ -508,6 +553,7 @@ let tests =
           metricAxioms
           float32MatchesFloat64
           permutationAndPadding
+          fastPathMatchesMerge
           vectorsMatchDirect
           euclideanAccurateNearZero
           quantilesMatchWeightedDistributions

@@ -78,7 +78,7 @@ let autogradMatchesFiniteDifferences =
             let loss (x: Tensor) =
                 let a = batchFrom e.Maker x null
                 let b = batchFrom e.Maker (torch.tensor(other, dtype = torch.float64).reshape fdShape) null
-                e.Distance.Paired(a, b).sum().add (combination seed (e.Distance.Pairwise(a, b)))
+                e.Distance.Paired(a, b).sum().add (combination seed (e.Distance.Pairwise(a, b)), sc 1.0)
             let g = autogradAt fdShape x0 loss
             let fd = finiteDifferences fdShape x0 1e-6 loss
             expectGradient 1e-5 $"{e.Distance.Name} points" fd g)
@@ -95,7 +95,7 @@ let weightGradients =
                 let loss (w: Tensor) =
                     let a = DistributionBatch.FromTensors(torch.tensor(points, dtype = torch.float64).reshape fdShape, w)
                     let b = DistributionBatch.FromTensors(torch.tensor(other, dtype = torch.float64).reshape fdShape, torch.tensor(wOther, dtype = torch.float64).reshape (2L, 4L))
-                    e.Distance.Paired(a, b).sum().add (combination seed (e.Distance.Pairwise(a, b)))
+                    e.Distance.Paired(a, b).sum().add (combination seed (e.Distance.Pairwise(a, b)), sc 1.0)
                 let g = autogradAt [| 2L; 4L |] w0 loss
                 let fd = finiteDifferences [| 2L; 4L |] w0 1e-6 loss
                 expectGradient 1e-5 $"{e.Distance.Name} weights" fd g)
@@ -121,8 +121,8 @@ let finiteEverywhere =
                     | _ -> failwith "unknown batch"
                 let pa, la = leaf ba
                 let pb, lb = leaf bb
-                let same = la.Select(torch.arange (int64 a.Length))
-                let loss = e.Distance.Pairwise(la, la).sum().add(e.Distance.Paired(la, same).sum()).add (e.Distance.Pairwise(la, lb).sum ())
+                let same = la.Select(torch.tensor (Array.init a.Length int64))
+                let loss = e.Distance.Pairwise(la, la).sum().add(e.Distance.Paired(la, same).sum(), sc 1.0).add (e.Distance.Pairwise(la, lb).sum (), sc 1.0)
                 loss.backward ()
                 for (name, p: Tensor) in [ "a", pa; "b", pb ] do
                     let g = values p.grad

@@ -65,13 +65,13 @@ module Bures =
 
     let private symmetricSqrtCore (matrices: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
-        let a = matrices.add(matrices.transpose (-1L, -2L)).div (sc 2.0)
+        let a = matrices.add(matrices.transpose (-1L, -2L), sci 1L).div (sc 2.0)
         let root, basis, inverse =
             use _ = torch.no_grad ()
             let struct (values, vectors) = torch.linalg.eigh (a.detach ())
             let s = values.clamp_min(sc 0.0).sqrt ()
             let root = vectors.mul(s.unsqueeze -2L).matmul (vectors.transpose (-1L, -2L))
-            let sums = s.unsqueeze(-1L).add (s.unsqueeze -2L)
+            let sums = s.unsqueeze(-1L).add (s.unsqueeze -2L, sci 1L)
             let eps = if matrices.dtype = torch.float64 then 2.220446049250313e-16 else 1.1920929e-07
             let floor = s.amax([| -1L |], keepdim = true).unsqueeze(-1L).mul (sc (sqrt eps))
             let keep = sums.gt floor
@@ -82,7 +82,7 @@ module Bures =
         let perturbation = a.sub (a.detach ())
         let bt = basis.transpose (-1L, -2L)
         let tangent = basis.matmul(bt.matmul(perturbation).matmul(basis).mul(inverse)).matmul (bt)
-        root.add(tangent).MoveToOuterDisposeScope()
+        root.add(tangent, sci 1L).MoveToOuterDisposeScope()
 
     /// <summary>The symmetric positive semi-definite square root of a batch of symmetric matrices, with a stable backward pass.</summary>
     /// <remarks>
@@ -115,7 +115,7 @@ module Bures =
 
     let private squaredOfRoots (m1: Tensor) (root1: Tensor) (m2: Tensor) (root2: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
-        m1.sub(m2).square().sum(-1L).add(covarianceTerm root1 root2).MoveToOuterDisposeScope()
+        m1.sub(m2).square().sum(-1L).add(covarianceTerm root1 root2, sci 1L).MoveToOuterDisposeScope()
 
     /// <summary>Paired W_2² between Gaussians given by their means and covariances.</summary>
     /// <param name="meansA">[B, d].</param>

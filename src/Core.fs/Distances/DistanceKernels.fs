@@ -51,8 +51,8 @@ module internal DistanceKernels =
     /// Differentiable; the gradient at x = y is 0 (the exact form is a sum of squares).
     let squaredDistancesBatched (x: Tensor) (xn: Tensor) (y: Tensor) (yn: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
-        let sums = xn.unsqueeze(2L).add (yn.unsqueeze 1L)
-        let gram = x.bmm(y.transpose (1L, 2L)).mul(sc -2.0).add(sums).clamp_min (sc 0.0)
+        let sums = xn.unsqueeze(2L).add (yn.unsqueeze 1L, sci 1L)
+        let gram = x.bmm(y.transpose (1L, 2L)).mul(sc -2.0).add(sums, sci 1L).clamp_min (sc 0.0)
         let inaccurate =
             use _ = torch.no_grad ()
             gram.lt (sums.mul (sc (recomputeBelow x.dtype)))
@@ -62,8 +62,8 @@ module internal DistanceKernels =
             else
                 let n, m, depth = x.shape.[1], y.shape.[1], x.shape.[2]
                 let g = index.select (1L, 0L)
-                let rows = g.mul(sci n).add (index.select (1L, 1L))
-                let columns = g.mul(sci m).add (index.select (1L, 2L))
+                let rows = g.mul(sci n).add (index.select (1L, 1L), sci 1L)
+                let columns = g.mul(sci m).add (index.select (1L, 2L), sci 1L)
                 let exact =
                     x.reshape(-1L, depth).index_select(0L, rows).sub(y.reshape(-1L, depth).index_select (0L, columns))
                         .square()

@@ -37,7 +37,7 @@ module KernelDistances =
         use scope = torch.NewDisposeScope()
         let mutable total = torch.zeros_like squared
         for s in bandwidths do
-            total <- total.add (squared.mul(sc (-1.0 / (2.0 * s * s))).exp ())
+            total <- total.add (squared.mul(sc (-1.0 / (2.0 * s * s))).exp (), sci 1L)
         total.MoveToOuterDisposeScope()
 
     /// Squared distances between the points of paired groups: x [G, T, d], y [G, T', d] → [G, T, T'].
@@ -122,7 +122,7 @@ module KernelDistances =
         let xx = selfTerm k (not biased) a.Points a.Weights
         let yy = selfTerm k (not biased) b.Points b.Weights
         let xy = groupTerm k a.Points a.Weights b.Points b.Weights
-        xx.add(yy).sub(xy.mul (sc 2.0)).MoveToOuterDisposeScope()
+        xx.add(yy, sci 1L).sub(xy.mul (sc 2.0)).MoveToOuterDisposeScope()
 
     let internal mmdPlan (bandwidths: float[]) (biased: bool) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) : PairwisePlan =
         let k = gaussian bandwidths
@@ -134,7 +134,7 @@ module KernelDistances =
                 fun r0 rn c0 cn ->
                     use scope = torch.NewDisposeScope()
                     let xy = cross.Block r0 rn c0 cn
-                    xx.narrow(0L, r0, rn).unsqueeze(1L).add(yy.narrow(0L, c0, cn).unsqueeze 0L).sub(xy.mul (sc 2.0)).MoveToOuterDisposeScope() }
+                    xx.narrow(0L, r0, rn).unsqueeze(1L).add(yy.narrow(0L, c0, cn).unsqueeze 0L, sci 1L).sub(xy.mul (sc 2.0)).MoveToOuterDisposeScope() }
 
     let internal energyPairedCore (a: DistributionBatch) (b: DistributionBatch) : Tensor =
         use scope = torch.NewDisposeScope()

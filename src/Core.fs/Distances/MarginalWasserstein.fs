@@ -228,7 +228,7 @@ module MarginalWasserstein =
             Validation.fail "levels" $"levels has shape {TensorChecks.shape levels}; it must be [Q] with Q ≥ 1."
         scoped (fun () ->
             let q = levels.shape.[0]
-            let inner = levels.narrow(0L, 0L, q - 1L).add(levels.narrow (0L, 1L, q - 1L)).div (sc 2.0)
+            let inner = levels.narrow(0L, 0L, q - 1L).add(levels.narrow (0L, 1L, q - 1L), sci 1L).div (sc 2.0)
             let cuts = torch.cat ([| torch.zeros (1L, dtype = levels.dtype, device = levels.device); inner; torch.ones (1L, dtype = levels.dtype, device = levels.device) |], 0L)
             cuts.narrow(0L, 1L, q).sub (cuts.narrow (0L, 0L, q)))
 
