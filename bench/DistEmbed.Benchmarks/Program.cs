@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using DistEmbed.Core;
+using TorchSharp;
+
+namespace DistEmbed.Benchmarks;
+
+/// <summary>
+/// Benchmarks of DistEmbed.Verified against its Python peers.
+///   bdn [BenchmarkDotNet args]   the BenchmarkDotNet suite (in-process toolchain)
+///   compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,...] [--python PATH] [--pot-pairs N]
+///           [--json FILE] [--markdown FILE]
+///     runs ours and the peers (bench/peers/*.py) in the same process run and prints/writes the ratio table.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "bdn")
+        {
+            var config = DefaultConfig.Instance.AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance));
+            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args.Skip(1).ToArray(), config);
+            return 0;
+        }
+        if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1] [--python PATH] [--json FILE] [--markdown FILE]");
+        return 1;
+    }
+
+    private static string Arg(string[] args, string name, string fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+
+    private static int Compare(string[] args)
+    {
+        var deviceName = Arg(args, "--device", "cpu");
+        var scale = double.Parse(Arg(args, "--scale", "1"), CultureInfo.InvariantCulture);
+        var repeats = int.Parse(Arg(args, "--repeats", "5"), CultureInfo.InvariantCulture);
+        var workloads = Arg(args, "--workloads", deviceName == "cpu" ? "W1,W2,W3,W4,N1" : "W1,W2,W3,N1").Split(',');
+        var python = Arg(args, "--python", Environment.GetEnvironmentVariable("PEER_PYTHON") ?? "/usr/bin/python3");
+        var potPairs = Arg(args, "--pot-pairs", "16");
+        var peersDir = Arg(args, "--peers", Path.Combine(FindRepoRoot(), "bench", "peers"));
+        var device = NativeRuntime.ResolveDevice(deviceName);
+        torch.set_num_threads(Environment.ProcessorCount);
+
+        var ours = new Dictionary<string, (string Sizes, double Ms)>();
+        using (var w = new Workloads(device, scale))
+        {
+            foreach (var id in workloads)
+            {
+                var (sizes, run) = w.Build(id);
+                var ms = Workloads.MedianMilliseconds(run, repeats);
+                ours[id] = (sizes, ms);
+                Console.Error.WriteLine($"ours {id} ({sizes}): {ms:F2} ms");
+            }
+        }
+
+        var torchIds = workloads.Where(id => id != "W4").ToArray();
+        var torchPeer = torchIds.Length == 0 ? null : RunPeer(python, Path.Combine(peersDir, "torch_peer.py"),
+            $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)}");
+        JsonNode? potPeer = null;
+        if (deviceName == "cpu" && !args.Contains("--no-pot"))
+        {
+            var potIds = workloads.Where(id => id is "W1" or "W2" or "W4").ToArray();
+            if (potIds.Length > 0)
+                potPeer = RunPeer(python, Path.Combine(peersDir, "pot_peer.py"), $"--pairs {potPairs} --workloads {string.Join(',', potIds)}");
+        }
+
+        var md = new StringBuilder();
+        md.AppendLine($"Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; device: {deviceName}"
+            + (device.type == DeviceType.CUDA ? "" : $"; TorchSharp threads {torch.get_num_threads()}") + $"; date {DateTime.UtcNow:yyyy-MM-dd}.");
+        md.AppendLine($"PyTorch peer: {torchPeer?["version"]} ({torchPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}. Scale {scale}, median of {repeats} runs after a warm-up.");
+        md.AppendLine();
+        md.AppendLine("| id | sizes | ours (ms) | PyTorch (ms) | speed-up vs PyTorch | POT (ms) | speed-up vs POT |");
+        md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        var json = new JsonObject { ["device"] = deviceName, ["scale"] = scale, ["repeats"] = repeats };
+        var results = new JsonObject();
+        foreach (var id in workloads)
+        {
+            var (sizes, ms) = ours[id];
+            var tp = torchPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
+            var pp = potPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
+            var potNote = potPeer?["results"]?[id]?["extrapolated"]?.GetValue<bool>() == true ? " (extrapolated)" : "";
+            md.AppendLine($"| {id} | {sizes} | {ms:F2} | {Fmt(tp)} | {Ratio(tp, ms)} | {Fmt(pp)}{potNote} | {Ratio(pp, ms)} |");
+            results[id] = new JsonObject { ["sizes"] = sizes, ["ours_ms"] = ms, ["pytorch_ms"] = tp, ["pot_ms"] = pp };
+        }
+        json["results"] = results;
+        Console.WriteLine(md.ToString());
+        var jsonPath = Arg(args, "--json", "");
+        if (jsonPath != "") AtomicWrite(jsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var mdPath = Arg(args, "--markdown", "");
+        if (mdPath != "") AtomicWrite(mdPath, md.ToString());
+        return 0;
+    }
+
+    private static string Fmt(double? v) => v is { } x ? x.ToString("F2", CultureInfo.InvariantCulture) : "—";
+
+    private static string Ratio(double? peer, double ours) =>
+        peer is { } p ? (p / ours).ToString("F2", CultureInfo.InvariantCulture) + "×" : "—";
+
+    private static JsonNode? RunPeer(string python, string script, string arguments)
+    {
+        if (!File.Exists(script)) { Console.Error.WriteLine($"peer script {script} not found"); return null; }
+        try
+        {
+            var psi = new ProcessStartInfo(python, $"{script} {arguments}") { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEnd();
+            var stderr = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0) { Console.Error.WriteLine($"peer {script} failed ({p.ExitCode}): {stderr}"); return null; }
+            var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
+            Console.Error.WriteLine($"peer {Path.GetFileName(script)}: {last}");
+            return JsonNode.Parse(last);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Console.Error.WriteLine($"peer {script} could not start with '{python}': {e.Message}");
+            return null;
+        }
+    }
+
+    private static void AtomicWrite(string path, string text)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var tmp = full + ".tmp-" + Environment.ProcessId;
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, full, overwrite: true);
+    }
+
+    private static string FindRepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "DistEmbed.Verified.sln")) && !Directory.Exists(Path.Combine(dir.FullName, "bench", "peers")))
+            dir = dir.Parent;
+        return dir?.FullName ?? Directory.GetCurrentDirectory();
+    }
+}

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using DistEmbed.Core;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DistEmbed.Benchmarks;
+
+/// <summary>
+/// The workloads of shared/BENCHMARKS.md on our side: inputs are standard normal draws with a fixed seed, the sizes
+/// are multiplied by a scale (1.0 = the documented sizes), and each workload is a closure that runs it once.
+/// </summary>
+public sealed class Workloads : IDisposable
+{
+    private readonly List<IDisposable> _owned = new();
+
+    public Workloads(Device device, double scale)
+    {
+        Device = device;
+        Scale = scale;
+    }
+
+    public Device Device { get; }
+    public double Scale { get; }
+
+    private int Scaled(int n, int min = 1) => Math.Max(min, (int)(n * Scale));
+
+    private Tensor Randn(params long[] shape)
+    {
+        var t = torch.randn(shape, dtype: ScalarType.Float32, device: Device);
+        _owned.Add(t);
+        return t;
+    }
+
+    /// <summary>Builds workload <paramref name="id"/>: its sizes and a closure that runs it once (synchronised on CUDA).</summary>
+    public (string Sizes, Action Run) Build(string id)
+    {
+        torch.manual_seed(0);
+        switch (id)
+        {
+            case "W1":
+            {
+                var b = Scaled(512);
+                var x = Batch(Randn(b, 128, 64));
+                var y = Batch(Randn(b, 128, 64));
+                var distance = Distances.Create("marginal-w2", DistanceOptions.Default with { BlockSize = 512 });
+                return ($"B={b}, T=128, d=64", () => Sync(() => distance.Pairwise(x, y)));
+            }
+            case "W2":
+            {
+                var b = Scaled(512);
+                var x = Batch(Randn(b, 128, 64));
+                var y = Batch(Randn(b, 128, 64));
+                var distance = Distances.Create("sliced-w2", DistanceOptions.Default with { Projections = 256, BlockSize = 512 });
+                return ($"B={b}, T=128, d=64, L=256", () => Sync(() => distance.Pairwise(x, y)));
+            }
+            case "W3":
+            {
+                var b = Scaled(256);
+                var x = Batch(Randn(b, 256, 64));
+                var y = Batch(Randn(b, 256, 64));
+                return ($"{b} pairs, T=256, d=64, 100 iterations", () => Sync(() => SinkhornW3(x, y)));
+            }
+            case "W4":
+            {
+                var pairs = Scaled(64);
+                var rng = new Random(0);
+                var problems = Enumerable.Range(0, pairs).Select(_ =>
+                {
+                    var x = Core.Reference.Empirical.Uniform(Normal2D(rng, 128, 16));
+                    var y = Core.Reference.Empirical.Uniform(Normal2D(rng, 128, 16));
+                    return (Cost: Core.Reference.ExactTransport.GroundCost(2.0, x, y), x.Weights, y.Weights);
+                }).ToArray();
+                return ($"{pairs} pairs, T=128, d=16, float64", () =>
+                {
+                    foreach (var p in problems) Core.Reference.ExactTransport.Solve(p.Cost, p.Item2, p.Item3);
+                });
+            }
+            case "N1":
+            {
+                var n = Scaled(10_000, 20);
+                var x = Randn(n, 256);
+                return ($"N={n}, d=256, k=10", () => Sync(() => NearestNeighbours(x, 10)));
+            }
+            default:
+                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, N1", nameof(id));
+        }
+    }
+
+    private DistributionBatch Batch(Tensor points)
+    {
+        var b = DistributionBatch.FromTensors(points, null);
+        return b;
+    }
+
+    private Tensor SinkhornW3(DistributionBatch x, DistributionBatch y) => Workload3.Run(x, y);
+
+    /// <summary>Exact k-NN, self excluded, by blocked squared Euclidean distances and top-k.</summary>
+    private static Tensor NearestNeighbours(Tensor x, int k)
+    {
+        var n = x.shape[0];
+        var parts = new List<Tensor>();
+        var sq = x.mul(x).sum(1);
+        for (long s = 0; s < n; s += 2048)
+        {
+            var e = Math.Min(n, s + 2048);
+            var blk = x.narrow(0, s, e - s);
+            var d = sq.narrow(0, s, e - s).unsqueeze(1) + sq.unsqueeze(0) - 2.0 * blk.matmul(x.t());
+            var rows = torch.arange(e - s, device: x.device);
+            d.index_put_(torch.tensor(double.PositiveInfinity), rows, rows + s);
+            parts.Add(d.topk(k, dim: 1, largest: false).indices);
+        }
+        return torch.cat(parts, 0);
+    }
+
+    private void Sync(Func<Tensor> f)
+    {
+        using var scope = torch.NewDisposeScope();
+        var r = f();
+        if (Device.type == DeviceType.CUDA) torch.cuda.synchronize();
+        else _ = r.shape;
+    }
+
+    private static double[,] Normal2D(Random rng, int n, int d)
+    {
+        var a = new double[n, d];
+        for (var i = 0; i < n; i++)
+            for (var k = 0; k < d; k++)
+            {
+                var u = 1.0 - rng.NextDouble();
+                a[i, k] = Math.Sqrt(-2.0 * Math.Log(u)) * Math.Cos(2.0 * Math.PI * rng.NextDouble());
+            }
+        return a;
+    }
+
+    public void Dispose()
+    {
+        foreach (var d in _owned) d.Dispose();
+    }
+
+    /// <summary>Median wall time in milliseconds of <paramref name="repeats"/> runs after one warm-up run.</summary>
+    public static double MedianMilliseconds(Action run, int repeats)
+    {
+        run();
+        var times = new double[repeats];
+        for (var i = 0; i < repeats; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            run();
+            times[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return times[repeats / 2];
+    }
+}
