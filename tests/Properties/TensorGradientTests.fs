@@ -100,6 +100,90 @@ let weightGradients =
                 let fd = finiteDifferences [| 2L; 4L |] w0 1e-6 loss
                 expectGradient 1e-5 $"{e.Distance.Name} weights" fd g)
 
+/// A one-distribution float64 batch whose points are a fresh leaf (for gradients).
+let leafBatch (e: Empirical) =
+    let b = DistributionBatch.FromEmpirical([| e |], torch.CPU)
+    let p = b.Points.detach().clone().requires_grad_ true
+    p, DistributionBatch.FromTensors(p, b.Weights)
+
+/// The gradient of a paired tensor function of one pair with respect to the points of a and of b.
+let tensorGradients (f: DistributionBatch -> DistributionBatch -> Tensor) (a: Empirical) (b: Empirical) =
+    scoped (fun () ->
+        let pa, ba = leafBatch a
+        let pb, bb = leafBatch b
+        (f ba bb).sum().backward ()
+        values pa.grad, values pb.grad)
+
+let flatten (m: float[,]) = Seq.cast<float> m |> Array.ofSeq
+
+/// Autograd of the marginal cost equals the reference's analytic gradient, ties and padding included.
+let marginalGradientMatchesReference =
+    property "marginal cost: autograd = Marginal.costPGradient (ties, duplicates, zero weights included)" 40 pair (fun (a, b) ->
+        let s = coordinateScale [ a; b ]
+        for p in [ 1.0; 1.5; 2.0; 3.0 ] do
+            let ga, gb = tensorGradients (fun x y -> MarginalWasserstein.costPaired (x, y, p)) a b
+            let ra, rb = Marginal.costPGradient (p, a, b)
+            let scale = p * (2.0 * s) ** (p - 1.0)
+            Array.iteri2 (fun i e g -> expectWithin 1e-9 scale $"∂/∂a[{i}] p={p}" e g) (flatten ra) ga
+            Array.iteri2 (fun i e g -> expectWithin 1e-9 scale $"∂/∂b[{i}] p={p}" e g) (flatten rb) gb)
+
+/// Autograd of the Bures distance between the fits equals the reference's analytic gradient.
+let buresGradientMatchesReference =
+    let full =
+        gen {
+            let! d = Gen.choose (1, 3)
+            let! s = scale
+            let! a = conditioned d s
+            let! b = conditioned d s
+            return a, b
+        }
+    testList
+        "bures gradients"
+        [ property "full covariance: autograd = Gaussian.buresOfFitsGradient (well-conditioned fits)" 30 full (fun (a, b) ->
+              let s = coordinateScale [ a; b ]
+              let ga, gb = tensorGradients (fun x y -> Bures.squaredPaired (x, y)) a b
+              let ra, rb = Gaussian.buresOfFitsGradient (a, b, false)
+              Array.iteri2 (fun i e g -> expectWithin 1e-8 (8.0 * s) $"∂/∂a[{i}]" e g) (flatten ra) ga
+              Array.iteri2 (fun i e g -> expectWithin 1e-8 (8.0 * s) $"∂/∂b[{i}]" e g) (flatten rb) gb)
+          property "diagonal: autograd = Gaussian.buresOfFitsGradient (ties and zero variances included)" 40 pair (fun (a, b) ->
+              let s = coordinateScale [ a; b ]
+              let ga, gb = tensorGradients (fun x y -> Bures.diagonalSquaredPaired (x, y)) a b
+              let ra, rb = Gaussian.buresOfFitsGradient (a, b, true)
+              Array.iteri2 (fun i e g -> expectWithin 1e-9 (8.0 * s) $"∂/∂a[{i}]" e g) (flatten ra) ga
+              Array.iteri2 (fun i e g -> expectWithin 1e-9 (8.0 * s) $"∂/∂b[{i}]" e g) (flatten rb) gb) ]
+
+/// Autograd of each tensor distance equals central finite differences of its float64 reference (generic points).
+let autogradMatchesReferenceDifferences =
+    property "autograd = finite differences of the float64 reference (every distribution distance)" 5 (Gen.choose (0, 100000)) (fun seed ->
+        let t, d = 5, 2
+        let make (offset: int) (uniform: bool) =
+            let x = continuous (seed + offset) (t * d)
+            let w = if uniform then Array.create t 1.0 else positiveWeights (seed + offset) t
+            Empirical.Create(Array2D.init t d (fun i k -> x.[i * d + k]), w)
+        let theta = Sliced.randomDirections (4, d, seed)
+        let directions = torch.tensor(theta, dtype = torch.float64)
+        let sigmas = [| 0.7; 2.0 |]
+        let cases: (string * bool * (Empirical -> Empirical -> float) * (DistributionBatch -> DistributionBatch -> Tensor)) list =
+            [ "marginal p=2", false, (fun x y -> Marginal.costP (2.0, x, y)), (fun x y -> MarginalWasserstein.costPaired (x, y, 2.0))
+              "marginal p=3", false, (fun x y -> Marginal.wasserstein (3.0, x, y)), (fun x y -> MarginalWasserstein.paired (x, y, 3.0))
+              "sliced p=2", false, (fun x y -> Sliced.wasserstein (2.0, x, y, theta)), (fun x y -> SlicedWasserstein.paired (x, y, 2.0, directions))
+              "max-sliced p=2", false, (fun x y -> Sliced.maxSliced (2.0, x, y, theta)), (fun x y -> SlicedWasserstein.maxSlicedPaired (x, y, 2.0, directions))
+              "bures", false, (fun x y -> sqrt (Gaussian.buresOfFitsSquared (x, y, false))), (fun x y -> Bures.paired (x, y))
+              "bures-diag", false, (fun x y -> Gaussian.buresOfFitsSquared (x, y, true)), (fun x y -> Bures.diagonalSquaredPaired (x, y))
+              "mmd biased", false, (fun x y -> Kernel.mmdSquared (x, y, sigmas, true)), (fun x y -> KernelDistances.mmdSquaredPaired (x, y, sigmas, true))
+              "mmd unbiased", true, (fun x y -> Kernel.mmdSquared (x, y, sigmas, false)), (fun x y -> KernelDistances.mmdSquaredPaired (x, y, sigmas, false))
+              "energy", false, (fun x y -> Kernel.energyDistance (x, y)), (fun x y -> KernelDistances.energyPaired (x, y)) ]
+        for name, uniform, reference, tensor in cases do
+            let a = make 0 uniform
+            let b = make 1 uniform
+            let ga, _ = tensorGradients tensor a b
+            let h = 1e-6
+            let fd =
+                Array.init (t * d) (fun idx ->
+                    let moved delta = Empirical.Create(Array2D.init t d (fun i k -> a.Points.[i, k] + (if i * d + k = idx then delta else 0.0)), a.Weights)
+                    (reference (moved h) b - reference (moved -h) b) / (2.0 * h))
+            expectGradient 1e-6 name fd ga)
+
 /// Gradients are finite (no NaN, no ∞) at ties, duplicated points, one-point distributions and a = b.
 let finiteEverywhere =
     property "gradients are finite at ties, duplicates and a = b for every distance" 8 batchPair (fun (d, _, a, b) ->
@@ -160,4 +244,12 @@ let zeroAtMinimum =
 [<Tests>]
 let tests =
     init ()
-    testList "tensor.gradients" [ autogradMatchesFiniteDifferences; weightGradients; finiteEverywhere; zeroAtMinimum ]
+    testList
+        "tensor.gradients"
+        [ marginalGradientMatchesReference
+          buresGradientMatchesReference
+          autogradMatchesReferenceDifferences
+          autogradMatchesFiniteDifferences
+          weightGradients
+          finiteEverywhere
+          zeroAtMinimum ]
