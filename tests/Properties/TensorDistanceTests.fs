@@ -142,6 +142,37 @@ let blockIndependence =
                 Expect.equal blocks (((a.Length + 1) / 2) * ((b.Length + 1) / 2)) "one callback per 2 × 2 block"
                 expectMatrix 1e-12 tol $"{whole.Distance.Name} streamed" (fun i j -> reference.[i, j]) streamed))
 
+/// Every call disposes its temporaries: Pairwise and Paired leave exactly their result alive, and streaming holds
+/// one block's tensors at a time (the live count at the callbacks does not grow with the number of blocks).
+let noLeaks =
+    let gen =
+        gen {
+            let! d = dimension
+            let! s = scale
+            let! a = distributions 7 d s
+            let! b = distributions 6 d s
+            return d, a, b
+        }
+    property "Paired, Pairwise and PairwiseBlocks leave no tensors behind; streaming holds one block at a time" 3 gen (fun (d, a, b) ->
+        let live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+        for e in catalog d 2 do
+            use ba = make e.Maker torch.float64 a
+            use bb = make e.Maker torch.float64 b
+            use bs = bb.Select(indices [| 0; 1; 2; 3; 4; 5; 0 |])
+            let before = live ()
+            let pairwise = e.Distance.Pairwise(ba, bb)
+            Expect.equal (live () - before) 1L $"{e.Distance.Name}: Pairwise leaves only its result"
+            pairwise.Dispose()
+            let paired = e.Distance.Paired(ba, bs)
+            Expect.equal (live () - before) 1L $"{e.Distance.Name}: Paired leaves only its result"
+            paired.Dispose()
+            let counts = ResizeArray<int64>()
+            e.Distance.PairwiseBlocks(ba, bb, Action<int64, int64, Tensor>(fun _ _ _ -> counts.Add(live ())))
+            Expect.equal (live ()) before $"{e.Distance.Name}: streaming leaves nothing"
+            Expect.equal counts.Count 12 $"{e.Distance.Name}: 4 × 3 blocks"
+            if Seq.max counts - Seq.min counts > 30L then
+                failtestf "%s: live tensors grow while streaming: %A" e.Distance.Name (List.ofSeq counts))
+
 /// Symmetry for every distance; identity, non-negativity and the triangle inequality where IsMetric.
 let metricAxioms =
     let triples =
@@ -648,6 +679,7 @@ let tests =
         "tensor.distances"
         [ pairwiseIsPaired
           blockIndependence
+          noLeaks
           metricAxioms
           float32MatchesFloat64
           permutationAndPadding
