@@ -161,16 +161,6 @@ module internal DistanceKernels =
         use scope = torch.NewDisposeScope()
         weights.amax([| 1L |]).eq(weights.amin ([| 1L |])).all().ToBoolean()
 
-    /// Reads a float64 array from a small tensor (validation only, never in a hot path).
-    let toArray (t: Tensor) : float[] =
-        use scope = torch.NewDisposeScope()
-        t.detach().cpu().to_type(torch.float64).contiguous().data<float>().ToArray()
-
-    /// A float64 [n] tensor of the given values on a device, in a dtype.
-    let vector (values: float[]) (dtype: torch.ScalarType) (device: torch.Device) : Tensor =
-        use scope = torch.NewDisposeScope()
-        torch.tensor(values, dtype = torch.float64).``to``(dtype, device).MoveToOuterDisposeScope()
-
     /// Raises when a tensor argument is null, not floating, has the wrong rank, or sits on the wrong device.
     let checkTensor (name: string) (t: Tensor) (rank: int64) (dtype: torch.ScalarType) (device: torch.Device) (expected: string) =
         Validation.notNull name t

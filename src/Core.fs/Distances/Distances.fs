@@ -260,6 +260,7 @@ type Distances =
 
     /// Keeps a private copy of user directions (outside any dispose scope).
     static member private OwnDirections(directions: torch.Tensor) =
+        NativeRuntime.EnsureInitialized()
         Validation.notNull "directions" directions
         TensorChecks.floating "directions" directions
         if directions.dim () <> 2L || directions.shape.[0] = 0L || directions.shape.[1] = 0L then
@@ -308,6 +309,7 @@ type Distances =
             )
 
     static member private SlicedDrawn(kind: string, projections: int, seed: int64, p: float, blockSize: int) : IBlockwiseDistance =
+        NativeRuntime.EnsureInitialized()
         checkOrder p
         Validation.atLeastInt "projections" 1 projections
         let generator = new torch.Generator(uint64 seed, torch.CPU)
