@@ -7,8 +7,16 @@ open DistEmbed.Core.Reference
 type private Tensor = torch.Tensor
 
 module internal TensorChecks =
+    let private scalars = System.Collections.Concurrent.ConcurrentDictionary<float, Scalar>()
+    let private integerScalars = System.Collections.Concurrent.ConcurrentDictionary<int64, Scalar>()
+
     /// Scalar from a float (F# does not pick TorchSharp's implicit conversion when Tensor overloads exist).
-    let inline sc (x: float) : Scalar = Scalar.op_Implicit x
+    /// Scalars are cached and live for the process: a temporary Scalar has a finalizer that frees its native value,
+    /// and TorchSharp reads only its handle, so the garbage collector may free it while the native call still uses it.
+    let sc (x: float) : Scalar = scalars.GetOrAdd(x, fun (v: float) -> Scalar.op_Implicit v)
+
+    /// An integer Scalar (integer tensors stay integer), cached like <c>sc</c>.
+    let sci (x: int64) : Scalar = integerScalars.GetOrAdd(x, fun (v: int64) -> Scalar.op_Implicit v)
 
     /// A Scalar 0 that is never collected. TorchSharp 0.107 does not track Scalars in dispose scopes, and the
     /// finalizer of a temporary Scalar (such as `sc 0.0` passed inline) can free it while the native call still
@@ -42,6 +50,9 @@ module internal TensorChecks =
     let sameDevice (x: torch.Device) (y: torch.Device) = x.``type`` = y.``type`` && x.index = y.index
 
     let shape (t: Tensor) = "[" + String.Join(",", t.shape) + "]"
+
+    /// Device equality by type and index (torch.Device has reference equality).
+    let sameDevice (a: torch.Device) (b: torch.Device) = a.``type`` = b.``type`` && a.index = b.index
 
     let floating (name: string) (t: Tensor) =
         if t.dtype <> torch.float32 && t.dtype <> torch.float64 then
