@@ -42,7 +42,7 @@ public sealed class Workloads : IDisposable
                 var b = Scaled(512);
                 var x = Batch(Randn(b, 128, 64));
                 var y = Batch(Randn(b, 128, 64));
-                var distance = Distances.Create("marginal-w2", DistanceOptions.Default with { BlockSize = 512 });
+                var distance = Distances.Create("marginal-w2", new DistanceOptions { BlockSize = 512 });
                 return ($"B={b}, T=128, d=64", () => Sync(() => distance.Pairwise(x, y)));
             }
             case "W2":
@@ -50,7 +50,7 @@ public sealed class Workloads : IDisposable
                 var b = Scaled(512);
                 var x = Batch(Randn(b, 128, 64));
                 var y = Batch(Randn(b, 128, 64));
-                var distance = Distances.Create("sliced-w2", DistanceOptions.Default with { Projections = 256, BlockSize = 512 });
+                var distance = Distances.Create("sliced-w2", new DistanceOptions { Projections = 256, BlockSize = 512 });
                 return ($"B={b}, T=128, d=64, L=256", () => Sync(() => distance.Pairwise(x, y)));
             }
             case "W3":
@@ -107,7 +107,7 @@ public sealed class Workloads : IDisposable
             var d = sq.narrow(0, s, e - s).unsqueeze(1) + sq.unsqueeze(0) - 2.0 * blk.matmul(x.t());
             var rows = torch.arange(e - s, device: x.device);
             d.index_put_(torch.tensor(double.PositiveInfinity), rows, rows + s);
-            parts.Add(d.topk(k, dim: 1, largest: false).indices);
+            parts.Add(d.topk(k, dim: 1, largest: false).indexes);
         }
         return torch.cat(parts, 0);
     }

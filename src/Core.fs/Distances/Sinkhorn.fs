@@ -123,23 +123,23 @@ module Sinkhorn =
     let private unitScalar = lazy (TensorChecks.sc 1.0)
 
     let private mulBy (t: Tensor) (x: float) =
-        use s = TensorChecks.sc x
+        use s = TensorChecks.fresh x
         t.mul s
 
     let private addBy (t: Tensor) (x: float) =
-        use s = TensorChecks.sc x
+        use s = TensorChecks.fresh x
         t.add(s, unitScalar.Force())
 
     let private clampMin (t: Tensor) (x: float) =
-        use s = TensorChecks.sc x
+        use s = TensorChecks.fresh x
         t.clamp_min s
 
     let private positive (t: Tensor) =
-        use s = TensorChecks.sc 0.0
+        use s = TensorChecks.fresh 0.0
         t.gt s
 
     let private fillLike (t: Tensor) (x: float) =
-        use s = TensorChecks.sc x
+        use s = TensorChecks.fresh x
         torch.full_like(t, s)
 
     /// x + y. TorchSharp's Tensor.add(Tensor) passes a temporary alpha Scalar, which the finalizer can free during
@@ -151,7 +151,7 @@ module Sinkhorn =
 
     /// t with zeros where mask is false.
     let private masked (mask: Tensor) (t: Tensor) =
-        use s = TensorChecks.sc 0.0
+        use s = TensorChecks.fresh 0.0
         t.masked_fill(mask.logical_not (), s)
 
     /// The value of a one-element tensor on the host (one synchronisation); item reads the memory directly, unlike

@@ -15,6 +15,10 @@ module internal TensorChecks =
     /// and TorchSharp reads only its handle, so the garbage collector may free it while the native call still uses it.
     let sc (x: float) : Scalar = scalars.GetOrAdd(x, fun (v: float) -> Scalar.op_Implicit v)
 
+    /// A new Scalar that the caller owns: bind it with `use` so that it stays alive until the native call returns
+    /// and is freed right after (for values that vary from call to call, which should not be cached).
+    let fresh (x: float) : Scalar = Scalar.op_Implicit x
+
     /// An integer Scalar (integer tensors stay integer), cached like <c>sc</c>.
     let sci (x: int64) : Scalar = integerScalars.GetOrAdd(x, fun (v: int64) -> Scalar.op_Implicit v)
 
@@ -50,9 +54,6 @@ module internal TensorChecks =
     let sameDevice (x: torch.Device) (y: torch.Device) = x.``type`` = y.``type`` && x.index = y.index
 
     let shape (t: Tensor) = "[" + String.Join(",", t.shape) + "]"
-
-    /// Device equality by type and index (torch.Device has reference equality).
-    let sameDevice (a: torch.Device) (b: torch.Device) = a.``type`` = b.``type`` && a.index = b.index
 
     let floating (name: string) (t: Tensor) =
         if t.dtype <> torch.float32 && t.dtype <> torch.float64 then
@@ -191,7 +192,7 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
         let b, t = points.shape.[0], points.shape.[1]
         let w =
             if isNull weights then
-                use fill = TensorChecks.sc (1.0 / float t)
+                use fill = TensorChecks.fresh (1.0 / float t)
                 torch.full([| b; t |], fill, dtype = points.dtype, device = points.device)
             else
                 if weights.dim() <> 2L || weights.shape.[0] <> b || weights.shape.[1] <> t then
