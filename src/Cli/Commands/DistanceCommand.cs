@@ -21,6 +21,10 @@ public static class DistanceCommand
         var projections = new Option<int?>("--projections") { Description = "Number of random directions of sliced-w2 / max-sliced-w2." };
         var seed = new Option<long?>("--seed") { Description = "Seed of the random directions." };
         var p = new Option<double?>("--p") { Description = "Order p of the lp distance." };
+        var directions = new Option<string?>("--directions") { Description = "Fixed [L,d] directions (.npy) of sliced-w2 / max-sliced-w2 instead of random ones." };
+        var maxIterations = new Option<int?>("--max-iterations") { Description = "Sinkhorn iteration cap." };
+        var tolerance = new Option<double?>("--tolerance") { Description = "Sinkhorn tolerance on the L1 marginal error." };
+        var bandwidths = new Option<string?>("--bandwidths") { Description = "Comma-separated Gaussian kernel bandwidths of mmd." };
         var aMask = new Option<string?>("--a-mask") { Description = "[N,T] mask (.npy) of --a: 0 marks padding." };
         var bMask = new Option<string?>("--b-mask") { Description = "[M,T] mask (.npy) of --b." };
         var output = new Option<string?>("--out") { Description = "Write the result to this .npy file (float64)." };
@@ -28,7 +32,7 @@ public static class DistanceCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var command = new Command("distance", "Distances between two batches of embeddings stored as NumPy .npy files.")
         {
-            a, b, metric, pairwise, epsilon, projections, seed, p, aMask, bMask, output, json, device,
+            a, b, metric, pairwise, epsilon, projections, seed, p, directions, maxIterations, tolerance, bandwidths, aMask, bMask, output, json, device,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -37,8 +41,11 @@ public static class DistanceCommand
             if (r.GetValue(projections) is { } l) options.Projections = l;
             if (r.GetValue(seed) is { } s) options.Seed = s;
             if (r.GetValue(p) is { } pv) options.P = pv;
+            if (r.GetValue(maxIterations) is { } it) options.MaxIterations = it;
+            if (r.GetValue(tolerance) is { } tol) options.Tolerance = tol;
+            if (r.GetValue(bandwidths) is { } bw) options.Bandwidths = ParseList(bw, "bandwidths");
             var result = Compute(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(metric)!,
-                options, r.GetValue(pairwise), r.GetValue(device)!);
+                options, r.GetValue(pairwise), r.GetValue(device)!, r.GetValue(directions));
             var outPath = r.GetValue(output);
             if (outPath is not null) Npy.Write(outPath, result.Values, result.Shape);
             if (r.GetValue(json))
@@ -62,15 +69,39 @@ public static class DistanceCommand
         return command;
     }
 
+    private static double[] ParseList(string text, string name)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return parts.Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+            ? v : throw new ArgumentException($"--{name}: '{s}' is not a number.", name)).ToArray();
+    }
+
     /// <summary>The result of <see cref="Compute"/>: the distance name, the shape ([N] or [N,M]) and the values row-major.</summary>
     public sealed record Result(string Metric, long[] Shape, double[] Values);
 
     /// <summary>Reads the inputs, builds the distance and computes paired or pairwise values.</summary>
+    /// <param name="aPath">First .npy batch.</param>
+    /// <param name="bPath">Second .npy batch.</param>
+    /// <param name="aMaskPath">Optional [N,T] mask or weights of the first batch.</param>
+    /// <param name="bMaskPath">Optional [M,T'] mask or weights of the second batch.</param>
+    /// <param name="metric">Distance name.</param>
+    /// <param name="options">Distance options.</param>
+    /// <param name="pairwise">All pairs instead of paired rows.</param>
+    /// <param name="deviceName">auto, cpu, cuda or cuda:N.</param>
+    /// <param name="directionsPath">Optional fixed [L,d] directions (.npy) for the sliced distances.</param>
+    /// <returns>The values and their shape.</returns>
     public static Result Compute(string aPath, string bPath, string? aMaskPath, string? bMaskPath, string metric,
-        DistanceOptions options, bool pairwise, string deviceName)
+        DistanceOptions options, bool pairwise, string deviceName, string? directionsPath = null)
     {
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(deviceName);
+        if (directionsPath is not null)
+        {
+            var dirs = Npy.ReadTensor(directionsPath, device, torch.ScalarType.Float64);
+            if (dirs.dim() != 2)
+                throw new ArgumentException($"{directionsPath} has shape [{string.Join(",", dirs.shape)}]; directions must be [L, d].", "directions");
+            options.Directions = dirs;
+        }
         var distance = Distances.Create(metric, options);
         using var x = Embeddings.Load(aPath, aMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(bPath, bMaskPath, distance.Accepts, device);
