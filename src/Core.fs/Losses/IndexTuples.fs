@@ -5,6 +5,10 @@ open System.Collections.Generic
 open TorchSharp
 
 
+/// Device comparison (TorchSharp devices are compared by type and index, not by reference).
+module internal TupleSupport0 =
+    let sameDevice (a: torch.Tensor) (b: torch.Tensor) = a.device_type = b.device_type && a.device_index = b.device_index
+
 /// <summary>How a loss turns its per-tuple terms into the value it returns.</summary>
 type Reduction =
     /// <summary>The mean over all terms (K terms → a scalar); no term at all gives 0.</summary>
@@ -64,7 +68,7 @@ type TripletIndices private (anchor: torch.Tensor, positive: torch.Tensor, negat
         for name, t in [ "positive", positive; "negative", negative ] do
             if t.shape.[0] <> anchor.shape.[0] then
                 Validation.fail name $"{name} has {t.shape.[0]} indices but anchor has {anchor.shape.[0]}; they must match."
-            if t.device <> anchor.device then
+            if not (TupleSupport0.sameDevice t anchor) then
                 Validation.fail name $"{name} is on {t.device} but anchor is on {anchor.device}; all must be on one device."
         new TripletIndices(anchor, positive, negative)
 
@@ -127,7 +131,7 @@ type PairIndices private (anchorPositive: torch.Tensor, positive: torch.Tensor, 
             Validation.notNull name t
             if t.dtype <> torch.int64 || t.dim() <> 1L then
                 Validation.fail name $"{name} has dtype {t.dtype} and shape {TensorChecks.shape t}; indices must be int64 1-D."
-            if t.device <> anchorPositive.device then
+            if not (TupleSupport0.sameDevice t anchorPositive) then
                 Validation.fail name $"{name} is on {t.device} but anchorPositive is on {anchorPositive.device}; all must be on one device."
         check "anchorPositive" anchorPositive
         check "positive" positive
@@ -275,4 +279,5 @@ module internal TupleSupport =
             terms.sum().div(active)
 
     /// int64 [K] on the given device.
-    let onDevice (device: torch.Device) (t: torch.Tensor) = if t.device = device then t else t.``to``(device)
+    let onDevice (device: torch.Device) (t: torch.Tensor) =
+        if t.device_type = device.``type`` && t.device_index = device.index then t else t.``to``(device)

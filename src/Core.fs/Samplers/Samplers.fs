@@ -111,7 +111,7 @@ module Samplers =
             Validation.fail "labels" $"labels hold a single class ({fst byClass.[0]}); a negative needs a second class."
         let eligible = [| for _, members in byClass do if members.Length >= 2 then yield! members |]
         if eligible.Length = 0 then
-            Validation.fail "labels" "no class has two items; a positive needs a second item of the anchor's class."
+            Validation.fail "labels" "labels hold no class with two items; a positive needs a second item of the anchor's class."
         // The items sorted by class (each class a contiguous block), so a uniform draw among the other classes is
         // one draw over N − |class| slots that skips the anchor's block.
         let sorted = byClass |> Array.collect snd
