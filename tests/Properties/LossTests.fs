@@ -270,6 +270,55 @@ let private signSuite =
               Expect.isLessThan (d after 0 1) (d before 0 1) "d(a, p) decreases"
               Expect.isGreaterThan (d after 0 2) (d before 0 2) "d(a, n) increases" ]
 
+// ---- the library's distances ------------------------------------------------------------------------------------
+
+/// Distinct continuous points (no ties, so the Euclidean distance is differentiable at every pair used).
+let private distinctBatch : Gen<LabelledBatch> =
+    gen {
+        let! batch = labelledBatch
+        let! rows = Gen.arrayOfLength batch.Labels.Length (Gen.arrayOfLength batch.Values.[0].Length (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float i / 500000.0)))
+        return { batch with Values = rows }
+    }
+
+let private librarySuite =
+    testList
+        "with the library distances"
+        [ for name in [ "euclidean"; "sqeuclidean"; "cosine" ] do
+              yield property $"{name}: every loss equals its loop over the distance matrix, with finite gradients" 25 distinctBatch (fun batch ->
+                  use _ = torch.NewDisposeScope()
+                  let distance = Distances.Create(name, null) :> IDistance
+                  let x = tensorOf batch.Values true
+                  let e = VectorBatch.FromTensor x :> IEmbeddingBatch
+                  let b = batch.Labels.Length
+                  let m = toArray (distance.Pairwise(e, e))
+                  let d i j = m.[i * b + j]
+                  let y = labelsOf batch.Labels
+                  let pos, neg = referencePairs batch.Labels
+                  let triplets = referenceTriplets batch.Labels
+                  let cases =
+                      [ "contrastive", ContrastiveLoss.compute (e, y, distance, null, ContrastiveLossOptions(PositiveMargin = 0.1, NegativeMargin = 1.0)), contrastiveTerms d 0.1 1.0 pos neg
+                        "triplet", TripletMarginLoss.compute (e, y, distance, null, TripletMarginLossOptions(Margin = 0.5)), tripletTerms d 0.5 TripletPenalty.Hinge triplets
+                        "NT-Xent", NTXentLoss.compute (e, y, distance, null, NTXentLossOptions(Temperature = 0.5)), ntXentTerms d 0.5 pos neg
+                        "multi-similarity", MultiSimilarityLoss.compute (e, y, distance, null, MultiSimilarityLossOptions(Beta = 10.0)), multiSimilarityTerms d b 2.0 10.0 0.5 pos neg
+                        "margin", MarginLoss.compute (e, y, distance, torch.tensor(1.0), null, MarginLossOptions()), marginTerms d (fun _ -> 1.0) 0.2 0.0 pos neg ]
+                  for what, value, terms in cases do
+                      expectClose 1e-9 $"{name} {what}" (reduceReference Reduction.Mean terms) (toScalar value)
+                      x.grad |> Option.ofObj |> Option.iter (fun g -> g.zero_() |> ignore)
+                      value.backward()
+                      if not (isNull x.grad) && toArray x.grad |> Array.exists (fun v -> Double.IsNaN v || Double.IsInfinity v) then
+                          failtestf "%s %s: non-finite gradient" name what)
+          yield testCase "marginal-w2 on distributions: triplet loss and batch-hard triplets, finite gradients" <| fun () ->
+              let points = torch.randn(6L, 5L, 2L, dtype = torch.float64).requires_grad_(true)
+              let batch = DistributionBatch.FromTensors(points, null) :> IEmbeddingBatch
+              let labels = torch.tensor([| 0L; 0L; 0L; 1L; 1L; 1L |])
+              let distance = Distances.Create("marginal-w2", null) :> IDistance
+              let mined = Miners.batchHard (batch, labels, distance)
+              Expect.equal mined.Count 6 "one triplet per anchor"
+              let value = TripletMarginLoss.compute (batch, labels, distance, mined, TripletMarginLossOptions(Margin = 5.0))
+              Expect.isGreaterThan (toScalar value) 0.0 "a wide margin is violated"
+              value.backward()
+              Expect.isTrue (toArray points.grad |> Array.forall (fun v -> not (Double.IsNaN v || Double.IsInfinity v))) "finite gradient" ]
+
 // ---- validation ----------------------------------------------------------------------------------------------------
 
 let private invalid (name: string) (parameter: string) (action: unit -> obj) =
@@ -326,4 +375,4 @@ let private validationSuite =
           missing "PairIndices.FromTriplets: null" "triplets" (fun () -> box (PairIndices.FromTriplets null)) ]
 
 [<Tests>]
-let tests = testList "toolkit.losses" [ referenceSuite; marginSuite; noTupleSuite; signSuite; validationSuite ]
+let tests = testList "toolkit.losses" [ referenceSuite; marginSuite; noTupleSuite; signSuite; librarySuite; validationSuite ]

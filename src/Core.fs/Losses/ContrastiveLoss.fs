@@ -52,7 +52,12 @@ module ContrastiveLoss =
                 pairs.AnchorPositive, pairs.Positive, pairs.AnchorNegative, pairs.Negative
         let dap = TupleSupport.pairDistances embeddings distance a1 p
         let dan = TupleSupport.pairDistances embeddings distance a2 n
-        let positive = torch.nn.functional.relu(dap.sub(TensorChecks.sc options.PositiveMargin))
-        let negative = torch.nn.functional.relu(dan.neg().add(TensorChecks.sc options.NegativeMargin))
+        // Scalars are bound with `use` for the whole computation and every addition passes its alpha explicitly: a
+        // temporary Scalar can be finalised while a native call still reads it (TorchSharp 0.107).
+        use one = Scalar.op_Implicit 1.0
+        use minusPositiveMargin = Scalar.op_Implicit (-options.PositiveMargin)
+        use negativeMargin = Scalar.op_Implicit options.NegativeMargin
+        let positive = torch.nn.functional.relu(dap.add(minusPositiveMargin, one))
+        let negative = torch.nn.functional.relu(dan.neg().add(negativeMargin, one))
         let terms = torch.cat([| positive; negative.to_type(positive.dtype) |], 0L)
         (TupleSupport.reduce options.Reduction terms).MoveToOuterDisposeScope()

@@ -5,10 +5,6 @@ open System.Collections.Generic
 open TorchSharp
 
 
-/// Device comparison (TorchSharp devices are compared by type and index, not by reference).
-module internal TupleSupport0 =
-    let sameDevice (a: torch.Tensor) (b: torch.Tensor) = a.device_type = b.device_type && a.device_index = b.device_index
-
 /// <summary>How a loss turns its per-tuple terms into the value it returns.</summary>
 type Reduction =
     /// <summary>The mean over all terms (K terms → a scalar); no term at all gives 0.</summary>
@@ -68,7 +64,7 @@ type TripletIndices private (anchor: torch.Tensor, positive: torch.Tensor, negat
         for name, t in [ "positive", positive; "negative", negative ] do
             if t.shape.[0] <> anchor.shape.[0] then
                 Validation.fail name $"{name} has {t.shape.[0]} indices but anchor has {anchor.shape.[0]}; they must match."
-            if not (TupleSupport0.sameDevice t anchor) then
+            if not (TensorChecks.sameDevice t.device anchor.device) then
                 Validation.fail name $"{name} is on {t.device} but anchor is on {anchor.device}; all must be on one device."
         new TripletIndices(anchor, positive, negative)
 
@@ -131,7 +127,7 @@ type PairIndices private (anchorPositive: torch.Tensor, positive: torch.Tensor, 
             Validation.notNull name t
             if t.dtype <> torch.int64 || t.dim() <> 1L then
                 Validation.fail name $"{name} has dtype {t.dtype} and shape {TensorChecks.shape t}; indices must be int64 1-D."
-            if not (TupleSupport0.sameDevice t anchorPositive) then
+            if not (TensorChecks.sameDevice t.device anchorPositive.device) then
                 Validation.fail name $"{name} is on {t.device} but anchorPositive is on {anchorPositive.device}; all must be on one device."
         check "anchorPositive" anchorPositive
         check "positive" positive
@@ -231,7 +227,7 @@ module internal TupleSupport =
         | :? QuantileBatch as q -> q.Values.sum().mul(TensorChecks.sc 0.0)
         | :? DistributionBatch as d ->
             let kept = d.Points.masked_fill(d.Weights.le(TensorChecks.sc 0.0).unsqueeze(2L), TensorChecks.sc 0.0)
-            kept.sum().mul(TensorChecks.sc 0.0).add(d.Weights.sum().mul(TensorChecks.sc 0.0))
+            kept.sum().mul(TensorChecks.sc 0.0).add(d.Weights.sum().mul(TensorChecks.sc 0.0), TensorChecks.sc 1.0)
         | other ->
             let first = torch.tensor([| 0L |], device = other.Device)
             let last = torch.tensor([| int64 (other.Count - 1) |], device = other.Device)
@@ -280,4 +276,4 @@ module internal TupleSupport =
 
     /// int64 [K] on the given device.
     let onDevice (device: torch.Device) (t: torch.Tensor) =
-        if t.device_type = device.``type`` && t.device_index = device.index then t else t.``to``(device)
+        if TensorChecks.sameDevice t.device device then t else t.``to``(device)

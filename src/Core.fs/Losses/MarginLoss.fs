@@ -72,8 +72,11 @@ module MarginLoss =
             else b.index_select(0L, labelsOnDevice.index_select(0L, TupleSupport.onDevice device anchors))
         let bp = boundary a1
         let bn = boundary a2
-        let margin = TensorChecks.sc options.Margin
-        let nu = TensorChecks.sc options.Nu
-        let positive = torch.nn.functional.relu(dap.sub(bp).add(margin)).add(bp.mul(nu))
-        let negative = torch.nn.functional.relu(bn.sub(dan).add(margin)).add(bn.mul(nu))
+        // Scalars are bound with `use` for the whole computation and every addition passes its alpha explicitly: a
+        // temporary Scalar can be finalised while a native call still reads it (TorchSharp 0.107).
+        use one = Scalar.op_Implicit 1.0
+        use margin = Scalar.op_Implicit options.Margin
+        use nu = Scalar.op_Implicit options.Nu
+        let positive = torch.nn.functional.relu(dap.add(bp.neg(), one).add(margin, one)).add(bp.mul(nu), one)
+        let negative = torch.nn.functional.relu(bn.add(dan.neg(), one).add(margin, one)).add(bn.mul(nu), one)
         (TupleSupport.reduce options.Reduction (torch.cat([| positive; negative |], 0L))).MoveToOuterDisposeScope()

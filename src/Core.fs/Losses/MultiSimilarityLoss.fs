@@ -60,11 +60,20 @@ module MultiSimilarityLoss =
         let b = int64 embeddings.Count
         let anchors = torch.arange(b, dtype = torch.int64, device = device).unsqueeze(1L)
         // log(1 + Σ_{k: owner_k = i} exp(x_k)) for every anchor i: a [B, K] masked logsumexp with a zero column.
+        use minusInfinity = Scalar.op_Implicit System.Double.NegativeInfinity
         let perAnchor (owner: torch.Tensor) (x: torch.Tensor) =
             let mine = anchors.eq((TupleSupport.onDevice device owner).unsqueeze(0L))
-            let masked = x.unsqueeze(0L).expand(b, x.shape.[0]).masked_fill(mine.logical_not(), TensorChecks.sc System.Double.NegativeInfinity)
+            let masked = x.unsqueeze(0L).expand(b, x.shape.[0]).masked_fill(mine.logical_not(), minusInfinity)
             torch.logsumexp(torch.cat([| torch.zeros(b, 1L, dtype = x.dtype, device = device); masked |], 1L), 1L)
-        let positive = perAnchor a1 (dap.sub(TensorChecks.sc options.Threshold).mul(TensorChecks.sc options.Alpha))
-        let negative = perAnchor a2 (dan.sub(TensorChecks.sc options.Threshold).mul(TensorChecks.sc (-options.Beta)))
-        let terms = positive.div(TensorChecks.sc options.Alpha).add(negative.div(TensorChecks.sc options.Beta))
+        // Scalars are bound with `use` for the whole computation and every addition passes its alpha explicitly: a
+        // temporary Scalar can be finalised while a native call still reads it (TorchSharp 0.107).
+        use one = Scalar.op_Implicit 1.0
+        use minusThreshold = Scalar.op_Implicit (-options.Threshold)
+        use alpha = Scalar.op_Implicit options.Alpha
+        use minusBeta = Scalar.op_Implicit (-options.Beta)
+        use inverseAlpha = Scalar.op_Implicit (1.0 / options.Alpha)
+        use inverseBeta = Scalar.op_Implicit (1.0 / options.Beta)
+        let positive = perAnchor a1 (dap.add(minusThreshold, one).mul(alpha))
+        let negative = perAnchor a2 (dan.add(minusThreshold, one).mul(minusBeta))
+        let terms = positive.mul(inverseAlpha).add(negative.mul(inverseBeta), one)
         (TupleSupport.reduce options.Reduction terms).MoveToOuterDisposeScope()

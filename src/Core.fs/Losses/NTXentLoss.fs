@@ -48,7 +48,11 @@ module NTXentLoss =
             else
                 TupleSupport.checkRange "pairs" embeddings.Count [ pairs.AnchorPositive; pairs.Positive; pairs.AnchorNegative; pairs.Negative ]
                 pairs.AnchorPositive, pairs.Positive, pairs.AnchorNegative, pairs.Negative
-        let inverseTemperature = TensorChecks.sc (-1.0 / options.Temperature)
+        // Scalars are bound with `use` for the whole computation and every addition passes its alpha explicitly: a
+        // temporary Scalar can be finalised while a native call still reads it (TorchSharp 0.107).
+        use one = Scalar.op_Implicit 1.0
+        use minusInfinity = Scalar.op_Implicit System.Double.NegativeInfinity
+        use inverseTemperature = Scalar.op_Implicit (-1.0 / options.Temperature)
         let positiveLogits = (TupleSupport.pairDistances embeddings distance a1 p).mul(inverseTemperature)
         let negativeLogits = (TupleSupport.pairDistances embeddings distance a2 n).mul(inverseTemperature).to_type(positiveLogits.dtype)
         let device = positiveLogits.device
@@ -56,7 +60,7 @@ module NTXentLoss =
         let sameAnchor = (TupleSupport.onDevice device a1).unsqueeze(1L).eq((TupleSupport.onDevice device a2).unsqueeze(0L))
         let negatives =
             negativeLogits.unsqueeze(0L).expand(positiveLogits.shape.[0], negativeLogits.shape.[0])
-                .masked_fill(sameAnchor.logical_not(), TensorChecks.sc System.Double.NegativeInfinity)
+                .masked_fill(sameAnchor.logical_not(), minusInfinity)
         let all = torch.cat([| positiveLogits.unsqueeze(1L); negatives |], 1L)
-        let terms = torch.logsumexp(all, 1L).sub(positiveLogits)
+        let terms = torch.logsumexp(all, 1L).add(positiveLogits.neg(), one)
         (TupleSupport.reduce options.Reduction terms).MoveToOuterDisposeScope()

@@ -61,9 +61,13 @@ module TripletMarginLoss =
         let k = a.shape.[0]
         // One Paired call over the distinct (anchor, positive) and (anchor, negative) pairs.
         let d = TupleSupport.pairDistances embeddings distance (torch.cat([| a; a |], 0L)) (torch.cat([| p; n |], 0L))
-        let gap = d.narrow(0L, 0L, k).sub(d.narrow(0L, k, k))
+        // Scalars are bound with `use` for the whole computation and every addition passes its alpha explicitly: a
+        // temporary Scalar can be finalised while a native call still reads it (TorchSharp 0.107).
+        use one = Scalar.op_Implicit 1.0
+        use margin = Scalar.op_Implicit options.Margin
+        let gap = d.narrow(0L, 0L, k).add(d.narrow(0L, k, k).neg(), one)
         let terms =
             match options.Penalty with
             | TripletPenalty.SoftPlus -> torch.nn.functional.softplus(gap)
-            | _ -> torch.nn.functional.relu(gap.add(TensorChecks.sc options.Margin))
+            | _ -> torch.nn.functional.relu(gap.add(margin, one))
         (TupleSupport.reduce options.Reduction terms).MoveToOuterDisposeScope()

@@ -78,8 +78,10 @@ module Miners =
         use _ = torch.no_grad()
         let m = matrix embeddings distance
         let positive, negative = TupleSupport.pairMasks (TupleSupport.onDevice m.device labels)
-        let struct (_, hardestPositive) = m.masked_fill(positive.logical_not(), TensorChecks.sc Double.NegativeInfinity).max(1L)
-        let struct (_, hardestNegative) = m.masked_fill(negative.logical_not(), TensorChecks.sc Double.PositiveInfinity).min(1L)
+        use minusInfinity = Scalar.op_Implicit Double.NegativeInfinity
+        use plusInfinity = Scalar.op_Implicit Double.PositiveInfinity
+        let struct (_, hardestPositive) = m.masked_fill(positive.logical_not(), minusInfinity).max(1L)
+        let struct (_, hardestNegative) = m.masked_fill(negative.logical_not(), plusInfinity).min(1L)
         let anchors = positive.any(1L).logical_and(negative.any(1L)).nonzero().squeeze(1L)
         wrap (anchors, hardestPositive.index_select(0L, anchors), hardestNegative.index_select(0L, anchors))
 
@@ -109,11 +111,13 @@ module Miners =
         use _ = torch.no_grad()
         let m = matrix embeddings distance
         let positive, negative = TupleSupport.pairMasks (TupleSupport.onDevice m.device labels)
+        use one = Scalar.op_Implicit 1.0
+        use width = Scalar.op_Implicit margin
         let dap = m.unsqueeze(2L)
         let dan = m.unsqueeze(1L)
         let band =
             positive.unsqueeze(2L).logical_and(negative.unsqueeze(1L))
-                .logical_and(dan.gt(dap)).logical_and(dan.lt(dap.add(TensorChecks.sc margin)))
+                .logical_and(dan.gt(dap)).logical_and(dan.lt(dap.add(width, one)))
         let idx = band.nonzero()
         wrap (idx.select(1L, 0L).contiguous(), idx.select(1L, 1L).contiguous(), idx.select(1L, 2L).contiguous())
 

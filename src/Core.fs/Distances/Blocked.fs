@@ -1,0 +1,154 @@
+namespace DistEmbed.Core
+
+open System
+open TorchSharp
+
+/// <summary>
+/// A distance whose pairwise matrix can be produced block by block, so that a caller can write a matrix larger than
+/// memory (to disk, or reduced on the fly) without ever holding it whole.
+/// </summary>
+/// <remarks>
+/// Every distance made by the <c>Distances</c> factories implements this interface. The blocks tile the [B, B']
+/// matrix row-major; block (r, c) holds entries (r .. r + rows − 1, c .. c + columns − 1) and equals the same
+/// slice of <c>Pairwise(a, b)</c> up to rounding.
+/// </remarks>
+type IBlockwiseDistance =
+    inherit IDistance
+
+    /// <summary>The number of rows (and columns) of a block; 0 means chosen automatically from a memory budget.</summary>
+    abstract BlockSize: int
+
+    /// <summary>
+    /// Computes <c>Pairwise(a, b)</c> block by block, without gradients, and hands each block to <paramref name="sink"/>
+    /// together with its row and column offsets. The block is disposed when <paramref name="sink"/> returns: copy what
+    /// must be kept.
+    /// </summary>
+    /// <param name="a">The first batch (B items).</param>
+    /// <param name="b">The second batch (B' items).</param>
+    /// <param name="sink">Called once per block with (row offset, column offset, block [rows, columns]).</param>
+    abstract PairwiseBlocks: a: IEmbeddingBatch * b: IEmbeddingBatch * sink: Action<int64, int64, torch.Tensor> -> unit
+
+/// A prepared pairwise computation: the block function reads per-item data prepared once (sorted values, norms,
+/// square roots) and computes the [rows, columns] block starting at (rowStart, columnStart).
+type internal PairwisePlan =
+    { Rows: int64
+      Columns: int64
+      BlockSize: int64
+      Block: int64 -> int64 -> int64 -> int64 -> torch.Tensor }
+
+/// <summary>
+/// Memory-bounded pairwise computation: a [B, B'] matrix computed by streaming square blocks of rows and columns,
+/// so that the temporaries of one block are all that is ever held beyond the inputs and the result.
+/// </summary>
+/// <remarks>
+/// A block function receives (row start, row count, column start, column count) and returns that block of the
+/// matrix. Every block is computed inside its own dispose scope, so its temporaries are freed before the next block
+/// starts. With autograd on, the graph keeps what the backward pass needs (for most distances, the inputs only).
+/// The result does not depend on the block size: each entry is computed by the same arithmetic whatever block it
+/// falls in.
+/// </remarks>
+[<RequireQualifiedAccess>]
+module Blocked =
+
+    /// <summary>The default number of tensor elements one block's temporaries may hold (2^24, 128 MiB in float64).</summary>
+    [<Literal>]
+    let DefaultElementBudget = 16777216L
+
+    /// <summary>The block size n for which n² pairs of <paramref name="elementsPerPair"/> elements fit in a budget.</summary>
+    /// <param name="elementsPerPair">Elements of temporaries per (row, column) pair, ≥ 1.</param>
+    /// <param name="elementBudget">Elements one block may hold, ≥ 1.</param>
+    /// <returns>n = max(1, ⌊√(budget / elementsPerPair)⌋), capped at 4096.</returns>
+    /// <exception cref="T:System.ArgumentException">An argument is below 1.</exception>
+    [<CompiledName("BlockSizeFor")>]
+    let blockSizeFor (elementsPerPair: int64, elementBudget: int64) : int64 =
+        if elementsPerPair < 1L then
+            Validation.fail "elementsPerPair" $"elementsPerPair = {elementsPerPair} is invalid; it must be ≥ 1."
+        if elementBudget < 1L then
+            Validation.fail "elementBudget" $"elementBudget = {elementBudget} is invalid; it must be ≥ 1."
+        let n = int64 (floor (sqrt (float elementBudget / float elementsPerPair)))
+        min 4096L (max 1L n)
+
+    let private checkShape (rows: int64) (columns: int64) (blockSize: int64) =
+        if rows < 1L then Validation.fail "rows" $"rows = {rows} is invalid; it must be ≥ 1."
+        if columns < 1L then Validation.fail "columns" $"columns = {columns} is invalid; it must be ≥ 1."
+        if blockSize < 1L then Validation.fail "blockSize" $"blockSize = {blockSize} is invalid; it must be ≥ 1."
+
+    let private checkBlock (block: torch.Tensor) (rowCount: int64) (columnCount: int64) =
+        if isNull block || block.dim () <> 2L || block.shape.[0] <> rowCount || block.shape.[1] <> columnCount then
+            let got = if isNull block then "null" else TensorChecks.shape block
+            Validation.fail "block" $"block returned {got} but [{rowCount},{columnCount}] was asked for."
+
+    let internal assemble (plan: PairwisePlan) : torch.Tensor =
+        use scope = torch.NewDisposeScope()
+        let rowBlocks =
+            [| for r0 in 0L .. plan.BlockSize .. plan.Rows - 1L do
+                   let rn = min plan.BlockSize (plan.Rows - r0)
+                   let pieces =
+                       [| for c0 in 0L .. plan.BlockSize .. plan.Columns - 1L do
+                              let cn = min plan.BlockSize (plan.Columns - c0)
+                              use inner = torch.NewDisposeScope()
+                              let block = plan.Block r0 rn c0 cn
+                              checkBlock block rn cn
+                              block.MoveToOuterDisposeScope() |]
+                   if pieces.Length = 1 then pieces.[0] else torch.cat (pieces, 1L) |]
+        let result = if rowBlocks.Length = 1 then rowBlocks.[0] else torch.cat (rowBlocks, 0L)
+        result.MoveToOuterDisposeScope()
+
+    let internal streamPlan (plan: PairwisePlan) (sink: Action<int64, int64, torch.Tensor>) =
+        for r0 in 0L .. plan.BlockSize .. plan.Rows - 1L do
+            let rn = min plan.BlockSize (plan.Rows - r0)
+            for c0 in 0L .. plan.BlockSize .. plan.Columns - 1L do
+                let cn = min plan.BlockSize (plan.Columns - c0)
+                use inner = torch.NewDisposeScope()
+                let block = plan.Block r0 rn c0 cn
+                checkBlock block rn cn
+                sink.Invoke(r0, c0, block)
+
+    /// <summary>Computes a [rows, columns] matrix from square blocks and concatenates them (differentiable).</summary>
+    /// <param name="rows">The number of rows B ≥ 1.</param>
+    /// <param name="columns">The number of columns B' ≥ 1.</param>
+    /// <param name="blockSize">Rows and columns per block, ≥ 1 (the last block of a row or column may be smaller).</param>
+    /// <param name="block">(row start, row count, column start, column count) → the [row count, column count] block.</param>
+    /// <returns>[rows, columns], the blocks in place.</returns>
+    /// <exception cref="T:System.ArgumentException">A size is below 1, or a block has the wrong shape (names block).</exception>
+    [<CompiledName("Pairwise")>]
+    let pairwise (rows: int64, columns: int64, blockSize: int64, block: Func<int64, int64, int64, int64, torch.Tensor>) =
+        NativeRuntime.EnsureInitialized()
+        checkShape rows columns blockSize
+        Validation.notNull "block" block
+        assemble
+            { Rows = rows
+              Columns = columns
+              BlockSize = blockSize
+              Block = fun r0 rn c0 cn -> block.Invoke(r0, rn, c0, cn) }
+
+    /// <summary>
+    /// Computes a [rows, columns] matrix block by block without gradients and hands each block to
+    /// <paramref name="sink"/>; only one block exists at a time (it is disposed when the sink returns).
+    /// </summary>
+    /// <param name="rows">The number of rows B ≥ 1.</param>
+    /// <param name="columns">The number of columns B' ≥ 1.</param>
+    /// <param name="blockSize">Rows and columns per block, ≥ 1.</param>
+    /// <param name="block">(row start, row count, column start, column count) → the [row count, column count] block.</param>
+    /// <param name="sink">(row offset, column offset, block) for every block, row-major.</param>
+    /// <exception cref="T:System.ArgumentException">A size is below 1, or a block has the wrong shape (names block).</exception>
+    [<CompiledName("Stream")>]
+    let stream
+        (
+            rows: int64,
+            columns: int64,
+            blockSize: int64,
+            block: Func<int64, int64, int64, int64, torch.Tensor>,
+            sink: Action<int64, int64, torch.Tensor>
+        ) =
+        NativeRuntime.EnsureInitialized()
+        checkShape rows columns blockSize
+        Validation.notNull "block" block
+        Validation.notNull "sink" sink
+        use _ = torch.no_grad ()
+        streamPlan
+            { Rows = rows
+              Columns = columns
+              BlockSize = blockSize
+              Block = fun r0 rn c0 cn -> block.Invoke(r0, rn, c0, cn) }
+            sink

@@ -1,0 +1,173 @@
+namespace DistEmbed.Core
+
+open TorchSharp
+
+/// Tensor building blocks shared by the distance modules: safe roots, accurate squared distances, batch checks.
+module internal DistanceKernels =
+
+    type private Tensor = torch.Tensor
+
+    /// A cached float Scalar (see <c>TensorChecks.sc</c>).
+    let sc (x: float) : Scalar = TensorChecks.sc x
+
+    /// A cached integer Scalar (integer tensors stay integer).
+    let sci (x: int64) : Scalar = TensorChecks.sci x
+
+    /// √x with √0 = 0 and a zero gradient where x ≤ 0 (the subgradient of a norm at its minimum); plain sqrt has an
+    /// infinite derivative at 0, which turns 0 · ∞ into NaN in the backward pass.
+    let safeSqrt (x: Tensor) : Tensor =
+        use scope = torch.NewDisposeScope()
+        let positive = x.gt (sc 0.0)
+        let safe = torch.where (positive, x, torch.ones_like x)
+        torch.where(positive, safe.sqrt (), torch.zeros_like x).MoveToOuterDisposeScope()
+
+    /// x^{1/p} for x ≥ 0 with the same zero-gradient guard at 0 as <c>safeSqrt</c>.
+    let safeRoot (p: float) (x: Tensor) : Tensor =
+        if p = 1.0 then x.alias ()
+        elif p = 2.0 then safeSqrt x
+        else
+            use scope = torch.NewDisposeScope()
+            let positive = x.gt (sc 0.0)
+            let safe = torch.where (positive, x, torch.ones_like x)
+            torch.where(positive, safe.pow (sc (1.0 / p)), torch.zeros_like x).MoveToOuterDisposeScope()
+
+    /// |x|^p for p ≥ 1 (abs for p = 1, square for p = 2; both have finite derivatives at 0).
+    let powAbs (p: float) (x: Tensor) : Tensor =
+        if p = 1.0 then x.abs ()
+        elif p = 2.0 then x.square ()
+        else
+            use scope = torch.NewDisposeScope()
+            x.abs().pow(sc p).MoveToOuterDisposeScope()
+
+    /// Entries whose Gram-form squared distance is below this fraction of ‖x‖² + ‖y‖² are recomputed from the
+    /// differences. The Gram form ‖x‖² + ‖y‖² − 2⟨x, y⟩ has an absolute error of a few ulps of ‖x‖² + ‖y‖², so above
+    /// the threshold its relative error is below ~1e-12 (float64) or ~1e-6 (float32).
+    let private recomputeBelow (dtype: torch.ScalarType) = if dtype = torch.float64 then 1e-4 else 0.0625
+
+    /// Accurate squared Euclidean distances between the rows of x [G, n, D] and y [G, m, D] → [G, n, m], given the
+    /// squared row norms xn [G, n] and yn [G, m]. One batched matrix product (the Gram form) gives every entry;
+    /// entries where it cancels badly (nearby rows, including x = y) are recomputed exactly from the differences.
+    /// The callers centre x and y first (any common shift leaves the distances unchanged and shrinks the norms).
+    /// Differentiable; the gradient at x = y is 0 (the exact form is a sum of squares).
+    let squaredDistancesBatched (x: Tensor) (xn: Tensor) (y: Tensor) (yn: Tensor) : Tensor =
+        use scope = torch.NewDisposeScope()
+        let sums = xn.unsqueeze(2L).add (yn.unsqueeze 1L, sci 1L)
+        let gram = x.bmm(y.transpose (1L, 2L)).mul(sc -2.0).add(sums, sci 1L).clamp_min (sc 0.0)
+        let inaccurate =
+            use _ = torch.no_grad ()
+            gram.lt (sums.mul (sc (recomputeBelow x.dtype)))
+        let index = inaccurate.nonzero ()
+        let result =
+            if index.shape.[0] = 0L then gram
+            else
+                let n, m, depth = x.shape.[1], y.shape.[1], x.shape.[2]
+                let g = index.select (1L, 0L)
+                let rows = g.mul(sci n).add (index.select (1L, 1L), sci 1L)
+                let columns = g.mul(sci m).add (index.select (1L, 2L), sci 1L)
+                let exact =
+                    x.reshape(-1L, depth).index_select(0L, rows).sub(y.reshape(-1L, depth).index_select (0L, columns))
+                        .square()
+                        .sum (1L)
+                gram.masked_scatter (inaccurate, exact)
+        result.MoveToOuterDisposeScope()
+
+    /// Accurate squared Euclidean distances between the rows of x [n, D] and y [m, D] → [n, m].
+    let squaredDistances (x: Tensor) (xn: Tensor) (y: Tensor) (yn: Tensor) : Tensor =
+        use scope = torch.NewDisposeScope()
+        (squaredDistancesBatched (x.unsqueeze 0L) (xn.unsqueeze 0L) (y.unsqueeze 0L) (yn.unsqueeze 0L))
+            .squeeze(0L)
+            .MoveToOuterDisposeScope()
+
+    /// A pairwise plan for the squared Euclidean distances between the rows of x [B, D] and y [B', D] (centred on the
+    /// mean row of y, detached, so that the result does not depend on the block size).
+    let squaredEuclideanPlan (x: Tensor) (y: Tensor) (blockSize: int64) : PairwisePlan =
+        let centre = y.detach().mean ([| 0L |], keepdim = true)
+        let xc = x.sub centre
+        let yc = y.sub centre
+        let xn = xc.square().sum (1L)
+        let yn = yc.square().sum (1L)
+        { Rows = x.shape.[0]
+          Columns = y.shape.[0]
+          BlockSize = blockSize
+          Block =
+            fun r0 rn c0 cn ->
+                squaredDistances (xc.narrow (0L, r0, rn)) (xn.narrow (0L, r0, rn)) (yc.narrow (0L, c0, cn)) (yn.narrow (0L, c0, cn)) }
+
+    /// Applies f to every block of a plan (inside the block's dispose scope).
+    let mapPlan (f: Tensor -> Tensor) (plan: PairwisePlan) : PairwisePlan =
+        { plan with Block = fun r0 rn c0 cn -> f (plan.Block r0 rn c0 cn) }
+
+    /// Builds a plan inside a dispose scope, assembles the whole matrix and returns it (differentiable).
+    let runPlan (make: unit -> PairwisePlan) : Tensor =
+        use scope = torch.NewDisposeScope()
+        (Blocked.assemble (make ())).MoveToOuterDisposeScope()
+
+    /// Builds a plan inside a dispose scope and streams its blocks to a sink without gradients.
+    let streamPlan (make: unit -> PairwisePlan) (sink: System.Action<int64, int64, Tensor>) =
+        Validation.notNull "sink" sink
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        Blocked.streamPlan (make ()) sink
+
+    /// Runs f inside a dispose scope and moves its result out.
+    let scoped (f: unit -> Tensor) : Tensor =
+        use scope = torch.NewDisposeScope()
+        (f ()).MoveToOuterDisposeScope()
+
+    /// Block size for a plan: the caller's value when positive, else from the element budget.
+    let chooseBlock (blockSize: int) (elementsPerPair: int64) =
+        if blockSize > 0 then int64 blockSize
+        else Blocked.blockSizeFor (max 1L elementsPerPair, Blocked.DefaultElementBudget)
+
+    /// Checks a block-size option: 0 (automatic) or positive.
+    let checkBlockSize (blockSize: int) =
+        if blockSize < 0 then
+            Validation.fail "blockSize" $"blockSize = {blockSize} is invalid; it must be 0 (automatic) or ≥ 1."
+
+    /// Checks the order p of a Wasserstein or L_p distance: finite and ≥ 1.
+    let checkOrder (p: float) = Validation.atLeast "p" 1.0 p
+
+    let private representationName (r: Representation) =
+        match r with
+        | Representation.Vectors -> "Vectors (VectorBatch [B, d])"
+        | Representation.Distributions -> "Distributions (DistributionBatch [B, T, d] + weights [B, T])"
+        | _ -> "Quantiles (QuantileBatch [B, d, Q])"
+
+    /// The batch as the representation a distance accepts, or ArgumentException naming the argument.
+    let require<'T when 'T :> IEmbeddingBatch> (distance: string) (accepts: Representation) (name: string) (batch: IEmbeddingBatch) : 'T =
+        Validation.notNull name batch
+        match box batch with
+        | :? 'T as t -> t
+        | _ ->
+            Validation.fail
+                name
+                $"{name} is a {batch.Representation} batch but the distance '{distance}' accepts {representationName accepts} only."
+
+    /// Checks that two batches can be compared: same dtype, device and dimension; same count when paired.
+    let checkPair (a: IEmbeddingBatch) (aDimension: int) (b: IEmbeddingBatch) (bDimension: int) (paired: bool) =
+        Validation.notNull "a" a
+        Validation.notNull "b" b
+        if b.DType <> a.DType then
+            Validation.fail "b" $"b has dtype {b.DType} but a has dtype {a.DType}; both batches must have one dtype."
+        if not (TensorChecks.sameDevice b.Device a.Device) then
+            Validation.fail "b" $"b is on {b.Device} but a is on {a.Device}; both batches must be on one device."
+        if bDimension <> aDimension then
+            Validation.fail "b" $"b has dimension {bDimension} but a has dimension {aDimension}; they must match."
+        if paired && b.Count <> a.Count then
+            Validation.fail "b" $"b has {b.Count} items but a has {a.Count}; a paired distance needs equal counts (use Pairwise for all pairs)."
+
+    /// True when every row of a [B, T] weight tensor is exactly uniform (all T weights equal, hence no padding).
+    let uniformRows (weights: Tensor) : bool =
+        use scope = torch.NewDisposeScope()
+        weights.amax([| 1L |]).eq(weights.amin ([| 1L |])).all().ToBoolean()
+
+    /// Raises when a tensor argument is null, not floating, has the wrong rank, or sits on the wrong device.
+    let checkTensor (name: string) (t: Tensor) (rank: int64) (dtype: torch.ScalarType) (device: torch.Device) (expected: string) =
+        Validation.notNull name t
+        TensorChecks.floating name t
+        if t.dim () <> rank then
+            Validation.fail name $"{name} has shape {TensorChecks.shape t}; it must be {expected}."
+        if t.dtype <> dtype then
+            Validation.fail name $"{name} has dtype {t.dtype} but the batches have dtype {dtype}; they must match."
+        if not (TensorChecks.sameDevice t.device device) then
+            Validation.fail name $"{name} is on {t.device} but the batches are on {device}; they must be on one device."

@@ -1,0 +1,255 @@
+/// Gradients of the tensor distances (float64): autograd against central finite differences, against the analytic
+/// gradients of the float64 reference, and finiteness at ties and at a = b for every distance.
+module DistEmbed.Properties.TensorGradientTests
+
+open System
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+open TorchSharp
+open DistEmbed.Core
+open DistEmbed.Core.Reference
+open DistEmbed.Properties.Generators
+open DistEmbed.Properties.TensorSupport
+open DistEmbed.Properties.TensorDistanceTests
+
+/// The gradient of loss(x) at x0 (a float64 leaf of the given shape) by autograd.
+let autogradAt (shape: int64[]) (x0: float[]) (loss: Tensor -> Tensor) : float[] =
+    scoped (fun () ->
+        let x = torch.tensor(x0, dtype = torch.float64).reshape(shape).requires_grad_ true
+        let l = loss x
+        l.backward ()
+        values x.grad)
+
+/// Central finite differences of loss at x0, step h.
+let finiteDifferences (shape: int64[]) (x0: float[]) (h: float) (loss: Tensor -> Tensor) : float[] =
+    scoped (fun () ->
+        use _ = torch.no_grad ()
+        let at (v: float[]) = (values (loss (torch.tensor(v, dtype = torch.float64).reshape shape))).[0]
+        Array.init x0.Length (fun i ->
+            let up = Array.copy x0
+            let down = Array.copy x0
+            up.[i] <- up.[i] + h
+            down.[i] <- down.[i] - h
+            (at up - at down) / (2.0 * h)))
+
+/// Compares two gradients entry by entry, relative to the largest entry (or 1).
+let expectGradient (tol: float) (what: string) (expected: float[]) (actual: float[]) =
+    let scale = Array.append expected actual |> Array.map abs |> Array.fold max 1.0
+    Array.iteri2 (fun i e a -> expectWithin tol scale $"{what}[{i}]" e a) expected actual
+
+/// Continuous points (no ties with probability one): B × T × d standard normal values from a seed.
+let continuous (seed: int) (count: int) =
+    let random = Random(seed)
+    Array.init count (fun _ ->
+        let u1 = 1.0 - random.NextDouble()
+        let u2 = random.NextDouble()
+        sqrt (-2.0 * log u1) * cos (2.0 * Math.PI * u2))
+
+/// Weights in [0.5, 1.5) from a seed (not normalised; the batch normalises them).
+let positiveWeights (seed: int) (count: int) =
+    let random = Random(seed + 17)
+    Array.init count (fun _ -> 0.5 + random.NextDouble())
+
+/// A random linear combination of a [B, B'] matrix (so every entry's gradient counts).
+let combination (seed: int) (m: Tensor) =
+    let random = Random(seed + 31)
+    let c = Array.init (int m.shape.[0] * int m.shape.[1]) (fun _ -> random.NextDouble() - 0.3)
+    m.mul(torch.tensor(c, dtype = torch.float64).reshape (m.shape.[0], m.shape.[1])).sum ()
+
+/// The shapes for finite-difference checks: 2 × T × d with T = 4 and d = 2.
+let fdShape = [| 2L; 4L; 2L |]
+
+/// Builds the batch of an entry from a float64 tensor [2, 4, 2] (vectors: the first point; quantiles: sorted along T).
+let batchFrom (maker: Maker) (x: Tensor) (weights: Tensor) : IEmbeddingBatch =
+    match maker with
+    | AsDistributions -> DistributionBatch.FromTensors(x, weights) :> IEmbeddingBatch
+    | AsVectors -> VectorBatch.FromTensor(x.select (1L, 0L)) :> IEmbeddingBatch
+    | AsQuantiles ->
+        let struct (sorted, _) = x.transpose(1L, 2L).sort (2L)
+        QuantileBatch.FromTensor(sorted, null) :> IEmbeddingBatch
+
+/// Autograd agrees with central differences for every distance at generic points (paired and pairwise).
+let autogradMatchesFiniteDifferences =
+    property "autograd = central finite differences for every distance (float64, generic points)" 4 (Gen.choose (0, 100000)) (fun seed ->
+        let x0 = continuous seed 16
+        let other = continuous (seed + 1) 16
+        for e in catalog 2 0 do
+            let loss (x: Tensor) =
+                let a = batchFrom e.Maker x null
+                let b = batchFrom e.Maker (torch.tensor(other, dtype = torch.float64).reshape fdShape) null
+                e.Distance.Paired(a, b).sum().add (combination seed (e.Distance.Pairwise(a, b)), sc 1.0)
+            let g = autogradAt fdShape x0 loss
+            let fd = finiteDifferences fdShape x0 1e-6 loss
+            expectGradient 1e-5 $"{e.Distance.Name} points" fd g)
+
+/// Gradients with respect to the (unnormalised) weights agree with central differences.
+let weightGradients =
+    property "weight gradients = central finite differences (weighted marginal, sliced, kernel, Bures)" 4 (Gen.choose (0, 100000)) (fun seed ->
+        let points = continuous seed 16
+        let other = continuous (seed + 1) 16
+        let w0 = positiveWeights seed 8
+        let wOther = positiveWeights (seed + 1) 8
+        for e in catalog 2 0 do
+            if e.Maker = AsDistributions then
+                let loss (w: Tensor) =
+                    let a = DistributionBatch.FromTensors(torch.tensor(points, dtype = torch.float64).reshape fdShape, w)
+                    let b = DistributionBatch.FromTensors(torch.tensor(other, dtype = torch.float64).reshape fdShape, torch.tensor(wOther, dtype = torch.float64).reshape (2L, 4L))
+                    e.Distance.Paired(a, b).sum().add (combination seed (e.Distance.Pairwise(a, b)), sc 1.0)
+                let g = autogradAt [| 2L; 4L |] w0 loss
+                let fd = finiteDifferences [| 2L; 4L |] w0 1e-6 loss
+                expectGradient 1e-5 $"{e.Distance.Name} weights" fd g)
+
+/// A one-distribution float64 batch whose points are a fresh leaf (for gradients).
+let leafBatch (e: Empirical) =
+    let b = DistributionBatch.FromEmpirical([| e |], torch.CPU)
+    let p = b.Points.detach().clone().requires_grad_ true
+    p, DistributionBatch.FromTensors(p, b.Weights)
+
+/// The gradient of a paired tensor function of one pair with respect to the points of a and of b.
+let tensorGradients (f: DistributionBatch -> DistributionBatch -> Tensor) (a: Empirical) (b: Empirical) =
+    scoped (fun () ->
+        let pa, ba = leafBatch a
+        let pb, bb = leafBatch b
+        (f ba bb).sum().backward ()
+        values pa.grad, values pb.grad)
+
+let flatten (m: float[,]) = Seq.cast<float> m |> Array.ofSeq
+
+/// Autograd of the marginal cost equals the reference's analytic gradient, ties and padding included.
+let marginalGradientMatchesReference =
+    property "marginal cost: autograd = Marginal.costPGradient (ties, duplicates, zero weights included)" 40 pair (fun (a, b) ->
+        let s = coordinateScale [ a; b ]
+        for p in [ 1.0; 1.5; 2.0; 3.0 ] do
+            let ga, gb = tensorGradients (fun x y -> MarginalWasserstein.costPaired (x, y, p)) a b
+            let ra, rb = Marginal.costPGradient (p, a, b)
+            let scale = p * (2.0 * s) ** (p - 1.0)
+            Array.iteri2 (fun i e g -> expectWithin 1e-9 scale $"∂/∂a[{i}] p={p}" e g) (flatten ra) ga
+            Array.iteri2 (fun i e g -> expectWithin 1e-9 scale $"∂/∂b[{i}] p={p}" e g) (flatten rb) gb)
+
+/// Autograd of the Bures distance between the fits equals the reference's analytic gradient.
+let buresGradientMatchesReference =
+    let full =
+        gen {
+            let! d = Gen.choose (1, 3)
+            let! s = scale
+            let! a = conditioned d s
+            let! b = conditioned d s
+            return a, b
+        }
+    testList
+        "bures gradients"
+        [ property "full covariance: autograd = Gaussian.buresOfFitsGradient (well-conditioned fits)" 30 full (fun (a, b) ->
+              let s = coordinateScale [ a; b ]
+              let ga, gb = tensorGradients (fun x y -> Bures.squaredPaired (x, y)) a b
+              let ra, rb = Gaussian.buresOfFitsGradient (a, b, false)
+              Array.iteri2 (fun i e g -> expectWithin 1e-8 (8.0 * s) $"∂/∂a[{i}]" e g) (flatten ra) ga
+              Array.iteri2 (fun i e g -> expectWithin 1e-8 (8.0 * s) $"∂/∂b[{i}]" e g) (flatten rb) gb)
+          property "diagonal: autograd = Gaussian.buresOfFitsGradient (ties and zero variances included)" 40 pair (fun (a, b) ->
+              let s = coordinateScale [ a; b ]
+              let ga, gb = tensorGradients (fun x y -> Bures.diagonalSquaredPaired (x, y)) a b
+              let ra, rb = Gaussian.buresOfFitsGradient (a, b, true)
+              Array.iteri2 (fun i e g -> expectWithin 1e-9 (8.0 * s) $"∂/∂a[{i}]" e g) (flatten ra) ga
+              Array.iteri2 (fun i e g -> expectWithin 1e-9 (8.0 * s) $"∂/∂b[{i}]" e g) (flatten rb) gb) ]
+
+/// Autograd of each tensor distance equals central finite differences of its float64 reference (generic points).
+let autogradMatchesReferenceDifferences =
+    property "autograd = finite differences of the float64 reference (every distribution distance)" 5 (Gen.choose (0, 100000)) (fun seed ->
+        let t, d = 5, 2
+        let make (offset: int) (uniform: bool) =
+            let x = continuous (seed + offset) (t * d)
+            let w = if uniform then Array.create t 1.0 else positiveWeights (seed + offset) t
+            Empirical.Create(Array2D.init t d (fun i k -> x.[i * d + k]), w)
+        let theta = Sliced.randomDirections (4, d, seed)
+        let directions = torch.tensor(theta, dtype = torch.float64)
+        let sigmas = [| 0.7; 2.0 |]
+        let cases: (string * bool * (Empirical -> Empirical -> float) * (DistributionBatch -> DistributionBatch -> Tensor)) list =
+            [ "marginal p=2", false, (fun x y -> Marginal.costP (2.0, x, y)), (fun x y -> MarginalWasserstein.costPaired (x, y, 2.0))
+              "marginal p=3", false, (fun x y -> Marginal.wasserstein (3.0, x, y)), (fun x y -> MarginalWasserstein.paired (x, y, 3.0))
+              "sliced p=2", false, (fun x y -> Sliced.wasserstein (2.0, x, y, theta)), (fun x y -> SlicedWasserstein.paired (x, y, 2.0, directions))
+              "max-sliced p=2", false, (fun x y -> Sliced.maxSliced (2.0, x, y, theta)), (fun x y -> SlicedWasserstein.maxSlicedPaired (x, y, 2.0, directions))
+              "bures", false, (fun x y -> sqrt (Gaussian.buresOfFitsSquared (x, y, false))), (fun x y -> Bures.paired (x, y))
+              "bures-diag", false, (fun x y -> Gaussian.buresOfFitsSquared (x, y, true)), (fun x y -> Bures.diagonalSquaredPaired (x, y))
+              "mmd biased", false, (fun x y -> Kernel.mmdSquared (x, y, sigmas, true)), (fun x y -> KernelDistances.mmdSquaredPaired (x, y, sigmas, true))
+              "mmd unbiased", true, (fun x y -> Kernel.mmdSquared (x, y, sigmas, false)), (fun x y -> KernelDistances.mmdSquaredPaired (x, y, sigmas, false))
+              "energy", false, (fun x y -> Kernel.energyDistance (x, y)), (fun x y -> KernelDistances.energyPaired (x, y)) ]
+        for name, uniform, reference, tensor in cases do
+            let a = make 0 uniform
+            let b = make 1 uniform
+            let ga, _ = tensorGradients tensor a b
+            let h = 1e-6
+            let fd =
+                Array.init (t * d) (fun idx ->
+                    let moved delta = Empirical.Create(Array2D.init t d (fun i k -> a.Points.[i, k] + (if i * d + k = idx then delta else 0.0)), a.Weights)
+                    (reference (moved h) b - reference (moved -h) b) / (2.0 * h))
+            expectGradient 1e-6 name fd ga)
+
+/// Gradients are finite (no NaN, no ∞) at ties, duplicated points, one-point distributions and a = b.
+let finiteEverywhere =
+    property "gradients are finite at ties, duplicates and a = b for every distance" 8 batchPair (fun (d, _, a, b) ->
+        for e in catalog d 0 do
+            scoped (fun () ->
+                use ba = make e.Maker torch.float64 a
+                use bb = make e.Maker torch.float64 b
+                let leaf (batch: IEmbeddingBatch) =
+                    match batch with
+                    | :? DistributionBatch as x ->
+                        let p = x.Points.detach().clone().requires_grad_ true
+                        p, DistributionBatch.FromTensors(p, x.Weights) :> IEmbeddingBatch
+                    | :? VectorBatch as x ->
+                        let p = x.Values.detach().clone().requires_grad_ true
+                        p, VectorBatch.FromTensor p :> IEmbeddingBatch
+                    | :? QuantileBatch as x ->
+                        let p = x.Values.detach().clone().requires_grad_ true
+                        p, QuantileBatch.FromTensor(p, x.Levels) :> IEmbeddingBatch
+                    | _ -> failwith "unknown batch"
+                let pa, la = leaf ba
+                let pb, lb = leaf bb
+                let same = la.Select(torch.tensor (Array.init a.Length int64))
+                let loss = e.Distance.Pairwise(la, la).sum().add(e.Distance.Paired(la, same).sum(), sc 1.0).add (e.Distance.Pairwise(la, lb).sum (), sc 1.0)
+                loss.backward ()
+                for (name, p: Tensor) in [ "a", pa; "b", pb ] do
+                    let g = values p.grad
+                    match Array.tryFindIndex (fun v -> Double.IsNaN v || Double.IsInfinity v) g with
+                    | Some i -> failtestf "%s: gradient w.r.t. %s[%d] is %g" e.Distance.Name name i g.[i]
+                    | None -> ()))
+
+/// At a = b every metric computed without a projection has gradient 0 (its minimum) with respect to the points.
+/// Sliced distances (a matrix product whose rounding may depend on memory alignment) and full-covariance Bures (a
+/// rotation exact only to rounding) give a distance of rounding size rather than exactly 0 there, and the square root
+/// turns that into a bounded but arbitrary value (finite, checked above).
+let zeroAtMinimum =
+    let exact (name: string) = not (name.StartsWith "sliced" || name.StartsWith "max-sliced" || name = "bures")
+    property "metric distances have gradient 0 at a = b" 8 batchPair (fun (d, _, a, _) ->
+        for e in catalog d 0 do
+            if e.Distance.IsMetric && exact e.Distance.Name then
+                scoped (fun () ->
+                    use ba = make e.Maker torch.float64 a
+                    let p, x, y =
+                        match ba with
+                        | :? DistributionBatch as x ->
+                            let p = x.Points.detach().clone().requires_grad_ true
+                            p, DistributionBatch.FromTensors(p, x.Weights) :> IEmbeddingBatch, DistributionBatch.FromTensors(x.Points, x.Weights) :> IEmbeddingBatch
+                        | :? VectorBatch as x ->
+                            let p = x.Values.detach().clone().requires_grad_ true
+                            p, VectorBatch.FromTensor p :> IEmbeddingBatch, VectorBatch.FromTensor x.Values :> IEmbeddingBatch
+                        | :? QuantileBatch as x ->
+                            let p = x.Values.detach().clone().requires_grad_ true
+                            p, QuantileBatch.FromTensor(p, x.Levels) :> IEmbeddingBatch, QuantileBatch.FromTensor(x.Values, x.Levels) :> IEmbeddingBatch
+                        | _ -> failwith "unknown batch"
+                    e.Distance.Paired(x, y).sum().backward ()
+                    for v in values p.grad do
+                        if v <> 0.0 then failtestf "%s: gradient %g at a = b, expected 0" e.Distance.Name v))
+
+[<Tests>]
+let tests =
+    init ()
+    testList
+        "tensor.gradients"
+        [ marginalGradientMatchesReference
+          buresGradientMatchesReference
+          autogradMatchesReferenceDifferences
+          autogradMatchesFiniteDifferences
+          weightGradients
+          finiteEverywhere
+          zeroAtMinimum ]
