@@ -50,7 +50,7 @@ public static class Program
         var potPairs = Arg(args, "--pot-pairs", "16");
         var peersDir = Arg(args, "--peers", Path.Combine(FindRepoRoot(), "bench", "peers"));
         var device = NativeRuntime.ResolveDevice(deviceName);
-        torch.set_num_threads(Environment.ProcessorCount);
+        torch.set_num_threads(int.Parse(Arg(args, "--threads", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture));
 
         var ours = new Dictionary<string, (string Sizes, double Ms)>();
         using (var w = new Workloads(device, scale))

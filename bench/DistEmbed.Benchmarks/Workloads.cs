@@ -94,19 +94,20 @@ public sealed class Workloads : IDisposable
 
     private Tensor SinkhornW3(DistributionBatch x, DistributionBatch y) => Workload3.Run(x, y);
 
-    /// <summary>Exact k-NN, self excluded, by blocked squared Euclidean distances and top-k.</summary>
+    /// <summary>Exact k-NN, self excluded: blocks of rows of the library's squared Euclidean pairwise matrix, then top-k.</summary>
     private static Tensor NearestNeighbours(Tensor x, int k)
     {
         var n = x.shape[0];
+        var distance = Distances.Create("sqeuclidean", null);
+        IEmbeddingBatch all = VectorBatch.FromTensor(x);
         var parts = new List<Tensor>();
-        var sq = x.mul(x).sum(1);
         for (long s = 0; s < n; s += 2048)
         {
             var e = Math.Min(n, s + 2048);
-            var blk = x.narrow(0, s, e - s);
-            var d = sq.narrow(0, s, e - s).unsqueeze(1) + sq.unsqueeze(0) - 2.0 * blk.matmul(x.t());
-            var rows = torch.arange(e - s, device: x.device);
-            d.index_put_(torch.tensor(double.PositiveInfinity), rows, rows + s);
+            using var rows = torch.arange(s, e, device: x.device);
+            using var block = all.Select(rows);
+            var d = distance.Pairwise(block, all);
+            d.diagonal(offset: s).fill_(double.PositiveInfinity);
             parts.Add(d.topk(k, dim: 1, largest: false).indexes);
         }
         return torch.cat(parts, 0);
