@@ -72,7 +72,7 @@ public static class Program
         {
             var potIds = workloads.Where(id => id is "W1" or "W2" or "W4").ToArray();
             if (potIds.Length > 0)
-                potPeer = RunPeer(python, Path.Combine(peersDir, "pot_peer.py"), $"--pairs {potPairs} --workloads {string.Join(',', potIds)}");
+                potPeer = RunPeer(python, Path.Combine(peersDir, "pot_peer.py"), $"--pairs {potPairs} --batch {Math.Max(1, (int)(512 * scale))} --workloads {string.Join(',', potIds)}");
         }
 
         var md = new StringBuilder();
