@@ -47,7 +47,7 @@ run_tests() {
   mkdir -p "$ROOT/artifacts/test"
   # 1) F# property suites (Expecto console app)
   set +e
-  out=$(dotnet run --project tests/Properties/Properties.fsproj -c Release --no-build -- --summary 2>&1 | tee /dev/stderr)
+  out=$(dotnet run --project tests/Properties/Properties.fsproj -c Release --no-build 2>&1 | tee /dev/stderr)
   rc=$?
   set -e
   local line p f e
@@ -88,6 +88,6 @@ case "$cmd" in
   demo)
     setup_native; restore; build
     shift || true
-    dotnet run --project src/Cli/Cli.csproj -c Release --no-build -- demo "$@" ;;
+    dotnet run --project src/Cli/Cli.csproj -c Release --no-build -- showcase "$@" ;;
   *) echo "usage: ./build.sh [demo|test|setup]" >&2; exit 2 ;;
 esac

@@ -50,7 +50,7 @@ public static class Program
         var potPairs = Arg(args, "--pot-pairs", "16");
         var peersDir = Arg(args, "--peers", Path.Combine(FindRepoRoot(), "bench", "peers"));
         var device = NativeRuntime.ResolveDevice(deviceName);
-        torch.set_num_threads(Environment.ProcessorCount);
+        torch.set_num_threads(int.Parse(Arg(args, "--threads", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture));
 
         var ours = new Dictionary<string, (string Sizes, double Ms)>();
         using (var w = new Workloads(device, scale))
@@ -72,7 +72,7 @@ public static class Program
         {
             var potIds = workloads.Where(id => id is "W1" or "W2" or "W4").ToArray();
             if (potIds.Length > 0)
-                potPeer = RunPeer(python, Path.Combine(peersDir, "pot_peer.py"), $"--pairs {potPairs} --workloads {string.Join(',', potIds)}");
+                potPeer = RunPeer(python, Path.Combine(peersDir, "pot_peer.py"), $"--pairs {potPairs} --batch {Math.Max(1, (int)(512 * scale))} --workloads {string.Join(',', potIds)}");
         }
 
         var md = new StringBuilder();

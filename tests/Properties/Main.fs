@@ -6,4 +6,8 @@ open Expecto
 /// and print it on failure, so a failure can be replayed.
 [<EntryPoint>]
 let main argv =
-    runTestsInAssemblyWithCLIArgs [ CLIArguments.Summary ] argv
+    // DISTEMBED_TEST_DEVICE=cuda runs the tensor suites on a GPU: every tensor the tests create lands there.
+    match System.Environment.GetEnvironmentVariable "DISTEMBED_TEST_DEVICE" with
+    | null | "" -> ()
+    | name -> TorchSharp.torch.set_default_device (DistEmbed.Core.NativeRuntime.ResolveDevice name)
+    runTestsInAssemblyWithCLIArgs [ CLIArguments.Colours 0; CLIArguments.No_Spinner ] argv

@@ -35,7 +35,7 @@ let private pad (extra: float[,]) (x: Empirical) =
     let points = Array2D.init (x.Count + k) x.Dimension (fun i c -> if i < x.Count then x.Points.[i, c] else extra.[i - x.Count, c])
     Empirical.Create(points, Array.append x.Weights (Array.zeroCreate k))
 
-/// The 1-D optimal cost by the quantile formula W_p^p = ∫₀¹ |F⁻¹(t) − G⁻¹(t)|^p dt (Peyré & Cuturi 2019, Remark 2.30),
+/// The 1-D optimal cost by the quantile formula W_p^p = ∫₀¹ |F⁻¹(t) − G⁻¹(t)|^p dt (Peyré & Cuturi 2019, §2.6, the 1-D case),
 /// evaluated exactly for step quantile functions by merging the two cumulative weight sequences.
 let private quantileCost (p: float) (xs: float[]) (xw: float[]) (ys: float[]) (yw: float[]) =
     let sortBy (v: float[]) (w: float[]) =

@@ -670,7 +670,7 @@ let createByName =
                     elif name.StartsWith "quantile" then Representation.Quantiles
                     else Representation.Distributions
                 Expect.equal d.Accepts expected $"representation of {name}"
-                Expect.equal d.IsMetric (not (name.EndsWith "-cost" || List.contains name [ "sqeuclidean"; "cosine"; "mmd"; "energy" ])) $"IsMetric of {name}")
+                Expect.equal d.IsMetric (not (name.EndsWith "-cost" || List.contains name [ "sqeuclidean"; "cosine"; "mmd"; "energy"; "sinkhorn"; "sinkhorn-divergence" ])) $"IsMetric of {name}")
 
 [<Tests>]
 let tests =

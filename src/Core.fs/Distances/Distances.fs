@@ -71,6 +71,39 @@ type DistanceOptions() =
     member val Bandwidths = [| 0.5; 1.0; 2.0; 4.0 |] with get, set
     /// <summary>True (the default) for the biased V-statistic MMD², false for the unbiased U-statistic.</summary>
     member val Biased = true with get, set
+    /// <summary>The entropic regularisation ε &gt; 0 of <c>sinkhorn</c> and <c>sinkhorn-divergence</c>, in units of the squared Euclidean ground cost. Default 0.1.</summary>
+    member val Epsilon = 0.1 with get, set
+    /// <summary>The Sinkhorn iteration cap (≥ 1). Default 1000.</summary>
+    member val MaxIterations = 1000 with get, set
+    /// <summary>The Sinkhorn stopping tolerance on the L1 marginal error (&gt; 0). Default 1e-6.</summary>
+    member val Tolerance = 1e-6 with get, set
+
+/// <summary>
+/// Gives a Sinkhorn distance the streaming form of <see cref="T:DistEmbed.Core.IBlockwiseDistance"/>: blocks of
+/// <c>streamBlock</c> × <c>streamBlock</c> pairs, each solved by the distance's own batched solver.
+/// </summary>
+type internal SinkhornBlockwise(inner: IDistance, streamBlock: int) =
+    let select (batch: IEmbeddingBatch) (start: int64) (count: int64) =
+        use idx = torch.arange(start, start + count, dtype = torch.int64, device = batch.Device)
+        batch.Select idx
+
+    interface IBlockwiseDistance with
+        member _.Name = inner.Name
+        member _.IsMetric = inner.IsMetric
+        member _.IsSymmetric = inner.IsSymmetric
+        member _.Accepts = inner.Accepts
+        member _.Paired(a, b) = inner.Paired(a, b)
+        member _.Pairwise(a, b) = inner.Pairwise(a, b)
+        member _.BlockSize = streamBlock
+        member _.PairwiseBlocks(a, b, sink) =
+            Validation.notNull "a" a
+            Validation.notNull "b" b
+            let block =
+                Func<int64, int64, int64, int64, torch.Tensor>(fun r0 rn c0 cn ->
+                    use x = select a r0 rn
+                    use y = select b c0 cn
+                    inner.Pairwise(x, y))
+            Blocked.stream (int64 a.Count, int64 b.Count, int64 streamBlock, block, sink)
 
 /// <summary>
 /// Factories of the distances between embeddings, each an <see cref="T:DistEmbed.Core.IBlockwiseDistance"/> (an
@@ -85,6 +118,7 @@ type DistanceOptions() =
 /// | sliced-w2, max-sliced-w2 | Distributions | SW_2, maxSW_2 (<c>SlicedWasserstein</c>) | yes |
 /// | bures, bures-diag | Distributions | W_2 between Gaussian fits (<c>Bures</c>) | yes |
 /// | mmd, energy | Distributions | MMD², energy distance (<c>KernelDistances</c>) | no |
+/// | sinkhorn, sinkhorn-divergence | Distributions | ⟨P_ε, C⟩ of the entropic plan, debiased S_ε (<c>Sinkhorn</c>) | no |
 /// | …-cost | as the base | the p-th power W_p^p (W_2² for the *-w2 and bures forms) | no |
 /// "IsMetric" counts pseudo-metrics: marginal, sliced and Gaussian-fit distances are metrics on the marginals,
 /// projections or fits, and are zero for different distributions that share them. Every distance here is symmetric.
@@ -524,7 +558,7 @@ type Distances =
     static member Names =
         [| "euclidean"; "sqeuclidean"; "cosine"; "lp"; "marginal-w1"; "marginal-w2"; "marginal-w2-cost"; "quantile-w1"
            "quantile-w2"; "quantile-w2-cost"; "sliced-w2"; "sliced-w2-cost"; "max-sliced-w2"; "bures"; "bures-cost"
-           "bures-diag"; "bures-diag-cost"; "mmd"; "energy" |]
+           "bures-diag"; "bures-diag-cost"; "mmd"; "energy"; "sinkhorn"; "sinkhorn-divergence" |]
 
     /// <summary>Creates a distance by name (the names of the command line), reading what it needs from the options.</summary>
     /// <param name="name">One of <see cref="P:DistEmbed.Core.Distances.Names"/> (case-insensitive).</param>
@@ -558,6 +592,15 @@ type Distances =
         | "bures-diag-cost" -> Distances.BuresDiagonalCost bs
         | "mmd" -> Distances.Mmd(o.Bandwidths, o.Biased, bs)
         | "energy" -> Distances.Energy bs
+        | "sinkhorn"
+        | "sinkhorn-divergence" as n ->
+            let so =
+                { SinkhornOptions.Create(o.Epsilon) with
+                    MaxIterations = o.MaxIterations
+                    Tolerance = o.Tolerance
+                    BlockSize = (if bs > 0 then bs else 256) }
+            let d = if n = "sinkhorn" then Sinkhorn.distance so else Sinkhorn.divergence so
+            SinkhornBlockwise(d, 64) :> IBlockwiseDistance
         | _ ->
             let valid = String.Join(", ", Distances.Names)
             Validation.fail "name" $"distance '{name}' is unknown; valid names: {valid}."

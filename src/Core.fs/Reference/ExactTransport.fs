@@ -24,8 +24,10 @@ type TransportPlan =
 /// </summary>
 /// <remarks>
 /// Nodes 0 … rows − 1 are supplies (supply a_i &gt; 0), rows … rows + cols − 1 demands (supply −b_j &lt; 0), node
-/// rows + cols is the artificial root. Arc e = i·cols + j goes from supply i to demand j with cost costs[e] ≥ 0; arc
-/// arcCount + u is node u's artificial arc to or from the root.
+/// rows + cols is the artificial root. Arc e = i·cols + j goes from supply i to demand j with cost costs[e] ≥ 0; node
+/// u's artificial arc joins it to the root. Only tree arcs carry flow, and every tree arc is the predecessor arc of
+/// exactly one node, so flows are stored per node (<c>predFlow</c>) and arc end points are computed from e, which
+/// keeps the memory at one float and one byte per arc.
 /// </remarks>
 [<Sealed>]
 type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float[]) =
@@ -35,45 +37,38 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
 
     let nodeCount = rows + cols
     let arcCount = rows * cols
-    let allArcCount = arcCount + nodeCount
     let root = nodeCount
-    let source = Array.zeroCreate<int> allArcCount
-    let target = Array.zeroCreate<int> allArcCount
-    let cost = Array.zeroCreate<float> allArcCount
-    let flow = Array.zeroCreate<float> allArcCount
-    // 1: non-basic at its lower bound 0 (may enter); 0: in the spanning tree.
-    let state = Array.zeroCreate<sbyte> allArcCount
+    // Per real arc: 1 = non-basic at its lower bound 0 (may enter), 0 = in the spanning tree. Artificial arcs start
+    // in the tree and never re-enter (pricing scans real arcs only), so they need no state.
+    let state = Array.create arcCount 1y
     let potential = Array.zeroCreate<float> (nodeCount + 1)
     let parent = Array.zeroCreate<int> (nodeCount + 1)
+    // The predecessor arc of u (real arc index, or −1 − u for u's artificial arc), its direction and its flow.
     let pred = Array.zeroCreate<int> (nodeCount + 1)
+    let forward = Array.zeroCreate<bool> (nodeCount + 1)
+    let predFlow = Array.zeroCreate<float> (nodeCount + 1)
     let thread = Array.zeroCreate<int> (nodeCount + 1)
     let revThread = Array.zeroCreate<int> (nodeCount + 1)
     let succCount = Array.zeroCreate<int> (nodeCount + 1)
     let lastSucc = Array.zeroCreate<int> (nodeCount + 1)
-    // true when the predecessor arc of u points from u to its parent.
-    let forward = Array.zeroCreate<bool> (nodeCount + 1)
     let dirtyRevs = Array.zeroCreate<int> (nodeCount + 2)
     let blockSize = max (int (sqrt (float arcCount))) 10
 
     let mutable nextArc = 0
     let mutable inArc = 0
+    let mutable inSource = 0
+    let mutable inTarget = 0
     let mutable join = 0
     let mutable uIn = 0
     let mutable vIn = 0
     let mutable uOut = 0
+    let mutable delta = 0.0
 
     do
-        for i in 0 .. rows - 1 do
-            for j in 0 .. cols - 1 do
-                let e = i * cols + j
-                source.[e] <- i
-                target.[e] <- rows + j
-                cost.[e] <- costs.[e]
-                state.[e] <- 1y
-
         // Big-M start: every node hangs from the root by an artificial arc carrying its supply. The artificial cost
         // exceeds the cost of any alternating path (at most nodeCount · max c), so at the optimum no mass crosses
-        // the root (the costs are shifted to be ≥ 0 by the caller).
+        // the root (the costs are shifted to be ≥ 0 by the caller). Supplies point up to the root at cost 0,
+        // demands are fed from the root at the artificial cost, so every artificial arc has reduced cost 0.
         let maxCost = Array.fold max 0.0 costs
         let artificialCost = (if maxCost > 0.0 then 2.0 * maxCost else 1.0) * float (nodeCount + 1)
         parent.[root] <- -1
@@ -84,31 +79,19 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
         lastSucc.[root] <- root - 1
         potential.[root] <- 0.0
         for u in 0 .. nodeCount - 1 do
-            let e = arcCount + u
             parent.[u] <- root
-            pred.[u] <- e
+            pred.[u] <- -1 - u
             thread.[u] <- u + 1
             revThread.[u + 1] <- u
             succCount.[u] <- 1
             lastSucc.[u] <- u
-            state.[e] <- 0y
-            if supply.[u] >= 0.0 then
-                forward.[u] <- true
-                potential.[u] <- 0.0
-                source.[e] <- u
-                target.[e] <- root
-                flow.[e] <- supply.[u]
-                cost.[e] <- 0.0
-            else
-                forward.[u] <- false
-                potential.[u] <- artificialCost
-                source.[e] <- root
-                target.[e] <- u
-                flow.[e] <- -supply.[u]
-                cost.[e] <- artificialCost
+            forward.[u] <- supply.[u] >= 0.0
+            predFlow.[u] <- abs supply.[u]
+            potential.[u] <- if supply.[u] >= 0.0 then 0.0 else artificialCost
 
     member private _.Threshold(e: int) =
-        let scale = max (abs cost.[e]) (max (abs potential.[source.[e]]) (abs potential.[target.[e]]))
+        let i = e / cols
+        let scale = max (abs costs.[e]) (max (abs potential.[i]) (abs potential.[rows + e - i * cols]))
         -tolerance * scale
 
     /// Block search (Grigoriadis 1986): scan blocks of √(arcs) arcs cyclically from where the last search stopped
@@ -128,7 +111,7 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
             let rowPotential = potential.[i]
             let columnBase = rows + j0
             for k in 0 .. length - 1 do
-                let c = cost.[e + k] + rowPotential - potential.[columnBase + k]
+                let c = costs.[e + k] + rowPotential - potential.[columnBase + k]
                 // Tree arcs have reduced cost zero up to rounding; the state test keeps them out.
                 if c < best && state.[e + k] <> 0y then
                     best <- c
@@ -147,8 +130,10 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
 
     /// The join node: the first common ancestor of the entering arc's end points.
     member private _.FindJoinNode() =
-        let mutable u = source.[inArc]
-        let mutable v = target.[inArc]
+        inSource <- inArc / cols
+        inTarget <- rows + inArc - inSource * cols
+        let mutable u = inSource
+        let mutable v = inTarget
         while u <> v do
             if succCount.[u] < succCount.[v] then u <- parent.[u] else v <- parent.[v]
         join <- u
@@ -156,28 +141,24 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
     /// Ratio test on the cycle closed by the entering arc. Flow is pushed from source to target of the entering arc;
     /// the arcs whose flow decreases are the backward ones. Among the arcs with the least flow, the last one met
     /// when the cycle is walked from the join node in its own direction leaves (strict &lt; on the first side, ≤ on
-    /// the second), which keeps the tree strongly feasible. Returns the amount pushed.
+    /// the second), which keeps the tree strongly feasible.
     member private _.FindLeavingArc() =
-        let first = source.[inArc]
-        let second = target.[inArc]
-        let mutable delta = Double.PositiveInfinity
+        let first = inSource
+        let second = inTarget
+        delta <- Double.PositiveInfinity
         let mutable onFirstSide = true
         let mutable u = first
         while u <> join do
-            if forward.[u] then
-                let d = flow.[pred.[u]]
-                if d < delta then
-                    delta <- d
-                    uOut <- u
+            if forward.[u] && predFlow.[u] < delta then
+                delta <- predFlow.[u]
+                uOut <- u
             u <- parent.[u]
         u <- second
         while u <> join do
-            if not forward.[u] then
-                let d = flow.[pred.[u]]
-                if d <= delta then
-                    delta <- d
-                    uOut <- u
-                    onFirstSide <- false
+            if not forward.[u] && predFlow.[u] <= delta then
+                delta <- predFlow.[u]
+                uOut <- u
+                onFirstSide <- false
             u <- parent.[u]
         // The graph has no directed cycle (supplies → demands, supplies → root → demands), so some arc of the
         // cycle is backward and delta is finite.
@@ -187,29 +168,25 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
         else
             uIn <- second
             vIn <- first
-        delta
 
-    member private _.ChangeFlow(delta: float) =
+    member private _.ChangeFlow() =
         if delta > 0.0 then
-            flow.[inArc] <- flow.[inArc] + delta
-            let mutable u = source.[inArc]
+            let mutable u = inSource
             while u <> join do
-                let e = pred.[u]
-                flow.[e] <- (if forward.[u] then flow.[e] - delta else flow.[e] + delta)
+                predFlow.[u] <- (if forward.[u] then predFlow.[u] - delta else predFlow.[u] + delta)
                 u <- parent.[u]
-            u <- target.[inArc]
+            u <- inTarget
             while u <> join do
-                let e = pred.[u]
-                flow.[e] <- (if forward.[u] then flow.[e] + delta else flow.[e] - delta)
+                predFlow.[u] <- (if forward.[u] then predFlow.[u] + delta else predFlow.[u] - delta)
                 u <- parent.[u]
         state.[inArc] <- 0y
-        // The leaving arc's flow is exactly zero: it was reduced by its own value.
+        // The leaving arc's flow is exactly zero (it was reduced by its own value); it goes back to its lower bound.
         let leaving = pred.[uOut]
-        flow.[leaving] <- 0.0
-        state.[leaving] <- 1y
+        if leaving >= 0 then state.[leaving] <- 1y
 
     /// Re-hangs the subtree of u_out from v_in through the entering arc, reversing the stem u_in … u_out, and repairs
-    /// the thread, reverse thread, subtree sizes and last successors (LEMON's updateTreeStructure).
+    /// the thread, reverse thread, subtree sizes and last successors (LEMON's updateTreeStructure). Predecessor arcs
+    /// move one step along the reversed stem, and their flows with them.
     member private _.UpdateTreeStructure() =
         let oldRevThread = revThread.[uOut]
         let oldSuccCount = succCount.[uOut]
@@ -254,20 +231,22 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
             let d = dirtyRevs.[k]
             revThread.[thread.[d]] <- d
 
-        // Reverse the stem: predecessor arcs, their directions, subtree sizes and last successors.
+        // Reverse the stem: predecessor arcs (with their flows), directions, subtree sizes and last successors.
         let mutable sizeSum = 0
         let stemLast = lastSucc.[uOut]
         u <- uOut
         while u <> uIn do
             let w = parent.[u]
             pred.[u] <- pred.[w]
+            predFlow.[u] <- predFlow.[w]
             forward.[u] <- not forward.[w]
             sizeSum <- sizeSum + succCount.[u] - succCount.[w]
             succCount.[u] <- sizeSum
             lastSucc.[w] <- stemLast
             u <- w
         pred.[uIn] <- inArc
-        forward.[uIn] <- (uIn = source.[inArc])
+        predFlow.[uIn] <- delta
+        forward.[uIn] <- (uIn = inSource)
         succCount.[uIn] <- oldSuccCount
 
         let upLimitIn, upLimitOut = if lastSucc.[join] = vIn then -1, join else join, -1
@@ -293,7 +272,7 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
 
     /// Shifts the potentials of the moved subtree so that the entering arc has reduced cost zero.
     member private _.UpdatePotential() =
-        let c = cost.[pred.[uIn]]
+        let c = costs.[inArc]
         let sigma =
             if forward.[uIn] then potential.[vIn] - potential.[uIn] - c
             else potential.[vIn] - potential.[uIn] + c
@@ -305,8 +284,8 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
 
     member private this.Pivot() =
         this.FindJoinNode()
-        let delta = this.FindLeavingArc()
-        this.ChangeFlow delta
+        this.FindLeavingArc()
+        this.ChangeFlow()
         this.UpdateTreeStructure()
         this.UpdatePotential()
 
@@ -316,34 +295,36 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
             let mutable bestArc = j
             for i in 1 .. rows - 1 do
                 let e = i * cols + j
-                if cost.[e] < cost.[bestArc] then bestArc <- e
+                if costs.[e] < costs.[bestArc] then bestArc <- e
             inArc <- bestArc
-            if state.[inArc] <> 0y
-               && cost.[inArc] + potential.[source.[inArc]] - potential.[target.[inArc]] < this.Threshold inArc then
+            let i = bestArc / cols
+            if state.[inArc] <> 0y && costs.[inArc] + potential.[i] - potential.[rows + j] < this.Threshold inArc then
                 this.Pivot()
 
-    /// <summary>Runs the simplex to optimality and returns the flow on each real arc (length rows·cols, ≥ 0).</summary>
+    /// <summary>
+    /// Runs the simplex to optimality and returns the positive flows of the final basis as (arc, flow) pairs
+    /// (at most rows + cols − 1 of them).
+    /// </summary>
     /// <remarks>
     /// The flows are recomputed from the final basis (leaves first, along the reversed thread) rather than taken
     /// from the pivots' running updates, so the marginals hold to rounding error however many pivots were made.
     /// </remarks>
-    member this.Run() : float[] =
+    member this.Run() : struct (int * float)[] =
         this.InitialPivots()
         while this.FindEnteringArc() do
             this.Pivot()
         let excess = Array.zeroCreate<float> (nodeCount + 1)
         for u in 0 .. nodeCount - 1 do
             excess.[u] <- supply.[u]
-        let result = Array.zeroCreate<float> arcCount
+        let result = ResizeArray<struct (int * float)>(nodeCount)
         // The thread is a preorder of the tree from the root, so its reverse meets every child before its parent.
         let mutable u = revThread.[root]
         while u <> root do
-            let e = pred.[u]
             let f = if forward.[u] then excess.[u] else -excess.[u]
-            if e < arcCount then result.[e] <- max f 0.0
+            if pred.[u] >= 0 && f > 0.0 then result.Add(struct (pred.[u], f))
             excess.[parent.[u]] <- excess.[parent.[u]] + excess.[u]
             u <- revThread.[u]
-        result
+        result.ToArray()
 
 /// <summary>
 /// Exact discrete optimal transport in float64: the linear program min ⟨P, C⟩ over couplings of two weight vectors,
@@ -357,7 +338,8 @@ type internal NetworkSimplex(rows: int, cols: int, costs: float[], supply: float
 /// [2] R. K. Ahuja, T. L. Magnanti, J. B. Orlin, "Network Flows", Prentice Hall, 1993, ch. 11 (network simplex,
 /// strongly feasible spanning trees).
 /// [3] G. Peyré, M. Cuturi, "Computational Optimal Transport", Foundations and Trends in Machine Learning 11(5–6),
-/// 2019, arXiv:1803.00567, §3 (eq. 2.11: the Kantorovich problem; §3.5: the network simplex).
+/// 2019, arXiv:1803.00567 (§2.3, eq. 2.11: the Kantorovich problem; §2.4, Prop. 2.2: W_p is a distance; §3.5: the
+/// network simplex).
 /// </remarks>
 [<RequireQualifiedAccess>]
 module ExactTransport =
@@ -380,7 +362,8 @@ module ExactTransport =
     /// weight are removed before solving (as POT does) and are zero in the plan. The costs are shifted by min C
     /// inside the solver (which changes every feasible plan's cost by the same constant), so negative costs are
     /// fine. The returned plan's flows are recomputed from the final basis, so its marginals equal a and b to
-    /// rounding error. Typical work for n = m = 128 is a few thousand pivots (about a millisecond).</para>
+    /// rounding error, and it has at most n + m − 1 positive entries. Typical work for n = m = 128 (uniform weights,
+    /// d = 16): about 1,200 pivots and 250,000 reduced-cost evaluations, about a millisecond.</para>
     /// </remarks>
     /// <exception cref="T:System.ArgumentNullException">An argument is null.</exception>
     /// <exception cref="T:System.ArgumentException">A weight vector is empty, not finite, negative or all zero; the
@@ -412,13 +395,10 @@ module ExactTransport =
         let flows = NetworkSimplex(rows, cols, shifted, supply).Run()
         let plan = Array2D.zeroCreate<float> n m
         let mutable total = 0.0
-        for r in 0 .. rows - 1 do
-            for c in 0 .. cols - 1 do
-                let f = flows.[r * cols + c]
-                if f > 0.0 then
-                    let i, j = rowIndex.[r], colIndex.[c]
-                    plan.[i, j] <- f
-                    total <- total + f * cost.[i, j]
+        for struct (e, f) in flows do
+            let i, j = rowIndex.[e / cols], colIndex.[e % cols]
+            plan.[i, j] <- f
+            total <- total + f * cost.[i, j]
         { Cost = total; Plan = plan }
 
     /// <summary>The ground cost matrix C_ij = ‖x_i − y_j‖^p between the points of two distributions (Euclidean norm).</summary>
@@ -487,7 +467,7 @@ module ExactTransport =
     /// <param name="x">The source distribution, T_x points in ℝ^d.</param>
     /// <param name="y">The target distribution, T_y points in ℝ^d.</param>
     /// <returns>W_p(x, y) ≥ 0, a scalar; a metric on distributions with finite p-th moment.</returns>
-    /// <remarks>[3, §2.4, eq. 2.17 and Prop. 2.2]: W_p is a distance for p ≥ 1.</remarks>
+    /// <remarks>[3, §2.4, Prop. 2.2]: W_p is a distance for p ≥ 1.</remarks>
     /// <exception cref="T:System.ArgumentException">As for <see cref="M:DistEmbed.Core.Reference.ExactTransport.GroundCost(System.Double,DistEmbed.Core.Reference.Empirical,DistEmbed.Core.Reference.Empirical)"/>.</exception>
     [<CompiledName("Wasserstein")>]
     let wasserstein (p: float, x: Empirical, y: Empirical) : float =

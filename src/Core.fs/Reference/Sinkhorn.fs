@@ -89,7 +89,7 @@ module Sinkhorn =
     /// <c>MarginalError</c> is recomputed from the plan. Rows and columns of zero weight are left out of the
     /// iterations (their plan entries are zero) and get the soft c-transform as potential.</para>
     /// <para>Since the total mass of the plan is one after a g-update, the dual objective
-    /// ⟨f, a⟩ + ⟨g, b⟩ − ε⟨a⊗b, exp((f⊕g − C)/ε) − 1⟩ [1, Prop. 4.4] reduces to ⟨f, a⟩ + ⟨g, b⟩ =
+    /// ⟨f, a⟩ + ⟨g, b⟩ − ε⟨a⊗b, exp((f⊕g − C)/ε) − 1⟩ ([1, Prop. 4.4] written for the reference measure a⊗b) reduces to ⟨f, a⟩ + ⟨g, b⟩ =
     /// <c>EntropicCost</c>, a lower bound on OT_ε that is exact at convergence.</para>
     /// <para>Cost: O(nm) per iteration; about 1/ε·max C iterations to converge in the worst case.</para>
     /// </remarks>

@@ -15,8 +15,17 @@ module internal TensorChecks =
     /// and TorchSharp reads only its handle, so the garbage collector may free it while the native call still uses it.
     let sc (x: float) : Scalar = scalars.GetOrAdd(x, fun (v: float) -> Scalar.op_Implicit v)
 
+    /// A new Scalar that the caller owns: bind it with `use` so that it stays alive until the native call returns
+    /// and is freed right after (for values that vary from call to call, which should not be cached).
+    let fresh (x: float) : Scalar = Scalar.op_Implicit x
+
     /// An integer Scalar (integer tensors stay integer), cached like <c>sc</c>.
     let sci (x: int64) : Scalar = integerScalars.GetOrAdd(x, fun (v: int64) -> Scalar.op_Implicit v)
+
+    /// A Scalar 0 that is never collected. TorchSharp 0.107 does not track Scalars in dispose scopes, and the
+    /// finalizer of a temporary Scalar (such as `sc 0.0` passed inline) can free it while the native call still
+    /// reads it; pass this one, or bind a Scalar with `use` for the duration of the call.
+    let zero = lazy (sc 0.0)
 
     /// The multi-index of the first true element of a boolean tensor, or None.
     let firstTrue (mask: Tensor) : int64[] option =
@@ -36,15 +45,15 @@ module internal TensorChecks =
         use _ = torch.NewDisposeScope()
         match firstTrue (torch.logical_not(torch.isfinite t)) with
         | Some idx ->
-            let v = t.flatten().[(Array.fold2 (fun acc i s -> acc * s + i) 0L idx t.shape)].ToDouble()
+            let v = t.flatten().[(Array.fold2 (fun acc i s -> acc * s + i) 0L idx t.shape)].to_type(torch.float64).item<float>()
             let where = String.Join(",", idx)
             Validation.fail name $"{name}[{where}] is {v}; all values must be finite."
         | None -> ()
 
-    let shape (t: Tensor) = "[" + String.Join(",", t.shape) + "]"
+    /// Device equality by type and index (torch.Device has reference equality only).
+    let sameDevice (x: torch.Device) (y: torch.Device) = x.``type`` = y.``type`` && x.index = y.index
 
-    /// Device equality by type and index (torch.Device has reference equality).
-    let sameDevice (a: torch.Device) (b: torch.Device) = a.``type`` = b.``type`` && a.index = b.index
+    let shape (t: Tensor) = "[" + String.Join(",", t.shape) + "]"
 
     let floating (name: string) (t: Tensor) =
         if t.dtype <> torch.float32 && t.dtype <> torch.float64 then
@@ -138,7 +147,7 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
     /// <summary>The dimension d.</summary>
     member _.Dimension = int points.shape.[2]
     /// <summary>The validity mask [B, T]: true where the weight is positive.</summary>
-    member _.Mask() = weights.gt(TensorChecks.sc 0.0)
+    member _.Mask() = weights.gt(TensorChecks.zero.Force())
 
     /// <summary>Distribution <paramref name="index"/> as a float64 reference <see cref="T:DistEmbed.Core.Reference.Empirical"/> (padding dropped).</summary>
     /// <param name="index">0 ≤ index &lt; B.</param>
@@ -183,7 +192,8 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
         let b, t = points.shape.[0], points.shape.[1]
         let w =
             if isNull weights then
-                torch.full([| b; t |], TensorChecks.sc (1.0 / float t), dtype = points.dtype, device = points.device)
+                use fill = TensorChecks.fresh (1.0 / float t)
+                torch.full([| b; t |], fill, dtype = points.dtype, device = points.device)
             else
                 if weights.dim() <> 2L || weights.shape.[0] <> b || weights.shape.[1] <> t then
                     Validation.fail "weights" $"weights has shape {TensorChecks.shape weights} but points has shape {TensorChecks.shape points}; weights must be [B, T] = [{b},{t}]."
@@ -192,16 +202,16 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
                 TensorChecks.floating "weights" weights
                 TensorChecks.finite "weights" weights
                 use scope = torch.NewDisposeScope()
-                match TensorChecks.firstTrue (weights.lt(TensorChecks.sc 0.0)) with
+                match TensorChecks.firstTrue (weights.lt(TensorChecks.zero.Force())) with
                 | Some idx -> Validation.fail "weights" $"weights[{idx.[0]},{idx.[1]}] is negative; weights must be non-negative."
                 | None -> ()
                 let sums = weights.sum(1L)
-                match TensorChecks.firstTrue (sums.le(TensorChecks.sc 0.0)) with
+                match TensorChecks.firstTrue (sums.le(TensorChecks.zero.Force())) with
                 | Some row -> Validation.fail "weights" $"weights row {row.[0]} is all zero: distribution {row.[0]} is empty."
                 | None -> ()
                 weights.to_type(points.dtype).div(sums.unsqueeze(1L).to_type(points.dtype)).MoveToOuterDisposeScope()
         use scope = torch.NewDisposeScope()
-        let maskedPoints = points.masked_fill(w.le(TensorChecks.sc 0.0).unsqueeze(2L), TensorChecks.sc 0.0)
+        let maskedPoints = points.masked_fill(w.le(TensorChecks.zero.Force()).unsqueeze(2L), TensorChecks.zero.Force())
         TensorChecks.finite "points" maskedPoints
         new DistributionBatch(points, w)
 
@@ -319,7 +329,7 @@ type QuantileBatch private (values: Tensor, levels: Tensor) =
         let q = values.shape.[2]
         use scope = torch.NewDisposeScope()
         if q > 1L then
-            match TensorChecks.firstTrue (values.diff(dim = 2L).lt(TensorChecks.sc 0.0)) with
+            match TensorChecks.firstTrue (values.diff(dim = 2L).lt(TensorChecks.zero.Force())) with
             | None -> ()
             | Some idx ->
                 Validation.fail "values" $"values[{idx.[0]},{idx.[1]},{idx.[2] + 1L}] < values[{idx.[0]},{idx.[1]},{idx.[2]}]; quantile functions must be non-decreasing along the last axis."

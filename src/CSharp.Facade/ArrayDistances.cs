@@ -1,0 +1,111 @@
+using DistEmbed.Core;
+using TorchSharp;
+
+namespace DistEmbed;
+
+/// <summary>
+/// Distances between embeddings given as plain .NET arrays — the shortest path from C#:
+/// <code>
+/// double[,] d = ArrayDistances.Pairwise(a, b, "marginal-w2");   // a: float[N,T,d], b: float[M,T',d]
+/// </code>
+/// Names are those of <see cref="Distances.Names"/>; options as in <see cref="DistanceOptions"/>. Computation runs in
+/// float64 on the CPU unless a device is given.
+/// </summary>
+public static class ArrayDistances
+{
+    /// <summary>D(a_i, b_j) for all i, j between two batches of distributions (optionally masked), as an N × M array.</summary>
+    /// <param name="a">[N, T, d] points.</param>
+    /// <param name="b">[M, T', d] points (T' may differ from T).</param>
+    /// <param name="metric">A distance name that accepts distributions (e.g. <c>marginal-w2</c>, <c>sliced-w2</c>, <c>sinkhorn-divergence</c>).</param>
+    /// <param name="options">Distance options, or null for the defaults.</param>
+    /// <param name="aMask">[N, T] mask or weights of <paramref name="a"/> (0 = padding), or null.</param>
+    /// <param name="bMask">[M, T'] mask or weights of <paramref name="b"/>, or null.</param>
+    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <returns>N × M distances.</returns>
+    public static double[,] Pairwise(float[,,] a, float[,,] b, string metric, DistanceOptions? options = null,
+        float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
+    {
+        using var scope = torch.NewDisposeScope();
+        var distance = Distances.Create(metric, options);
+        var (x, y) = (Batch(a, aMask, distance, nameof(a), device), Batch(b, bMask, distance, nameof(b), device));
+        using var _ = torch.no_grad();
+        return To2D(distance.Pairwise(x, y));
+    }
+
+    /// <summary>D(a_i, b_i) for i = 1..N between two batches of distributions, as a length-N array.</summary>
+    /// <param name="a">[N, T, d] points.</param>
+    /// <param name="b">[N, T', d] points.</param>
+    /// <param name="metric">A distance name that accepts distributions.</param>
+    /// <param name="options">Distance options, or null for the defaults.</param>
+    /// <param name="aMask">[N, T] mask or weights of <paramref name="a"/>, or null.</param>
+    /// <param name="bMask">[N, T'] mask or weights of <paramref name="b"/>, or null.</param>
+    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <returns>N distances.</returns>
+    public static double[] Paired(float[,,] a, float[,,] b, string metric, DistanceOptions? options = null,
+        float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
+    {
+        using var scope = torch.NewDisposeScope();
+        var distance = Distances.Create(metric, options);
+        var (x, y) = (Batch(a, aMask, distance, nameof(a), device), Batch(b, bMask, distance, nameof(b), device));
+        using var _ = torch.no_grad();
+        return distance.Paired(x, y).cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
+    }
+
+    /// <summary>D(a_i, b_j) for all i, j between two batches of vectors, as an N × M array.</summary>
+    /// <param name="a">[N, d] vectors.</param>
+    /// <param name="b">[M, d] vectors.</param>
+    /// <param name="metric">A distance name that accepts vectors (euclidean, sqeuclidean, cosine, lp).</param>
+    /// <param name="options">Distance options, or null for the defaults.</param>
+    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <returns>N × M distances.</returns>
+    public static double[,] Pairwise(float[,] a, float[,] b, string metric, DistanceOptions? options = null, string device = "cpu")
+    {
+        using var scope = torch.NewDisposeScope();
+        var distance = Distances.Create(metric, options);
+        var dev = NativeRuntime.ResolveDevice(device);
+        var (x, y) = (Vectors(a, distance, nameof(a), dev), Vectors(b, distance, nameof(b), dev));
+        using var _ = torch.no_grad();
+        return To2D(distance.Pairwise(x, y));
+    }
+
+    private static IEmbeddingBatch Vectors(float[,] values, IDistance distance, string name, torch.Device device)
+    {
+        ArgumentNullException.ThrowIfNull(values, name);
+        if (distance.Accepts != Representation.Vectors)
+            throw new ArgumentException($"distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but {name} holds vectors [N, d].", name);
+        return Rename(name, () => VectorBatch.FromTensor(torch.tensor(values, device: device).to_type(torch.ScalarType.Float64)));
+    }
+
+    private static IEmbeddingBatch Batch(float[,,] points, float[,]? mask, IDistance distance, string name, string device)
+    {
+        ArgumentNullException.ThrowIfNull(points, name);
+        var dev = NativeRuntime.ResolveDevice(device);
+        var t = torch.tensor(points, device: dev).to_type(torch.ScalarType.Float64);
+        if (distance.Accepts == Representation.Vectors)
+            throw new ArgumentException($"distance '{distance.Name}' accepts vectors [N, d], but {name} holds distributions [N, T, d].", name);
+        if (mask is not null && (mask.GetLength(0) != points.GetLength(0) || mask.GetLength(1) != points.GetLength(1)))
+            throw new ArgumentException(
+                $"{name}Mask has shape [{mask.GetLength(0)},{mask.GetLength(1)}] but {name} has shape [{points.GetLength(0)},{points.GetLength(1)},{points.GetLength(2)}]; it must be [N, T].",
+                name + "Mask");
+        var m = mask is null ? null : torch.tensor(mask, device: dev).to_type(torch.ScalarType.Float64);
+        return Rename(name, () => Embeddings.FromTensor(t, m, distance.Accepts));
+    }
+
+    private static IEmbeddingBatch Rename(string name, Func<IEmbeddingBatch> build)
+    {
+        try { return build(); }
+        catch (ArgumentException e) when (e.ParamName is "values" or "points" or "weights")
+        {
+            throw new ArgumentException($"{name}: {e.Message}", e.ParamName == "weights" ? name + "Mask" : name, e);
+        }
+    }
+
+    private static double[,] To2D(torch.Tensor t)
+    {
+        var flat = t.cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
+        var (n, m) = ((int)t.shape[0], (int)t.shape[1]);
+        var r = new double[n, m];
+        Buffer.BlockCopy(flat, 0, r, 0, flat.Length * sizeof(double));
+        return r;
+    }
+}

@@ -1,0 +1,115 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using DistEmbed.Core;
+using DistEmbed.IO;
+using TorchSharp;
+
+namespace DistEmbed.Cli.Commands;
+
+/// <summary><c>distembed distance</c>: paired or pairwise distances between two .npy batches.</summary>
+public static class DistanceCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var a = new Option<string>("--a") { Description = "First batch (.npy): [N,d] vectors, [N,T,d] distributions or [N,d,Q] quantiles.", Required = true };
+        var b = new Option<string>("--b") { Description = "Second batch (.npy), same representation and d.", Required = true };
+        var metric = new Option<string>("--metric") { Description = "Distance name: " + string.Join(", ", Distances.Names), Required = true };
+        var pairwise = new Option<bool>("--pairwise") { Description = "All pairs [N,M] instead of paired rows [N]." };
+        var epsilon = new Option<double?>("--epsilon") { Description = "Entropic regularisation ε of sinkhorn / sinkhorn-divergence." };
+        var projections = new Option<int?>("--projections") { Description = "Number of random directions of sliced-w2 / max-sliced-w2." };
+        var seed = new Option<long?>("--seed") { Description = "Seed of the random directions." };
+        var p = new Option<double?>("--p") { Description = "Order p of the lp distance." };
+        var directions = new Option<string?>("--directions") { Description = "Fixed [L,d] directions (.npy) of sliced-w2 / max-sliced-w2 instead of random ones." };
+        var maxIterations = new Option<int?>("--max-iterations") { Description = "Sinkhorn iteration cap." };
+        var tolerance = new Option<double?>("--tolerance") { Description = "Sinkhorn tolerance on the L1 marginal error." };
+        var bandwidths = new Option<string?>("--bandwidths") { Description = "Comma-separated Gaussian kernel bandwidths of mmd." };
+        var aMask = new Option<string?>("--a-mask") { Description = "[N,T] mask (.npy) of --a: 0 marks padding." };
+        var bMask = new Option<string?>("--b-mask") { Description = "[M,T] mask (.npy) of --b." };
+        var output = new Option<string?>("--out") { Description = "Write the result to this .npy file (float64)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object {metric, shape, values}." };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var command = new Command("distance", "Distances between two batches of embeddings stored as NumPy .npy files.")
+        {
+            a, b, metric, pairwise, epsilon, projections, seed, p, directions, maxIterations, tolerance, bandwidths, aMask, bMask, output, json, device,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var options = new DistanceOptions();
+            if (r.GetValue(epsilon) is { } e) options.Epsilon = e;
+            if (r.GetValue(projections) is { } l) options.Projections = l;
+            if (r.GetValue(seed) is { } s) options.Seed = s;
+            if (r.GetValue(p) is { } pv) options.P = pv;
+            if (r.GetValue(maxIterations) is { } it) options.MaxIterations = it;
+            if (r.GetValue(tolerance) is { } tol) options.Tolerance = tol;
+            if (r.GetValue(bandwidths) is { } bw) options.Bandwidths = ParseList(bw, "bandwidths");
+            var result = Compute(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(metric)!,
+                options, r.GetValue(pairwise), r.GetValue(device)!, r.GetValue(directions));
+            var outPath = r.GetValue(output);
+            if (outPath is not null) Npy.Write(outPath, result.Values, result.Shape);
+            if (r.GetValue(json))
+            {
+                var doc = new Dictionary<string, object?>
+                {
+                    ["metric"] = result.Metric, ["shape"] = result.Shape, ["values"] = result.Values,
+                };
+                if (outPath is not null) doc["out"] = Path.GetFullPath(outPath);
+                Console.WriteLine(JsonSerializer.Serialize(doc));
+            }
+            else
+            {
+                Console.WriteLine($"{result.Metric} [{string.Join(",", result.Shape)}]");
+                var cols = result.Shape.Length == 2 ? (int)result.Shape[1] : 1;
+                for (var i = 0; i < result.Values.Length; i += cols)
+                    Console.WriteLine(string.Join("  ", result.Values.Skip(i).Take(cols).Select(v => v.ToString("G8", CultureInfo.InvariantCulture))));
+                if (outPath is not null) Console.WriteLine($"written: {Path.GetFullPath(outPath)}");
+            }
+        }));
+        return command;
+    }
+
+    private static double[] ParseList(string text, string name)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return parts.Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+            ? v : throw new ArgumentException($"--{name}: '{s}' is not a number.", name)).ToArray();
+    }
+
+    /// <summary>The result of <see cref="Compute"/>: the distance name, the shape ([N] or [N,M]) and the values row-major.</summary>
+    public sealed record Result(string Metric, long[] Shape, double[] Values);
+
+    /// <summary>Reads the inputs, builds the distance and computes paired or pairwise values.</summary>
+    /// <param name="aPath">First .npy batch.</param>
+    /// <param name="bPath">Second .npy batch.</param>
+    /// <param name="aMaskPath">Optional [N,T] mask or weights of the first batch.</param>
+    /// <param name="bMaskPath">Optional [M,T'] mask or weights of the second batch.</param>
+    /// <param name="metric">Distance name.</param>
+    /// <param name="options">Distance options.</param>
+    /// <param name="pairwise">All pairs instead of paired rows.</param>
+    /// <param name="deviceName">auto, cpu, cuda or cuda:N.</param>
+    /// <param name="directionsPath">Optional fixed [L,d] directions (.npy) for the sliced distances.</param>
+    /// <returns>The values and their shape.</returns>
+    public static Result Compute(string aPath, string bPath, string? aMaskPath, string? bMaskPath, string metric,
+        DistanceOptions options, bool pairwise, string deviceName, string? directionsPath = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var device = NativeRuntime.ResolveDevice(deviceName);
+        if (directionsPath is not null)
+        {
+            var dirs = Npy.ReadTensor(directionsPath, device, torch.ScalarType.Float64);
+            if (dirs.dim() != 2)
+                throw new ArgumentException($"{directionsPath} has shape [{string.Join(",", dirs.shape)}]; directions must be [L, d].", "directions");
+            options.Directions = dirs;
+        }
+        var distance = Distances.Create(metric, options);
+        using var x = Embeddings.Load(aPath, aMaskPath, distance.Accepts, device);
+        using var y = Embeddings.Load(bPath, bMaskPath, distance.Accepts, device);
+        if (!pairwise && x.Count != y.Count)
+            throw new ArgumentException($"--a has {x.Count} items but --b has {y.Count}; paired distances need equal counts (or pass --pairwise).", "b");
+        using var _ = torch.no_grad();
+        var t = pairwise ? distance.Pairwise(x, y) : distance.Paired(x, y);
+        var values = t.cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
+        return new Result(distance.Name, t.shape, values);
+    }
+}

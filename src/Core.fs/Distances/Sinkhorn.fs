@@ -1,0 +1,622 @@
+namespace DistEmbed.Core
+
+open System
+open TorchSharp
+
+/// <summary>How gradients flow through the Sinkhorn iterations.</summary>
+type SinkhornGradient =
+    /// <summary>
+    /// The iterations run without autograd; one final differentiable half-step from the detached dual potentials,
+    /// with the cost recomputed from the inputs, carries the gradient (envelope / Danskin theorem: the gradient of
+    /// the optimal value with respect to the cost is the plan, with respect to the weights the potentials).
+    /// Memory O(B·T·T') whatever the number of iterations. The default.
+    /// </summary>
+    | Envelope = 0
+    /// <summary>Every iteration is recorded on the autograd tape (memory grows with the number of iterations).</summary>
+    | Unrolled = 1
+
+/// <summary>Options of the batched log-domain Sinkhorn solver.</summary>
+/// <remarks>
+/// Build them with <see cref="M:DistEmbed.Core.SinkhornOptions.Create(System.Double)"/> and change fields with
+/// F#'s <c>{ o with … }</c> (from C#, call the record constructor with every field).
+/// </remarks>
+type SinkhornOptions =
+    { /// <summary>The entropic regularisation ε &gt; 0, in units of the cost (absolute, not relative).</summary>
+      Epsilon: float
+      /// <summary>The exponent p of the ground cost C(x, y) = ‖x − y‖₂^p: 2 (squared Euclidean, default) or 1 (Euclidean).</summary>
+      Power: int
+      /// <summary>The iteration cap (≥ 1) at the target ε; one iteration updates both potentials. ε-scaling adds one iteration per intermediate level.</summary>
+      MaxIterations: int
+      /// <summary>Stop when, for every pair, the L1 error of the row marginal Σ_i |Σ_j P_ij − a_i| is ≤ Tolerance (&gt; 0); the column marginal is exact after each iteration.</summary>
+      Tolerance: float
+      /// <summary>Check the marginal error every CheckEvery (≥ 1) iterations: each check is one device-to-host synchronisation.</summary>
+      CheckEvery: int
+      /// <summary>
+      /// ε-scaling ratio q: 0 turns ε-scaling off; q ∈ (0, 1) starts at ε₀ = max C over the batch and runs one
+      /// iteration at each level ε₀, ε₀q, ε₀q², … above ε before iterating at ε.
+      /// </summary>
+      EpsilonScaling: float
+      /// <summary>How gradients flow (<see cref="F:DistEmbed.Core.SinkhornGradient.Envelope"/> by default).</summary>
+      Gradient: SinkhornGradient
+      /// <summary>How many pairs one batched solve handles at most in the distance objects (≥ 1): bounds memory at O(BlockSize·T·T').</summary>
+      BlockSize: int
+      /// <summary>Whether <c>Sinkhorn.solve</c> returns the transport plan [B, T, T'] (false: <c>Plan</c> is null).</summary>
+      KeepPlan: bool }
+
+    /// <summary>
+    /// Default options for a given ε: p = 2, at most 1000 iterations, tolerance 1e-6 checked every 10 iterations,
+    /// no ε-scaling, envelope gradients, blocks of 256 pairs, no plan returned.
+    /// </summary>
+    /// <param name="epsilon">The entropic regularisation ε &gt; 0 in cost units (e.g. 0.05 × the mean cost).</param>
+    /// <returns>The options record.</returns>
+    static member Create(epsilon: float) =
+        { Epsilon = epsilon
+          Power = 2
+          MaxIterations = 1000
+          Tolerance = 1e-6
+          CheckEvery = 10
+          EpsilonScaling = 0.0
+          Gradient = SinkhornGradient.Envelope
+          BlockSize = 256
+          KeepPlan = false }
+
+/// <summary>The outcome of a batched Sinkhorn solve between B pairs of distributions (a_i, b_i).</summary>
+/// <remarks>Disposing the result disposes its tensors.</remarks>
+type SinkhornResult =
+    { /// <summary>The primal transport cost ⟨P, C⟩ = Σ_ij P_ij C_ij of the entropic plan, [B].</summary>
+      TransportCost: torch.Tensor
+      /// <summary>The entropic cost OT_ε = ⟨F, a⟩ + ⟨G, b⟩ (the dual objective, = ⟨P, C⟩ + ε·KL(P | a⊗b) at convergence), [B].</summary>
+      EntropicCost: torch.Tensor
+      /// <summary>The plan P_ij = a_i b_j exp((F_i + G_j − C_ij)/ε), [B, T, T'], when <c>KeepPlan</c> is set; null otherwise.</summary>
+      Plan: torch.Tensor
+      /// <summary>The dual potential on a's points, [B, T], in cost units (zero at padding).</summary>
+      F: torch.Tensor
+      /// <summary>The dual potential on b's points, [B, T'], in cost units (zero at padding).</summary>
+      G: torch.Tensor
+      /// <summary>The number of iterations run (ε-scaling levels included).</summary>
+      Iterations: int
+      /// <summary>The L1 marginal error of the returned plan, ‖P1 − a‖₁ + ‖Pᵀ1 − b‖₁, [B].</summary>
+      MarginalError: torch.Tensor }
+
+    interface IDisposable with
+        member this.Dispose() =
+            for t in [ this.TransportCost; this.EntropicCost; this.Plan; this.F; this.G; this.MarginalError ] do
+                if not (isNull t) then t.Dispose()
+
+/// <summary>
+/// Batched entropic optimal transport between weighted empirical distributions: log-domain Sinkhorn iterations,
+/// the transport cost, the entropic cost, the plan, and the debiased Sinkhorn divergence; float32/float64, any
+/// device, padding-aware, differentiable.
+/// </summary>
+/// <remarks>
+/// <para>For a = Σ_i a_i δ_{x_i} and b = Σ_j b_j δ_{y_j} with cost C_ij = ‖x_i − y_j‖₂^p, the entropic problem is</para>
+/// <para>OT_ε(a, b) = min_{P ∈ Π(a,b)} ⟨P, C⟩ + ε·KL(P | a⊗b) = max_{f,g} ⟨f, a⟩ + ⟨g, b⟩ − ε⟨a⊗b, e^{(f⊕g−C)/ε} − 1⟩ [1, 2].</para>
+/// <para>The solver alternates the log-domain updates [2, §4.4]
+/// f_i = −ε log Σ_j b_j exp((g_j − C_ij)/ε) and g_j = −ε log Σ_i a_i exp((f_i − C_ij)/ε),
+/// each one broadcast-add of −C/ε (precomputed once per ε level) and a logsumexp. Zero weights (padding) enter as
+/// log-weights −∞ and drop out of every sum. The plan is P_ij = a_i b_j exp((f_i + g_j − C_ij)/ε).
+/// With the entropy taken relative to a⊗b, OT_ε ≥ 0 and the debiased Sinkhorn divergence
+/// S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) is ≥ 0 with S_ε(a, a) = 0 [3, Thm. 1; 4]. The symmetric terms
+/// OT_ε(a, a) use the averaged fixed-point iteration f ← ½(f + T(f)) [3, §3.1]. ε-scaling follows [5] and GeomLoss's
+/// <c>scaling</c> [3].</para>
+/// <para>Cost per iteration: two half-steps, each a few streaming passes over [B, T, T'] (add, max, exp, sum), done
+/// in place in one preallocated buffer when autograd is off (no [B, T, T'] allocation per step); the only
+/// device-to-host synchronisation is the marginal-error check every <c>CheckEvery</c> iterations. Memory:
+/// O(B·T·T') (Envelope) or O(iterations·B·T·T') (Unrolled).</para>
+/// <para>References.
+/// [1] M. Cuturi, "Sinkhorn Distances: Lightspeed Computation of Optimal Transport", NeurIPS 2013, Eq. (2).
+/// [2] G. Peyré, M. Cuturi, "Computational Optimal Transport", Found. Trends Mach. Learn. 11(5–6), 2019, Prop. 4.3 and §4.4 (log-domain Sinkhorn).
+/// [3] J. Feydy, T. Séjourné, F.-X. Vialard, S. Amari, A. Trouvé, G. Peyré, "Interpolating between Optimal Transport and MMD using Sinkhorn Divergences", AISTATS 2019 (arXiv:1810.08278), definition of S_ε and Thm. 1.
+/// [4] A. Genevay, G. Peyré, M. Cuturi, "Learning Generative Models with Sinkhorn Divergences", AISTATS 2018.
+/// [5] B. Schmitzer, "Stabilized Sparse Scaling Algorithms for Entropy Regularized Transport Problems", SIAM J. Sci. Comput. 41(3), 2019, §3.2 (ε-scaling).</para>
+/// </remarks>
+[<RequireQualifiedAccess>]
+module Sinkhorn =
+
+    type private Tensor = torch.Tensor
+
+    // Scalar arguments live in a `use` binding until the native call returns: TorchSharp 0.107 does not track
+    // Scalars in dispose scopes, and the finalizer of a temporary Scalar can free it while a native call still
+    // reads it (seen as "Unknown scalar type" under parallel tests).
+
+    /// A Scalar 1 that lives as long as the process (the alpha of additions).
+    let private unitScalar = lazy (TensorChecks.sc 1.0)
+
+    let private mulBy (t: Tensor) (x: float) =
+        use s = TensorChecks.fresh x
+        t.mul s
+
+    let private addBy (t: Tensor) (x: float) =
+        use s = TensorChecks.fresh x
+        t.add(s, unitScalar.Force())
+
+    let private clampMin (t: Tensor) (x: float) =
+        use s = TensorChecks.fresh x
+        t.clamp_min s
+
+    let private positive (t: Tensor) =
+        use s = TensorChecks.fresh 0.0
+        t.gt s
+
+    let private fillLike (t: Tensor) (x: float) =
+        use s = TensorChecks.fresh x
+        torch.full_like(t, s)
+
+    /// x + y. TorchSharp's Tensor.add(Tensor) passes a temporary alpha Scalar, which the finalizer can free during
+    /// the native call; this passes a Scalar that is never collected.
+    let private plus (x: Tensor) (y: Tensor) = x.add(y, unitScalar.Force())
+
+    /// x · x (TorchSharp's square() is pow(2) with a temporary Scalar).
+    let private squared (x: Tensor) = x * x
+
+    /// t with zeros where mask is false.
+    let private masked (mask: Tensor) (t: Tensor) =
+        use s = TensorChecks.fresh 0.0
+        t.masked_fill(mask.logical_not (), s)
+
+    /// The value of a one-element tensor on the host (one synchronisation); item reads the memory directly, unlike
+    /// ToDouble, which goes through a temporary Scalar.
+    let private toHost (t: Tensor) : float = t.to_type(torch.float64).item<float>()
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Validation
+
+    let private checkOptions (o: SinkhornOptions) =
+        if isNull (box o) then raise (ArgumentNullException("options", "options must not be null."))
+        if Double.IsNaN o.Epsilon || Double.IsInfinity o.Epsilon || o.Epsilon <= 0.0 then
+            Validation.fail "options" $"options.Epsilon = {o.Epsilon} is invalid; the entropic regularisation ε must be a finite number > 0."
+        if o.Power <> 1 && o.Power <> 2 then
+            Validation.fail "options" $"options.Power = {o.Power} is invalid; valid values: 1 (cost ‖x − y‖) and 2 (cost ‖x − y‖², the default)."
+        if o.MaxIterations < 1 then
+            Validation.fail "options" $"options.MaxIterations = {o.MaxIterations} is invalid; it must be ≥ 1."
+        if Double.IsNaN o.Tolerance || Double.IsInfinity o.Tolerance || o.Tolerance <= 0.0 then
+            Validation.fail "options" $"options.Tolerance = {o.Tolerance} is invalid; it must be a finite number > 0."
+        if o.CheckEvery < 1 then
+            Validation.fail "options" $"options.CheckEvery = {o.CheckEvery} is invalid; it must be ≥ 1."
+        if Double.IsNaN o.EpsilonScaling || o.EpsilonScaling < 0.0 || o.EpsilonScaling >= 1.0 then
+            Validation.fail "options" $"options.EpsilonScaling = {o.EpsilonScaling} is invalid; it must lie in [0, 1): 0 turns ε-scaling off, q in (0, 1) is the ratio between successive ε levels."
+        if not (Enum.IsDefined(typeof<SinkhornGradient>, o.Gradient)) then
+            Validation.fail "options" $"options.Gradient = {int o.Gradient} is invalid; valid values: Envelope, Unrolled."
+        if o.BlockSize < 1 then
+            Validation.fail "options" $"options.BlockSize = {o.BlockSize} is invalid; it must be ≥ 1."
+
+    let private checkBatch (name: string) (batch: DistributionBatch) =
+        if isNull (box batch) then raise (ArgumentNullException(name, $"{name} must not be null."))
+
+    let private checkCompatible (a: DistributionBatch) (b: DistributionBatch) =
+        checkBatch "a" a
+        checkBatch "b" b
+        if a.Dimension <> b.Dimension then
+            Validation.fail "b" $"b has dimension d = {b.Dimension} but a has d = {a.Dimension}; both batches must live in one space."
+        if a.Points.dtype <> b.Points.dtype then
+            Validation.fail "b" $"b has dtype {b.Points.dtype} but a has dtype {a.Points.dtype}; both must have one dtype."
+        if not (TensorChecks.sameDevice a.Points.device b.Points.device) then
+            Validation.fail "b" $"b is on {b.Points.device} but a is on {a.Points.device}; both must be on one device."
+
+    let private checkSameCount (a: DistributionBatch) (b: DistributionBatch) =
+        if a.Count <> b.Count then
+            Validation.fail "b" $"b has {b.Count} distributions but a has {a.Count}; paired computations need equal counts (use Pairwise for all pairs)."
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Cost and log-weights
+
+    /// Runs body in its own dispose scope and keeps only its result.
+    let private scoped (body: unit -> Tensor) : Tensor =
+        use _ = torch.NewDisposeScope()
+        (body ()).MoveToOuterDisposeScope()
+
+    /// ‖x_i − y_j‖² by the expansion ‖x‖² + ‖y‖² − 2x·y (one batched matrix product), [B,T,T'], differentiable.
+    let private expandedSquared (x: Tensor) (y: Tensor) : Tensor =
+        let xx = (squared x).sum(-1L, keepdim = true)
+        let yy = (squared y).sum(-1L).unsqueeze 1L
+        clampMin (plus (plus (mulBy (torch.bmm(x, y.transpose(1L, 2L))) -2.0) xx) yy) 0.0
+
+    /// ‖x_i − y_j‖² from the differences (exact to rounding, 0 for coincident points), without autograd, in chunks
+    /// of about 2^22 elements so that no [B,T,T',d] tensor is formed.
+    let private exactSquared (x: Tensor) (y: Tensor) : Tensor =
+        use _ = torch.no_grad ()
+        use _ = torch.NewDisposeScope()
+        let b, t, t2, d = x.shape.[0], x.shape.[1], y.shape.[1], x.shape.[2]
+        let rows = max 1L ((1L <<< 22) / max 1L (t2 * d))
+        let chunk (xs: Tensor) (ys: Tensor) = scoped (fun () -> (squared (xs.unsqueeze 2L - ys.unsqueeze 1L)).sum(-1L))
+        let result =
+            if rows >= t then
+                let items = rows / t
+                torch.cat([| for s in 0L .. items .. b - 1L -> chunk (x.narrow(0L, s, min items (b - s))) (y.narrow(0L, s, min items (b - s))) |], 0L)
+            else
+                torch.stack(
+                    [| for i in 0L .. b - 1L ->
+                           let xi, yi = x.narrow(0L, i, 1L), y.narrow(0L, i, 1L)
+                           torch.cat([| for r in 0L .. rows .. t - 1L -> chunk (xi.narrow(1L, r, min rows (t - r))) yi |], 1L).squeeze 0L |], 0L)
+        result.MoveToOuterDisposeScope()
+
+    /// The cost ‖x_i − y_j‖^p between x [B,T,d] and y [B,T',d] (both already centred), [B,T,T'].
+    /// p = 2 uses the expansion (its rounding error, of order machine ε·‖x‖², is harmless). p = 1 takes the square
+    /// root of the exact squared distances in float64, because the root would turn the expansion's rounding error at
+    /// coincident points into an error of order sqrt(machine ε)·‖x‖; the gradient comes from the expansion
+    /// (mathematically the same derivative), and is 0 (a subgradient, not NaN) where x_i = y_j.
+    let private pairCost (power: int) (x: Tensor) (y: Tensor) : Tensor =
+        if power = 2 then expandedSquared x y
+        else
+            let dtype = x.dtype
+            let x, y = x.to_type torch.float64, y.to_type torch.float64
+            let exact = exactSquared x y
+            let sq =
+                if torch.is_grad_enabled () && (x.requires_grad || y.requires_grad) then
+                    let live = expandedSquared x y
+                    plus live ((exact - live).detach())
+                else exact
+            let nonzero = positive sq
+            let root = torch.where(nonzero, sq, torch.ones_like sq).sqrt()
+            torch.where(nonzero, root, torch.zeros_like sq).to_type dtype
+
+    /// A per-item centre [B,1,d] (detached): the cost is translation invariant, and centring keeps the expansion of
+    /// the squared distance from cancelling catastrophically when the points sit far from the origin.
+    let private centre (x: Tensor) (wa: Tensor) (y: Tensor) (wb: Tensor) : Tensor =
+        use _ = torch.no_grad ()
+        let mx = (wa.detach().unsqueeze(-1L) * x.detach()).sum(1L, keepdim = true)
+        let my = (wb.detach().unsqueeze(-1L) * y.detach()).sum(1L, keepdim = true)
+        mulBy (plus mx my) 0.5
+
+    /// log w with log 0 = −∞, without NaN gradients at the zeros (the clamp keeps the unused branch finite).
+    let private logWeights (w: Tensor) : Tensor =
+        let tiny = if w.dtype = torch.float32 then 1e-37 else 1e-300
+        torch.where(positive w, (clampMin w tiny).log(), fillLike w Double.NegativeInfinity)
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Half-steps
+
+    /// −ε·logsumexp over dim of (k + h), k = −C/ε [B,T,T'], h broadcastable. With a buffer (no autograd), the sum is
+    /// formed in place so that no [B,T,T'] temporary is allocated per half-step.
+    let private softmin (buffer: Tensor) (k: Tensor) (h: Tensor) (dim: int64) (eps: float) : Tensor =
+        let lse =
+            if isNull buffer then (plus k h).logsumexp(dim)
+            else
+                buffer.copy_(k).add_(h, unitScalar.Force()) |> ignore
+                let m = buffer.amax([| dim |], keepdim = true)
+                buffer.sub_(m).exp_() |> ignore
+                buffer.sum(dim).log_().add_(m.squeeze(dim), unitScalar.Force())
+        mulBy lse -eps
+
+    /// f = −ε log Σ_j b_j exp((g_j − C_ij)/ε), [B,T].
+    let private updateF buffer (k: Tensor) (g: Tensor) (logb: Tensor) eps =
+        scoped (fun () -> softmin buffer k ((plus (mulBy g (1.0 / eps)) logb).unsqueeze 1L) 2L eps)
+
+    /// g = −ε log Σ_i a_i exp((f_i − C_ij)/ε), [B,T'].
+    let private updateG buffer (k: Tensor) (f: Tensor) (loga: Tensor) eps =
+        scoped (fun () -> softmin buffer k ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 2L) 1L eps)
+
+    /// Max over the batch of Σ_i a_i |exp((f_i − f̂_i)/ε) − 1|: the L1 error of the plan's row marginal, given the
+    /// next update f̂ (row i of P(f, g) sums to a_i·exp((f_i − f̂_i)/ε)). One host synchronisation.
+    let private rowError (f: Tensor) (fNext: Tensor) (wa: Tensor) (maskA: Tensor) (eps: float) : float =
+        use _ = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        let ratio = (mulBy (f - fNext) (1.0 / eps)).exp()
+        let term = wa * (addBy ratio -1.0).abs()
+        let e = toHost (torch.where(maskA, term, torch.zeros_like term).sum(1L).max())
+        if Double.IsNaN e then Double.PositiveInfinity else e
+
+    /// The ε levels run before the target ε (empty without ε-scaling).
+    let private levels (o: SinkhornOptions) (c: Tensor) : float[] =
+        if o.EpsilonScaling = 0.0 then [||]
+        else
+            let e0 = (use _ = torch.no_grad () in toHost (c.max()))
+            Array.unfold (fun e -> if e > o.Epsilon then Some(e, e * o.EpsilonScaling) else None) e0
+
+    let private replace (old: Tensor) (next: Tensor) =
+        if not (isNull old) then old.Dispose()
+        next
+
+    /// Alternating Sinkhorn on the cost c [B,T,T']. Returns (f, g, iterations) with g = T_g(f), so the plan's column
+    /// marginal is exact and its row error is what the last check measured.
+    let private iterateCross (c: Tensor) (loga: Tensor) (logb: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
+        let buffer = if torch.is_grad_enabled () then null else torch.empty_like c
+        let mutable g = torch.zeros_like logb
+        let mutable f: Tensor = null
+        let mutable iterations = 0
+        for e in levels o c do
+            use k = mulBy c (-1.0 / e)
+            f <- replace f (updateF buffer k g logb e)
+            g <- replace g (updateG buffer k f loga e)
+            iterations <- iterations + 1
+        let eps = o.Epsilon
+        use k = mulBy c (-1.0 / eps)
+        f <- replace f (updateF buffer k g logb eps)
+        let mutable it = 0
+        let mutable fin = false
+        while not fin do
+            g <- replace g (updateG buffer k f loga eps)
+            it <- it + 1
+            if it >= o.MaxIterations then fin <- true
+            else
+                let fNext = updateF buffer k g logb eps
+                if it % o.CheckEvery = 0 && rowError f fNext wa maskA eps <= o.Tolerance then
+                    fNext.Dispose()
+                    fin <- true
+                else f <- replace f fNext
+        if not (isNull buffer) then buffer.Dispose()
+        f, g, iterations + it
+
+    /// The symmetric fixed point f = T(f) of OT_ε(a, a) by the averaged iteration f ← ½(f + T(f)).
+    let private iterateSelf (c: Tensor) (loga: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
+        let buffer = if torch.is_grad_enabled () then null else torch.empty_like c
+        let t (k: Tensor) (f: Tensor) e = updateF buffer k f loga e
+        let schedule = Array.append (levels o c) [| o.Epsilon |]
+        let mutable f =
+            use k0 = mulBy c (-1.0 / schedule.[0])
+            use zero = torch.zeros_like loga
+            t k0 zero schedule.[0]
+        let average (f: Tensor) (fn: Tensor) = scoped (fun () -> mulBy (plus f fn) 0.5)
+        for e in schedule.[.. schedule.Length - 2] do
+            use k = mulBy c (-1.0 / e)
+            use fn = t k f e
+            f <- replace f (average f fn)
+        let eps = o.Epsilon
+        use k = mulBy c (-1.0 / eps)
+        let mutable it = 0
+        let mutable fin = false
+        while not fin do
+            use fn = t k f eps
+            it <- it + 1
+            if it >= o.MaxIterations || (it % o.CheckEvery = 0 && rowError f fn wa maskA eps <= o.Tolerance) then
+                fin <- true
+            else f <- replace f (average f fn)
+        if not (isNull buffer) then buffer.Dispose()
+        f
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Solves
+
+    type private Cross =
+        { Transport: Tensor
+          Entropic: Tensor
+          Plan: Tensor
+          F: Tensor
+          G: Tensor
+          Iterations: int
+          Error: Tensor }
+
+    /// P_ij = exp(−C_ij/ε + f_i/ε + log a_i + g_j/ε + log b_j), [B,T,T'].
+    let private planOf (c: Tensor) (f: Tensor) (g: Tensor) (loga: Tensor) (logb: Tensor) (eps: float) =
+        let r = 1.0 / eps
+        let rows = (plus (mulBy f r) loga).unsqueeze 2L
+        let cols = (plus (mulBy g r) logb).unsqueeze 1L
+        (plus (plus (mulBy c -r) rows) cols).exp()
+
+    let private marginalError (p: Tensor) (wa: Tensor) (wb: Tensor) =
+        use _ = torch.no_grad ()
+        plus ((p.sum(2L) - wa).abs().sum(1L)) ((p.sum(1L) - wb).abs().sum(1L))
+
+
+    /// The centred points (the centre is detached, so gradients reach x and y unchanged).
+    let private centred (x: Tensor) (wa: Tensor) (y: Tensor) (wb: Tensor) =
+        let m = centre x wa y wb
+        x - m, y - m
+
+    /// OT_ε between x [B,T,d] (weights wa [B,T]) and y [B,T',d] (wb [B,T']); with full = true also the plan, the
+    /// transport cost and the marginal error.
+    let private crossSolve (x: Tensor) (wa: Tensor) (y: Tensor) (wb: Tensor) (o: SinkhornOptions) (full: bool) : Cross =
+        let eps = o.Epsilon
+        let maskA = positive wa
+        let maskB = positive wb
+        let xc, yc = centred x wa y wb
+        let cost (u: Tensor) (v: Tensor) = pairCost o.Power u v
+        let dual (f: Tensor) (g: Tensor) = plus ((wa * f).sum(1L)) ((wb * g).sum(1L))
+        if o.Gradient = SinkhornGradient.Unrolled then
+            let loga = logWeights wa
+            let logb = logWeights wb
+            let c = cost xc yc
+            let f, g, iterations = iterateCross c loga logb wa maskA o
+            let f, g = masked maskA f, masked maskB g
+            let plan, transport, error =
+                if full then
+                    let p = planOf c f g loga logb eps
+                    p, (p * c).sum([| 1L; 2L |]), marginalError p wa wb
+                else null, null, null
+            { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Iterations = iterations; Error = error }
+        else
+            let loga = logWeights (wa.detach())
+            let logb = logWeights (wb.detach())
+            let c0, fs, gs, iterations =
+                use _ = torch.no_grad ()
+                let c0 = cost xc yc
+                let f, g, iterations = iterateCross c0 loga logb wa maskA o
+                c0, f, g, iterations
+            // The envelope step: f from the detached g with C(x, ȳ), g from the detached f with C(x̄, y), so that
+            // ∂OT_ε/∂x = Σ_j P_ij ∂ₓC(x_i, y_j), ∂OT_ε/∂y = Σ_i P_ij ∂ᵧC(x_i, y_j), ∂OT_ε/∂a = f, ∂OT_ε/∂b = g.
+            let needGrad = torch.is_grad_enabled () && (x.requires_grad || y.requires_grad)
+            let cx, cy = if needGrad then cost xc (yc.detach()), cost (xc.detach()) yc else c0, c0
+            let f = masked maskA (updateF null (mulBy cx (-1.0 / eps)) gs logb eps)
+            let g = masked maskB (updateG null (mulBy cy (-1.0 / eps)) fs loga eps)
+            let plan, transport, error =
+                if full then
+                    let p = (use _ = torch.no_grad () in planOf c0 fs gs loga logb eps)
+                    let live = if needGrad then cost xc yc else c0
+                    p, (p * live).sum([| 1L; 2L |]), marginalError p wa wb
+                else null, null, null
+            { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Iterations = iterations; Error = error }
+
+    /// OT_ε(a, a) = 2⟨a, f⟩ at the symmetric fixed point f = T(f), [B].
+    let private selfSolve (x: Tensor) (wa: Tensor) (o: SinkhornOptions) : Tensor =
+        let eps = o.Epsilon
+        let maskA = positive wa
+        let xc, _ = centred x wa x wa
+        let cost (u: Tensor) (v: Tensor) = pairCost o.Power u v
+        let value (c: Tensor) (f: Tensor) (loga: Tensor) =
+            let ft = masked maskA (updateF null (mulBy c (-1.0 / eps)) f loga eps)
+            mulBy ((wa * ft).sum(1L)) 2.0
+        if o.Gradient = SinkhornGradient.Unrolled then
+            let loga = logWeights wa
+            let c = cost xc xc
+            value c (iterateSelf c loga wa maskA o) loga
+        else
+            let loga = logWeights (wa.detach())
+            let c0, fs =
+                use _ = torch.no_grad ()
+                let c0 = cost xc xc
+                c0, iterateSelf c0 loga wa maskA o
+            // Envelope: d/dx_i OT_ε(a, a) = 2 Σ_j P_ij ∂₁C(x_i, x_j) by symmetry, which C(x, x̄) in the half-step gives.
+            let c = if torch.is_grad_enabled () && x.requires_grad then cost xc (xc.detach()) else c0
+            value c fs loga
+
+    /// Runs compute on consecutive blocks of at most blockSize items of equal-count batches and concatenates.
+    let private pairedBlocks (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) (compute: Tensor -> Tensor -> Tensor -> Tensor -> Tensor) =
+        let n = a.Count
+        if n <= blockSize then scoped (fun () -> compute a.Points a.Weights b.Points b.Weights)
+        else
+            use _ = torch.NewDisposeScope()
+            let parts =
+                [| for s in 0 .. blockSize .. n - 1 ->
+                       let len = int64 (min blockSize (n - s))
+                       let part (t: Tensor) = t.narrow(0L, int64 s, len)
+                       scoped (fun () -> compute (part a.Points) (part a.Weights) (part b.Points) (part b.Weights)) |]
+            torch.cat(parts, 0L).MoveToOuterDisposeScope()
+
+    /// Runs compute on every pair (a_i, b_j), blockSize pairs at a time, and returns the [B, B'] matrix.
+    let private pairwiseBlocks (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) (compute: Tensor -> Tensor -> Tensor -> Tensor -> Tensor) =
+        use _ = torch.NewDisposeScope()
+        let n, m = a.Count, b.Count
+        let total = n * m
+        let device = a.Points.device
+        let parts =
+            [| for s in 0 .. blockSize .. total - 1 ->
+                   scoped (fun () ->
+                       let e = min total (s + blockSize)
+                       let ia = torch.tensor([| for p in s .. e - 1 -> int64 (p / m) |], device = device)
+                       let ib = torch.tensor([| for p in s .. e - 1 -> int64 (p % m) |], device = device)
+                       compute (a.Points.index_select(0L, ia)) (a.Weights.index_select(0L, ia))
+                               (b.Points.index_select(0L, ib)) (b.Weights.index_select(0L, ib))) |]
+        torch.cat(parts, 0L).reshape([| int64 n; int64 m |]).MoveToOuterDisposeScope()
+
+    let private asDistributions (metric: string) (name: string) (batch: IEmbeddingBatch) : DistributionBatch =
+        if isNull (box batch) then raise (ArgumentNullException(name, $"{name} must not be null."))
+        match batch with
+        | :? DistributionBatch as d -> d
+        | _ ->
+            Validation.fail name $"{name} is a {batch.Representation} batch but '{metric}' accepts Distributions (a DistributionBatch)."
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Public API
+
+    /// <summary>The paired ground-cost matrices C_ij = ‖x_i − y_j‖₂^p between a_k and b_k, k = 1..B.</summary>
+    /// <remarks>Padding points are included (their rows/columns carry zero weight in every solve). Differentiable.</remarks>
+    /// <param name="a">B distributions, points [B, T, d].</param>
+    /// <param name="b">B distributions, points [B, T', d], same d, dtype and device.</param>
+    /// <param name="power">p: 2 (squared Euclidean) or 1 (Euclidean).</param>
+    /// <returns>[B, T, T'] on the inputs' device, in their dtype.</returns>
+    /// <exception cref="T:System.ArgumentException">Incompatible batches or a power other than 1 or 2.</exception>
+    [<CompiledName("Cost")>]
+    let cost (a: DistributionBatch, b: DistributionBatch, power: int) : torch.Tensor =
+        NativeRuntime.EnsureInitialized()
+        checkCompatible a b
+        checkSameCount a b
+        if power <> 1 && power <> 2 then
+            Validation.fail "power" $"power = {power} is invalid; valid values: 1 (cost ‖x − y‖) and 2 (cost ‖x − y‖²)."
+        use _ = torch.NewDisposeScope()
+        let xc, yc = centred a.Points a.Weights b.Points b.Weights
+        (pairCost power xc yc).MoveToOuterDisposeScope()
+
+    /// <summary>Solves B entropic OT problems (a_i, b_i) in one batch: potentials, costs, and optionally the plan.</summary>
+    /// <remarks>
+    /// <para>TransportCost = ⟨P, C⟩ (what POT's <c>sinkhorn2</c> returns), EntropicCost = OT_ε = ⟨F, a⟩ + ⟨G, b⟩,
+    /// P_ij = a_i b_j exp((F_i + G_j − C_ij)/ε). See the module remarks for the iteration and the references.</para>
+    /// <para>Gradients (<c>Envelope</c>): EntropicCost has the exact envelope gradient (∂/∂C = P, ∂/∂a = F,
+    /// ∂/∂b = G at convergence); TransportCost gets ⟨P, ∇C⟩ with the plan held fixed (the convention of POT's
+    /// <c>sinkhorn2</c>; the term through the plan's dependence on C is dropped); the plan and potentials are
+    /// returned detached or from the final half-step. <c>Unrolled</c>: everything is differentiated through the
+    /// iterations. One batched solve: memory O(B·T·T') (the distance objects block larger batches).</para>
+    /// </remarks>
+    /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
+    /// <param name="b">B distributions, points [B, T', d], weights [B, T']; same d, dtype and device as a.</param>
+    /// <param name="options">Solver options (see <see cref="T:DistEmbed.Core.SinkhornOptions"/>).</param>
+    /// <returns>The result; TransportCost, EntropicCost, MarginalError [B], F [B, T], G [B, T'], Plan [B, T, T'] or null.</returns>
+    /// <exception cref="T:System.ArgumentException">An option is out of range, or the batches differ in count, dimension, dtype or device.</exception>
+    [<CompiledName("Solve")>]
+    let solve (a: DistributionBatch, b: DistributionBatch, options: SinkhornOptions) : SinkhornResult =
+        NativeRuntime.EnsureInitialized()
+        checkOptions options
+        checkCompatible a b
+        checkSameCount a b
+        use _ = torch.NewDisposeScope()
+        let r = crossSolve a.Points a.Weights b.Points b.Weights options true
+        { TransportCost = r.Transport.MoveToOuterDisposeScope()
+          EntropicCost = r.Entropic.MoveToOuterDisposeScope()
+          Plan = if options.KeepPlan then r.Plan.MoveToOuterDisposeScope() else null
+          F = r.F.MoveToOuterDisposeScope()
+          G = r.G.MoveToOuterDisposeScope()
+          Iterations = r.Iterations
+          MarginalError = r.Error.MoveToOuterDisposeScope() }
+
+    /// <summary>
+    /// The distance <c>sinkhorn</c>: the transport cost ⟨P_ε, C⟩ of the entropic plan (POT's <c>sinkhorn2</c>),
+    /// paired [B] and pairwise [B, B'].
+    /// </summary>
+    /// <remarks>
+    /// Not a metric (⟨P_ε, C⟩ &gt; 0 for a = b when ε &gt; 0), symmetric. Pairs are solved BlockSize at a time; each
+    /// block stops when all its pairs meet the tolerance, so results depend on the blocking only within the tolerance.
+    /// Gradients as in <see cref="M:DistEmbed.Core.Sinkhorn.Solve(DistEmbed.Core.DistributionBatch,DistEmbed.Core.DistributionBatch,DistEmbed.Core.SinkhornOptions)"/>.
+    /// </remarks>
+    /// <param name="options">Solver options.</param>
+    /// <returns>An <see cref="T:DistEmbed.Core.IDistance"/> accepting <see cref="T:DistEmbed.Core.DistributionBatch"/> inputs.</returns>
+    /// <exception cref="T:System.ArgumentException">An option is out of range.</exception>
+    [<CompiledName("Distance")>]
+    let distance (options: SinkhornOptions) : IDistance =
+        checkOptions options
+        let name = "sinkhorn"
+        let compute x wa y wb = (crossSolve x wa y wb options true).Transport
+        { new IDistance with
+            member _.Name = name
+            member _.IsMetric = false
+            member _.IsSymmetric = true
+            member _.Accepts = Representation.Distributions
+            member _.Paired(a, b) =
+                NativeRuntime.EnsureInitialized()
+                let a, b = asDistributions name "a" a, asDistributions name "b" b
+                checkCompatible a b
+                checkSameCount a b
+                pairedBlocks a b options.BlockSize compute
+            member _.Pairwise(a, b) =
+                NativeRuntime.EnsureInitialized()
+                let a, b = asDistributions name "a" a, asDistributions name "b" b
+                checkCompatible a b
+                pairwiseBlocks a b options.BlockSize compute }
+
+    /// <summary>
+    /// The divergence <c>sinkhorn-divergence</c>: S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) [3, 4],
+    /// paired [B] and pairwise [B, B'].
+    /// </summary>
+    /// <remarks>
+    /// S_ε ≥ 0, S_ε(a, a) = 0, symmetric, not a metric (no triangle inequality) [3, Thm. 1]. Pairwise computes the
+    /// self terms once per distribution and the cross terms BlockSize pairs at a time. Envelope gradients are exact
+    /// at convergence and finite at a = b.
+    /// </remarks>
+    /// <param name="options">Solver options (KeepPlan is ignored).</param>
+    /// <returns>An <see cref="T:DistEmbed.Core.IDistance"/> accepting <see cref="T:DistEmbed.Core.DistributionBatch"/> inputs.</returns>
+    /// <exception cref="T:System.ArgumentException">An option is out of range.</exception>
+    [<CompiledName("Divergence")>]
+    let divergence (options: SinkhornOptions) : IDistance =
+        checkOptions options
+        let name = "sinkhorn-divergence"
+        let cross x wa y wb = (crossSolve x wa y wb options false).Entropic
+        let self x wa (_: Tensor) (_: Tensor) = selfSolve x wa options
+        { new IDistance with
+            member _.Name = name
+            member _.IsMetric = false
+            member _.IsSymmetric = true
+            member _.Accepts = Representation.Distributions
+            member _.Paired(a, b) =
+                NativeRuntime.EnsureInitialized()
+                let a, b = asDistributions name "a" a, asDistributions name "b" b
+                checkCompatible a b
+                checkSameCount a b
+                pairedBlocks a b options.BlockSize (fun x wa y wb ->
+                    cross x wa y wb - mulBy (plus (selfSolve x wa options) (selfSolve y wb options)) 0.5)
+            member _.Pairwise(a, b) =
+                NativeRuntime.EnsureInitialized()
+                let a, b = asDistributions name "a" a, asDistributions name "b" b
+                checkCompatible a b
+                use _ = torch.NewDisposeScope()
+                let sa = pairedBlocks a a options.BlockSize self
+                let sb = pairedBlocks b b options.BlockSize self
+                let c = pairwiseBlocks a b options.BlockSize cross
+                (c - mulBy (plus (sa.unsqueeze 1L) (sb.unsqueeze 0L)) 0.5).MoveToOuterDisposeScope() }

@@ -1,0 +1,121 @@
+/// Golden values from scikit-learn 1.2.1 (an independent implementation), produced by
+/// scripts/golden/make_golden_metrics.py and stored in fixtures/golden_metrics.json: roc_auc_score, the equal-error
+/// rate read off roc_curve, normalized_mutual_info_score, and average_precision_score per query (which coincides
+/// with RetrievalMetrics' full-ranking AP when a query's distances have no ties; the fixture's distances are
+/// continuous). Every metric lies in [0, 1], so agreement is checked to 1e-9 absolute.
+module DistEmbed.Properties.GoldenMetricTests
+
+open System
+open System.IO
+open System.Text.Json
+open Expecto
+open DistEmbed.Core
+
+type private PairCase =
+    { Distances: float[]
+      Same: bool[]
+      ExpectedAuc: float
+      ExpectedEer: float }
+
+type private NmiCase =
+    { U: int64[]
+      V: int64[]
+      Expected: float }
+
+type private AveragePrecisionCase =
+    { Matrix: float[,]
+      QueryLabels: int64[]
+      GalleryLabels: int64[]
+      QueryIsGallery: bool
+      Expected: float
+      Evaluated: int }
+
+let private vector (e: JsonElement) = [| for x in e.EnumerateArray() -> x.GetDouble() |]
+let private integers (e: JsonElement) = [| for x in e.EnumerateArray() -> x.GetInt64() |]
+
+let private matrix (e: JsonElement) =
+    let rows = [| for r in e.EnumerateArray() -> vector r |]
+    Array2D.init rows.Length rows.[0].Length (fun i k -> rows.[i].[k])
+
+/// The instances of one list of the fixture, or the reason it could not be read (reported by the test).
+let private load (list: string) (parse: JsonElement -> 'T) : Result<'T[], string> =
+    let path = Path.Combine(AppContext.BaseDirectory, "fixtures", "golden_metrics.json")
+    try
+        use document = JsonDocument.Parse(File.ReadAllText path)
+        Ok [| for instance in document.RootElement.GetProperty(list).EnumerateArray() -> parse instance |]
+    with e ->
+        Error $"cannot read {list} from {path}: {e.Message}"
+
+let private pairCases =
+    load "rocAuc" (fun e ->
+        { Distances = vector (e.GetProperty "distances")
+          Same = [| for x in e.GetProperty("same").EnumerateArray() -> x.GetBoolean() |]
+          ExpectedAuc = e.GetProperty("expectedAuc").GetDouble()
+          ExpectedEer = e.GetProperty("expectedEer").GetDouble() })
+
+let private nmiCases =
+    load "nmi" (fun e ->
+        { U = integers (e.GetProperty "u")
+          V = integers (e.GetProperty "v")
+          Expected = e.GetProperty("expected").GetDouble() })
+
+let private averagePrecisionCases =
+    load "averagePrecision" (fun e ->
+        { Matrix = matrix (e.GetProperty "distances")
+          QueryLabels = integers (e.GetProperty "queryLabels")
+          GalleryLabels = integers (e.GetProperty "galleryLabels")
+          QueryIsGallery = e.GetProperty("queryIsGallery").GetBoolean()
+          Expected = e.GetProperty("expected").GetDouble()
+          Evaluated = e.GetProperty("evaluated").GetInt32() })
+
+let private count (cases: Result<'T[], string>) =
+    match cases with
+    | Ok c -> string c.Length
+    | Error _ -> "unreadable"
+
+/// Checks every case to 1e-9 absolute, needs at least 100 cases, and names the worst one on failure.
+let private check (cases: Result<'T[], string>) (compute: 'T -> float) (expected: 'T -> float) (describe: 'T -> string) =
+    match cases with
+    | Error message -> failtest message
+    | Ok cases ->
+        if cases.Length < 100 then failtestf "only %d golden instances; the fixture must hold at least 100" cases.Length
+        let errors = cases |> Array.map (fun c -> abs (compute c - expected c))
+        let worst = Array.maxBy (fun i -> if Double.IsNaN errors.[i] then infinity else errors.[i]) [| 0 .. cases.Length - 1 |]
+        if not (errors.[worst] <= 1e-9) then
+            failtestf
+                "%d of %d instances differ from scikit-learn by more than 1e-9; worst #%d: scikit-learn %.17g, DistEmbed %.17g\n%s"
+                (errors |> Array.filter (fun r -> not (r <= 1e-9)) |> Array.length)
+                cases.Length worst (expected cases.[worst]) (compute cases.[worst]) (describe cases.[worst])
+
+[<Tests>]
+let tests =
+    testList
+        "golden.metrics"
+        [ testCase $"VerificationMetrics.RocAuc matches roc_auc_score(same, -d) on {count pairCases} instances" <| fun () ->
+              check
+                  pairCases
+                  (fun c -> VerificationMetrics.rocAuc (c.Distances, c.Same))
+                  (fun c -> c.ExpectedAuc)
+                  (fun c -> sprintf "distances = %A\nsame = %A" c.Distances c.Same)
+          testCase $"VerificationMetrics.EqualErrorRate matches the EER read off roc_curve on {count pairCases} instances" <| fun () ->
+              check
+                  pairCases
+                  (fun c -> VerificationMetrics.equalErrorRate (c.Distances, c.Same))
+                  (fun c -> c.ExpectedEer)
+                  (fun c -> sprintf "distances = %A\nsame = %A" c.Distances c.Same)
+          testCase $"Clustering.NormalizedMutualInformation matches normalized_mutual_info_score on {count nmiCases} instances" <| fun () ->
+              check
+                  nmiCases
+                  (fun c -> Clustering.normalizedMutualInformation (c.U, c.V))
+                  (fun c -> c.Expected)
+                  (fun c -> sprintf "u = %A\nv = %A" c.U c.V)
+          testCase $"RetrievalMetrics MeanAveragePrecision matches mean average_precision_score on {count averagePrecisionCases} instances" <| fun () ->
+              let evaluate c = RetrievalMetrics.evaluate (c.Matrix, c.QueryLabels, c.GalleryLabels, c.QueryIsGallery, [||])
+              check
+                  averagePrecisionCases
+                  (fun c ->
+                      let r = evaluate c
+                      // A different count of evaluated queries would be a different mean: report it as a mismatch.
+                      if r.EvaluatedQueries = c.Evaluated then r.MeanAveragePrecision else nan)
+                  (fun c -> c.Expected)
+                  (fun c -> sprintf "queryIsGallery = %b\nqueryLabels = %A\ngalleryLabels = %A\ndistances = %A" c.QueryIsGallery c.QueryLabels c.GalleryLabels c.Matrix) ]
