@@ -78,31 +78,58 @@ module Blocked =
             let got = if isNull block then "null" else TensorChecks.shape block
             Validation.fail "block" $"block returned {got} but [{rowCount},{columnCount}] was asked for."
 
+    /// The blocks of a plan in row-major order, lazily: (row start, row count, column start, column count).
+    let private tiles (plan: PairwisePlan) =
+        seq {
+            for r0 in 0L .. plan.BlockSize .. plan.Rows - 1L do
+                for c0 in 0L .. plan.BlockSize .. plan.Columns - 1L do
+                    yield r0, min plan.BlockSize (plan.Rows - r0), c0, min plan.BlockSize (plan.Columns - c0)
+        }
+
+    /// Computes one block inside its own dispose scope and moves it to the caller's scope.
+    let private computeBlock (plan: PairwisePlan) (r0, rn, c0, cn) =
+        use inner = torch.NewDisposeScope()
+        let block = plan.Block r0 rn c0 cn
+        checkBlock block rn cn
+        block.MoveToOuterDisposeScope()
+
+    /// Copies a block into its place in the result and frees it (and the views made for the copy).
+    let private place (result: torch.Tensor) (r0: int64) (c0: int64) (block: torch.Tensor) =
+        use inner = torch.NewDisposeScope()
+        result.narrow(0L, r0, block.shape.[0]).narrow(1L, c0, block.shape.[1]).copy_ (block) |> ignore
+        block.Dispose()
+
+    /// Assembles the whole matrix. Without gradients the blocks are copied into one preallocated result as they are
+    /// computed (peak memory: the result plus one block's temporaries); with gradients they are kept and
+    /// concatenated, since the graph needs them.
     let internal assemble (plan: PairwisePlan) : torch.Tensor =
         use scope = torch.NewDisposeScope()
-        let rowBlocks =
-            [| for r0 in 0L .. plan.BlockSize .. plan.Rows - 1L do
-                   let rn = min plan.BlockSize (plan.Rows - r0)
-                   let pieces =
-                       [| for c0 in 0L .. plan.BlockSize .. plan.Columns - 1L do
-                              let cn = min plan.BlockSize (plan.Columns - c0)
-                              use inner = torch.NewDisposeScope()
-                              let block = plan.Block r0 rn c0 cn
-                              checkBlock block rn cn
-                              block.MoveToOuterDisposeScope() |]
-                   if pieces.Length = 1 then pieces.[0] else torch.cat (pieces, 1L) |]
-        let result = if rowBlocks.Length = 1 then rowBlocks.[0] else torch.cat (rowBlocks, 0L)
+        let all = tiles plan
+        let first = computeBlock plan (Seq.head all)
+        let rest = Seq.skip 1 all
+        let result =
+            if first.shape.[0] = plan.Rows && first.shape.[1] = plan.Columns then first
+            elif not first.requires_grad then
+                let result = torch.empty ([| plan.Rows; plan.Columns |], dtype = first.dtype, device = first.device)
+                place result 0L 0L first
+                for (r0, _, c0, _) as tile in rest do
+                    place result r0 c0 (computeBlock plan tile)
+                result
+            else
+                let perRow = int ((plan.Columns + plan.BlockSize - 1L) / plan.BlockSize)
+                let rows =
+                    Seq.append [ first ] (Seq.map (computeBlock plan) rest)
+                    |> Seq.chunkBySize perRow
+                    |> Seq.map (fun row -> if row.Length = 1 then row.[0] else torch.cat (row, 1L))
+                    |> Array.ofSeq
+                if rows.Length = 1 then rows.[0] else torch.cat (rows, 0L)
         result.MoveToOuterDisposeScope()
 
     let internal streamPlan (plan: PairwisePlan) (sink: Action<int64, int64, torch.Tensor>) =
-        for r0 in 0L .. plan.BlockSize .. plan.Rows - 1L do
-            let rn = min plan.BlockSize (plan.Rows - r0)
-            for c0 in 0L .. plan.BlockSize .. plan.Columns - 1L do
-                let cn = min plan.BlockSize (plan.Columns - c0)
-                use inner = torch.NewDisposeScope()
-                let block = plan.Block r0 rn c0 cn
-                checkBlock block rn cn
-                sink.Invoke(r0, c0, block)
+        for (r0, _, c0, _) as tile in tiles plan do
+            use inner = torch.NewDisposeScope()
+            let block = computeBlock plan tile
+            sink.Invoke(r0, c0, block)
 
     /// <summary>Computes a [rows, columns] matrix from square blocks and concatenates them (differentiable).</summary>
     /// <param name="rows">The number of rows B ≥ 1.</param>
