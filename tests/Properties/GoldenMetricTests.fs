@@ -70,6 +70,8 @@ let private check (cases: Result<'T[], string>) (compute: 'T -> float) (expected
                 (errors |> Array.filter (fun r -> not (r <= 1e-9)) |> Array.length)
                 cases.Length worst (expected cases.[worst]) (compute cases.[worst]) (describe cases.[worst])
 
+let private describePair (c: PairCase) = sprintf "distances = %A\nsame = %A" c.Distances c.Same
+
 [<Tests>]
 let tests =
     testList
@@ -79,13 +81,13 @@ let tests =
                   pairCases
                   (fun c -> VerificationMetrics.rocAuc (c.Distances, c.Same))
                   (fun c -> c.ExpectedAuc)
-                  (fun c -> sprintf "distances = %A\nsame = %A" c.Distances c.Same)
+                  describePair
           testCase $"VerificationMetrics.EqualErrorRate matches the EER read off roc_curve on {fixtureCount pairCases} instances" <| fun () ->
               check
                   pairCases
                   (fun c -> VerificationMetrics.equalErrorRate (c.Distances, c.Same))
                   (fun c -> c.ExpectedEer)
-                  (fun c -> sprintf "distances = %A\nsame = %A" c.Distances c.Same)
+                  describePair
           testCase $"Clustering.NormalizedMutualInformation matches normalized_mutual_info_score on {fixtureCount nmiCases} instances" <| fun () ->
               check
                   nmiCases
