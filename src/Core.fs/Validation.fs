@@ -59,6 +59,20 @@ module Validation =
         if total <= 0.0 then fail name $"{name} are all zero; at least one weight must be positive."
         values |> Array.map (fun w -> w / total)
 
+    /// Checks a discrete transport problem: cost not null, both weight vectors as for <c>weights</c>, cost of shape
+    /// a.Length × b.Length with finite entries. Returns the normalised weights (a, b).
+    let internal transportProblem (cost: float[,]) (a: float[]) (b: float[]) : float[] * float[] =
+        notNull "cost" cost
+        let a = weights "a" a
+        let b = weights "b" b
+        let n, m = a.Length, b.Length
+        if Array2D.length1 cost <> n || Array2D.length2 cost <> m then
+            fail
+                "cost"
+                $"cost has shape [{Array2D.length1 cost},{Array2D.length2 cost}] but a has length {n} and b has length {m}; cost must be {n} × {m}."
+        finite2D "cost" cost
+        a, b
+
     /// <summary>Checks that a real parameter lies in [lower, ∞) and is finite.</summary>
     let atLeast (name: string) (lower: float) (value: float) =
         if Double.IsNaN value || Double.IsInfinity value || value < lower then

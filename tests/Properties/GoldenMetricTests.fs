@@ -6,10 +6,10 @@
 module DistEmbed.Properties.GoldenMetricTests
 
 open System
-open System.IO
 open System.Text.Json
 open Expecto
 open DistEmbed.Core
+open DistEmbed.Properties.ReferenceSupport
 
 type private PairCase =
     { Distances: float[]
@@ -30,48 +30,31 @@ type private AveragePrecisionCase =
       Expected: float
       Evaluated: int }
 
-let private vector (e: JsonElement) = [| for x in e.EnumerateArray() -> x.GetDouble() |]
-let private integers (e: JsonElement) = [| for x in e.EnumerateArray() -> x.GetInt64() |]
-
-let private matrix (e: JsonElement) =
-    let rows = [| for r in e.EnumerateArray() -> vector r |]
-    Array2D.init rows.Length rows.[0].Length (fun i k -> rows.[i].[k])
-
 /// The instances of one list of the fixture, or the reason it could not be read (reported by the test).
 let private load (list: string) (parse: JsonElement -> 'T) : Result<'T[], string> =
-    let path = Path.Combine(AppContext.BaseDirectory, "fixtures", "golden_metrics.json")
-    try
-        use document = JsonDocument.Parse(File.ReadAllText path)
-        Ok [| for instance in document.RootElement.GetProperty(list).EnumerateArray() -> parse instance |]
-    with e ->
-        Error $"cannot read {list} from {path}: {e.Message}"
+    loadFixture "golden_metrics.json" list (fun path -> $"{list} from {path}") parse
 
 let private pairCases =
     load "rocAuc" (fun e ->
-        { Distances = vector (e.GetProperty "distances")
+        { Distances = jsonVector (e.GetProperty "distances")
           Same = [| for x in e.GetProperty("same").EnumerateArray() -> x.GetBoolean() |]
           ExpectedAuc = e.GetProperty("expectedAuc").GetDouble()
           ExpectedEer = e.GetProperty("expectedEer").GetDouble() })
 
 let private nmiCases =
     load "nmi" (fun e ->
-        { U = integers (e.GetProperty "u")
-          V = integers (e.GetProperty "v")
+        { U = jsonIntegers (e.GetProperty "u")
+          V = jsonIntegers (e.GetProperty "v")
           Expected = e.GetProperty("expected").GetDouble() })
 
 let private averagePrecisionCases =
     load "averagePrecision" (fun e ->
-        { Matrix = matrix (e.GetProperty "distances")
-          QueryLabels = integers (e.GetProperty "queryLabels")
-          GalleryLabels = integers (e.GetProperty "galleryLabels")
+        { Matrix = jsonMatrix (e.GetProperty "distances")
+          QueryLabels = jsonIntegers (e.GetProperty "queryLabels")
+          GalleryLabels = jsonIntegers (e.GetProperty "galleryLabels")
           QueryIsGallery = e.GetProperty("queryIsGallery").GetBoolean()
           Expected = e.GetProperty("expected").GetDouble()
           Evaluated = e.GetProperty("evaluated").GetInt32() })
-
-let private count (cases: Result<'T[], string>) =
-    match cases with
-    | Ok c -> string c.Length
-    | Error _ -> "unreadable"
 
 /// Checks every case to 1e-9 absolute, needs at least 100 cases, and names the worst one on failure.
 let private check (cases: Result<'T[], string>) (compute: 'T -> float) (expected: 'T -> float) (describe: 'T -> string) =
@@ -87,29 +70,31 @@ let private check (cases: Result<'T[], string>) (compute: 'T -> float) (expected
                 (errors |> Array.filter (fun r -> not (r <= 1e-9)) |> Array.length)
                 cases.Length worst (expected cases.[worst]) (compute cases.[worst]) (describe cases.[worst])
 
+let private describePair (c: PairCase) = sprintf "distances = %A\nsame = %A" c.Distances c.Same
+
 [<Tests>]
 let tests =
     testList
         "golden.metrics"
-        [ testCase $"VerificationMetrics.RocAuc matches roc_auc_score(same, -d) on {count pairCases} instances" <| fun () ->
+        [ testCase $"VerificationMetrics.RocAuc matches roc_auc_score(same, -d) on {fixtureCount pairCases} instances" <| fun () ->
               check
                   pairCases
                   (fun c -> VerificationMetrics.rocAuc (c.Distances, c.Same))
                   (fun c -> c.ExpectedAuc)
-                  (fun c -> sprintf "distances = %A\nsame = %A" c.Distances c.Same)
-          testCase $"VerificationMetrics.EqualErrorRate matches the EER read off roc_curve on {count pairCases} instances" <| fun () ->
+                  describePair
+          testCase $"VerificationMetrics.EqualErrorRate matches the EER read off roc_curve on {fixtureCount pairCases} instances" <| fun () ->
               check
                   pairCases
                   (fun c -> VerificationMetrics.equalErrorRate (c.Distances, c.Same))
                   (fun c -> c.ExpectedEer)
-                  (fun c -> sprintf "distances = %A\nsame = %A" c.Distances c.Same)
-          testCase $"Clustering.NormalizedMutualInformation matches normalized_mutual_info_score on {count nmiCases} instances" <| fun () ->
+                  describePair
+          testCase $"Clustering.NormalizedMutualInformation matches normalized_mutual_info_score on {fixtureCount nmiCases} instances" <| fun () ->
               check
                   nmiCases
                   (fun c -> Clustering.normalizedMutualInformation (c.U, c.V))
                   (fun c -> c.Expected)
                   (fun c -> sprintf "u = %A\nv = %A" c.U c.V)
-          testCase $"RetrievalMetrics MeanAveragePrecision matches mean average_precision_score on {count averagePrecisionCases} instances" <| fun () ->
+          testCase $"RetrievalMetrics MeanAveragePrecision matches mean average_precision_score on {fixtureCount averagePrecisionCases} instances" <| fun () ->
               let evaluate c = RetrievalMetrics.evaluate (c.Matrix, c.QueryLabels, c.GalleryLabels, c.QueryIsGallery, [||])
               check
                   averagePrecisionCases

@@ -4,10 +4,10 @@
 module DistEmbed.Properties.GoldenOneDimensionalTests
 
 open System
-open System.IO
 open System.Text.Json
 open Expecto
 open DistEmbed.Core.Reference
+open DistEmbed.Properties.ReferenceSupport
 
 type private OneDimensionalCase =
     { P: float
@@ -26,44 +26,28 @@ type private SlicedCase =
       Directions: float[,]
       Expected: float }
 
-let private vector (e: JsonElement) = [| for x in e.EnumerateArray() -> x.GetDouble() |]
-
-let private matrix (e: JsonElement) =
-    let rows = [| for r in e.EnumerateArray() -> vector r |]
-    Array2D.init rows.Length rows.[0].Length (fun i k -> rows.[i].[k])
-
 /// The instances of a fixture, or the reason it could not be read (reported by the test, not at discovery).
 let private load (file: string) (parse: JsonElement -> 'T) : Result<'T[], string> =
-    let path = Path.Combine(AppContext.BaseDirectory, "fixtures", file)
-    try
-        use document = JsonDocument.Parse(File.ReadAllText path)
-        Ok [| for instance in document.RootElement.GetProperty("instances").EnumerateArray() -> parse instance |]
-    with e ->
-        Error $"cannot read {path}: {e.Message}"
+    loadFixture file "instances" id parse
 
 let private oneDimensionalCases =
     load "golden_wasserstein_1d.json" (fun e ->
         { P = e.GetProperty("p").GetDouble()
-          U = vector (e.GetProperty "u")
-          UWeights = vector (e.GetProperty "uWeights")
-          V = vector (e.GetProperty "v")
-          VWeights = vector (e.GetProperty "vWeights")
+          U = jsonVector (e.GetProperty "u")
+          UWeights = jsonVector (e.GetProperty "uWeights")
+          V = jsonVector (e.GetProperty "v")
+          VWeights = jsonVector (e.GetProperty "vWeights")
           Expected = e.GetProperty("expected").GetDouble() })
 
 let private slicedCases =
     load "golden_sliced.json" (fun e ->
         { P = e.GetProperty("p").GetDouble()
-          X = matrix (e.GetProperty "x")
-          A = vector (e.GetProperty "a")
-          Y = matrix (e.GetProperty "y")
-          B = vector (e.GetProperty "b")
-          Directions = matrix (e.GetProperty "directions")
+          X = jsonMatrix (e.GetProperty "x")
+          A = jsonVector (e.GetProperty "a")
+          Y = jsonMatrix (e.GetProperty "y")
+          B = jsonVector (e.GetProperty "b")
+          Directions = jsonMatrix (e.GetProperty "directions")
           Expected = e.GetProperty("expected").GetDouble() })
-
-let private count (cases: Result<'T[], string>) =
-    match cases with
-    | Ok c -> string c.Length
-    | Error _ -> "unreadable"
 
 /// Checks every case to 1e-9 relative, needs at least 200 cases, and names the worst one on failure.
 let private check (cases: Result<'T[], string>) (compute: 'T -> float) (expected: 'T -> float) (describe: 'T -> string) =
@@ -87,13 +71,13 @@ let private check (cases: Result<'T[], string>) (compute: 'T -> float) (expected
 let tests =
     testList
         "golden.one-dimensional"
-        [ testCase $"OneDimensional.costP matches POT ot.wasserstein_1d on {count oneDimensionalCases} instances (1e-9 relative)" <| fun () ->
+        [ testCase $"OneDimensional.costP matches POT ot.wasserstein_1d on {fixtureCount oneDimensionalCases} instances (1e-9 relative)" <| fun () ->
               check
                   oneDimensionalCases
                   (fun c -> OneDimensional.costP (c.P, c.U, c.UWeights, c.V, c.VWeights))
                   (fun c -> c.Expected)
                   (fun c -> sprintf "p = %g\nu = %A\nuWeights = %A\nv = %A\nvWeights = %A" c.P c.U c.UWeights c.V c.VWeights)
-          testCase $"Sliced.wasserstein matches POT ot.sliced_wasserstein_distance on {count slicedCases} instances (1e-9 relative)" <| fun () ->
+          testCase $"Sliced.wasserstein matches POT ot.sliced_wasserstein_distance on {fixtureCount slicedCases} instances (1e-9 relative)" <| fun () ->
               check
                   slicedCases
                   (fun c -> Sliced.wasserstein (c.P, Empirical.Create(c.X, c.A), Empirical.Create(c.Y, c.B), c.Directions))

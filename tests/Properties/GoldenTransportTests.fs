@@ -9,6 +9,7 @@ open System.IO
 open System.Text.Json
 open Expecto
 open DistEmbed.Core.Reference
+open DistEmbed.Properties.ReferenceSupport
 
 type private Instance =
     { Index: int
@@ -17,12 +18,6 @@ type private Instance =
       Y: Empirical
       Element: JsonElement }
 
-let private matrix (e: JsonElement) =
-    let rows = [| for r in e.EnumerateArray() -> [| for v in r.EnumerateArray() -> v.GetDouble() |] |]
-    Array2D.init rows.Length rows.[0].Length (fun i k -> rows.[i].[k])
-
-let private vector (e: JsonElement) = [| for v in e.EnumerateArray() -> v.GetDouble() |]
-
 let private load (name: string) =
     let path = Path.Combine(AppContext.BaseDirectory, "fixtures", name)
     use doc = JsonDocument.Parse(File.ReadAllText path)
@@ -30,8 +25,8 @@ let private load (name: string) =
            let e = e.Clone()
            { Index = k
              P = e.GetProperty("p").GetDouble()
-             X = Empirical.Create(matrix (e.GetProperty "x"), vector (e.GetProperty "wa"))
-             Y = Empirical.Create(matrix (e.GetProperty "y"), vector (e.GetProperty "wb"))
+             X = Empirical.Create(jsonMatrix (e.GetProperty "x"), jsonVector (e.GetProperty "wa"))
+             Y = Empirical.Create(jsonMatrix (e.GetProperty "y"), jsonVector (e.GetProperty "wb"))
              Element = e } |]
 
 let private maxAbs (c: float[,]) = Seq.cast<float> c |> Seq.fold (fun m v -> max m (abs v)) 0.0

@@ -321,12 +321,6 @@ let private librarySuite =
 
 // ---- validation ----------------------------------------------------------------------------------------------------
 
-let private invalid (name: string) (parameter: string) (action: unit -> obj) =
-    testCase $"{name} → ArgumentException({parameter})" <| fun () -> expectArgument<ArgumentException> parameter action
-
-let private missing (name: string) (parameter: string) (action: unit -> obj) =
-    testCase $"{name} → ArgumentNullException({parameter})" <| fun () -> expectArgument<ArgumentNullException> parameter action
-
 let private validationSuite =
     let e () = batchOf [| [| 0.0 |]; [| 1.0 |]; [| 2.0 |] |]
     let y () = torch.tensor([| 0L; 0L; 1L |])

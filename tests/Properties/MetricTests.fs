@@ -422,12 +422,6 @@ let private embeddingCases =
 // ---------------------------------------------------------------------------------------------------------------
 // Validation rules
 
-let private invalid (name: string) (parameter: string) (action: unit -> obj) =
-    testCase $"{name} → ArgumentException({parameter})" <| fun () -> expectArgument<ArgumentException> parameter action
-
-let private missing (name: string) (parameter: string) (action: unit -> obj) =
-    testCase $"{name} → ArgumentNullException({parameter})" <| fun () -> expectArgument<ArgumentNullException> parameter action
-
 let private validation =
     let m = array2D [ [ 0.0; 1.0 ]; [ 1.0; 0.0 ] ]
     let l = [| 0L; 0L |]

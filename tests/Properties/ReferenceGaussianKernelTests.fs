@@ -25,6 +25,16 @@ let private gaussianAt (d: int) (s: float) : Gen<float[] * float[,]> =
         return mean, Array2D.init d d (fun i j -> if i <= j then covariance.[i, j] else covariance.[j, i])
     }
 
+/// Two centres and two standard-deviation vectors (non-negative) of one dimension at one scale: (m1, σ1, m2, σ2).
+let private diagonalParameters =
+    gen {
+        let! d = dimension
+        let! s = scale
+        let entry = Gen.choose (-1000, 1000) |> Gen.map (fun i -> s * float i / 1000.0)
+        let! values = Gen.arrayOfLength (4 * d) entry
+        return values.[.. d - 1], Array.map abs values.[d .. 2 * d - 1], values.[2 * d .. 3 * d - 1], Array.map abs values.[3 * d ..]
+    }
+
 let private gaussianPair =
     gen {
         let! d = dimension
@@ -124,13 +134,7 @@ let private gaussianLaws =
           property
               "buresSquared with diagonal covariances equals buresDiagonalSquared"
               200
-              (gen {
-                  let! d = dimension
-                  let! s = scale
-                  let entry = Gen.choose (-1000, 1000) |> Gen.map (fun i -> s * float i / 1000.0)
-                  let! values = Gen.arrayOfLength (4 * d) entry
-                  return values.[.. d - 1], Array.map abs values.[d .. 2 * d - 1], values.[2 * d .. 3 * d - 1], Array.map abs values.[3 * d ..]
-              })
+              diagonalParameters
               (fun (m1, sd1, m2, sd2) ->
                   let diagonal = Gaussian.buresDiagonalSquared (m1, sd1, m2, sd2)
                   let full = Gaussian.buresSquared (m1, diagonalMatrix (Array.map (fun x -> x * x) sd1), m2, diagonalMatrix (Array.map (fun x -> x * x) sd2))
@@ -141,13 +145,7 @@ let private gaussianLaws =
           property
               "Bures of the fits of distributions with diagonal covariance (axis crosses): full = diagonal = ‖c1 − c2‖² + ‖σ1 − σ2‖²"
               200
-              (gen {
-                  let! d = dimension
-                  let! s = scale
-                  let entry = Gen.choose (-1000, 1000) |> Gen.map (fun i -> s * float i / 1000.0)
-                  let! values = Gen.arrayOfLength (4 * d) entry
-                  return values.[.. d - 1], Array.map abs values.[d .. 2 * d - 1], values.[2 * d .. 3 * d - 1], Array.map abs values.[3 * d ..]
-              })
+              diagonalParameters
               (fun (c1, sd1, c2, sd2) ->
                   let a, b = axisCross c1 sd1, axisCross c2 sd2
                   let closedForm = squaredNorm (difference c1 c2) + squaredNorm (difference sd1 sd2)

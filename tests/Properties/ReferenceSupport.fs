@@ -1,8 +1,11 @@
 /// Helpers shared by the suites of the float64 reference: orders p, re-representations of one distribution
-/// (permuted, padded, translated), the exception check for validation rules, and central finite differences.
+/// (permuted, padded, translated), the exception check for validation rules, central finite differences, and the
+/// readers of the golden JSON fixtures.
 module DistEmbed.Properties.ReferenceSupport
 
 open System
+open System.IO
+open System.Text.Json
 open Expecto
 open FsCheck
 open FsCheck.FSharp
@@ -81,6 +84,16 @@ let expectArgument<'E when 'E :> ArgumentException> (parameter: string) (action:
             failtestf "the message does not name '%s': %s" parameter ae.Message
     | Choice2Of2 e -> failtestf "expected %s naming '%s', got %s: %s" typeof<'E>.Name parameter (e.GetType().Name) e.Message
 
+/// A test case named "<name> → ArgumentException(<parameter>)" that expects exactly ArgumentException naming
+/// <paramref name="parameter"/> from <paramref name="action"/>.
+let invalid (name: string) (parameter: string) (action: unit -> obj) =
+    testCase $"{name} → ArgumentException({parameter})" <| fun () -> expectArgument<ArgumentException> parameter action
+
+/// A test case named "<name> → ArgumentNullException(<parameter>)" that expects exactly ArgumentNullException naming
+/// <paramref name="parameter"/> from <paramref name="action"/>.
+let missing (name: string) (parameter: string) (action: unit -> obj) =
+    testCase $"{name} → ArgumentNullException({parameter})" <| fun () -> expectArgument<ArgumentNullException> parameter action
+
 /// Central finite differences of f at x (a flat vector), with step h.
 let centralDifferences (h: float) (f: float[] -> float) (x: float[]) : float[] =
     Array.init x.Length (fun i ->
@@ -115,3 +128,31 @@ let separated (count: int) (s: float) : Gen<float[]> =
 let describe (e: Empirical) =
     let rows = [ for i in 0 .. e.Count - 1 -> sprintf "%A:%g" [ for k in 0 .. e.Dimension - 1 -> e.Points.[i, k] ] e.Weights.[i] ]
     String.Join("; ", rows)
+
+/// A JSON array of numbers as float[].
+let jsonVector (e: JsonElement) = [| for x in e.EnumerateArray() -> x.GetDouble() |]
+
+/// A JSON array of integers as int64[].
+let jsonIntegers (e: JsonElement) = [| for x in e.EnumerateArray() -> x.GetInt64() |]
+
+/// A JSON array of equally long number arrays as float[,] (one row each).
+let jsonMatrix (e: JsonElement) =
+    let rows = [| for r in e.EnumerateArray() -> jsonVector r |]
+    Array2D.init rows.Length rows.[0].Length (fun i k -> rows.[i].[k])
+
+/// The elements of the array <paramref name="list"/> in fixtures/<paramref name="file"/>, parsed, or the reason the
+/// fixture could not be read (reported by the test, not at discovery); <paramref name="describe"/> names what was
+/// read in that reason.
+let loadFixture (file: string) (list: string) (describe: string -> string) (parse: JsonElement -> 'T) : Result<'T[], string> =
+    let path = Path.Combine(AppContext.BaseDirectory, "fixtures", file)
+    try
+        use document = JsonDocument.Parse(File.ReadAllText path)
+        Ok [| for instance in document.RootElement.GetProperty(list).EnumerateArray() -> parse instance |]
+    with e ->
+        Error $"cannot read {describe path}: {e.Message}"
+
+/// The number of fixture cases for a test name, or "unreadable".
+let fixtureCount (cases: Result<'T[], string>) =
+    match cases with
+    | Ok c -> string c.Length
+    | Error _ -> "unreadable"

@@ -6,14 +6,6 @@ open Expecto
 open DistEmbed.Core.Reference
 open DistEmbed.Properties.ReferenceSupport
 
-/// A rule whose violation throws ArgumentException naming <paramref name="parameter"/>.
-let private invalid (name: string) (parameter: string) (action: unit -> obj) =
-    testCase $"{name} → ArgumentException({parameter})" <| fun () -> expectArgument<ArgumentException> parameter action
-
-/// A rule whose violation (a null argument) throws ArgumentNullException naming <paramref name="parameter"/>.
-let private missing (name: string) (parameter: string) (action: unit -> obj) =
-    testCase $"{name} → ArgumentNullException({parameter})" <| fun () -> expectArgument<ArgumentNullException> parameter action
-
 let private line = Empirical.Uniform(array2D [ [ 0.0; 0.0 ]; [ 1.0; 1.0 ] ])
 let private other = Empirical.Create(array2D [ [ 2.0; 0.0 ]; [ 0.0; 3.0 ]; [ 1.0; 1.0 ] ], [| 1.0; 2.0; 3.0 |])
 let private plane = Empirical.Uniform(array2D [ [ 0.0; 0.0 ]; [ 1.0; 0.0 ]; [ 0.0; 1.0 ]; [ 1.0; 2.0 ] ])

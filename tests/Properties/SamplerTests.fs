@@ -94,12 +94,6 @@ let private tvaeSuite =
               for p in [ 1; 2 ] do Expect.isLessThan (abs (share (fromZero |> Array.map (fun k -> t.Positive.[k])) p - 0.5)) 0.06 $"positive {p} of anchor 0"
               for n in [ 3; 4; 5 ] do Expect.isLessThan (abs (share (fromZero |> Array.map (fun k -> t.Negative.[k])) n - 1.0 / 3.0)) 0.06 $"negative {n} of anchor 0" ]
 
-let private invalid (name: string) (parameter: string) (action: unit -> obj) =
-    testCase $"{name} → ArgumentException({parameter})" <| fun () -> expectArgument<ArgumentException> parameter action
-
-let private missing (name: string) (parameter: string) (action: unit -> obj) =
-    testCase $"{name} → ArgumentNullException({parameter})" <| fun () -> expectArgument<ArgumentNullException> parameter action
-
 let private validationSuite =
     let labels = [| 0L; 0L; 1L; 1L |]
     testList

@@ -131,6 +131,16 @@ module Blocked =
             let block = computeBlock plan tile
             sink.Invoke(r0, c0, block)
 
+    /// Initialises the native runtime, checks the sizes and the block function, and wraps the function as a plan.
+    let private checkedPlanOf (rows: int64) (columns: int64) (blockSize: int64) (block: Func<int64, int64, int64, int64, torch.Tensor>) : PairwisePlan =
+        NativeRuntime.EnsureInitialized()
+        checkShape rows columns blockSize
+        Validation.notNull "block" block
+        { Rows = rows
+          Columns = columns
+          BlockSize = blockSize
+          Block = fun r0 rn c0 cn -> block.Invoke(r0, rn, c0, cn) }
+
     /// <summary>Computes a [rows, columns] matrix from square blocks and concatenates them (differentiable).</summary>
     /// <param name="rows">The number of rows B ≥ 1.</param>
     /// <param name="columns">The number of columns B' ≥ 1.</param>
@@ -140,14 +150,7 @@ module Blocked =
     /// <exception cref="T:System.ArgumentException">A size is below 1, or a block has the wrong shape (names block).</exception>
     [<CompiledName("Pairwise")>]
     let pairwise (rows: int64, columns: int64, blockSize: int64, block: Func<int64, int64, int64, int64, torch.Tensor>) =
-        NativeRuntime.EnsureInitialized()
-        checkShape rows columns blockSize
-        Validation.notNull "block" block
-        assemble
-            { Rows = rows
-              Columns = columns
-              BlockSize = blockSize
-              Block = fun r0 rn c0 cn -> block.Invoke(r0, rn, c0, cn) }
+        assemble (checkedPlanOf rows columns blockSize block)
 
     /// <summary>
     /// Computes a [rows, columns] matrix block by block without gradients and hands each block to
@@ -168,14 +171,7 @@ module Blocked =
             block: Func<int64, int64, int64, int64, torch.Tensor>,
             sink: Action<int64, int64, torch.Tensor>
         ) =
-        NativeRuntime.EnsureInitialized()
-        checkShape rows columns blockSize
-        Validation.notNull "block" block
+        let plan = checkedPlanOf rows columns blockSize block
         Validation.notNull "sink" sink
         use _ = torch.no_grad ()
-        streamPlan
-            { Rows = rows
-              Columns = columns
-              BlockSize = blockSize
-              Block = fun r0 rn c0 cn -> block.Invoke(r0, rn, c0, cn) }
-            sink
+        streamPlan plan sink

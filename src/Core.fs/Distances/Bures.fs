@@ -192,9 +192,7 @@ module Bures =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("SquaredPaired")>]
     let squaredPaired (a: DistributionBatch, b: DistributionBatch) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b true
-        scoped (fun () -> squaredPairedCore a b)
+        checkedScoped (fun () -> check a b true) (fun () -> squaredPairedCore a b)
 
     /// <summary>Paired Bures–Wasserstein distance W_2 between the Gaussian fits (gradient 0 where it is 0).</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -203,9 +201,7 @@ module Bures =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("Paired")>]
     let paired (a: DistributionBatch, b: DistributionBatch) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b true
-        scoped (fun () -> safeSqrt (squaredPairedCore a b))
+        checkedScoped (fun () -> check a b true) (fun () -> safeSqrt (squaredPairedCore a b))
 
     /// <summary>Pairwise squared Bures–Wasserstein distances between the Gaussian fits, streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -215,10 +211,7 @@ module Bures =
     /// <exception cref="T:System.ArgumentException">Dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("SquaredPairwise")>]
     let squaredPairwise (a: DistributionBatch, b: DistributionBatch, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> squaredPlan a b blockSize)
+        checkedPlan (fun () -> check a b false) blockSize (fun () -> squaredPlan a b blockSize)
 
     /// <summary>Pairwise Bures–Wasserstein distances W_2 between the Gaussian fits, streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -228,10 +221,7 @@ module Bures =
     /// <exception cref="T:System.ArgumentException">Dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("Pairwise")>]
     let pairwise (a: DistributionBatch, b: DistributionBatch, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> squaredPlan a b blockSize |> mapPlan safeSqrt)
+        checkedPlan (fun () -> check a b false) blockSize (fun () -> squaredPlan a b blockSize |> mapPlan safeSqrt)
 
     /// <summary>Paired squared diagonal Bures–Wasserstein distance ‖m_a − m_b‖² + ‖σ_a − σ_b‖².</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -240,9 +230,7 @@ module Bures =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("DiagonalSquaredPaired")>]
     let diagonalSquaredPaired (a: DistributionBatch, b: DistributionBatch) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b true
-        scoped (fun () -> diagonalSquaredPairedCore a b)
+        checkedScoped (fun () -> check a b true) (fun () -> diagonalSquaredPairedCore a b)
 
     /// <summary>Paired diagonal Bures–Wasserstein distance (‖m_a − m_b‖² + ‖σ_a − σ_b‖²)^{1/2}.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -251,9 +239,7 @@ module Bures =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("DiagonalPaired")>]
     let diagonalPaired (a: DistributionBatch, b: DistributionBatch) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b true
-        scoped (fun () -> safeSqrt (diagonalSquaredPairedCore a b))
+        checkedScoped (fun () -> check a b true) (fun () -> safeSqrt (diagonalSquaredPairedCore a b))
 
     /// <summary>Pairwise squared diagonal Bures–Wasserstein distances, one matrix product per block.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -263,10 +249,7 @@ module Bures =
     /// <exception cref="T:System.ArgumentException">Dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("DiagonalSquaredPairwise")>]
     let diagonalSquaredPairwise (a: DistributionBatch, b: DistributionBatch, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> diagonalSquaredPlan a b blockSize)
+        checkedPlan (fun () -> check a b false) blockSize (fun () -> diagonalSquaredPlan a b blockSize)
 
     /// <summary>Pairwise diagonal Bures–Wasserstein distances, one matrix product per block.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -276,7 +259,4 @@ module Bures =
     /// <exception cref="T:System.ArgumentException">Dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("DiagonalPairwise")>]
     let diagonalPairwise (a: DistributionBatch, b: DistributionBatch, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> diagonalSquaredPlan a b blockSize |> mapPlan safeSqrt)
+        checkedPlan (fun () -> check a b false) blockSize (fun () -> diagonalSquaredPlan a b blockSize |> mapPlan safeSqrt)

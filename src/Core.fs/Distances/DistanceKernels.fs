@@ -124,6 +124,19 @@ module internal DistanceKernels =
         if blockSize < 0 then
             Validation.fail "blockSize" $"blockSize = {blockSize} is invalid; it must be 0 (automatic) or ≥ 1."
 
+    /// Initialises the native runtime, runs the argument checks, then computes a paired result in a dispose scope.
+    let checkedScoped (checks: unit -> unit) (compute: unit -> Tensor) : Tensor =
+        NativeRuntime.EnsureInitialized()
+        checks ()
+        scoped compute
+
+    /// Initialises the native runtime, runs the argument checks and the block-size check, then assembles a plan.
+    let checkedPlan (checks: unit -> unit) (blockSize: int) (make: unit -> PairwisePlan) : Tensor =
+        NativeRuntime.EnsureInitialized()
+        checks ()
+        checkBlockSize blockSize
+        runPlan make
+
     /// Checks the order p of a Wasserstein or L_p distance: finite and ≥ 1.
     let checkOrder (p: float) = Validation.atLeast "p" 1.0 p
 

@@ -309,9 +309,15 @@ type Distances =
             if int64 a.Dimension <> directions.shape.[1] then
                 Validation.fail "a" $"a has dimension {a.Dimension} but the directions are {TensorChecks.shape directions}; they must match."
 
-    static member private Sliced(kind: string, directions: torch.Tensor, p: float, blockSize: int) : IBlockwiseDistance =
-        checkOrder p
-        let theta = Distances.OwnDirections directions
+    /// Builds the sliced family member of the given kind ("max", "cost", or the distance) from a direction source.
+    static member private SlicedFamily
+        (
+            kind: string,
+            p: float,
+            blockSize: int,
+            check: DistributionBatch -> DistributionBatch -> bool -> unit,
+            directionsFor: DistributionBatch -> torch.Tensor
+        ) : IBlockwiseDistance =
         let order = Distances.OrderName p
         match kind with
         | "max" ->
@@ -319,28 +325,33 @@ type Distances =
                 $"max-sliced-w{order}",
                 true,
                 blockSize,
-                Distances.DirectionCheck theta,
-                (fun a b -> SlicedWasserstein.maxSlicedPairedCore p theta a b),
-                SlicedWasserstein.maxSlicedPlan p theta
+                check,
+                (fun a b -> SlicedWasserstein.maxSlicedPairedCore p (directionsFor a) a b),
+                (fun a b bs -> SlicedWasserstein.maxSlicedPlan p (directionsFor a) a b bs)
             )
         | "cost" ->
             Distances.Distribution(
                 $"sliced-w{order}-cost",
                 (p = 1.0),
                 blockSize,
-                Distances.DirectionCheck theta,
-                (fun a b -> SlicedWasserstein.costPairedCore p theta a b),
-                SlicedWasserstein.costPlan p theta
+                check,
+                (fun a b -> SlicedWasserstein.costPairedCore p (directionsFor a) a b),
+                (fun a b bs -> SlicedWasserstein.costPlan p (directionsFor a) a b bs)
             )
         | _ ->
             Distances.Distribution(
                 $"sliced-w{order}",
                 true,
                 blockSize,
-                Distances.DirectionCheck theta,
-                (fun a b -> safeRoot p (SlicedWasserstein.costPairedCore p theta a b)),
-                SlicedWasserstein.distancePlan p theta
+                check,
+                (fun a b -> safeRoot p (SlicedWasserstein.costPairedCore p (directionsFor a) a b)),
+                (fun a b bs -> SlicedWasserstein.distancePlan p (directionsFor a) a b bs)
             )
+
+    static member private Sliced(kind: string, directions: torch.Tensor, p: float, blockSize: int) : IBlockwiseDistance =
+        checkOrder p
+        let theta = Distances.OwnDirections directions
+        Distances.SlicedFamily(kind, p, blockSize, Distances.DirectionCheck theta, (fun _ -> theta))
 
     static member private SlicedDrawn(kind: string, projections: int, seed: int64, p: float, blockSize: int) : IBlockwiseDistance =
         NativeRuntime.EnsureInitialized()
@@ -349,35 +360,7 @@ type Distances =
         let generator = new torch.Generator(uint64 seed, torch.CPU)
         let next (a: DistributionBatch) =
             lock generator (fun () -> SlicedWasserstein.draw generator projections a.Dimension a.Points.dtype a.Points.device)
-        let order = Distances.OrderName p
-        match kind with
-        | "max" ->
-            Distances.Distribution(
-                $"max-sliced-w{order}",
-                true,
-                blockSize,
-                Distances.NoCheck,
-                (fun a b -> SlicedWasserstein.maxSlicedPairedCore p (next a) a b),
-                (fun a b bs -> SlicedWasserstein.maxSlicedPlan p (next a) a b bs)
-            )
-        | "cost" ->
-            Distances.Distribution(
-                $"sliced-w{order}-cost",
-                (p = 1.0),
-                blockSize,
-                Distances.NoCheck,
-                (fun a b -> SlicedWasserstein.costPairedCore p (next a) a b),
-                (fun a b bs -> SlicedWasserstein.costPlan p (next a) a b bs)
-            )
-        | _ ->
-            Distances.Distribution(
-                $"sliced-w{order}",
-                true,
-                blockSize,
-                Distances.NoCheck,
-                (fun a b -> safeRoot p (SlicedWasserstein.costPairedCore p (next a) a b)),
-                (fun a b bs -> SlicedWasserstein.distancePlan p (next a) a b bs)
-            )
+        Distances.SlicedFamily(kind, p, blockSize, Distances.NoCheck, next)
 
     /// <summary>The sliced p-Wasserstein distance SW_p over fixed directions (name <c>sliced-w2</c> for p = 2).</summary>
     /// <param name="directions">[L, d] directions, used as given; copied.</param>

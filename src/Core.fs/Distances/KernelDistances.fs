@@ -170,9 +170,7 @@ module KernelDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b); a bad bandwidth (names bandwidths); unbiased with unequal weights or fewer than 2 points (names a or b).</exception>
     [<CompiledName("MmdSquaredPaired")>]
     let mmdSquaredPaired (a: DistributionBatch, b: DistributionBatch, bandwidths: float[], biased: bool) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        checkMmd bandwidths biased a b true
-        scoped (fun () -> mmdPairedCore bandwidths biased a b)
+        checkedScoped (fun () -> checkMmd bandwidths biased a b true) (fun () -> mmdPairedCore bandwidths biased a b)
 
     /// <summary>Pairwise squared MMD between distributions with a sum of Gaussian kernels, streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -184,10 +182,7 @@ module KernelDistances =
     /// <exception cref="T:System.ArgumentException">As for <c>mmdSquaredPaired</c>; blockSize &lt; 0.</exception>
     [<CompiledName("MmdSquaredPairwise")>]
     let mmdSquaredPairwise (a: DistributionBatch, b: DistributionBatch, bandwidths: float[], biased: bool, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        checkMmd bandwidths biased a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> mmdPlan bandwidths biased a b blockSize)
+        checkedPlan (fun () -> checkMmd bandwidths biased a b false) blockSize (fun () -> mmdPlan bandwidths biased a b blockSize)
 
     /// <summary>Paired energy distance between distributions.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -196,9 +191,7 @@ module KernelDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("EnergyPaired")>]
     let energyPaired (a: DistributionBatch, b: DistributionBatch) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b true
-        scoped (fun () -> energyPairedCore a b)
+        checkedScoped (fun () -> check a b true) (fun () -> energyPairedCore a b)
 
     /// <summary>Pairwise energy distances between distributions, streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -208,7 +201,4 @@ module KernelDistances =
     /// <exception cref="T:System.ArgumentException">Dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("EnergyPairwise")>]
     let energyPairwise (a: DistributionBatch, b: DistributionBatch, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> energyPlan a b blockSize)
+        checkedPlan (fun () -> check a b false) blockSize (fun () -> energyPlan a b blockSize)

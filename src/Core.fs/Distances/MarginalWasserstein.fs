@@ -170,9 +170,7 @@ module MarginalWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("CostPaired")>]
     let costPaired (a: DistributionBatch, b: DistributionBatch, p: float) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p true
-        scoped (fun () -> (perDimensionPaired p a.Points a.Weights b.Points b.Weights).sum (1L))
+        checkedScoped (fun () -> check a b p true) (fun () -> (perDimensionPaired p a.Points a.Weights b.Points b.Weights).sum (1L))
 
     /// <summary>Paired marginal distance MW_p(a_i, b_i) = (Σ_k W_p^p)^{1/p}.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -182,9 +180,7 @@ module MarginalWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("Paired")>]
     let paired (a: DistributionBatch, b: DistributionBatch, p: float) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p true
-        scoped (fun () -> safeRoot p ((perDimensionPaired p a.Points a.Weights b.Points b.Weights).sum (1L)))
+        checkedScoped (fun () -> check a b p true) (fun () -> safeRoot p ((perDimensionPaired p a.Points a.Weights b.Points b.Weights).sum (1L)))
 
     /// <summary>Pairwise marginal cost MW_p^p(a_i, b_j), streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -195,10 +191,7 @@ module MarginalWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("CostPairwise")>]
     let costPairwise (a: DistributionBatch, b: DistributionBatch, p: float, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p false
-        checkBlockSize blockSize
-        runPlan (fun () -> distributionCostPlan p a b blockSize)
+        checkedPlan (fun () -> check a b p false) blockSize (fun () -> distributionCostPlan p a b blockSize)
 
     /// <summary>Pairwise marginal distance MW_p(a_i, b_j), streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -209,10 +202,7 @@ module MarginalWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("Pairwise")>]
     let pairwise (a: DistributionBatch, b: DistributionBatch, p: float, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p false
-        checkBlockSize blockSize
-        runPlan (fun () -> distributionDistancePlan p a b blockSize)
+        checkedPlan (fun () -> check a b p false) blockSize (fun () -> distributionDistancePlan p a b blockSize)
 
     /// <summary>The mass of each quantile level: the width of its cell in [0, 1].</summary>
     /// <remarks><code>w_q = c_q − c_{q−1},   c_0 = 0,   c_q = (τ_q + τ_{q+1})/2 (0 &lt; q &lt; Q),   c_Q = 1</code>; midpoint levels give w_q = 1/Q.</remarks>
@@ -280,9 +270,7 @@ module MarginalWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); counts, dimensions, levels, dtypes or devices differ (names b).</exception>
     [<CompiledName("QuantileCostPaired")>]
     let quantileCostPaired (a: QuantileBatch, b: QuantileBatch, p: float) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        checkQuantiles a b p true
-        scoped (fun () -> quantileCostPairedCore p a b)
+        checkedScoped (fun () -> checkQuantiles a b p true) (fun () -> quantileCostPairedCore p a b)
 
     /// <summary>Paired marginal distance MW_p between quantile functions: (Σ_q w_q Σ_k |a_ikq − b_ikq|^p)^{1/p}.</summary>
     /// <param name="a">[B, d, Q] quantiles at levels τ.</param>
@@ -292,9 +280,7 @@ module MarginalWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); counts, dimensions, levels, dtypes or devices differ (names b).</exception>
     [<CompiledName("QuantilePaired")>]
     let quantilePaired (a: QuantileBatch, b: QuantileBatch, p: float) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        checkQuantiles a b p true
-        scoped (fun () -> safeRoot p (quantileCostPairedCore p a b))
+        checkedScoped (fun () -> checkQuantiles a b p true) (fun () -> safeRoot p (quantileCostPairedCore p a b))
 
     /// <summary>Pairwise marginal cost MW_p^p between quantile functions, streamed in blocks.</summary>
     /// <remarks>p = 2: one matrix product per block over the flattened [B, d·Q] quantiles scaled by √w_q.</remarks>
@@ -306,10 +292,7 @@ module MarginalWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); dimensions, levels, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("QuantileCostPairwise")>]
     let quantileCostPairwise (a: QuantileBatch, b: QuantileBatch, p: float, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        checkQuantiles a b p false
-        checkBlockSize blockSize
-        runPlan (fun () -> quantileCostPlan p a b blockSize)
+        checkedPlan (fun () -> checkQuantiles a b p false) blockSize (fun () -> quantileCostPlan p a b blockSize)
 
     /// <summary>Pairwise marginal distance MW_p between quantile functions, streamed in blocks.</summary>
     /// <param name="a">[B, d, Q] quantiles at levels τ.</param>
@@ -320,7 +303,4 @@ module MarginalWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); dimensions, levels, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("QuantilePairwise")>]
     let quantilePairwise (a: QuantileBatch, b: QuantileBatch, p: float, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        checkQuantiles a b p false
-        checkBlockSize blockSize
-        runPlan (fun () -> quantileDistancePlan p a b blockSize)
+        checkedPlan (fun () -> checkQuantiles a b p false) blockSize (fun () -> quantileDistancePlan p a b blockSize)

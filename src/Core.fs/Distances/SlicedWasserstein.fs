@@ -111,9 +111,7 @@ module SlicedWasserstein =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); counts, dimensions, dtypes or devices differ (names b); directions not [L, d] or not finite (names directions).</exception>
     [<CompiledName("CostPaired")>]
     let costPaired (a: DistributionBatch, b: DistributionBatch, p: float, directions: Tensor) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p directions true
-        scoped (fun () -> costPairedCore p directions a b)
+        checkedScoped (fun () -> check a b p directions true) (fun () -> costPairedCore p directions a b)
 
     /// <summary>Paired sliced distance SW_p(a_i, b_i) = ((1/L) Σ_l W_p^p)^{1/p} over the given directions.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -124,9 +122,7 @@ module SlicedWasserstein =
     /// <exception cref="T:System.ArgumentException">As for <c>costPaired</c>.</exception>
     [<CompiledName("Paired")>]
     let paired (a: DistributionBatch, b: DistributionBatch, p: float, directions: Tensor) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p directions true
-        scoped (fun () -> safeRoot p (costPairedCore p directions a b))
+        checkedScoped (fun () -> check a b p directions true) (fun () -> safeRoot p (costPairedCore p directions a b))
 
     /// <summary>Pairwise sliced cost SW_p^p(a_i, b_j), streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -138,10 +134,7 @@ module SlicedWasserstein =
     /// <exception cref="T:System.ArgumentException">As for <c>costPaired</c>; blockSize &lt; 0.</exception>
     [<CompiledName("CostPairwise")>]
     let costPairwise (a: DistributionBatch, b: DistributionBatch, p: float, directions: Tensor, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p directions false
-        checkBlockSize blockSize
-        runPlan (fun () -> costPlan p directions a b blockSize)
+        checkedPlan (fun () -> check a b p directions false) blockSize (fun () -> costPlan p directions a b blockSize)
 
     /// <summary>Pairwise sliced distance SW_p(a_i, b_j), streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -153,10 +146,7 @@ module SlicedWasserstein =
     /// <exception cref="T:System.ArgumentException">As for <c>costPaired</c>; blockSize &lt; 0.</exception>
     [<CompiledName("Pairwise")>]
     let pairwise (a: DistributionBatch, b: DistributionBatch, p: float, directions: Tensor, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p directions false
-        checkBlockSize blockSize
-        runPlan (fun () -> distancePlan p directions a b blockSize)
+        checkedPlan (fun () -> check a b p directions false) blockSize (fun () -> distancePlan p directions a b blockSize)
 
     /// <summary>Paired max-sliced distance max_l W_p(a_i, b_i) over the given directions.</summary>
     /// <remarks>The maximum over the given set, a lower bound of the maximum over the sphere for unit directions; ties share the gradient.</remarks>
@@ -168,9 +158,7 @@ module SlicedWasserstein =
     /// <exception cref="T:System.ArgumentException">As for <c>costPaired</c>.</exception>
     [<CompiledName("MaxSlicedPaired")>]
     let maxSlicedPaired (a: DistributionBatch, b: DistributionBatch, p: float, directions: Tensor) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p directions true
-        scoped (fun () -> maxSlicedPairedCore p directions a b)
+        checkedScoped (fun () -> check a b p directions true) (fun () -> maxSlicedPairedCore p directions a b)
 
     /// <summary>Pairwise max-sliced distance max_l W_p(a_i, b_j), streamed in blocks.</summary>
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
@@ -182,7 +170,4 @@ module SlicedWasserstein =
     /// <exception cref="T:System.ArgumentException">As for <c>costPaired</c>; blockSize &lt; 0.</exception>
     [<CompiledName("MaxSlicedPairwise")>]
     let maxSlicedPairwise (a: DistributionBatch, b: DistributionBatch, p: float, directions: Tensor, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b p directions false
-        checkBlockSize blockSize
-        runPlan (fun () -> maxSlicedPlan p directions a b blockSize)
+        checkedPlan (fun () -> check a b p directions false) blockSize (fun () -> maxSlicedPlan p directions a b blockSize)

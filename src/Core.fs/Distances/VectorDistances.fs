@@ -75,9 +75,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("SquaredEuclideanPaired")>]
     let squaredEuclideanPaired (a: VectorBatch, b: VectorBatch) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b true
-        scoped (fun () -> a.Values.sub(b.Values).square().sum (1L))
+        checkedScoped (fun () -> check a b true) (fun () -> a.Values.sub(b.Values).square().sum (1L))
 
     /// <summary>Pairwise squared Euclidean distances ‖a_i − b_j‖², streamed in blocks.</summary>
     /// <remarks>One matrix product per block on centred inputs; cancelling entries recomputed from differences.</remarks>
@@ -88,10 +86,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("SquaredEuclideanPairwise")>]
     let squaredEuclideanPairwise (a: VectorBatch, b: VectorBatch, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> squaredEuclideanPlan a b blockSize)
+        checkedPlan (fun () -> check a b false) blockSize (fun () -> squaredEuclideanPlan a b blockSize)
 
     /// <summary>Paired Euclidean distances ‖a_i − b_i‖₂ (gradient 0 where a_i = b_i).</summary>
     /// <param name="a">[B, d] vectors.</param>
@@ -100,9 +95,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("EuclideanPaired")>]
     let euclideanPaired (a: VectorBatch, b: VectorBatch) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b true
-        scoped (fun () -> safeSqrt (a.Values.sub(b.Values).square().sum (1L)))
+        checkedScoped (fun () -> check a b true) (fun () -> safeSqrt (a.Values.sub(b.Values).square().sum (1L)))
 
     /// <summary>Pairwise Euclidean distances ‖a_i − b_j‖₂, accurate near zero, streamed in blocks.</summary>
     /// <param name="a">[B, d] vectors.</param>
@@ -112,10 +105,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("EuclideanPairwise")>]
     let euclideanPairwise (a: VectorBatch, b: VectorBatch, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> euclideanPlan a b blockSize)
+        checkedPlan (fun () -> check a b false) blockSize (fun () -> euclideanPlan a b blockSize)
 
     /// <summary>Paired cosine distances 1 − ⟨a_i, b_i⟩ / (‖a_i‖ ‖b_i‖), clamped to [0, 2].</summary>
     /// <remarks>A zero vector has distance 1 to every vector (its normalised form is taken as 0).</remarks>
@@ -125,9 +115,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("CosinePaired")>]
     let cosinePaired (a: VectorBatch, b: VectorBatch) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b true
-        scoped (fun () -> unit(a.Values).mul(unit b.Values).sum(1L).neg().add(sc 1.0).clamp (sc 0.0, sc 2.0))
+        checkedScoped (fun () -> check a b true) (fun () -> unit(a.Values).mul(unit b.Values).sum(1L).neg().add(sc 1.0).clamp (sc 0.0, sc 2.0))
 
     /// <summary>Pairwise cosine distances 1 − ⟨a_i, b_j⟩ / (‖a_i‖ ‖b_j‖), clamped to [0, 2], streamed in blocks.</summary>
     /// <param name="a">[B, d] vectors.</param>
@@ -137,10 +125,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("CosinePairwise")>]
     let cosinePairwise (a: VectorBatch, b: VectorBatch, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> cosinePlan a b blockSize)
+        checkedPlan (fun () -> check a b false) blockSize (fun () -> cosinePlan a b blockSize)
 
     /// <summary>Paired L_p distances (Σ_k |a_ik − b_ik|^p)^{1/p}, p ≥ 1.</summary>
     /// <remarks>|x|^p is formed directly: for large p and large coordinates it can overflow (float32 above ~1e38).</remarks>
@@ -151,10 +136,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 or not finite (names p); counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("LpPaired")>]
     let lpPaired (a: VectorBatch, b: VectorBatch, p: float) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        checkOrder p
-        check a b true
-        scoped (fun () -> safeRoot p (powAbs p (a.Values.sub b.Values) |> fun t -> t.sum (1L)))
+        checkedScoped (fun () -> checkOrder p; check a b true) (fun () -> safeRoot p (powAbs p (a.Values.sub b.Values) |> fun t -> t.sum (1L)))
 
     /// <summary>Pairwise L_p distances (Σ_k |a_ik − b_jk|^p)^{1/p}, p ≥ 1, streamed in blocks.</summary>
     /// <remarks>p = 2 is the accurate Euclidean path; other p use <c>torch.cdist</c> without the matrix-product shortcut.</remarks>
@@ -166,8 +148,4 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); dimensions, dtypes or devices differ (names b); blockSize &lt; 0.</exception>
     [<CompiledName("LpPairwise")>]
     let lpPairwise (a: VectorBatch, b: VectorBatch, p: float, blockSize: int) : Tensor =
-        NativeRuntime.EnsureInitialized()
-        checkOrder p
-        check a b false
-        checkBlockSize blockSize
-        runPlan (fun () -> lpPlan p a b blockSize)
+        checkedPlan (fun () -> checkOrder p; check a b false) blockSize (fun () -> lpPlan p a b blockSize)

@@ -45,11 +45,7 @@ module ContrastiveLoss =
         TupleSupport.optionAtLeast "NegativeMargin" 0.0 options.NegativeMargin
         TupleSupport.checkReduction options.Reduction
         use scope = torch.NewDisposeScope()
-        let a1, p, a2, n =
-            if isNull pairs then TupleSupport.allPairs labels
-            else
-                TupleSupport.checkRange "pairs" embeddings.Count [ pairs.AnchorPositive; pairs.Positive; pairs.AnchorNegative; pairs.Negative ]
-                pairs.AnchorPositive, pairs.Positive, pairs.AnchorNegative, pairs.Negative
+        let a1, p, a2, n = TupleSupport.resolvePairs embeddings labels pairs
         let dap = TupleSupport.pairDistances embeddings distance a1 p
         let dan = TupleSupport.pairDistances embeddings distance a2 n
         // Scalars are bound with `use` for the whole computation and every addition passes its alpha explicitly: a

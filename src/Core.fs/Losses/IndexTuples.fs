@@ -220,6 +220,14 @@ module internal TupleSupport =
         let n = negative.nonzero()
         p.select(1L, 0L).contiguous(), p.select(1L, 1L).contiguous(), n.select(1L, 0L).contiguous(), n.select(1L, 1L).contiguous()
 
+    /// The pairs a pair loss uses: all valid ordered pairs when pairs is null, else the given pairs after checking
+    /// that every index lies in the batch (names pairs).
+    let resolvePairs (embeddings: IEmbeddingBatch) (labels: torch.Tensor) (pairs: PairIndices) : torch.Tensor * Tensor * Tensor * Tensor =
+        if isNull pairs then allPairs labels
+        else
+            checkRange "pairs" embeddings.Count [ pairs.AnchorPositive; pairs.Positive; pairs.AnchorNegative; pairs.Negative ]
+            pairs.AnchorPositive, pairs.Positive, pairs.AnchorNegative, pairs.Negative
+
     /// A scalar zero connected to the embeddings' autograd graph (its gradient is an exact, finite zero).
     let connectedZero (embeddings: IEmbeddingBatch) (distance: IDistance) : torch.Tensor =
         match embeddings with

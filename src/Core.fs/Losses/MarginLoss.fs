@@ -57,11 +57,7 @@ module MarginLoss =
             if lo < 0L then Validation.fail "labels" $"labels holds {lo}; a per-class beta needs labels in [0, C)."
             if hi >= beta.shape.[0] then
                 Validation.fail "beta" $"beta has C = {beta.shape.[0]} entries but labels holds {hi}; a per-class beta needs C > every label."
-        let a1, p, a2, n =
-            if isNull pairs then TupleSupport.allPairs labels
-            else
-                TupleSupport.checkRange "pairs" embeddings.Count [ pairs.AnchorPositive; pairs.Positive; pairs.AnchorNegative; pairs.Negative ]
-                pairs.AnchorPositive, pairs.Positive, pairs.AnchorNegative, pairs.Negative
+        let a1, p, a2, n = TupleSupport.resolvePairs embeddings labels pairs
         let dap = TupleSupport.pairDistances embeddings distance a1 p
         let dan = (TupleSupport.pairDistances embeddings distance a2 n).to_type(dap.dtype)
         let device = dap.device

@@ -49,11 +49,7 @@ module MultiSimilarityLoss =
         TupleSupport.optionFinite "Threshold" options.Threshold
         TupleSupport.checkReduction options.Reduction
         use scope = torch.NewDisposeScope()
-        let a1, p, a2, n =
-            if isNull pairs then TupleSupport.allPairs labels
-            else
-                TupleSupport.checkRange "pairs" embeddings.Count [ pairs.AnchorPositive; pairs.Positive; pairs.AnchorNegative; pairs.Negative ]
-                pairs.AnchorPositive, pairs.Positive, pairs.AnchorNegative, pairs.Negative
+        let a1, p, a2, n = TupleSupport.resolvePairs embeddings labels pairs
         let dap = TupleSupport.pairDistances embeddings distance a1 p
         let dan = (TupleSupport.pairDistances embeddings distance a2 n).to_type(dap.dtype)
         let device = dap.device

@@ -43,11 +43,7 @@ module NTXentLoss =
         TupleSupport.optionPositive "Temperature" options.Temperature
         TupleSupport.checkReduction options.Reduction
         use scope = torch.NewDisposeScope()
-        let a1, p, a2, n =
-            if isNull pairs then TupleSupport.allPairs labels
-            else
-                TupleSupport.checkRange "pairs" embeddings.Count [ pairs.AnchorPositive; pairs.Positive; pairs.AnchorNegative; pairs.Negative ]
-                pairs.AnchorPositive, pairs.Positive, pairs.AnchorNegative, pairs.Negative
+        let a1, p, a2, n = TupleSupport.resolvePairs embeddings labels pairs
         // Scalars are bound with `use` for the whole computation and every addition passes its alpha explicitly: a
         // temporary Scalar can be finalised while a native call still reads it (TorchSharp 0.107).
         use one = Scalar.op_Implicit 1.0

@@ -370,15 +370,8 @@ module ExactTransport =
     /// shape of <paramref name="cost"/> is not a.Length × b.Length; or a cost is NaN or infinite.</exception>
     [<CompiledName("Solve")>]
     let solve (cost: float[,], a: float[], b: float[]) : TransportPlan =
-        Validation.notNull "cost" cost
-        let a = Validation.weights "a" a
-        let b = Validation.weights "b" b
+        let a, b = Validation.transportProblem cost a b
         let n, m = a.Length, b.Length
-        if Array2D.length1 cost <> n || Array2D.length2 cost <> m then
-            Validation.fail
-                "cost"
-                $"cost has shape [{Array2D.length1 cost},{Array2D.length2 cost}] but a has length {n} and b has length {m}; cost must be {n} × {m}."
-        Validation.finite2D "cost" cost
         let rowIndex = [| for i in 0 .. n - 1 do if a.[i] > 0.0 then yield i |]
         let colIndex = [| for j in 0 .. m - 1 do if b.[j] > 0.0 then yield j |]
         let rows, cols = rowIndex.Length, colIndex.Length

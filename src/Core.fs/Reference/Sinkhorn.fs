@@ -99,15 +99,8 @@ module Sinkhorn =
     /// or <paramref name="tolerance"/> is not a finite positive number; <paramref name="maxIterations"/> is below 1.</exception>
     [<CompiledName("Solve")>]
     let solve (cost: float[,], a: float[], b: float[], epsilon: float, maxIterations: int, tolerance: float) : SinkhornResult =
-        Validation.notNull "cost" cost
-        let a = Validation.weights "a" a
-        let b = Validation.weights "b" b
+        let a, b = Validation.transportProblem cost a b
         let n, m = a.Length, b.Length
-        if Array2D.length1 cost <> n || Array2D.length2 cost <> m then
-            Validation.fail
-                "cost"
-                $"cost has shape [{Array2D.length1 cost},{Array2D.length2 cost}] but a has length {n} and b has length {m}; cost must be {n} × {m}."
-        Validation.finite2D "cost" cost
         Validation.positive "epsilon" epsilon
         Validation.atLeastInt "maxIterations" 1 maxIterations
         Validation.positive "tolerance" tolerance
