@@ -111,11 +111,11 @@ module Bures =
             use _ = torch.no_grad ()
             let struct (u, _, vh) = torch.linalg.svd (root1.matmul root2)
             u.matmul(vh).transpose (-1L, -2L)
-        root1.sub(root2.matmul rotation).square().sum([| -2L; -1L |]).MoveToOuterDisposeScope()
+        root1.sub(root2.matmul rotation).pow(TensorChecks.sc 2.0).sum([| -2L; -1L |]).MoveToOuterDisposeScope()
 
     let private squaredOfRoots (m1: Tensor) (root1: Tensor) (m2: Tensor) (root2: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
-        m1.sub(m2).square().sum(-1L).add(covarianceTerm root1 root2, sci 1L).MoveToOuterDisposeScope()
+        m1.sub(m2).pow(TensorChecks.sc 2.0).sum(-1L).add(covarianceTerm root1 root2, sci 1L).MoveToOuterDisposeScope()
 
     /// <summary>Paired W_2² between Gaussians given by their means and covariances.</summary>
     /// <param name="meansA">[B, d].</param>
@@ -175,12 +175,12 @@ module Bures =
         use scope = torch.NewDisposeScope()
         let w = a.Weights.unsqueeze 2L
         let mean = a.Points.mul(w).sum (1L)
-        let variance = a.Points.sub(mean.unsqueeze 1L).square().mul(w).sum (1L)
+        let variance = a.Points.sub(mean.unsqueeze 1L).pow(TensorChecks.sc 2.0).mul(w).sum (1L)
         torch.cat([| mean; safeSqrt variance |], 1L).MoveToOuterDisposeScope()
 
     let internal diagonalSquaredPairedCore (a: DistributionBatch) (b: DistributionBatch) : Tensor =
         use scope = torch.NewDisposeScope()
-        (meanAndDeviations a).sub(meanAndDeviations b).square().sum(1L).MoveToOuterDisposeScope()
+        (meanAndDeviations a).sub(meanAndDeviations b).pow(TensorChecks.sc 2.0).sum(1L).MoveToOuterDisposeScope()
 
     let internal diagonalSquaredPlan (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) : PairwisePlan =
         DistanceKernels.squaredEuclideanPlan (meanAndDeviations a) (meanAndDeviations b) (chooseBlock blockSize 4L)

@@ -34,7 +34,7 @@ module internal DistanceKernels =
     /// |x|^p for p ≥ 1 (abs for p = 1, square for p = 2; both have finite derivatives at 0).
     let powAbs (p: float) (x: Tensor) : Tensor =
         if p = 1.0 then x.abs ()
-        elif p = 2.0 then x.square ()
+        elif p = 2.0 then x.pow(TensorChecks.sc 2.0)
         else
             use scope = torch.NewDisposeScope()
             x.abs().pow(sc p).MoveToOuterDisposeScope()
@@ -66,7 +66,7 @@ module internal DistanceKernels =
                 let columns = g.mul(sci m).add (index.select (1L, 2L), sci 1L)
                 let exact =
                     x.reshape(-1L, depth).index_select(0L, rows).sub(y.reshape(-1L, depth).index_select (0L, columns))
-                        .square()
+                        .pow(TensorChecks.sc 2.0)
                         .sum (1L)
                 gram.masked_scatter (inaccurate, exact)
         result.MoveToOuterDisposeScope()
@@ -84,8 +84,8 @@ module internal DistanceKernels =
         let centre = y.detach().mean ([| 0L |], keepdim = true)
         let xc = x.sub centre
         let yc = y.sub centre
-        let xn = xc.square().sum (1L)
-        let yn = yc.square().sum (1L)
+        let xn = xc.pow(TensorChecks.sc 2.0).sum (1L)
+        let yn = yc.pow(TensorChecks.sc 2.0).sum (1L)
         { Rows = x.shape.[0]
           Columns = y.shape.[0]
           BlockSize = blockSize

@@ -167,7 +167,7 @@ type Distances =
             "euclidean",
             true,
             blockSize,
-            (fun a b -> safeSqrt (a.Values.sub(b.Values).square().sum (1L))),
+            (fun a b -> safeSqrt (a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L))),
             VectorDistances.euclideanPlan
         )
 
@@ -180,7 +180,7 @@ type Distances =
             "sqeuclidean",
             false,
             blockSize,
-            (fun a b -> a.Values.sub(b.Values).square().sum (1L)),
+            (fun a b -> a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L)),
             VectorDistances.squaredEuclideanPlan
         )
 

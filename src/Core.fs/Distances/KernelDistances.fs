@@ -46,7 +46,7 @@ module KernelDistances =
         let centre = y.detach().mean ([| 1L |], keepdim = true)
         let xc = x.sub centre
         let yc = y.sub centre
-        (squaredDistancesBatched xc (xc.square().sum (2L)) yc (yc.square().sum (2L))).MoveToOuterDisposeScope()
+        (squaredDistancesBatched xc (xc.pow(TensorChecks.sc 2.0).sum (2L)) yc (yc.pow(TensorChecks.sc 2.0).sum (2L))).MoveToOuterDisposeScope()
 
     /// Σ_ij u_i v_j f(‖x_i − y_j‖²) per group: [G].
     let private groupTerm (f: Tensor -> Tensor) (x: Tensor) (u: Tensor) (y: Tensor) (v: Tensor) : Tensor =
@@ -62,8 +62,8 @@ module KernelDistances =
         let full = w.unsqueeze(1L).matmul(values).matmul(w.unsqueeze 2L).reshape (-1L)
         let result =
             if unbiased then
-                let diagonal = values.diagonal(0L, 1L, 2L).mul(w.square ()).sum (1L)
-                full.sub(diagonal).div (w.square().sum(1L).neg().add (sc 1.0))
+                let diagonal = values.diagonal(0L, 1L, 2L).mul(w.pow(TensorChecks.sc 2.0)).sum (1L)
+                full.sub(diagonal).div (w.pow(TensorChecks.sc 2.0).sum(1L).neg().add (sc 1.0))
             else full
         result.MoveToOuterDisposeScope()
 
@@ -74,8 +74,8 @@ module KernelDistances =
         let centre = b.Points.detach().reshape(-1L, d).mean ([| 0L |], keepdim = true)
         let x = a.Points.reshape(-1L, d).sub centre
         let y = b.Points.reshape(-1L, d).sub centre
-        let xn = x.square().sum (1L)
-        let yn = y.square().sum (1L)
+        let xn = x.pow(TensorChecks.sc 2.0).sum (1L)
+        let yn = y.pow(TensorChecks.sc 2.0).sum (1L)
         { Rows = int64 a.Count
           Columns = int64 b.Count
           BlockSize = chooseBlock blockSize (6L * t * t')

@@ -33,7 +33,7 @@ module SlicedWasserstein =
     let internal draw (generator: torch.Generator) (count: int) (dimension: int) (dtype: torch.ScalarType) (device: torch.Device) : Tensor =
         use scope = torch.NewDisposeScope()
         let z = torch.randn ([| int64 count; int64 dimension |], dtype = torch.float64, generator = generator)
-        let norms = z.square().sum(1L, keepdim = true).sqrt().clamp_min (sc 1e-300)
+        let norms = z.pow(TensorChecks.sc 2.0).sum(1L, keepdim = true).sqrt().clamp_min (sc 1e-300)
         z.div(norms).``to``(dtype, device).MoveToOuterDisposeScope()
 
     /// <summary>L pseudo-random unit directions in ℝ^d, uniform on the sphere, reproducible from a seed.</summary>

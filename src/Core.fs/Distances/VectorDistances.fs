@@ -35,7 +35,7 @@ module VectorDistances =
 
     let private unit (x: Tensor) =
         use scope = torch.NewDisposeScope()
-        let norm = safeSqrt (x.square().sum (1L, keepdim = true))
+        let norm = safeSqrt (x.pow(TensorChecks.sc 2.0).sum (1L, keepdim = true))
         x.div(norm.clamp_min (sc (normFloor x.dtype))).MoveToOuterDisposeScope()
 
     let internal squaredEuclideanPlan (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
@@ -75,7 +75,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("SquaredEuclideanPaired")>]
     let squaredEuclideanPaired (a: VectorBatch, b: VectorBatch) : Tensor =
-        checkedScoped (fun () -> check a b true) (fun () -> a.Values.sub(b.Values).square().sum (1L))
+        checkedScoped (fun () -> check a b true) (fun () -> a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L))
 
     /// <summary>Pairwise squared Euclidean distances ‖a_i − b_j‖², streamed in blocks.</summary>
     /// <remarks>One matrix product per block on centred inputs; cancelling entries recomputed from differences.</remarks>
@@ -95,7 +95,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("EuclideanPaired")>]
     let euclideanPaired (a: VectorBatch, b: VectorBatch) : Tensor =
-        checkedScoped (fun () -> check a b true) (fun () -> safeSqrt (a.Values.sub(b.Values).square().sum (1L)))
+        checkedScoped (fun () -> check a b true) (fun () -> safeSqrt (a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L)))
 
     /// <summary>Pairwise Euclidean distances ‖a_i − b_j‖₂, accurate near zero, streamed in blocks.</summary>
     /// <param name="a">[B, d] vectors.</param>
