@@ -30,7 +30,7 @@ public static class Program
             return 0;
         }
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1] [--python PATH] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1] [--seed S] [--threads N] [--python PATH] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -53,7 +53,8 @@ public static class Program
         torch.set_num_threads(int.Parse(Arg(args, "--threads", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture));
 
         var ours = new Dictionary<string, (string Sizes, double Ms)>();
-        using (var w = new Workloads(device, scale))
+        var inputs = Directory.CreateTempSubdirectory("distembed-bench-").FullName;
+        using (var w = new Workloads(device, scale) { InputsDirectory = inputs, Seed = long.Parse(Arg(args, "--seed", "0"), CultureInfo.InvariantCulture) })
         {
             foreach (var id in workloads)
             {
@@ -66,7 +67,8 @@ public static class Program
 
         var torchIds = workloads.Where(id => id != "W4").ToArray();
         var torchPeer = torchIds.Length == 0 ? null : RunPeer(python, Path.Combine(peersDir, "torch_peer.py"),
-            $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)}");
+            $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)} --inputs {inputs}");
+        Directory.Delete(inputs, recursive: true);
         JsonNode? potPeer = null;
         if (deviceName == "cpu" && !args.Contains("--no-pot"))
         {

@@ -20,6 +20,12 @@ public sealed class Workloads : IDisposable
     }
 
     public Device Device { get; }
+
+    /// <summary>The seed of the standard normal inputs (0 by default).</summary>
+    public long Seed { get; init; }
+
+    /// <summary>Where workloads whose cost depends on the data (W3) write their inputs for the peer; null = nowhere.</summary>
+    public string? InputsDirectory { get; init; }
     public double Scale { get; }
 
     private int Scaled(int n, int min = 1) => Math.Max(min, (int)(n * Scale));
@@ -34,7 +40,7 @@ public sealed class Workloads : IDisposable
     /// <summary>Builds workload <paramref name="id"/>: its sizes and a closure that runs it once (synchronised on CUDA).</summary>
     public (string Sizes, Action Run) Build(string id)
     {
-        torch.manual_seed(0);
+        torch.manual_seed(Seed);
         switch (id)
         {
             case "W1":
@@ -56,8 +62,17 @@ public sealed class Workloads : IDisposable
             case "W3":
             {
                 var b = Scaled(256);
-                var x = Batch(Randn(b, 256, 64));
-                var y = Batch(Randn(b, 256, 64));
+                var xs = Randn(b, 256, 64);
+                var ys = Randn(b, 256, 64);
+                // Sinkhorn's running time depends on the data (exp underflows into denormals on some inputs), so
+                // the peer solves these very inputs: they are written where it reads them.
+                if (InputsDirectory is { } dir)
+                {
+                    IO.Npy.WriteTensor(Path.Combine(dir, "w3_x.npy"), xs);
+                    IO.Npy.WriteTensor(Path.Combine(dir, "w3_y.npy"), ys);
+                }
+                var x = Batch(xs);
+                var y = Batch(ys);
                 return ($"{b} pairs, T=256, d=64, 100 iterations", () => Sync(() => SinkhornW3(x, y)));
             }
             case "W4":

@@ -9,9 +9,11 @@ Usage: python3 torch_peer.py [--device cpu|cuda] [--repeats N] [--workloads W1,W
 """
 import argparse
 import json
+import os
 import statistics
 import time
 
+import numpy as np
 import torch
 
 
@@ -85,6 +87,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workloads", default="W1,W2,W3,N1")
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--inputs", default="", help="folder with w3_x.npy / w3_y.npy written by the .NET side (same inputs)")
     args = ap.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -106,8 +109,12 @@ def main():
             res["W2"] = {"median_ms": timed(lambda: pairwise_sliced_w2(a, c, theta), device, args.repeats), "sizes": [b, 128, 64, 256]}
         if "W3" in wl:
             b = max(1, int(256 * s))
-            x = torch.randn(b, 256, 64, device=device)
-            y = torch.randn(b, 256, 64, device=device)
+            if args.inputs and os.path.exists(os.path.join(args.inputs, "w3_x.npy")):
+                x = torch.from_numpy(np.load(os.path.join(args.inputs, "w3_x.npy"))).to(device)
+                y = torch.from_numpy(np.load(os.path.join(args.inputs, "w3_y.npy"))).to(device)
+            else:
+                x = torch.randn(b, 256, 64, device=device)
+                y = torch.randn(b, 256, 64, device=device)
             res["W3"] = {"median_ms": timed(lambda: paired_sinkhorn(x, y), device, args.repeats), "sizes": [b, 256, 64, 100]}
         if "N1" in wl:
             n = max(20, int(10000 * s))

@@ -272,10 +272,7 @@ module Sinkhorn =
         let lse =
             if isNull buffer then (plus k h).logsumexp(dim)
             else
-                buffer.copy_(k).add_(h, unitScalar.Force()) |> ignore
-                let m = buffer.amax([| dim |], keepdim = true)
-                buffer.sub_(m).exp_() |> ignore
-                buffer.sum(dim).log_().add_(m.squeeze(dim), unitScalar.Force())
+                buffer.copy_(k).add_(h, unitScalar.Force()).logsumexp(dim)
         mulBy lse -eps
 
     /// f = −ε log Σ_j b_j exp((g_j − C_ij)/ε), [B,T].
