@@ -111,3 +111,91 @@ public sealed class ToolkitConsumerTests
         Assert.Equal("labels", e.ParamName);
     }
 }
+
+/// <summary>Each loss and miner of the toolkit, called from C# on one small labelled batch.</summary>
+public sealed class ToolkitEachPieceTests
+{
+    private static (VectorBatch Batch, Tensor Points, Tensor Labels) Batch()
+    {
+        torch.manual_seed(5);
+        var points = torch.randn(new long[] { 8, 3 }, dtype: ScalarType.Float64).requires_grad_(true);
+        return (VectorBatch.FromTensor(points), points, torch.tensor(new long[] { 0, 0, 1, 1, 2, 2, 3, 3 }));
+    }
+
+    public static TheoryData<string> Losses => new() { "contrastive", "triplet-hinge", "triplet-softplus", "ntxent", "multi-similarity", "margin" };
+
+    [Theory]
+    [MemberData(nameof(Losses))]
+    public void EveryLossGivesAFiniteScalarWithAGradient(string loss)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (batch, points, labels) = Batch();
+        var distance = Distances.Create("euclidean", null);
+        var beta = torch.tensor(1.0, dtype: ScalarType.Float64).requires_grad_(true);
+        var value = loss switch
+        {
+            "contrastive" => ContrastiveLoss.Compute(batch, labels, distance, null, new ContrastiveLossOptions { NegativeMargin = 2.0 }),
+            "triplet-hinge" => TripletMarginLoss.Compute(batch, labels, distance, null, new TripletMarginLossOptions { Margin = 1.0 }),
+            "triplet-softplus" => TripletMarginLoss.Compute(batch, labels, distance, null, new TripletMarginLossOptions { Penalty = TripletPenalty.SoftPlus }),
+            "ntxent" => NTXentLoss.Compute(batch, labels, distance, null, new NTXentLossOptions { Temperature = 0.5 }),
+            "multi-similarity" => MultiSimilarityLoss.Compute(batch, labels, distance, null, null),
+            _ => MarginLoss.Compute(batch, labels, distance, beta, null, null),
+        };
+        value.backward();
+        Assert.Equal(0, value.dim());
+        Assert.True(double.IsFinite(value.ToDouble()) && value.ToDouble() > 0, $"{loss} = {value.ToDouble()}");
+        Assert.True(points.grad is not null && double.IsFinite(points.grad.abs().sum().ToDouble()));
+    }
+
+    [Fact]
+    public void EveryMinerReturnsValidTriplets()
+    {
+        using var scope = torch.NewDisposeScope();
+        var (batch, _, labels) = Batch();
+        var distance = Distances.Create("euclidean", null);
+        var y = labels.data<long>().ToArray();
+        foreach (var triplets in new[]
+                 {
+                     Miners.AllTriplets(labels), Miners.BatchHard(batch, labels, distance), Miners.SemiHard(batch, labels, distance, 10.0),
+                     Miners.DistanceWeighted(batch, labels, distance, 3, 7, null),
+                 })
+        {
+            var (a, p, n) = triplets.ToArrays();
+            Assert.NotEmpty(a);
+            for (var i = 0; i < a.Length; i++)
+            {
+                Assert.Equal(y[a[i]], y[p[i]]);
+                Assert.NotEqual(a[i], p[i]);
+                Assert.NotEqual(y[a[i]], y[n[i]]);
+            }
+            triplets.Dispose();
+        }
+        using var pairs = Miners.AllPairs(labels);
+        // Four classes of two: every positive pair has six negative pairs for each anchor (ordered or not).
+        Assert.Contains(pairs.PositiveCount, new[] { 4, 8 });
+        Assert.Equal(6 * pairs.PositiveCount, pairs.NegativeCount);
+    }
+
+    [Fact]
+    public void EveryMetricFromEmbeddings()
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = torch.tensor(new double[,] { { 0, 0 }, { 0.1, 0 }, { 5, 5 }, { 5.1, 5 }, { -5, 5 }, { -5.1, 5 } });
+        long[] labels = [0, 0, 1, 1, 2, 2];
+        using var batch = VectorBatch.FromTensor(x);
+        var distance = Distances.Create("euclidean", null);
+        var retrieval = EmbeddingMetrics.RetrievalWithin(distance, batch, labels, [1, 2]);
+        Assert.Equal(1.0, retrieval.PrecisionAt1);
+        Assert.Equal(1.0, retrieval.RPrecision);
+        Assert.Equal(1.0, retrieval.MapAtR);
+        Assert.Equal([1.0, 1.0], retrieval.RecallAtK);
+        Assert.Equal(1.0, retrieval.MeanReciprocalRank);
+        var verification = EmbeddingMetrics.Verification(distance, batch, labels);
+        Assert.Equal(1.0, verification.RocAuc);
+        Assert.Equal(1.0, EmbeddingMetrics.KMeansNmi(batch, labels, 3, 1), 9);
+        using var anchors = VectorBatch.FromTensor(x.narrow(0, 0, 2));
+        using var positives = VectorBatch.FromTensor(x.narrow(0, 0, 2).flip(0));
+        using var negatives = VectorBatch.FromTensor(x.narrow(0, 2, 2));
+        Assert.Equal(1.0, EmbeddingMetrics.TripletAccuracy(distance, anchors, positives, negatives));
+    }
+}
