@@ -43,7 +43,7 @@ restore() { dotnet restore DistEmbed.Verified.sln >&2; }
 build() { dotnet build DistEmbed.Verified.sln -c Release --no-restore -v q -nologo >&2; }
 
 run_tests() {
-  local failed_build=0 total_pass=0 total_fail=0 out rc
+  local total_pass=0 total_fail=0 out rc
   mkdir -p "$ROOT/artifacts/test"
   # 1) F# property suites (Expecto console app). Sequenced: TorchSharp 0.107 passes some temporary Scalars (the
   #    implicit alpha of add/sub) by raw handle, and a garbage collection triggered by another test thread can

@@ -73,7 +73,7 @@ public sealed class Workloads : IDisposable
                 }
                 var x = Batch(xs);
                 var y = Batch(ys);
-                return ($"{b} pairs, T=256, d=64, 100 iterations", () => Sync(() => SinkhornW3(x, y)));
+                return ($"{b} pairs, T=256, d=64, 100 iterations", () => Sync(() => Workload3.Run(x, y)));
             }
             case "W4":
             {
@@ -101,13 +101,7 @@ public sealed class Workloads : IDisposable
         }
     }
 
-    private DistributionBatch Batch(Tensor points)
-    {
-        var b = DistributionBatch.FromTensors(points, null);
-        return b;
-    }
-
-    private Tensor SinkhornW3(DistributionBatch x, DistributionBatch y) => Workload3.Run(x, y);
+    private static DistributionBatch Batch(Tensor points) => DistributionBatch.FromTensors(points, null);
 
     /// <summary>Exact k-NN, self excluded: blocks of rows of the library's squared Euclidean pairwise matrix, then top-k.</summary>
     private static Tensor NearestNeighbours(Tensor x, int k)

@@ -26,8 +26,7 @@ public static class ArrayDistances
         float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
     {
         using var scope = torch.NewDisposeScope();
-        var distance = Distances.Create(metric, options);
-        var (x, y) = (Batch(a, aMask, distance, nameof(a), device), Batch(b, bMask, distance, nameof(b), device));
+        var (distance, x, y) = Prepare(a, aMask, b, bMask, metric, options, device);
         using var _ = torch.no_grad();
         return To2D(distance.Pairwise(x, y));
     }
@@ -45,8 +44,7 @@ public static class ArrayDistances
         float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
     {
         using var scope = torch.NewDisposeScope();
-        var distance = Distances.Create(metric, options);
-        var (x, y) = (Batch(a, aMask, distance, nameof(a), device), Batch(b, bMask, distance, nameof(b), device));
+        var (distance, x, y) = Prepare(a, aMask, b, bMask, metric, options, device);
         using var _ = torch.no_grad();
         return distance.Paired(x, y).cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
     }
@@ -76,10 +74,18 @@ public static class ArrayDistances
         return Rename(name, () => VectorBatch.FromTensor(torch.tensor(values, device: device).to_type(torch.ScalarType.Float64)));
     }
 
-    private static IEmbeddingBatch Batch(float[,,] points, float[,]? mask, IDistance distance, string name, string device)
+    /// <summary>The distance and both batches of a distributions call, the device resolved once.</summary>
+    private static (IDistance Distance, IEmbeddingBatch A, IEmbeddingBatch B) Prepare(float[,,] a, float[,]? aMask,
+        float[,,] b, float[,]? bMask, string metric, DistanceOptions? options, string device)
+    {
+        var distance = Distances.Create(metric, options);
+        var dev = NativeRuntime.ResolveDevice(device);
+        return (distance, Batch(a, aMask, distance, nameof(a), dev), Batch(b, bMask, distance, nameof(b), dev));
+    }
+
+    private static IEmbeddingBatch Batch(float[,,] points, float[,]? mask, IDistance distance, string name, torch.Device dev)
     {
         ArgumentNullException.ThrowIfNull(points, name);
-        var dev = NativeRuntime.ResolveDevice(device);
         var t = torch.tensor(points, device: dev).to_type(torch.ScalarType.Float64);
         if (distance.Accepts == Representation.Vectors)
             throw new ArgumentException($"distance '{distance.Name}' accepts vectors [N, d], but {name} holds distributions [N, T, d].", name);

@@ -503,6 +503,15 @@ module Sinkhorn =
         | _ ->
             Validation.fail name $"{name} is a {batch.Representation} batch but '{metric}' accepts Distributions (a DistributionBatch)."
 
+    /// The entry checks of every Paired/Pairwise call: both arguments are compatible distribution batches, of
+    /// equal counts when paired.
+    let private inputs (metric: string) (a: IEmbeddingBatch) (b: IEmbeddingBatch) (paired: bool) =
+        NativeRuntime.EnsureInitialized()
+        let a, b = asDistributions metric "a" a, asDistributions metric "b" b
+        checkCompatible a b
+        if paired then checkSameCount a b
+        a, b
+
     // ----------------------------------------------------------------------------------------------------------------
     // Public API
 
@@ -578,15 +587,10 @@ module Sinkhorn =
             member _.IsSymmetric = true
             member _.Accepts = Representation.Distributions
             member _.Paired(a, b) =
-                NativeRuntime.EnsureInitialized()
-                let a, b = asDistributions name "a" a, asDistributions name "b" b
-                checkCompatible a b
-                checkSameCount a b
+                let a, b = inputs name a b true
                 pairedBlocks a b options.BlockSize compute
             member _.Pairwise(a, b) =
-                NativeRuntime.EnsureInitialized()
-                let a, b = asDistributions name "a" a, asDistributions name "b" b
-                checkCompatible a b
+                let a, b = inputs name a b false
                 pairwiseBlocks a b options.BlockSize compute }
 
     /// <summary>
@@ -613,16 +617,11 @@ module Sinkhorn =
             member _.IsSymmetric = true
             member _.Accepts = Representation.Distributions
             member _.Paired(a, b) =
-                NativeRuntime.EnsureInitialized()
-                let a, b = asDistributions name "a" a, asDistributions name "b" b
-                checkCompatible a b
-                checkSameCount a b
+                let a, b = inputs name a b true
                 pairedBlocks a b options.BlockSize (fun x wa y wb ->
                     cross x wa y wb - mulBy (plus (selfSolve x wa options) (selfSolve y wb options)) 0.5)
             member _.Pairwise(a, b) =
-                NativeRuntime.EnsureInitialized()
-                let a, b = asDistributions name "a" a, asDistributions name "b" b
-                checkCompatible a b
+                let a, b = inputs name a b false
                 use _ = torch.NewDisposeScope()
                 let sa = pairedBlocks a a options.BlockSize self
                 let sb = pairedBlocks b b options.BlockSize self

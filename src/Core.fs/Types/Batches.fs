@@ -233,21 +233,7 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
             if Array2D.length2 s <> d || d = 0 then
                 Validation.fail "sequences" $"sequences[{i}] has dimension {Array2D.length2 s} but sequences[0] has dimension {d}; all must share one dimension d ≥ 1."
             Validation.finite2D $"sequences[{i}]" s)
-        let b = sequences.Length
-        let t = sequences |> Array.map Array2D.length1 |> Array.max
-        let pts = Array.zeroCreate<float> (b * t * d)
-        let w = Array.zeroCreate<float> (b * t)
-        sequences
-        |> Array.iteri (fun i s ->
-            let n = Array2D.length1 s
-            for r in 0 .. n - 1 do
-                w.[i * t + r] <- 1.0 / float n
-                for k in 0 .. d - 1 do
-                    pts.[(i * t + r) * d + k] <- s.[r, k])
-        let device = if isNull device then torch.CPU else device
-        new DistributionBatch(
-            torch.tensor(pts, device = device).reshape([| int64 b; int64 t; int64 d |]),
-            torch.tensor(w, device = device).reshape([| int64 b; int64 t |]))
+        DistributionBatch.FromEmpirical(sequences |> Array.map Empirical.Uniform, device)
 
     /// <summary>Builds a batch from reference distributions (their points and weights, padded to the longest).</summary>
     /// <param name="distributions">B ≥ 1 distributions of one common dimension.</param>
