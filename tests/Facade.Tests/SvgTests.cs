@@ -20,6 +20,16 @@ public sealed class SvgTests
     }
 
     [Fact]
+    public void RoundOffIsPrintedAsZeroButKeptInTheTooltip()
+    {
+        var svg = Svg.Heatmap(new[,] { { -1.3e-6, 22.4 }, { 22.4, 2e-9 } });
+        var printed = System.Text.RegularExpressions.Regex.Replace(svg, "<title>[^<]*</title>", "");
+        Assert.DoesNotContain("E-0", printed);
+        Assert.Contains("[0,0] = -1.3E-06", svg);
+        Assert.Contains(">22.4</text>", svg);
+    }
+
+    [Fact]
     public void WriteHeatmapWritesTheFile()
     {
         var dir = Directory.CreateTempSubdirectory("distembed-svg-").FullName;

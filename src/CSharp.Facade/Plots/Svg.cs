@@ -15,7 +15,8 @@ public static class Svg
 
     /// <summary>A heat map of an N × M matrix (for example a result of <c>ArrayDistances.Pairwise</c>)
     /// as SVG text: one cell per entry coloured on a viridis-like scale from the smallest to the largest value, the value
-    /// printed in each cell when N, M ≤ 16, and a colour bar.</summary>
+    /// printed in each cell when N, M ≤ 16 (as 0 when below a thousandth of the largest magnitude), and a colour bar;
+    /// each cell's tooltip holds the exact value.</summary>
     /// <param name="values">N × M finite values (N, M ≥ 1).</param>
     /// <param name="title">A title printed above the map, or null.</param>
     /// <param name="rowLabels">N row labels, or null for 0..N-1.</param>
@@ -39,6 +40,8 @@ public static class Svg
         var cols = Labels(columnLabels, m, nameof(columnLabels));
         var (lo, hi) = (double.MaxValue, double.MinValue);
         foreach (var v in values) (lo, hi) = (Math.Min(lo, v), Math.Max(hi, v));
+        // Printed values below a thousandth of the largest magnitude are round-off (e.g. a divergence's diagonal): "0".
+        var scale = Math.Max(Math.Abs(lo), Math.Abs(hi));
 
         var width = Left + m * Cell + BarGap + BarWidth + 64;
         var height = Top + n * Cell + 16;
@@ -59,7 +62,7 @@ public static class Svg
                 var (x, y) = (Left + j * Cell, Top + i * Cell);
                 svg.Append(Invariant($"<rect x=\"{x}\" y=\"{y}\" width=\"{Cell}\" height=\"{Cell}\" fill=\"{Colour(t)}\"><title>[{i},{j}] = {values[i, j]:G6}</title></rect>\n"));
                 if (showValues)
-                    svg.Append(Invariant($"<text x=\"{x + Cell / 2}\" y=\"{y + Cell / 2 + 4}\" text-anchor=\"middle\" font-size=\"9\" fill=\"{(t > 0.6 ? "black" : "white")}\">{Short(values[i, j])}</text>\n"));
+                    svg.Append(Invariant($"<text x=\"{x + Cell / 2}\" y=\"{y + Cell / 2 + 4}\" text-anchor=\"middle\" font-size=\"9\" fill=\"{(t > 0.6 ? "black" : "white")}\">{Short(values[i, j], scale)}</text>\n"));
             }
         }
         var barX = Left + m * Cell + BarGap;
@@ -70,8 +73,8 @@ public static class Svg
             var y0 = Top + barHeight * s / (double)steps;
             svg.Append(Invariant($"<rect x=\"{barX}\" y=\"{y0:F2}\" width=\"{BarWidth}\" height=\"{barHeight / (double)steps + 0.5:F2}\" fill=\"{Colour(1 - (s + 0.5) / steps)}\"/>\n"));
         }
-        svg.Append(Invariant($"<text x=\"{barX + BarWidth + 4}\" y=\"{Top + 9}\">{Short(hi)}</text>\n"));
-        svg.Append(Invariant($"<text x=\"{barX + BarWidth + 4}\" y=\"{Top + barHeight}\">{Short(lo)}</text>\n"));
+        svg.Append(Invariant($"<text x=\"{barX + BarWidth + 4}\" y=\"{Top + 9}\">{Short(hi, scale)}</text>\n"));
+        svg.Append(Invariant($"<text x=\"{barX + BarWidth + 4}\" y=\"{Top + barHeight}\">{Short(lo, scale)}</text>\n"));
         svg.Append("</svg>\n");
         return svg.ToString();
     }
@@ -95,7 +98,8 @@ public static class Svg
         return labels.ToArray();
     }
 
-    private static string Short(double v) => v.ToString(Math.Abs(v) >= 100 ? "F0" : "G3", CultureInfo.InvariantCulture);
+    private static string Short(double v, double scale) =>
+        Math.Abs(v) < 1e-3 * scale ? "0" : v.ToString(Math.Abs(v) >= 100 ? "F0" : "G3", CultureInfo.InvariantCulture);
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
