@@ -76,15 +76,27 @@ public static class CompareCommand
             var request = new Request(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(measures)!,
                 r.GetValue(k)!, r.GetValue(metric)!, r.GetValue(device)!, fixedSigma ?? r.GetValue(bandwidth), fixedSigma is not null,
                 r.GetValue(unbiased));
-            var plotPath = r.GetValue(plot);
-            if (plotPath is not null && !Parse(request.Measures).Any(m => NeighbourhoodMeasures.Contains(m)))
-                throw new ArgumentException("--plot draws the neighbourhood measures against k; add nngs, nngs-normalized or mutual-knn to --measures.", "plot");
-            var result = Compute(request);
-            if (plotPath is not null) Plot(result, plotPath);
-            Console.WriteLine(r.GetValue(json) ? ToJson(result) : ToTable(result));
-            if (plotPath is not null && !r.GetValue(json)) Console.WriteLine($"written: {Path.GetFullPath(plotPath)}");
+            Console.WriteLine(Execute(request, r.GetValue(plot), r.GetValue(json)));
         }));
         return command;
+    }
+
+    /// <summary>Computes the measures, writes the plot if asked, and returns what the command prints.</summary>
+    /// <param name="request">The parsed options.</param>
+    /// <param name="plotPath">Where to write the PNG of the neighbourhood measures against k, or null.</param>
+    /// <param name="json">True: one JSON object; false: a readable table.</param>
+    /// <returns>The text to print.</returns>
+    /// <exception cref="ArgumentException">As for <see cref="Compute"/>; --plot without a neighbourhood measure (names plot).</exception>
+    public static string Execute(Request request, string? plotPath, bool json)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (plotPath is not null && !Parse(request.Measures).Any(m => NeighbourhoodMeasures.Contains(m)))
+            throw new ArgumentException("--plot draws the neighbourhood measures against k; add nngs, nngs-normalized or mutual-knn to --measures.", "plot");
+        var result = Compute(request);
+        if (plotPath is not null) Plot(result, plotPath);
+        if (json) return ToJson(result);
+        var table = ToTable(result);
+        return plotPath is null ? table : table + Environment.NewLine + $"written: {Path.GetFullPath(plotPath)}";
     }
 
     /// <summary>Runs <paramref name="body"/>; bad input prints <c>error: …</c> and returns exit code 2.</summary>

@@ -56,7 +56,10 @@ type NeighbourGraph(indices: int[,], distances: float[,]) =
 /// the order of ‖x_i − x_j‖ for fixed i); the reported distances of the chosen neighbours are then recomputed from
 /// the differences. The Gram form rounds differently from the direct form, so two candidates whose distances
 /// differ by a few units in the last place may be ordered differently from the direct computation. Every other
-/// distance ranks by its own <c>Pairwise</c> on blocks of items (<c>Select</c>).
+/// distance ranks by its own <c>Pairwise</c> on blocks of items (<c>Select</c>). A distance must be a fixed function
+/// for the graph to be exact: <c>sliced-w2</c> and <c>max-sliced-w2</c> made without fixed
+/// <c>DistanceOptions.Directions</c> draw new directions on every call, hence for every block — give them fixed
+/// directions.
 ///
 /// References:
 /// [1] T. Tavares, D. Ayres, P. Smaragdis, Measuring similarity between embedding spaces using induced neighborhood
