@@ -70,6 +70,10 @@ module NearestNeighbours =
 
     type private Tensor = torch.Tensor
 
+    /// <summary>The entries of one automatic block of scores (2^22: 16 MiB in float32, below the allocator's mmap threshold, so blocks reuse memory).</summary>
+    [<Literal>]
+    let BlockElements = 4194304L
+
     /// Ranking scores of a block and the exact distances of chosen neighbours.
     type private Scorer =
         { /// (row start, row count, column start, column count) → [rows, columns] scores, same order as the distances.
@@ -154,7 +158,7 @@ module NearestNeighbours =
     /// <param name="distance">Any distance or divergence; row i uses d(x_i, x_j).</param>
     /// <param name="k">Neighbours per item, 1 ≤ k ≤ N − 1.</param>
     /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: all N columns per block
-    /// (up to 2^20) and as many query rows as fit 2^24 entries.</param>
+    /// (up to 2^20) and as many query rows as fit <c>BlockElements</c> = 2^22 entries.</param>
     /// <returns>The graph: N × k indices and float64 distances, nearest first.</returns>
     /// <exception cref="T:System.ArgumentException">batch is null, has fewer than 2 items or a representation the distance
     /// does not accept (names batch); k out of range (names k); blockSize &lt; 0 (names blockSize).</exception>
@@ -184,7 +188,7 @@ module NearestNeighbours =
             if blockSize > 0 then int64 blockSize, int64 blockSize
             else
                 let c = min n64 1048576L
-                c, max 1L (min n64 (Blocked.DefaultElementBudget / c))
+                c, max 1L (min n64 (BlockElements / c))
         let indices = Array2D.zeroCreate<int> n k
         let distances = Array2D.zeroCreate<float> n k
         let infinity = sc Double.PositiveInfinity

@@ -59,6 +59,7 @@ module Neighbourhoods =
         if h >= 1.0 then 1.0 else (value - h) / (1.0 - h)
 
     /// <summary>Turns a fraction f of the items into a neighbourhood size k = ⌈f (N − 1)⌉.</summary>
+    /// <remarks>A product f (N − 1) that exceeds an integer by less than 1e-9 (rounding, as in 0.1 × 10) counts as that integer.</remarks>
     /// <param name="fraction">0 &lt; f ≤ 1.</param>
     /// <param name="count">The number of items N ≥ 2.</param>
     /// <returns>k in [1, N − 1].</returns>
