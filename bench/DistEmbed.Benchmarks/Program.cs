@@ -31,7 +31,7 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1] [--seed S] [--threads N] [--python PATH] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -78,13 +78,19 @@ public static class Program
                 potPeer = RunPeer(python, Path.Combine(peersDir, "pot_peer.py"), $"--pairs {potPairs} --batch {Math.Max(1, (int)(512 * scale))} --workloads {string.Join(',', potIds)}");
         }
 
+        // scikit-learn runs on the CPU only; it is the peer of N1 (NearestNeighbors on both spaces + Jaccard).
+        JsonNode? sklearnPeer = null;
+        if (deviceName == "cpu" && workloads.Contains("N1") && !args.Contains("--no-sklearn"))
+            sklearnPeer = RunPeer(python, Path.Combine(peersDir, "sklearn_peer.py"),
+                $"--repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads N1");
+
         var md = new StringBuilder();
         md.AppendLine($"Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; device: {deviceName}"
             + (device.type == DeviceType.CUDA ? "" : $"; TorchSharp threads {torch.get_num_threads()}") + $"; date {DateTime.UtcNow:yyyy-MM-dd}.");
-        md.AppendLine($"PyTorch peer: {torchPeer?["version"]} ({torchPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}. Scale {scale}, median of {repeats} runs after a warm-up.");
+        md.AppendLine($"PyTorch peer: {torchPeer?["version"]} ({torchPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}; scikit-learn: {sklearnPeer?["version"]?.ToString() ?? "not run"}. Scale {scale}, median of {repeats} runs after a warm-up.");
         md.AppendLine();
-        md.AppendLine("| id | sizes | ours (ms) | PyTorch (ms) | speed-up vs PyTorch | POT (ms) | speed-up vs POT |");
-        md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        md.AppendLine("| id | sizes | ours (ms) | PyTorch (ms) | speed-up vs PyTorch | POT (ms) | speed-up vs POT | scikit-learn (ms) | speed-up vs scikit-learn |");
+        md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var json = new JsonObject { ["device"] = deviceName, ["scale"] = scale, ["repeats"] = repeats };
         var results = new JsonObject();
         foreach (var id in workloads)
@@ -93,8 +99,9 @@ public static class Program
             var tp = torchPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
             var pp = potPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
             var potNote = potPeer?["results"]?[id]?["extrapolated"]?.GetValue<bool>() == true ? " (extrapolated)" : "";
-            md.AppendLine($"| {id} | {sizes} | {ms:F2} | {Fmt(tp)} | {Ratio(tp, ms)} | {Fmt(pp)}{potNote} | {Ratio(pp, ms)} |");
-            results[id] = new JsonObject { ["sizes"] = sizes, ["ours_ms"] = ms, ["pytorch_ms"] = tp, ["pot_ms"] = pp };
+            var sp = sklearnPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
+            md.AppendLine($"| {id} | {sizes} | {ms:F2} | {Fmt(tp)} | {Ratio(tp, ms)} | {Fmt(pp)}{potNote} | {Ratio(pp, ms)} | {Fmt(sp)} | {Ratio(sp, ms)} |");
+            results[id] = new JsonObject { ["sizes"] = sizes, ["ours_ms"] = ms, ["pytorch_ms"] = tp, ["pot_ms"] = pp, ["sklearn_ms"] = sp };
         }
         json["results"] = results;
         Console.WriteLine(md.ToString());

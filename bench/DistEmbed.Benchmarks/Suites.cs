@@ -4,7 +4,7 @@ using TorchSharp;
 
 namespace DistEmbed.Benchmarks;
 
-/// <summary>BenchmarkDotNet suite over the CPU workloads W1–W4 and N1's k-NN (sizes scaled by DISTEMBED_BENCH_SCALE, default 1).</summary>
+/// <summary>BenchmarkDotNet suite over the CPU workloads W1–W4 and N1 (NNGS) (sizes scaled by DISTEMBED_BENCH_SCALE, default 1).</summary>
 [MemoryDiagnoser]
 public class CpuWorkloads
 {

@@ -93,8 +93,14 @@ public sealed class Workloads : IDisposable
             case "N1":
             {
                 var n = Scaled(10_000, 20);
-                var x = Randn(n, 256);
-                return ($"N={n}, d=256, k=10", () => Sync(() => NearestNeighbours(x, 10)));
+                var x = VectorBatch.FromTensor(Randn(n, 256));
+                var y = VectorBatch.FromTensor(Randn(n, 256));
+                var distance = Distances.Create("euclidean", null);
+                return ($"N={n}, d=256, k=10 (NNGS of two spaces)", () =>
+                {
+                    Core.Similarity.Neighbourhoods.Nngs(x, y, distance, [10], 0);
+                    if (Device.type == DeviceType.CUDA) torch.cuda.synchronize();
+                });
             }
             default:
                 throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, N1", nameof(id));
@@ -102,25 +108,6 @@ public sealed class Workloads : IDisposable
     }
 
     private static DistributionBatch Batch(Tensor points) => DistributionBatch.FromTensors(points, null);
-
-    /// <summary>Exact k-NN, self excluded: blocks of rows of the library's squared Euclidean pairwise matrix, then top-k.</summary>
-    private static Tensor NearestNeighbours(Tensor x, int k)
-    {
-        var n = x.shape[0];
-        var distance = Distances.Create("sqeuclidean", null);
-        IEmbeddingBatch all = VectorBatch.FromTensor(x);
-        var parts = new List<Tensor>();
-        for (long s = 0; s < n; s += 2048)
-        {
-            var e = Math.Min(n, s + 2048);
-            using var rows = torch.arange(s, e, device: x.device);
-            using var block = all.Select(rows);
-            var d = distance.Pairwise(block, all);
-            d.diagonal(offset: s).fill_(double.PositiveInfinity);
-            parts.Add(d.topk(k, dim: 1, largest: false).indexes);
-        }
-        return torch.cat(parts, 0);
-    }
 
     private void Sync(Func<Tensor> f)
     {

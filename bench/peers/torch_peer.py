@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer for the DistEmbed.Verified benchmarks (../../shared/BENCHMARKS.md workloads W1, W2, W3, N1).
+"""PyTorch peer for the DistEmbed.Verified benchmarks (../../shared/BENCHMARKS.md workloads W1, W2, W3, N1; N1 = NNGS between two spaces).
 
 The same algorithms as the library, written vectorised as a PyTorch user would. Inputs are standard normal draws
 with a fixed seed. Prints one JSON object: {"peer": "pytorch", "version": ..., "device": ..., "results": {id: {"median_ms": ...}}}.
@@ -68,6 +68,14 @@ def paired_sinkhorn(x, y, iterations=100):
     return (torch.exp(logp) * c).sum((1, 2))
 
 
+def nngs(x, y, k):
+    """NNGS between two spaces: both exact k-NN graphs, then the mean Jaccard index of each item's two neighbour sets."""
+    gx = knn(x, k)
+    gy = knn(y, k)
+    shared = (gx[:, :, None] == gy[:, None, :]).sum(dim=(1, 2)).double()
+    return (shared / (2 * k - shared)).mean()
+
+
 def knn(x, k):
     """Exact k-NN (self excluded) by blocked squared distances + topk -> [N,k] indices."""
     n = x.shape[0]
@@ -119,7 +127,8 @@ def main():
         if "N1" in wl:
             n = max(20, int(10000 * s))
             x = torch.randn(n, 256, device=device)
-            res["N1"] = {"median_ms": timed(lambda: knn(x, 10), device, args.repeats), "sizes": [n, 256, 10]}
+            y = torch.randn(n, 256, device=device)
+            res["N1"] = {"median_ms": timed(lambda: nngs(x, y, 10), device, args.repeats), "sizes": [n, 256, 10]}
     print(json.dumps({"peer": "pytorch", "version": torch.__version__, "device": str(device),
                       "threads": torch.get_num_threads(), "results": res}))
 

@@ -1,0 +1,246 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using DistEmbed.Core;
+using DistEmbed.Core.Similarity;
+using DistEmbed.IO;
+using TorchSharp;
+
+namespace DistEmbed.Cli.Commands;
+
+/// <summary>
+/// <c>distembed compare</c>: how similar two embedding spaces of the same N items are — NNGS, normalised NNGS and mutual
+/// k-NN at several k, linear and RBF CKA — with an optional PNG of the neighbourhood measures against k.
+/// </summary>
+public static class CompareCommand
+{
+    /// <summary>The measure names accepted by <c>--measures</c>.</summary>
+    public static readonly string[] MeasureNames = ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf"];
+
+    private static readonly string[] NeighbourhoodMeasures = ["nngs", "nngs-normalized", "mutual-knn"];
+
+    /// <summary>What to compare and how (the command's options, parsed).</summary>
+    /// <param name="APath">First space (.npy): [N,d] vectors or [N,T,d] distributions.</param>
+    /// <param name="BPath">Second space (.npy), the same N items.</param>
+    /// <param name="AMaskPath">Optional [N,T] mask of the first space.</param>
+    /// <param name="BMaskPath">Optional [N,T] mask of the second space.</param>
+    /// <param name="Measures">Comma-separated measure names.</param>
+    /// <param name="Ks">Comma-separated neighbourhood sizes: integers, or fractions of N in (0, 1] written with a decimal point.</param>
+    /// <param name="Metric">Distance name used in both spaces.</param>
+    /// <param name="Device">auto, cpu, cuda or cuda:N.</param>
+    /// <param name="Bandwidth">RBF CKA bandwidth: the factor of the median distance, or σ itself when <paramref name="FixedBandwidth"/>.</param>
+    /// <param name="FixedBandwidth">True: <paramref name="Bandwidth"/> is σ.</param>
+    /// <param name="Unbiased">True: CKA with the unbiased HSIC estimator.</param>
+    public sealed record Request(string APath, string BPath, string? AMaskPath, string? BMaskPath, string Measures, string Ks,
+        string Metric, string Device = "cpu", double Bandwidth = 1.0, bool FixedBandwidth = false, bool Unbiased = false);
+
+    /// <summary>One value: a measure, its k (null for CKA) and the value.</summary>
+    /// <param name="Measure">The measure name.</param>
+    /// <param name="K">The neighbourhood size, or null for CKA.</param>
+    /// <param name="Value">The value.</param>
+    public sealed record Entry(string Measure, int? K, double Value);
+
+    /// <summary>The outcome: N and the values in the order asked for (per measure, per k).</summary>
+    /// <param name="N">The number of items.</param>
+    /// <param name="Metric">The distance name.</param>
+    /// <param name="Results">The values.</param>
+    public sealed record Result(int N, string Metric, IReadOnlyList<Entry> Results);
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var a = new Option<string>("--a") { Description = "First space (.npy): [N,d] vectors or [N,T,d] distributions.", Required = true };
+        var b = new Option<string>("--b") { Description = "Second space (.npy): the same N items (its d may differ).", Required = true };
+        var aMask = new Option<string?>("--a-mask") { Description = "[N,T] mask (.npy) of --a: 0 marks padding." };
+        var bMask = new Option<string?>("--b-mask") { Description = "[N,T] mask (.npy) of --b." };
+        var measures = new Option<string>("--measures")
+        {
+            Description = "Comma-separated: " + string.Join(", ", MeasureNames) + ".", DefaultValueFactory = _ => "nngs,nngs-normalized,mutual-knn",
+        };
+        var k = new Option<string>("--k") { Description = "Comma-separated neighbourhood sizes: integers in [1, N−1], or fractions of N in (0, 1] such as 0.1.", DefaultValueFactory = _ => "10" };
+        var metric = new Option<string>("--metric") { Description = "Distance name: " + string.Join(", ", Distances.Names), DefaultValueFactory = _ => "euclidean" };
+        var bandwidth = new Option<double>("--bandwidth") { Description = "RBF CKA: σ as a multiple of each space's median distance (default 1).", DefaultValueFactory = _ => 1.0 };
+        var sigma = new Option<double?>("--sigma") { Description = "RBF CKA: a fixed σ for both spaces instead of --bandwidth × median." };
+        var unbiased = new Option<bool>("--unbiased") { Description = "CKA with the unbiased HSIC estimator (Song et al. 2012)." };
+        var plot = new Option<string?>("--plot") { Description = "Write a PNG of the neighbourhood measures against k." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object {n, results: [{measure, k, value}]}." };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var command = new Command("compare", "Similarity of two embedding spaces of the same items: NNGS, mutual k-NN, CKA.")
+        {
+            a, b, aMask, bMask, measures, k, metric, bandwidth, sigma, unbiased, plot, json, device,
+        };
+        command.SetAction(r => Run(() =>
+        {
+            var fixedSigma = r.GetValue(sigma);
+            var request = new Request(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(measures)!,
+                r.GetValue(k)!, r.GetValue(metric)!, r.GetValue(device)!, fixedSigma ?? r.GetValue(bandwidth), fixedSigma is not null,
+                r.GetValue(unbiased));
+            Console.WriteLine(Execute(request, r.GetValue(plot), r.GetValue(json)));
+        }));
+        return command;
+    }
+
+    /// <summary>Computes the measures, writes the plot if asked, and returns what the command prints.</summary>
+    /// <param name="request">The parsed options.</param>
+    /// <param name="plotPath">Where to write the PNG of the neighbourhood measures against k, or null.</param>
+    /// <param name="json">True: one JSON object; false: a readable table.</param>
+    /// <returns>The text to print.</returns>
+    /// <exception cref="ArgumentException">As for <see cref="Compute"/>; --plot without a neighbourhood measure (names plot).</exception>
+    public static string Execute(Request request, string? plotPath, bool json)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (plotPath is not null && !Parse(request.Measures).Any(m => NeighbourhoodMeasures.Contains(m)))
+            throw new ArgumentException("--plot draws the neighbourhood measures against k; add nngs, nngs-normalized or mutual-knn to --measures.", "plot");
+        var result = Compute(request);
+        if (plotPath is not null) Plot(result, plotPath);
+        if (json) return ToJson(result);
+        var table = ToTable(result);
+        return plotPath is null ? table : table + Environment.NewLine + $"written: {Path.GetFullPath(plotPath)}";
+    }
+
+    /// <summary>Runs <paramref name="body"/>; bad input prints <c>error: …</c> and returns exit code 2.</summary>
+    /// <param name="body">The command's work.</param>
+    /// <returns>0, or 2 on bad input (unknown measure, bad k, N mismatch, unreadable file) or a missing native runtime.</returns>
+    public static int Run(Action body)
+    {
+        try
+        {
+            body();
+            return 0;
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or DirectoryNotFoundException or NativeRuntimeException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+
+    private static string[] Parse(string measures) =>
+        measures.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).ToArray();
+
+    /// <summary>Parses <c>--k</c>: integers as they are, numbers with a decimal point as fractions f of N (k = ⌈f (N − 1)⌉).</summary>
+    /// <param name="text">The option's value.</param>
+    /// <param name="n">The number of items N.</param>
+    /// <returns>The neighbourhood sizes, each in [1, N − 1].</returns>
+    /// <exception cref="ArgumentException">An entry is not a number, a fraction outside (0, 1], or a k outside [1, N − 1] (names k).</exception>
+    public static int[] ParseKs(string text, int n)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new ArgumentException("--k is empty; give at least one neighbourhood size.", "k");
+        return parts.Select(s =>
+        {
+            if (int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k))
+            {
+                if (k < 1 || k > n - 1)
+                    throw new ArgumentException($"--k: k = {k} is invalid for N = {n}; it must lie in [1, N − 1] = [1, {n - 1}].", "k");
+                return k;
+            }
+            if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var f))
+            {
+                if (!(f > 0.0 && f <= 1.0))
+                    throw new ArgumentException($"--k: '{s}' is invalid; a fraction of N must lie in (0, 1].", "k");
+                return Neighbourhoods.KFromFraction(f, n);
+            }
+            throw new ArgumentException($"--k: '{s}' is not a number; give integers (5) or fractions of N (0.1).", "k");
+        }).ToArray();
+    }
+
+    /// <summary>Reads both spaces and computes the measures asked for.</summary>
+    /// <param name="request">The parsed options.</param>
+    /// <returns>N and the values.</returns>
+    /// <exception cref="ArgumentException">Unknown measure (names measures), bad k (names k), N mismatch (names b), a measure that
+    /// does not fit the representation (names measures), or a library rule.</exception>
+    public static Result Compute(Request request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var measures = Parse(request.Measures);
+        if (measures.Length == 0) throw new ArgumentException("--measures is empty; valid: " + string.Join(", ", MeasureNames) + ".", "measures");
+        foreach (var m in measures)
+            if (!MeasureNames.Contains(m))
+                throw new ArgumentException($"--measures: unknown measure '{m}'; valid: {string.Join(", ", MeasureNames)}.", "measures");
+        using var scope = torch.NewDisposeScope();
+        var device = NativeRuntime.ResolveDevice(request.Device);
+        var distance = Distances.Create(request.Metric, null);
+        using var x = Embeddings.Load(request.APath, request.AMaskPath, distance.Accepts, device);
+        using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);
+        if (x.Count != y.Count)
+            throw new ArgumentException($"--b has {y.Count} items but --a has {x.Count}; both spaces must describe the same N items.", "b");
+        var n = x.Count;
+        if (n < 2) throw new ArgumentException($"--a has {n} item(s); comparing spaces needs N ≥ 2.", "a");
+        var ks = measures.Any(m => NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
+        if (measures.Contains("cka-linear") && distance.Accepts != Representation.Vectors)
+            throw new ArgumentException($"--measures: cka-linear needs [N,d] vectors, but --metric {request.Metric} reads distributions; use cka-rbf.", "measures");
+        var results = new List<Entry>();
+        NeighbourGraph? gx = null, gy = null;
+        if (ks.Length > 0)
+        {
+            gx = NearestNeighbours.Exact(x, distance, ks.Max(), 0);
+            gy = NearestNeighbours.Exact(y, distance, ks.Max(), 0);
+        }
+        foreach (var m in measures)
+        {
+            double[]? values = m switch
+            {
+                "nngs" => Neighbourhoods.NngsOfGraphs(gx!, gy!, ks),
+                "nngs-normalized" => Neighbourhoods.NormalizedNngsOfGraphs(gx!, gy!, ks),
+                "mutual-knn" => Neighbourhoods.MutualKnnOfGraphs(gx!, gy!, ks),
+                _ => null,
+            };
+            if (values is not null)
+                results.AddRange(ks.Select((k, j) => new Entry(m, k, values[j])));
+            else if (m == "cka-linear")
+                results.Add(new Entry(m, null, Cka.Linear(x, y, request.Unbiased)));
+            else
+                results.Add(new Entry(m, null, Cka.Rbf(x, y, distance, request.Bandwidth, !request.FixedBandwidth, request.Unbiased, 0)));
+        }
+        return new Result(n, distance.Name, results);
+    }
+
+    /// <summary>The result as one JSON object <c>{"n":N, "results":[{"measure":…, "k":…, "value":…}]}</c> (CKA entries without k).</summary>
+    /// <param name="result">The result.</param>
+    /// <returns>One line of JSON.</returns>
+    public static string ToJson(Result result)
+    {
+        var entries = result.Results.Select(e =>
+        {
+            var o = new Dictionary<string, object> { ["measure"] = e.Measure };
+            if (e.K is { } k) o["k"] = k;
+            o["value"] = e.Value;
+            return o;
+        }).ToArray();
+        return JsonSerializer.Serialize(new Dictionary<string, object> { ["n"] = result.N, ["results"] = entries });
+    }
+
+    /// <summary>The result as a readable table.</summary>
+    /// <param name="result">The result.</param>
+    /// <returns>The table text.</returns>
+    public static string ToTable(Result result)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"N = {result.N}, metric {result.Metric}");
+        sb.AppendLine($"{"measure",-16} {"k",6}  value");
+        foreach (var e in result.Results)
+            sb.AppendLine($"{e.Measure,-16} {(e.K is { } k ? k.ToString(CultureInfo.InvariantCulture) : "-"),6}  {e.Value.ToString("F6", CultureInfo.InvariantCulture)}");
+        return sb.ToString().TrimEnd();
+    }
+
+    /// <summary>Writes a PNG (640 × 420) of each neighbourhood measure against k, atomically.</summary>
+    /// <param name="result">The result (with at least one neighbourhood measure).</param>
+    /// <param name="path">The PNG path; its folder must exist.</param>
+    public static void Plot(Result result, string path)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var group in result.Results.Where(e => e.K is not null).GroupBy(e => e.Measure))
+        {
+            var points = group.OrderBy(e => e.K).ToArray();
+            var line = plot.Add.Scatter(points.Select(e => (double)e.K!.Value).ToArray(), points.Select(e => e.Value).ToArray());
+            line.LegendText = group.Key;
+        }
+        plot.Title($"Neighbourhood similarity, N = {result.N}, {result.Metric}");
+        plot.XLabel("k");
+        plot.YLabel("value");
+        plot.ShowLegend();
+        AtomicFile.WriteVia(path, temp => plot.SavePng(temp, 640, 420));
+    }
+}
