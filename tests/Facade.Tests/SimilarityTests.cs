@@ -217,7 +217,7 @@ public sealed class SimilarityTests : IDisposable
     }
 
     [Fact]
-    public void CompareRejectsBadInputWithExitCodeTwoNamingTheOption()
+    public void CompareRejectsBadInputWithExitCodeOneNamingTheOption()
     {
         var x = Save("x", Normal(12, 2, 11));
         var short_ = Save("short", Normal(11, 2, 12));
@@ -226,7 +226,7 @@ public sealed class SimilarityTests : IDisposable
             var e = Assert.Throws<ArgumentException>(() => action());
             Assert.Equal(parameter, e.ParamName);
             Assert.Contains(fragment, e.Message);
-            Assert.Equal(2, CompareCommand.Run(() => action()));
+            Assert.Equal(1, CliErrors.Run(() => action()));
         }
         Rejects("b", "--b has 11 items but --a has 12", () => CompareCommand.Execute(Request(x, short_), null, true));
         Rejects("measures", "unknown measure 'knn'", () => CompareCommand.Execute(Request(x, x, "nngs,knn"), null, true));
@@ -239,6 +239,6 @@ public sealed class SimilarityTests : IDisposable
         Npy.Write(distributions, Enumerable.Range(0, 12 * 3 * 2).Select(i => (float)Math.Sin(i)).ToArray(), [12, 3, 2]);
         Rejects("measures", "cka-linear needs [N,d] vectors", () =>
             CompareCommand.Execute(Request(distributions, distributions, "cka-linear") with { Metric = "marginal-w2" }, null, true));
-        Assert.Equal(2, CompareCommand.Run(() => CompareCommand.Execute(Request(Path.Combine(_dir, "missing.npy"), x), null, true)));
+        Assert.Equal(1, CliErrors.Run(() => CompareCommand.Execute(Request(Path.Combine(_dir, "missing.npy"), x), null, true)));
     }
 }

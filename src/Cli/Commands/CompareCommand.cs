@@ -70,7 +70,7 @@ public static class CompareCommand
         {
             a, b, aMask, bMask, measures, k, metric, bandwidth, sigma, unbiased, plot, json, device,
         };
-        command.SetAction(r => Run(() =>
+        command.SetAction(r => CliErrors.Run(() =>
         {
             var fixedSigma = r.GetValue(sigma);
             var request = new Request(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(measures)!,
@@ -97,23 +97,6 @@ public static class CompareCommand
         if (json) return ToJson(result);
         var table = ToTable(result);
         return plotPath is null ? table : table + Environment.NewLine + $"written: {Path.GetFullPath(plotPath)}";
-    }
-
-    /// <summary>Runs <paramref name="body"/>; bad input prints <c>error: …</c> and returns exit code 2.</summary>
-    /// <param name="body">The command's work.</param>
-    /// <returns>0, or 2 on bad input (unknown measure, bad k, N mismatch, unreadable file) or a missing native runtime.</returns>
-    public static int Run(Action body)
-    {
-        try
-        {
-            body();
-            return 0;
-        }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or DirectoryNotFoundException or NativeRuntimeException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
-        }
     }
 
     private static string[] Parse(string measures) =>
