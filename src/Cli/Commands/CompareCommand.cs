@@ -149,6 +149,16 @@ public static class CompareCommand
         using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);
         if (x.Count != y.Count)
             throw new ArgumentException($"--b has {y.Count} items but --a has {x.Count}; both spaces must describe the same N items.", "b");
+        if (x is DistributionBatch points && request.Metric.Contains("sliced", StringComparison.Ordinal))
+        {
+            // One draw of directions for the whole comparison: a per-call draw would give every k-NN block, and the two
+            // spaces, different slices, so the graphs would not be comparable.
+            var options = new DistanceOptions
+            {
+                Directions = SlicedWasserstein.RandomDirections(new DistanceOptions().Projections, points.Dimension, 0L, x.DType, device),
+            };
+            distance = Distances.Create(request.Metric, options);
+        }
         var n = x.Count;
         if (n < 2) throw new ArgumentException($"--a has {n} item(s); comparing spaces needs N ≥ 2.", "a");
         var ks = measures.Any(m => NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
