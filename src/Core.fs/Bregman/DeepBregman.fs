@@ -31,6 +31,9 @@ type DeepBregmanOptions() =
     member val Margin = 0.2 with get, set
     /// <summary>Triplet miner: all (every valid triplet, mean over the non-zero terms), semi-hard or batch-hard (default all).</summary>
     member val Miner = "all" with get, set
+    /// <summary>Scale every embedding to unit L2 norm before the divergence (default true), as in FaceNet [Schroff et
+    /// al., CVPR 2015, §3]: it fixes the scale against the triplet margin; the generator then acts on the unit sphere.</summary>
+    member val Normalize = true with get, set
     /// <summary>Seed of the initialisation and of the batch sampler (default 0).</summary>
     member val Seed = 0 with get, set
 
@@ -50,7 +53,8 @@ type EpochReport =
 /// under AdamW.
 /// </summary>
 /// <remarks>
-/// <para>Backbone: Linear(input, hidden) → ReLU → Linear(hidden, d), weights U(±1/√fan_in) from a seeded generator.
+/// <para>Backbone: Linear(input, hidden) → ReLU → Linear(hidden, d) → (optionally) e/‖e‖, weights U(±1/√fan_in) from a
+/// seeded generator.
 /// <c>forward(x)</c> maps [N, input] to embeddings [N, d]. <c>Distance</c> is the
 /// <see cref="T:DistEmbed.Core.Bregman.BregmanDivergence"/> of the generator (or the fixed distance): pass it to any
 /// loss, miner or metric.</para>
@@ -128,7 +132,12 @@ type DeepBregmanModel(inputDimension: int, options: DeepBregmanOptions, device: 
     override _.forward(x: torch.Tensor) =
         use scope = torch.NewDisposeScope()
         let h = torch.nn.functional.relu (torch.nn.functional.linear (x, w1, b1))
-        torch.nn.functional.linear(h, w2, b2).MoveToOuterDisposeScope()
+        let e = torch.nn.functional.linear (h, w2, b2)
+        let e =
+            if options.Normalize then
+                e.div(e.pow(GeneratorInit.sc 2.0).sum(1L, keepdim = true).sqrt().clamp_min (GeneratorInit.sc 1e-12))
+            else e
+        e.MoveToOuterDisposeScope()
 
     /// <summary>Embeddings of many inputs in evaluation mode, without gradients, in chunks.</summary>
     /// <param name="images">[N, input] floating inputs (any device; moved to the model's device as float32).</param>

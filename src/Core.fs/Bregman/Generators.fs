@@ -49,8 +49,9 @@ type GeneratorOptions() =
     member val Temperature = 0.1 with get, set
     /// <summary>ICNN: the widths of the hidden layers, at least one, each ≥ 1 (default [64, 64]).</summary>
     member val Hidden: int[] = [| 64; 64 |] with get, set
-    /// <summary>ICNN: the weight ε ≥ 0 of the strongly convex term ½ε‖x‖² (default 0.1; ε &gt; 0 makes D a strict divergence).</summary>
-    member val Strength = 0.1 with get, set
+    /// <summary>ICNN: the weight ε ≥ 0 of the strongly convex term ½ε‖x‖² (default 1, the scale of the quadratic
+    /// generator's start L = I; ε &gt; 0 makes D a strict divergence, D ≥ ½ε‖x − y‖²).</summary>
+    member val Strength = 1.0 with get, set
     /// <summary>Seed of the parameter initialisation (default 0).</summary>
     member val Seed = 0L with get, set
 
