@@ -28,8 +28,9 @@ let private case : Gen<Case> =
         return { Kind = kind; Dimension = d; Seed = seed; InputSeed = inputSeed; Scale = scale }
     }
 
+/// Generator options; odd seeds add the strongly convex term ½ε‖x‖² (ICNN, max-affine), even seeds leave it out.
 let private options (seed: int) =
-    GeneratorOptions(Seed = int64 seed, Pieces = 5, Temperature = 0.3, Hidden = [| 7; 5 |], Strength = 0.0)
+    GeneratorOptions(Seed = int64 seed, Pieces = 5, Temperature = 0.3, Hidden = [| 7; 5 |], Strength = (if seed % 2 = 0 then 0.0 else 0.5))
 
 /// A float64 generator of the case's kind; the quadratic one gets a random L (not the identity).
 let private generatorOf (c: Case) : ConvexGenerator =
@@ -286,6 +287,7 @@ let tests =
               throwsNaming "hidden" "hidden[1]" (fun () -> ConvexGenerators.create ("icnn", 3, GeneratorOptions(Hidden = [| 4; 0 |]), torch.float64, torch.CPU))
               throwsNaming "hidden" "empty" (fun () -> ConvexGenerators.create ("icnn", 3, GeneratorOptions(Hidden = [||]), torch.float64, torch.CPU))
               throwsNaming "strength" "strength" (fun () -> ConvexGenerators.create ("icnn", 3, GeneratorOptions(Strength = -1.0), torch.float64, torch.CPU))
+              throwsNaming "strength" "strength" (fun () -> ConvexGenerators.create ("max-affine", 3, GeneratorOptions(Strength = -1.0), torch.float64, torch.CPU))
               throwsNaming "rank" "rank" (fun () -> ConvexGenerators.create ("quadratic", 3, GeneratorOptions(Rank = -1), torch.float64, torch.CPU))
               throwsNaming "dtype" "float32 or float64" (fun () -> ConvexGenerators.create ("quadratic", 3, null, torch.int32, torch.CPU))
               throwsNaming "generator" "null" (fun () -> BregmanDivergence(null))

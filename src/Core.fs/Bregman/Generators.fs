@@ -49,7 +49,7 @@ type GeneratorOptions() =
     member val Temperature = 0.1 with get, set
     /// <summary>ICNN: the widths of the hidden layers, at least one, each ≥ 1 (default [64, 64]).</summary>
     member val Hidden: int[] = [| 64; 64 |] with get, set
-    /// <summary>ICNN: the weight ε ≥ 0 of the strongly convex term ½ε‖x‖² (default 1, the scale of the quadratic
+    /// <summary>ICNN and max-affine: the weight ε ≥ 0 of the strongly convex term ½ε‖x‖² (default 1, the scale of the quadratic
     /// generator's start L = I; ε &gt; 0 makes D a strict divergence, D ≥ ½ε‖x − y‖²).</summary>
     member val Strength = 1.0 with get, set
     /// <summary>Seed of the parameter initialisation (default 0).</summary>
@@ -228,22 +228,26 @@ type QuadraticGenerator(dimension: int, rank: int, dtype: torch.ScalarType, devi
         VectorDistances.squaredEuclideanPairwise(pa, pb, 0).mul(GeneratorInit.sc 0.5).MoveToOuterDisposeScope()
 
 /// <summary>
-/// The max-affine generator φ(x) = max_k (w_kᵀ x + c_k), k = 1..K (convex as a maximum of affine functions), the
-/// deep Bregman divergence of Cilingir et al. [1, §3]; its divergence has the closed form
-/// D(x, y) = φ(x) − (w_{k*}ᵀ x + c_{k*}), k* = argmax_k (w_kᵀ y + c_k).
+/// The max-affine generator φ(x) = max_k (w_kᵀ x + c_k) + ½ε‖x‖², k = 1..K (convex: a maximum of affine functions plus
+/// a convex quadratic), the deep Bregman divergence of Cilingir et al. [1, §3] (ε = 0) with an optional strongly convex
+/// term; its divergence has the closed form D(x, y) = φ_max(x) − (w_{k*}ᵀ x + c_{k*}) + ½ε‖x − y‖²,
+/// k* = argmax_k (w_kᵀ y + c_k).
 /// </summary>
 /// <remarks>
-/// <para>∇φ(y) = w_{k*(y)} (a subgradient; at ties the lowest k). The pairwise divergence is one [B, d] × [d, K] product
-/// and a gather. D is 0 whenever x and y select the same piece. W starts N(0, 1/d), c at N(0, 0.01).</para>
+/// <para>∇φ(y) = w_{k*(y)} + ε y (a subgradient; at ties the lowest k). The pairwise divergence is one [B, d] × [d, K]
+/// product, a gather and the accurate pairwise squared Euclidean matrix when ε &gt; 0. With ε = 0, D is 0 whenever x
+/// and y select the same piece, so a batch whose embeddings all select one piece has D ≡ 0 and no gradient; ε &gt; 0
+/// keeps a Euclidean signal. W starts N(0, 1/d), c at N(0, 0.01).</para>
 /// <para>[1] H. K. Cilingir, R. Manzelli, B. Kulis, "Deep Divergence Learning", ICML 2020, arXiv 2005.02612, §3.</para>
 /// <para>[2] A. Siahkamari, X. Xia, V. Saligrama, D. Castañón, B. Kulis, "Learning to Approximate a Bregman Divergence", NeurIPS 2020, arXiv 2010.11343 (max-affine φ).</para>
 /// </remarks>
 [<Sealed>]
-type MaxAffineGenerator(dimension: int, pieces: int, seed: int64, dtype: torch.ScalarType, device: torch.Device) as this =
+type MaxAffineGenerator(dimension: int, pieces: int, strength: float, seed: int64, dtype: torch.ScalarType, device: torch.Device) as this =
     inherit ConvexGenerator("max-affine", dimension)
     do
         Validation.atLeastInt "dimension" 1 dimension
         Validation.atLeastInt "pieces" 1 pieces
+        Validation.atLeast "strength" 0.0 strength
         GeneratorInit.checkDType dtype
     let g = GeneratorInit.random seed
     let weight = GeneratorInit.parameter (GeneratorInit.normal g [| int64 pieces; int64 dimension |] 0.0 (1.0 / sqrt (float dimension)) dtype device)
@@ -251,37 +255,56 @@ type MaxAffineGenerator(dimension: int, pieces: int, seed: int64, dtype: torch.S
     do
         this.register_parameter ("weight", weight)
         this.register_parameter ("bias", bias)
+    let half = GeneratorInit.sc (0.5 * strength)
 
     /// <summary>The slopes W, [K, d].</summary>
     member _.Weight : torch.Tensor = weight
     /// <summary>The intercepts c, [K].</summary>
     member _.Bias : torch.Tensor = bias
+    /// <summary>The weight ε of ½ε‖x‖².</summary>
+    member _.Strength = strength
     /// <summary>"max-affine".</summary>
     override _.Kind = "max-affine"
-    /// <summary>dimension, pieces, seed.</summary>
+    /// <summary>dimension, pieces, strength, seed.</summary>
     override _.HyperParameters =
-        readOnlyDict [ "dimension", string dimension; "pieces", string pieces; "seed", string seed ]
-    /// <summary>max_k (W x + c)_k per row.</summary>
+        readOnlyDict
+            [ "dimension", string dimension
+              "pieces", string pieces
+              "strength", strength.ToString("R", Globalization.CultureInfo.InvariantCulture)
+              "seed", string seed ]
+    /// <summary>max_k (W x + c)_k + ½ε‖x‖² per row.</summary>
     override _.Value(x) =
         use scope = torch.NewDisposeScope()
-        torch.nn.functional.linear(x, weight, bias).amax([| 1L |]).MoveToOuterDisposeScope()
-    /// <summary>w_{k*(x)} (closed form).</summary>
+        let m = torch.nn.functional.linear(x, weight, bias).amax([| 1L |])
+        let m = if strength > 0.0 then m.add (x.pow(GeneratorInit.sc 2.0).sum(1L), half) else m
+        m.MoveToOuterDisposeScope()
+    /// <summary>w_{k*(x)} + ε x (closed form).</summary>
     override _.Gradient(x) =
         use scope = torch.NewDisposeScope()
         let k = torch.nn.functional.linear(x, weight, bias).argmax(1L)
-        weight.index_select(0L, k).MoveToOuterDisposeScope()
-    /// <summary>φ(a_i) − (w_{k*(b_i)}ᵀ a_i + c_{k*(b_i)}).</summary>
+        let w = weight.index_select(0L, k)
+        let w = if strength > 0.0 then w.add (x, GeneratorInit.sc strength) else w
+        w.MoveToOuterDisposeScope()
+    /// <summary>φ_max(a_i) − (w_{k*(b_i)}ᵀ a_i + c_{k*(b_i)}) + ½ε‖a_i − b_i‖².</summary>
     override _.PairedDivergence(a, b) =
         use scope = torch.NewDisposeScope()
         let scores = torch.nn.functional.linear(a, weight, bias)
         let k = torch.nn.functional.linear(b, weight, bias).argmax(1L)
-        scores.amax([| 1L |]).sub(scores.gather(1L, k.unsqueeze 1L).squeeze(1L)).MoveToOuterDisposeScope()
-    /// <summary>φ(a_i) − (w_{k*(b_j)}ᵀ a_i + c_{k*(b_j)}).</summary>
+        let d = scores.amax([| 1L |]).sub(scores.gather(1L, k.unsqueeze 1L).squeeze(1L))
+        let d = if strength > 0.0 then d.add (a.sub(b).pow(GeneratorInit.sc 2.0).sum(1L), half) else d
+        d.MoveToOuterDisposeScope()
+    /// <summary>φ_max(a_i) − (w_{k*(b_j)}ᵀ a_i + c_{k*(b_j)}) + ½ε‖a_i − b_j‖².</summary>
     override _.PairwiseDivergence(a, b) =
         use scope = torch.NewDisposeScope()
         let scores = torch.nn.functional.linear(a, weight, bias)
         let k = torch.nn.functional.linear(b, weight, bias).argmax(1L)
-        scores.amax([| 1L |]).unsqueeze(1L).sub(scores.index_select(1L, k)).MoveToOuterDisposeScope()
+        let d = scores.amax([| 1L |]).unsqueeze(1L).sub(scores.index_select(1L, k))
+        let d =
+            if strength > 0.0 then
+                let squared = VectorDistances.squaredEuclideanPairwise (VectorBatch.FromTensor a, VectorBatch.FromTensor b, 0)
+                d.add (squared, half)
+            else d
+        d.MoveToOuterDisposeScope()
 
 /// <summary>
 /// The smooth max-affine generator φ(x) = τ log Σ_k exp((w_kᵀ x + c_k)/τ) (convex: the log-sum-exp of affine
@@ -430,7 +453,7 @@ module ConvexGenerators =
         let device = if isNull device then torch.CPU else device
         match kind.Trim().ToLowerInvariant() with
         | "quadratic" -> new QuadraticGenerator(dimension, o.Rank, dtype, device) :> ConvexGenerator
-        | "max-affine" -> new MaxAffineGenerator(dimension, o.Pieces, o.Seed, dtype, device)
+        | "max-affine" -> new MaxAffineGenerator(dimension, o.Pieces, o.Strength, o.Seed, dtype, device)
         | "smooth-max-affine" -> new SmoothMaxAffineGenerator(dimension, o.Pieces, o.Temperature, o.Seed, dtype, device)
         | "icnn" ->
             Validation.notNull "hidden" o.Hidden
