@@ -31,7 +31,7 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,B1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -47,6 +47,8 @@ public static class Program
         var scale = double.Parse(Arg(args, "--scale", "1"), CultureInfo.InvariantCulture);
         var repeats = int.Parse(Arg(args, "--repeats", "5"), CultureInfo.InvariantCulture);
         var workloads = Arg(args, "--workloads", deviceName == "cpu" ? "W1,W2,W3,W4,N1" : "W1,W2,W3,N1").Split(',');
+        // B1 (learned Bregman divergence) is compared with our own squared Euclidean matrix of the same size, same run.
+        if (workloads.Contains("B1") && !workloads.Contains("B1-sqeuclidean")) workloads = [.. workloads, "B1-sqeuclidean"];
         var python = Arg(args, "--python", Environment.GetEnvironmentVariable("PEER_PYTHON") ?? "/usr/bin/python3");
         var potPairs = Arg(args, "--pot-pairs", "16");
         var peersDir = Arg(args, "--peers", Path.Combine(FindRepoRoot(), "bench", "peers"));
@@ -66,7 +68,7 @@ public static class Program
             }
         }
 
-        var torchIds = workloads.Where(id => id != "W4").ToArray();
+        var torchIds = workloads.Where(id => id != "W4" && !id.StartsWith('B')).ToArray();
         var torchPeer = torchIds.Length == 0 ? null : RunPeer(python, Path.Combine(peersDir, "torch_peer.py"),
             $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)} --inputs {inputs}");
         Directory.Delete(inputs, recursive: true);
@@ -102,6 +104,13 @@ public static class Program
             var sp = sklearnPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
             md.AppendLine($"| {id} | {sizes} | {ms:F2} | {Fmt(tp)} | {Ratio(tp, ms)} | {Fmt(pp)}{potNote} | {Ratio(pp, ms)} | {Fmt(sp)} | {Ratio(sp, ms)} |");
             results[id] = new JsonObject { ["sizes"] = sizes, ["ours_ms"] = ms, ["pytorch_ms"] = tp, ["pot_ms"] = pp, ["sklearn_ms"] = sp };
+        }
+        if (ours.ContainsKey("B1") && ours.ContainsKey("B1-sqeuclidean"))
+        {
+            var ratio = ours["B1"].Ms / ours["B1-sqeuclidean"].Ms;
+            md.AppendLine();
+            md.AppendLine($"B1: pairwise ICNN Bregman divergence / pairwise squared Euclidean = {ratio.ToString("F2", CultureInfo.InvariantCulture)}× (target ≤ 3×).");
+            json["b1_ratio"] = ratio;
         }
         json["results"] = results;
         Console.WriteLine(md.ToString());

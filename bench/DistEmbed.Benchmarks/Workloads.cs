@@ -102,8 +102,29 @@ public sealed class Workloads : IDisposable
                     if (Device.type == DeviceType.CUDA) torch.cuda.synchronize();
                 });
             }
+            case "B1":
+            {
+                // Learned Bregman divergence: pairwise D_φ(x_i, y_j) with an ICNN generator (hidden 64, 64), one
+                // autograd ∇φ per item of y and one matrix product; inference (no_grad), as in mining and retrieval.
+                var n = Scaled(4096, 2);
+                var x = VectorBatch.FromTensor(Randn(n, 128));
+                var y = VectorBatch.FromTensor(Randn(n, 128));
+                var generator = Core.Bregman.ConvexGenerators.Create("icnn", 128, new Core.Bregman.GeneratorOptions(), ScalarType.Float32, Device);
+                _owned.Add(generator);
+                IDistance distance = new Core.Bregman.BregmanDivergence(generator);
+                return ($"{n}×{n}, d=128, ICNN 64-64", () => Sync(() => { using var _ = torch.no_grad(); return distance.Pairwise(x, y); }));
+            }
+            case "B1-sqeuclidean":
+            {
+                // The reference of B1: the library's pairwise squared Euclidean matrix of the same sizes.
+                var n = Scaled(4096, 2);
+                var x = VectorBatch.FromTensor(Randn(n, 128));
+                var y = VectorBatch.FromTensor(Randn(n, 128));
+                var distance = Distances.Create("sqeuclidean", null);
+                return ($"{n}×{n}, d=128", () => Sync(() => { using var _ = torch.no_grad(); return distance.Pairwise(x, y); }));
+            }
             default:
-                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, N1", nameof(id));
+                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, N1, B1, B1-sqeuclidean", nameof(id));
         }
     }
 

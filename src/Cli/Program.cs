@@ -17,6 +17,7 @@ public static class Program
         root.Subcommands.Add(ShowcaseCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(BregmanTrainCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
