@@ -63,7 +63,7 @@ module KernelDistances =
         let result =
             if unbiased then
                 let diagonal = values.diagonal(0L, 1L, 2L).mul(w.pow(TensorChecks.sc 2.0)).sum (1L)
-                full.sub(diagonal).div (w.pow(TensorChecks.sc 2.0).sum(1L).neg().add (sc 1.0))
+                full.sub(diagonal).div (w.pow(TensorChecks.sc 2.0).sum(1L).neg().add (sc 1.0, sc 1.0))
             else full
         result.MoveToOuterDisposeScope()
 

@@ -54,7 +54,7 @@ module VectorDistances =
             fun r0 rn c0 cn ->
                 use scope = torch.NewDisposeScope()
                 let similarity = x.narrow(0L, r0, rn).mm (y.narrow(0L, c0, cn).t ())
-                similarity.neg().add(sc 1.0).clamp(sc 0.0, sc 2.0).MoveToOuterDisposeScope() }
+                similarity.neg().add(sc 1.0, sc 1.0).clamp(sc 0.0, sc 2.0).MoveToOuterDisposeScope() }
 
     let internal lpPlan (p: float) (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
         if p = 2.0 then euclideanPlan a b blockSize
@@ -115,7 +115,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("CosinePaired")>]
     let cosinePaired (a: VectorBatch, b: VectorBatch) : Tensor =
-        checkedScoped (fun () -> check a b true) (fun () -> unit(a.Values).mul(unit b.Values).sum(1L).neg().add(sc 1.0).clamp (sc 0.0, sc 2.0))
+        checkedScoped (fun () -> check a b true) (fun () -> unit(a.Values).mul(unit b.Values).sum(1L).neg().add(sc 1.0, sc 1.0).clamp (sc 0.0, sc 2.0))
 
     /// <summary>Pairwise cosine distances 1 − ⟨a_i, b_j⟩ / (‖a_i‖ ‖b_j‖), clamped to [0, 2], streamed in blocks.</summary>
     /// <param name="a">[B, d] vectors.</param>
