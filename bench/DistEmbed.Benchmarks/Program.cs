@@ -31,7 +31,7 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1] [--seed S] [--threads N] [--python PATH] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,S1] [--seed S] [--threads N] [--python PATH] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -66,9 +66,13 @@ public static class Program
             }
         }
 
-        var torchIds = workloads.Where(id => id != "W4").ToArray();
+        var torchIds = workloads.Where(id => id is not "W4" and not "S1").ToArray();
         var torchPeer = torchIds.Length == 0 ? null : RunPeer(python, Path.Combine(peersDir, "torch_peer.py"),
             $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)} --inputs {inputs}");
+        // S1 (sequence training) has its own peer, which reads the very sequences written above.
+        var seqPeer = workloads.Contains("S1")
+            ? RunPeer(python, Path.Combine(peersDir, "seq_peer.py"), $"--inputs {inputs} --repeats {repeats}")
+            : null;
         Directory.Delete(inputs, recursive: true);
         JsonNode? potPeer = null;
         if (deviceName == "cpu" && !args.Contains("--no-pot"))
@@ -90,7 +94,7 @@ public static class Program
         foreach (var id in workloads)
         {
             var (sizes, ms) = ours[id];
-            var tp = torchPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
+            var tp = (id == "S1" ? seqPeer : torchPeer)?["results"]?[id]?["median_ms"]?.GetValue<double>();
             var pp = potPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
             var potNote = potPeer?["results"]?[id]?["extrapolated"]?.GetValue<bool>() == true ? " (extrapolated)" : "";
             md.AppendLine($"| {id} | {sizes} | {ms:F2} | {Fmt(tp)} | {Ratio(tp, ms)} | {Fmt(pp)}{potNote} | {Ratio(pp, ms)} |");

@@ -15,6 +15,10 @@ public static class Program
         root.Subcommands.Add(DistanceCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(ShowcaseCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(SequenceCommands.Train());
+        root.Subcommands.Add(SequenceCommands.Embed());
+        root.Subcommands.Add(SequenceCommands.Evaluate());
         root.Subcommands.Add(DataCommand.Create());
         return root.Parse(args).Invoke();
     }

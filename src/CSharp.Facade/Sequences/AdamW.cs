@@ -72,6 +72,14 @@ public sealed class AdamW : IDisposable
         Steps++;
         var c1 = 1.0 - Math.Pow(Beta1, Steps);
         var c2 = 1.0 - Math.Pow(Beta2, Steps);
+        using var decay = (1.0 - learningRate * WeightDecay).ToScalar();
+        using var beta1 = Beta1.ToScalar();
+        using var beta2 = Beta2.ToScalar();
+        using var oneMinusBeta1 = (1.0 - Beta1).ToScalar();
+        using var oneMinusBeta2 = (1.0 - Beta2).ToScalar();
+        using var correction2 = c2.ToScalar();
+        using var epsilon = Epsilon.ToScalar();
+        using var step = (-learningRate / c1).ToScalar();
         using var _ = torch.no_grad();
         using var scope = NewDisposeScope();
         for (var i = 0; i < parameters.Length; i++)
@@ -79,11 +87,11 @@ public sealed class AdamW : IDisposable
             var p = parameters[i];
             var g = p.grad;
             if (g is null) continue;
-            p.mul_(1.0 - learningRate * WeightDecay);
-            first[i].mul_(Beta1).add_(g, alpha: 1.0 - Beta1);
-            second[i].mul_(Beta2).addcmul_(g, g, value: 1.0 - Beta2);
-            var denominator = second[i].div(c2).sqrt().add_(Epsilon);
-            p.addcdiv_(first[i], denominator, value: -learningRate / c1);
+            p.mul_(decay);
+            first[i].mul_(beta1).add_(g, oneMinusBeta1);
+            second[i].mul_(beta2).addcmul_(g, g, oneMinusBeta2);
+            var denominator = second[i].div(correction2).sqrt().add_(epsilon, Scalars.One);
+            p.addcdiv_(first[i], denominator, step);
         }
     }
 

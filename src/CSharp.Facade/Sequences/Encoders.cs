@@ -54,6 +54,7 @@ public sealed class TemporalConvEncoder : SequenceEncoder
     private readonly Linear input;
     private readonly ModuleList<Conv1d> blocks;
     private readonly Linear output;
+    private readonly List<long> padding = [];
     private readonly int channels;
     private readonly int features;
 
@@ -80,7 +81,8 @@ public sealed class TemporalConvEncoder : SequenceEncoder
         for (var l = 0; l < layers; l++)
         {
             var dilation = 1L << l;
-            blocks.Add(nn.Conv1d(hidden, hidden, kernelSize, padding: dilation * (kernelSize - 1) / 2, dilation: dilation));
+            blocks.Add(nn.Conv1d(hidden, hidden, kernelSize, dilation: dilation));
+            padding.Add(dilation * (kernelSize - 1) / 2);
         }
         output = nn.Linear(hidden, outputFeatures);
         RegisterComponents();
@@ -91,6 +93,26 @@ public sealed class TemporalConvEncoder : SequenceEncoder
 
     /// <inheritdoc/>
     public override int OutputFeatures => features;
+
+    /// <summary>
+    /// The "same" dilated convolution of <paramref name="conv"/>'s weights and bias as a sum of k matrix products
+    /// over shifted views of the zero-padded input: y[:, :, t] = b + Σ_j W[:, :, j] x_pad[:, :, t + j·δ].
+    /// </summary>
+    /// <remarks>libtorch's CPU dilated convolution kernels were seen to return NaN or garbage from finite inputs on
+    /// some shapes (TorchSharp 0.107), so the convolution is formed from matrix products, which are exact and stable.</remarks>
+    private static Tensor DilatedConvolution(Conv1d conv, Tensor x, long pad)
+    {
+        using var scope = NewDisposeScope();
+        var weight = conv.weight!;
+        var k = weight.shape[2];
+        var t = x.shape[2];
+        var dilation = k > 1 ? 2 * pad / (k - 1) : 1;
+        var padded = nn.functional.pad(x, [pad, pad]);
+        var y = conv.bias!.view(1, -1, 1).expand(x.shape[0], -1, t);
+        for (var j = 0L; j < k; j++)
+            y = y.add(torch.matmul(weight.select(2, j), padded.narrow(2, j * dilation, t)), Scalars.One);
+        return y.MoveToOuterDisposeScope();
+    }
 
     /// <summary>Encodes a padded batch.</summary>
     /// <param name="x">[B, T, C] float tensor (padded steps may hold anything finite).</param>
@@ -103,8 +125,8 @@ public sealed class TemporalConvEncoder : SequenceEncoder
         var m = mask.unsqueeze(-1).to_type(x.dtype);
         var mt = m.transpose(1, 2);
         var h = input.forward(x.mul(m)).transpose(1, 2);
-        foreach (var conv in blocks)
-            h = h.add(nn.functional.relu(conv.forward(h.mul(mt))));
+        for (var l = 0; l < blocks.Count; l++)
+            h = h.add(nn.functional.relu(DilatedConvolution(blocks[l], h.mul(mt), padding[l])), Scalars.One);
         return output.forward(h.mul(mt).transpose(1, 2)).mul(m).MoveToOuterDisposeScope();
     }
 }

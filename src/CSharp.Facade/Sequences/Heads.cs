@@ -99,7 +99,7 @@ public sealed class StatisticsPoolingHead : EmbeddingHead
         var m = mask.unsqueeze(-1).to_type(features.dtype);
         var mean = MaskedMean(features, mask);
         var centred = features.sub(mean.unsqueeze(1)).mul(m);
-        var std = centred.pow(2).sum(1).div(m.sum(1)).add(1e-5).sqrt();
+        var std = centred.square().sum(1).div(m.sum(1)).add(Scalars.Of(1e-5), Scalars.One).sqrt();
         return VectorBatch.FromTensor(torch.cat([mean, std], 1).MoveToOuterDisposeScope());
     }
 }
@@ -140,7 +140,7 @@ public sealed class AttentionPoolingHead : EmbeddingHead
         CheckInputs(features, mask);
         using var scope = NewDisposeScope();
         var s = score.forward(project.forward(features).tanh()).squeeze(-1);
-        var alpha = s.masked_fill(mask.logical_not(), double.NegativeInfinity).softmax(1);
+        var alpha = s.masked_fill(mask.logical_not(), Scalars.Of(double.NegativeInfinity)).softmax(1);
         var pooled = alpha.unsqueeze(-1).mul(features).sum(1);
         return VectorBatch.FromTensor(pooled.MoveToOuterDisposeScope());
     }
@@ -273,20 +273,20 @@ public static class QuantileLayer
             throw new ArgumentException("mask has a row without valid steps; every sequence needs at least one.", nameof(mask));
         var x = features.transpose(1, 2);
         var valid = mask.unsqueeze(1).expand_as(x);
-        var key = torch.where(valid, x.detach(), torch.full_like(x, double.PositiveInfinity));
+        var key = torch.where(valid, x.detach(), torch.full_like(x, Scalars.Of(double.PositiveInfinity)));
         var (_, order) = key.sort(-1, stable: true);
-        var sorted = x.masked_fill(valid.logical_not(), 0.0).gather(-1, order);
-        var last = lengths.sub(1);
+        var sorted = x.masked_fill(valid.logical_not(), Scalars.Of(0.0)).gather(-1, order);
+        var last = lengths.sub(Scalars.OfInteger(1));
         var position = last.to_type(ScalarType.Float64).unsqueeze(1).mul(levels.detach().to_type(ScalarType.Float64).unsqueeze(0));
         var lo = position.floor().to_type(ScalarType.Int64);
         lo = torch.minimum(lo, last.unsqueeze(1));
-        var hi = torch.minimum(lo.add(1), last.unsqueeze(1));
+        var hi = torch.minimum(lo.add(Scalars.OfInteger(1), Scalars.OfInteger(1)), last.unsqueeze(1));
         var q = levels.shape[0];
-        var frac = last.to_type(levels.dtype).unsqueeze(1).mul(levels.unsqueeze(0)).sub(lo.to_type(levels.dtype)).clamp(0.0, 1.0);
+        var frac = last.to_type(levels.dtype).unsqueeze(1).mul(levels.unsqueeze(0)).sub(lo.to_type(levels.dtype)).clamp(Scalars.Of(0.0), Scalars.One);
         var shape = new[] { x.shape[0], x.shape[1], q };
         var lower = sorted.gather(-1, lo.unsqueeze(1).expand(shape));
         var upper = sorted.gather(-1, hi.unsqueeze(1).expand(shape));
-        var result = torch.minimum(lower.add(frac.unsqueeze(1).to_type(x.dtype).mul(upper.sub(lower))), upper);
+        var result = torch.minimum(lower.add(frac.unsqueeze(1).to_type(x.dtype).mul(upper.sub(lower)), Scalars.One), upper);
         return result.MoveToOuterDisposeScope();
     }
 }

@@ -23,6 +23,8 @@ public sealed record TrainerOptions
     public string Miner { get; init; } = "batch-hard";
     /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
     public double Margin { get; init; } = 0.2;
+    /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
+    public bool SoftMargin { get; init; }
     /// <summary>The number of epochs (≥ 1). Default 10.</summary>
     public int Epochs { get; init; } = 10;
     /// <summary>Classes per M-per-class batch P (≥ 2). Default 8.</summary>
@@ -333,7 +335,10 @@ public static class SequenceTrainer
             try
             {
                 if (options.Loss == "triplet")
-                    return TripletMarginLoss.Compute(embeddings, y, distance, triplets, new TripletMarginLossOptions { Margin = options.Margin });
+                    return TripletMarginLoss.Compute(embeddings, y, distance, triplets, new TripletMarginLossOptions
+                    {
+                        Margin = options.Margin, Penalty = options.SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge,
+                    });
                 using var pairs = triplets is null ? null : PairIndices.FromTriplets(triplets);
                 return options.Loss switch
                 {
