@@ -23,7 +23,7 @@ public sealed record DemoSettings
     /// <summary>Longest sequence.</summary>
     public int MaxLength { get; init; } = 48;
     /// <summary>Training epochs of each model.</summary>
-    public int Epochs { get; init; } = 10;
+    public int Epochs { get; init; } = 6;
     /// <summary>The seed of data, splits, initialisation and sampling.</summary>
     public int Seed { get; init; } = 7;
     /// <summary>Encoder width.</summary>
