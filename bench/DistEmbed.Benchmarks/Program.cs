@@ -85,7 +85,8 @@ public static class Program
         var md = new StringBuilder();
         md.AppendLine($"Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; device: {deviceName}"
             + (device.type == DeviceType.CUDA ? "" : $"; TorchSharp threads {torch.get_num_threads()}") + $"; date {DateTime.UtcNow:yyyy-MM-dd}.");
-        md.AppendLine($"PyTorch peer: {torchPeer?["version"]} ({torchPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}. Scale {scale}, median of {repeats} runs after a warm-up.");
+        var versionPeer = torchPeer ?? seqPeer;
+        md.AppendLine($"PyTorch peer: {versionPeer?["version"]} ({versionPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}. Scale {scale}, median of {repeats} runs after a warm-up.");
         md.AppendLine();
         md.AppendLine("| id | sizes | ours (ms) | PyTorch (ms) | speed-up vs PyTorch | POT (ms) | speed-up vs POT |");
         md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
