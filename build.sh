@@ -3,6 +3,9 @@
 #   ./build.sh demo    set up, build, and run the main job: distributional vs. mean-pooled sequence embeddings (report in artifacts/demo)
 #   ./build.sh test    set up, build, and run every test suite; ends with "N passed, N failed"
 #   ./build.sh setup   only check/fix the native runtime (libstdc++ with GLIBCXX_3.4.32) and restore packages
+#   ./build.sh pack    NuGet packages DistEmbed.Core, DistEmbed, DistEmbed.Tool (+ .snupkg) into artifacts/packages/
+#   ./build.sh sample  pack the libraries, then restore samples/ConsoleSample from artifacts/packages and run it
+#   ./build.sh docs    the fsdocs site (guides with evaluated examples and their figures, API reference) into output/
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -79,8 +82,67 @@ run_tests() {
   else
     total_fail=$((total_fail + 1)); log "facade tests wrote no report (exit $rc)"
   fi
+  # 3) The literate F# guides (docs/*.fsx) run as scripts against the assemblies built above; each must exit 0.
+  local script
+  for script in docs/*.fsx; do
+    if run_fsx "$script" >&2; then
+      total_pass=$((total_pass + 1))
+    else
+      total_fail=$((total_fail + 1)); log "F# guide $script failed"
+    fi
+  done
   echo "$total_pass passed, $total_fail failed"
   [ "$total_fail" = "0" ]
+}
+
+# A literate F# guide, run with dotnet fsi (it references tests/Facade.Tests/bin/Release, built by `build`).
+run_fsx() { log "running $1"; dotnet fsi --exec "$1"; }
+
+version() { dotnet msbuild src/CSharp.Facade/DistEmbed.csproj -getProperty:Version -p:Configuration=Release; }
+
+pack_libraries() {
+  dotnet pack src/Core.fs/DistEmbed.Core.fsproj -c Release -nologo -v q >&2
+  dotnet pack src/CSharp.Facade/DistEmbed.csproj -c Release -nologo -v q >&2
+}
+
+pack_all() {
+  rm -rf "$ROOT/artifacts/packages"
+  pack_libraries
+  # DistEmbed.Tool (pointer package) + DistEmbed.Tool.linux-x64 (the tool with libtorch for linux-x64)
+  dotnet pack src/Cli/Cli.csproj -c Release -nologo -v q >&2
+  ls -l "$ROOT/artifacts/packages" >&2
+}
+
+run_sample() {
+  local v
+  v=$(version)
+  rm -f "$ROOT"/artifacts/packages/DistEmbed.Core.*nupkg "$ROOT"/artifacts/packages/DistEmbed.[0-9]*nupkg
+  pack_libraries
+  # The global package cache keeps the first DistEmbed $v it saw: drop our own packages from it so that the sample
+  # restores what was just packed (only the DistEmbed packages; TorchSharp and the rest stay cached).
+  local cache
+  cache=$(dotnet nuget locals global-packages --list | sed -E 's/^[^:]*: *//')
+  rm -rf "$cache/distembed" "$cache/distembed.core"
+  dotnet run --project samples/ConsoleSample/ConsoleSample.csproj -c Release -p:DistEmbedVersion="$v"
+}
+
+build_docs() {
+  rm -rf "$ROOT/output" "$ROOT/docs/img"
+  mkdir -p "$ROOT/docs/img"
+  # The guides' C# examples draw the figures into docs/img, which fsdocs copies into the site.
+  DISTEMBED_DOCS_IMAGES="$ROOT/docs/img" dotnet test tests/Facade.Tests/Facade.Tests.csproj -c Release --no-build \
+    --filter "FullyQualifiedName~DocExamples" >&2
+  dotnet tool restore >&2
+  # --eval runs the literate F# guides and puts their output into the pages; --strict fails on any problem.
+  dotnet fsdocs build --input docs --output output --eval --strict --properties Configuration=Release \
+    --projects "$ROOT/src/Core.fs/DistEmbed.Core.fsproj" "$ROOT/src/CSharp.Facade/DistEmbed.csproj" \
+    --parameters root "${DOCS_ROOT:-/}" fsdocs-collection-name DistEmbed.Verified >&2
+  local missing=0 img
+  for img in $(grep -ohE '\(img/[^)]+\)' docs/*.md docs/*.fsx | tr -d '()' | sort -u); do
+    [ -f "output/$img" ] || { log "missing figure output/$img"; missing=1; }
+  done
+  [ "$missing" = "0" ]
+  log "site in output/ (root ${DOCS_ROOT:-/}); serve it with: python3 -m http.server -d output 8000"
 }
 
 cmd=${1:-test}
@@ -98,5 +160,8 @@ case "$cmd" in
     for set in mnist fashion-mnist; do
       dotnet run --project src/Cli/Cli.csproj -c Release --no-build -- data fetch "$set"
     done ;;
-  *) echo "usage: ./build.sh [demo|test|setup|data]" >&2; exit 2 ;;
+  pack) setup_native; restore; pack_all ;;
+  sample) setup_native; restore; run_sample ;;
+  docs) setup_native; restore; build; build_docs ;;
+  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|docs]" >&2; exit 2 ;;
 esac

@@ -13,6 +13,14 @@ type GaussianFits =
         Covariances: torch.Tensor
     }
 
+    /// <summary>Disposes both tensors (their native memory).</summary>
+    member this.Dispose() =
+        this.Means.Dispose()
+        this.Covariances.Dispose()
+
+    interface System.IDisposable with
+        member this.Dispose() = this.Dispose()
+
 /// <summary>
 /// The Bures–Wasserstein distance: the 2-Wasserstein distance between the Gaussian fits of two distributions, with
 /// full or diagonal covariances; paired ([B]) and pairwise ([B, B'], memory-bounded by blocks), differentiable with
