@@ -30,6 +30,7 @@ public static class Program
             return 0;
         }
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
+        if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
         Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1] [--seed S] [--threads N] [--python PATH] [--json FILE] [--markdown FILE]");
         return 1;
     }
