@@ -229,13 +229,14 @@ public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, IEmbeddingBatch
                         break;
                 }
             }
-            var all = torch.cat(parts, 0).MoveToOuterDisposeScope();
-            return Representation switch
+            var all = torch.cat(parts, 0);
+            IEmbeddingBatch result = Representation switch
             {
                 Representation.Vectors => VectorBatch.FromTensor(all),
-                Representation.Quantiles => QuantileBatch.FromTensor(all, levels!.MoveToOuterDisposeScope()),
-                _ => DistributionBatch.FromTensors(all, torch.cat(weights, 0).MoveToOuterDisposeScope()),
+                Representation.Quantiles => QuantileBatch.FromTensor(all, levels!.clone()),
+                _ => DistributionBatch.FromTensors(all, torch.cat(weights, 0)),
             };
+            return BatchScope.MoveOut(result);
         }
         finally
         {
