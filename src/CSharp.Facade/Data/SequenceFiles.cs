@@ -136,13 +136,9 @@ public static class SequenceFiles
         throw new ArgumentException($"'{path}' has extension '{extension}'; sequence files must end in .csv or .parquet.", nameof(path));
     }
 
-    private static string IdOf(SequenceDataset dataset, int i) =>
-        dataset.Ids is { } ids ? ids[i] : i.ToString(CultureInfo.InvariantCulture);
+    private static string IdOf(SequenceDataset dataset, int i) => dataset.Ids[i];
 
-    private static string LabelNameOf(SequenceDataset dataset, int i) =>
-        dataset.LabelNames is { } names && dataset.Labels[i] < names.Count
-            ? names[dataset.Labels[i]]
-            : dataset.Labels[i].ToString(CultureInfo.InvariantCulture);
+    private static string LabelNameOf(SequenceDataset dataset, int i) => dataset.LabelNames[dataset.Labels[i]];
 
     private static string Quote(string field) =>
         field.IndexOfAny([',', '"', '\n', '\r']) < 0 && field.Trim().Length == field.Length
@@ -295,7 +291,7 @@ public static class SequenceFiles
 
     private static async Task<string[]> ReadTextAsync(string path, ParquetRowGroupReader group, DataField field, int n, long rowBase)
     {
-        if (field.ClrType == typeof(string))
+        if (field.ClrType == typeof(string) || field.ClrType == typeof(ReadOnlyMemory<char>))
         {
             var text = new string?[n];
             await group.ReadAsync(field, text.AsMemory()).ConfigureAwait(false);

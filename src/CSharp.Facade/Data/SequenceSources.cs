@@ -17,6 +17,8 @@ namespace DistEmbed.Data;
 /// row-sequential reading of Le et al. [1]). <c>per-class=N</c> keeps a seeded random sample of N images of each
 /// digit/garment class; <c>downsample=f</c> (1, 2, 4, 7 or 14) averages f×f pixel blocks, giving 28/f steps × 28/f
 /// channels.</item>
+/// <item><c>idx-rows:DIR</c> with the same options: any IDX image folder read row by row (the files
+/// <c>{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]</c>, as for <c>idx:DIR</c> of <see cref="ImageDatasets.Load"/>).</item>
 /// </list>
 /// <para>Unknown specifications and unknown or malformed options are rejected with an
 /// <see cref="ArgumentException"/> naming them.</para>
@@ -53,7 +55,8 @@ public static class SequenceSources
         if (extension is ".csv" or ".parquet" && !trimmed.StartsWith("synthetic:", StringComparison.OrdinalIgnoreCase))
             return SequenceFiles.Read(trimmed);
         var question = trimmed.IndexOf('?');
-        var head = (question < 0 ? trimmed : trimmed[..question]).ToLowerInvariant();
+        var original = question < 0 ? trimmed : trimmed[..question];
+        var head = original.ToLowerInvariant();
         var options = ParseOptions(spec, question < 0 ? "" : trimmed[(question + 1)..]);
         if (head.StartsWith("synthetic:", StringComparison.Ordinal))
         {
@@ -66,7 +69,7 @@ public static class SequenceSources
                 reader.Int("classes", DefaultClasses), reader.Int("per-class", DefaultPerClass), reader.Int("seed", 0),
                 reader.Int("min-length", DefaultMinLength), reader.Int("max-length", DefaultMaxLength));
         }
-        if (head is "mnist-rows" or "fashion-mnist-rows")
+        if (head is "mnist-rows" or "fashion-mnist-rows" || head.StartsWith("idx-rows:", StringComparison.Ordinal))
         {
             var reader = new OptionReader(spec, options, ["train", "per-class", "seed", "downsample"]);
             var train = reader.Bool("train", true);
@@ -75,16 +78,21 @@ public static class SequenceSources
             var factor = reader.Int("downsample", 1);
             if (perClass < 1)
                 throw new ArgumentException($"per-class = {perClass} in '{spec}' must be ≥ 1.", nameof(spec));
-            var images = ImageDatasets.Load(head == "mnist-rows" ? "mnist" : "fashion-mnist", train);
-            return ImageRows(images, head == "mnist-rows" ? null : FashionNames, perClass, seed, factor, spec);
+            var images = head switch
+            {
+                "mnist-rows" => ImageDatasets.Load("mnist", train),
+                "fashion-mnist-rows" => ImageDatasets.Load("fashion-mnist", train),
+                _ => ImageDatasets.Load("idx:" + original["idx-rows:".Length..], train),
+            };
+            return ImageRows(images, head == "fashion-mnist-rows" ? FashionNames : null, perClass, seed, factor, spec);
         }
         throw new ArgumentException(
-            $"unknown sequence source '{spec}'; expected a .csv or .parquet path, synthetic:<{string.Join("|", SyntheticSequences.Tasks)}>[?…], mnist-rows or fashion-mnist-rows.",
+            $"unknown sequence source '{spec}'; expected a .csv or .parquet path, synthetic:<{string.Join("|", SyntheticSequences.Tasks)}>[?…], mnist-rows, fashion-mnist-rows or idx-rows:DIR.",
             nameof(spec));
     }
 
     /// <summary>Turns images into row sequences (row r = step r, column c = channel c), optionally block-averaged and sampled per class.</summary>
-    internal static SequenceDataset ImageRows(ImageSet images, string[]? labelNames, int perClass, int seed, int factor, string spec)
+    private static SequenceDataset ImageRows(ImageSet images, string[]? labelNames, int perClass, int seed, int factor, string spec)
     {
         if (factor < 1 || images.Rows % factor != 0 || images.Cols % factor != 0)
             throw new ArgumentException(

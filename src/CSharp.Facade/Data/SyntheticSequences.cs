@@ -269,7 +269,7 @@ public static class SyntheticSequences
                 rng => (rng.NextDouble() < 0.5 ? -m : m) + Math.Sqrt(1 - m * m) * Normal(rng)));
         foreach (var shape in new[] { 1, 2, 4 })
             foreach (var sign in new[] { 1, -1 })
-                laws.Add(($"gamma{shape}{(sign > 0 ? "+" : "-")}",
+                laws.Add(($"gamma{shape}-{(sign > 0 ? "right" : "left")}",
                     rng => sign * (Gamma(rng, shape) - shape) / Math.Sqrt(shape)));
         laws.Add(("arcsine", rng =>
         {
@@ -294,7 +294,7 @@ public static class SyntheticSequences
         }
         foreach (var sign in new[] { 1, -1 })
             // Weight 0.2 at 1.6 and 0.8 at −0.4: mean 0, between-variance 0.64, within-variance 0.36.
-            laws.Add(($"asymmetric-bimodal{(sign > 0 ? "+" : "-")}",
+            laws.Add(($"asymmetric-bimodal-{(sign > 0 ? "right" : "left")}",
                 rng => sign * ((rng.NextDouble() < 0.2 ? 1.6 : -0.4) + 0.6 * Normal(rng))));
         // Equal weights at −1.1, 0, 1.1: between-variance 2·1.21/3, the rest within.
         laws.Add(("trimodal", rng => 1.1 * (rng.Next(3) - 1) + Math.Sqrt(1 - 2 * 1.21 / 3) * Normal(rng)));
