@@ -103,6 +103,12 @@ public sealed class SequenceCliTests : IDisposable
         (code, _, stderr) = RunCli("train", "--train", "synthetic:nope", "--out", model);
         Assert.Equal(1, code);
         Assert.Contains("nope", stderr);
+        var csv = Path.Combine(_dir, "broken.csv");
+        File.WriteAllText(csv, "this is not,a sequence table\n1,2,3\n");
+        (code, _, stderr) = RunCli("train", "--train", csv, "--out", model);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: ", stderr);
+        Assert.Contains("broken.csv", stderr);
     }
 }
 
