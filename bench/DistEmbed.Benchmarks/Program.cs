@@ -31,7 +31,7 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,B1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,B1,S1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -68,9 +68,13 @@ public static class Program
             }
         }
 
-        var torchIds = workloads.Where(id => id != "W4" && !id.StartsWith('B')).ToArray();
+        var torchIds = workloads.Where(id => id is not "W4" and not "S1" && !id.StartsWith('B')).ToArray();
         var torchPeer = torchIds.Length == 0 ? null : RunPeer(python, Path.Combine(peersDir, "torch_peer.py"),
             $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)} --inputs {inputs}");
+        // S1 (sequence training) has its own peer, which reads the very sequences written above.
+        var seqPeer = workloads.Contains("S1")
+            ? RunPeer(python, Path.Combine(peersDir, "seq_peer.py"), $"--inputs {inputs} --repeats {repeats}")
+            : null;
         Directory.Delete(inputs, recursive: true);
         JsonNode? potPeer = null;
         if (deviceName == "cpu" && !args.Contains("--no-pot"))
@@ -89,7 +93,8 @@ public static class Program
         var md = new StringBuilder();
         md.AppendLine($"Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; device: {deviceName}"
             + (device.type == DeviceType.CUDA ? "" : $"; TorchSharp threads {torch.get_num_threads()}") + $"; date {DateTime.UtcNow:yyyy-MM-dd}.");
-        md.AppendLine($"PyTorch peer: {torchPeer?["version"]} ({torchPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}; scikit-learn: {sklearnPeer?["version"]?.ToString() ?? "not run"}. Scale {scale}, median of {repeats} runs after a warm-up.");
+        var versionPeer = torchPeer ?? seqPeer;
+        md.AppendLine($"PyTorch peer: {versionPeer?["version"]} ({versionPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}; scikit-learn: {sklearnPeer?["version"]?.ToString() ?? "not run"}. Scale {scale}, median of {repeats} runs after a warm-up.");
         md.AppendLine();
         md.AppendLine("| id | sizes | ours (ms) | PyTorch (ms) | speed-up vs PyTorch | POT (ms) | speed-up vs POT | scikit-learn (ms) | speed-up vs scikit-learn |");
         md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -98,7 +103,7 @@ public static class Program
         foreach (var id in workloads)
         {
             var (sizes, ms) = ours[id];
-            var tp = torchPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
+            var tp = (id == "S1" ? seqPeer : torchPeer)?["results"]?[id]?["median_ms"]?.GetValue<double>();
             var pp = potPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
             var potNote = potPeer?["results"]?[id]?["extrapolated"]?.GetValue<bool>() == true ? " (extrapolated)" : "";
             var sp = sklearnPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();

@@ -123,8 +123,47 @@ public sealed class Workloads : IDisposable
                 var distance = Distances.Create("sqeuclidean", null);
                 return ($"{n}×{n}, d=128", () => Sync(() => { using var _ = torch.no_grad(); return distance.Pairwise(x, y); }));
             }
+            case "S1":
+            {
+                // One training epoch of a distributional sequence embedding (TCN + quantile layer + marginal W2,
+                // triplet loss with batch-hard mining): N sequences of T steps, 8 classes × 4 per batch.
+                var n = Scaled(1024, 64);
+                const int t = 64, c = 2, classes = 32;
+                var rng = new Random((int)Seed);
+                var sequences = new float[n][,];
+                var labels = new int[n];
+                var flat = new float[n * t * c];
+                for (var i = 0; i < n; i++)
+                {
+                    labels[i] = i % classes;
+                    var scale = 0.5 + labels[i] / (double)classes;
+                    sequences[i] = new float[t, c];
+                    for (var s = 0; s < t; s++)
+                        for (var k = 0; k < c; k++)
+                        {
+                            var u = 1.0 - rng.NextDouble();
+                            var v = (float)(scale * Math.Sqrt(-2.0 * Math.Log(u)) * Math.Cos(2.0 * Math.PI * rng.NextDouble()));
+                            sequences[i][s, k] = v;
+                            flat[(i * t + s) * c + k] = v;
+                        }
+                }
+                if (InputsDirectory is { } dir)
+                {
+                    IO.Npy.Write(Path.Combine(dir, "s1_x.npy"), flat, [n, t, c]);
+                    IO.Npy.Write(Path.Combine(dir, "s1_y.npy"), labels.Select(l => (double)l).ToArray(), [n]);
+                }
+                var data = new Data.SequenceDataset(sequences, labels);
+                var model = Sequences.SequenceEmbedder.Create(
+                    new Sequences.EmbedderOptions { InputChannels = c, Hidden = 32, Features = 8, Layers = 3, Quantiles = 16 }, Seed);
+                var options = new Sequences.TrainerOptions
+                {
+                    Epochs = 1, ClassesPerBatch = 8, ItemsPerClass = 4, LearningRate = 1e-3, Miner = "batch-hard", Loss = "triplet",
+                    WarmupFraction = 0, Seed = Seed, Device = Device.type == DeviceType.CUDA ? "cuda" : "cpu",
+                };
+                return ($"one epoch: N={n}, T={t}, C={c}, batch 32, TCN 32/8, Q=16", () => Sequences.SequenceTrainer.Train(model, data, null, options));
+            }
             default:
-                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, N1, B1, B1-sqeuclidean", nameof(id));
+                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, N1, B1, B1-sqeuclidean, S1", nameof(id));
         }
     }
 

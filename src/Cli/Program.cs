@@ -16,8 +16,33 @@ public static class Program
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(ShowcaseCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(SequenceCommands.Train());
+        root.Subcommands.Add(SequenceCommands.Embed());
+        root.Subcommands.Add(SequenceCommands.Evaluate());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(BregmanTrainCommand.Create());
-        return root.Parse(args).Invoke();
+        return root.Parse(RouteTrainTask(args)).Invoke();
+    }
+
+    /// <summary>
+    /// <c>distembed train --task bregman …</c> is the <c>train-bregman</c> command (its options differ from the sequence
+    /// task's); every other argument list is returned unchanged.
+    /// </summary>
+    /// <param name="args">Command-line arguments.</param>
+    /// <returns>The arguments with <c>train --task bregman</c> rewritten to <c>train-bregman</c>.</returns>
+    public static string[] RouteTrainTask(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length == 0 || args[0] != "train")
+            return args;
+        for (var i = 1; i < args.Length; i++)
+        {
+            if (args[i] == "--task" && i + 1 < args.Length && args[i + 1] == "bregman")
+                return ["train-bregman", .. args[1..i], .. args[(i + 2)..]];
+            if (args[i] == "--task=bregman")
+                return ["train-bregman", .. args[1..i], .. args[(i + 1)..]];
+        }
+        return args;
     }
 }

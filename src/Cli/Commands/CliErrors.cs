@@ -15,7 +15,7 @@ public static class CliErrors
             body();
             return 0;
         }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or DirectoryNotFoundException)
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or DirectoryNotFoundException or FormatException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

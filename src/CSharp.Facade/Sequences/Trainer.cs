@@ -1,0 +1,379 @@
+using System.Diagnostics;
+using DistEmbed.Core;
+using DistEmbed.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DistEmbed.Sequences;
+
+/// <summary>Options of <see cref="SequenceTrainer"/> (stored in a checkpoint's manifest).</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>The loss names: triplet, contrastive, ntxent, multi-similarity.</summary>
+    public static IReadOnlyList<string> LossNames { get; } = ["triplet", "contrastive", "ntxent", "multi-similarity"];
+
+    /// <summary>The miner names: batch-hard, semi-hard, all.</summary>
+    public static IReadOnlyList<string> MinerNames { get; } = ["batch-hard", "semi-hard", "all"];
+
+    /// <summary>The distance name for <c>Distances.Create</c>; null = the head's default (quantile-w2, marginal-w2 or euclidean).</summary>
+    public string? Distance { get; init; }
+    /// <summary>The loss (default triplet).</summary>
+    public string Loss { get; init; } = "triplet";
+    /// <summary>The miner (default batch-hard).</summary>
+    public string Miner { get; init; } = "batch-hard";
+    /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
+    public double Margin { get; init; } = 0.2;
+    /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
+    public bool SoftMargin { get; init; }
+    /// <summary>The number of epochs (≥ 1). Default 10.</summary>
+    public int Epochs { get; init; } = 10;
+    /// <summary>Classes per M-per-class batch P (≥ 2). Default 8.</summary>
+    public int ClassesPerBatch { get; init; } = 8;
+    /// <summary>Items per class M (≥ 2). Default 4.</summary>
+    public int ItemsPerClass { get; init; } = 4;
+    /// <summary>The peak learning rate (&gt; 0). Default 2e-3.</summary>
+    public double LearningRate { get; init; } = 2e-3;
+    /// <summary>AdamW's decoupled weight decay λ (≥ 0). Default 1e-4.</summary>
+    public double WeightDecay { get; init; } = 1e-4;
+    /// <summary>The fraction of all steps used for the linear warm-up (in [0, 1)). Default 0.1.</summary>
+    public double WarmupFraction { get; init; } = 0.1;
+    /// <summary>The gradient-norm clip (&gt; 0). Default 1.</summary>
+    public double ClipNorm { get; init; } = 1.0;
+    /// <summary>Stop after this many epochs without a better validation MAP@R; 0 = never. Default 0.</summary>
+    public int Patience { get; init; }
+    /// <summary>The seed of sampling (and of the distance's random directions). Default 0.</summary>
+    public long Seed { get; init; }
+    /// <summary>The device: auto, cpu, cuda or cuda:N. Default cpu.</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>Also checkpoint every this many steps within an epoch; 0 = at epoch ends only.</summary>
+    public int CheckpointEverySteps { get; init; }
+    /// <summary>Sequences per forward pass when embedding the validation set (≥ 1). Default 256.</summary>
+    public int EvaluationBatchSize { get; init; } = 256;
+
+    /// <summary>Checks every field.</summary>
+    /// <exception cref="ArgumentException">An unknown name or a value out of range (the message names the field).</exception>
+    public void Validate()
+    {
+        if (!LossNames.Contains(Loss)) throw new ArgumentException($"unknown loss '{Loss}'; known: {string.Join(", ", LossNames)}.", nameof(Loss));
+        if (!MinerNames.Contains(Miner)) throw new ArgumentException($"unknown miner '{Miner}'; known: {string.Join(", ", MinerNames)}.", nameof(Miner));
+        if (Distance is not null && !Distances.Names.Contains(Distance))
+            throw new ArgumentException($"unknown distance '{Distance}'; known: {string.Join(", ", Distances.Names)}.", nameof(Distance));
+        Require.Positive(nameof(Margin), Margin);
+        Require.AtLeast(nameof(Epochs), Epochs, 1);
+        Require.AtLeast(nameof(ClassesPerBatch), ClassesPerBatch, 2);
+        Require.AtLeast(nameof(ItemsPerClass), ItemsPerClass, 2);
+        Require.Positive(nameof(LearningRate), LearningRate);
+        Require.NonNegative(nameof(WeightDecay), WeightDecay);
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1))
+            throw new ArgumentException($"WarmupFraction = {WarmupFraction}; it must lie in [0, 1).", nameof(WarmupFraction));
+        Require.Positive(nameof(ClipNorm), ClipNorm);
+        Require.AtLeast(nameof(Patience), Patience, 0);
+        Require.AtLeast(nameof(CheckpointEverySteps), CheckpointEverySteps, 0);
+        Require.AtLeast(nameof(EvaluationBatchSize), EvaluationBatchSize, 1);
+    }
+}
+
+/// <summary>The metrics of one finished epoch.</summary>
+/// <param name="Epoch">The epoch number, from 1.</param>
+/// <param name="TrainLoss">The mean training loss over the epoch's steps.</param>
+/// <param name="ValidMapAtR">Validation MAP@R on the held-out classes, or null without a validation set.</param>
+/// <param name="ValidPrecisionAt1">Validation precision@1, or null.</param>
+/// <param name="ValidRPrecision">Validation R-precision, or null.</param>
+/// <param name="LearningRate">The learning rate of the epoch's last step.</param>
+public sealed record EpochMetrics(int Epoch, double TrainLoss, double? ValidMapAtR, double? ValidPrecisionAt1, double? ValidRPrecision, double LearningRate);
+
+/// <summary>A progress report: after every step (<see cref="Epoch"/> metrics null) and after every epoch.</summary>
+/// <param name="Epoch">The current epoch, from 1.</param>
+/// <param name="Epochs">The number of epochs planned.</param>
+/// <param name="Step">Steps done in this epoch.</param>
+/// <param name="StepsPerEpoch">Steps per epoch.</param>
+/// <param name="Loss">The loss of the last step.</param>
+/// <param name="LearningRate">The learning rate of the last step.</param>
+/// <param name="EpochResult">The finished epoch's metrics, or null during the epoch.</param>
+public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double LearningRate, EpochMetrics? EpochResult);
+
+/// <summary>The outcome of <see cref="SequenceTrainer.Train"/>.</summary>
+/// <param name="History">One entry per finished epoch.</param>
+/// <param name="BestEpoch">The epoch with the best validation MAP@R (the model holds its weights), or the last epoch without validation.</param>
+/// <param name="BestMapAtR">The best validation MAP@R, or null.</param>
+/// <param name="StoppedEarly">True when early stopping ended the run.</param>
+/// <param name="Steps">Optimiser steps taken in total.</param>
+/// <param name="Seconds">Wall-clock seconds of this call.</param>
+public sealed record TrainingResult(IReadOnlyList<EpochMetrics> History, int BestEpoch, double? BestMapAtR, bool StoppedEarly, long Steps, double Seconds);
+
+/// <summary>
+/// Trains a <see cref="SequenceEmbedder"/> with a metric-learning loss over a distance between its embeddings:
+/// M-per-class batches, a miner, AdamW with linear warm-up and cosine decay, gradient clipping, validation MAP@R on
+/// held-out classes after each epoch, early stopping, and resumable checkpoints.
+/// </summary>
+/// <remarks>
+/// <para>Learning rate at step s of S (warm-up W = ⌊f S⌋ steps): η_s = η (s + 1)/W for s &lt; W, else
+/// η ½ (1 + cos(π (s − W)/(S − W))) [1, eq. 5].</para>
+/// <para>Determinism: the parameters are initialised from a seed (<see cref="SequenceEmbedder.Create"/>), the batches
+/// come from <c>Samplers.MPerClassEpoch</c> seeded per epoch by a <see cref="SplitMix64"/> stream whose state is
+/// checkpointed, and nothing else is random; on the CPU a run and a run resumed from any of its checkpoints end with
+/// identical weights and metrics.</para>
+/// <para>Checkpoint directory (written to a temporary sibling, then renamed into place): <c>manifest.json</c>
+/// (<see cref="CheckpointManifest"/>), <c>model.dat</c> (TorchSharp state dict of the current weights),
+/// <c>best.dat</c> (the best epoch's weights), <c>optimizer.dat</c> (<see cref="AdamW"/> state).</para>
+/// [1] I. Loshchilov, F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017, eq. 5.
+/// [2] A. Abdelwahab, N. Landwehr, arXiv:1912.01933 (training distributional sequence embeddings end to end).
+/// </remarks>
+public static class SequenceTrainer
+{
+    /// <summary>Trains a model from its current weights, writing checkpoints to <paramref name="checkpointDirectory"/> if given.</summary>
+    /// <param name="model">The model (moved to the options' device).</param>
+    /// <param name="train">Training sequences, C = the model's input channels, at least <c>ClassesPerBatch</c> classes.</param>
+    /// <param name="valid">Validation sequences (held-out classes, each with ≥ 2 items), or null.</param>
+    /// <param name="options">Trainer options.</param>
+    /// <param name="checkpointDirectory">The checkpoint directory (replaced at each checkpoint), or null for none.</param>
+    /// <param name="standardizerJson">The JSON of the standardiser applied to the data, stored in the manifest, or null.</param>
+    /// <param name="progress">Progress sink, or null.</param>
+    /// <param name="cancellationToken">Checked before every step; cancelling throws <see cref="OperationCanceledException"/> (the last checkpoint stays valid).</param>
+    /// <returns>The training history; the model holds the best epoch's weights.</returns>
+    /// <exception cref="ArgumentException">Invalid options, a channel mismatch, a distance that does not accept the head's representation, too few classes.</exception>
+    public static TrainingResult Train(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options,
+        string? checkpointDirectory = null, string? standardizerJson = null, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        var state = new TrainingState { RngState = unchecked((ulong)options.Seed) };
+        var run = new Run(model, train, valid, options, checkpointDirectory, standardizerJson, state);
+        return run.Execute(progress, cancellationToken);
+    }
+
+    /// <summary>Resumes the run whose last checkpoint is in <paramref name="checkpointDirectory"/>, with the same data.</summary>
+    /// <param name="checkpointDirectory">A directory written by <see cref="Train"/>.</param>
+    /// <param name="train">The same training data as the original run.</param>
+    /// <param name="valid">The same validation data, or null.</param>
+    /// <param name="progress">Progress sink, or null.</param>
+    /// <param name="cancellationToken">As for <see cref="Train"/>.</param>
+    /// <returns>The model (best weights) and the full history, including the epochs before the checkpoint.</returns>
+    /// <exception cref="DirectoryNotFoundException">No such directory.</exception>
+    /// <exception cref="FileNotFoundException">The directory lacks a checkpoint file.</exception>
+    public static (SequenceEmbedder Model, TrainingResult Result) Resume(string checkpointDirectory, SequenceDataset train, SequenceDataset? valid,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var manifest = Checkpoint.ReadManifest(checkpointDirectory);
+        var model = SequenceEmbedder.Create(manifest.Model, 0);
+        var run = new Run(model, train, valid, manifest.Trainer, checkpointDirectory, manifest.Standardizer, manifest.State);
+        run.LoadFrom(checkpointDirectory);
+        return (model, run.Execute(progress, cancellationToken));
+    }
+
+    /// <summary>The learning rate of step s (from 0) of S with W warm-up steps (see the class remarks).</summary>
+    /// <param name="peak">η.</param>
+    /// <param name="step">s.</param>
+    /// <param name="totalSteps">S ≥ 1.</param>
+    /// <param name="warmupSteps">W ≥ 0.</param>
+    /// <returns>η_s.</returns>
+    public static double LearningRateAt(double peak, long step, long totalSteps, long warmupSteps)
+    {
+        if (step < warmupSteps) return peak * (step + 1) / warmupSteps;
+        var span = Math.Max(1, totalSteps - warmupSteps);
+        var progress = Math.Min(1.0, (double)(step - warmupSteps) / span);
+        return peak * 0.5 * (1.0 + Math.Cos(Math.PI * progress));
+    }
+
+    /// <summary>Retrieval metrics of a data set's embeddings among themselves (query = gallery, self excluded).</summary>
+    /// <param name="model">The model.</param>
+    /// <param name="data">The sequences (each class with ≥ 2 items for a defined MAP@R).</param>
+    /// <param name="distance">A distance accepting the model's representation.</param>
+    /// <param name="batchSize">Sequences per forward pass.</param>
+    /// <param name="device">The model's device, or null for the CPU.</param>
+    /// <returns>The distance matrix [N, N] (float64) and the labels.</returns>
+    public static (double[,] Distances, long[] Labels) DistanceMatrix(SequenceEmbedder model, SequenceDataset data, IDistance distance, int batchSize = 256, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(distance);
+        using var embeddings = model.EmbedAll(data, batchSize, device);
+        using var _ = torch.no_grad();
+        using var scope = NewDisposeScope();
+        var m = distance.Pairwise(embeddings, embeddings).cpu().to_type(ScalarType.Float64);
+        var n = data.Count;
+        var flat = m.data<double>().ToArray();
+        var result = new double[n, n];
+        Buffer.BlockCopy(flat, 0, result, 0, flat.Length * sizeof(double));
+        return (result, data.Labels.Select(l => (long)l).ToArray());
+    }
+
+    private sealed class Run
+    {
+        private readonly SequenceEmbedder model;
+        private readonly SequenceDataset train;
+        private readonly SequenceDataset? valid;
+        private readonly TrainerOptions options;
+        private readonly string? directory;
+        private readonly string? standardizer;
+        private readonly TrainingState state;
+        private readonly Device device;
+        private readonly IDistance distance;
+        private readonly AdamW optimizer;
+        private readonly long[] labels;
+        private readonly int stepsPerEpoch;
+        private byte[]? bestWeights;
+
+        public Run(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options, string? directory,
+            string? standardizer, TrainingState state)
+        {
+            ArgumentNullException.ThrowIfNull(train);
+            options.Validate();
+            if (train.Channels != model.Options.InputChannels)
+                throw new ArgumentException($"train has {train.Channels} channels but the model expects {model.Options.InputChannels}.", nameof(train));
+            if (valid is not null && valid.Channels != model.Options.InputChannels)
+                throw new ArgumentException($"valid has {valid.Channels} channels but the model expects {model.Options.InputChannels}.", nameof(valid));
+            var classes = train.Labels.Distinct().Count();
+            if (classes < options.ClassesPerBatch)
+                throw new ArgumentException($"train has {classes} classes but ClassesPerBatch = {options.ClassesPerBatch}; lower it.", nameof(train));
+            this.model = model;
+            this.train = train;
+            this.valid = valid;
+            this.options = options;
+            this.directory = directory;
+            this.standardizer = standardizer;
+            this.state = state;
+            device = NativeRuntime.ResolveDevice(options.Device);
+            var distanceName = options.Distance ?? model.Options.DefaultDistance();
+            distance = Distances.Create(distanceName, new DistanceOptions { Seed = options.Seed });
+            if (distance.Accepts != model.Representation)
+                throw new ArgumentException(
+                    $"distance '{distanceName}' accepts {distance.Accepts} but the '{model.Options.Head}' head gives {model.Representation}.", nameof(options));
+            model.to(device);
+            optimizer = new AdamW(model.parameters(), options.WeightDecay);
+            labels = train.Labels.Select(l => (long)l).ToArray();
+            stepsPerEpoch = Math.Max(1, train.Count / (options.ClassesPerBatch * options.ItemsPerClass));
+        }
+
+        public void LoadFrom(string dir)
+        {
+            model.load(Path.Combine(dir, Checkpoint.ModelFile));
+            using (var s = File.OpenRead(Path.Combine(dir, Checkpoint.OptimizerFile))) optimizer.Load(s);
+            var best = Path.Combine(dir, Checkpoint.BestFile);
+            bestWeights = File.Exists(best) ? File.ReadAllBytes(best) : null;
+        }
+
+        public TrainingResult Execute(IProgress<TrainingProgress>? progress, CancellationToken ct)
+        {
+            var clock = Stopwatch.StartNew();
+            var rng = new SplitMix64(state.RngState);
+            var total = (long)options.Epochs * stepsPerEpoch;
+            var warmup = (long)Math.Floor(options.WarmupFraction * total);
+            var stopped = false;
+            model.train();
+            while (state.Epoch < options.Epochs && !state.Stopped)
+            {
+                if (state.StepInEpoch == 0)
+                {
+                    state.EpochSeed = rng.NextInt31();
+                    state.RngState = rng.State;
+                    state.LossSum = 0;
+                }
+                var batches = Samplers.MPerClassEpoch(labels, options.ClassesPerBatch, options.ItemsPerClass, state.EpochSeed, state.Epoch);
+                var lr = 0.0;
+                for (var s = state.StepInEpoch; s < batches.Length; s++)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    lr = LearningRateAt(options.LearningRate, state.GlobalStep, total, warmup);
+                    var loss = Step(batches[s], lr);
+                    state.LossSum += loss;
+                    state.StepInEpoch = s + 1;
+                    state.GlobalStep++;
+                    state.LastLearningRate = lr;
+                    progress?.Report(new TrainingProgress(state.Epoch + 1, options.Epochs, s + 1, batches.Length, loss, lr, null));
+                    if (options.CheckpointEverySteps > 0 && state.GlobalStep % options.CheckpointEverySteps == 0 && s + 1 < batches.Length)
+                        Save();
+                }
+                var metrics = Validate(state.Epoch + 1, state.LossSum / batches.Length, state.LastLearningRate);
+                state.History.Add(metrics);
+                if (metrics.ValidMapAtR is { } map)
+                {
+                    if (state.BestMapAtR is null || map > state.BestMapAtR.Value)
+                    {
+                        state.BestMapAtR = map;
+                        state.BestEpoch = metrics.Epoch;
+                        state.EpochsWithoutImprovement = 0;
+                        bestWeights = Checkpoint.WeightsToBytes(model);
+                    }
+                    else state.EpochsWithoutImprovement++;
+                    if (options.Patience > 0 && state.EpochsWithoutImprovement >= options.Patience) state.Stopped = true;
+                }
+                else state.BestEpoch = metrics.Epoch;
+                state.Epoch++;
+                state.StepInEpoch = 0;
+                Save();
+                progress?.Report(new TrainingProgress(metrics.Epoch, options.Epochs, batches.Length, batches.Length, double.NaN, lr, metrics));
+            }
+            stopped = state.Stopped;
+            if (bestWeights is not null) Checkpoint.WeightsFromBytes(model, bestWeights);
+            model.eval();
+            return new TrainingResult(state.History.ToArray(), state.BestEpoch, state.BestMapAtR, stopped, state.GlobalStep, clock.Elapsed.TotalSeconds);
+        }
+
+        private double Step(int[] indices, double lr)
+        {
+            using var scope = NewDisposeScope();
+            using var batch = train.ToBatch(indices, device);
+            optimizer.ZeroGrad();
+            using var embeddings = model.forward(batch.Features, batch.Mask);
+            var loss = LossOf(embeddings, batch.Labels);
+            loss.backward();
+            nn.utils.clip_grad_norm_(model.parameters(), options.ClipNorm);
+            optimizer.Step(lr);
+            return loss.item<float>();
+        }
+
+        private Tensor LossOf(IEmbeddingBatch embeddings, Tensor y)
+        {
+            TripletIndices? triplets = options.Miner switch
+            {
+                "batch-hard" => Miners.BatchHard(embeddings, y, distance),
+                "semi-hard" => Miners.SemiHard(embeddings, y, distance, options.Margin),
+                _ => null,
+            };
+            try
+            {
+                if (options.Loss == "triplet")
+                    return TripletMarginLoss.Compute(embeddings, y, distance, triplets, new TripletMarginLossOptions
+                    {
+                        Margin = options.Margin, Penalty = options.SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge,
+                    });
+                using var pairs = triplets is null ? null : PairIndices.FromTriplets(triplets);
+                return options.Loss switch
+                {
+                    "contrastive" => ContrastiveLoss.Compute(embeddings, y, distance, pairs, null),
+                    "ntxent" => NTXentLoss.Compute(embeddings, y, distance, pairs, null),
+                    _ => MultiSimilarityLoss.Compute(embeddings, y, distance, pairs, null),
+                };
+            }
+            finally
+            {
+                triplets?.Dispose();
+            }
+        }
+
+        private EpochMetrics Validate(int epoch, double trainLoss, double lr)
+        {
+            if (valid is null) return new EpochMetrics(epoch, trainLoss, null, null, null, lr);
+            var (d, y) = DistanceMatrix(model, valid, distance, options.EvaluationBatchSize, device);
+            model.train();
+            var report = RetrievalMetrics.Evaluate(d, y, y, true, [1]);
+            return new EpochMetrics(epoch, trainLoss, report.MapAtR, report.PrecisionAt1, report.RPrecision, lr);
+        }
+
+        private void Save()
+        {
+            if (directory is null) return;
+            var manifest = new CheckpointManifest
+            {
+                Model = model.Options,
+                Trainer = options,
+                Standardizer = standardizer,
+                Distance = distance.Name,
+                State = state.Clone(),
+            };
+            Checkpoint.Write(directory, manifest, model, optimizer, bestWeights);
+        }
+    }
+}

@@ -1,0 +1,328 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using DistEmbed.Core;
+using DistEmbed.Data;
+using DistEmbed.IO;
+using DistEmbed.Sequences;
+using Spectre.Console;
+using TorchSharp;
+
+namespace DistEmbed.Cli.Commands;
+
+/// <summary>
+/// The sequence-model commands: <c>distembed train --task sequence</c>, <c>distembed embed</c> and
+/// <c>distembed evaluate</c>.
+/// </summary>
+public static class SequenceCommands
+{
+    /// <summary>Builds <c>train</c>.</summary>
+    public static Command Train()
+    {
+        var task = new Option<string>("--task") { Description = "What to train: sequence (this command) or bregman (routed to train-bregman: --data, --generator, …).", DefaultValueFactory = _ => "sequence" };
+        var trainData = new Option<string>("--train") { Description = "Training sequences: a .csv/.parquet file, synthetic:<task>, mnist-rows or fashion-mnist-rows.", Required = true };
+        var validData = new Option<string?>("--valid") { Description = "Validation sequences (held-out classes); default: 20% of the training classes held out." };
+        var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => "tcn" };
+        var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => "quantile" };
+        var distance = new Option<string?>("--distance") { Description = "Distance name (default: quantile-w2, marginal-w2 or euclidean by head)." };
+        var loss = new Option<string>("--loss") { Description = "triplet, contrastive, ntxent or multi-similarity.", DefaultValueFactory = _ => "triplet" };
+        var miner = new Option<string>("--miner") { Description = "all (every valid triplet / pair), batch-hard or semi-hard.", DefaultValueFactory = _ => "all" };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 10 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per batch (classes × 4 per class).", DefaultValueFactory = _ => 32 };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-3 };
+        var hidden = new Option<int>("--hidden") { Description = "Encoder width.", DefaultValueFactory = _ => 32 };
+        var features = new Option<int>("--features") { Description = "Per-step features d.", DefaultValueFactory = _ => 8 };
+        var quantiles = new Option<int>("--quantiles") { Description = "Quantile levels Q.", DefaultValueFactory = _ => 16 };
+        var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs (0 = off).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var output = new Option<string>("--out") { Description = "Model / checkpoint directory.", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object with the history and the paths written." };
+        var command = new Command("train", "Trains a sequence embedding model (--task sequence) with metric learning; writes a resumable checkpoint directory.")
+        {
+            task, trainData, validData, encoder, head, distance, loss, miner, epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, json,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var taskName = r.GetValue(task)!;
+            if (taskName != "sequence")
+                throw new ArgumentException($"--task '{taskName}' is unknown; valid: sequence, bregman.", "task");
+            var outDir = r.GetValue(output)!;
+            var asJson = r.GetValue(json);
+            var raw = SequenceSources.Load(r.GetValue(trainData)!);
+            var validSpec = r.GetValue(validData);
+            TrainingResult result;
+            SequenceEmbedder model;
+            if (r.GetValue(resume))
+            {
+                var manifest = Checkpoint.ReadManifest(outDir);
+                var standardizer = manifest.Standardizer is null ? null : Standardizer.FromJson(manifest.Standardizer);
+                var (train, valid) = Prepare(raw, validSpec, standardizer!, manifest.Trainer.Seed);
+                (model, result) = WithProgress(asJson, manifest.Trainer.Epochs, p => SequenceTrainer.Resume(outDir, train, valid, p));
+            }
+            else
+            {
+                var b = r.GetValue(batchSize);
+                if (b < 4 || b % 4 != 0) throw new ArgumentException($"--batch-size = {b}; it must be a multiple of 4 (classes × 4 sequences), at least 8.", "batch-size");
+                var seedValue = r.GetValue(seed);
+                var (fitOn, _) = HoldOut(raw, validSpec, seedValue);
+                var standardizer = Standardizer.Fit(fitOn);
+                var (train, valid) = Prepare(raw, validSpec, standardizer, seedValue);
+                var options = new EmbedderOptions
+                {
+                    Encoder = r.GetValue(encoder)!, Head = r.GetValue(head)!, InputChannels = raw.Channels, Hidden = r.GetValue(hidden),
+                    Features = r.GetValue(features), Quantiles = r.GetValue(quantiles),
+                };
+                var trainer = new TrainerOptions
+                {
+                    Distance = r.GetValue(distance), Loss = r.GetValue(loss)!, Miner = r.GetValue(miner)!, Epochs = r.GetValue(epochs),
+                    ClassesPerBatch = Math.Min(b / 4, train.Classes.Length), ItemsPerClass = 4, LearningRate = r.GetValue(lr),
+                    Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!,
+                };
+                model = SequenceEmbedder.Create(options, seedValue);
+                var m = model;
+                result = WithProgress(asJson, trainer.Epochs, p => SequenceTrainer.Train(m, train, valid, trainer, outDir, standardizer.ToJson(), p));
+            }
+            var full = Path.GetFullPath(outDir);
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["out"] = full, ["epochs"] = result.History.Count, ["best_epoch"] = result.BestEpoch,
+                    ["best_valid_map_at_r"] = result.BestMapAtR, ["stopped_early"] = result.StoppedEarly, ["steps"] = result.Steps,
+                    ["seconds"] = result.Seconds,
+                    ["history"] = result.History.Select(h => new Dictionary<string, object?>
+                    {
+                        ["epoch"] = h.Epoch, ["train_loss"] = h.TrainLoss, ["valid_map_at_r"] = h.ValidMapAtR,
+                        ["valid_precision_at_1"] = h.ValidPrecisionAt1, ["learning_rate"] = h.LearningRate,
+                    }).ToArray(),
+                }));
+            }
+            else
+            {
+                Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "best epoch {0} (validation MAP@R {1:F4}); {2} steps in {3:F1} s",
+                    result.BestEpoch, result.BestMapAtR ?? double.NaN, result.Steps, result.Seconds));
+                Console.WriteLine($"written: {full}");
+            }
+        }));
+        return command;
+    }
+
+    /// <summary>Builds <c>embed</c>.</summary>
+    public static Command Embed()
+    {
+        var modelDir = new Option<string>("--model") { Description = "Model directory written by distembed train.", Required = true };
+        var data = new Option<string>("--data") { Description = "Sequences to embed (same forms as --train).", Required = true };
+        var output = new Option<string>("--out") { Description = "Embeddings .npy: [N,d] vectors, [N,T,d] distributions (+ .mask.npy) or [N,d,Q] quantiles (+ .levels.npy); .labels.npy and .ids.txt alongside.", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object with the shape and the paths written." };
+        var command = new Command("embed", "Embeds sequences with a trained model.") { modelDir, data, output, json };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var written = EmbedToFiles(r.GetValue(modelDir)!, r.GetValue(data)!, r.GetValue(output)!, out var shape);
+            if (r.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["shape"] = shape, ["files"] = written }));
+            else
+            {
+                Console.WriteLine($"embeddings [{string.Join(",", shape)}]");
+                foreach (var f in written) Console.WriteLine($"written: {f}");
+            }
+        }));
+        return command;
+    }
+
+    /// <summary>Builds <c>evaluate</c>.</summary>
+    public static Command Evaluate()
+    {
+        var modelDir = new Option<string>("--model") { Description = "Model directory written by distembed train.", Required = true };
+        var query = new Option<string>("--query") { Description = "Query sequences.", Required = true };
+        var gallery = new Option<string?>("--gallery") { Description = "Gallery sequences (default: the queries themselves, self excluded)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics." };
+        var command = new Command("evaluate", "Retrieval and verification metrics of a trained model: precision@1, R-precision, MAP@R, recall@k, ROC AUC, EER.")
+        {
+            modelDir, query, gallery, json,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var metrics = EvaluateModel(r.GetValue(modelDir)!, r.GetValue(query)!, r.GetValue(gallery));
+            if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(metrics));
+            else foreach (var (k, v) in metrics) Console.WriteLine($"{k,-16} {Format(v)}");
+        }));
+        return command;
+    }
+
+    private static string Format(object v) => v switch
+    {
+        double d => d.ToString("F4", CultureInfo.InvariantCulture),
+        Dictionary<string, double> m => string.Join("  ", m.Select(kv => $"{kv.Key}: {kv.Value.ToString("F4", CultureInfo.InvariantCulture)}")),
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
+    };
+
+    /// <summary>Embeds a data set with a model directory and writes the embedding files.</summary>
+    /// <param name="modelDirectory">The model directory.</param>
+    /// <param name="dataSpec">The data specification.</param>
+    /// <param name="outPath">The .npy path of the embeddings.</param>
+    /// <param name="shape">The embeddings' shape.</param>
+    /// <returns>The full paths written.</returns>
+    public static string[] EmbedToFiles(string modelDirectory, string dataSpec, string outPath, out long[] shape)
+    {
+        var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
+        var data = Standardised(SequenceSources.Load(dataSpec), manifest, "data");
+        using var e = model.EmbedAll(data);
+        var stem = outPath.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? outPath[..^4] : outPath;
+        var written = new List<string> { outPath };
+        switch (e)
+        {
+            case VectorBatch v: Npy.WriteTensor(outPath, v.Values); shape = v.Values.shape; break;
+            case QuantileBatch q:
+                Npy.WriteTensor(outPath, q.Values);
+                Npy.WriteTensor(stem + ".levels.npy", q.Levels);
+                written.Add(stem + ".levels.npy");
+                shape = q.Values.shape;
+                break;
+            case DistributionBatch d:
+                Npy.WriteTensor(outPath, d.Points);
+                using (var mask = d.Mask().to_type(torch.ScalarType.Float32)) Npy.WriteTensor(stem + ".mask.npy", mask);
+                written.Add(stem + ".mask.npy");
+                shape = d.Points.shape;
+                break;
+            default: throw new InvalidOperationException("unknown representation");
+        }
+        NpyInt64.Write(stem + ".labels.npy", data.Labels.Select(l => (long)l).ToArray());
+        AtomicFile.WriteAllText(stem + ".ids.txt", string.Join("\n", data.Ids) + "\n");
+        written.Add(stem + ".labels.npy");
+        written.Add(stem + ".ids.txt");
+        return written.Select(Path.GetFullPath).ToArray();
+    }
+
+    /// <summary>Evaluates a model directory on query (and gallery) data.</summary>
+    /// <param name="modelDirectory">The model directory.</param>
+    /// <param name="querySpec">The queries.</param>
+    /// <param name="gallerySpec">The gallery, or null for query = gallery (self excluded).</param>
+    /// <returns>precision_at_1, r_precision, map_at_r, recall_at_k, auc, eer and counts.</returns>
+    public static Dictionary<string, object> EvaluateModel(string modelDirectory, string querySpec, string? gallerySpec)
+    {
+        var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
+        var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query");
+        var distance = Distances.Create(manifest.Distance, new DistanceOptions { Seed = manifest.Trainer.Seed });
+        double[,] d;
+        long[] qy;
+        long[] gy;
+        var same = gallerySpec is null;
+        if (same)
+        {
+            (d, qy) = SequenceTrainer.DistanceMatrix(model, queries, distance);
+            gy = qy;
+        }
+        else
+        {
+            var gallery = Standardised(SequenceSources.Load(gallerySpec!), manifest, "gallery");
+            using var eq = model.EmbedAll(queries);
+            using var eg = model.EmbedAll(gallery);
+            using var _ = torch.no_grad();
+            using var m = distance.Pairwise(eq, eg).to_type(torch.ScalarType.Float64);
+            d = new double[queries.Count, gallery.Count];
+            var flat = m.data<double>().ToArray();
+            Buffer.BlockCopy(flat, 0, d, 0, flat.Length * sizeof(double));
+            qy = queries.Labels.Select(l => (long)l).ToArray();
+            gy = gallery.Labels.Select(l => (long)l).ToArray();
+        }
+        var candidates = same ? gy.Length - 1 : gy.Length;
+        var ks = new[] { 1, 5, 10 }.Where(k => k <= candidates).ToArray();
+        var retrieval = RetrievalMetrics.Evaluate(d, qy, gy, same, ks);
+        var verification = VerificationMetrics.EvaluateMatrix(d, qy, gy, same);
+        return new Dictionary<string, object>
+        {
+            ["precision_at_1"] = retrieval.PrecisionAt1,
+            ["r_precision"] = retrieval.RPrecision,
+            ["map_at_r"] = retrieval.MapAtR,
+            ["recall_at_k"] = ks.Select((k, i) => (k, i)).ToDictionary(t => t.k.ToString(CultureInfo.InvariantCulture), t => retrieval.RecallAtK[t.i]),
+            ["auc"] = verification.RocAuc,
+            ["eer"] = verification.EqualErrorRate,
+            ["queries"] = retrieval.EvaluatedQueries,
+            ["distance"] = distance.Name,
+        };
+    }
+
+    private static SequenceDataset Standardised(SequenceDataset data, CheckpointManifest manifest, string argument)
+    {
+        if (data.Channels != manifest.Model.InputChannels)
+            throw new ArgumentException($"--{argument} has {data.Channels} channels but the model expects {manifest.Model.InputChannels}.", argument);
+        return manifest.Standardizer is null ? data : Standardizer.FromJson(manifest.Standardizer).Apply(data);
+    }
+
+    /// <summary>The training part and the validation part (a file, or held-out training classes).</summary>
+    private static (SequenceDataset Train, SequenceDataset? Valid) HoldOut(SequenceDataset raw, string? validSpec, int seed)
+    {
+        if (validSpec is not null) return (raw, SequenceSources.Load(validSpec));
+        var classes = raw.Classes;
+        if (classes.Length < 4) return (raw, null);
+        var rng = new SplitMix64((ulong)seed);
+        var shuffled = classes.OrderBy(_ => rng.NextUInt64()).ToArray();
+        var held = new HashSet<int>(shuffled.Take(Math.Max(2, (int)Math.Round(0.2 * classes.Length))));
+        var trainIdx = Enumerable.Range(0, raw.Count).Where(i => !held.Contains(raw.Labels[i])).ToArray();
+        var validIdx = Enumerable.Range(0, raw.Count).Where(i => held.Contains(raw.Labels[i])).ToArray();
+        return (raw.Subset(trainIdx), raw.Subset(validIdx));
+    }
+
+    private static (SequenceDataset Train, SequenceDataset? Valid) Prepare(SequenceDataset raw, string? validSpec, Standardizer standardizer, long seed)
+    {
+        var (train, valid) = HoldOut(raw, validSpec, (int)seed);
+        return (standardizer.Apply(train), valid is null ? null : standardizer.Apply(valid));
+    }
+
+    private static T WithProgress<T>(bool quiet, int epochs, Func<IProgress<TrainingProgress>?, T> run)
+    {
+        if (quiet || Console.IsOutputRedirected)
+        {
+            if (quiet) return run(null);
+            return run(new Sink(p =>
+            {
+                if (p.EpochResult is { } e)
+                    Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1}  loss {2:F4}  valid MAP@R {3:F4}", e.Epoch, p.Epochs, e.TrainLoss, e.ValidMapAtR ?? double.NaN));
+            }));
+        }
+        T result = default!;
+        AnsiConsole.Progress().AutoClear(false).Start(ctx =>
+        {
+            var bar = ctx.AddTask("training", maxValue: epochs);
+            result = run(new Sink(p =>
+            {
+                bar.Value = p.Epoch - 1 + (double)p.Step / p.StepsPerEpoch;
+                bar.Description = p.EpochResult is { } e
+                    ? string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1} valid MAP@R {2:F3}", e.Epoch, p.Epochs, e.ValidMapAtR ?? double.NaN)
+                    : string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1} loss {2:F3}", p.Epoch, p.Epochs, p.Loss);
+            }));
+            bar.Value = epochs;
+        });
+        return result;
+    }
+
+    private sealed class Sink(Action<TrainingProgress> action) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => action(value);
+    }
+}
+
+/// <summary>Writes int64 vectors as NumPy .npy files (the facade's <c>Npy</c> writes floating arrays).</summary>
+internal static class NpyInt64
+{
+    public static void Write(string path, long[] values)
+    {
+        var header = $"{{'descr': '<i8', 'fortran_order': False, 'shape': ({values.Length},), }}";
+        var total = 10 + header.Length + 1;
+        header = header.PadRight(header.Length + (64 - total % 64) % 64) + "\n";
+        AtomicFile.Write(path, stream =>
+        {
+            using var w = new BinaryWriter(stream, Encoding.ASCII, leaveOpen: true);
+            w.Write((byte)0x93);
+            w.Write(Encoding.ASCII.GetBytes("NUMPY"));
+            w.Write((byte)1);
+            w.Write((byte)0);
+            w.Write((ushort)header.Length);
+            w.Write(Encoding.ASCII.GetBytes(header));
+            foreach (var v in values) w.Write(v);
+        });
+    }
+}

@@ -1,0 +1,164 @@
+using DistEmbed.Core;
+using DistEmbed.Data;
+using DistEmbed.Sequences;
+using TorchSharp;
+using Xunit;
+
+namespace DistEmbed.Facade.Tests;
+
+public class SequenceTrainerTests
+{
+    private static readonly EmbedderOptions Tiny = new() { InputChannels = 2, Hidden = 8, Features = 4, Layers = 2, Quantiles = 6 };
+
+    private static TrainerOptions Options(int epochs) => new()
+    {
+        Epochs = epochs, ClassesPerBatch = 4, ItemsPerClass = 3, LearningRate = 5e-3, Seed = 17, CheckpointEverySteps = 2,
+    };
+
+    private static string TempDir() => Path.Combine(Path.GetTempPath(), "distembed-seq-" + Guid.NewGuid().ToString("N"));
+
+    private static float[] Flat(IEmbeddingBatch batch) => batch switch
+    {
+        VectorBatch v => v.Values.data<float>().ToArray(),
+        QuantileBatch q => q.Values.data<float>().ToArray(),
+        DistributionBatch d => d.Points.data<float>().ToArray(),
+        _ => throw new InvalidOperationException(),
+    };
+
+    [Fact]
+    public void ResumedRunEndsBitForBitLikeAnUninterruptedRun()
+    {
+        var train = SequenceTestData.Make(6, 8, 1);
+        var valid = SequenceTestData.Make(3, 5, 2, labelOffset: 100);
+        var dirA = TempDir();
+        var dirB = TempDir();
+        try
+        {
+            var modelA = SequenceEmbedder.Create(Tiny, 5);
+            var a = SequenceTrainer.Train(modelA, train, valid, Options(3), dirA);
+
+            var modelB = SequenceEmbedder.Create(Tiny, 5);
+            using var cts = new CancellationTokenSource();
+            var reports = new List<TrainingProgress>();
+            var progress = new SyncProgress(p =>
+            {
+                reports.Add(p);
+                if (p.Epoch == 2 && p.Step == 3 && p.EpochResult is null) cts.Cancel();
+            });
+            Assert.Throws<OperationCanceledException>(() => SequenceTrainer.Train(modelB, train, valid, Options(3), dirB, null, progress, cts.Token));
+            var mid = Checkpoint.ReadManifest(dirB);
+            Assert.Equal(1, mid.State.Epoch);
+            Assert.Equal(2, mid.State.StepInEpoch);
+            var (modelC, c) = SequenceTrainer.Resume(dirB, train, valid);
+
+            Assert.Equal(a.History.Count, c.History.Count);
+            for (var i = 0; i < a.History.Count; i++) Assert.Equal(a.History[i], c.History[i]);
+            Assert.Equal(a.BestEpoch, c.BestEpoch);
+            Assert.Equal(a.Steps, c.Steps);
+            using var ea = modelA.EmbedAll(valid);
+            using var ec = modelC.EmbedAll(valid);
+            Assert.Equal(Flat(ea), Flat(ec));
+            Assert.True(File.Exists(Path.Combine(dirA, Checkpoint.OptimizerFile)));
+            Assert.Equal(3, Checkpoint.ReadManifest(dirA).State.History.Count);
+        }
+        finally
+        {
+            if (Directory.Exists(dirA)) Directory.Delete(dirA, true);
+            if (Directory.Exists(dirB)) Directory.Delete(dirB, true);
+        }
+    }
+
+    [Theory]
+    [InlineData("tcn", "quantile", "triplet", "batch-hard")]
+    [InlineData("gru", "distribution", "contrastive", "all")]
+    [InlineData("tcn", "stats", "multi-similarity", "semi-hard")]
+    [InlineData("tcn", "attention", "ntxent", "batch-hard")]
+    public void TrainSaveLoadGivesIdenticalEmbeddingsAndEvaluates(string encoder, string head, string loss, string miner)
+    {
+        var train = SequenceTestData.Make(5, 6, 3);
+        var test = SequenceTestData.Make(3, 4, 4, labelOffset: 50);
+        var dir = TempDir();
+        try
+        {
+            var model = SequenceEmbedder.Create(Tiny with { Encoder = encoder, Head = head }, 1);
+            var result = SequenceTrainer.Train(model, train, null, Options(1) with { Loss = loss, Miner = miner, CheckpointEverySteps = 0 }, dir, "{\"means\":[0,0],\"stds\":[1,1]}");
+            Assert.Single(result.History);
+            Assert.True(double.IsFinite(result.History[0].TrainLoss));
+            var (loaded, manifest) = Checkpoint.LoadModel(dir);
+            Assert.Equal(model.Options, loaded.Options);
+            Assert.Equal("{\"means\":[0,0],\"stds\":[1,1]}", manifest.Standardizer);
+            using var e1 = model.EmbedAll(test);
+            using var e2 = loaded.EmbedAll(test);
+            Assert.Equal(model.Representation, e2.Representation);
+            Assert.Equal(Flat(e1), Flat(e2));
+            var distance = Distances.Create(model.Options.DefaultDistance(), null);
+            var (d, y) = SequenceTrainer.DistanceMatrix(loaded, test, distance);
+            var report = RetrievalMetrics.Evaluate(d, y, y, true, [1]);
+            Assert.InRange(report.MapAtR, 0.0, 1.0);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void LearningRateWarmsUpLinearlyThenDecaysByCosine()
+    {
+        Assert.Equal(0.25, SequenceTrainer.LearningRateAt(1.0, 0, 100, 4), 12);
+        Assert.Equal(1.0, SequenceTrainer.LearningRateAt(1.0, 4, 100, 4), 12);
+        Assert.Equal(0.5, SequenceTrainer.LearningRateAt(1.0, 52, 100, 4), 12);
+        Assert.Equal(0.0, SequenceTrainer.LearningRateAt(1.0, 100, 100, 4), 12);
+    }
+
+    [Fact]
+    public void SplitMix64MatchesTheReferenceStream()
+    {
+        // Reference values of SplitMix64 seeded with 0 (Vigna's splitmix64.c).
+        var r = new SplitMix64(0);
+        Assert.Equal(0xE220A8397B1DCDAFUL, r.NextUInt64());
+        Assert.Equal(0x6E789E6AA1B965F4UL, r.NextUInt64());
+        var saved = r.State;
+        var x = r.NextUInt64();
+        Assert.Equal(x, new SplitMix64(saved).NextUInt64());
+    }
+
+    [Fact]
+    public void BadTrainerInputsNameTheArgument()
+    {
+        var train = SequenceTestData.Make(4, 4, 1);
+        var model = SequenceEmbedder.Create(Tiny, 0);
+        var ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, train, null, new TrainerOptions { Loss = "hinge" }));
+        Assert.Equal("Loss", ex.ParamName);
+        Assert.Contains("unknown loss 'hinge'", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, train, null, new TrainerOptions { Miner = "hardest" }));
+        Assert.Equal("Miner", ex.ParamName);
+        ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, train, null, new TrainerOptions { Distance = "wasserstein-9" }));
+        Assert.Equal("Distance", ex.ParamName);
+        ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, train, null, new TrainerOptions { Distance = "euclidean", ClassesPerBatch = 4 }));
+        Assert.Equal("options", ex.ParamName);
+        Assert.Contains("accepts Vectors", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, train, null, new TrainerOptions { ClassesPerBatch = 8 }));
+        Assert.Equal("train", ex.ParamName);
+        ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(SequenceEmbedder.Create(Tiny with { InputChannels = 3 }, 0), train, null, new TrainerOptions { ClassesPerBatch = 4 }));
+        Assert.Equal("train", ex.ParamName);
+        Assert.Contains("3", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, train, null, new TrainerOptions { Epochs = 0 }));
+        Assert.Equal("Epochs", ex.ParamName);
+        Assert.Throws<DirectoryNotFoundException>(() => Checkpoint.LoadModel("/nonexistent/distembed-model"));
+        var empty = TempDir();
+        Directory.CreateDirectory(empty);
+        try
+        {
+            var fnf = Assert.Throws<FileNotFoundException>(() => Checkpoint.LoadModel(empty));
+            Assert.Contains("manifest.json", fnf.Message);
+        }
+        finally { Directory.Delete(empty, true); }
+    }
+
+    /// <summary>A progress sink that runs synchronously on the reporting thread.</summary>
+    private sealed class SyncProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => action(value);
+    }
+}
