@@ -280,6 +280,28 @@ public static class Program
             }
             text.Append('\n');
         }
+        text.Append("MAP@R difference to mean+euclidean (percentage points), paired by seed (same split, same test classes), mean ± sd (number of seeds)\n\n");
+        text.Append("| configuration | ").Append(string.Join(" | ", tasks)).Append(" |\n");
+        text.Append("| --- |").Append(string.Concat(tasks.Select(_ => " ---: |"))).Append('\n');
+        foreach (var config in AllConfigs.Skip(1))
+        {
+            if (!rows.Any(r => r["config"]!.GetValue<string>() == config.Key))
+                continue;
+            text.Append("| ").Append(config.Key);
+            foreach (var task in tasks)
+            {
+                double? MapOf(string key, int seed) => rows
+                    .Where(r => r["task"]!.GetValue<string>() == task && r["config"]!.GetValue<string>() == key && r["seed"]!.GetValue<int>() == seed)
+                    .Select(r => (double?)r["map_at_r"]!.GetValue<double>()).FirstOrDefault();
+                var differences = rows.Select(r => r["seed"]!.GetValue<int>()).Distinct().Order()
+                    .Select(seed => (MapOf(config.Key, seed), MapOf(AllConfigs[0].Key, seed)))
+                    .Where(p => p.Item1 is not null && p.Item2 is not null)
+                    .Select(p => p.Item1!.Value - p.Item2!.Value).ToArray();
+                text.Append(" | ").Append(differences.Length == 0 ? "—" : (differences.Average() >= 0 ? "+" : "") + Cell(differences));
+            }
+            text.Append(" |\n");
+        }
+        text.Append('\n');
         var seconds = rows.Select(r => r["train_seconds"]!.GetValue<double>() + r["eval_seconds"]!.GetValue<double>()).ToArray();
         if (seconds.Length > 0)
             text.Append(CultureInfo.InvariantCulture,
