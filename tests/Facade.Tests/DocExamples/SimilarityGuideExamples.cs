@@ -1,0 +1,51 @@
+using DistEmbed;
+using Xunit;
+
+namespace DistEmbed.Facade.Tests.DocExamples;
+
+/// <summary>The C# example of docs/similarity.md.</summary>
+public sealed class SimilarityGuideExamples
+{
+    private static float[,] Gaussian(int n, int d, int seed)
+    {
+        var rng = new Random(seed);
+        var x = new float[n, d];
+        for (var i = 0; i < n; i++)
+            for (var j = 0; j < d; j++)
+                x[i, j] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+        return x;
+    }
+
+    [Fact]
+    public void Use()
+    {
+        var x = Gaussian(120, 8, 1);
+        var y = new float[120, 3];
+        for (var i = 0; i < 120; i++)
+            for (var j = 0; j < 3; j++)
+                y[i, j] = 2f * x[i, j] + 0.01f * j;       // y keeps x's first three coordinates, scaled
+        var a = new float[120, 5, 2];
+        var b = new float[120, 5, 2];
+        for (var i = 0; i < 120; i++)
+            for (var t = 0; t < 5; t++)
+                for (var k = 0; k < 2; k++)
+                    (a[i, t, k], b[i, t, k]) = (x[i, (t + k) % 8], 3f * x[i, (t + k) % 8] + 1f);
+        #region snippet:similarity-use
+        double[] nngs = EmbeddingSpaceSimilarity.Nngs(x, y, new[] { 5, 10, 50 });            // x: float[N,dx], y: float[N,dy]
+        double[] norm = EmbeddingSpaceSimilarity.NormalizedNngs(x, y, new[] { 10 }, "cosine");
+        double cka    = EmbeddingSpaceSimilarity.LinearCka(x, y);
+        double rbf    = EmbeddingSpaceSimilarity.RbfCka(x, y, bandwidth: 0.5);                // σ = 0.5 × median distance
+        double[] dist = EmbeddingSpaceSimilarity.Nngs(a, b, new[] { 5 }, "marginal-w2");      // a, b: float[N,T,d]
+        #endregion
+        Assert.Equal(3, nngs.Length);
+        Assert.All(nngs, v => Assert.InRange(v, 0.0, 1.0));
+        // y sees three of x's eight coordinates: related spaces, far above the random baseline, below identity.
+        Assert.True(nngs[1] > 5 * EmbeddingSpaceSimilarity.RandomBaseline(10, 120));
+        Assert.InRange(norm[0], -1.0, 1.0);
+        Assert.InRange(cka, 0.0, 1.0);
+        Assert.InRange(rbf, 0.0, 1.0);
+        // b is an affine image (scale 3, shift 1) of a: marginal W2 scales by 3, so the neighbourhoods agree
+        // (up to float32 near-ties).
+        Assert.True(dist[0] > 0.98, $"NNGS of a and its affine image = {dist[0]}");
+    }
+}
