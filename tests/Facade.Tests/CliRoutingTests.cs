@@ -17,21 +17,4 @@ public sealed class CliRoutingTests
         string[] other = ["distance", "--task", "bregman"];
         Assert.Same(other, Program.RouteTrainTask(other));
     }
-
-    [Fact]
-    public void AnUnknownTaskIsNamed()
-    {
-        using var error = new StringWriter();
-        var previous = Console.Error;
-        Console.SetError(error);
-        try
-        {
-            Assert.Equal(1, Program.Main(["train", "--task", "vision", "--train", "synthetic:motifs", "--out", Path.GetTempPath()]));
-        }
-        finally
-        {
-            Console.SetError(previous);
-        }
-        Assert.Contains("--task 'vision' is unknown; valid: sequence, bregman", error.ToString());
-    }
 }

@@ -88,9 +88,9 @@ public sealed class SequenceCliTests : IDisposable
         (code, _, stderr) = RunCli("train", "--train", Train, "--loss", "hinge", "--out", model, "--json");
         Assert.Equal(1, code);
         Assert.Contains("unknown loss 'hinge'", stderr);
-        (code, _, stderr) = RunCli("train", "--task", "bregman", "--train", Train, "--out", model);
+        (code, _, stderr) = RunCli("train", "--task", "vision", "--train", Train, "--out", model);
         Assert.Equal(1, code);
-        Assert.Contains("--task 'bregman'", stderr);
+        Assert.Contains("--task 'vision' is unknown; valid: sequence, bregman", stderr);
         (code, _, stderr) = RunCli("train", "--train", Train, "--batch-size", "10", "--out", model);
         Assert.Equal(1, code);
         Assert.Contains("--batch-size = 10", stderr);

@@ -20,10 +20,10 @@ public sealed class SimilarityGuideExamples
     public void Use()
     {
         var x = Gaussian(120, 8, 1);
-        var y = new float[120, 3];
+        var y = new float[120, 6];
         for (var i = 0; i < 120; i++)
-            for (var j = 0; j < 3; j++)
-                y[i, j] = 2f * x[i, j] + 0.01f * j;       // y keeps x's first three coordinates, scaled
+            for (var j = 0; j < 6; j++)
+                y[i, j] = 2f * x[i, j] + 0.01f * j;       // y keeps six of x's eight coordinates, scaled
         var a = new float[120, 5, 2];
         var b = new float[120, 5, 2];
         for (var i = 0; i < 120; i++)
@@ -39,8 +39,9 @@ public sealed class SimilarityGuideExamples
         #endregion
         Assert.Equal(3, nngs.Length);
         Assert.All(nngs, v => Assert.InRange(v, 0.0, 1.0));
-        // y sees three of x's eight coordinates: related spaces, far above the random baseline, below identity.
-        Assert.True(nngs[1] > 5 * EmbeddingSpaceSimilarity.RandomBaseline(10, 120));
+        // y sees six of x's eight coordinates: related spaces, far above the random baseline, below identity.
+        Assert.True(nngs[1] > 3 * EmbeddingSpaceSimilarity.RandomBaseline(10, 120), $"NNGS at k = 10: {nngs[1]}");
+        Assert.True(nngs[1] < 1.0);
         Assert.InRange(norm[0], -1.0, 1.0);
         Assert.InRange(cka, 0.0, 1.0);
         Assert.InRange(rbf, 0.0, 1.0);
