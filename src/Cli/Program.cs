@@ -15,6 +15,7 @@ public static class Program
         root.Subcommands.Add(DistanceCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(ShowcaseCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

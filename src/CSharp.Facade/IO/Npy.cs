@@ -192,30 +192,15 @@ public static class Npy
     {
         CheckPath(path);
         ArgumentNullException.ThrowIfNull(array);
-        var full = Path.GetFullPath(path);
-        var folder = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"{path}: the folder {folder} does not exist.");
         var header = HeaderBytes(array.DType, array.Shape);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                stream.Write(header);
-                if (array.Singles is { } singles)
-                    WriteLittleEndian(stream, singles);
-                else
-                    WriteLittleEndian(stream, array.Doubles!);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
+            stream.Write(header);
+            if (array.Singles is { } singles)
+                WriteLittleEndian(stream, singles);
+            else
+                WriteLittleEndian(stream, array.Doubles!);
+        });
     }
 
     /// <summary>Reads a .npy file into a tensor of the same shape.</summary>
