@@ -16,6 +16,7 @@ public static class Program
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(ShowcaseCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(TvaeCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DistEmbed.Core;
+using DistEmbed.Data;
 using DistEmbed.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ namespace DistEmbed.Tvae;
 /// <summary>
 /// A variational autoencoder on images trained as a plain VAE, as the triplet-based VAE (TVAE) of Ishfaq, Hoogi and
 /// Rubin [1], or as W-TVAE (the triplet distance is the 2-Wasserstein distance between the Gaussian posteriors [2, 3]).
-/// Create it with <see cref="Create"/>, train with <see cref="Fit"/>, evaluate with <see cref="Evaluate"/>, save with
+/// Create it with <see cref="Create"/>, train with <see cref="Fit"/>, evaluate with <see cref="Evaluate(float[,], int[], int, int, int)"/>, save with
 /// <see cref="Save"/> and restore with <see cref="Load"/>.
 /// </summary>
 /// <remarks>
@@ -33,7 +34,7 @@ namespace DistEmbed.Tvae;
 /// </remarks>
 public sealed class Tvae : IDisposable
 {
-    /// <summary>The seed of the test triplets of <see cref="Evaluate"/> by default (the same for every variant and training seed).</summary>
+    /// <summary>The seed of the test triplets of <see cref="Evaluate(float[,], int[], int, int, int)"/> by default (the same for every variant and training seed).</summary>
     public const int DefaultEvaluationTripletSeed = 1802;
 
     /// <summary>The manifest's <c>format</c> value.</summary>
@@ -145,6 +146,45 @@ public sealed class Tvae : IDisposable
         }
         network.eval();
         return new TvaeTrainingReport(losses, elbos, triplets, clock.Elapsed);
+    }
+
+    /// <summary>A new model for the images of <paramref name="data"/> trained on them (<see cref="Create"/> then <see cref="Fit"/>).</summary>
+    /// <param name="data">The training images and labels.</param>
+    /// <param name="options">Hyper-parameters; null for the paper's defaults.</param>
+    /// <param name="device"><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</param>
+    /// <param name="progress">Receives training progress; may be null.</param>
+    /// <param name="cancellationToken">Cancels the training (throws <see cref="OperationCanceledException"/>).</param>
+    /// <returns>The trained model and its training report.</returns>
+    /// <exception cref="ArgumentException">Invalid options, data or device (see <see cref="Create"/> and <see cref="Fit"/>).</exception>
+    public static (Tvae Model, TvaeTrainingReport Report) Train(ImageSet data, TvaeOptions? options = null, string device = "cpu",
+        IProgress<TvaeProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var model = Create(data.Rows, data.Cols, options, device);
+        try
+        {
+            return (model, model.Fit(data.Images, data.Labels, progress, cancellationToken));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary><see cref="Evaluate(float[,], int[], int, int, int)"/> on an image set.</summary>
+    /// <param name="data">The test images and labels (same rows × cols as the model).</param>
+    /// <param name="triplets">Number of test triplets (default 10,000).</param>
+    /// <param name="tripletSeed">Seed of the test triplets.</param>
+    /// <param name="retrievalItems">Images in the retrieval evaluation (default 10,000).</param>
+    /// <returns>The evaluation.</returns>
+    /// <exception cref="ArgumentException">Another image size, or bad counts.</exception>
+    public TvaeEvaluation Evaluate(ImageSet data, int triplets = 10_000, int tripletSeed = DefaultEvaluationTripletSeed, int retrievalItems = 10_000)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Rows != Rows || data.Cols != Cols)
+            throw new ArgumentException($"data holds {data.Rows} × {data.Cols} images but the model takes {Rows} × {Cols}.", nameof(data));
+        return Evaluate(data.Images, data.Labels, triplets, tripletSeed, retrievalItems);
     }
 
     /// <summary>The loss of one batch of given triplets under the current weights, with noise from <paramref name="noiseSeed"/> (no training).</summary>

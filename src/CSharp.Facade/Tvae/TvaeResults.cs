@@ -29,7 +29,7 @@ public sealed record TvaeTrainingReport(double[] EpochLoss, double[] EpochNegati
 /// <param name="LogVariances">log σ², [N, L].</param>
 public sealed record TvaePosteriors(float[,] Means, float[,] LogVariances);
 
-/// <summary>Test-set evaluation of a <see cref="Tvae"/> model (see <see cref="Tvae.Evaluate"/>).</summary>
+/// <summary>Test-set evaluation of a <see cref="Tvae"/> model (see <see cref="Tvae.Evaluate(float[,], int[], int, int, int)"/>).</summary>
 /// <param name="TripletAccuracy">Fraction of the test triplets with d(a, p) &lt; d(a, n) under the model's distance
 /// (Euclidean between means for VAE and TVAE, 2-Wasserstein between posteriors for W-TVAE).</param>
 /// <param name="TripletAccuracyOfMeans">The same fraction with the Euclidean distance between means, for every variant.</param>
