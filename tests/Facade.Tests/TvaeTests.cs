@@ -11,6 +11,7 @@ namespace DistEmbed.Facade.Tests;
 
 /// <summary>VAE/TVAE/W-TVAE: the objective's pieces against hand and Monte Carlo values, training, determinism,
 /// checkpoints, argument checks, the data-set loaders' use and the <c>distembed tvae</c> command.</summary>
+[Collection("Console")]
 public sealed class TvaeTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("tvae-tests-").FullName;
@@ -431,6 +432,16 @@ public sealed class TvaeTests : IDisposable
         using var loaded = Tvae.Tvae.Load(paths.GetProperty("checkpoint").GetString()!);
         Assert.Equal(TvaeVariant.WTvae, loaded.Options.Variant);
         Assert.Equal(2, loaded.Options.Seed);
+
+        // --checkpoint evaluates the saved model without training and reproduces the metrics exactly.
+        var (code2, stdout2, stderr2) = RunCli("tvae", "--data", "idx:" + IdxFolder(45), "--checkpoint", paths.GetProperty("checkpoint").GetString()!,
+            "--eval-triplets", "30", "--retrieval-items", "30", "--device", "cpu", "--out", Path.Combine(_folder, "again"), "--json");
+        Assert.True(code2 == 0, stderr2);
+        var again = JsonDocument.Parse(stdout2.Trim()).RootElement;
+        foreach (var key in new[] { "triplet_accuracy", "neg_elbo", "precision_at_1", "map_at_r" })
+            Assert.Equal(doc.GetProperty(key).GetDouble(), again.GetProperty(key).GetDouble());
+        Assert.Equal("wtvae", again.GetProperty("variant").GetString());
+        Assert.Equal(0.0, again.GetProperty("train_seconds").GetDouble());
     }
 
     [Fact]

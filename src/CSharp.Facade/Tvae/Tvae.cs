@@ -252,7 +252,9 @@ public sealed class Tvae : IDisposable
     /// model evaluated on the same labels. d is the Euclidean distance between means (VAE, TVAE) or the W2 distance
     /// between posteriors (W-TVAE); <see cref="TvaeEvaluation.TripletAccuracyOfMeans"/> always uses the means.</para>
     /// <para>The negative ELBO uses one posterior sample per image from a generator seeded with <paramref name="tripletSeed"/>.
-    /// Retrieval (<see cref="RetrievalMetrics.Evaluate"/>, each item a query against the others) uses the first
+    /// Triplet accuracy is the library's <see cref="EmbeddingMetrics.TripletAccuracy"/> and retrieval its
+    /// <see cref="EmbeddingMetrics.RetrievalWithin"/> (each item a query against the others), both under the Euclidean
+    /// distance of float64 copies of the embeddings; retrieval uses the first
     /// <paramref name="retrievalItems"/> images.</para>
     /// </remarks>
     /// <param name="images">[N, rows·cols] test pixels in [0, 1].</param>
@@ -498,28 +500,21 @@ public sealed class Tvae : IDisposable
         return sum / n;
     }
 
+    /// <summary>Core <see cref="EmbeddingMetrics.TripletAccuracy"/> of the rows of a float64 copy of the embedding.</summary>
     private static double TripletAccuracy(Tensor embedding, SampledTriplets triplets)
     {
         using var scope = NewDisposeScope();
-        var dev = embedding.device;
-        var a = embedding.index_select(0, tensor(triplets.Anchor.Select(i => (long)i).ToArray(), device: dev));
-        var p = embedding.index_select(0, tensor(triplets.Positive.Select(i => (long)i).ToArray(), device: dev));
-        var n = embedding.index_select(0, tensor(triplets.Negative.Select(i => (long)i).ToArray(), device: dev));
-        var dap = (a - p).to_type(ScalarType.Float64).pow(2).sum(1);
-        var dan = (a - n).to_type(ScalarType.Float64).pow(2).sum(1);
-        return dap.lt(dan).to_type(ScalarType.Float64).mean().item<double>();
+        var all = embedding.to_type(ScalarType.Float64);
+        VectorBatch Rows(int[] index) => VectorBatch.FromTensor(all.index_select(0, tensor(index.Select(i => (long)i).ToArray(), device: all.device)));
+        return EmbeddingMetrics.TripletAccuracy(Distances.Euclidean(), Rows(triplets.Anchor), Rows(triplets.Positive), Rows(triplets.Negative));
     }
 
+    /// <summary>Core <see cref="EmbeddingMetrics.RetrievalWithin"/> under the Euclidean distance of a float64 copy.</summary>
     private static RetrievalReport Retrieval(Tensor embedding, long[] labels)
     {
         using var scope = NewDisposeScope();
         using var batch = VectorBatch.FromTensor(embedding.to_type(ScalarType.Float64));
-        var d = Distances.Euclidean().Pairwise(batch, batch).cpu();
-        var n = labels.Length;
-        var flat = d.data<double>().ToArray();
-        var matrix = new double[n, n];
-        Buffer.BlockCopy(flat, 0, matrix, 0, flat.Length * sizeof(double));
-        return RetrievalMetrics.Evaluate(matrix, labels, labels, true, Array.Empty<int>());
+        return EmbeddingMetrics.RetrievalWithin(Distances.Euclidean(), batch, labels, Array.Empty<int>());
     }
 
     private static float[,] ToArray(Tensor t)

@@ -29,10 +29,11 @@ public static class TvaeCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--out") { Description = "Output folder: checkpoint/, metrics.json, reconstructions.png, latent_pca.png.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics and paths (progress goes to stderr)." };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Evaluate this saved checkpoint instead of training (its options replace --variant, --architecture, --epochs, --seed)." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads of TorchSharp's intra-op pool (default: TorchSharp's choice)." };
         var command = new Command("tvae", "Trains a VAE / TVAE / W-TVAE (Ishfaq et al., arXiv 1802.04403) on MNIST-like images and evaluates it on the test set.")
         {
-            data, variant, architecture, epochs, triplets, seed, evalTriplets, retrieval, device, output, json, threads,
+            data, variant, architecture, epochs, triplets, seed, evalTriplets, retrieval, device, output, json, threads, checkpoint,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -51,22 +52,29 @@ public static class TvaeCommand
                 DistEmbed.Core.NativeRuntime.EnsureInitialized();
                 TorchSharp.torch.set_num_threads(t);
             }
-            Run(r.GetValue(data)!, options, r.GetValue(device)!, r.GetValue(output)!, r.GetValue(evalTriplets), r.GetValue(retrieval), r.GetValue(json));
+            Run(r.GetValue(data)!, options, r.GetValue(device)!, r.GetValue(output)!, r.GetValue(evalTriplets), r.GetValue(retrieval), r.GetValue(json),
+                r.GetValue(checkpoint));
         }));
         return command;
     }
 
-    private static void Run(string spec, TvaeOptions options, string device, string outDir, int evalTriplets, int retrievalItems, bool json)
+    private static void Run(string spec, TvaeOptions options, string device, string outDir, int evalTriplets, int retrievalItems, bool json,
+        string? checkpoint)
     {
-        var train = ImageDatasets.Load(spec, train: true);
         var test = ImageDatasets.Load(spec, train: false);
         var clock = Stopwatch.StartNew();
-        using var model = Tvae.Tvae.Create(train.Rows, train.Cols, options, device);
+        using var model = checkpoint is null ? Tvae.Tvae.Create(test.Rows, test.Cols, options, device) : Tvae.Tvae.Load(checkpoint, device);
+        options = model.Options;
         TvaeTrainingReport report;
         var stderr = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        if (json || Console.IsErrorRedirected)
+        var train = checkpoint is null ? ImageDatasets.Load(spec, train: true) : null;
+        if (train is null)
         {
-            report = model.Fit(train.Images, train.Labels, new Reporter(p =>
+            report = new TvaeTrainingReport([], [], [], TimeSpan.Zero);
+        }
+        else if (json || Console.IsErrorRedirected)
+        {
+            report = model.Fit(train!.Images, train.Labels, new Reporter(p =>
             {
                 if (p.EpochCompleted)
                     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -81,14 +89,14 @@ public static class TvaeCommand
                 {
                     var steps = (options.TripletsPerEpoch + options.BatchSize - 1) / options.BatchSize;
                     var bar = ctx.AddTask($"{TvaeOptions.NameOf(options.Variant)} epoch 1/{options.Epochs}", maxValue: (double)steps * options.Epochs);
-                    report = model.Fit(train.Images, train.Labels, new Reporter(p =>
+                    report = model.Fit(train!.Images, train.Labels, new Reporter(p =>
                     {
                         bar.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
                         bar.Description = string.Create(CultureInfo.InvariantCulture, $"{TvaeOptions.NameOf(options.Variant)} epoch {p.Epoch}/{p.Epochs} loss {p.MeanLoss:F4}");
                     }));
                 });
         }
-        var trainSeconds = clock.Elapsed.TotalSeconds;
+        var trainSeconds = train is null ? 0.0 : clock.Elapsed.TotalSeconds;
         var evaluation = model.Evaluate(test, evalTriplets, Tvae.Tvae.DefaultEvaluationTripletSeed, retrievalItems);
         var full = Path.GetFullPath(outDir);
         Directory.CreateDirectory(full);
@@ -123,6 +131,7 @@ public static class TvaeCommand
             ["device"] = model.DeviceName,
             ["train_seconds"] = trainSeconds,
             ["epoch_loss"] = report.EpochLoss,
+            ["epochs_trained"] = model.EpochsTrained,
             ["library_version"] = Tvae.Tvae.LibraryVersion,
             ["paths"] = paths,
         };
