@@ -15,7 +15,7 @@ namespace DistEmbed.Benchmarks;
 /// <summary>
 /// Benchmarks of DistEmbed.Verified against its Python peers.
 ///   bdn [BenchmarkDotNet args]   the BenchmarkDotNet suite (in-process toolchain)
-///   compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,...] [--python PATH] [--pot-pairs N]
+///   compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,...,T1 (TVAE epoch, not in the default list)] [--python PATH] [--pot-pairs N]
 ///           [--json FILE] [--markdown FILE]
 ///     runs ours and the peers (bench/peers/*.py) in the same process run and prints/writes the ratio table.
 /// </summary>
@@ -31,7 +31,7 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,B1,S1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -68,7 +68,7 @@ public static class Program
             }
         }
 
-        var torchIds = workloads.Where(id => id is not "W4" and not "S1" && !id.StartsWith('B')).ToArray();
+        var torchIds = workloads.Where(id => id is not "W4" and not "S1" and not "T1" && !id.StartsWith('B')).ToArray();
         var torchPeer = torchIds.Length == 0 ? null : RunPeer(python, Path.Combine(peersDir, "torch_peer.py"),
             $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)} --inputs {inputs}");
         // S1 (sequence training) has its own peer, which reads the very sequences written above.
@@ -76,6 +76,13 @@ public static class Program
             ? RunPeer(python, Path.Combine(peersDir, "seq_peer.py"), $"--inputs {inputs} --repeats {repeats}")
             : null;
         Directory.Delete(inputs, recursive: true);
+        if (workloads.Contains("T1"))
+        {
+            var tvaePeer = RunPeer(python, Path.Combine(peersDir, "tvae_peer.py"),
+                $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --threads {torch.get_num_threads()}");
+            if (torchPeer is null) torchPeer = tvaePeer;
+            else if (tvaePeer?["results"]?["T1"] is { } t1) torchPeer["results"]!["T1"] = t1.DeepClone();
+        }
         JsonNode? potPeer = null;
         if (deviceName == "cpu" && !args.Contains("--no-pot"))
         {

@@ -162,8 +162,23 @@ public sealed class Workloads : IDisposable
                 };
                 return ($"one epoch: N={n}, T={t}, C={c}, batch 32, TCN 32/8, Q=16", () => Sequences.SequenceTrainer.Train(model, data, null, options));
             }
+            case "T1":
+            {
+                // One TVAE training epoch (the paper's MLP, batch 128, Adam) over N = 60,000·scale uniform 28 × 28
+                // images of 10 classes, one random triplet per image; the cost does not depend on the pixel values.
+                var n = Scaled(60_000, 256);
+                var rng = new Random((int)Seed);
+                var images = new float[n, 784];
+                for (var i = 0; i < n; i++)
+                    for (var j = 0; j < 784; j++) images[i, j] = (float)rng.NextDouble();
+                var labels = Enumerable.Range(0, n).Select(i => i % 10).ToArray();
+                var model = Tvae.Tvae.Create(28, 28, new Tvae.TvaeOptions { Epochs = 1, TripletsPerEpoch = n, Seed = (int)Seed },
+                    Device.type == DeviceType.CUDA ? "cuda" : "cpu");
+                _owned.Add(model);
+                return ($"{n} triplets (1 epoch), MLP 784-400-20, batch 128", () => model.Fit(images, labels));
+            }
             default:
-                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, N1, B1, B1-sqeuclidean, S1", nameof(id));
+                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, N1, B1, B1-sqeuclidean, S1, T1", nameof(id));
         }
     }
 

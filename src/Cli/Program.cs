@@ -21,6 +21,7 @@ public static class Program
         root.Subcommands.Add(SequenceCommands.Embed());
         root.Subcommands.Add(SequenceCommands.Evaluate());
         root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(TvaeCommand.Create());
         root.Subcommands.Add(BregmanTrainCommand.Create());
         return root.Parse(RouteTrainTask(args)).Invoke();
     }

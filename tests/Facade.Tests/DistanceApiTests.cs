@@ -7,6 +7,7 @@ using Xunit;
 namespace DistEmbed.Facade.Tests;
 
 /// <summary>The array entry points and the `distembed distance` command, used as a C# consumer would.</summary>
+[Collection("Console")]
 public sealed class DistanceApiTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("distembed-api-").FullName;

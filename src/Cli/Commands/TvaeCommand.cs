@@ -1,0 +1,214 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using DistEmbed.Data;
+using DistEmbed.IO;
+using DistEmbed.Tvae;
+using MathNet.Numerics.LinearAlgebra;
+using SkiaSharp;
+using Spectre.Console;
+
+namespace DistEmbed.Cli.Commands;
+
+/// <summary><c>distembed tvae</c>: trains a VAE, TVAE or W-TVAE on an image data set and evaluates it on the test set.</summary>
+public static class TvaeCommand
+{
+    /// <summary>Builds the command.</summary>
+    /// <returns>The command.</returns>
+    public static Command Create()
+    {
+        var data = new Option<string>("--data") { Description = "mnist, fashion-mnist or idx:DIR.", Required = true };
+        var variant = new Option<string>("--variant") { Description = "tvae, vae or wtvae.", DefaultValueFactory = _ => "tvae" };
+        var architecture = new Option<string>("--architecture") { Description = "mlp (the paper's) or conv.", DefaultValueFactory = _ => "mlp" };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 10 };
+        var triplets = new Option<int>("--triplets-per-epoch") { Description = "Random triplets per epoch.", DefaultValueFactory = _ => 60_000 };
+        var seed = new Option<int>("--seed") { Description = "Seed of weights, triplets and noise.", DefaultValueFactory = _ => 0 };
+        var evalTriplets = new Option<int>("--eval-triplets") { Description = "Test triplets (seeded, the same for every variant).", DefaultValueFactory = _ => 10_000 };
+        var retrieval = new Option<int>("--retrieval-items") { Description = "Test images in the P@1 / MAP@R evaluation.", DefaultValueFactory = _ => 10_000 };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var output = new Option<string>("--out") { Description = "Output folder: checkpoint/, metrics.json, reconstructions.png, latent_pca.png.", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics and paths (progress goes to stderr)." };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Evaluate this saved checkpoint instead of training (its options replace --variant, --architecture, --epochs, --seed)." };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads of TorchSharp's intra-op pool (default: TorchSharp's choice)." };
+        var command = new Command("tvae", "Trains a VAE / TVAE / W-TVAE (Ishfaq et al., arXiv 1802.04403) on MNIST-like images and evaluates it on the test set.")
+        {
+            data, variant, architecture, epochs, triplets, seed, evalTriplets, retrieval, device, output, json, threads, checkpoint,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var options = new TvaeOptions
+            {
+                Variant = TvaeOptions.ParseVariant(r.GetValue(variant)!),
+                Architecture = TvaeOptions.ParseArchitecture(r.GetValue(architecture)!),
+                Epochs = r.GetValue(epochs),
+                TripletsPerEpoch = r.GetValue(triplets),
+                Seed = r.GetValue(seed),
+            };
+            options.Validate();
+            if (r.GetValue(threads) is { } t)
+            {
+                if (t < 1) throw new ArgumentException($"--threads = {t}; it must be at least 1.", "threads");
+                DistEmbed.Core.NativeRuntime.EnsureInitialized();
+                TorchSharp.torch.set_num_threads(t);
+            }
+            Run(r.GetValue(data)!, options, r.GetValue(device)!, r.GetValue(output)!, r.GetValue(evalTriplets), r.GetValue(retrieval), r.GetValue(json),
+                r.GetValue(checkpoint));
+        }));
+        return command;
+    }
+
+    private static void Run(string spec, TvaeOptions options, string device, string outDir, int evalTriplets, int retrievalItems, bool json,
+        string? checkpoint)
+    {
+        var test = ImageDatasets.Load(spec, train: false);
+        var clock = Stopwatch.StartNew();
+        using var model = checkpoint is null ? Tvae.Tvae.Create(test.Rows, test.Cols, options, device) : Tvae.Tvae.Load(checkpoint, device);
+        options = model.Options;
+        TvaeTrainingReport report;
+        var stderr = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        var train = checkpoint is null ? ImageDatasets.Load(spec, train: true) : null;
+        if (train is null)
+        {
+            report = new TvaeTrainingReport([], [], [], TimeSpan.Zero);
+        }
+        else if (json || Console.IsErrorRedirected)
+        {
+            report = model.Fit(train!.Images, train.Labels, new Reporter(p =>
+            {
+                if (p.EpochCompleted)
+                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"epoch {p.Epoch}/{p.Epochs}  loss {p.MeanLoss:F4}  {p.Elapsed.TotalSeconds:F0}s"));
+            }));
+        }
+        else
+        {
+            report = null!;
+            stderr.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(ctx =>
+                {
+                    var steps = (options.TripletsPerEpoch + options.BatchSize - 1) / options.BatchSize;
+                    var bar = ctx.AddTask($"{TvaeOptions.NameOf(options.Variant)} epoch 1/{options.Epochs}", maxValue: (double)steps * options.Epochs);
+                    report = model.Fit(train!.Images, train.Labels, new Reporter(p =>
+                    {
+                        bar.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
+                        bar.Description = string.Create(CultureInfo.InvariantCulture, $"{TvaeOptions.NameOf(options.Variant)} epoch {p.Epoch}/{p.Epochs} loss {p.MeanLoss:F4}");
+                    }));
+                });
+        }
+        var trainSeconds = train is null ? 0.0 : clock.Elapsed.TotalSeconds;
+        var evaluation = model.Evaluate(test, evalTriplets, Tvae.Tvae.DefaultEvaluationTripletSeed, retrievalItems);
+        var full = Path.GetFullPath(outDir);
+        Directory.CreateDirectory(full);
+        var paths = new Dictionary<string, string>
+        {
+            ["checkpoint"] = Path.Combine(full, "checkpoint"),
+            ["metrics"] = Path.Combine(full, "metrics.json"),
+            ["reconstructions"] = Path.Combine(full, "reconstructions.png"),
+            ["projection"] = Path.Combine(full, "latent_pca.png"),
+        };
+        model.Save(paths["checkpoint"], evaluation);
+        AtomicFile.WriteAllBytes(paths["reconstructions"], ReconstructionGrid(model, test, 16));
+        AtomicFile.WriteAllBytes(paths["projection"], ProjectionPlot(model.Encode(test.Images).Means, test.Labels,
+            $"{spec} test means, PCA ({TvaeOptions.NameOf(options.Variant)}, seed {options.Seed})"));
+        var doc = new Dictionary<string, object?>
+        {
+            ["triplet_accuracy"] = evaluation.TripletAccuracy,
+            ["triplet_accuracy_of_means"] = evaluation.TripletAccuracyOfMeans,
+            ["neg_elbo"] = evaluation.NegativeElbo,
+            ["precision_at_1"] = evaluation.PrecisionAt1,
+            ["map_at_r"] = evaluation.MapAtR,
+            ["distance"] = evaluation.Distance,
+            ["data"] = spec,
+            ["variant"] = TvaeOptions.NameOf(options.Variant),
+            ["architecture"] = options.Architecture == TvaeArchitecture.Mlp ? "mlp" : "conv",
+            ["seed"] = options.Seed,
+            ["epochs"] = options.Epochs,
+            ["triplets_per_epoch"] = options.TripletsPerEpoch,
+            ["eval_triplets"] = evaluation.Triplets,
+            ["eval_triplet_seed"] = evaluation.TripletSeed,
+            ["retrieval_items"] = evaluation.RetrievalItems,
+            ["device"] = model.DeviceName,
+            ["train_seconds"] = trainSeconds,
+            ["epoch_loss"] = report.EpochLoss,
+            ["epochs_trained"] = model.EpochsTrained,
+            ["library_version"] = Tvae.Tvae.LibraryVersion,
+            ["paths"] = paths,
+        };
+        var text = JsonSerializer.Serialize(doc);
+        AtomicFile.WriteAllText(paths["metrics"], text + "\n");
+        if (json)
+        {
+            Console.WriteLine(text);
+        }
+        else
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{TvaeOptions.NameOf(options.Variant)} on {spec}: triplet accuracy {evaluation.TripletAccuracy:P2}, -ELBO {evaluation.NegativeElbo:F2} nats, P@1 {evaluation.PrecisionAt1:F4}, MAP@R {evaluation.MapAtR:F4}"));
+            foreach (var (k, v) in paths) Console.WriteLine($"{k}: {v}");
+        }
+    }
+
+    /// <summary>PNG of a 2 × <paramref name="count"/> grid: the first test images above their reconstructions, 3× enlarged.</summary>
+    private static byte[] ReconstructionGrid(Tvae.Tvae model, ImageSet test, int count)
+    {
+        count = Math.Min(count, test.Count);
+        var subset = test.Subset(Enumerable.Range(0, count).ToArray());
+        var recon = model.Reconstruct(subset.Images);
+        const int scale = 3, gap = 2;
+        var w = count * (test.Cols * scale + gap) + gap;
+        var h = 2 * (test.Rows * scale + gap) + gap;
+        using var bitmap = new SKBitmap(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        bitmap.Erase(new SKColor(255, 255, 255));
+        for (var i = 0; i < count; i++)
+            for (var row = 0; row < 2; row++)
+                for (var y = 0; y < test.Rows; y++)
+                    for (var x = 0; x < test.Cols; x++)
+                    {
+                        var v = row == 0 ? subset.Images[i, y * test.Cols + x] : recon[i, y * test.Cols + x];
+                        var g = (byte)Math.Clamp((int)Math.Round(255 * (1 - v)), 0, 255);
+                        for (var dy = 0; dy < scale; dy++)
+                            for (var dx = 0; dx < scale; dx++)
+                                bitmap.SetPixel(gap + i * (test.Cols * scale + gap) + x * scale + dx,
+                                    gap + row * (test.Rows * scale + gap) + y * scale + dy, new SKColor(g, g, g));
+                    }
+        using var image = SKImage.FromBitmap(bitmap);
+        using var png = image.Encode(SKEncodedImageFormat.Png, 100);
+        return png.ToArray();
+    }
+
+    /// <summary>PNG scatter of the first two principal components of the means, one colour per class.</summary>
+    private static byte[] ProjectionPlot(float[,] means, int[] labels, string title)
+    {
+        var n = means.GetLength(0);
+        var d = means.GetLength(1);
+        var x = Matrix<double>.Build.Dense(n, d, (i, j) => means[i, j]);
+        var centred = x - Matrix<double>.Build.Dense(n, d, (_, j) => 0.0) - Matrix<double>.Build.DenseOfRowVectors(
+            Enumerable.Repeat(x.ColumnSums() / n, n));
+        var covariance = centred.TransposeThisAndMultiply(centred) / Math.Max(1, n - 1);
+        var evd = covariance.Evd(Symmetricity.Symmetric);
+        var order = Enumerable.Range(0, d).OrderByDescending(k => evd.EigenValues[k].Real).Take(2).ToArray();
+        var projection = centred * Matrix<double>.Build.DenseOfColumnVectors(order.Select(k => evd.EigenVectors.Column(k)));
+        var plot = new ScottPlot.Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        foreach (var c in labels.Distinct().Order())
+        {
+            var idx = Enumerable.Range(0, n).Where(i => labels[i] == c).ToArray();
+            var points = plot.Add.ScatterPoints(idx.Select(i => projection[i, 0]).ToArray(), idx.Select(i => projection[i, 1]).ToArray());
+            points.MarkerSize = 2;
+            points.Color = palette.GetColor(c).WithAlpha(0.6);
+            points.LegendText = c.ToString(CultureInfo.InvariantCulture);
+        }
+        plot.Title(title);
+        plot.XLabel("PC 1");
+        plot.YLabel("PC 2");
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        return plot.GetImageBytes(900, 700, ScottPlot.ImageFormat.Png);
+    }
+
+    /// <summary>An <see cref="IProgress{T}"/> that calls back synchronously on the reporting thread.</summary>
+    private sealed class Reporter(Action<TvaeProgress> report) : IProgress<TvaeProgress>
+    {
+        public void Report(TvaeProgress value) => report(value);
+    }
+}
