@@ -172,7 +172,7 @@ public sealed class Workloads : IDisposable
                 for (var i = 0; i < n; i++)
                     for (var j = 0; j < 784; j++) images[i, j] = (float)rng.NextDouble();
                 var labels = Enumerable.Range(0, n).Select(i => i % 10).ToArray();
-                var model = Tvae.Tvae.Create(28, 28, new Tvae.TvaeOptions { Epochs = 1, TripletsPerEpoch = n, Seed = (int)Seed },
+                var model = Autoencoders.Tvae.Create(28, 28, new Autoencoders.TvaeOptions { Epochs = 1, TripletsPerEpoch = n, Seed = (int)Seed },
                     Device.type == DeviceType.CUDA ? "cuda" : "cpu");
                 _owned.Add(model);
                 return ($"{n} triplets (1 epoch), MLP 784-400-20, batch 128", () => model.Fit(images, labels));

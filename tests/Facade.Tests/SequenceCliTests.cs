@@ -5,6 +5,7 @@ using Xunit;
 
 namespace DistEmbed.Facade.Tests;
 
+[Collection("Console")]
 public sealed class SequenceCliTests : IDisposable
 {
     private const string Train = "synthetic:noise-laws?classes=10&per-class=6&seed=1&min-length=8&max-length=12";
@@ -112,6 +113,7 @@ public sealed class SequenceCliTests : IDisposable
     }
 }
 
+[Collection("Console")]
 public sealed class SequenceDemoTests
 {
     [Fact]

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text.Json;
 using DistEmbed.Core;
 using DistEmbed.Data;
-using DistEmbed.Tvae;
+using DistEmbed.Autoencoders;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -194,7 +194,7 @@ public sealed class TvaeTests : IDisposable
     public void A_few_training_steps_on_synthetic_images_reduce_the_loss(TvaeVariant variant, TvaeArchitecture architecture)
     {
         var (images, labels) = Synthetic(200);
-        using var model = Tvae.Tvae.Create(8, 8, Small(variant, architecture));
+        using var model = Tvae.Create(8, 8, Small(variant, architecture));
         var t = Samplers.TvaeTriplets(labels.Select(l => (long)l).ToArray(), 64, 99);
         var before = model.ComputeLoss(images, t.Anchor, t.Positive, t.Negative, noiseSeed: 1);
         var progress = new List<TvaeProgress>();
@@ -214,7 +214,7 @@ public sealed class TvaeTests : IDisposable
         var (images, labels) = Synthetic(120);
         float[,] Train(int seed)
         {
-            using var model = Tvae.Tvae.Create(8, 8, Small(TvaeVariant.WTvae, seed: seed) with { Epochs = 2 });
+            using var model = Tvae.Create(8, 8, Small(TvaeVariant.WTvae, seed: seed) with { Epochs = 2 });
             model.Fit(images, labels);
             return model.Encode(images).Means;
         }
@@ -228,7 +228,7 @@ public sealed class TvaeTests : IDisposable
     {
         var (images, labels) = Synthetic(200);
         var (test, testLabels) = Synthetic(120, seed: 12);
-        using var model = Tvae.Tvae.Create(8, 8, Small(TvaeVariant.Tvae));
+        using var model = Tvae.Create(8, 8, Small(TvaeVariant.Tvae));
         var untrained = model.Evaluate(test, testLabels, triplets: 500, retrievalItems: 100);
         model.Fit(images, labels);
         var trained = model.Evaluate(test, testLabels, triplets: 500, retrievalItems: 1000);
@@ -247,7 +247,7 @@ public sealed class TvaeTests : IDisposable
     public void Cancellation_stops_training_with_OperationCanceledException()
     {
         var (images, labels) = Synthetic(100);
-        using var model = Tvae.Tvae.Create(8, 8, Small(TvaeVariant.Tvae));
+        using var model = Tvae.Create(8, 8, Small(TvaeVariant.Tvae));
         using var cts = new CancellationTokenSource();
         cts.Cancel();
         Assert.Throws<OperationCanceledException>(() => model.Fit(images, labels, null, cts.Token));
@@ -263,14 +263,14 @@ public sealed class TvaeTests : IDisposable
     {
         var (images, labels) = Synthetic(80);
         var dir = Path.Combine(_folder, "ckpt");
-        using var model = Tvae.Tvae.Create(8, 8, Small(variant, architecture) with { Epochs = 1 });
+        using var model = Tvae.Create(8, 8, Small(variant, architecture) with { Epochs = 1 });
         model.Fit(images, labels);
         var evaluation = model.Evaluate(images, labels, triplets: 50, retrievalItems: 40);
         model.Save(dir, evaluation);
         model.Save(dir, evaluation); // replacing an existing checkpoint
         Assert.Equal(new[] { "manifest.json", "model.bin" }, Directory.GetFileSystemEntries(dir).Select(p => Path.GetFileName(p)!).Order().ToArray());
         Assert.DoesNotContain(Directory.GetFileSystemEntries(_folder), p => Path.GetFileName(p).StartsWith('.'));
-        using var loaded = Tvae.Tvae.Load(dir);
+        using var loaded = Tvae.Load(dir);
         Assert.Equal(model.Options, loaded.Options);
         Assert.Equal(1, loaded.EpochsTrained);
         Assert.Equal(model.Encode(images).Means, loaded.Encode(images).Means);
@@ -278,7 +278,7 @@ public sealed class TvaeTests : IDisposable
         Assert.Equal(model.Reconstruct(images), loaded.Reconstruct(images));
         var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json"))).RootElement;
         Assert.Equal(TvaeOptions.NameOf(variant), manifest.GetProperty("model_kind").GetString());
-        Assert.Equal(Tvae.Tvae.LibraryVersion, manifest.GetProperty("library_version").GetString());
+        Assert.Equal(Tvae.LibraryVersion, manifest.GetProperty("library_version").GetString());
         Assert.Equal(evaluation.TripletAccuracy, manifest.GetProperty("metrics").GetProperty("triplet_accuracy").GetDouble());
         Assert.Equal(32, manifest.GetProperty("hyper_parameters").GetProperty("hidden_size").GetInt32());
     }
@@ -286,21 +286,21 @@ public sealed class TvaeTests : IDisposable
     [Fact]
     public void Save_refuses_a_folder_that_is_not_a_checkpoint_and_Load_rejects_bad_folders()
     {
-        using var model = Tvae.Tvae.Create(8, 8, Small(TvaeVariant.Tvae));
+        using var model = Tvae.Create(8, 8, Small(TvaeVariant.Tvae));
         var other = Directory.CreateDirectory(Path.Combine(_folder, "other")).FullName;
         File.WriteAllText(Path.Combine(other, "keep.txt"), "x");
         var ex = Assert.Throws<ArgumentException>(() => model.Save(other));
         Assert.Equal("directory", ex.ParamName);
         Assert.True(File.Exists(Path.Combine(other, "keep.txt")));
-        Assert.Throws<DirectoryNotFoundException>(() => Tvae.Tvae.Load(Path.Combine(_folder, "missing")));
-        Assert.Throws<InvalidDataException>(() => Tvae.Tvae.Load(other));
+        Assert.Throws<DirectoryNotFoundException>(() => Tvae.Load(Path.Combine(_folder, "missing")));
+        Assert.Throws<InvalidDataException>(() => Tvae.Load(other));
         var dir = Path.Combine(_folder, "ckpt");
         model.Save(dir);
         File.WriteAllText(Path.Combine(dir, "manifest.json"), "{\"format\": \"something-else\"}");
-        Assert.Throws<InvalidDataException>(() => Tvae.Tvae.Load(dir));
+        Assert.Throws<InvalidDataException>(() => Tvae.Load(dir));
         model.Save(dir);
         File.WriteAllBytes(Path.Combine(dir, "model.bin"), [1, 2, 3]);
-        Assert.Throws<InvalidDataException>(() => Tvae.Tvae.Load(dir));
+        Assert.Throws<InvalidDataException>(() => Tvae.Load(dir));
     }
 
     // ---- argument checks --------------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ public sealed class TvaeTests : IDisposable
     [MemberData(nameof(BadOptions))]
     public void Each_option_rule_throws_ArgumentException_naming_the_property(string property, TvaeOptions options)
     {
-        var ex = Assert.Throws<ArgumentException>(() => Tvae.Tvae.Create(8, 8, options));
+        var ex = Assert.Throws<ArgumentException>(() => Tvae.Create(8, 8, options));
         Assert.Equal(property, ex.ParamName);
     }
 
@@ -343,10 +343,10 @@ public sealed class TvaeTests : IDisposable
     [Fact]
     public void Bad_images_labels_indices_and_counts_are_rejected_naming_the_argument()
     {
-        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => Tvae.Tvae.Create(0, 8)).ParamName);
-        Assert.Equal("cols", Assert.Throws<ArgumentException>(() => Tvae.Tvae.Create(8, 0)).ParamName);
-        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => Tvae.Tvae.Create(10, 10, new TvaeOptions { Architecture = TvaeArchitecture.Conv })).ParamName);
-        using var model = Tvae.Tvae.Create(8, 8, Small(TvaeVariant.Tvae));
+        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => Tvae.Create(0, 8)).ParamName);
+        Assert.Equal("cols", Assert.Throws<ArgumentException>(() => Tvae.Create(8, 0)).ParamName);
+        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => Tvae.Create(10, 10, new TvaeOptions { Architecture = TvaeArchitecture.Conv })).ParamName);
+        using var model = Tvae.Create(8, 8, Small(TvaeVariant.Tvae));
         var (images, labels) = Synthetic(20);
         Assert.Equal("images", Assert.Throws<ArgumentException>(() => model.Encode(new float[3, 10])).ParamName);
         Assert.Equal("images", Assert.Throws<ArgumentException>(() => model.Encode(new float[0, 64])).ParamName);
@@ -400,7 +400,7 @@ public sealed class TvaeTests : IDisposable
     public void Train_on_an_ImageSet_from_the_IDX_loader_and_a_truncated_file_is_rejected()
     {
         var data = ImageDatasets.Load("idx:" + IdxFolder(60), train: true);
-        var (model, report) = Tvae.Tvae.Train(data, new TvaeOptions { HiddenSize = 16, LatentSize = 2, Epochs = 1, TripletsPerEpoch = 32, BatchSize = 16 });
+        var (model, report) = Tvae.Train(data, new TvaeOptions { HiddenSize = 16, LatentSize = 2, Epochs = 1, TripletsPerEpoch = 32, BatchSize = 16 });
         using (model)
         {
             Assert.Single(report.EpochLoss);
@@ -429,7 +429,7 @@ public sealed class TvaeTests : IDisposable
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
         }
         Assert.Equal(stdout.Trim(), File.ReadAllText(paths.GetProperty("metrics").GetString()!).Trim());
-        using var loaded = Tvae.Tvae.Load(paths.GetProperty("checkpoint").GetString()!);
+        using var loaded = Tvae.Load(paths.GetProperty("checkpoint").GetString()!);
         Assert.Equal(TvaeVariant.WTvae, loaded.Options.Variant);
         Assert.Equal(2, loaded.Options.Seed);
 

@@ -8,7 +8,7 @@ using DistEmbed.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DistEmbed.Tvae;
+namespace DistEmbed.Autoencoders;
 
 /// <summary>
 /// A variational autoencoder on images trained as a plain VAE, as the triplet-based VAE (TVAE) of Ishfaq, Hoogi and

@@ -1,4 +1,4 @@
-namespace DistEmbed.Tvae;
+namespace DistEmbed.Autoencoders;
 
 /// <summary>Which objective a <see cref="Tvae"/> model is trained on.</summary>
 public enum TvaeVariant

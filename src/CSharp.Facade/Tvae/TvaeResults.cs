@@ -1,4 +1,4 @@
-namespace DistEmbed.Tvae;
+namespace DistEmbed.Autoencoders;
 
 /// <summary>Progress of <see cref="Tvae.Fit"/>: reported every few steps and once at the end of each epoch.</summary>
 /// <param name="Epoch">The epoch, 1-based, of this call's epochs.</param>

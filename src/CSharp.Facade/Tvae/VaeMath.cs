@@ -2,7 +2,7 @@ using DistEmbed.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DistEmbed.Tvae;
+namespace DistEmbed.Autoencoders;
 
 /// <summary>
 /// The pieces of the (triplet) VAE objective as tensor functions: the Bernoulli reconstruction term, the analytic

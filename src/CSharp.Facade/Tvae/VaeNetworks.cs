@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace DistEmbed.Tvae;
+namespace DistEmbed.Autoencoders;
 
 /// <summary>An encoder q(z | x) = N(μ(x), diag exp(v(x))) and a Bernoulli decoder p(x | z) with logits ℓ(z).</summary>
 internal abstract class VaeNetwork : nn.Module

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using DistEmbed.Data;
 using DistEmbed.IO;
-using DistEmbed.Tvae;
+using DistEmbed.Autoencoders;
 using MathNet.Numerics.LinearAlgebra;
 using SkiaSharp;
 using Spectre.Console;
@@ -63,7 +63,7 @@ public static class TvaeCommand
     {
         var test = ImageDatasets.Load(spec, train: false);
         var clock = Stopwatch.StartNew();
-        using var model = checkpoint is null ? Tvae.Tvae.Create(test.Rows, test.Cols, options, device) : Tvae.Tvae.Load(checkpoint, device);
+        using var model = checkpoint is null ? Tvae.Create(test.Rows, test.Cols, options, device) : Tvae.Load(checkpoint, device);
         options = model.Options;
         TvaeTrainingReport report;
         var stderr = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
@@ -97,7 +97,7 @@ public static class TvaeCommand
                 });
         }
         var trainSeconds = train is null ? 0.0 : clock.Elapsed.TotalSeconds;
-        var evaluation = model.Evaluate(test, evalTriplets, Tvae.Tvae.DefaultEvaluationTripletSeed, retrievalItems);
+        var evaluation = model.Evaluate(test, evalTriplets, Tvae.DefaultEvaluationTripletSeed, retrievalItems);
         var full = Path.GetFullPath(outDir);
         Directory.CreateDirectory(full);
         var paths = new Dictionary<string, string>
@@ -132,7 +132,7 @@ public static class TvaeCommand
             ["train_seconds"] = trainSeconds,
             ["epoch_loss"] = report.EpochLoss,
             ["epochs_trained"] = model.EpochsTrained,
-            ["library_version"] = Tvae.Tvae.LibraryVersion,
+            ["library_version"] = Tvae.LibraryVersion,
             ["paths"] = paths,
         };
         var text = JsonSerializer.Serialize(doc);
@@ -150,7 +150,7 @@ public static class TvaeCommand
     }
 
     /// <summary>PNG of a 2 × <paramref name="count"/> grid: the first test images above their reconstructions, 3× enlarged.</summary>
-    private static byte[] ReconstructionGrid(Tvae.Tvae model, ImageSet test, int count)
+    private static byte[] ReconstructionGrid(Tvae model, ImageSet test, int count)
     {
         count = Math.Min(count, test.Count);
         var subset = test.Subset(Enumerable.Range(0, count).ToArray());
