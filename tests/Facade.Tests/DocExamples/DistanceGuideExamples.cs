@@ -8,6 +8,7 @@ using Xunit;
 namespace DistEmbed.Facade.Tests.DocExamples;
 
 /// <summary>The C# examples of docs/distances.md; they also draw the guide's figures.</summary>
+[Collection("Console")]
 public sealed class DistanceGuideExamples(DocImages images) : IClassFixture<DocImages>
 {
     [Fact]

@@ -9,6 +9,7 @@ using Xunit;
 namespace DistEmbed.Facade.Tests.DocExamples;
 
 /// <summary>The C# examples of docs/getting-started.md.</summary>
+[Collection("Console")]
 public sealed class GettingStartedExamples : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("distembed-getting-started-").FullName;

@@ -6,6 +6,7 @@ using Xunit;
 namespace DistEmbed.Facade.Tests.DocExamples;
 
 /// <summary>The C# example of README.md (DocSnippetTests checks that the README shows exactly this code).</summary>
+[Collection("Console")]
 public sealed class ReadmeExamples
 {
     [Fact]
