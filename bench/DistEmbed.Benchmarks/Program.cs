@@ -35,7 +35,7 @@ public static class Program
         return 1;
     }
 
-    private static string Arg(string[] args, string name, string fallback)
+    internal static string Arg(string[] args, string name, string fallback)
     {
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;

@@ -19,11 +19,7 @@ public static class Streaming
 {
     public static int Run(string[] args)
     {
-        string Arg(string name, string fallback)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-        }
+        string Arg(string name, string fallback) => Program.Arg(args, name, fallback);
         var n = int.Parse(Arg("--n", "50000"), CultureInfo.InvariantCulture);
         var t = int.Parse(Arg("--t", "64"), CultureInfo.InvariantCulture);
         var d = int.Parse(Arg("--d", "32"), CultureInfo.InvariantCulture);

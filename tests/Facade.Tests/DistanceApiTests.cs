@@ -149,21 +149,8 @@ public sealed class DistanceApiTests : IDisposable
         return (p, m);
     }
 
-    private static readonly object ConsoleLock = new();
 
-    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args)
-    {
-        lock (ConsoleLock)
-        {
-            var (oldOut, oldErr) = (Console.Out, Console.Error);
-            using var o = new StringWriter();
-            using var e = new StringWriter();
-            Console.SetOut(o);
-            Console.SetError(e);
-            try { return (Cli.Program.Main(args), o.ToString(), e.ToString()); }
-            finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
-        }
-    }
+    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args) => CliRunner.Run(args);
 
     private static Core.Reference.Empirical Empirical(float[,,] a, int i)
     {

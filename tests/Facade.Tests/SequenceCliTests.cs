@@ -11,23 +11,10 @@ public sealed class SequenceCliTests : IDisposable
     private const string Train = "synthetic:noise-laws?classes=10&per-class=6&seed=1&min-length=8&max-length=12";
     private const string Test = "synthetic:noise-laws?classes=4&per-class=5&seed=2&min-length=8&max-length=12";
     private readonly string _dir = Directory.CreateTempSubdirectory("distembed-seqcli-").FullName;
-    private static readonly object ConsoleLock = new();
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args)
-    {
-        lock (ConsoleLock)
-        {
-            var (oldOut, oldErr) = (Console.Out, Console.Error);
-            using var o = new StringWriter();
-            using var e = new StringWriter();
-            Console.SetOut(o);
-            Console.SetError(e);
-            try { return (Cli.Program.Main(args), o.ToString(), e.ToString()); }
-            finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
-        }
-    }
+    private static (int Code, string Stdout, string Stderr) RunCli(params string[] args) => CliRunner.Run(args);
 
     [Theory]
     [InlineData("quantile", 3)]
