@@ -156,6 +156,48 @@ public class SequenceTrainerTests
         finally { Directory.Delete(empty, true); }
     }
 
+    [Fact]
+    public void DistanceSettingsReachTheDistanceAndAreValidated()
+    {
+        var o = new TrainerOptions
+        {
+            Seed = 9, Projections = 12, SinkhornEpsilon = 0.5, SinkhornMaxIterations = 7, SinkhornTolerance = 1e-4, SinkhornEpsilonScaling = 0.25,
+        };
+        var d = o.CreateDistanceOptions();
+        Assert.Equal((9L, 12, 0.5, 7, 1e-4, 0.25), (d.Seed, d.Projections, d.Epsilon, d.MaxIterations, d.Tolerance, d.EpsilonScaling));
+
+        var train = SequenceTestData.Make(4, 4, 1);
+        var model = SequenceEmbedder.Create(Tiny with { Head = "distribution" }, 0);
+        foreach (var (bad, name) in new (TrainerOptions, string)[]
+                 {
+                     (new() { SinkhornEpsilon = 0 }, "SinkhornEpsilon"), (new() { SinkhornEpsilon = double.NaN }, "SinkhornEpsilon"),
+                     (new() { SinkhornMaxIterations = 0 }, "SinkhornMaxIterations"), (new() { SinkhornTolerance = -1 }, "SinkhornTolerance"),
+                     (new() { SinkhornEpsilonScaling = 1.0 }, "SinkhornEpsilonScaling"), (new() { Projections = 0 }, "Projections"),
+                 })
+        {
+            var ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, train, null, bad with { ClassesPerBatch = 4 }));
+            Assert.Equal(name, ex.ParamName);
+        }
+    }
+
+    [Fact]
+    public void SinkhornDivergenceTrainingWithEpsilonScalingLowersTheLoss()
+    {
+        // The regime the comparison trains in: ε small against the feature costs, annealed from the largest cost down
+        // to ε, a few iterations at ε. The loss must stay finite and fall.
+        var train = SequenceTestData.Make(4, 6, 1);
+        using var model = SequenceEmbedder.Create(Tiny with { Head = "distribution" }, 3);
+        var options = Options(4) with
+        {
+            Distance = "sinkhorn-divergence", Miner = "all", CheckpointEverySteps = 0,
+            SinkhornEpsilon = 0.01, SinkhornEpsilonScaling = 0.5, SinkhornMaxIterations = 5, SinkhornTolerance = 1e-3,
+        };
+        var result = SequenceTrainer.Train(model, train, null, options);
+        Assert.All(result.History, e => Assert.True(double.IsFinite(e.TrainLoss), $"epoch {e.Epoch} loss {e.TrainLoss}"));
+        Assert.True(result.History[^1].TrainLoss < result.History[0].TrainLoss,
+            $"loss {result.History[0].TrainLoss} → {result.History[^1].TrainLoss}");
+    }
+
     /// <summary>A progress sink that runs synchronously on the reporting thread.</summary>
     private sealed class SyncProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
     {

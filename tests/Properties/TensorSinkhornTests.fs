@@ -265,6 +265,38 @@ let tests =
             let sRef = ReferenceSinkhorn.divergence (float p, a, b, eps, 20000, 1e-11)
             expectClose 1e-4 "S_ε / cost scale" (sRef / scale) (divergence1 torch.float32 a b o32 / scale))
 
+        property "small ε (1e-2 of the mean cost; exponentials underflow): float64 within 1e-8, float32 within 1e-3 of the reference" 15
+            (gen {
+                let! a, b = pair
+                let! p = Gen.elements [ 1; 2 ]
+                return a, b, p
+             })
+            (fun (a, b, p) ->
+                let scale = costScale p a b
+                let eps = 1e-2 * scale
+                let reference = ReferenceSinkhorn.solvePoints (float p, a, b, eps, 200000, 1e-11)
+                use r64 = solve1 torch.float64 a b { converged eps p with MaxIterations = 200000 }
+                expectClose 1e-8 "float64 transport cost / cost scale" (reference.TransportCost / scale) (scalar r64.TransportCost / scale)
+                expectClose 1e-8 "float64 entropic cost / cost scale" (reference.EntropicCost / scale) (scalar r64.EntropicCost / scale)
+                use r32 = solve1 torch.float32 a b { converged eps p with Tolerance = 1e-5; MaxIterations = 200000 }
+                expectClose 1e-3 "float32 transport cost / cost scale" (reference.TransportCost / scale) (scalar r32.TransportCost / scale))
+
+        property "the no-autograd iterations give the values of the autograd path (float64)" 20 problem (fun (a, b, p, rel) ->
+            let scale = costScale p a b
+            let o = fixedIterations (rel * scale) p 30
+            use ba = batchOf torch.float64 [| a |]
+            use bb = batchOf torch.float64 [| b |]
+            use plain = (use _ = torch.no_grad () in TensorSinkhorn.solve (ba, bb, o))
+            use x = ba.Points.detach().clone().requires_grad_(true)
+            use live = DistributionBatch.FromTensors(x, ba.Weights)
+            use unrolled = TensorSinkhorn.solve (live, bb, { o with Gradient = SinkhornGradient.Unrolled })
+            use envelope = TensorSinkhorn.solve (live, bb, o)
+            // Unrolled under autograd runs every half-step through libtorch's logsumexp; the plain solve runs the
+            // in-place half-steps. Envelope under autograd runs the in-place iterations plus an autograd final step.
+            expectClose 1e-10 "transport cost (unrolled)" (scalar plain.TransportCost / scale) (scalar unrolled.TransportCost / scale)
+            expectClose 1e-10 "transport cost (envelope)" (scalar plain.TransportCost / scale) (scalar envelope.TransportCost / scale)
+            expectClose 1e-10 "entropic cost (envelope)" (scalar plain.EntropicCost / scale) (scalar envelope.EntropicCost / scale))
+
         property "ε-scaling reaches the same solution" 20 problem (fun (a, b, p, rel) ->
             let scale = costScale p a b
             let o = converged (rel * scale) p

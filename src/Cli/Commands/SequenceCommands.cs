@@ -40,9 +40,14 @@ public static class SequenceCommands
         var output = new Option<string>("--out") { Description = "Model / checkpoint directory.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the history and the paths written." };
+        var projections = new Option<int>("--projections") { Description = "Random directions per step for sliced-w2 / max-sliced-w2.", DefaultValueFactory = _ => 64 };
+        var epsilon = new Option<double>("--epsilon") { Description = "Sinkhorn ε (cost units) for sinkhorn / sinkhorn-divergence.", DefaultValueFactory = _ => 0.1 };
+        var sinkhornIterations = new Option<int>("--sinkhorn-iterations") { Description = "Sinkhorn iteration cap at the target ε.", DefaultValueFactory = _ => 1000 };
+        var epsilonScaling = new Option<double>("--epsilon-scaling") { Description = "Sinkhorn ε-scaling ratio in [0, 1) (0 = off; e.g. 0.5 with --sinkhorn-iterations 20 for training).", DefaultValueFactory = _ => 0.0 };
         var command = new Command("train", "Trains a sequence embedding model (--task sequence) with metric learning; writes a resumable checkpoint directory.")
         {
             task, trainData, validData, encoder, head, distance, loss, miner, epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, json,
+            projections, epsilon, sinkhornIterations, epsilonScaling,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -80,6 +85,8 @@ public static class SequenceCommands
                     Distance = r.GetValue(distance), Loss = r.GetValue(loss)!, Miner = r.GetValue(miner)!, Epochs = r.GetValue(epochs),
                     ClassesPerBatch = Math.Min(b / 4, train.Classes.Length), ItemsPerClass = 4, LearningRate = r.GetValue(lr),
                     Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!,
+                    Projections = r.GetValue(projections), SinkhornEpsilon = r.GetValue(epsilon),
+                    SinkhornMaxIterations = r.GetValue(sinkhornIterations), SinkhornEpsilonScaling = r.GetValue(epsilonScaling),
                 };
                 model = SequenceEmbedder.Create(options, seedValue);
                 var m = model;
@@ -205,7 +212,7 @@ public static class SequenceCommands
     {
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
         var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query");
-        var distance = Distances.Create(manifest.Distance, new DistanceOptions { Seed = manifest.Trainer.Seed });
+        var distance = Distances.Create(manifest.Distance, manifest.Trainer.CreateDistanceOptions());
         double[,] d;
         long[] qy;
         long[] gy;

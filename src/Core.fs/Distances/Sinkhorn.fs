@@ -266,22 +266,72 @@ module Sinkhorn =
     // ----------------------------------------------------------------------------------------------------------------
     // Half-steps
 
-    /// −ε·logsumexp over dim of (k + h), k = −C/ε [B,T,T'], h broadcastable. With a buffer (no autograd), the sum is
-    /// formed in place so that no [B,T,T'] temporary is allocated per half-step.
+    /// ‖x_i − y_j‖² for the iterations (no autograd): one batched product accumulated onto ‖x_i‖² (baddbmm), then
+    /// ‖y_j‖² added and the clamp at 0 in place, so that the only [B,T,T'] allocation is the result.
+    let private squaredNoGrad (x: Tensor) (y: Tensor) : Tensor =
+        use _ = torch.no_grad ()
+        use _ = torch.NewDisposeScope()
+        let xx = (squared x).sum(-1L, keepdim = true)
+        let yy = (squared y).sum(-1L).unsqueeze 1L
+        use zero = TensorChecks.fresh 0.0
+        // TorchSharp's Tensor.baddbmm(batch2, input, β, α) is β·input + α·(this @ batch2).
+        let r = x.baddbmm(y.transpose(1L, 2L), xx, 1.0f, -2.0f)
+        r.add_(yy, unitScalar.Force()).clamp_min_(zero).MoveToOuterDisposeScope()
+
+    /// The kernel k = −C/ε at the target ε, without autograd, [B,T,T'] (the cost is scaled in place).
+    let private kernelNoGrad (power: int) (x: Tensor) (y: Tensor) (eps: float) : Tensor =
+        use _ = torch.no_grad ()
+        let c = if power = 2 then squaredNoGrad x y else pairCost power x y
+        use s = TensorChecks.fresh (-1.0 / eps)
+        c.mul_ s
+
+    /// The exponent below which exp is taken at the floor instead: exp(floor) is still a normal number (float32's
+    /// smallest is e^−87.3, float64's e^−708.4), so the exponential never underflows. Underflow is what makes
+    /// Sinkhorn slow at small ε: MKL's exp takes a slow path for every result that underflows (most entries of
+    /// k + h − max when ε is small against the cost spread), measured at 60 % of a training step's time. Each
+    /// floored term adds at most e^floor to a sum that is ≥ 1 (its largest term is e^0), far below one unit in the
+    /// last place, so the result is unchanged.
+    let private expFloor (dtype: torch.ScalarType) = if dtype = torch.float64 then -700.0 else -80.0
+
+    /// logsumexp over the last axis of k + h [B,R,S], h broadcastable. With a buffer (no autograd; any tensor with
+    /// B·R·S elements) the sum is formed in the buffer and the logsumexp done there step by step (max, subtract,
+    /// floor, exp, sum, log), because libtorch's logsumexp allocates a [B,R,S] temporary on every call and its exp
+    /// underflows. A row whose entries are all −∞ gives −∞, as logsumexp does.
+    let private lseLast (buffer: Tensor) (k: Tensor) (h: Tensor) : Tensor =
+        if isNull buffer then (plus k h).logsumexp(2L)
+        else
+            use _ = torch.NewDisposeScope()
+            let s = buffer.view(k.shape)
+            s.copy_(k).add_(h, unitScalar.Force()) |> ignore
+            let m = s.amax([| 2L |], true, null)
+            let dead = m.isinf()
+            use zero = TensorChecks.fresh 0.0
+            m.masked_fill_(dead, zero) |> ignore
+            use floor = TensorChecks.fresh (expFloor k.dtype)
+            s.sub_(m).clamp_min_(floor).exp_() |> ignore
+            use minusInfinity = TensorChecks.fresh Double.NegativeInfinity
+            s.sum(2L).log_().add_(m.squeeze 2L, unitScalar.Force()).masked_fill_(dead.squeeze 2L, minusInfinity).MoveToOuterDisposeScope()
+
+    /// −ε·logsumexp over dim of (k + h), k = −C/ε [B,T,T'], h broadcastable. With a buffer (no autograd) dim must be
+    /// the last axis and nothing of size [B,T,T'] is allocated.
     let private softmin (buffer: Tensor) (k: Tensor) (h: Tensor) (dim: int64) (eps: float) : Tensor =
         let lse =
             if isNull buffer then (plus k h).logsumexp(dim)
-            else
-                buffer.copy_(k).add_(h, unitScalar.Force()).logsumexp(dim)
+            else lseLast buffer k h
         mulBy lse -eps
 
     /// f = −ε log Σ_j b_j exp((g_j − C_ij)/ε), [B,T].
     let private updateF buffer (k: Tensor) (g: Tensor) (logb: Tensor) eps =
         scoped (fun () -> softmin buffer k ((plus (mulBy g (1.0 / eps)) logb).unsqueeze 1L) 2L eps)
 
-    /// g = −ε log Σ_i a_i exp((f_i − C_ij)/ε), [B,T'].
+    /// g = −ε log Σ_i a_i exp((f_i − C_ij)/ε), [B,T'], from k [B,T,T'] (autograd: a reduction over T).
     let private updateG buffer (k: Tensor) (f: Tensor) (loga: Tensor) eps =
         scoped (fun () -> softmin buffer k ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 2L) 1L eps)
+
+    /// g = −ε log Σ_i a_i exp((f_i − C_ij)/ε), [B,T'], from the contiguous transpose kT = −Cᵀ/ε [B,T',T]: the
+    /// reduction runs over the contiguous last axis (a strided reduction over T is several times slower on the CPU).
+    let private updateGT buffer (kT: Tensor) (f: Tensor) (loga: Tensor) eps =
+        scoped (fun () -> softmin buffer kT ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 1L) 2L eps)
 
     /// Max over the batch of Σ_i a_i |exp((f_i − f̂_i)/ε) − 1|: the L1 error of the plan's row marginal, given the
     /// next update f̂ (row i of P(f, g) sums to a_i·exp((f_i − f̂_i)/ε)). One host synchronisation.
@@ -293,40 +343,37 @@ module Sinkhorn =
         let e = toHost (torch.where(maskA, term, torch.zeros_like term).sum(1L).max())
         if Double.IsNaN e then Double.PositiveInfinity else e
 
-    /// The ε levels run before the target ε (empty without ε-scaling).
-    let private levels (o: SinkhornOptions) (c: Tensor) : float[] =
+    /// The ε levels run before the target ε (empty without ε-scaling), from the kernel k = −C/ε at the target ε.
+    let private levels (o: SinkhornOptions) (k: Tensor) : float[] =
         if o.EpsilonScaling = 0.0 then [||]
         else
-            let e0 = (use _ = torch.no_grad () in toHost (c.max()))
+            let e0 = (use _ = torch.no_grad () in -o.Epsilon * toHost (k.min()))
             Array.unfold (fun e -> if e > o.Epsilon then Some(e, e * o.EpsilonScaling) else None) e0
 
     let private replace (old: Tensor) (next: Tensor) =
         if not (isNull old) then old.Dispose()
         next
 
-    /// Alternating Sinkhorn on the cost c [B,T,T']. Returns (f, g, iterations) with g = T_g(f), so the plan's column
+    /// The contiguous transpose of a kernel [B,T,T'] → [B,T',T].
+    let private transposed (k: Tensor) = k.transpose(1L, 2L).contiguous()
+
+    /// Alternating Sinkhorn on the kernel k = −C/ε at the target ε [B,T,T']. Without autograd, buffer (B·T·T'
+    /// elements) and kT (the contiguous transpose of k) must be given and no [B,T,T'] tensor is allocated per
+    /// iteration; under autograd both are null. Returns (f, g, iterations) with g = T_g(f), so the plan's column
     /// marginal is exact and its row error is what the last check measured.
-    let private iterateCross (c: Tensor) (loga: Tensor) (logb: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
-        let buffer = if torch.is_grad_enabled () then null else torch.empty_like c
-        // Without autograd, the g-update reads a transposed copy of −C/ε, so that both half-steps reduce over the
-        // contiguous last axis (a strided reduction over T is several times slower on the CPU).
-        let bufferT = if isNull buffer then null else torch.empty_like (c.transpose(1L, 2L))
+    let private iterateCross (k: Tensor) (kT: Tensor) (buffer: Tensor) (loga: Tensor) (logb: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
+        let eps = o.Epsilon
         let halfG (k: Tensor) (kT: Tensor) (f: Tensor) e =
-            if isNull kT then updateG buffer k f loga e
-            else scoped (fun () -> softmin bufferT kT ((plus (mulBy f (1.0 / e)) loga).unsqueeze 1L) 2L e)
-        let transposed (k: Tensor) = if isNull buffer then null else k.transpose(1L, 2L).contiguous()
+            if isNull buffer then updateG null k f loga e else updateGT buffer kT f loga e
         let mutable g = torch.zeros_like logb
         let mutable f: Tensor = null
         let mutable iterations = 0
-        for e in levels o c do
-            use k = mulBy c (-1.0 / e)
-            use kT = transposed k
-            f <- replace f (updateF buffer k g logb e)
-            g <- replace g (halfG k kT f e)
+        for e in levels o k do
+            use ke = mulBy k (eps / e)
+            use keT = if isNull buffer then null else transposed ke
+            f <- replace f (updateF buffer ke g logb e)
+            g <- replace g (halfG ke keT f e)
             iterations <- iterations + 1
-        let eps = o.Epsilon
-        use k = mulBy c (-1.0 / eps)
-        use kT = transposed k
         f <- replace f (updateF buffer k g logb eps)
         let mutable it = 0
         let mutable fin = false
@@ -340,27 +387,24 @@ module Sinkhorn =
                     fNext.Dispose()
                     fin <- true
                 else f <- replace f fNext
-        if not (isNull buffer) then
-            buffer.Dispose()
-            bufferT.Dispose()
         f, g, iterations + it
 
-    /// The symmetric fixed point f = T(f) of OT_ε(a, a) by the averaged iteration f ← ½(f + T(f)).
-    let private iterateSelf (c: Tensor) (loga: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
-        let buffer = if torch.is_grad_enabled () then null else torch.empty_like c
+    /// The symmetric fixed point f = T(f) of OT_ε(a, a) by the averaged iteration f ← ½(f + T(f)), on the kernel
+    /// k = −C/ε at the target ε (symmetric, so every half-step reduces over the last axis); buffer as in iterateCross.
+    let private iterateSelf (k: Tensor) (buffer: Tensor) (loga: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
+        let eps = o.Epsilon
         let t (k: Tensor) (f: Tensor) e = updateF buffer k f loga e
-        let schedule = Array.append (levels o c) [| o.Epsilon |]
+        let schedule = Array.append (levels o k) [| eps |]
+        let kernelAt e = if e = eps then k.alias() else mulBy k (eps / e)
         let mutable f =
-            use k0 = mulBy c (-1.0 / schedule.[0])
+            use k0 = kernelAt schedule.[0]
             use zero = torch.zeros_like loga
             t k0 zero schedule.[0]
         let average (f: Tensor) (fn: Tensor) = scoped (fun () -> mulBy (plus f fn) 0.5)
         for e in schedule.[.. schedule.Length - 2] do
-            use k = mulBy c (-1.0 / e)
-            use fn = t k f e
+            use ke = kernelAt e
+            use fn = t ke f e
             f <- replace f (average f fn)
-        let eps = o.Epsilon
-        use k = mulBy c (-1.0 / eps)
         let mutable it = 0
         let mutable fin = false
         while not fin do
@@ -369,7 +413,6 @@ module Sinkhorn =
             if it >= o.MaxIterations || (it % o.CheckEvery = 0 && rowError f fn wa maskA eps <= o.Tolerance) then
                 fin <- true
             else f <- replace f (average f fn)
-        if not (isNull buffer) then buffer.Dispose()
         f
 
     // ----------------------------------------------------------------------------------------------------------------
@@ -391,6 +434,17 @@ module Sinkhorn =
         let cols = (plus (mulBy g r) logb).unsqueeze 1L
         (plus (plus (mulBy c -r) rows) cols).exp()
 
+    /// The plan from the kernel k = −C/ε, formed in place in buffer (no autograd), [B,T,T'].
+    let private planInto (buffer: Tensor) (k: Tensor) (f: Tensor) (g: Tensor) (loga: Tensor) (logb: Tensor) (eps: float) =
+        use _ = torch.no_grad ()
+        use _ = torch.NewDisposeScope()
+        let r = 1.0 / eps
+        let rows = (plus (mulBy f r) loga).unsqueeze 2L
+        let cols = (plus (mulBy g r) logb).unsqueeze 1L
+        let p = buffer.view(k.shape)
+        p.copy_(k).add_(rows, unitScalar.Force()).add_(cols, unitScalar.Force()).exp_() |> ignore
+        p.MoveToOuterDisposeScope()
+
     let private marginalError (p: Tensor) (wa: Tensor) (wb: Tensor) =
         use _ = torch.no_grad ()
         plus ((p.sum(2L) - wa).abs().sum(1L)) ((p.sum(1L) - wb).abs().sum(1L))
@@ -410,11 +464,12 @@ module Sinkhorn =
         let xc, yc = centred x wa y wb
         let cost (u: Tensor) (v: Tensor) = pairCost o.Power u v
         let dual (f: Tensor) (g: Tensor) = plus ((wa * f).sum(1L)) ((wb * g).sum(1L))
-        if o.Gradient = SinkhornGradient.Unrolled then
+        if o.Gradient = SinkhornGradient.Unrolled && torch.is_grad_enabled () then
             let loga = logWeights wa
             let logb = logWeights wb
             let c = cost xc yc
-            let f, g, iterations = iterateCross c loga logb wa maskA o
+            let k = mulBy c (-1.0 / eps)
+            let f, g, iterations = iterateCross k null null loga logb wa maskA o
             let f, g = masked maskA f, masked maskB g
             let plan, transport, error =
                 if full then
@@ -423,25 +478,48 @@ module Sinkhorn =
                 else null, null, null
             { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Iterations = iterations; Error = error }
         else
+            // The iterations run without autograd on k = −C/ε, its transpose and one buffer: three [B,T,T'] tensors
+            // in all, none allocated per iteration. (Unrolled without autograd is this path too: same iterations.)
             let loga = logWeights (wa.detach())
             let logb = logWeights (wb.detach())
-            let c0, fs, gs, iterations =
+            let k, kT, buffer, fs, gs, iterations =
                 use _ = torch.no_grad ()
-                let c0 = cost xc yc
-                let f, g, iterations = iterateCross c0 loga logb wa maskA o
-                c0, f, g, iterations
-            // The envelope step: f from the detached g with C(x, ȳ), g from the detached f with C(x̄, y), so that
-            // ∂OT_ε/∂x = Σ_j P_ij ∂ₓC(x_i, y_j), ∂OT_ε/∂y = Σ_i P_ij ∂ᵧC(x_i, y_j), ∂OT_ε/∂a = f, ∂OT_ε/∂b = g.
+                let k = kernelNoGrad o.Power (xc.detach()) (yc.detach()) eps
+                let kT = transposed k
+                let buffer = torch.empty_like k
+                let f, g, iterations = iterateCross k kT buffer loga logb wa maskA o
+                k, kT, buffer, f, g, iterations
             let needGrad = torch.is_grad_enabled () && (x.requires_grad || y.requires_grad)
-            let cx, cy = if needGrad then cost xc (yc.detach()), cost (xc.detach()) yc else c0, c0
-            let f = masked maskA (updateF null (mulBy cx (-1.0 / eps)) gs logb eps)
-            let g = masked maskB (updateG null (mulBy cy (-1.0 / eps)) fs loga eps)
+            let f, g =
+                if needGrad then
+                    // The envelope step: f from the detached g with C(x, ȳ), g from the detached f with C(x̄, y), so
+                    // that ∂OT_ε/∂x = Σ_j P_ij ∂ₓC(x_i, y_j), ∂OT_ε/∂y = Σ_i P_ij ∂ᵧC(x_i, y_j), ∂OT_ε/∂a = f,
+                    // ∂OT_ε/∂b = g.
+                    kT.Dispose()
+                    let cx, cy = cost xc (yc.detach()), cost (xc.detach()) yc
+                    masked maskA (updateF null (mulBy cx (-1.0 / eps)) gs logb eps),
+                    masked maskB (updateG null (mulBy cy (-1.0 / eps)) fs loga eps)
+                else
+                    let f = masked maskA (updateF buffer k gs logb eps)
+                    let g = masked maskB (updateGT buffer kT fs loga eps)
+                    kT.Dispose()
+                    f, g
             let plan, transport, error =
                 if full then
-                    let p = (use _ = torch.no_grad () in planOf c0 fs gs loga logb eps)
-                    let live = if needGrad then cost xc yc else c0
-                    p, (p * live).sum([| 1L; 2L |]), marginalError p wa wb
-                else null, null, null
+                    let p = planInto buffer k fs gs loga logb eps
+                    let error = marginalError p wa wb
+                    let transport =
+                        if needGrad then (p * cost xc yc).sum([| 1L; 2L |])
+                        else
+                            // ⟨P, C⟩ = −ε⟨P, k⟩; in place when the plan is not returned.
+                            use _ = torch.no_grad ()
+                            let pk = if o.KeepPlan then p * k else p.mul_ k
+                            mulBy (pk.sum([| 1L; 2L |])) -eps
+                    (if o.KeepPlan then p else null), transport, error
+                else
+                    buffer.Dispose()
+                    null, null, null
+            k.Dispose()
             { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Iterations = iterations; Error = error }
 
     /// OT_ε(a, a) = 2⟨a, f⟩ at the symmetric fixed point f = T(f), [B].
@@ -450,22 +528,28 @@ module Sinkhorn =
         let maskA = positive wa
         let xc, _ = centred x wa x wa
         let cost (u: Tensor) (v: Tensor) = pairCost o.Power u v
-        let value (c: Tensor) (f: Tensor) (loga: Tensor) =
-            let ft = masked maskA (updateF null (mulBy c (-1.0 / eps)) f loga eps)
+        let value buffer (k: Tensor) (f: Tensor) (loga: Tensor) =
+            let ft = masked maskA (updateF buffer k f loga eps)
             mulBy ((wa * ft).sum(1L)) 2.0
-        if o.Gradient = SinkhornGradient.Unrolled then
+        if o.Gradient = SinkhornGradient.Unrolled && torch.is_grad_enabled () then
             let loga = logWeights wa
-            let c = cost xc xc
-            value c (iterateSelf c loga wa maskA o) loga
+            let k = mulBy (cost xc xc) (-1.0 / eps)
+            value null k (iterateSelf k null loga wa maskA o) loga
         else
             let loga = logWeights (wa.detach())
-            let c0, fs =
+            let k, buffer, fs =
                 use _ = torch.no_grad ()
-                let c0 = cost xc xc
-                c0, iterateSelf c0 loga wa maskA o
+                let k = kernelNoGrad o.Power (xc.detach()) (xc.detach()) eps
+                let buffer = torch.empty_like k
+                k, buffer, iterateSelf k buffer loga wa maskA o
             // Envelope: d/dx_i OT_ε(a, a) = 2 Σ_j P_ij ∂₁C(x_i, x_j) by symmetry, which C(x, x̄) in the half-step gives.
-            let c = if torch.is_grad_enabled () && x.requires_grad then cost xc (xc.detach()) else c0
-            value c fs loga
+            let result =
+                if torch.is_grad_enabled () && x.requires_grad then
+                    value null (mulBy (cost xc (xc.detach())) (-1.0 / eps)) fs loga
+                else value buffer k fs loga
+            buffer.Dispose()
+            k.Dispose()
+            result
 
     /// Runs compute on consecutive blocks of at most blockSize items of equal-count batches and concatenates.
     let private pairedBlocks (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) (compute: Tensor -> Tensor -> Tensor -> Tensor -> Tensor) =
