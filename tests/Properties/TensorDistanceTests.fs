@@ -257,7 +257,8 @@ let permutationAndPadding =
                         expectWithin 1e-9 tol $"{e.Distance.Name} padded, paired" expected.[i, i % b.Length] pairedPadded.[i]))
 
 /// Uniform weights of one length take the sorted fast paths (one matrix product for p = 2, cdist otherwise, direct
-/// differences for max-sliced); padding one zero-weight point forces the general merge: both must agree.
+/// differences for max-sliced); padding one zero-weight point leaves each row uniform on its support, which takes the
+/// common-grid tables for the summed forms (the merge for max-sliced and paired): all must agree.
 let fastPathMatchesMerge =
     let gen =
         gen {
@@ -300,6 +301,42 @@ let fastPathMatchesMerge =
                     let fastPaired = values (distance.Paired(ba, selected))
                     for i in 0 .. a.Length - 1 do
                         expectWithin tol r $"{distance.Name} {dtype} paired" fast.[i, i % b.Length] fastPaired.[i]))
+
+/// Length-masked sequences (each distribution uniform on its own number of points, padded with zero weights) take
+/// the common-grid quantile tables for pairwise marginal and sliced costs: exact against the float64 reference, for
+/// several lengths at once, p ∈ {1, 1.5, 2, 3}, and with the merge when the weights need gradients.
+let commonGridMatchesReference =
+    let gen =
+        gen {
+            let! d = dimension
+            let! s = scale
+            let! n = Gen.choose (1, 4)
+            let! m = Gen.choose (1, 4)
+            let! ta = Gen.arrayOfLength n (Gen.choose (1, 9))
+            let! tb = Gen.arrayOfLength m (Gen.choose (1, 9))
+            let! a = ta |> Array.map (fun t -> uniformAt t d s) |> Gen.sequenceToArray
+            let! b = tb |> Array.map (fun t -> uniformAt t d s) |> Gen.sequenceToArray
+            return d, a, b
+        }
+    property "uniform-on-support batches of several lengths (common grid) = float64 reference: marginal and sliced, pairwise" 25 gen (fun (d, a, b) ->
+        let s = coordinateScale (Seq.append a b)
+        let theta = Sliced.randomDirections (5, d, 7)
+        let directions = torch.tensor(theta, dtype = torch.float64)
+        let r = 4.0 * s * sqrt (float d)
+        for dtype, tol in dtypes do
+            scoped (fun () ->
+                use ba = batchOf dtype a
+                use bb = batchOf dtype b
+                let check what scale (reference: Empirical -> Empirical -> float) (got: Tensor) =
+                    expectMatrix tol scale $"{what} {dtype}" (fun i j -> reference a.[i] b.[j]) (matrix got)
+                for p in [ 1.0; 1.5; 2.0; 3.0 ] do
+                    check $"marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Marginal.costP (p, x, y)) (MarginalWasserstein.costPairwise (ba, bb, p, 0))
+                    check $"marginal p={p}" r (fun x y -> Marginal.wasserstein (p, x, y)) (MarginalWasserstein.pairwise (ba, bb, p, 0))
+                    check $"sliced p={p}" r (fun x y -> Sliced.wasserstein (p, x, y, theta)) (SlicedWasserstein.pairwise (ba, bb, p, directions, 0))
+                // Weights that need gradients take the merge; the values are the same.
+                use wa = ba.Weights.detach().clone().requires_grad_(true)
+                use live = DistributionBatch.FromTensors(ba.Points, wa)
+                check "marginal p=2 (merge, weights with gradients)" r (fun x y -> Marginal.wasserstein (2.0, x, y)) (MarginalWasserstein.pairwise (live, bb, 2.0, 0))))
 
 /// Distributions whose Gaussian fits are well conditioned: 4–8 continuous points of positive weight in d ≤ 3.
 let conditioned (d: int) (s: float) : Gen<Empirical> =
@@ -687,6 +724,7 @@ let tests =
           buresMatchesReference
           unbiasedMmdMatchesReference
           fastPathMatchesMerge
+          commonGridMatchesReference
           vectorsMatchDirect
           euclideanAccurateNearZero
           quantilesMatchWeightedDistributions

@@ -111,6 +111,73 @@ module MarginalWasserstein =
                        (points.narrow(0L, s, min chunk (b - s)).sort(1L) |> fun struct (v, _) -> v).MoveToOuterDisposeScope() |]
             torch.cat(parts, 0L).MoveToOuterDisposeScope()
 
+    /// The number of positive weights of each row when every row is uniform on its support (all positive weights of
+    /// a row equal, as for length-masked sequences), else None. One host synchronisation.
+    let private supportCounts (weights: Tensor) : int64[] option =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        let positive = weights.gt (sc 0.0)
+        let largest = weights.amax ([| 1L |])
+        let smallest = torch.where(positive, weights, torch.full_like (weights, sc System.Double.PositiveInfinity)).amin ([| 1L |])
+        if largest.eq(smallest).all().ToBoolean() then
+            Some(positive.sum([| 1L |], false, torch.int64).data<int64>().ToArray())
+        else None
+
+    /// The greatest common divisor of two positive integers.
+    let rec private gcd (a: int64) (b: int64) = if b = 0L then a else gcd b (a % b)
+
+    /// The common refinement of the quantile grids of distributions with n_i equally weighted points: the distinct
+    /// fractions k/n_i (k = 1..n_i) over all counts, ascending, as reduced (numerator, denominator) pairs.
+    let private commonGrid (counts: int64 seq) : (int64 * int64)[] =
+        counts
+        |> Seq.distinct
+        |> Seq.collect (fun n -> seq { for k in 1L .. n -> let g = gcd k n in k / g, n / g })
+        |> Seq.distinct
+        |> Seq.sortBy (fun (k, n) -> float k / float n)
+        |> Seq.toArray
+
+    /// Elements of the [B, G, d] quantile tables above which the common grid is not used (the merge is).
+    let private gridBudget = 1L <<< 25
+
+    /// For two batches whose rows are uniform on their supports: per-dimension quantile tables on the common grid,
+    /// each level weighted by the p-th root of its interval length, flattened to [B, G·d] and [B', G·d], so that
+    /// MW_p^p(a_i, b_j) = ‖ã_i − b̃_j‖_p^p exactly. The quantile function of n equally weighted sorted values is
+    /// x_(⌈u·n⌉) [2, §2.6], constant on every interval (u_{g−1}, u_g] of a grid that contains all k/n, so the
+    /// integral ∫₀¹ |F⁻¹ − G⁻¹|^p du is the finite sum Σ_g (u_g − u_{g−1}) |x_(⌈u_g n⌉) − y_(⌈u_g m⌉)|^p.
+    /// None when a row is not uniform on its support, when the weights need gradients (the tables hold them fixed),
+    /// or when the tables would exceed the element budget.
+    let private gridTables (p: float) (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) : (Tensor * Tensor) option =
+        if wa.requires_grad || wb.requires_grad then None
+        else
+            match supportCounts wa, supportCounts wb with
+            | Some ca, Some cb ->
+                let grid = commonGrid (Seq.append ca cb)
+                let g = int64 grid.Length
+                let d = pa.shape.[2]
+                if (int64 ca.Length + int64 cb.Length) * g * d > gridBudget then None
+                else
+                    let widths =
+                        grid |> Array.mapi (fun i (k, n) ->
+                            let u = float k / float n
+                            let previous = if i = 0 then 0.0 else (let (k0, n0) = grid.[i - 1] in float k0 / float n0)
+                            (u - previous) ** (1.0 / p))
+                    let table (points: Tensor) (weights: Tensor) (counts: int64[]) =
+                        use scope = torch.NewDisposeScope()
+                        let values, _ = sortMarginals points weights
+                        // 0-based index ⌈u_g·n⌉ − 1 of the sorted valid values (padding sorts last, never reached).
+                        let index =
+                            Array.init (counts.Length * grid.Length) (fun f ->
+                                let n = counts.[f / grid.Length]
+                                let k, q = grid.[f % grid.Length]
+                                (k * n + q - 1L) / q - 1L)
+                        let idx = torch.tensor(index, device = points.device).reshape(int64 counts.Length, 1L, g)
+                        let gathered = values.gather (-1L, idx.expand ([| int64 counts.Length; d; g |]))
+                        let w = torch.tensor(widths, dtype = points.dtype, device = points.device)
+                        (gathered * w).reshape(int64 counts.Length, -1L).MoveToOuterDisposeScope()
+                    let ta = table pa wa ca
+                    Some(ta, (if obj.ReferenceEquals(pa, pb) && obj.ReferenceEquals(wa, wb) then ta else table pb wb cb))
+            | _ -> None
+
     /// A pairwise plan of the per-dimension costs reduced over dimensions: by their sum (summed = true, MW_p^p) or
     /// by their maximum (the max-sliced form).
     let internal costPlan (p: float) (summed: bool) (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) (blockSize: int) : PairwisePlan =
@@ -149,6 +216,21 @@ module MarginalWasserstein =
                         let y = sb.narrow(0L, c0, cn).unsqueeze (0L)
                         (powAbs p (x.sub y)).mean([| 2L |]).amax([| -1L |]).MoveToOuterDisposeScope() }
         else
+          match (if summed then gridTables p pa wa pb wb else None) with
+          | Some(fa, fb) ->
+            if p = 2.0 then DistanceKernels.squaredEuclideanPlan fa fb (chooseBlock blockSize 4L)
+            else
+                { Rows = rows
+                  Columns = columns
+                  BlockSize = chooseBlock blockSize 2L
+                  Block =
+                    fun r0 rn c0 cn ->
+                        use scope = torch.NewDisposeScope()
+                        torch
+                            .cdist(fa.narrow (0L, r0, rn), fb.narrow (0L, c0, cn), p, compute_mode.donot_use_mm_for_euclid_dist)
+                            .pow(sc p)
+                            .MoveToOuterDisposeScope() }
+          | None ->
             let us, uc = sortMarginals pa wa
             let vs, vc = sortMarginals pb wb
             { Rows = rows
