@@ -293,44 +293,76 @@ module Sinkhorn =
     /// last place, so the result is unchanged.
     let private expFloor (dtype: torch.ScalarType) = if dtype = torch.float64 then -700.0 else -80.0
 
-    /// logsumexp over the last axis of k + h [B,R,S], h broadcastable. With a buffer (no autograd; any tensor with
-    /// B·R·S elements) the sum is formed in the buffer and the logsumexp done there step by step (max, subtract,
-    /// floor, exp, sum, log), because libtorch's logsumexp allocates a [B,R,S] temporary on every call and its exp
-    /// underflows. A row whose entries are all −∞ gives −∞, as logsumexp does.
-    let private lseLast (buffer: Tensor) (k: Tensor) (h: Tensor) : Tensor =
-        if isNull buffer then (plus k h).logsumexp(2L)
+    /// The scratch space of the no-autograd iterations: one buffer of B·T·T' elements (viewed as [B,T,T'] or
+    /// [B,T',T]) and, on the CPU, the row minima of each kernel it has served (computed once per kernel), which bound
+    /// the exponents from below so that the floor can be skipped when nothing can underflow.
+    type private Scratch(buffer: Tensor) =
+        let lows = System.Collections.Generic.Dictionary<Tensor, Tensor>(HashIdentity.Reference)
+        /// The buffer.
+        member _.Buffer = buffer
+        /// min_j k_ij [B,R] of a kernel k [B,R,S], or null off the CPU (there the floor is always applied: a skipped
+        /// pass is not worth a device-to-host synchronisation).
+        member _.LowOf(k: Tensor) : Tensor =
+            if k.device_type <> DeviceType.CPU then null
+            else
+                match lows.TryGetValue k with
+                | true, low -> low
+                | _ ->
+                    // Owned by the scratch space, not by the dispose scope of the half-step that asked first.
+                    let low = (use _ = torch.no_grad () in k.amin([| 2L |], false, null)).DetachFromDisposeScope()
+                    lows.[k] <- low
+                    low
+        interface IDisposable with
+            member _.Dispose() =
+                for low in lows.Values do low.Dispose()
+                lows.Clear()
+                buffer.Dispose()
+
+    /// logsumexp over the last axis of k + h [B,R,S], h [B,1,S]. With scratch space (no autograd) the sum is formed
+    /// in the buffer and the logsumexp done there step by step (max, subtract, floor, exp, sum, log), because
+    /// libtorch's logsumexp allocates a [B,R,S] temporary on every call and its exp underflows. The floor pass is
+    /// skipped when min_j k_ij + min_j h_j − max_j (k_ij + h_j) ≥ floor for every row (then no exponent is below it).
+    /// A row whose entries are all −∞ gives −∞, as logsumexp does.
+    let private lseLast (scratch: Scratch) (k: Tensor) (h: Tensor) : Tensor =
+        if isNull (box scratch) then (plus k h).logsumexp(2L)
         else
             use _ = torch.NewDisposeScope()
-            let s = buffer.view(k.shape)
+            let s = scratch.Buffer.view(k.shape)
             s.copy_(k).add_(h, unitScalar.Force()) |> ignore
             let m = s.amax([| 2L |], true, null)
             let dead = m.isinf()
             use zero = TensorChecks.fresh 0.0
             m.masked_fill_(dead, zero) |> ignore
-            use floor = TensorChecks.fresh (expFloor k.dtype)
-            s.sub_(m).clamp_min_(floor).exp_() |> ignore
+            let bound = expFloor k.dtype
+            let low = scratch.LowOf k
+            let safe =
+                not (isNull low)
+                && (let lowest = (plus low (h.amin([| 2L |], false, null))) - m.squeeze 2L
+                    toHost (lowest.min()) >= bound)
+            use floor = TensorChecks.fresh bound
+            (if safe then s.sub_(m) else s.sub_(m).clamp_min_(floor)).exp_() |> ignore
             use minusInfinity = TensorChecks.fresh Double.NegativeInfinity
             s.sum(2L).log_().add_(m.squeeze 2L, unitScalar.Force()).masked_fill_(dead.squeeze 2L, minusInfinity).MoveToOuterDisposeScope()
 
     /// −ε·logsumexp over dim of (k + h), k = −C/ε [B,T,T'], h broadcastable. With a buffer (no autograd) dim must be
     /// the last axis and nothing of size [B,T,T'] is allocated.
-    let private softmin (buffer: Tensor) (k: Tensor) (h: Tensor) (dim: int64) (eps: float) : Tensor =
+    let private softmin (buffer: Scratch) (k: Tensor) (h: Tensor) (dim: int64) (eps: float) : Tensor =
         let lse =
-            if isNull buffer then (plus k h).logsumexp(dim)
+            if isNull (box buffer) then (plus k h).logsumexp(dim)
             else lseLast buffer k h
         mulBy lse -eps
 
     /// f = −ε log Σ_j b_j exp((g_j − C_ij)/ε), [B,T].
-    let private updateF buffer (k: Tensor) (g: Tensor) (logb: Tensor) eps =
+    let private updateF (buffer: Scratch) (k: Tensor) (g: Tensor) (logb: Tensor) eps =
         scoped (fun () -> softmin buffer k ((plus (mulBy g (1.0 / eps)) logb).unsqueeze 1L) 2L eps)
 
     /// g = −ε log Σ_i a_i exp((f_i − C_ij)/ε), [B,T'], from k [B,T,T'] (autograd: a reduction over T).
-    let private updateG buffer (k: Tensor) (f: Tensor) (loga: Tensor) eps =
+    let private updateG (buffer: Scratch) (k: Tensor) (f: Tensor) (loga: Tensor) eps =
         scoped (fun () -> softmin buffer k ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 2L) 1L eps)
 
     /// g = −ε log Σ_i a_i exp((f_i − C_ij)/ε), [B,T'], from the contiguous transpose kT = −Cᵀ/ε [B,T',T]: the
     /// reduction runs over the contiguous last axis (a strided reduction over T is several times slower on the CPU).
-    let private updateGT buffer (kT: Tensor) (f: Tensor) (loga: Tensor) eps =
+    let private updateGT (buffer: Scratch) (kT: Tensor) (f: Tensor) (loga: Tensor) eps =
         scoped (fun () -> softmin buffer kT ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 1L) 2L eps)
 
     /// Max over the batch of Σ_i a_i |exp((f_i − f̂_i)/ε) − 1|: the L1 error of the plan's row marginal, given the
@@ -361,16 +393,16 @@ module Sinkhorn =
     /// elements) and kT (the contiguous transpose of k) must be given and no [B,T,T'] tensor is allocated per
     /// iteration; under autograd both are null. Returns (f, g, iterations) with g = T_g(f), so the plan's column
     /// marginal is exact and its row error is what the last check measured.
-    let private iterateCross (k: Tensor) (kT: Tensor) (buffer: Tensor) (loga: Tensor) (logb: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
+    let private iterateCross (k: Tensor) (kT: Tensor) (buffer: Scratch) (loga: Tensor) (logb: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
         let eps = o.Epsilon
         let halfG (k: Tensor) (kT: Tensor) (f: Tensor) e =
-            if isNull buffer then updateG null k f loga e else updateGT buffer kT f loga e
+            if isNull (box buffer) then updateG null k f loga e else updateGT buffer kT f loga e
         let mutable g = torch.zeros_like logb
         let mutable f: Tensor = null
         let mutable iterations = 0
         for e in levels o k do
             use ke = mulBy k (eps / e)
-            use keT = if isNull buffer then null else transposed ke
+            use keT = if isNull (box buffer) then null else transposed ke
             f <- replace f (updateF buffer ke g logb e)
             g <- replace g (halfG ke keT f e)
             iterations <- iterations + 1
@@ -391,7 +423,7 @@ module Sinkhorn =
 
     /// The symmetric fixed point f = T(f) of OT_ε(a, a) by the averaged iteration f ← ½(f + T(f)), on the kernel
     /// k = −C/ε at the target ε (symmetric, so every half-step reduces over the last axis); buffer as in iterateCross.
-    let private iterateSelf (k: Tensor) (buffer: Tensor) (loga: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
+    let private iterateSelf (k: Tensor) (buffer: Scratch) (loga: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
         let eps = o.Epsilon
         let t (k: Tensor) (f: Tensor) e = updateF buffer k f loga e
         let schedule = Array.append (levels o k) [| eps |]
@@ -435,13 +467,13 @@ module Sinkhorn =
         (plus (plus (mulBy c -r) rows) cols).exp()
 
     /// The plan from the kernel k = −C/ε, formed in place in buffer (no autograd), [B,T,T'].
-    let private planInto (buffer: Tensor) (k: Tensor) (f: Tensor) (g: Tensor) (loga: Tensor) (logb: Tensor) (eps: float) =
+    let private planInto (buffer: Scratch) (k: Tensor) (f: Tensor) (g: Tensor) (loga: Tensor) (logb: Tensor) (eps: float) =
         use _ = torch.no_grad ()
         use _ = torch.NewDisposeScope()
         let r = 1.0 / eps
         let rows = (plus (mulBy f r) loga).unsqueeze 2L
         let cols = (plus (mulBy g r) logb).unsqueeze 1L
-        let p = buffer.view(k.shape)
+        let p = buffer.Buffer.view(k.shape)
         p.copy_(k).add_(rows, unitScalar.Force()).add_(cols, unitScalar.Force()).exp_() |> ignore
         p.MoveToOuterDisposeScope()
 
@@ -486,7 +518,7 @@ module Sinkhorn =
                 use _ = torch.no_grad ()
                 let k = kernelNoGrad o.Power (xc.detach()) (yc.detach()) eps
                 let kT = transposed k
-                let buffer = torch.empty_like k
+                let buffer = new Scratch(torch.empty_like k)
                 let f, g, iterations = iterateCross k kT buffer loga logb wa maskA o
                 k, kT, buffer, f, g, iterations
             let needGrad = torch.is_grad_enabled () && (x.requires_grad || y.requires_grad)
@@ -516,9 +548,9 @@ module Sinkhorn =
                             let pk = if o.KeepPlan then p * k else p.mul_ k
                             mulBy (pk.sum([| 1L; 2L |])) -eps
                     (if o.KeepPlan then p else null), transport, error
-                else
-                    buffer.Dispose()
-                    null, null, null
+                else null, null, null
+            // The plan, when kept, is a view of the buffer: it holds the storage after the buffer's handle goes.
+            (buffer :> IDisposable).Dispose()
             k.Dispose()
             { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Iterations = iterations; Error = error }
 
@@ -540,14 +572,14 @@ module Sinkhorn =
             let k, buffer, fs =
                 use _ = torch.no_grad ()
                 let k = kernelNoGrad o.Power (xc.detach()) (xc.detach()) eps
-                let buffer = torch.empty_like k
+                let buffer = new Scratch(torch.empty_like k)
                 k, buffer, iterateSelf k buffer loga wa maskA o
             // Envelope: d/dx_i OT_ε(a, a) = 2 Σ_j P_ij ∂₁C(x_i, x_j) by symmetry, which C(x, x̄) in the half-step gives.
             let result =
                 if torch.is_grad_enabled () && x.requires_grad then
                     value null (mulBy (cost xc (xc.detach())) (-1.0 / eps)) fs loga
                 else value buffer k fs loga
-            buffer.Dispose()
+            (buffer :> IDisposable).Dispose()
             k.Dispose()
             result
 
