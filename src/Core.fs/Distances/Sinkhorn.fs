@@ -93,7 +93,8 @@ type SinkhornResult =
 /// <para>OT_ε(a, b) = min_{P ∈ Π(a,b)} ⟨P, C⟩ + ε·KL(P | a⊗b) = max_{f,g} ⟨f, a⟩ + ⟨g, b⟩ − ε⟨a⊗b, e^{(f⊕g−C)/ε} − 1⟩ [1, 2].</para>
 /// <para>The solver alternates the log-domain updates [2, §4.4]
 /// f_i = −ε log Σ_j b_j exp((g_j − C_ij)/ε) and g_j = −ε log Σ_i a_i exp((f_i − C_ij)/ε),
-/// each one broadcast-add of −C/ε (precomputed once per ε level) and a logsumexp. Zero weights (padding) enter as
+/// each one broadcast-add of −C/ε (precomputed once per ε level) and a logsumexp (without autograd: in base 2 with exp2,
+/// in one preallocated buffer). Zero weights (padding) enter as
 /// log-weights −∞ and drop out of every sum. The plan is P_ij = a_i b_j exp((f_i + g_j − C_ij)/ε).
 /// With the entropy taken relative to a⊗b, OT_ε ≥ 0 and the debiased Sinkhorn divergence
 /// S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) is ≥ 0 with S_ε(a, a) = 0 [3, Thm. 1; 4]. The symmetric terms
@@ -278,20 +279,25 @@ module Sinkhorn =
         let r = x.baddbmm(y.transpose(1L, 2L), xx, 1.0f, -2.0f)
         r.add_(yy, unitScalar.Force()).clamp_min_(zero).MoveToOuterDisposeScope()
 
-    /// The kernel k = −C/ε at the target ε, without autograd, [B,T,T'] (the cost is scaled in place).
+    /// ln 2 and log₂ e.
+    let private ln2 = Math.Log 2.0
+    let private log2e = 1.0 / Math.Log 2.0
+
+    /// The base-2 kernel k₂ = −C/(ε ln 2) = log₂ e^{−C/ε} at the target ε, without autograd, [B,T,T'] (the cost is
+    /// scaled in place). The no-autograd iterations work in base 2: libtorch's exp2 (SLEEF, 1 ulp) runs several
+    /// times faster on the CPU than its exp (MKL's high-accuracy exp), and exp(x) = 2^(x·log₂ e).
     let private kernelNoGrad (power: int) (x: Tensor) (y: Tensor) (eps: float) : Tensor =
         use _ = torch.no_grad ()
         let c = if power = 2 then squaredNoGrad x y else pairCost power x y
-        use s = TensorChecks.fresh (-1.0 / eps)
+        use s = TensorChecks.fresh (-log2e / eps)
         c.mul_ s
 
-    /// The exponent below which exp is taken at the floor instead: exp(floor) is still a normal number (float32's
-    /// smallest is e^−87.3, float64's e^−708.4), so the exponential never underflows. Underflow is what makes
-    /// Sinkhorn slow at small ε: MKL's exp takes a slow path for every result that underflows (most entries of
-    /// k + h − max when ε is small against the cost spread), measured at 60 % of a training step's time. Each
-    /// floored term adds at most e^floor to a sum that is ≥ 1 (its largest term is e^0), far below one unit in the
-    /// last place, so the result is unchanged.
-    let private expFloor (dtype: torch.ScalarType) = if dtype = torch.float64 then -700.0 else -80.0
+    /// The base-2 exponent below which 2^x is taken at the floor instead: 2^floor is still a normal number (float32's
+    /// smallest is 2^−126, float64's 2^−1022), so the exponential never underflows into denormals. Underflow is what
+    /// made Sinkhorn slow at small ε (libtorch's exp took a slow path for every result that underflowed, 60 % of a
+    /// training step; denormal sums are slow too). Each floored term adds at most 2^floor to a sum that is ≥ 1 (its
+    /// largest term is 2^0), far below one unit in the last place, so the result is unchanged.
+    let private expFloor (dtype: torch.ScalarType) = if dtype = torch.float64 then -1000.0 else -115.0
 
     /// The scratch space of the no-autograd iterations: one buffer of B·T·T' elements (viewed as [B,T,T'] or
     /// [B,T',T]) and, on the CPU, the row minima of each kernel it has served (computed once per kernel), which bound
@@ -318,17 +324,19 @@ module Sinkhorn =
                 lows.Clear()
                 buffer.Dispose()
 
-    /// logsumexp over the last axis of k + h [B,R,S], h [B,1,S]. With scratch space (no autograd) the sum is formed
-    /// in the buffer and the logsumexp done there step by step (max, subtract, floor, exp, sum, log), because
-    /// libtorch's logsumexp allocates a [B,R,S] temporary on every call and its exp underflows. The floor pass is
-    /// skipped when min_j k_ij + min_j h_j − max_j (k_ij + h_j) ≥ floor for every row (then no exponent is below it).
+    /// logsumexp over the last axis of k + h [B,R,S], h [B,1,S] (natural units). Under autograd (no scratch space) k
+    /// is the natural kernel and libtorch's logsumexp does it. With scratch space (no autograd) k is the base-2 kernel
+    /// k₂ (see kernelNoGrad): s = k₂ + h·log₂ e is formed in the buffer and log₂Σ2^s done there step by step (max,
+    /// subtract, floor, exp2, sum, log2), because libtorch's logsumexp allocates a [B,R,S] temporary on every call
+    /// and its exp is slow and underflows; the result is converted back (lse = ln 2 · lse₂). The floor pass is
+    /// skipped when min_j s_ij − max_j s_ij ≥ floor is guaranteed for every row by min_j k₂_ij + min_j h_j·log₂ e.
     /// A row whose entries are all −∞ gives −∞, as logsumexp does.
     let private lseLast (scratch: Scratch) (k: Tensor) (h: Tensor) : Tensor =
         if isNull (box scratch) then (plus k h).logsumexp(2L)
         else
             use _ = torch.NewDisposeScope()
             let s = scratch.Buffer.view(k.shape)
-            s.copy_(k).add_(h, unitScalar.Force()) |> ignore
+            s.copy_(k).add_(h, TensorChecks.sc log2e) |> ignore
             let m = s.amax([| 2L |], true, null)
             let dead = m.isinf()
             use zero = TensorChecks.fresh 0.0
@@ -337,14 +345,17 @@ module Sinkhorn =
             let low = scratch.LowOf k
             let safe =
                 not (isNull low)
-                && (let lowest = (plus low (h.amin([| 2L |], false, null))) - m.squeeze 2L
+                && (let lowest = (low.add(h.amin([| 2L |], false, null), TensorChecks.sc log2e)) - m.squeeze 2L
                     toHost (lowest.min()) >= bound)
             use floor = TensorChecks.fresh bound
-            (if safe then s.sub_(m) else s.sub_(m).clamp_min_(floor)).exp_() |> ignore
+            (if safe then s.sub_(m) else s.sub_(m).clamp_min_(floor)).exp2_() |> ignore
             use minusInfinity = TensorChecks.fresh Double.NegativeInfinity
-            s.sum(2L).log_().add_(m.squeeze 2L, unitScalar.Force()).masked_fill_(dead.squeeze 2L, minusInfinity).MoveToOuterDisposeScope()
+            use ln2s = TensorChecks.fresh ln2
+            s.sum(2L).log2_().add_(m.squeeze 2L, unitScalar.Force()).mul_(ln2s).masked_fill_(dead.squeeze 2L, minusInfinity)
+                .MoveToOuterDisposeScope()
 
-    /// −ε·logsumexp over dim of (k + h), k = −C/ε [B,T,T'], h broadcastable. With a buffer (no autograd) dim must be
+    /// −ε·logsumexp over dim of (k + h), k the kernel [B,T,T'] (−C/ε; with scratch space its base-2 form, see lseLast),
+    /// h broadcastable, in natural units. With a buffer (no autograd) dim must be
     /// the last axis and nothing of size [B,T,T'] is allocated.
     let private softmin (buffer: Scratch) (k: Tensor) (h: Tensor) (dim: int64) (eps: float) : Tensor =
         let lse =
@@ -375,11 +386,12 @@ module Sinkhorn =
         let e = toHost (torch.where(maskA, term, torch.zeros_like term).sum(1L).max())
         if Double.IsNaN e then Double.PositiveInfinity else e
 
-    /// The ε levels run before the target ε (empty without ε-scaling), from the kernel k = −C/ε at the target ε.
-    let private levels (o: SinkhornOptions) (k: Tensor) : float[] =
+    /// The ε levels run before the target ε (empty without ε-scaling), from the kernel at the target ε: natural
+    /// (k = −C/ε, base2 = false) or base 2 (k₂ = −C/(ε ln 2), base2 = true).
+    let private levels (o: SinkhornOptions) (k: Tensor) (base2: bool) : float[] =
         if o.EpsilonScaling = 0.0 then [||]
         else
-            let e0 = (use _ = torch.no_grad () in -o.Epsilon * toHost (k.min()))
+            let e0 = (use _ = torch.no_grad () in -o.Epsilon * (if base2 then ln2 else 1.0) * toHost (k.min()))
             Array.unfold (fun e -> if e > o.Epsilon then Some(e, e * o.EpsilonScaling) else None) e0
 
     let private replace (old: Tensor) (next: Tensor) =
@@ -389,7 +401,8 @@ module Sinkhorn =
     /// The contiguous transpose of a kernel [B,T,T'] → [B,T',T].
     let private transposed (k: Tensor) = k.transpose(1L, 2L).contiguous()
 
-    /// Alternating Sinkhorn on the kernel k = −C/ε at the target ε [B,T,T']. Without autograd, buffer (B·T·T'
+    /// Alternating Sinkhorn on the kernel at the target ε [B,T,T'] (−C/ε under autograd; its base-2 form k₂ with
+    /// scratch space). Without autograd, buffer (B·T·T'
     /// elements) and kT (the contiguous transpose of k) must be given and no [B,T,T'] tensor is allocated per
     /// iteration; under autograd both are null. Returns (f, g, iterations) with g = T_g(f), so the plan's column
     /// marginal is exact and its row error is what the last check measured.
@@ -400,7 +413,7 @@ module Sinkhorn =
         let mutable g = torch.zeros_like logb
         let mutable f: Tensor = null
         let mutable iterations = 0
-        for e in levels o k do
+        for e in levels o k (not (isNull (box buffer))) do
             use ke = mulBy k (eps / e)
             use keT = if isNull (box buffer) then null else transposed ke
             f <- replace f (updateF buffer ke g logb e)
@@ -422,11 +435,11 @@ module Sinkhorn =
         f, g, iterations + it
 
     /// The symmetric fixed point f = T(f) of OT_ε(a, a) by the averaged iteration f ← ½(f + T(f)), on the kernel
-    /// k = −C/ε at the target ε (symmetric, so every half-step reduces over the last axis); buffer as in iterateCross.
+    /// at the target ε (symmetric, so every half-step reduces over the last axis); kernel and buffer as in iterateCross.
     let private iterateSelf (k: Tensor) (buffer: Scratch) (loga: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
         let eps = o.Epsilon
         let t (k: Tensor) (f: Tensor) e = updateF buffer k f loga e
-        let schedule = Array.append (levels o k) [| eps |]
+        let schedule = Array.append (levels o k (not (isNull (box buffer)))) [| eps |]
         let kernelAt e = if e = eps then k.alias() else mulBy k (eps / e)
         let mutable f =
             use k0 = kernelAt schedule.[0]
@@ -466,7 +479,8 @@ module Sinkhorn =
         let cols = (plus (mulBy g r) logb).unsqueeze 1L
         (plus (plus (mulBy c -r) rows) cols).exp()
 
-    /// The plan from the kernel k = −C/ε, formed in place in buffer (no autograd), [B,T,T'].
+    /// The plan P_ij = 2^(k₂_ij + (f_i/ε + log a_i + g_j/ε + log b_j)·log₂ e) from the base-2 kernel, formed in place
+    /// in buffer (no autograd), [B,T,T'].
     let private planInto (buffer: Scratch) (k: Tensor) (f: Tensor) (g: Tensor) (loga: Tensor) (logb: Tensor) (eps: float) =
         use _ = torch.no_grad ()
         use _ = torch.NewDisposeScope()
@@ -474,7 +488,7 @@ module Sinkhorn =
         let rows = (plus (mulBy f r) loga).unsqueeze 2L
         let cols = (plus (mulBy g r) logb).unsqueeze 1L
         let p = buffer.Buffer.view(k.shape)
-        p.copy_(k).add_(rows, unitScalar.Force()).add_(cols, unitScalar.Force()).exp_() |> ignore
+        p.copy_(k).add_(rows, TensorChecks.sc log2e).add_(cols, TensorChecks.sc log2e).exp2_() |> ignore
         p.MoveToOuterDisposeScope()
 
     let private marginalError (p: Tensor) (wa: Tensor) (wb: Tensor) =
@@ -510,7 +524,7 @@ module Sinkhorn =
                 else null, null, null
             { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Iterations = iterations; Error = error }
         else
-            // The iterations run without autograd on k = −C/ε, its transpose and one buffer: three [B,T,T'] tensors
+            // The iterations run without autograd on k₂ = −C/(ε ln 2), its transpose and one buffer: three [B,T,T'] tensors
             // in all, none allocated per iteration. (Unrolled without autograd is this path too: same iterations.)
             let loga = logWeights (wa.detach())
             let logb = logWeights (wb.detach())
@@ -543,10 +557,10 @@ module Sinkhorn =
                     let transport =
                         if needGrad then (p * cost xc yc).sum([| 1L; 2L |])
                         else
-                            // ⟨P, C⟩ = −ε⟨P, k⟩; in place when the plan is not returned.
+                            // ⟨P, C⟩ = −ε ln 2 ⟨P, k₂⟩; in place when the plan is not returned.
                             use _ = torch.no_grad ()
                             let pk = if o.KeepPlan then p * k else p.mul_ k
-                            mulBy (pk.sum([| 1L; 2L |])) -eps
+                            mulBy (pk.sum([| 1L; 2L |])) (-eps * ln2)
                     (if o.KeepPlan then p else null), transport, error
                 else null, null, null
             // The plan, when kept, is a view of the buffer: it holds the storage after the buffer's handle goes.
