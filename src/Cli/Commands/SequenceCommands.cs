@@ -88,6 +88,7 @@ public static class SequenceCommands
                     Projections = r.GetValue(projections), SinkhornEpsilon = r.GetValue(epsilon),
                     SinkhornMaxIterations = r.GetValue(sinkhornIterations), SinkhornEpsilonScaling = r.GetValue(epsilonScaling),
                 };
+                ValidateAsOptions(trainer);
                 model = SequenceEmbedder.Create(options, seedValue);
                 var m = model;
                 result = WithProgress(asJson, trainer.Epochs, p => SequenceTrainer.Train(m, train, valid, trainer, outDir, standardizer.ToJson(), p));
@@ -157,6 +158,28 @@ public static class SequenceCommands
             else foreach (var (k, v) in metrics) Console.WriteLine($"{k,-16} {Format(v)}");
         }));
         return command;
+    }
+
+    /// <summary>The command-line option behind each checked <see cref="TrainerOptions"/> field.</summary>
+    private static readonly Dictionary<string, string> TrainerOptionNames = new()
+    {
+        ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["Projections"] = "--projections",
+        ["SinkhornEpsilon"] = "--epsilon", ["SinkhornMaxIterations"] = "--sinkhorn-iterations",
+        ["SinkhornEpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance", ["Loss"] = "--loss", ["Miner"] = "--miner",
+    };
+
+    /// <summary>Checks the trainer options and names the command-line option in the error, not the API field.</summary>
+    private static void ValidateAsOptions(TrainerOptions trainer)
+    {
+        try
+        {
+            trainer.Validate();
+        }
+        catch (ArgumentException e) when (e.ParamName is not null && TrainerOptionNames.TryGetValue(e.ParamName, out var option))
+        {
+            var detail = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw new ArgumentException($"{option}: {detail}", option.TrimStart('-'), e);
+        }
     }
 
     private static string Format(object v) => v switch
