@@ -303,8 +303,9 @@ let fastPathMatchesMerge =
                         expectWithin tol r $"{distance.Name} {dtype} paired" fast.[i, i % b.Length] fastPaired.[i]))
 
 /// Length-masked sequences (each distribution uniform on its own number of points, padded with zero weights) take
-/// the common-grid quantile tables for pairwise marginal and sliced costs: exact against the float64 reference, for
-/// several lengths at once, p ∈ {1, 1.5, 2, 3}, and with the merge when the weights need gradients.
+/// the common-grid quantile tables for pairwise marginal and sliced costs (paired ones use the general merge): exact
+/// against the float64 reference, for several lengths at once, p ∈ {1, 1.5, 2, 3}, and with the merge when the
+/// weights need gradients.
 let commonGridMatchesReference =
     let gen =
         gen {
@@ -318,7 +319,7 @@ let commonGridMatchesReference =
             let! b = tb |> Array.map (fun t -> uniformAt t d s) |> Gen.sequenceToArray
             return d, a, b
         }
-    property "uniform-on-support batches of several lengths (common grid) = float64 reference: marginal and sliced, pairwise" 25 gen (fun (d, a, b) ->
+    property "uniform-on-support batches of several lengths (common grid; paired: merge) = float64 reference: marginal and sliced" 25 gen (fun (d, a, b) ->
         let s = coordinateScale (Seq.append a b)
         let theta = Sliced.randomDirections (5, d, 7)
         let directions = torch.tensor(theta, dtype = torch.float64)
@@ -333,6 +334,17 @@ let commonGridMatchesReference =
                     check $"marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Marginal.costP (p, x, y)) (MarginalWasserstein.costPairwise (ba, bb, p, 0))
                     check $"marginal p={p}" r (fun x y -> Marginal.wasserstein (p, x, y)) (MarginalWasserstein.pairwise (ba, bb, p, 0))
                     check $"sliced p={p}" r (fun x y -> Sliced.wasserstein (p, x, y, theta)) (SlicedWasserstein.pairwise (ba, bb, p, directions, 0))
+                // Paired (a_i, b_{i mod m}).
+                let partners = Array.init a.Length (fun i -> b.[i % b.Length])
+                use bp = batchOf dtype partners
+                let checkPaired what scale (reference: Empirical -> Empirical -> float) (got: Tensor) =
+                    let v = values got
+                    for i in 0 .. a.Length - 1 do
+                        expectWithin tol scale $"{what} {dtype} [{i}]" (reference a.[i] partners.[i]) v.[i]
+                for p in [ 1.0; 1.5; 2.0; 3.0 ] do
+                    checkPaired $"paired marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Marginal.costP (p, x, y)) (MarginalWasserstein.costPaired (ba, bp, p))
+                    checkPaired $"paired sliced p={p}" r (fun x y -> Sliced.wasserstein (p, x, y, theta)) (SlicedWasserstein.paired (ba, bp, p, directions))
+                    checkPaired $"paired max-sliced p={p}" r (fun x y -> Sliced.maxSliced (p, x, y, theta)) (SlicedWasserstein.maxSlicedPaired (ba, bp, p, directions))
                 // Weights that need gradients take the merge; the values are the same.
                 use wa = ba.Weights.detach().clone().requires_grad_(true)
                 use live = DistributionBatch.FromTensors(ba.Points, wa)
