@@ -256,6 +256,19 @@ let permutationAndPadding =
                     for i in 0 .. a.Length - 1 do
                         expectWithin 1e-9 tol $"{e.Distance.Name} padded, paired" expected.[i, i % b.Length] pairedPadded.[i]))
 
+/// Asserts a pairwise matrix [a.Length, b.Length] against a float64 reference, to tol relative to scale.
+let private expectPairwise tol (dtype: torch.ScalarType) (a: Empirical[]) (b: Empirical[]) what scale (reference: Empirical -> Empirical -> float) (got: Tensor) =
+    expectMatrix tol scale $"{what} {dtype}" (fun i j -> reference a.[i] b.[j]) (matrix got)
+
+/// Pairwise marginal cost, marginal W_p and sliced W_p (p ∈ {1, 1.5, 2, 3}) against the reference, with check from
+/// expectPairwise; s is the coordinate scale of the points in dimension d.
+let private expectWassersteinPairwise check (d: int) (s: float) theta (directions: Tensor) (ba: DistributionBatch) (bb: DistributionBatch) =
+    let r = 4.0 * s * sqrt (float d)
+    for p in [ 1.0; 1.5; 2.0; 3.0 ] do
+        check $"marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Marginal.costP (p, x, y)) (MarginalWasserstein.costPairwise (ba, bb, p, 0))
+        check $"marginal p={p}" r (fun x y -> Marginal.wasserstein (p, x, y)) (MarginalWasserstein.pairwise (ba, bb, p, 0))
+        check $"sliced p={p}" r (fun x y -> Sliced.wasserstein (p, x, y, theta)) (SlicedWasserstein.pairwise (ba, bb, p, directions, 0))
+
 /// Uniform weights of one length take the sorted fast paths (one matrix product for p = 2, cdist otherwise, direct
 /// differences for max-sliced); padding one zero-weight point leaves each row uniform on its support, which takes the
 /// common-grid tables for the summed forms (the merge for max-sliced and paired): all must agree.
@@ -328,12 +341,8 @@ let commonGridMatchesReference =
             scoped (fun () ->
                 use ba = batchOf dtype a
                 use bb = batchOf dtype b
-                let check what scale (reference: Empirical -> Empirical -> float) (got: Tensor) =
-                    expectMatrix tol scale $"{what} {dtype}" (fun i j -> reference a.[i] b.[j]) (matrix got)
-                for p in [ 1.0; 1.5; 2.0; 3.0 ] do
-                    check $"marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Marginal.costP (p, x, y)) (MarginalWasserstein.costPairwise (ba, bb, p, 0))
-                    check $"marginal p={p}" r (fun x y -> Marginal.wasserstein (p, x, y)) (MarginalWasserstein.pairwise (ba, bb, p, 0))
-                    check $"sliced p={p}" r (fun x y -> Sliced.wasserstein (p, x, y, theta)) (SlicedWasserstein.pairwise (ba, bb, p, directions, 0))
+                let check = expectPairwise tol dtype a b
+                expectWassersteinPairwise check d s theta directions ba bb
                 // Paired (a_i, b_{i mod m}).
                 let partners = Array.init a.Length (fun i -> b.[i % b.Length])
                 use bp = batchOf dtype partners
@@ -371,12 +380,9 @@ let matchesReference =
             scoped (fun () ->
                 use ba = batchOf dtype a
                 use bb = batchOf dtype b
-                let check what scale (reference: Empirical -> Empirical -> float) (got: Tensor) =
-                    expectMatrix tol scale $"{what} {dtype}" (fun i j -> reference a.[i] b.[j]) (matrix got)
+                let check = expectPairwise tol dtype a b
+                expectWassersteinPairwise check d s theta directions ba bb
                 for p in [ 1.0; 1.5; 2.0; 3.0 ] do
-                    check $"marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Marginal.costP (p, x, y)) (MarginalWasserstein.costPairwise (ba, bb, p, 0))
-                    check $"marginal p={p}" r (fun x y -> Marginal.wasserstein (p, x, y)) (MarginalWasserstein.pairwise (ba, bb, p, 0))
-                    check $"sliced p={p}" r (fun x y -> Sliced.wasserstein (p, x, y, theta)) (SlicedWasserstein.pairwise (ba, bb, p, directions, 0))
                     check $"max-sliced p={p}" r (fun x y -> Sliced.maxSliced (p, x, y, theta)) (SlicedWasserstein.maxSlicedPairwise (ba, bb, p, directions, 0))
                 check "bures-diag" (r * r) (fun x y -> Gaussian.buresOfFitsSquared (x, y, true)) (Bures.diagonalSquaredPairwise (ba, bb, 0))
                 check "mmd" 3.0 (fun x y -> Kernel.mmdSquared (x, y, sigmas, true)) (KernelDistances.mmdSquaredPairwise (ba, bb, sigmas, true, 0))

@@ -181,6 +181,22 @@ module MarginalWasserstein =
                     Some(ta, (if obj.ReferenceEquals(pa, pb) && obj.ReferenceEquals(wa, wb) then ta else table pb wb cb))
             | _ -> None
 
+    /// The pairwise plan of ‖f̃a_i − f̃b_j‖_p^p between flattened rows [B, F] and [B', F]: one matrix product per
+    /// block for p = 2, cdist otherwise.
+    let private powerPlan (p: float) (fa: Tensor) (fb: Tensor) (blockSize: int) : PairwisePlan =
+        if p = 2.0 then DistanceKernels.squaredEuclideanPlan fa fb (chooseBlock blockSize 4L)
+        else
+            { Rows = fa.shape.[0]
+              Columns = fb.shape.[0]
+              BlockSize = chooseBlock blockSize 2L
+              Block =
+                fun r0 rn c0 cn ->
+                    use scope = torch.NewDisposeScope()
+                    torch
+                        .cdist(fa.narrow (0L, r0, rn), fb.narrow (0L, c0, cn), p, compute_mode.donot_use_mm_for_euclid_dist)
+                        .pow(sc p)
+                        .MoveToOuterDisposeScope() }
+
     /// A pairwise plan of the per-dimension costs reduced over dimensions: by their sum (summed = true, MW_p^p) or
     /// by their maximum (the max-sliced form).
     let internal costPlan (p: float) (summed: bool) (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) (blockSize: int) : PairwisePlan =
@@ -191,23 +207,9 @@ module MarginalWasserstein =
             let sa = sortedAlongPoints pa
             let sb = if obj.ReferenceEquals(pa, pb) then sa else sortedAlongPoints pb
             if summed then
-                let fa = sa.reshape (rows, -1L)
-                let fb = sb.reshape (columns, -1L)
-                if p = 2.0 then
-                    DistanceKernels.squaredEuclideanPlan fa fb (chooseBlock blockSize 4L)
-                    |> mapPlan (fun block -> block.div (sc (float t)))
-                else
-                    { Rows = rows
-                      Columns = columns
-                      BlockSize = chooseBlock blockSize 2L
-                      Block =
-                        fun r0 rn c0 cn ->
-                            use scope = torch.NewDisposeScope()
-                            torch
-                                .cdist(fa.narrow (0L, r0, rn), fb.narrow (0L, c0, cn), p, compute_mode.donot_use_mm_for_euclid_dist)
-                                .pow(sc p)
-                                .div(sc (float t))
-                                .MoveToOuterDisposeScope() }
+                // W_p^p of two sorted samples of size T = (1/T) Σ_t |x_(t) − y_(t)|^p.
+                let plan = powerPlan p (sa.reshape (rows, -1L)) (sb.reshape (columns, -1L)) blockSize
+                plan |> mapPlan (fun block -> block.div (sc (float t)))
             else
                 { Rows = rows
                   Columns = columns
@@ -220,19 +222,7 @@ module MarginalWasserstein =
                         (powAbs p (x.sub y)).mean([| 2L |]).amax([| -1L |]).MoveToOuterDisposeScope() }
         else
           match (if summed then gridTables p pa wa pb wb else None) with
-          | Some(fa, fb) ->
-            if p = 2.0 then DistanceKernels.squaredEuclideanPlan fa fb (chooseBlock blockSize 4L)
-            else
-                { Rows = rows
-                  Columns = columns
-                  BlockSize = chooseBlock blockSize 2L
-                  Block =
-                    fun r0 rn c0 cn ->
-                        use scope = torch.NewDisposeScope()
-                        torch
-                            .cdist(fa.narrow (0L, r0, rn), fb.narrow (0L, c0, cn), p, compute_mode.donot_use_mm_for_euclid_dist)
-                            .pow(sc p)
-                            .MoveToOuterDisposeScope() }
+          | Some(fa, fb) -> powerPlan p fa fb blockSize
           | None ->
             let us, uc = sortMarginals pa wa
             let vs, vc = sortMarginals pb wb

@@ -472,21 +472,21 @@ module Sinkhorn =
           Iterations: int
           Error: Tensor }
 
+    /// The plan's log-scalings f_i/ε + log a_i [B,T,1] and g_j/ε + log b_j [B,1,T'].
+    let private scalings (f: Tensor) (g: Tensor) (loga: Tensor) (logb: Tensor) (eps: float) =
+        (plus (mulBy f (1.0 / eps)) loga).unsqueeze 2L, (plus (mulBy g (1.0 / eps)) logb).unsqueeze 1L
+
     /// P_ij = exp(−C_ij/ε + f_i/ε + log a_i + g_j/ε + log b_j), [B,T,T'].
     let private planOf (c: Tensor) (f: Tensor) (g: Tensor) (loga: Tensor) (logb: Tensor) (eps: float) =
-        let r = 1.0 / eps
-        let rows = (plus (mulBy f r) loga).unsqueeze 2L
-        let cols = (plus (mulBy g r) logb).unsqueeze 1L
-        (plus (plus (mulBy c -r) rows) cols).exp()
+        let rows, cols = scalings f g loga logb eps
+        (plus (plus (mulBy c (-1.0 / eps)) rows) cols).exp()
 
     /// The plan P_ij = 2^(k₂_ij + (f_i/ε + log a_i + g_j/ε + log b_j)·log₂ e) from the base-2 kernel, formed in place
     /// in buffer (no autograd), [B,T,T'].
     let private planInto (buffer: Scratch) (k: Tensor) (f: Tensor) (g: Tensor) (loga: Tensor) (logb: Tensor) (eps: float) =
         use _ = torch.no_grad ()
         use _ = torch.NewDisposeScope()
-        let r = 1.0 / eps
-        let rows = (plus (mulBy f r) loga).unsqueeze 2L
-        let cols = (plus (mulBy g r) logb).unsqueeze 1L
+        let rows, cols = scalings f g loga logb eps
         let p = buffer.Buffer.view(k.shape)
         p.copy_(k).add_(rows, TensorChecks.sc log2e).add_(cols, TensorChecks.sc log2e).exp2_() |> ignore
         p.MoveToOuterDisposeScope()
