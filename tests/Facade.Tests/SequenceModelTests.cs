@@ -152,6 +152,50 @@ public class SequenceModelTests
         Assert.True(levels.diff().gt(0).all().item<bool>());
     }
 
+    /// <summary>
+    /// Learned levels stay strictly increasing in (0, 1) in float32 and float64 for extreme logits (one logit far below
+    /// or above the others, ±1e4 spreads, ties), so a forward pass builds a valid <see cref="QuantileBatch"/> and
+    /// gradients reach the logits; θ = 0 still gives q/(Q+1). A float32 softmax + cumsum collapsed or reached 1 here.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void LearnedQuantileLevelsStayStrictlyInsideZeroOneForExtremeLogits(int pattern)
+    {
+        const int q = 8;
+        var head = new QuantileHead(q, learnable: true);
+        var theta = head.parameters().Single();
+        using (var zero = head.Levels(ScalarType.Float64))
+        {
+            var start = zero.data<double>().ToArray();
+            for (var i = 0; i < q; i++) Assert.Equal((i + 1) / (q + 1.0), start[i], 1e-6);
+        }
+        var logits = pattern switch
+        {
+            0 => Enumerable.Range(0, q + 1).Select(j => j == 3 ? -200.0 : 0.0).ToArray(),   // one cell vanishes in float32
+            1 => Enumerable.Range(0, q + 1).Select(j => j == q ? -200.0 : 0.0).ToArray(),   // τ_Q → 1 in float32
+            2 => Enumerable.Range(0, q + 1).Select(j => j == 0 ? 1e4 : 0.0).ToArray(),      // one cell takes all mass
+            3 => Enumerable.Range(0, q + 1).Select(j => j % 2 == 0 ? 1e4 : -1e4).ToArray(),
+            _ => Enumerable.Range(0, q + 1).Select(j => 40.0 * j).ToArray(),
+        };
+        using (torch.no_grad()) theta.copy_(torch.tensor(logits, ScalarType.Float32));
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.Float64 })
+        {
+            using var levels = head.Levels(dtype);
+            var l = levels.to_type(ScalarType.Float64).data<double>().ToArray();
+            Assert.True(l[0] > 0 && l[q - 1] < 1, $"pattern {pattern}, {dtype}: levels [{string.Join(", ", l)}] leave (0, 1)");
+            for (var i = 1; i < q; i++)
+                Assert.True(l[i] > l[i - 1], $"pattern {pattern}, {dtype}: τ_{i + 1} = {l[i]:R} ≤ τ_{i} = {l[i - 1]:R}");
+        }
+        var (x, m) = Padded([5, 2, 8], 2, 8, 7, 3.0);
+        using var e = (QuantileBatch)head.forward(x.mul(m.unsqueeze(-1).to_type(x.dtype)), m);
+        e.Values.sum().backward();
+        Assert.True(theta.grad!.isfinite().all().item<bool>());
+    }
+
     [Fact]
     public void BadInputsNameTheArgument()
     {

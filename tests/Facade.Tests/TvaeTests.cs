@@ -208,6 +208,29 @@ public sealed class TvaeTests : IDisposable
         else Assert.Equal(after.Total, 0.01 * after.NegativeElbo + after.Triplet + 0.001 * after.EmbeddingNorm, 4);
     }
 
+    /// <summary>
+    /// The triplet loss of a training batch receives the class labels of its rows (anchors, positives, negatives), not
+    /// the triplet's group index: every positive carries its anchor's class and every negative another class.
+    /// </summary>
+    [Fact]
+    public void Training_batches_label_each_row_with_its_class()
+    {
+        var (_, labels) = Synthetic(60);
+        var classes = labels.Select(l => (long)l).ToArray();
+        var t = Samplers.TvaeTriplets(classes, 50, 5);
+        const int start = 10, count = 16;
+        var rows = Tvae.BatchLabels(classes, t.Anchor, t.Positive, t.Negative, start, count);
+        Assert.Equal(3 * count, rows.Length);
+        for (var i = 0; i < count; i++)
+        {
+            Assert.Equal(classes[t.Anchor[start + i]], rows[i]);
+            Assert.Equal(classes[t.Positive[start + i]], rows[count + i]);
+            Assert.Equal(classes[t.Negative[start + i]], rows[2 * count + i]);
+            Assert.Equal(rows[i], rows[count + i]);
+            Assert.NotEqual(rows[i], rows[2 * count + i]);
+        }
+    }
+
     [Fact]
     public void Training_is_deterministic_for_a_seed_and_differs_between_seeds()
     {

@@ -233,17 +233,36 @@ let tests =
                   let asymmetry = Seq.max (seq { for i in 0 .. 5 do for j in 0 .. 5 -> abs (m.[i, j] - m.[j, i]) })
                   Expect.isGreaterThan asymmetry 1e-6 $"{kind}: D(x, y) ≠ D(y, x) somewhere"
 
-          testCase "the ICNN's hidden-to-hidden weights are non-negative by construction" <| fun () ->
+          // φ itself (Value), not the HiddenWeights accessor: with raw weights of both signs pushed far from 0, Value
+          // must equal the ICNN forward pass with softplus-ed weights written out here, and stay convex (Jensen).
+          testCase "ICNN Value = forward pass with softplus(V) weights and is convex, for raw weights of either sign" <| fun () ->
               use _ = torch.NewDisposeScope()
-              use g = ConvexGenerators.create ("icnn", 4, GeneratorOptions(Hidden = [| 6; 5; 4 |]), torch.float64, torch.CPU)
+              use g = ConvexGenerators.create ("icnn", 3, GeneratorOptions(Hidden = [| 6; 5; 4 |], Seed = 9L, Strength = 0.0), torch.float64, torch.CPU)
               let icnn = g :?> IcnnGenerator
-              // Push the raw weights far negative: the effective weights stay ≥ 0.
+              let random = new torch.Generator(123UL, torch.CPU)
+              let named = dict [ for struct (name, p) in icnn.named_parameters () -> name, p ]
               use _ = torch.no_grad ()
-              for p in icnn.parameters () do
-                  p.fill_ (sc -50.0) |> ignore
-              for w in icnn.HiddenWeights() do
-                  Expect.isTrue (w.ge(sc 0.0).all().ToBoolean()) "softplus(V) ≥ 0"
-              Expect.equal (icnn.HiddenWeights().Length) 2 "two hidden-to-hidden layers"
+              for KeyValue(name, p) in named do
+                  if name.EndsWith "_raw" then
+                      p.copy_ (torch.randn(p.shape, dtype = torch.float64, generator = random).mul(sc 4.0)) |> ignore
+              let softplus (t: Tensor) = torch.nn.functional.softplus t
+              let forward (x: Tensor) =
+                  let mutable z = softplus (x.mm(named.["pass0_weight"].t ()).add (named.["pass0_bias"], sc 1.0))
+                  for l in 1 .. 2 do
+                      let pass = x.mm(named.[$"pass{l}_weight"].t ()).add (named.[$"pass{l}_bias"], sc 1.0)
+                      z <- softplus (z.mm(softplus(named.[$"hidden{l}_raw"]).t ()).add (pass, sc 1.0))
+                  z.mv (softplus named.["output_raw"])
+              let x = points 3 64 3 2.0
+              let y = points 4 64 3 2.0
+              let fx = values (g.Value x)
+              Array.iteri2 (fun i e v -> expectWithin 1e-12 (1.0 + abs e) $"Value[{i}]" e v) (values (forward x)) fx
+              let fy = values (g.Value y)
+              for lambda in [ 0.1; 0.5; 0.8 ] do
+                  let mix = values (g.Value (x.mul(sc lambda).add (y.mul (sc (1.0 - lambda)), sc 1.0)))
+                  for i in 0 .. 63 do
+                      let rhs = lambda * fx.[i] + (1.0 - lambda) * fy.[i]
+                      if mix.[i] > rhs + 1e-10 * (1.0 + abs rhs) then
+                          failtestf "φ(mix) = %.17g > %.17g (λ = %g, row %d)" mix.[i] rhs lambda i
 
           testCase "works with the toolkit: miners, losses, retrieval under no_grad, backward" <| fun () ->
               use _ = torch.NewDisposeScope()

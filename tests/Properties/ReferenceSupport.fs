@@ -64,6 +64,16 @@ let rewritten (s: float) (e: Empirical) : Gen<Empirical> =
         return permute second padded
     }
 
+/// The same measure written differently, deterministically: rows reversed, the (new) first atom split into two
+/// half-weight duplicates (rows 0 and Count), a zero-weight point far away appended.
+let sameMeasure (e: Empirical) =
+    let n = e.Count
+    let far = 1.0 + 10.0 * (e.Points |> Seq.cast<float> |> Seq.map abs |> Seq.max)
+    let source i = if i < n then n - 1 - i else n - 1
+    Empirical.Create(
+        Array2D.init (n + 2) e.Dimension (fun i k -> if i <= n then e.Points.[source i, k] else far),
+        Array.init (n + 2) (fun i -> if i = 0 || i = n then 0.5 * e.Weights.[n - 1] elif i > n then 0.0 else e.Weights.[source i]))
+
 /// Runs <paramref name="action"/> and checks that it throws exactly <typeparamref name="E"/> whose ParamName is
 /// <paramref name="parameter"/> and whose message (not only .NET's suffix) names it.
 let expectArgument<'E when 'E :> ArgumentException> (parameter: string) (action: unit -> obj) =

@@ -341,14 +341,52 @@ let propertyTests =
             for k in ks do
                 expectSameGraph $"k = {k}" (prefix k big.Indices) (graph x "euclidean" k 0).Indices)
 
-        property "CKA(X, X) = 1 (linear and RBF, biased and unbiased)" 30 caseGen (fun (seed, n, d, _) ->
-            let x = normalPoints (Random seed) n d
-            use b = batch x
+        // CKA(X, X) = 1 holds for any HSIC formula (HSIC(K, K)/√(HSIC(K, K)²)); this checks the estimators instead,
+        // against forms written independently here: linear biased CKA in feature space ‖YcᵀXc‖²_F/(‖XcᵀXc‖_F ‖YcᵀYc‖_F)
+        // [Kornblith et al. 2019, §3], and HSIC_b = tr(KHLH)/(n−1)² with H = I − 11ᵀ/n, HSIC_u by Song et al. (2012,
+        // Eq. 5) for the RBF kernel exp(−‖x − y‖²/(2σ²)) and the linear one. And CKA(X, X′) = 1 for a rewritten copy
+        // X′ (columns permuted, duplicated, a constant column added; rows unchanged).
+        property "CKA equals independent feature-space and explicit-HSIC forms; CKA(X, rewritten X) = 1" 30 caseGen (fun (seed, n, d, _) ->
+            let rng = Random seed
+            let x = normalPoints rng n d
+            let y = normalPoints rng n (d + 1)
+            let centred (m: float[,]) =
+                let means = Array.init (Array2D.length2 m) (fun c -> Seq.averageBy (fun i -> m.[i, c]) [ 0 .. n - 1 ])
+                Array2D.init n (Array2D.length2 m) (fun i c -> m.[i, c] - means.[c])
+            let gram (a: float[,]) (b: float[,]) =   // aᵀb
+                Array2D.init (Array2D.length2 a) (Array2D.length2 b) (fun i j -> Seq.sumBy (fun r -> a.[r, i] * b.[r, j]) [ 0 .. n - 1 ])
+            let frob2 (m: float[,]) = Seq.sumBy (fun v -> v * v) (Seq.cast<float> m)
+            let xc, yc = centred x, centred y
+            let featureSpace = frob2 (gram yc xc) / sqrt (frob2 (gram xc xc) * frob2 (gram yc yc))
+            let kernel (f: float -> float) (m: float[,]) =
+                Array2D.init n n (fun i j -> f (Seq.sumBy (fun c -> (m.[i, c] - m.[j, c]) ** 2.0) [ 0 .. Array2D.length2 m - 1 ]))
+            let linearKernel (m: float[,]) = let c = centred m in Array2D.init n n (fun i j -> Seq.sumBy (fun k -> c.[i, k] * c.[j, k]) [ 0 .. Array2D.length2 m - 1 ])
+            let mm (a: float[,]) (b: float[,]) = Array2D.init n n (fun i j -> Seq.sumBy (fun k -> a.[i, k] * b.[k, j]) [ 0 .. n - 1 ])
+            let h = Array2D.init n n (fun i j -> (if i = j then 1.0 else 0.0) - 1.0 / float n)
+            let trace (m: float[,]) = Seq.sumBy (fun i -> m.[i, i]) [ 0 .. n - 1 ]
+            let nf = float n
+            let hsicB (k: float[,]) (l: float[,]) = trace (mm (mm (mm k h) l) h) / ((nf - 1.0) ** 2.0)
+            let hsicU (k: float[,]) (l: float[,]) =
+                let kt = Array2D.init n n (fun i j -> if i = j then 0.0 else k.[i, j])
+                let lt = Array2D.init n n (fun i j -> if i = j then 0.0 else l.[i, j])
+                let ones (m: float[,]) = Seq.sum (Seq.cast<float> m)
+                (trace (mm kt lt) + ones kt * ones lt / ((nf - 1.0) * (nf - 2.0)) - 2.0 / (nf - 2.0) * ones (mm kt lt)) / (nf * (nf - 3.0))
+            let ckaOf hsic k l = hsic k l / sqrt (hsic k k * hsic l l)
+            use bx = batch x
+            use by = batch y
             let e = Distances.Create("euclidean", null)
-            expectClose 1e-12 "linear biased" 1.0 (Cka.linear (b, b, false))
-            expectClose 1e-12 "linear unbiased" 1.0 (Cka.linear (b, b, true))
-            expectClose 1e-12 "rbf biased" 1.0 (Cka.rbf (b, b, e, 1.0, true, false, 0))
-            expectClose 1e-12 "rbf unbiased" 1.0 (Cka.rbf (b, b, e, 1.0, true, true, 0)))
+            let sigma = 1.3
+            let rbf = kernel (fun d2 -> exp (-d2 / (2.0 * sigma * sigma)))
+            expectClose 1e-10 "linear biased vs feature space" featureSpace (Cka.linear (bx, by, false))
+            expectClose 1e-10 "linear biased vs tr(KHLH)" (ckaOf hsicB (linearKernel x) (linearKernel y)) (Cka.linear (bx, by, false))
+            expectClose 1e-10 "linear unbiased vs Song et al." (ckaOf hsicU (linearKernel x) (linearKernel y)) (Cka.linear (bx, by, true))
+            expectClose 1e-10 "rbf biased vs tr(KHLH)" (ckaOf hsicB (rbf x) (rbf y)) (Cka.rbf (bx, by, e, sigma, false, false, 0))
+            expectClose 1e-10 "rbf unbiased vs Song et al." (ckaOf hsicU (rbf x) (rbf y)) (Cka.rbf (bx, by, e, sigma, false, true, 0))
+            let perm = Array.init d id |> Array.sortBy (fun _ -> rng.Next())
+            let rewritten = Array2D.init n (2 * d + 1) (fun i c -> if c < d then x.[i, perm.[c]] elif c < 2 * d then x.[i, c - d] else 3.0)
+            use bw = batch rewritten
+            for unbiased in [ false; true ] do
+                expectClose 1e-10 $"linear CKA(X, X′) (unbiased {unbiased})" 1.0 (Cka.linear (bx, bw, unbiased)))
 
         property "CKA is invariant to orthogonal maps and isotropic scaling (linear; RBF with a median bandwidth)" 30 caseGen (fun (seed, n, d, _) ->
             let rng = Random seed

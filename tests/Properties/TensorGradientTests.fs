@@ -83,22 +83,73 @@ let autogradMatchesFiniteDifferences =
             let fd = finiteDifferences fdShape x0 1e-6 loss
             expectGradient 1e-5 $"{e.Distance.Name} points" fd g)
 
-/// Gradients with respect to the (unnormalised) weights agree with central differences.
+/// Well-converged Sinkhorn options (float64): the finite differences see the converged value, not the iteration.
+let private convergedSinkhorn = { SinkhornOptions.Create(1.0) with MaxIterations = 20000; Tolerance = 1e-14; CheckEvery = 1 }
+
+/// Gradients with respect to the (unnormalised) weights agree with central differences: random weights in [0.5, 1.5)
+/// and exactly uniform weights (the common case in training, which the sorted fast paths serve when no weight
+/// gradient is needed). Both uniform: every cumulative level of a meets one of b, a kink of W_p in the weights, where
+/// central differences give the mean of the one-sided derivatives — the derivative the marginal paths return.
+/// Sinkhorn: OT_ε has ∂OT_ε/∂a = f (the dual potential) and the divergence S_ε its envelope gradient.
 let weightGradients =
-    property "weight gradients = central finite differences (weighted marginal, sliced, kernel, Bures)" 4 (Gen.choose (0, 100000)) (fun seed ->
+    property "weight gradients = central finite differences (marginal, sliced, max-sliced, kernel, Bures, OT_ε, S_ε; random and uniform weights)" 4 (Gen.choose (0, 100000)) (fun seed ->
         let points = continuous seed 16
         let other = continuous (seed + 1) 16
-        let w0 = positiveWeights seed 8
-        let wOther = positiveWeights (seed + 1) 8
-        for e in catalog 2 0 do
-            if e.Maker = AsDistributions then
-                let loss (w: Tensor) =
-                    let a = DistributionBatch.FromTensors(torch.tensor(points, dtype = torch.float64).reshape fdShape, w)
-                    let b = DistributionBatch.FromTensors(torch.tensor(other, dtype = torch.float64).reshape fdShape, torch.tensor(wOther, dtype = torch.float64).reshape (2L, 4L))
-                    e.Distance.Paired(a, b).sum().add (combination seed (e.Distance.Pairwise(a, b)), sc 1.0)
+        let distances =
+            [ for e in catalog 2 0 do
+                  if e.Maker = AsDistributions then yield e.Distance.Name, (e.Distance :> IDistance), 1e-5
+              yield "sinkhorn-divergence", DistEmbed.Core.Sinkhorn.divergence convergedSinkhorn, 1e-6 ]
+        for uniform in [ false; true ] do
+            let w0 = if uniform then Array.create 8 1.0 else positiveWeights seed 8
+            let wOther = if uniform then Array.create 8 1.0 else positiveWeights (seed + 1) 8
+            let batches (w: Tensor) =
+                DistributionBatch.FromTensors(torch.tensor(points, dtype = torch.float64).reshape fdShape, w),
+                DistributionBatch.FromTensors(torch.tensor(other, dtype = torch.float64).reshape fdShape, torch.tensor(wOther, dtype = torch.float64).reshape (2L, 4L))
+            let check (name: string) (tol: float) (loss: Tensor -> Tensor) =
                 let g = autogradAt [| 2L; 4L |] w0 loss
                 let fd = finiteDifferences [| 2L; 4L |] w0 1e-6 loss
-                expectGradient 1e-5 $"{e.Distance.Name} weights" fd g)
+                expectGradient tol $"{name} weights (uniform = {uniform})" fd g
+            for name, distance, tol in distances do
+                check name tol (fun w ->
+                    let a, b = batches w
+                    distance.Paired(a, b).sum().add (combination seed (distance.Pairwise(a, b)), sc 1.0))
+            check "OT_ε (Sinkhorn.solve EntropicCost)" 1e-6 (fun w ->
+                let a, b = batches w
+                use r = DistEmbed.Core.Sinkhorn.solve (a, b, convergedSinkhorn)
+                r.EntropicCost.mul(torch.tensor([| 1.0; -0.7 |], dtype = torch.float64)).sum ()))
+
+/// The 1-D case of the review: x = {0, 1}, y = {10, 11}, p = 2, uniform weights. Moving mass δ to x₀ raises W₂² by
+/// 21δ (the slice (½, ½ + δ] now pairs 0 with 11), moving it to x₁ lowers it by 19δ (1 with 10 on (½ − δ, ½]). The
+/// weight gradient is not 0 (what the sorted fast path gave) but the central derivative 20 along (1, −1), on every
+/// marginal route: paired, pairwise (cost and distance), sliced, max-sliced.
+let kinkOfUniformWeights =
+    testCase "weights x = {0, 1}, y = {10, 11}: W₂² changes by +21δ / −19δ, gradient along (1, −1) is 20 (marginal, sliced, max-sliced)" <| fun () ->
+        scoped (fun () ->
+            let direction = torch.ones([| 1L; 1L |], dtype = torch.float64)
+            let routes: (string * (DistributionBatch -> DistributionBatch -> Tensor)) list =
+                [ "costPaired", (fun a b -> MarginalWasserstein.costPaired (a, b, 2.0))
+                  "costPairwise", (fun a b -> MarginalWasserstein.costPairwise (a, b, 2.0, 0))
+                  "pairwise²", (fun a b -> MarginalWasserstein.pairwise(a, b, 2.0, 0).pow (sc 2.0))
+                  "sliced costPaired", (fun a b -> SlicedWasserstein.costPaired (a, b, 2.0, direction))
+                  "sliced costPairwise", (fun a b -> SlicedWasserstein.costPairwise (a, b, 2.0, direction, 0))
+                  "max-sliced pairwise²", (fun a b -> SlicedWasserstein.maxSlicedPairwise(a, b, 2.0, direction, 0).pow (sc 2.0))
+                  "max-sliced paired²", (fun a b -> SlicedWasserstein.maxSlicedPaired(a, b, 2.0, direction).pow (sc 2.0)) ]
+            let x = torch.tensor([| 0.0; 1.0 |], dtype = torch.float64).reshape (1L, 2L, 1L)
+            let y = torch.tensor([| 10.0; 11.0 |], dtype = torch.float64).reshape (1L, 2L, 1L)
+            let b = DistributionBatch.FromTensors(y, torch.tensor([| 0.5; 0.5 |], dtype = torch.float64).reshape (1L, 2L))
+            for name, f in routes do
+                let at (delta: float) =
+                    use _ = torch.no_grad ()
+                    let a = DistributionBatch.FromTensors(x, torch.tensor([| 0.5 + delta; 0.5 - delta |], dtype = torch.float64).reshape (1L, 2L))
+                    (values (f a b)).[0]
+                let delta = 1e-3
+                expectWithin 1e-9 1.0 $"{name}: W₂²(0) = 100" 100.0 (at 0.0)
+                expectWithin 1e-9 1.0 $"{name}: δ to x₀ → +21δ" (21.0 * delta) (at delta - at 0.0)
+                expectWithin 1e-9 1.0 $"{name}: δ to x₁ → −19δ" (-19.0 * delta) (at -delta - at 0.0)
+                let w = torch.tensor([| 0.5; 0.5 |], dtype = torch.float64).reshape(1L, 2L).requires_grad_ true
+                (f (DistributionBatch.FromTensors(x, w)) b).sum().backward ()
+                let g = values w.grad
+                expectWithin 1e-9 1.0 $"{name}: ∂W₂²/∂w · (1, −1)" 20.0 (g.[0] - g.[1]))
 
 /// A one-distribution float64 batch whose points are a fresh leaf (for gradients).
 let leafBatch (e: Empirical) =
@@ -115,6 +166,28 @@ let tensorGradients (f: DistributionBatch -> DistributionBatch -> Tensor) (a: Em
         values pa.grad, values pb.grad)
 
 let flatten (m: float[,]) = Seq.cast<float> m |> Array.ofSeq
+
+/// Ties among the points of the fast paths (uniform weights, one length) go in index order, as the docs promise and
+/// the float64 reference does: with many tied values the gradient of each tied point is the one the reference gives
+/// to that index, which an unstable sort would permute (paired, pairwise, sliced, max-sliced).
+let tiesInIndexOrder =
+    property "fast paths: ties go in index order (point gradients at many ties = reference, paired and pairwise)" 10 (Gen.choose (0, 100000)) (fun seed ->
+        let random = Random(seed)
+        let t, d = 96, 2
+        let tied () = Array2D.init t d (fun _ _ -> float (random.Next 3))
+        let spread () = Array2D.init t d (fun _ _ -> 10.0 * random.NextDouble())
+        let a = Empirical.Create(tied (), Array.create t 1.0)
+        let b = Empirical.Create(spread (), Array.create t 1.0)
+        let ra, _ = Marginal.costPGradient (2.0, a, b)
+        let expected = flatten ra
+        let check (name: string) (f: DistributionBatch -> DistributionBatch -> Tensor) =
+            let ga, _ = tensorGradients f a b
+            Array.iteri2 (fun i e g -> expectWithin 1e-9 (10.0 * float t) $"{name}: ∂/∂a[{i}]" e g) expected ga
+        check "paired" (fun x y -> MarginalWasserstein.costPaired (x, y, 2.0))
+        check "pairwise" (fun x y -> MarginalWasserstein.costPairwise (x, y, 2.0, 0))
+        let axes = torch.eye(2L, dtype = torch.float64)
+        check "sliced (axes)" (fun x y -> SlicedWasserstein.costPaired(x, y, 2.0, axes).mul (sc 2.0))
+        check "sliced pairwise (axes)" (fun x y -> SlicedWasserstein.costPairwise(x, y, 2.0, axes, 0).mul (sc 2.0)))
 
 /// Autograd of the marginal cost equals the reference's analytic gradient, ties and padding included.
 let marginalGradientMatchesReference =
@@ -251,5 +324,7 @@ let tests =
           autogradMatchesReferenceDifferences
           autogradMatchesFiniteDifferences
           weightGradients
+          kinkOfUniformWeights
+          tiesInIndexOrder
           finiteEverywhere
           zeroAtMinimum ]

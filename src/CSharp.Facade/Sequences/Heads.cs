@@ -178,8 +178,12 @@ public sealed class DistributionHead : EmbeddingHead
 /// <see cref="QuantileBatch"/> [B, d, Q]. The levels are fixed (midpoints by default) or learned.
 /// </summary>
 /// <remarks>
-/// See <see cref="QuantileLayer.Compute"/> for the (type-7) quantile. Learned levels are monotone by construction:
-/// τ_q = Σ_{j ≤ q} softmax(θ)_j for θ ∈ ℝ^{Q+1}, so 0 &lt; τ_1 &lt; … &lt; τ_Q &lt; 1; θ = 0 starts at τ_q = q/(Q+1).
+/// See <see cref="QuantileLayer.Compute"/> for the (type-7) quantile. Learned levels are strictly increasing in (0, 1)
+/// by construction, whatever the logits θ ∈ ℝ^{Q+1}: τ_q = Σ_{j ≤ q} π_j with cell masses
+/// π_j = δ + (1 − (Q+1)δ)·softmax(θ)_j ≥ δ, computed in float64, δ = min(10⁻⁶, 1/(4(Q+1))). Every gap and both
+/// ends keep at least δ (10⁻⁶ below Q = 249,999), far above float32's spacing near 1 (6·10⁻⁸), so the levels
+/// stay valid for <see cref="QuantileBatch"/> in float32 even when one logit drifts hundreds of units below the
+/// others (a plain float32 softmax then gives equal levels or τ_Q = 1). θ = 0 starts at τ_q = q/(Q+1).
 /// [1] A. Abdelwahab, N. Landwehr, arXiv:1912.01933, §3.2 (quantile layers).
 /// </remarks>
 public sealed class QuantileHead : EmbeddingHead
@@ -218,10 +222,15 @@ public sealed class QuantileHead : EmbeddingHead
         if (logits is not null)
         {
             using var scope = NewDisposeScope();
-            return logits.to_type(dtype).softmax(0).cumsum(0).narrow(0, 0, count).MoveToOuterDisposeScope();
+            var floor = LevelFloor(count);
+            var masses = logits.to_type(ScalarType.Float64).softmax(0).mul(Scalars.Of(1.0 - (count + 1) * floor)).add(Scalars.Of(floor));
+            return masses.cumsum(0).narrow(0, 0, count).to_type(dtype).MoveToOuterDisposeScope();
         }
         return fixedLevels!.to_type(dtype).clone();
     }
+
+    /// <summary>The least mass δ = min(10⁻⁶, 1/(4(Q + 1))) of each of the Q + 1 cells between learned levels.</summary>
+    private static double LevelFloor(int levels) => Math.Min(1e-6, 0.25 / (levels + 1.0));
 
     /// <summary>Computes the quantile embedding.</summary>
     /// <param name="features">[B, T, d] per-step features.</param>

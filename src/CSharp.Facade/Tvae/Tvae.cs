@@ -128,8 +128,9 @@ public sealed class Tvae : IDisposable
                 var count = Math.Min(k, sampled.Count - start);
                 using var index = BatchIndex(sampled.Anchor, sampled.Positive, sampled.Negative, start, count);
                 var x = data.index_select(0, index);
+                var classes = tensor(BatchLabels(labels64, sampled.Anchor, sampled.Positive, sampled.Negative, start, count), device: device);
                 optimizer.zero_grad();
-                var (total, negElbo, hinge, _) = LossTerms(x, count, noise);
+                var (total, negElbo, hinge, _) = LossTerms(x, classes, count, noise);
                 total.backward();
                 optimizer.step();
                 sumLoss += total.item<float>();
@@ -213,7 +214,11 @@ public sealed class Tvae : IDisposable
         var data = tensor(images, device: device);
         var x = data.index_select(0, BatchIndex(anchor, positive, negative, 0, anchor.Length));
         using var generator = new Generator(unchecked((ulong)noiseSeed), device);
-        var (total, negElbo, hinge, norm) = LossTerms(x, anchor.Length, generator);
+        // No class labels here: each row is labelled by its role (anchors and positives 0, negatives 1), which is what
+        // the given triplets assert about classes.
+        var k = anchor.Length;
+        var roles = tensor(Enumerable.Range(0, 3 * k).Select(i => i < 2 * k ? 0L : 1L).ToArray(), device: device);
+        var (total, negElbo, hinge, norm) = LossTerms(x, roles, k, generator);
         return new TvaeLoss(total.item<float>(), negElbo.item<float>(), hinge.item<float>(), norm.item<float>());
     }
 
@@ -439,8 +444,8 @@ public sealed class Tvae : IDisposable
         return manifest;
     }
 
-    /// <summary>Total, mean −ELBO, hinge and mean norm sum of the 3K images x (anchors, positives, negatives in blocks).</summary>
-    private (Tensor Total, Tensor NegativeElbo, Tensor Triplet, Tensor EmbeddingNorm) LossTerms(Tensor x, int k, Generator generator)
+    /// <summary>Total, mean −ELBO, hinge and mean norm sum of the 3K images x (anchors, positives, negatives in blocks) with their class labels [3K].</summary>
+    private (Tensor Total, Tensor NegativeElbo, Tensor Triplet, Tensor EmbeddingNorm) LossTerms(Tensor x, Tensor labels, int k, Generator generator)
     {
         var (mean, logVariance) = network.Encode(x);
         var z = VaeMath.Reparameterise(mean, logVariance, generator);
@@ -449,20 +454,19 @@ public sealed class Tvae : IDisposable
         if (Options.Variant == TvaeVariant.Vae)
             return (elboTerm, negElbo, zeros(1, device: device).squeeze(), zeros(1, device: device).squeeze());
         var embedding = Options.Variant == TvaeVariant.WTvae ? VaeMath.W2Embedding(mean, logVariance) : mean;
-        var hinge = TripletHinge(embedding, k);
+        var hinge = TripletHinge(embedding, labels, k);
         var norm = mean.norm(1, keepdim: false, p: 2).sum() / (double)k;
         var total = elboTerm + hinge * Options.TripletWeight + norm * Options.EmbeddingNormWeight;
         return (total, negElbo, hinge, norm);
     }
 
-    /// <summary>Mean hinge over the triplets (i, K + i, 2K + i) of a [3K, E] embedding, through the library's triplet loss.</summary>
-    private Tensor TripletHinge(Tensor embedding, int k)
+    /// <summary>Mean hinge over the triplets (i, K + i, 2K + i) of a [3K, E] embedding with class labels [3K], through the library's triplet loss.</summary>
+    private Tensor TripletHinge(Tensor embedding, Tensor labels, int k)
     {
         var batch = VectorBatch.FromTensor(embedding);
         var anchor = arange(0L, k, dtype: ScalarType.Int64, device: device);
         using var triplets = TripletIndices.Create(anchor, anchor + k, anchor + 2 * k);
-        var groups = arange(0L, 3L * k, dtype: ScalarType.Int64, device: device) % k;
-        return TripletMarginLoss.Compute(batch, groups, Distances.Euclidean(), triplets,
+        return TripletMarginLoss.Compute(batch, labels, Distances.Euclidean(), triplets,
             new TripletMarginLossOptions { Margin = Options.Margin, Penalty = TripletPenalty.Hinge, Reduction = Reduction.Mean });
     }
 
@@ -537,6 +541,22 @@ public sealed class Tvae : IDisposable
             index[2 * count + i] = negative[start + i];
         }
         return tensor(index);
+    }
+
+    /// <summary>
+    /// The class labels of the 3K rows that <see cref="BatchIndex"/> selects for triplets start .. start + count − 1:
+    /// the anchors', the positives', the negatives' (so a positive shares its anchor's label and a negative does not).
+    /// </summary>
+    internal static long[] BatchLabels(long[] classLabels, int[] anchor, int[] positive, int[] negative, int start, int count)
+    {
+        var labels = new long[3 * count];
+        for (var i = 0; i < count; i++)
+        {
+            labels[i] = classLabels[anchor[start + i]];
+            labels[count + i] = classLabels[positive[start + i]];
+            labels[2 * count + i] = classLabels[negative[start + i]];
+        }
+        return labels;
     }
 
     private static int EpochSeed(int seed, int epoch) => unchecked(seed * 1_000_003 + epoch * 7_919 + 17);

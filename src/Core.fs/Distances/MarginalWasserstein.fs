@@ -63,6 +63,19 @@ module MarginalWasserstein =
 
     /// Exact W_p^p between sorted one-dimensional marginals, over the merged cumulative weights: us, uc [..., T] and
     /// vs, vc [..., T'] with leading shapes of one rank that broadcast; returns the leading shape.
+    ///
+    /// The value is Σ_m (l_m − l_{m−1}) c(F⁻¹(l_m), G⁻¹(l_m)) over the merged levels l. As a function of the weights it
+    /// has a kink wherever a level u_k of one distribution meets a level v_j of the other (always the case for two
+    /// uniform distributions of one size): moving u_k up replaces x_{k+1} by x_k on (u_k, u_k + δ], where G⁻¹ is
+    /// y_{j+1}; moving it down replaces x_k by x_{k+1} on (u_k − δ, u_k], where G⁻¹ is y_j. So the one-sided derivatives
+    /// are D⁺_k = c(x_k, G⁻¹(u_k⁺)) − c(x_{k+1}, G⁻¹(u_k⁺)) and D⁻_k = c(x_k, G⁻¹(u_k)) − c(x_{k+1}, G⁻¹(u_k)), which
+    /// differ at a tie (x = {0, 1}, y = {10, 11}, p = 2: +21 and +19). Autograd through the sorted levels would pick
+    /// the pairing of whichever tied level the sort happens to put first (or neither: 0 in that example). When the
+    /// cumulative weights need gradients, the levels therefore enter the value detached and a term
+    /// Σ_k (u_k − stop(u_k))·½(D⁻_k + D⁺_k) + Σ_j (v_j − stop(v_j))·½(D⁻_j + D⁺_j), zero in value, carries the
+    /// symmetric derivative ½(D⁻ + D⁺): the derivative where the levels do not meet, and exactly what central finite
+    /// differences give where they do. Levels equal to 1 (the last one, and padding) get derivative 0; padding points
+    /// are never read.
     let internal mergedCost (p: float) (us: Tensor) (uc: Tensor) (vs: Tensor) (vc: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
         let rank = uc.shape.Length
@@ -71,23 +84,51 @@ module MarginalWasserstein =
         let lead = Array.init (rank - 1) (fun k -> max uc.shape.[k] vc.shape.[k])
         let ucE = uc.expand(Array.append lead [| t |]).contiguous ()
         let vcE = vc.expand(Array.append lead [| t' |]).contiguous ()
-        let struct (levels, _) = torch.cat([| ucE; vcE |], -1L).sort (-1L)
+        let ucD, vcD = ucE.detach (), vcE.detach ()
+        let struct (levels, _) = torch.cat([| ucD; vcD |], -1L).sort (-1L)
         let previous = torch.cat ([| torch.zeros_like (levels.narrow (-1L, 0L, 1L)); levels.narrow (-1L, 0L, t + t' - 1L) |], -1L)
         let widths = levels.sub previous
-        let at = levels.detach ()
-        let iu = torch.searchsorted(ucE.detach (), at).clamp_max (sci (t - 1L))
-        let iv = torch.searchsorted(vcE.detach (), at).clamp_max (sci (t' - 1L))
-        let uq = us.expand(Array.append lead [| t |]).gather (-1L, iu)
-        let vq = vs.expand(Array.append lead [| t' |]).gather (-1L, iv)
-        widths.mul(powAbs p (uq.sub vq)).sum(-1L).MoveToOuterDisposeScope()
+        let iu = torch.searchsorted(ucD, levels).clamp_max (sci (t - 1L))
+        let iv = torch.searchsorted(vcD, levels).clamp_max (sci (t' - 1L))
+        let uE = us.expand (Array.append lead [| t |])
+        let vE = vs.expand (Array.append lead [| t' |])
+        let value = widths.mul(powAbs p (uE.gather(-1L, iu).sub (vE.gather (-1L, iv)))).sum (-1L)
+        let result =
+            if not (uc.requires_grad || vc.requires_grad) then value
+            else
+                // Index of the last positive-mass atom (the first level equal to the final one, 1); no index passes it.
+                let lastU = torch.searchsorted(ucD, ucD.narrow(-1L, t - 1L, 1L).contiguous ())
+                let lastV = torch.searchsorted(vcD, vcD.narrow(-1L, t' - 1L, 1L).contiguous ())
+                let left (sorted: Tensor) (at: Tensor) = torch.searchsorted (sorted, at)
+                let right (sorted: Tensor) (last: Tensor) (at: Tensor) = torch.minimum (torch.searchsorted (sorted, at, right = true), last)
+                let cost (x: Tensor) (ix: Tensor) (y: Tensor) (iy: Tensor) = powAbs p (x.gather(-1L, ix).sub (y.gather (-1L, iy)))
+                // D at the levels of one distribution (own values `own`, levels `oc`) against the other (`other`, `ocOther`):
+                // ½ Σ over G⁻¹(level) and G⁻¹(level⁺) of c(x_k, ·) − c(x_{k+1}, ·), with c(own, other) in that argument order.
+                let symmetric (ownE: Tensor) (ownC: Tensor) (ownLast: Tensor) (otherE: Tensor) (otherC: Tensor) (otherLast: Tensor) (ownFirst: bool) =
+                    let k = left ownC ownC
+                    let k1 = right ownC ownLast ownC
+                    let jm = left otherC ownC
+                    let jp = right otherC otherLast ownC
+                    let c (i: Tensor) (j: Tensor) = if ownFirst then cost ownE i otherE j else cost otherE j ownE i
+                    (c k jm).sub(c k1 jm).add(c k jp, sc 1.0).sub(c k1 jp).mul (sc 0.5)
+                let du = symmetric uE ucD lastU vE vcD lastV true
+                let dv = symmetric vE vcD lastV uE ucD lastU false
+                let term (c: Tensor) (cd: Tensor) (d: Tensor) = c.sub(cd).mul(d).sum (-1L)
+                value.add(term ucE ucD du, sc 1.0).add (term vcE vcD dv, sc 1.0)
+        result.MoveToOuterDisposeScope()
+
+    /// Whether the sorted fast path (uniform weights of one length) applies: it holds the weights fixed at 1/T, so
+    /// weights that need gradients take the merged path, whose derivative in the weights is the symmetric one above.
+    let private uniformFast (wa: Tensor) (wb: Tensor) =
+        not wa.requires_grad && not wb.requires_grad && uniformRows wa && uniformRows wb
 
     /// Paired per-dimension costs [B, d] between distributions (points [B, T, d], weights [B, T]).
     let internal perDimensionPaired (p: float) (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
         let result =
-            if pa.shape.[1] = pb.shape.[1] && uniformRows wa && uniformRows wb then
-                let sa = pa.sort(1L) |> fun struct (v, _) -> v
-                let sb = pb.sort(1L) |> fun struct (v, _) -> v
+            if pa.shape.[1] = pb.shape.[1] && uniformFast wa wb then
+                let sa = pa.sort(1L, stable = true) |> fun struct (v, _) -> v
+                let sb = pb.sort(1L, stable = true) |> fun struct (v, _) -> v
                 (powAbs p (sa.sub sb)).mean ([| 1L |])
             else
                 let us, uc = sortMarginals pa wa
@@ -105,13 +146,13 @@ module MarginalWasserstein =
         let b = points.shape.[0]
         let perRow = max 1L (points.shape.[1] * points.shape.[2])
         let chunk = max 1L ((1L <<< 17) / perRow)
-        if chunk >= b then points.sort(1L) |> fun struct (v, _) -> v
+        if chunk >= b then points.sort(1L, stable = true) |> fun struct (v, _) -> v
         else
             use scope = torch.NewDisposeScope()
             let parts =
                 [| for s in 0L .. chunk .. b - 1L ->
                        use inner = torch.NewDisposeScope()
-                       (points.narrow(0L, s, min chunk (b - s)).sort(1L) |> fun struct (v, _) -> v).MoveToOuterDisposeScope() |]
+                       (points.narrow(0L, s, min chunk (b - s)).sort(1L, stable = true) |> fun struct (v, _) -> v).MoveToOuterDisposeScope() |]
             torch.cat(parts, 0L).MoveToOuterDisposeScope()
 
     /// The number of positive weights of each row when every row is uniform on its support (all positive weights of
@@ -203,7 +244,7 @@ module MarginalWasserstein =
         let t, t' = pa.shape.[1], pb.shape.[1]
         let d = pa.shape.[2]
         let rows, columns = pa.shape.[0], pb.shape.[0]
-        if t = t' && uniformRows wa && uniformRows wb then
+        if t = t' && uniformFast wa wb then
             let sa = sortedAlongPoints pa
             let sb = if obj.ReferenceEquals(pa, pb) then sa else sortedAlongPoints pb
             if summed then

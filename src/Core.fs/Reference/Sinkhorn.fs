@@ -207,7 +207,10 @@ module Sinkhorn =
 
     /// <summary>
     /// The debiased Sinkhorn divergence S_ε(x, y) = OT_ε(x, y) − ½ OT_ε(x, x) − ½ OT_ε(y, y) for the cost ‖x − y‖^p
-    /// (GeomLoss: <c>SamplesLoss("sinkhorn", p, blur = ε^{1/p}, debias = True)</c>).
+    /// (GeomLoss's <c>SamplesLoss("sinkhorn", p, blur, debias = True)</c> up to its cost convention: GeomLoss uses the
+    /// cost ‖x − y‖ for p = 1 and ½‖x − y‖² for p = 2, with ε = blur^p in its own cost units. Since OT_ε with the cost
+    /// 2C equals 2·OT_{ε/2} with the cost C, S_ε here equals the GeomLoss value for p = 1 with blur = ε, and twice the
+    /// GeomLoss value for p = 2 with blur = √(ε/2).)
     /// </summary>
     /// <param name="p">The exponent p ≥ 1, finite.</param>
     /// <param name="x">The first distribution, T_x points in ℝ^d.</param>
