@@ -25,9 +25,9 @@ public static class SequenceCommands
         var validData = new Option<string?>("--valid") { Description = "Validation sequences (held-out classes); default: 20% of the training classes held out." };
         var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => "tcn" };
         var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => "quantile" };
-        var distance = new Option<string?>("--distance") { Description = "Distance name (default: quantile-w2, marginal-w2 or euclidean by head)." };
-        var loss = new Option<string>("--loss") { Description = "triplet, contrastive, ntxent or multi-similarity.", DefaultValueFactory = _ => "triplet" };
-        var miner = new Option<string>("--miner") { Description = "all (every valid triplet / pair), batch-hard or semi-hard.", DefaultValueFactory = _ => "all" };
+        var distance = new Option<string?>("--distance") { Description = CatalogHelp.Distance("Distance name (default: quantile-w2, marginal-w2 or euclidean by head)") };
+        var loss = new Option<string>("--loss") { Description = CatalogHelp.Loss, DefaultValueFactory = _ => Catalog.DefaultLoss };
+        var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
         var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 10 };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per batch (classes × 4 per class).", DefaultValueFactory = _ => 32 };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-3 };
@@ -40,7 +40,7 @@ public static class SequenceCommands
         var output = new Option<string>("--out") { Description = "Model / checkpoint directory.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the history and the paths written." };
-        var projections = new Option<int>("--projections") { Description = "Random directions per step for sliced-w2 / max-sliced-w2.", DefaultValueFactory = _ => 64 };
+        var projections = new Option<int>("--projections") { Description = "Random directions of sliced-w2 / max-sliced-w2 (a fresh draw each step).", DefaultValueFactory = _ => 64 };
         var epsilon = new Option<double>("--epsilon") { Description = "Sinkhorn ε (cost units) for sinkhorn / sinkhorn-divergence.", DefaultValueFactory = _ => 0.1 };
         var sinkhornIterations = new Option<int>("--sinkhorn-iterations") { Description = "Sinkhorn iteration cap at the target ε.", DefaultValueFactory = _ => 1000 };
         var epsilonScaling = new Option<double>("--epsilon-scaling") { Description = "Sinkhorn ε-scaling ratio in [0, 1) (0 = off; e.g. 0.5 with --sinkhorn-iterations 20 for training).", DefaultValueFactory = _ => 0.0 };
