@@ -126,7 +126,6 @@ public static class EmbeddingEvaluation
         ArgumentNullException.ThrowIfNull(points);
         ArgumentNullException.ThrowIfNull(options);
         var o = options;
-        CheckFinite(points.Cast<float>(), points.GetLength(1) * points.GetLength(2), nameof(points));
         using var scope = torch.NewDisposeScope();
         var distance = CreateDistance(o);
         var device = NativeRuntime.ResolveDevice(o.Device);
@@ -162,6 +161,7 @@ public static class EmbeddingEvaluation
         if (distance.Accepts != embeddings.Representation)
             throw new ArgumentException(
                 $"distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds {Embeddings.Describe(embeddings.Representation)}.", nameof(distance));
+        CheckFinite(embeddings);
         var ks = Ks(o.RecallAtK, n - 1);
         var matrix = Matrix(distance, embeddings);
         for (var i = 0; i < n; i++)
@@ -182,7 +182,6 @@ public static class EmbeddingEvaluation
     private static EvaluationReport EvaluateVectors(float[] flat, int n, int d, int[] labels, EvaluationOptions? options)
     {
         var o = options ?? new EvaluationOptions();
-        CheckFinite(flat, d, "embeddings");
         using var scope = torch.NewDisposeScope();
         var distance = CreateDistance(o);
         if (distance.Accepts != Representation.Vectors)
@@ -224,18 +223,22 @@ public static class EmbeddingEvaluation
             throw new ArgumentException("every label in labels occurs once; retrieval needs at least one class with 2 or more items.", nameof(labels));
     }
 
-    private static void CheckFinite(IEnumerable<float> values, int rowLength, string name)
+    /// <summary>Names the first item with a NaN or infinite value (padding points of distributions included).</summary>
+    private static void CheckFinite(IEmbeddingBatch embeddings)
     {
-        var index = 0;
-        foreach (var v in values)
+        var values = embeddings switch
         {
-            if (!float.IsFinite(v))
-            {
-                var row = rowLength == 0 ? 0 : index / rowLength;
-                throw new ArgumentException($"{name} holds {v.ToString(CultureInfo.InvariantCulture)} in row {row}; every value must be finite.", name);
-            }
-            index++;
-        }
+            VectorBatch v => v.Values,
+            DistributionBatch d => d.Points,
+            QuantileBatch q => q.Values,
+            _ => null,
+        };
+        if (values is null) return;
+        using var scope = torch.NewDisposeScope();
+        var bad = values.isfinite().logical_not().reshape(embeddings.Count, -1).any(1);
+        if (!bad.any().item<bool>()) return;
+        var row = bad.nonzero()[0, 0].item<long>();
+        throw new ArgumentException($"embeddings holds a NaN or infinite value in item {row}; every value must be finite.", nameof(embeddings));
     }
 
     private static int[] Ks(int[]? given, int candidates)
