@@ -126,6 +126,7 @@ public static class EmbeddingEvaluation
         ArgumentNullException.ThrowIfNull(points);
         ArgumentNullException.ThrowIfNull(options);
         var o = options;
+        CheckFinite(points.Cast<float>(), points.GetLength(1) * points.GetLength(2), nameof(points));
         using var scope = torch.NewDisposeScope();
         var distance = CreateDistance(o);
         var device = NativeRuntime.ResolveDevice(o.Device);
@@ -182,6 +183,7 @@ public static class EmbeddingEvaluation
     private static EvaluationReport EvaluateVectors(float[] flat, int n, int d, int[] labels, EvaluationOptions? options)
     {
         var o = options ?? new EvaluationOptions();
+        CheckFinite(flat, d, "embeddings");
         using var scope = torch.NewDisposeScope();
         var distance = CreateDistance(o);
         if (distance.Accepts != Representation.Vectors)
@@ -221,6 +223,19 @@ public static class EmbeddingEvaluation
             throw new ArgumentException($"labels has {classes} distinct class; evaluation needs at least 2 classes (ROC AUC and EER need different-label pairs).", nameof(labels));
         if (labels.GroupBy(l => l).All(g => g.Count() < 2))
             throw new ArgumentException("every label in labels occurs once; retrieval needs at least one class with 2 or more items.", nameof(labels));
+    }
+
+    /// <summary>Names the first item (row) of an array with a NaN or infinite value.</summary>
+    private static void CheckFinite(IEnumerable<float> values, int rowLength, string name)
+    {
+        var index = 0;
+        foreach (var v in values)
+        {
+            if (!float.IsFinite(v))
+                throw new ArgumentException(
+                    $"{name} holds {v.ToString(CultureInfo.InvariantCulture)} in item {(rowLength == 0 ? 0 : index / rowLength)}; every value must be finite.", name);
+            index++;
+        }
     }
 
     /// <summary>Names the first item with a NaN or infinite value (padding points of distributions included).</summary>
