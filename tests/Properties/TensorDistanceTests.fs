@@ -646,9 +646,10 @@ let mmdProperties =
             let expected = (n * n * xx - n * k) / (n * (n - 1.0)) + (m * m * yy - m * k) / (m * (m - 1.0)) - (xx + yy - biased)
             expectWithin 1e-9 k "unbiased" expected unbiased))
 
-/// The drawn sliced distance is reproducible from its seed and draws new directions per call.
+/// The drawn sliced distance draws its directions once per instance from its seed: calls agree, seeds reproduce,
+/// and a fresh draw is asked for explicitly.
 let drawnDirections =
-    testCase "randomDirections: unit rows, reproducible; drawn sliced distances reproducible per seed" <| fun () ->
+    testCase "randomDirections: unit rows, reproducible; drawn sliced distances fixed per instance, reproducible per seed" <| fun () ->
         scoped (fun () ->
             let d1 = SlicedWasserstein.randomDirections (16, 5, 3L, torch.float64, null)
             let d2 = SlicedWasserstein.randomDirections (16, 5, 3L, torch.float32, torch.CPU)
@@ -663,8 +664,19 @@ let drawnDirections =
             let again = Distances.SlicedWassersteinDrawn(8, 42L)
             let x1 = values (first.Pairwise(batch, other))
             let x2 = values (first.Pairwise(batch, other))
-            Expect.equal (values (again.Pairwise(batch, other))) x1 "same seed, same first draw"
-            Expect.notEqual x2 x1 "a second call draws new directions"
+            Expect.equal (values (again.Pairwise(batch, other))) x1 "same seed, same directions"
+            Expect.equal x2 x1 "a second call uses the same directions"
+            Expect.equal (values (first.Paired(batch, other))) (values (first.Paired(batch, other))) "two Paired calls agree"
+            let theta = SlicedWasserstein.randomDirections (8, 5, 42L, torch.float64, null)
+            let fixedDirections = Distances.SlicedWasserstein theta
+            Expect.equal (values (fixedDirections.Pairwise(batch, other))) x1 "the directions are RandomDirections(L, d, seed)"
+            let fresh = first.WithFreshDirections 43L
+            Expect.equal fresh.Seed 43L "the fresh draw's seed"
+            Expect.equal fresh.Projections 8 "the fresh draw's projections"
+            Expect.equal (fresh :> IDistance).Name "sliced-w2" "the fresh draw's name"
+            Expect.notEqual (values (fresh.Pairwise(batch, other))) x1 "a fresh draw gives other directions"
+            Expect.equal (values (first.Pairwise(batch, other))) x1 "the original keeps its directions"
+            Expect.equal (values ((Distances.SlicedWassersteinDrawn(8, 43L)).Pairwise(batch, other))) (values (fresh.Pairwise(batch, other))) "a fresh draw equals a new instance of that seed"
             let self = matrix (first.Pairwise(batch, batch))
             for i in 0 .. 2 do
                 Expect.equal self.[i, i] 0.0 "zero diagonal within one call"
@@ -732,7 +744,17 @@ let createByName =
                     elif name.StartsWith "quantile" then Representation.Quantiles
                     else Representation.Distributions
                 Expect.equal d.Accepts expected $"representation of {name}"
-                Expect.equal d.IsMetric (not (name.EndsWith "-cost" || List.contains name [ "sqeuclidean"; "cosine"; "mmd"; "energy"; "sinkhorn"; "sinkhorn-divergence" ])) $"IsMetric of {name}")
+                Expect.equal d.IsMetric (not (name.EndsWith "-cost" || List.contains name [ "sqeuclidean"; "cosine"; "mmd"; "energy"; "sinkhorn"; "sinkhorn-divergence" ])) $"IsMetric of {name}"
+                let descriptor = Distances.Describe name
+                Expect.equal descriptor.Name name $"catalog name of {name}"
+                Expect.equal descriptor.Accepts d.Accepts $"catalog representation of {name}"
+                Expect.equal descriptor.IsMetric d.IsMetric $"catalog IsMetric of {name}"
+                Expect.equal ((descriptor.Options |> Seq.toList) |> List.forall (fun o -> not (isNull (typeof<DistanceOptions>.GetProperty o)))) true $"catalog options of {name} are DistanceOptions properties"
+            Expect.equal (Distances.Names |> Array.toList) (Distances.Catalog |> Seq.map (fun d -> d.Name) |> Seq.toList) "Names are the catalog's"
+            Expect.equal (Distances.Names |> Array.distinct |> Array.length) Distances.Names.Length "names are unique"
+            Expect.equal (Distances.Describe "  Sliced-W2 ").Name "sliced-w2" "Describe ignores case and spaces"
+            Expect.isTrue (Distances.Create("sliced-w2", null) :? ISeededDistance) "sliced-w2 without directions is seeded"
+            Expect.isFalse (Distances.Create("sliced-w2", DistanceOptions(Directions = torch.ones (2L, 3L, dtype = torch.float64))) :? ISeededDistance) "sliced-w2 with fixed directions is not")
 
 [<Tests>]
 let tests =

@@ -9,18 +9,18 @@ namespace DistEmbed.Sequences;
 /// <summary>Options of <see cref="SequenceTrainer"/> (stored in a checkpoint's manifest).</summary>
 public sealed record TrainerOptions
 {
-    /// <summary>The loss names: triplet, contrastive, ntxent, multi-similarity.</summary>
-    public static IReadOnlyList<string> LossNames { get; } = ["triplet", "contrastive", "ntxent", "multi-similarity"];
+    /// <summary>The loss names (<see cref="Catalog.LossNames"/>): triplet, contrastive, ntxent, multi-similarity.</summary>
+    public static IReadOnlyList<string> LossNames => Catalog.LossNames;
 
-    /// <summary>The miner names: batch-hard, semi-hard, all.</summary>
-    public static IReadOnlyList<string> MinerNames { get; } = ["batch-hard", "semi-hard", "all"];
+    /// <summary>The miner names (<see cref="Catalog.MinerNames"/>): all, batch-hard, semi-hard.</summary>
+    public static IReadOnlyList<string> MinerNames => Catalog.MinerNames;
 
     /// <summary>The distance name for <c>Distances.Create</c>; null = the head's default (quantile-w2, marginal-w2 or euclidean).</summary>
     public string? Distance { get; init; }
-    /// <summary>The loss (default triplet).</summary>
-    public string Loss { get; init; } = "triplet";
-    /// <summary>The miner (default batch-hard).</summary>
-    public string Miner { get; init; } = "batch-hard";
+    /// <summary>The loss, a name of <see cref="Catalog.LossNames"/>. Default <see cref="Catalog.DefaultLoss"/> (triplet).</summary>
+    public string Loss { get; init; } = Catalog.DefaultLoss;
+    /// <summary>The miner, a name of <see cref="Catalog.MinerNames"/>. Default <see cref="Catalog.DefaultMiner"/> (all: every valid tuple).</summary>
+    public string Miner { get; init; } = Catalog.DefaultMiner;
     /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
     public double Margin { get; init; } = 0.2;
     /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
@@ -49,7 +49,11 @@ public sealed record TrainerOptions
     public int CheckpointEverySteps { get; init; }
     /// <summary>Sequences per forward pass when embedding the validation set (≥ 1). Default 256.</summary>
     public int EvaluationBatchSize { get; init; } = 256;
-    /// <summary>The number L of random directions of <c>sliced-w2</c> / <c>max-sliced-w2</c>, drawn afresh each step (≥ 1). Default 64.</summary>
+    /// <summary>
+    /// The number L of random directions of <c>sliced-w2</c> / <c>max-sliced-w2</c> (≥ 1). Default 64. The trainer asks
+    /// for a fresh draw each step (<see cref="ISeededDistance.WithFreshDirections"/> with a seed derived from
+    /// <see cref="Seed"/> and the step, so a resumed run draws the same directions); validation uses the draw of <see cref="Seed"/>.
+    /// </summary>
     public int Projections { get; init; } = 64;
     /// <summary>The entropic regularisation ε of <c>sinkhorn</c> / <c>sinkhorn-divergence</c>, in units of the squared Euclidean cost between features (finite, &gt; 0). Default 0.1.</summary>
     public double SinkhornEpsilon { get; init; } = 0.1;
@@ -242,6 +246,8 @@ public static class SequenceTrainer
         private readonly TrainingState state;
         private readonly Device device;
         private readonly IDistance distance;
+        private readonly IMetricLoss loss;
+        private readonly IMiner miner;
         private readonly AdamW optimizer;
         private readonly long[] labels;
         private readonly int stepsPerEpoch;
@@ -272,6 +278,14 @@ public static class SequenceTrainer
             if (distance.Accepts != model.Representation)
                 throw new ArgumentException(
                     $"distance '{distanceName}' accepts {distance.Accepts} but the '{model.Options.Head}' head gives {model.Representation}.", nameof(options));
+            loss = Catalog.CreateLoss(options.Loss, new LossOptions
+            {
+                Triplet = new TripletMarginLossOptions
+                {
+                    Margin = options.Margin, Penalty = options.SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge,
+                },
+            });
+            miner = Catalog.CreateMiner(options.Miner, new MinerOptions { Margin = options.Margin });
             model.to(device);
             optimizer = new AdamW(model.parameters(), options.WeightDecay);
             labels = train.Labels.Select(l => (long)l).ToArray();
@@ -349,41 +363,25 @@ public static class SequenceTrainer
             using var batch = train.ToBatch(indices, device);
             optimizer.ZeroGrad();
             using var embeddings = model.forward(batch.Features, batch.Mask);
-            var loss = LossOf(embeddings, batch.Labels);
-            loss.backward();
+            var value = LossOf(embeddings, batch.Labels);
+            value.backward();
             nn.utils.clip_grad_norm_(model.parameters(), options.ClipNorm);
             optimizer.Step(lr);
-            return loss.item<float>();
+            return value.item<float>();
         }
 
         private Tensor LossOf(IEmbeddingBatch embeddings, Tensor y)
         {
-            TripletIndices? triplets = options.Miner switch
-            {
-                "batch-hard" => Miners.BatchHard(embeddings, y, distance),
-                "semi-hard" => Miners.SemiHard(embeddings, y, distance, options.Margin),
-                _ => null,
-            };
-            try
-            {
-                if (options.Loss == "triplet")
-                    return TripletMarginLoss.Compute(embeddings, y, distance, triplets, new TripletMarginLossOptions
-                    {
-                        Margin = options.Margin, Penalty = options.SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge,
-                    });
-                using var pairs = triplets is null ? null : PairIndices.FromTriplets(triplets);
-                return options.Loss switch
-                {
-                    "contrastive" => ContrastiveLoss.Compute(embeddings, y, distance, pairs, null),
-                    "ntxent" => NTXentLoss.Compute(embeddings, y, distance, pairs, null),
-                    _ => MultiSimilarityLoss.Compute(embeddings, y, distance, pairs, null),
-                };
-            }
-            finally
-            {
-                triplets?.Dispose();
-            }
+            // A sliced distance keeps its directions for its lifetime; training asks for a fresh draw every step, from a
+            // seed of (Seed, step) so that a resumed run draws what the uninterrupted run drew.
+            var stepDistance = distance is ISeededDistance seeded ? seeded.WithFreshDirections(StepSeed(options.Seed, state.GlobalStep)) : distance;
+            using var triplets = miner.Mine(embeddings, y, stepDistance);
+            return loss.Compute(embeddings, y, stepDistance, triplets);
         }
+
+        /// <summary>The seed of the random directions of one optimiser step: a SplitMix64 output of the run's seed and the step.</summary>
+        private static long StepSeed(long seed, long step) =>
+            (long)new SplitMix64(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)step)).NextUInt64();
 
         private EpochMetrics Validate(int epoch, double trainLoss, double lr)
         {

@@ -42,8 +42,8 @@ public sealed class BregmanTrainSettings
     public double Margin { get; set; } = 0.2;
     /// <summary>AdamW learning rate.</summary>
     public double LearningRate { get; set; } = 1e-3;
-    /// <summary>Triplet miner: all, semi-hard or batch-hard.</summary>
-    public string Miner { get; set; } = "batch-hard";
+    /// <summary>Triplet miner, a name of <see cref="Catalog.MinerNames"/>. Default <see cref="Catalog.DefaultMiner"/> (all).</summary>
+    public string Miner { get; set; } = Catalog.DefaultMiner;
     /// <summary>Items per class in an M-per-class batch.</summary>
     public int ItemsPerClass { get; set; } = 16;
 }
@@ -89,7 +89,7 @@ public static class BregmanTrainCommand
         var trainPerClass = new Option<int>("--train-per-class") { Description = "Training images per class (0 = all).", DefaultValueFactory = _ => 400 };
         var testPerClass = new Option<int>("--test-per-class") { Description = "Test images per class (0 = all).", DefaultValueFactory = _ => 200 };
         var embedding = new Option<int>("--embedding-dim") { Description = "Embedding dimension.", DefaultValueFactory = _ => 32 };
-        var miner = new Option<string>("--miner") { Description = "all, semi-hard or batch-hard.", DefaultValueFactory = _ => "batch-hard" };
+        var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
         var learningRate = new Option<double>("--lr") { Description = "AdamW learning rate.", DefaultValueFactory = _ => 1e-3 };
         var margin = new Option<double>("--margin") { Description = "Triplet margin.", DefaultValueFactory = _ => 0.2 };
         var command = new Command(name, "Trains a deep Bregman model (learned convex generator on an MLP embedding) on classes 0–4 and reports P@1, R-precision and MAP@R on classes 5–9.")

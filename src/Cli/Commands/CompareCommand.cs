@@ -59,7 +59,7 @@ public static class CompareCommand
             Description = "Comma-separated: " + string.Join(", ", MeasureNames) + ".", DefaultValueFactory = _ => "nngs,nngs-normalized,mutual-knn",
         };
         var k = new Option<string>("--k") { Description = "Comma-separated neighbourhood sizes: integers in [1, N−1], or fractions of N in (0, 1] such as 0.1.", DefaultValueFactory = _ => "10" };
-        var metric = new Option<string>("--metric") { Description = "Distance name: " + string.Join(", ", Distances.Names), DefaultValueFactory = _ => "euclidean" };
+        var metric = new Option<string>("--metric") { Description = CatalogHelp.Distance("Distance name (default euclidean)"), DefaultValueFactory = _ => "euclidean" };
         var bandwidth = new Option<double>("--bandwidth") { Description = "RBF CKA: σ as a multiple of each space's median distance (default 1).", DefaultValueFactory = _ => 1.0 };
         var sigma = new Option<double?>("--sigma") { Description = "RBF CKA: a fixed σ for both spaces instead of --bandwidth × median." };
         var unbiased = new Option<bool>("--unbiased") { Description = "CKA with the unbiased HSIC estimator (Song et al. 2012)." };
@@ -149,16 +149,6 @@ public static class CompareCommand
         using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);
         if (x.Count != y.Count)
             throw new ArgumentException($"--b has {y.Count} items but --a has {x.Count}; both spaces must describe the same N items.", "b");
-        if (x is DistributionBatch points && request.Metric.Contains("sliced", StringComparison.Ordinal))
-        {
-            // One draw of directions for the whole comparison: a per-call draw would give every k-NN block, and the two
-            // spaces, different slices, so the graphs would not be comparable.
-            var options = new DistanceOptions
-            {
-                Directions = SlicedWasserstein.RandomDirections(new DistanceOptions().Projections, points.Dimension, 0L, x.DType, device),
-            };
-            distance = Distances.Create(request.Metric, options);
-        }
         var n = x.Count;
         if (n < 2) throw new ArgumentException($"--a has {n} item(s); comparing spaces needs N ≥ 2.", "a");
         var ks = measures.Any(m => NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];

@@ -15,11 +15,11 @@ public static class DistanceCommand
     {
         var a = new Option<string>("--a") { Description = "First batch (.npy): [N,d] vectors, [N,T,d] distributions or [N,d,Q] quantiles.", Required = true };
         var b = new Option<string>("--b") { Description = "Second batch (.npy), same representation and d.", Required = true };
-        var metric = new Option<string>("--metric") { Description = "Distance name: " + string.Join(", ", Distances.Names), Required = true };
+        var metric = new Option<string>("--metric") { Description = CatalogHelp.Distance("Distance name"), Required = true };
         var pairwise = new Option<bool>("--pairwise") { Description = "All pairs [N,M] instead of paired rows [N]." };
         var epsilon = new Option<double?>("--epsilon") { Description = "Entropic regularisation ε of sinkhorn / sinkhorn-divergence." };
         var projections = new Option<int?>("--projections") { Description = "Number of random directions of sliced-w2 / max-sliced-w2." };
-        var seed = new Option<long?>("--seed") { Description = "Seed of the random directions." };
+        var seed = new Option<long?>("--seed") { Description = "Seed of the random directions (drawn once per run)." };
         var p = new Option<double?>("--p") { Description = "Order p of the lp distance." };
         var directions = new Option<string?>("--directions") { Description = "Fixed [L,d] directions (.npy) of sliced-w2 / max-sliced-w2 instead of random ones." };
         var maxIterations = new Option<int?>("--max-iterations") { Description = "Sinkhorn iteration cap." };

@@ -25,9 +25,9 @@ public static class SequenceCommands
         var validData = new Option<string?>("--valid") { Description = "Validation sequences (held-out classes); default: 20% of the training classes held out." };
         var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => "tcn" };
         var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => "quantile" };
-        var distance = new Option<string?>("--distance") { Description = "Distance name (default: quantile-w2, marginal-w2 or euclidean by head)." };
-        var loss = new Option<string>("--loss") { Description = "triplet, contrastive, ntxent or multi-similarity.", DefaultValueFactory = _ => "triplet" };
-        var miner = new Option<string>("--miner") { Description = "all (every valid triplet / pair), batch-hard or semi-hard.", DefaultValueFactory = _ => "all" };
+        var distance = new Option<string?>("--distance") { Description = CatalogHelp.Distance("Distance name (default: quantile-w2, marginal-w2 or euclidean by head)") };
+        var loss = new Option<string>("--loss") { Description = CatalogHelp.Loss, DefaultValueFactory = _ => Catalog.DefaultLoss };
+        var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
         var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 10 };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per batch (classes × 4 per class).", DefaultValueFactory = _ => 32 };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-3 };
@@ -40,7 +40,7 @@ public static class SequenceCommands
         var output = new Option<string>("--out") { Description = "Model / checkpoint directory.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the history and the paths written." };
-        var projections = new Option<int>("--projections") { Description = "Random directions per step for sliced-w2 / max-sliced-w2.", DefaultValueFactory = _ => 64 };
+        var projections = new Option<int>("--projections") { Description = "Random directions of sliced-w2 / max-sliced-w2 (a fresh draw each step).", DefaultValueFactory = _ => 64 };
         var epsilon = new Option<double>("--epsilon") { Description = "Sinkhorn ε (cost units) for sinkhorn / sinkhorn-divergence.", DefaultValueFactory = _ => 0.1 };
         var sinkhornIterations = new Option<int>("--sinkhorn-iterations") { Description = "Sinkhorn iteration cap at the target ε.", DefaultValueFactory = _ => 1000 };
         var epsilonScaling = new Option<double>("--epsilon-scaling") { Description = "Sinkhorn ε-scaling ratio in [0, 1) (0 = off; e.g. 0.5 with --sinkhorn-iterations 20 for training).", DefaultValueFactory = _ => 0.0 };
@@ -140,24 +140,134 @@ public static class SequenceCommands
         return command;
     }
 
-    /// <summary>Builds <c>evaluate</c>.</summary>
+    /// <summary>Builds <c>evaluate</c>: a trained model on sequences (<c>--model</c>, <c>--query</c>), or embeddings you bring (<c>--embeddings</c>, <c>--labels</c>).</summary>
     public static Command Evaluate()
     {
-        var modelDir = new Option<string>("--model") { Description = "Model directory written by distembed train.", Required = true };
-        var query = new Option<string>("--query") { Description = "Query sequences.", Required = true };
+        var modelDir = new Option<string?>("--model") { Description = "Model directory written by distembed train (with --query)." };
+        var query = new Option<string?>("--query") { Description = "Query sequences (with --model)." };
         var gallery = new Option<string?>("--gallery") { Description = "Gallery sequences (default: the queries themselves, self excluded)." };
+        var embeddings = new Option<string?>("--embeddings") { Description = "Embeddings you bring (.npy, no model needed): [N,d] vectors, [N,T,d] distributions (+ --mask) or [N,d,Q] quantiles." };
+        var labels = new Option<string?>("--labels") { Description = "[N] int32 or int64 labels (.npy) of --embeddings." };
+        var mask = new Option<string?>("--mask") { Description = "[N,T] mask (.npy) of distribution --embeddings: 0 marks padding." };
+        var distance = new Option<string?>("--distance") { Description = CatalogHelp.Distance("Distance for --embeddings (default euclidean for [N,d], marginal-w2 for [N,T,d]; name a quantiles distance for [N,d,Q])") };
+        var seed = new Option<long?>("--seed") { Description = "Seed of the random directions of sliced distances with --embeddings." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics." };
-        var command = new Command("evaluate", "Retrieval and verification metrics of a trained model: precision@1, R-precision, MAP@R, recall@k, ROC AUC, EER.")
+        var command = new Command("evaluate",
+            "Retrieval, verification and clustering metrics — precision@1, R-precision, MAP@R, recall@k, MRR, ROC AUC, EER (and NMI for vectors) — of a trained model, or of embeddings you bring with --embeddings and --labels.")
         {
-            modelDir, query, gallery, json,
+            modelDir, query, gallery, embeddings, labels, mask, distance, seed, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var metrics = EvaluateModel(r.GetValue(modelDir)!, r.GetValue(query)!, r.GetValue(gallery));
+            var embeddingsPath = r.GetValue(embeddings);
+            Dictionary<string, object> metrics;
+            if (embeddingsPath is not null || r.GetValue(labels) is not null)
+            {
+                if (r.GetValue(modelDir) is not null || r.GetValue(query) is not null || r.GetValue(gallery) is not null)
+                    throw new ArgumentException("--embeddings evaluates embeddings you bring; leave out --model, --query and --gallery.", "embeddings");
+                if (embeddingsPath is null) throw new ArgumentException("--labels needs --embeddings (the .npy file the labels belong to).", "embeddings");
+                var labelsPath = r.GetValue(labels) ?? throw new ArgumentException("--embeddings needs --labels: an [N] int32 or int64 .npy file.", "labels");
+                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), r.GetValue(distance), r.GetValue(seed));
+            }
+            else
+            {
+                var model = r.GetValue(modelDir) ?? throw new ArgumentException("give --model and --query (a trained model), or --embeddings and --labels (your own embeddings).", "model");
+                var queries = r.GetValue(query) ?? throw new ArgumentException("--model needs --query: the sequences to evaluate on.", "query");
+                if (r.GetValue(mask) is not null || r.GetValue(distance) is not null || r.GetValue(seed) is not null)
+                    throw new ArgumentException("--mask, --distance and --seed go with --embeddings; a model evaluates with the distance it was trained with.", "model");
+                metrics = EvaluateModel(model, queries, r.GetValue(gallery));
+            }
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(metrics));
             else foreach (var (k, v) in metrics) Console.WriteLine($"{k,-16} {Format(v)}");
         }));
         return command;
+    }
+
+    /// <summary>Evaluates embeddings from .npy files (no model): leave-one-out retrieval, verification over all pairs, NMI for vectors.</summary>
+    /// <param name="embeddingsPath">[N,d], [N,T,d] or [N,d,Q] embeddings (.npy, float32/float64).</param>
+    /// <param name="labelsPath">[N] labels (.npy, int32 or int64).</param>
+    /// <param name="maskPath">[N,T] mask of distributions, or null.</param>
+    /// <param name="distanceName">A catalog distance name, or null for the representation's default.</param>
+    /// <param name="seed">The seed of sliced directions, or null (0).</param>
+    /// <returns>precision_at_1, r_precision, map_at_r, mean_average_precision, recall_at_k, mrr, auc, eer, nmi, counts, distance.</returns>
+    /// <exception cref="ArgumentException">Bad labels (names labels), a shape or count mismatch, non-finite values (names embeddings), an unknown distance (names distance).</exception>
+    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, long? seed)
+    {
+        var labels = ReadLabels(labelsPath);
+        var values = Npy.Read(embeddingsPath);
+        if (values.Rank is < 2 or > 3)
+            throw new ArgumentException(
+                $"--embeddings {embeddingsPath} has shape [{string.Join(",", values.Shape)}]; it must be [N,d] vectors, [N,T,d] distributions or [N,d,Q] quantiles.", "embeddings");
+        if (values.Shape[0] != labels.Length)
+            throw new ArgumentException(
+                $"--labels {labelsPath} has {labels.Length} labels but --embeddings {embeddingsPath} has {values.Shape[0]} rows; they must match (one label per embedding).", "labels");
+        var name = distanceName ?? (values.Rank == 2 ? "euclidean" : "marginal-w2");
+        IBlockwiseDistance distance;
+        try
+        {
+            distance = Distances.Create(name, seed is { } s ? new DistanceOptions { Seed = s } : null);
+        }
+        catch (ArgumentException e) when (e.ParamName == "name")
+        {
+            throw new ArgumentException("--distance: " + e.Message.Replace(" (Parameter 'name')", "", StringComparison.Ordinal), "distance", e);
+        }
+        if (values.Rank == 2 && distance.Accepts != Representation.Vectors)
+            throw new ArgumentException($"--distance {distance.Name} reads {Embeddings.Describe(distance.Accepts)}, but --embeddings holds [N,d] vectors; use euclidean, sqeuclidean, cosine or lp.", "distance");
+        if (values.Rank == 3 && distance.Accepts == Representation.Vectors)
+            throw new ArgumentException($"--distance {distance.Name} reads [N,d] vectors, but --embeddings holds a rank-3 array ([N,T,d] distributions or [N,d,Q] quantiles).", "distance");
+        if (maskPath is not null && distance.Accepts != Representation.Distributions)
+            throw new ArgumentException("--mask marks padding of [N,T,d] distributions; it does not apply to " + Embeddings.Describe(distance.Accepts) + ".", "mask");
+        using var scope = torch.NewDisposeScope();
+        IEmbeddingBatch batch;
+        try
+        {
+            batch = Embeddings.Load(embeddingsPath, maskPath, distance.Accepts);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException("--embeddings: " + e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal), "embeddings", e);
+        }
+        using (batch)
+        {
+            Evaluation.EvaluationReport report;
+            try
+            {
+                report = Evaluation.EmbeddingEvaluation.Evaluate(batch, labels, distance);
+            }
+            catch (ArgumentException e) when (e.ParamName is "embeddings" or "labels")
+            {
+                throw new ArgumentException($"--{e.ParamName}: " + e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal), e.ParamName, e);
+            }
+            var metrics = new Dictionary<string, object>
+            {
+                ["precision_at_1"] = report.PrecisionAt1,
+                ["r_precision"] = report.RPrecision,
+                ["map_at_r"] = report.MapAtR,
+                ["mean_average_precision"] = report.MeanAveragePrecision,
+                ["recall_at_k"] = report.RecallAtK.ToDictionary(kv => kv.Key.ToString(CultureInfo.InvariantCulture), kv => kv.Value),
+                ["mrr"] = report.MeanReciprocalRank,
+                ["auc"] = report.RocAuc,
+                ["eer"] = report.EqualErrorRate,
+            };
+            if (report.Nmi is { } nmi) metrics["nmi"] = nmi;
+            metrics["n"] = report.Count;
+            metrics["classes"] = report.Classes;
+            metrics["queries"] = report.EvaluatedQueries;
+            metrics["distance"] = report.Distance;
+            return metrics;
+        }
+    }
+
+    /// <summary>Reads [N] integer labels from a .npy file (int32 or int64).</summary>
+    private static long[] ReadLabels(string path)
+    {
+        var array = Npy.Read(path);
+        if (array.SourceDType is not ("<i8" or "<i4"))
+            throw new ArgumentException(
+                $"--labels {path} has dtype {array.SourceDType}; labels must be int32 or int64 (e.g. np.save(path, y.astype(np.int64))).", "labels");
+        if (array.Rank != 1)
+            throw new ArgumentException($"--labels {path} has shape [{string.Join(",", array.Shape)}]; labels must be one-dimensional [N].", "labels");
+        return Array.ConvertAll(array.ToDoubleArray(), v => (long)v);
     }
 
     /// <summary>The command-line option behind each checked <see cref="TrainerOptions"/> field.</summary>

@@ -92,7 +92,7 @@ public static class SequenceDemo
         var trainer = new TrainerOptions
         {
             Epochs = settings.Epochs, ClassesPerBatch = Math.Min(8, train.Classes.Length), ItemsPerClass = 4, LearningRate = settings.LearningRate, Seed = settings.Seed,
-            Loss = "triplet", Miner = "all", Margin = 0.2, Device = settings.Device,
+            Loss = Catalog.DefaultLoss, Miner = Catalog.DefaultMiner, Margin = 0.2, Device = settings.Device,
         };
         var runs = new (string Name, EmbedderOptions Options)[]
         {

@@ -29,8 +29,9 @@ type DeepBregmanOptions() =
     member val WeightDecay = 1e-4 with get, set
     /// <summary>Margin m of the triplet loss (default 0.2).</summary>
     member val Margin = 0.2 with get, set
-    /// <summary>Triplet miner: all (every valid triplet, mean over the non-zero terms), semi-hard or batch-hard (default all).</summary>
-    member val Miner = "all" with get, set
+    /// <summary>Triplet miner, a name of <c>Miners.Names</c>: all (every valid triplet, mean over the non-zero terms),
+    /// semi-hard or batch-hard. Default <c>Miners.Default</c> (all).</summary>
+    member val Miner = Miners.defaultName with get, set
     /// <summary>Scale every embedding to unit L2 norm before the divergence (default true), as in FaceNet [Schroff et
     /// al., CVPR 2015, §3]: it fixes the scale against the triplet margin; the generator then acts on the unit sphere.</summary>
     member val Normalize = true with get, set
@@ -77,9 +78,10 @@ type DeepBregmanModel(inputDimension: int, options: DeepBregmanOptions, device: 
         Validation.positive "options.LearningRate" options.LearningRate
         Validation.atLeast "options.WeightDecay" 0.0 options.WeightDecay
         Validation.atLeast "options.Margin" 0.0 options.Margin
-        match options.Miner with
-        | "all" | "semi-hard" | "batch-hard" -> ()
-        | other -> Validation.fail "options.Miner" $"options.Miner = '{other}' is unknown; valid: all, semi-hard, batch-hard."
+        Validation.notNull "options.Miner" options.Miner
+        if not (Array.contains ((options.Miner: string).Trim().ToLowerInvariant()) Miners.names) then
+            let valid = String.Join(", ", Miners.names)
+            Validation.fail "options.Miner" $"options.Miner = '{options.Miner}' is unknown; valid: {valid}."
     let device = if isNull device then torch.CPU else device
     let kind = options.Divergence.Trim().ToLowerInvariant()
     let dtype = torch.float32
@@ -176,6 +178,7 @@ type DeepBregmanModel(inputDimension: int, options: DeepBregmanOptions, device: 
         let parameters = this.parameters () |> Seq.toArray
         use optimizer = torch.optim.AdamW(parameters, lr = options.LearningRate, weight_decay = options.WeightDecay)
         let lossOptions = TripletMarginLossOptions(Margin = options.Margin, Reduction = Reduction.MeanNonZero)
+        let miner = Miners.create (options.Miner, MinerOptions(Margin = max options.Margin 1e-6))
         let reports = ResizeArray<EpochReport>()
         this.train ()
         for epoch in 0 .. options.Epochs - 1 do
@@ -187,11 +190,7 @@ type DeepBregmanModel(inputDimension: int, options: DeepBregmanOptions, device: 
                 let x = images.index_select(0L, index).to_type(dtype).``to`` (device)
                 let y = torch.tensor (batch |> Array.map (fun i -> labels.[i]), device = device)
                 let embeddings = VectorBatch.FromTensor(this.forward x)
-                let triplets =
-                    match options.Miner with
-                    | "semi-hard" -> Miners.semiHard (embeddings, y, distance, max options.Margin 1e-6)
-                    | "batch-hard" -> Miners.batchHard (embeddings, y, distance)
-                    | _ -> null
+                use triplets = miner.Mine(embeddings, y, distance)
                 let loss = TripletMarginLoss.compute (embeddings, y, distance, triplets, lossOptions)
                 optimizer.zero_grad ()
                 loss.backward ()

@@ -61,9 +61,9 @@ type DistanceOptions() =
     member val P = 2.0 with get, set
     /// <summary>Rows and columns per pairwise block; 0 (the default) chooses from a 2^24-element budget.</summary>
     member val BlockSize = 0 with get, set
-    /// <summary>Fixed [L, d] directions for <c>sliced-w2</c> and <c>max-sliced-w2</c>; null (the default) draws <see cref="P:DistEmbed.Core.DistanceOptions.Projections"/> directions per call.</summary>
+    /// <summary>Fixed [L, d] directions for <c>sliced-w2</c> and <c>max-sliced-w2</c>; null (the default) draws <see cref="P:DistEmbed.Core.DistanceOptions.Projections"/> directions once per distance instance from <see cref="P:DistEmbed.Core.DistanceOptions.Seed"/>.</summary>
     member val Directions: torch.Tensor = null with get, set
-    /// <summary>The number L of directions drawn per call when no directions are given (≥ 1). Default 64.</summary>
+    /// <summary>The number L of directions drawn (once per distance instance) when no directions are given (≥ 1). Default 64.</summary>
     member val Projections = 64 with get, set
     /// <summary>The seed of the direction generator. Default 0.</summary>
     member val Seed = 0L with get, set
@@ -73,10 +73,10 @@ type DistanceOptions() =
     member val Biased = true with get, set
     /// <summary>The entropic regularisation ε &gt; 0 of <c>sinkhorn</c> and <c>sinkhorn-divergence</c>, in units of the squared Euclidean ground cost. Default 0.1.</summary>
     member val Epsilon = 0.1 with get, set
-    /// <summary>The Sinkhorn iteration cap (≥ 1). Default 1000.</summary>
-    member val MaxIterations = 1000 with get, set
-    /// <summary>The Sinkhorn stopping tolerance on the L1 marginal error (&gt; 0). Default 1e-6.</summary>
-    member val Tolerance = 1e-6 with get, set
+    /// <summary>The Sinkhorn iteration cap (≥ 1). Default 1000 (that of <c>SinkhornOptions.Create</c>).</summary>
+    member val MaxIterations = (SinkhornOptions.Create 1.0).MaxIterations with get, set
+    /// <summary>The Sinkhorn stopping tolerance on the L1 marginal error (&gt; 0). Default 1e-6 (that of <c>SinkhornOptions.Create</c>).</summary>
+    member val Tolerance = (SinkhornOptions.Create 1.0).Tolerance with get, set
     /// <summary>
     /// The Sinkhorn ε-scaling ratio q: 0 (the default) iterates at ε only; q ∈ (0, 1) first runs one iteration at
     /// each of ε₀ = max C, ε₀q, ε₀q², … above ε (ε-annealing as in GeomLoss; Schmitzer 2019, §3.2), which cuts the
@@ -110,6 +110,85 @@ type internal SinkhornBlockwise(inner: IDistance, streamBlock: int) =
                     use y = select b c0 cn
                     inner.Pairwise(x, y))
             Blocked.stream (int64 a.Count, int64 b.Count, int64 streamBlock, block, sink)
+
+/// <summary>
+/// A distance over random directions (<c>sliced-w2</c>, <c>sliced-w2-cost</c>, <c>max-sliced-w2</c>) drawn once per
+/// instance from a seed: every call of one instance uses the same directions (for a given dimension, dtype and
+/// device), so two calls on the same inputs agree and two instances with the same seed give the same values. A caller
+/// that wants new directions (a trainer, once per step) asks for them explicitly with
+/// <see cref="M:DistEmbed.Core.ISeededDistance.WithFreshDirections(System.Int64)"/>.
+/// </summary>
+type ISeededDistance =
+    inherit IBlockwiseDistance
+    /// <summary>The seed the directions are drawn from.</summary>
+    abstract Seed: int64
+    /// <summary>The number L of directions.</summary>
+    abstract Projections: int
+    /// <summary>The same distance over directions drawn from another seed; this instance is left unchanged.</summary>
+    /// <param name="seed">The seed of the new draw.</param>
+    /// <returns>A new instance (same name, order, projections and block size).</returns>
+    abstract WithFreshDirections: seed: int64 -> ISeededDistance
+
+/// A sliced distance with its seed: delegates to the distance built over the seeded directions.
+[<Sealed>]
+type internal SeededDistance(inner: IBlockwiseDistance, seed: int64, projections: int, redraw: int64 -> ISeededDistance) =
+    override _.ToString() = inner.Name
+
+    interface ISeededDistance with
+        member _.Seed = seed
+        member _.Projections = projections
+        member _.WithFreshDirections(next) = redraw next
+
+    interface IBlockwiseDistance with
+        member _.BlockSize = inner.BlockSize
+        member _.PairwiseBlocks(a, b, sink) = inner.PairwiseBlocks(a, b, sink)
+
+    interface IDistance with
+        member _.Name = inner.Name
+        member _.IsMetric = inner.IsMetric
+        member _.IsSymmetric = inner.IsSymmetric
+        member _.Accepts = inner.Accepts
+        member _.Paired(a, b) = inner.Paired(a, b)
+        member _.Pairwise(a, b) = inner.Pairwise(a, b)
+
+/// <summary>What a distance of the catalog is: a metric, a pseudo-metric (a metric up to what it cannot see:
+/// marginals, projections, Gaussian fits), or a divergence (not a metric).</summary>
+type DistanceKind =
+    /// <summary>A metric: non-negative, zero exactly on equal inputs, symmetric, triangle inequality.</summary>
+    | Metric = 0
+    /// <summary>A metric on what the distance sees (marginals, projections, fits): zero for different inputs that share them.</summary>
+    | PseudoMetric = 1
+    /// <summary>Not a metric (a squared distance, a cost, MMD², a Sinkhorn cost or divergence, a dissimilarity).</summary>
+    | Divergence = 2
+
+/// <summary>
+/// One entry of the distance catalog (<see cref="P:DistEmbed.Core.Distances.Catalog"/>): the name, the representation
+/// it accepts, whether it is a metric, what it computes, the <see cref="T:DistEmbed.Core.DistanceOptions"/> it reads,
+/// and its factory. <c>Distances.Names</c>, <c>Distances.Create</c>, the command line's help and the table of
+/// docs/distances.md all come from the catalog.
+/// </summary>
+[<Sealed>]
+type DistanceDescriptor
+    internal (name: string, accepts: Representation, kind: DistanceKind, summary: string, options: string[], factory: DistanceOptions -> IBlockwiseDistance) =
+    /// <summary>The name (<c>IDistance.Name</c> of what <see cref="M:DistEmbed.Core.DistanceDescriptor.Create(DistEmbed.Core.DistanceOptions)"/> returns).</summary>
+    member _.Name = name
+    /// <summary>The representation the distance accepts.</summary>
+    member _.Accepts = accepts
+    /// <summary>Metric, pseudo-metric or divergence.</summary>
+    member _.Kind = kind
+    /// <summary>True for metrics and pseudo-metrics (<c>IDistance.IsMetric</c>).</summary>
+    member _.IsMetric = kind <> DistanceKind.Divergence
+    /// <summary>What it computes, in one line (the docs table's column).</summary>
+    member _.Summary = summary
+    /// <summary>The names of the <see cref="T:DistEmbed.Core.DistanceOptions"/> properties it reads.</summary>
+    member _.Options: Collections.Generic.IReadOnlyList<string> = Array.AsReadOnly(Array.copy options)
+    /// <summary>Creates the distance from options.</summary>
+    /// <param name="options">The options; null means the defaults.</param>
+    /// <returns>The distance.</returns>
+    /// <exception cref="T:System.ArgumentException">An option out of range (names it).</exception>
+    member _.Create(options: DistanceOptions) : IBlockwiseDistance =
+        factory (if isNull options then DistanceOptions() else options)
+    override _.ToString() = name
 
 /// <summary>
 /// Factories of the distances between embeddings, each an <see cref="T:DistEmbed.Core.IBlockwiseDistance"/> (an
@@ -359,14 +438,26 @@ type Distances =
         let theta = Distances.OwnDirections directions
         Distances.SlicedFamily(kind, p, blockSize, Distances.DirectionCheck theta, (fun _ -> theta))
 
-    static member private SlicedDrawn(kind: string, projections: int, seed: int64, p: float, blockSize: int) : IBlockwiseDistance =
+    static member private SlicedDrawn(kind: string, projections: int, seed: int64, p: float, blockSize: int) : ISeededDistance =
         NativeRuntime.EnsureInitialized()
         checkOrder p
         Validation.atLeastInt "projections" 1 projections
-        let generator = new torch.Generator(uint64 seed, torch.CPU)
-        let next (a: DistributionBatch) =
-            lock generator (fun () -> SlicedWasserstein.draw generator projections a.Dimension a.Points.dtype a.Points.device)
-        Distances.SlicedFamily(kind, p, blockSize, Distances.NoCheck, next)
+        // One draw per (dimension, dtype, device), made on first use from the seed alone and kept for the instance's
+        // lifetime (outside any dispose scope): every call of the instance sees the same directions.
+        let cache = Collections.Generic.Dictionary<struct (int * torch.ScalarType * string), torch.Tensor>()
+        let directionsFor (a: DistributionBatch) =
+            let key = struct (a.Dimension, a.Points.dtype, string a.Points.device)
+            lock cache (fun () ->
+                match cache.TryGetValue key with
+                | true, theta -> theta
+                | _ ->
+                    let theta =
+                        SlicedWasserstein.randomDirections(projections, a.Dimension, seed, a.Points.dtype, a.Points.device)
+                            .DetachFromDisposeScope()
+                    cache.[key] <- theta
+                    theta)
+        let inner = Distances.SlicedFamily(kind, p, blockSize, Distances.NoCheck, directionsFor)
+        SeededDistance(inner, seed, projections, (fun next -> Distances.SlicedDrawn(kind, projections, next, p, blockSize))) :> ISeededDistance
 
     /// <summary>The sliced p-Wasserstein distance SW_p over fixed directions (name <c>sliced-w2</c> for p = 2).</summary>
     /// <param name="directions">[L, d] directions, used as given; copied.</param>
@@ -411,12 +502,14 @@ type Distances =
         Distances.Sliced("max", directions, p, blockSize)
 
     /// <summary>
-    /// The sliced distance SW_p over L unit directions drawn afresh for every call from a generator seeded once
-    /// (name <c>sliced-w2</c> for p = 2). All pairs of one call share one draw, so <c>Pairwise(a, a)</c> is symmetric
-    /// with a zero diagonal; two calls see different directions, reproducibly from the seed.
+    /// The sliced distance SW_p over L unit directions drawn once per instance from the seed (name <c>sliced-w2</c>
+    /// for p = 2): <c>SlicedWasserstein.RandomDirections(projections, d, seed, dtype, device)</c>, drawn on first use
+    /// for each dimension, dtype and device and kept. Every call of the instance uses them, so two calls on the same
+    /// inputs agree, <c>Pairwise(a, a)</c> is symmetric with a zero diagonal, and instances with one seed agree; for
+    /// new directions call <see cref="M:DistEmbed.Core.ISeededDistance.WithFreshDirections(System.Int64)"/>.
     /// </summary>
-    /// <param name="projections">The number L of directions per call, ≥ 1.</param>
-    /// <param name="seed">The seed of the generator.</param>
+    /// <param name="projections">The number L of directions, ≥ 1.</param>
+    /// <param name="seed">The seed of the directions.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
     /// <returns>A Monte-Carlo (pseudo-)metric on <c>Distributions</c>.</returns>
@@ -430,9 +523,9 @@ type Distances =
         ) =
         Distances.SlicedDrawn("sliced", projections, seed, p, blockSize)
 
-    /// <summary>The sliced cost SW_p^p over directions drawn afresh for every call (name <c>sliced-w2-cost</c> for p = 2).</summary>
-    /// <param name="projections">The number L of directions per call, ≥ 1.</param>
-    /// <param name="seed">The seed of the generator.</param>
+    /// <summary>The sliced cost SW_p^p over directions drawn once per instance from the seed (name <c>sliced-w2-cost</c> for p = 2).</summary>
+    /// <param name="projections">The number L of directions, ≥ 1.</param>
+    /// <param name="seed">The seed of the directions.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
     /// <returns>A symmetric divergence on <c>Distributions</c>.</returns>
@@ -446,9 +539,9 @@ type Distances =
         ) =
         Distances.SlicedDrawn("cost", projections, seed, p, blockSize)
 
-    /// <summary>The max-sliced distance over directions drawn afresh for every call (name <c>max-sliced-w2</c> for p = 2).</summary>
-    /// <param name="projections">The number L of directions per call, ≥ 1.</param>
-    /// <param name="seed">The seed of the generator.</param>
+    /// <summary>The max-sliced distance over directions drawn once per instance from the seed (name <c>max-sliced-w2</c> for p = 2).</summary>
+    /// <param name="projections">The number L of directions, ≥ 1.</param>
+    /// <param name="seed">The seed of the directions.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
     /// <returns>A Monte-Carlo (pseudo-)metric on <c>Distributions</c>.</returns>
@@ -543,54 +636,103 @@ type Distances =
             KernelDistances.energyPlan
         )
 
-    /// <summary>The names <see cref="M:DistEmbed.Core.Distances.Create(System.String,DistEmbed.Core.DistanceOptions)"/> accepts.</summary>
-    static member Names =
-        [| "euclidean"; "sqeuclidean"; "cosine"; "lp"; "marginal-w1"; "marginal-w2"; "marginal-w2-cost"; "quantile-w1"
-           "quantile-w2"; "quantile-w2-cost"; "sliced-w2"; "sliced-w2-cost"; "max-sliced-w2"; "bures"; "bures-cost"
-           "bures-diag"; "bures-diag-cost"; "mmd"; "energy"; "sinkhorn"; "sinkhorn-divergence" |]
+    /// <summary>
+    /// The Sinkhorn distance <c>sinkhorn</c>: the transport cost ⟨P_ε, C⟩ of the entropic plan (see
+    /// <c>Sinkhorn.Distance</c>), whose pairwise matrix can also be streamed in blocks of 64 × 64 pairs.
+    /// </summary>
+    /// <param name="options">Solver options (<c>SinkhornOptions.Create(epsilon)</c> with changed fields).</param>
+    /// <returns>A symmetric divergence on <c>Distributions</c>.</returns>
+    /// <exception cref="T:System.ArgumentException">An option out of range.</exception>
+    static member Sinkhorn(options: SinkhornOptions) : IBlockwiseDistance =
+        SinkhornBlockwise(Sinkhorn.distance options, 64) :> IBlockwiseDistance
+
+    /// <summary>
+    /// The debiased Sinkhorn divergence <c>sinkhorn-divergence</c> S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b)
+    /// (Feydy et al., AISTATS 2019, definition of S_ε; see <c>Sinkhorn.Divergence</c>), streamable in blocks of 64 × 64 pairs.
+    /// </summary>
+    /// <param name="options">Solver options (KeepPlan is ignored).</param>
+    /// <returns>A symmetric divergence on <c>Distributions</c>, zero for a = b.</returns>
+    /// <exception cref="T:System.ArgumentException">An option out of range.</exception>
+    static member SinkhornDivergence(options: SinkhornOptions) : IBlockwiseDistance =
+        SinkhornBlockwise(Sinkhorn.divergence options, 64) :> IBlockwiseDistance
+
+    /// The Sinkhorn solver options a DistanceOptions describes (pairs per batched solve: BlockSize, or 256).
+    static member private SinkhornOptionsOf(o: DistanceOptions) =
+        { SinkhornOptions.Create(o.Epsilon) with
+            MaxIterations = o.MaxIterations
+            Tolerance = o.Tolerance
+            EpsilonScaling = o.EpsilonScaling
+            BlockSize = (if o.BlockSize > 0 then o.BlockSize else 256) }
+
+    /// <summary>
+    /// The distance catalog: one descriptor per name, in the order of the docs table. <see cref="P:DistEmbed.Core.Distances.Names"/>,
+    /// <see cref="M:DistEmbed.Core.Distances.Create(System.String,DistEmbed.Core.DistanceOptions)"/>, the command line's
+    /// help and docs/distances.md read it.
+    /// </summary>
+    static member Catalog: Collections.Generic.IReadOnlyList<DistanceDescriptor> =
+        let entry name accepts kind summary (options: string list) factory =
+            DistanceDescriptor(name, accepts, kind, summary, Array.append (List.toArray options) [| "BlockSize" |], factory)
+        let vectors, dists, quants = Representation.Vectors, Representation.Distributions, Representation.Quantiles
+        let metric, pseudo, divergence = DistanceKind.Metric, DistanceKind.PseudoMetric, DistanceKind.Divergence
+        let sliced kind (o: DistanceOptions) : IBlockwiseDistance =
+            if isNull o.Directions then Distances.SlicedDrawn(kind, o.Projections, o.Seed, 2.0, o.BlockSize) :> IBlockwiseDistance
+            else Distances.Sliced(kind, o.Directions, 2.0, o.BlockSize)
+        let slicedOptions = [ "Projections"; "Seed"; "Directions" ]
+        let sinkhornOptions = [ "Epsilon"; "MaxIterations"; "Tolerance"; "EpsilonScaling" ]
+        [| entry "euclidean" vectors metric "‖x − y‖₂" [] (fun o -> Distances.Euclidean o.BlockSize)
+           entry "sqeuclidean" vectors divergence "‖x − y‖₂²" [] (fun o -> Distances.SquaredEuclidean o.BlockSize)
+           entry "cosine" vectors divergence "1 − ⟨x, y⟩ / (‖x‖ ‖y‖), in [0, 2]" [] (fun o -> Distances.Cosine o.BlockSize)
+           entry "lp" vectors metric "(Σ_k ∣x_k − y_k∣^p)^{1/p}" [ "P" ] (fun o -> Distances.Lp(o.P, o.BlockSize))
+           entry "marginal-w1" dists pseudo "Σ_k W₁ of the k-th coordinate marginals (exact 1-D transport)" [] (fun o ->
+               Distances.MarginalWasserstein(1.0, o.BlockSize))
+           entry "marginal-w2" dists pseudo "(Σ_k W₂² of the coordinate marginals)^{1/2}" [] (fun o ->
+               Distances.MarginalWasserstein(2.0, o.BlockSize))
+           entry "marginal-w2-cost" dists divergence "Σ_k W₂² of the coordinate marginals" [] (fun o ->
+               Distances.MarginalWassersteinCost(2.0, o.BlockSize))
+           entry "quantile-w1" quants metric "marginal W₁ from quantile functions at shared levels" [] (fun o ->
+               Distances.QuantileWasserstein(1.0, o.BlockSize))
+           entry "quantile-w2" quants metric "marginal W₂ from quantile functions" [] (fun o -> Distances.QuantileWasserstein(2.0, o.BlockSize))
+           entry "quantile-w2-cost" quants divergence "marginal W₂² from quantile functions" [] (fun o ->
+               Distances.QuantileWassersteinCost(2.0, o.BlockSize))
+           entry "sliced-w2" dists pseudo "sliced W₂: (mean over L directions θ of W₂²(θᵀx, θᵀy))^{1/2}; directions drawn once per instance" slicedOptions (sliced "sliced")
+           entry "sliced-w2-cost" dists divergence "sliced W₂²" slicedOptions (sliced "cost")
+           entry "max-sliced-w2" dists pseudo "max over the L directions of W₂(θᵀx, θᵀy)" slicedOptions (sliced "max")
+           entry "bures" dists pseudo "Bures–Wasserstein W₂ between the Gaussian fits (mean, full covariance)" [] (fun o -> Distances.Bures o.BlockSize)
+           entry "bures-cost" dists divergence "its square" [] (fun o -> Distances.BuresCost o.BlockSize)
+           entry "bures-diag" dists pseudo "(‖m₁ − m₂‖² + ‖σ₁ − σ₂‖²)^{1/2}, diagonal Gaussian fits" [] (fun o -> Distances.BuresDiagonal o.BlockSize)
+           entry "bures-diag-cost" dists divergence "its square" [] (fun o -> Distances.BuresDiagonalCost o.BlockSize)
+           entry "mmd" dists divergence "MMD² with a sum of Gaussian kernels" [ "Bandwidths"; "Biased" ] (fun o ->
+               Distances.Mmd(o.Bandwidths, o.Biased, o.BlockSize))
+           entry "energy" dists divergence "2E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖ (its square root is a metric)" [] (fun o -> Distances.Energy o.BlockSize)
+           entry "sinkhorn" dists divergence "transport cost ⟨P_ε, C⟩ of the entropic plan, C = ‖x − y‖² (POT's sinkhorn2)" sinkhornOptions (fun o ->
+               Distances.Sinkhorn(Distances.SinkhornOptionsOf o))
+           entry "sinkhorn-divergence" dists divergence "S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) ≥ 0, zero for a = b" sinkhornOptions (fun o ->
+               Distances.SinkhornDivergence(Distances.SinkhornOptionsOf o)) |]
+        |> Array.AsReadOnly
+        :> Collections.Generic.IReadOnlyList<DistanceDescriptor>
+
+    /// <summary>The descriptor of a name (case-insensitive, surrounding spaces ignored).</summary>
+    /// <param name="name">One of <see cref="P:DistEmbed.Core.Distances.Names"/>.</param>
+    /// <returns>The descriptor.</returns>
+    /// <exception cref="T:System.ArgumentException">Unknown name (names name, lists the valid ones).</exception>
+    static member Describe(name: string) : DistanceDescriptor =
+        Validation.notNull "name" name
+        let key = name.Trim().ToLowerInvariant()
+        let catalog = Distances.Catalog
+        match catalog |> Seq.tryFind (fun d -> d.Name = key) with
+        | Some d -> d
+        | None ->
+            let valid = String.Join(", ", catalog |> Seq.map (fun d -> d.Name))
+            Validation.fail "name" $"distance '{name}' is unknown; valid names: {valid}."
+
+    /// <summary>The names <see cref="M:DistEmbed.Core.Distances.Create(System.String,DistEmbed.Core.DistanceOptions)"/> accepts (those of <see cref="P:DistEmbed.Core.Distances.Catalog"/>).</summary>
+    static member Names = Distances.Catalog |> Seq.map (fun d -> d.Name) |> Seq.toArray
 
     /// <summary>Creates a distance by name (the names of the command line), reading what it needs from the options.</summary>
     /// <param name="name">One of <see cref="P:DistEmbed.Core.Distances.Names"/> (case-insensitive).</param>
     /// <param name="options">The options; null means the defaults.</param>
-    /// <returns>The distance.</returns>
+    /// <returns>The distance; <c>sliced-w2</c>, <c>sliced-w2-cost</c> and <c>max-sliced-w2</c> without fixed directions
+    /// are <see cref="T:DistEmbed.Core.ISeededDistance"/>s whose directions are drawn once from <c>options.Seed</c>.</returns>
     /// <exception cref="T:System.ArgumentException">Unknown name (names name, lists the valid ones); an option out of range (names it).</exception>
     static member Create(name: string, options: DistanceOptions) : IBlockwiseDistance =
-        Validation.notNull "name" name
-        let o = if isNull options then DistanceOptions() else options
-        let bs = o.BlockSize
-        let sliced kind =
-            if isNull o.Directions then Distances.SlicedDrawn(kind, o.Projections, o.Seed, 2.0, bs)
-            else Distances.Sliced(kind, o.Directions, 2.0, bs)
-        match name.Trim().ToLowerInvariant() with
-        | "euclidean" -> Distances.Euclidean bs
-        | "sqeuclidean" -> Distances.SquaredEuclidean bs
-        | "cosine" -> Distances.Cosine bs
-        | "lp" -> Distances.Lp(o.P, bs)
-        | "marginal-w1" -> Distances.MarginalWasserstein(1.0, bs)
-        | "marginal-w2" -> Distances.MarginalWasserstein(2.0, bs)
-        | "marginal-w2-cost" -> Distances.MarginalWassersteinCost(2.0, bs)
-        | "quantile-w1" -> Distances.QuantileWasserstein(1.0, bs)
-        | "quantile-w2" -> Distances.QuantileWasserstein(2.0, bs)
-        | "quantile-w2-cost" -> Distances.QuantileWassersteinCost(2.0, bs)
-        | "sliced-w2" -> sliced "sliced"
-        | "sliced-w2-cost" -> sliced "cost"
-        | "max-sliced-w2" -> sliced "max"
-        | "bures" -> Distances.Bures bs
-        | "bures-cost" -> Distances.BuresCost bs
-        | "bures-diag" -> Distances.BuresDiagonal bs
-        | "bures-diag-cost" -> Distances.BuresDiagonalCost bs
-        | "mmd" -> Distances.Mmd(o.Bandwidths, o.Biased, bs)
-        | "energy" -> Distances.Energy bs
-        | "sinkhorn"
-        | "sinkhorn-divergence" as n ->
-            let so =
-                { SinkhornOptions.Create(o.Epsilon) with
-                    MaxIterations = o.MaxIterations
-                    Tolerance = o.Tolerance
-                    EpsilonScaling = o.EpsilonScaling
-                    BlockSize = (if bs > 0 then bs else 256) }
-            let d = if n = "sinkhorn" then Sinkhorn.distance so else Sinkhorn.divergence so
-            SinkhornBlockwise(d, 64) :> IBlockwiseDistance
-        | _ ->
-            let valid = String.Join(", ", Distances.Names)
-            Validation.fail "name" $"distance '{name}' is unknown; valid names: {valid}."
+        (Distances.Describe name).Create(options)

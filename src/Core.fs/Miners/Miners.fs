@@ -13,6 +13,41 @@ type DistanceWeightedOptions() =
     /// <summary>s &gt; 0: the weights are computed at s·D (default 1: D is a Euclidean distance between unit vectors).</summary>
     member val Scale = 1.0 with get, set
 
+/// <summary>A miner as the catalog creates it (<c>Miners.Create</c>): chooses the triplets a loss is computed on.</summary>
+type IMiner =
+    /// <summary>The catalog name (e.g. <c>batch-hard</c>).</summary>
+    abstract Name: string
+    /// <summary>The triplets of a batch, or null for every valid tuple (the miner <c>all</c>: the loss then uses all
+    /// valid triplets or pairs of the batch).</summary>
+    /// <param name="embeddings">A batch of B embeddings.</param>
+    /// <param name="labels">int64 [B] class labels.</param>
+    /// <param name="distance">A distance that accepts the batch's representation.</param>
+    /// <returns>The triplets (the caller disposes them), or null.</returns>
+    abstract Mine: embeddings: IEmbeddingBatch * labels: torch.Tensor * distance: IDistance -> TripletIndices
+
+/// <summary>Options of <c>Miners.Create</c>; each miner reads what it needs.</summary>
+[<Sealed; AllowNullLiteral>]
+type MinerOptions() =
+    /// <summary>The margin m &gt; 0 of <c>semi-hard</c> (the band D(a, p) &lt; D(a, n) &lt; D(a, p) + m). Default: the
+    /// triplet loss's default margin (<c>TripletMarginLossOptions().Margin</c>, 0.2).</summary>
+    member val Margin = TripletMarginLossOptions().Margin with get, set
+
+/// <summary>One entry of the miner catalog (<c>Miners.Catalog</c>): name, what it chooses, the options it reads, factory.</summary>
+[<Sealed>]
+type MinerDescriptor internal (name: string, summary: string, options: string[], factory: MinerOptions -> IMiner) =
+    /// <summary>The name.</summary>
+    member _.Name = name
+    /// <summary>What it chooses, in one line.</summary>
+    member _.Summary = summary
+    /// <summary>The names of the <see cref="T:DistEmbed.Core.MinerOptions"/> properties it reads.</summary>
+    member _.Options: Collections.Generic.IReadOnlyList<string> = Array.AsReadOnly(Array.copy options)
+    /// <summary>Creates the miner.</summary>
+    /// <param name="options">The options; null means the defaults.</param>
+    /// <returns>The miner.</returns>
+    /// <exception cref="T:System.ArgumentException">An option out of range (names it).</exception>
+    member _.Create(options: MinerOptions) : IMiner = factory (if isNull options then MinerOptions() else options)
+    override _.ToString() = name
+
 /// <summary>
 /// Miners: functions of a batch (embeddings, labels, distance) that choose the index tuples a loss is computed on.
 /// Each evaluates the distance once, with one <c>Pairwise(embeddings, embeddings)</c> call under <c>no_grad</c>, whose
@@ -193,3 +228,54 @@ module Miners =
                     negatives.Add(int64 candidates.[k])
         let device = embeddings.Device
         wrap (torch.tensor(anchors.ToArray(), device = device), torch.tensor(positives.ToArray(), device = device), torch.tensor(negatives.ToArray(), device = device))
+
+    let private miner (name: string) (mine: IEmbeddingBatch -> torch.Tensor -> IDistance -> TripletIndices) =
+        { new IMiner with
+            member _.Name = name
+            member _.Mine(embeddings, labels, distance) = mine embeddings labels distance }
+
+    /// <summary>
+    /// The miner catalog: <c>all</c> (no mining: every valid triplet or pair), <c>batch-hard</c> (<c>BatchHard</c>),
+    /// <c>semi-hard</c> (<c>SemiHard</c>, reads <c>Margin</c>).
+    /// </summary>
+    [<CompiledName("Catalog")>]
+    let catalog: Collections.Generic.IReadOnlyList<MinerDescriptor> =
+        [| MinerDescriptor("all", "every valid triplet or pair of the batch (no mining)", [||], fun _ -> miner "all" (fun _ _ _ -> null))
+           MinerDescriptor("batch-hard", "per anchor, the farthest positive and the nearest negative (Hermans et al. 2017)", [||], fun _ ->
+               miner "batch-hard" (fun e y d -> batchHard (e, y, d)))
+           MinerDescriptor("semi-hard", "every triplet with D(a, p) < D(a, n) < D(a, p) + m (FaceNet)", [| "Margin" |], fun o ->
+               Validation.positive "options.Margin" o.Margin
+               let m = o.Margin
+               miner "semi-hard" (fun e y d -> semiHard (e, y, d, m))) |]
+        |> Array.AsReadOnly
+        :> Collections.Generic.IReadOnlyList<MinerDescriptor>
+
+    /// <summary>The default miner: <c>all</c> (every valid tuple; it works with every loss and every batch).</summary>
+    [<CompiledName("Default")>]
+    let defaultName = "all"
+
+    /// <summary>The names <c>Miners.Create</c> accepts.</summary>
+    [<CompiledName("Names")>]
+    let names = catalog |> Seq.map (fun d -> d.Name) |> Seq.toArray
+
+    /// <summary>The descriptor of a name (case-insensitive).</summary>
+    /// <param name="name">One of <c>Miners.Names</c>.</param>
+    /// <returns>The descriptor.</returns>
+    /// <exception cref="T:System.ArgumentException">Unknown name (names name, lists the valid ones).</exception>
+    [<CompiledName("Describe")>]
+    let describe (name: string) : MinerDescriptor =
+        Validation.notNull "name" name
+        let key = name.Trim().ToLowerInvariant()
+        match catalog |> Seq.tryFind (fun d -> d.Name = key) with
+        | Some d -> d
+        | None ->
+            let valid = String.Join(", ", names)
+            Validation.fail "name" $"miner '{name}' is unknown; valid names: {valid}."
+
+    /// <summary>Creates a miner by name.</summary>
+    /// <param name="name">One of <c>Miners.Names</c> (case-insensitive).</param>
+    /// <param name="options">The options; null means the defaults.</param>
+    /// <returns>The miner.</returns>
+    /// <exception cref="T:System.ArgumentException">Unknown name (names name); an option out of range (names it).</exception>
+    [<CompiledName("Create")>]
+    let create (name: string, options: MinerOptions) : IMiner = (describe name).Create(options)

@@ -57,9 +57,8 @@ type NeighbourGraph(indices: int[,], distances: float[,]) =
 /// the differences. The Gram form rounds differently from the direct form, so two candidates whose distances
 /// differ by a few units in the last place may be ordered differently from the direct computation. Every other
 /// distance ranks by its own <c>Pairwise</c> on blocks of items (<c>Select</c>). A distance must be a fixed function
-/// for the graph to be exact: <c>sliced-w2</c> and <c>max-sliced-w2</c> made without fixed
-/// <c>DistanceOptions.Directions</c> draw new directions on every call, hence for every block — give them fixed
-/// directions.
+/// for the graph to be exact, as every distance of the catalog is (<c>sliced-w2</c> and <c>max-sliced-w2</c> draw
+/// their directions once per instance).
 ///
 /// References:
 /// [1] T. Tavares, D. Ayres, P. Smaragdis, Measuring similarity between embedding spaces using induced neighborhood

@@ -42,7 +42,7 @@ public sealed class DistanceGuideExamples(DocImages images) : IClassFixture<DocI
             Epsilon = 0.05,          // sinkhorn, sinkhorn-divergence: entropic regularisation (squared-Euclidean cost units)
             MaxIterations = 2000,    //   and its iteration cap and L1 marginal tolerance
             Tolerance = 1e-8,
-            Projections = 256,       // sliced-w2, max-sliced-w2: random directions per call, drawn from Seed
+            Projections = 256,       // sliced-w2, max-sliced-w2: random directions, drawn once from Seed
             Seed = 42,
             Bandwidths = [0.25, 1.0, 4.0],   // mmd: Gaussian kernel bandwidths
         };

@@ -2,6 +2,7 @@ using DistEmbed;
 using DistEmbed.Core;
 using DistEmbed.Core.Reference;
 using DistEmbed.Data;
+using DistEmbed.Evaluation;
 using DistEmbed.IO;
 using TorchSharp;
 using Xunit;
@@ -103,5 +104,26 @@ public sealed class GettingStartedExamples : IDisposable
         Assert.Equal(new long[] { 5, 5 }, matrix.shape);
         var fromArrays = ArrayDistances.Pairwise(p, p, "marginal-w1", aMask: mask, bMask: mask);
         Assert.Equal(fromArrays[1, 3], matrix[1, 3].item<float>(), 4);
+    }
+
+    [Fact]
+    public void EvaluateYourOwnEmbeddings()
+    {
+        var random = new Random(3);
+        int[] labels = Enumerable.Range(0, 60).Select(i => i % 6).ToArray();
+        float[,] embeddings = new float[60, 16];
+        for (var i = 0; i < 60; i++)
+            for (var k = 0; k < 16; k++) embeddings[i, k] = (float)(labels[i] == k % 6 ? 1.0 : 0.0) + (float)random.NextDouble();
+        #region snippet:getting-started-evaluate
+        // embeddings: float[N, d] from any model; labels: int[N] class ids.
+        EvaluationReport report = EmbeddingEvaluation.Evaluate(embeddings, labels);             // euclidean
+        Console.WriteLine($"P@1 {report.PrecisionAt1:F3}  R-precision {report.RPrecision:F3}  MAP@R {report.MapAtR:F3}");
+        Console.WriteLine($"recall@5 {report.RecallAtK[5]:F3}  MRR {report.MeanReciprocalRank:F3}  AUC {report.RocAuc:F3}  EER {report.EqualErrorRate:F3}  NMI {report.Nmi:F3}");
+
+        var cosine = EmbeddingEvaluation.Evaluate(embeddings, labels, new EvaluationOptions { Distance = "cosine" });
+        #endregion
+        Assert.InRange(report.MapAtR, 0.0, 1.0);
+        Assert.Equal("cosine", cosine.Distance);
+        Assert.True(report.PrecisionAt1 > 1.0 / 6, "the class signal is visible");
     }
 }

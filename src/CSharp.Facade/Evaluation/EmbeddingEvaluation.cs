@@ -1,0 +1,292 @@
+using System.Globalization;
+using DistEmbed.Core;
+using TorchSharp;
+
+namespace DistEmbed.Evaluation;
+
+/// <summary>Options of <see cref="EmbeddingEvaluation"/>.</summary>
+public sealed record EvaluationOptions
+{
+    /// <summary>The distance, a name of <see cref="Catalog.DistanceNames"/> that accepts the embeddings' representation. Default euclidean.</summary>
+    public string Distance { get; init; } = "euclidean";
+
+    /// <summary>The distance's options (seed of sliced directions, Sinkhorn ε, …); null for the defaults.</summary>
+    public DistanceOptions? DistanceOptions { get; init; }
+
+    /// <summary>The k of each recall@k; null (the default) means 1, 5 and 10, keeping those ≤ N − 1. Given values must lie in [1, N − 1].</summary>
+    public int[]? RecallAtK { get; init; }
+
+    /// <summary>k-means restarts of the NMI (≥ 1). Default 10.</summary>
+    public int KMeansRestarts { get; init; } = 10;
+
+    /// <summary>The seed of the k-means of the NMI. Default 0.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>The device of the distance computation: auto, cpu, cuda or cuda:N. Default cpu.</summary>
+    public string Device { get; init; } = "cpu";
+}
+
+/// <summary>The metrics of one labelled set of embeddings (leave-one-out: every item queries all the others).</summary>
+/// <param name="Count">The number of embeddings N.</param>
+/// <param name="Classes">The number of distinct labels.</param>
+/// <param name="Distance">The distance name.</param>
+/// <param name="PrecisionAt1">Precision@1 (Musgrave et al. 2020, §3.2).</param>
+/// <param name="RPrecision">R-precision (Musgrave et al. 2020, §3.2).</param>
+/// <param name="MapAtR">MAP@R (Musgrave et al. 2020, §3.2).</param>
+/// <param name="MeanAveragePrecision">Mean average precision over the full ranking.</param>
+/// <param name="RecallAtK">Recall@k (hit rate) per k.</param>
+/// <param name="MeanReciprocalRank">Mean reciprocal rank of the first relevant item.</param>
+/// <param name="RocAuc">ROC AUC of all ordered pairs (same label = positive), smaller distance = more similar.</param>
+/// <param name="EqualErrorRate">The equal-error rate of the same pairs.</param>
+/// <param name="Nmi">NMI of a k-means clustering (k = number of classes) of vector embeddings; null for distributions and quantile functions.</param>
+/// <param name="EvaluatedQueries">Queries the retrieval means are over (those whose class has another item).</param>
+/// <param name="QueriesWithoutRelevant">Queries left out because no other item shares their label.</param>
+public sealed record EvaluationReport(
+    int Count,
+    int Classes,
+    string Distance,
+    double PrecisionAt1,
+    double RPrecision,
+    double MapAtR,
+    double MeanAveragePrecision,
+    IReadOnlyDictionary<int, double> RecallAtK,
+    double MeanReciprocalRank,
+    double RocAuc,
+    double EqualErrorRate,
+    double? Nmi,
+    int EvaluatedQueries,
+    int QueriesWithoutRelevant);
+
+/// <summary>
+/// Evaluates embeddings you bring — from any model — with labels: precision@1, R-precision, MAP@R, mean average
+/// precision, recall@k, MRR (retrieval, leave-one-out), ROC AUC and EER (verification over all pairs) and NMI (k-means
+/// clustering), under any distance of the catalog:
+/// <code>
+/// var report = EmbeddingEvaluation.Evaluate(embeddings, labels);                  // float[N, d], int[N]; euclidean
+/// var cosine = EmbeddingEvaluation.Evaluate(embeddings, labels, new EvaluationOptions { Distance = "cosine" });
+/// </code>
+/// </summary>
+/// <remarks>
+/// The N × N distance matrix is computed once (under no_grad, streamed in blocks, float64) and scored by
+/// <c>RetrievalMetrics.Evaluate</c> (definitions of Musgrave, Belongie and Lim, "A Metric Learning Reality Check",
+/// ECCV 2020, §3.2; ties ranked by index) and <c>VerificationMetrics.EvaluateMatrix</c>; NMI is
+/// <c>Clustering.KMeansNmi</c> (k-means in the Euclidean geometry of the vectors, whatever the distance).
+/// </remarks>
+public static class EmbeddingEvaluation
+{
+    /// <summary>Evaluates vector embeddings given as a rectangular array.</summary>
+    /// <param name="embeddings">[N, d] embeddings, finite, N ≥ 2.</param>
+    /// <param name="labels">[N] class labels, at least 2 distinct.</param>
+    /// <param name="options">The options; null for the defaults (euclidean).</param>
+    /// <returns>The report.</returns>
+    /// <exception cref="ArgumentException">An empty or non-finite array (names embeddings), labels of another length
+    /// or with fewer than 2 classes (names labels), a distance that does not accept vectors (names options), a bad k.</exception>
+    public static EvaluationReport Evaluate(float[,] embeddings, int[] labels, EvaluationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        var (n, d) = (embeddings.GetLength(0), embeddings.GetLength(1));
+        if (d == 0) throw new ArgumentException($"embeddings has shape [{n},{d}]; each embedding needs d ≥ 1 values.", nameof(embeddings));
+        var flat = new float[n * d];
+        Buffer.BlockCopy(embeddings, 0, flat, 0, flat.Length * sizeof(float));
+        return EvaluateVectors(flat, n, d, labels, options);
+    }
+
+    /// <summary>Evaluates vector embeddings given as one array per item.</summary>
+    /// <param name="embeddings">N arrays of d values each (all the same length), finite, N ≥ 2.</param>
+    /// <param name="labels">[N] class labels, at least 2 distinct.</param>
+    /// <param name="options">The options; null for the defaults (euclidean).</param>
+    /// <returns>The report.</returns>
+    /// <exception cref="ArgumentException">A null or ragged row (names embeddings), otherwise as for the [N, d] overload.</exception>
+    public static EvaluationReport Evaluate(float[][] embeddings, int[] labels, EvaluationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        var n = embeddings.Length;
+        var d = n == 0 ? 0 : embeddings[0]?.Length ?? 0;
+        var flat = new float[n * d];
+        for (var i = 0; i < n; i++)
+        {
+            var row = embeddings[i] ?? throw new ArgumentException($"embeddings[{i}] is null; every embedding needs {d} values.", nameof(embeddings));
+            if (row.Length != d)
+                throw new ArgumentException($"embeddings[{i}] has {row.Length} values but embeddings[0] has {d}; every embedding must have the same length.", nameof(embeddings));
+            Array.Copy(row, 0, flat, i * d, d);
+        }
+        if (n > 0 && d == 0) throw new ArgumentException("embeddings[0] is empty; each embedding needs d ≥ 1 values.", nameof(embeddings));
+        return EvaluateVectors(flat, n, d, labels, options);
+    }
+
+    /// <summary>Evaluates distributional embeddings: N weighted point sets [N, T, d] with an optional [N, T] mask.</summary>
+    /// <param name="points">[N, T, d] points, finite, N ≥ 2.</param>
+    /// <param name="mask">[N, T] mask or weights (0 = padding), or null for uniform weights.</param>
+    /// <param name="labels">[N] class labels, at least 2 distinct.</param>
+    /// <param name="options">The options; <see cref="EvaluationOptions.Distance"/> must accept distributions (e.g. marginal-w2, sliced-w2, sinkhorn-divergence).</param>
+    /// <returns>The report (NMI null).</returns>
+    /// <exception cref="ArgumentException">As for the vector overloads; a mask of another shape (names mask).</exception>
+    public static EvaluationReport Evaluate(float[,,] points, float[,]? mask, int[] labels, EvaluationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        ArgumentNullException.ThrowIfNull(options);
+        var o = options;
+        CheckFinite(points.Cast<float>(), points.GetLength(1) * points.GetLength(2), nameof(points));
+        using var scope = torch.NewDisposeScope();
+        var distance = CreateDistance(o);
+        var device = NativeRuntime.ResolveDevice(o.Device);
+        var t = torch.tensor(points, device: device).to_type(torch.ScalarType.Float64);
+        if (mask is not null && (mask.GetLength(0) != points.GetLength(0) || mask.GetLength(1) != points.GetLength(1)))
+            throw new ArgumentException(
+                $"mask has shape [{mask.GetLength(0)},{mask.GetLength(1)}] but points has shape [{points.GetLength(0)},{points.GetLength(1)},{points.GetLength(2)}]; it must be [N, T].", nameof(mask));
+        var m = mask is null ? null : torch.tensor(mask, device: device).to_type(torch.ScalarType.Float64);
+        if (distance.Accepts == Representation.Vectors)
+            throw new ArgumentException($"options.Distance '{distance.Name}' accepts vectors [N, d], but points holds distributions [N, T, d].", nameof(options));
+        using var batch = Embeddings.FromTensor(t, m, distance.Accepts);
+        return Evaluate(batch, ToLong(labels), distance, o);
+    }
+
+    /// <summary>Evaluates a batch of embeddings (any representation) under a distance.</summary>
+    /// <param name="embeddings">N ≥ 2 embeddings; the distance must accept their representation.</param>
+    /// <param name="labels">[N] class labels, at least 2 distinct.</param>
+    /// <param name="distance">The distance (e.g. <c>Catalog.CreateDistance(name, options)</c>).</param>
+    /// <param name="options">k of recall@k, k-means restarts and seed; null for the defaults (the distance fields are not read).</param>
+    /// <returns>The report (NMI for vector batches only).</returns>
+    /// <exception cref="ArgumentException">Fewer than 2 embeddings or non-finite values (names embeddings), labels of another
+    /// length or with fewer than 2 classes (names labels), a distance for another representation (names distance).</exception>
+    public static EvaluationReport Evaluate(IEmbeddingBatch embeddings, long[] labels, IDistance distance, EvaluationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        ArgumentNullException.ThrowIfNull(distance);
+        var o = options ?? new EvaluationOptions();
+        if (o.KMeansRestarts < 1)
+            throw new ArgumentException($"options.KMeansRestarts = {o.KMeansRestarts}; it must be ≥ 1.", nameof(options));
+        var n = embeddings.Count;
+        if (n < 2) throw new ArgumentException($"embeddings has {n} item(s); evaluation needs at least 2.", nameof(embeddings));
+        CheckLabels(labels, n);
+        if (distance.Accepts != embeddings.Representation)
+            throw new ArgumentException(
+                $"distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds {Embeddings.Describe(embeddings.Representation)}.", nameof(distance));
+        CheckFinite(embeddings);
+        var ks = Ks(o.RecallAtK, n - 1);
+        var matrix = Matrix(distance, embeddings);
+        for (var i = 0; i < n; i++)
+            for (var j = 0; j < n; j++)
+                if (!double.IsFinite(matrix[i, j]))
+                    throw new ArgumentException(
+                        $"distance '{distance.Name}' between items {i} and {j} is {matrix[i, j].ToString(CultureInfo.InvariantCulture)}; the embeddings must give finite distances (check them for NaN or ∞).", nameof(embeddings));
+        var retrieval = RetrievalMetrics.Evaluate(matrix, labels, labels, true, ks);
+        var verification = VerificationMetrics.EvaluateMatrix(matrix, labels, labels, true);
+        double? nmi = embeddings is VectorBatch vectors ? EmbeddingMetrics.KMeansNmi(vectors, labels, o.KMeansRestarts, o.Seed) : null;
+        return new EvaluationReport(
+            n, labels.Distinct().Count(), distance.Name, retrieval.PrecisionAt1, retrieval.RPrecision, retrieval.MapAtR,
+            retrieval.MeanAveragePrecision, ks.Select((k, i) => (k, i)).ToDictionary(t => t.k, t => retrieval.RecallAtK[t.i]),
+            retrieval.MeanReciprocalRank, verification.RocAuc, verification.EqualErrorRate, nmi, retrieval.EvaluatedQueries,
+            retrieval.QueriesWithoutRelevant);
+    }
+
+    private static EvaluationReport EvaluateVectors(float[] flat, int n, int d, int[] labels, EvaluationOptions? options)
+    {
+        var o = options ?? new EvaluationOptions();
+        CheckFinite(flat, d, "embeddings");
+        using var scope = torch.NewDisposeScope();
+        var distance = CreateDistance(o);
+        if (distance.Accepts != Representation.Vectors)
+            throw new ArgumentException(
+                $"options.Distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds vectors [N, d]; use euclidean, sqeuclidean, cosine or lp.", nameof(options));
+        var device = NativeRuntime.ResolveDevice(o.Device);
+        using var values = torch.tensor(flat, [n, d], device: device).to_type(torch.ScalarType.Float64);
+        using var batch = VectorBatch.FromTensor(values);
+        return Evaluate(batch, ToLong(labels), distance, o);
+    }
+
+    private static IBlockwiseDistance CreateDistance(EvaluationOptions o)
+    {
+        try
+        {
+            return Catalog.CreateDistance(o.Distance, o.DistanceOptions);
+        }
+        catch (ArgumentException e) when (e.ParamName == "name")
+        {
+            throw new ArgumentException($"options.Distance: {e.Message.Replace(" (Parameter 'name')", "", StringComparison.Ordinal)}", "options", e);
+        }
+    }
+
+    private static long[] ToLong(int[] labels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        return Array.ConvertAll(labels, l => (long)l);
+    }
+
+    private static void CheckLabels(long[] labels, int n)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.Length != n)
+            throw new ArgumentException($"labels has {labels.Length} entries but there are {n} embeddings; they must match (one label per embedding).", nameof(labels));
+        var classes = labels.Distinct().Count();
+        if (classes < 2)
+            throw new ArgumentException($"labels has {classes} distinct class; evaluation needs at least 2 classes (ROC AUC and EER need different-label pairs).", nameof(labels));
+        if (labels.GroupBy(l => l).All(g => g.Count() < 2))
+            throw new ArgumentException("every label in labels occurs once; retrieval needs at least one class with 2 or more items.", nameof(labels));
+    }
+
+    /// <summary>Names the first item (row) of an array with a NaN or infinite value.</summary>
+    private static void CheckFinite(IEnumerable<float> values, int rowLength, string name)
+    {
+        var index = 0;
+        foreach (var v in values)
+        {
+            if (!float.IsFinite(v))
+                throw new ArgumentException(
+                    $"{name} holds {v.ToString(CultureInfo.InvariantCulture)} in item {(rowLength == 0 ? 0 : index / rowLength)}; every value must be finite.", name);
+            index++;
+        }
+    }
+
+    /// <summary>Names the first item with a NaN or infinite value (padding points of distributions included).</summary>
+    private static void CheckFinite(IEmbeddingBatch embeddings)
+    {
+        var values = embeddings switch
+        {
+            VectorBatch v => v.Values,
+            DistributionBatch d => d.Points,
+            QuantileBatch q => q.Values,
+            _ => null,
+        };
+        if (values is null) return;
+        using var scope = torch.NewDisposeScope();
+        var bad = values.isfinite().logical_not().reshape(embeddings.Count, -1).any(1);
+        if (!bad.any().item<bool>()) return;
+        var row = bad.nonzero()[0, 0].item<long>();
+        throw new ArgumentException($"embeddings holds a NaN or infinite value in item {row}; every value must be finite.", nameof(embeddings));
+    }
+
+    private static int[] Ks(int[]? given, int candidates)
+    {
+        if (given is null) return new[] { 1, 5, 10 }.Where(k => k <= candidates).ToArray();
+        foreach (var k in given)
+            if (k < 1 || k > candidates)
+                throw new ArgumentException($"options.RecallAtK holds k = {k}; each k must lie in [1, N − 1] = [1, {candidates}].", "options");
+        return given.Distinct().ToArray();
+    }
+
+    /// <summary>The N × N float64 distance matrix, streamed block by block when the distance can.</summary>
+    private static double[,] Matrix(IDistance distance, IEmbeddingBatch embeddings)
+    {
+        var n = embeddings.Count;
+        var matrix = new double[n, n];
+        using var _ = torch.no_grad();
+        if (distance is IBlockwiseDistance blockwise)
+        {
+            blockwise.PairwiseBlocks(embeddings, embeddings, (r0, c0, block) =>
+            {
+                using var b = block.cpu().to_type(torch.ScalarType.Float64).contiguous();
+                var (rows, cols) = ((int)b.shape[0], (int)b.shape[1]);
+                var values = b.data<double>().ToArray();
+                for (var i = 0; i < rows; i++)
+                    for (var j = 0; j < cols; j++)
+                        matrix[r0 + i, c0 + j] = values[i * cols + j];
+            });
+            return matrix;
+        }
+        using var scope = torch.NewDisposeScope();
+        var all = distance.Pairwise(embeddings, embeddings).cpu().to_type(torch.ScalarType.Float64).contiguous().data<double>().ToArray();
+        Buffer.BlockCopy(all, 0, matrix, 0, all.Length * sizeof(double));
+        return matrix;
+    }
+}
