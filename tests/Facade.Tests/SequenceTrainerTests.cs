@@ -198,6 +198,38 @@ public class SequenceTrainerTests
             $"loss {result.History[0].TrainLoss} → {result.History[^1].TrainLoss}");
     }
 
+    [Fact]
+    public void UnconvergedSinkhornSolvesAreReportedInProgressAndManifest()
+    {
+        // Two iterations at ε = 1e-3 never meet a 1e-9 tolerance: every solve is unconverged and must be counted.
+        var train = SequenceTestData.Make(4, 6, 1);
+        using var model = SequenceEmbedder.Create(Tiny with { Head = "distribution" }, 3);
+        var options = Options(1) with
+        {
+            Distance = "sinkhorn", Miner = "all", CheckpointEverySteps = 0,
+            SinkhornEpsilon = 1e-3, SinkhornMaxIterations = 2, SinkhornTolerance = 1e-9,
+        };
+        var reports = new List<TrainingProgress>();
+        var dir = TempDir();
+        try
+        {
+            SequenceTrainer.Train(model, train, null, options, dir, progress: new SyncProgress(reports.Add));
+            var last = reports[^1];
+            Assert.True(last.SinkhornSolves > 0, "solves counted");
+            Assert.Equal(last.SinkhornSolves, last.UnconvergedSinkhornSolves);
+            Assert.True(last.MaxSinkhornMarginalError > 1e-9, $"max marginal error {last.MaxSinkhornMarginalError}");
+            Assert.True(reports[0].UnconvergedSinkhornSolves > 0 && reports[0].UnconvergedSinkhornSolves <= last.UnconvergedSinkhornSolves, "cumulative");
+            var manifest = Checkpoint.ReadManifest(dir);
+            Assert.Equal(last.UnconvergedSinkhornSolves, manifest.State.UnconvergedSinkhornSolves);
+            Assert.Equal(last.SinkhornSolves, manifest.State.SinkhornSolves);
+            Assert.Equal(last.MaxSinkhornMarginalError, manifest.State.MaxSinkhornMarginalError);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
     /// <summary>A progress sink that runs synchronously on the reporting thread.</summary>
     private sealed class SyncProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
     {

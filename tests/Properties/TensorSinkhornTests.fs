@@ -52,7 +52,8 @@ let private converged (eps: float) (p: int) =
 
 /// Options that run exactly n iterations (the tolerance is never met), so results do not depend on batching.
 let private fixedIterations (eps: float) (p: int) (n: int) =
-    { SinkhornOptions.Create eps with Power = p; Tolerance = 1e-300; MaxIterations = n; CheckEvery = n + 1 }
+    { SinkhornOptions.Create eps with
+        Power = p; Tolerance = 1e-300; MaxIterations = n; CheckEvery = n + 1; OnNonConvergence = SinkhornNonConvergence.Ignore }
 
 /// A pair at one scale plus a cost exponent and a relative ε.
 let private problem : Gen<Empirical * Empirical * int * float> =
@@ -137,6 +138,26 @@ let private finiteDifferences (points: Tensor) (weights: Tensor) (h: float) (val
             use batch = DistributionBatch.FromTensors(x, weights)
             scalar ((value batch).sum())
         (at h - at -h) / (2.0 * h))
+
+/// Two deterministic clouds of 64 points in d = 4 (standard normal and N(1.5, 1.5²)) scaled by s, as float64
+/// Empiricals: W₂² ≈ 18 at s = 1, the issue's "silent-wrong" shape.
+let private clouds64 (s: float) =
+    use _ = torch.NewDisposeScope()
+    use gen = new torch.Generator(11UL)
+    let x = torch.randn([| 64L; 4L |], dtype = torch.float64, generator = gen)
+    let y = torch.randn([| 64L; 4L |], dtype = torch.float64, generator = gen)
+    let arr (t: Tensor) =
+        let v = values t
+        Array2D.init 64 4 (fun i k -> s * v.[i * 4 + k])
+    Empirical.Uniform(arr x), Empirical.Uniform(Array2D.map (fun v -> 1.5 * v + 1.5 * s) (arr y))
+
+/// The empirical rounded to float32 (so that a float32 and a float64 solve see the same points).
+let private rounded (e: Empirical) = Empirical.Create(Array2D.map (fun (v: float) -> float (float32 v)) e.Points, e.Weights)
+
+/// The same distribution with its points in reverse order (a rewritten copy of equal law).
+let private reversed (e: Empirical) =
+    let n = e.Count
+    Empirical.Create(Array2D.init n e.Dimension (fun i k -> e.Points.[n - 1 - i, k]), Array.rev e.Weights)
 
 let private maxAbs (xs: float[]) = xs |> Array.fold (fun m x -> max m (abs x)) 0.0
 
@@ -336,7 +357,7 @@ let tests =
                 let a, b = grow a, grow b
                 let eps = 1e-3 * costScale p a b
                 for dtype in [ torch.float32; torch.float64 ] do
-                    let o = { SinkhornOptions.Create eps with Power = p; MaxIterations = 200 }
+                    let o = { SinkhornOptions.Create eps with Power = p; MaxIterations = 200; OnNonConvergence = SinkhornNonConvergence.Ignore }
                     use r = solve1 dtype a b o
                     for name, t in [ "transport", r.TransportCost; "entropic", r.EntropicCost; "error", r.MarginalError ] do
                         Expect.isTrue (Double.IsFinite (scalar t)) $"{name} finite ({dtype})"
@@ -389,6 +410,121 @@ let tests =
                 let scale = sqrt (costScale p a a)
                 Expect.isLessThanOrEqual (maxAbs g / scale) 1e-6 $"|∇S_ε(a, a)| ({mode})")
 
+        property "float32 at an absolute ε = 0.1 for scales 1e-3…1e6: finite, and within 1e-3 of the float64 solve unless reported unconverged" 12
+            (gen {
+                let! d = dimension
+                let! a = empiricalAt d 1.0
+                let! b = empiricalAt d 1.0
+                let! s = Gen.elements [ 1e-3; 1.0; 1e2; 1e3; 1e4; 1e6 ]
+                let! p = Gen.elements [ 1; 2 ]
+                return a, b, s, p
+             })
+            (fun (a, b, s, p) ->
+                let grow (e: Empirical) = rounded (Empirical.Create(Array2D.map (fun v -> v * s) e.Points, e.Weights))
+                let a, b = grow a, grow b
+                let o = { SinkhornOptions.Create 0.1 with Power = p; OnNonConvergence = SinkhornNonConvergence.Ignore }
+                use r32 = solve1 torch.float32 a b o
+                use r64 = solve1 torch.float64 a b o
+                let t32, t64 = scalar r32.TransportCost, scalar r64.TransportCost
+                let e32, e64 = scalar r32.EntropicCost, scalar r64.EntropicCost
+                Expect.isTrue (Double.IsFinite t32 && Double.IsFinite e32) $"float32 finite (transport {t32}, entropic {e32})"
+                let maxCost =
+                    seq { for i in 0 .. a.Count - 1 do
+                            for j in 0 .. b.Count - 1 ->
+                                let sq = Seq.sum (seq { for k in 0 .. a.Dimension - 1 -> (a.Points.[i, k] - b.Points.[j, k]) ** 2.0 })
+                                if p = 2 then sq else sqrt sq }
+                    |> Seq.max
+                // The column marginal is exact after every iteration, so the plan has mass 1 and ⟨P, C⟩ ≤ max C.
+                Expect.isLessThanOrEqual t32 (maxCost * 1.001 + 1e-9) "⟨P, C⟩ ≤ max C"
+                if r32.Converged then
+                    Expect.isTrue r64.Converged "float64 converged where float32 did"
+                    expectClose 1e-3 "transport cost, float32 vs float64" t64 t32
+                    expectClose 1e-3 "entropic cost, float32 vs float64" e64 e32)
+
+        property "the reported convergence matches the returned plan's row-marginal error" 30
+            (gen {
+                let! a, b, p, rel = problem
+                let! n = Gen.choose (1, 40)
+                let! every = Gen.choose (1, 7)
+                let! tol = Gen.elements [ 1e-2; 1e-4; 1e-7 ]
+                return a, b, p, rel, n, every, tol
+             })
+            (fun (a, b, p, rel, n, every, tol) ->
+                let eps = 0.05 * rel * costScale p a b
+                let o = { SinkhornOptions.Create eps with
+                            Power = p; MaxIterations = n; CheckEvery = every; Tolerance = tol; KeepPlan = true
+                            OnNonConvergence = SinkhornNonConvergence.Ignore }
+                use r = solve1 torch.float64 a b o
+                let plan = values r.Plan
+                let tb = b.Count
+                let rowError = Seq.sum (seq { for i in 0 .. a.Count - 1 -> abs (Array.sum plan.[i * tb .. i * tb + tb - 1] - a.Weights.[i]) })
+                Expect.isLessThanOrEqual r.Iterations n "iterations ≤ MaxIterations"
+                if r.Converged then Expect.isLessThanOrEqual rowError (tol * (1.0 + 1e-6) + 1e-13) "converged ⇒ row error ≤ tolerance"
+                else
+                    Expect.equal r.Iterations n "unconverged ⇒ stopped at the cap"
+                    Expect.isGreaterThan rowError (tol * (1.0 - 1e-6)) "unconverged ⇒ row error > tolerance")
+
+        testCase "an unconverged solve is reported: result, diagnostics, Warn/Throw (64-point clouds, ε = 0.001)" <| fun () ->
+            let a, b = clouds64 1.0
+            let o = SinkhornOptions.Create 0.001
+            use r = solve1 torch.float64 a b { o with OnNonConvergence = SinkhornNonConvergence.Ignore }
+            Expect.isFalse r.Converged "ε = 0.001 does not converge in 1000 iterations"
+            Expect.equal r.Iterations 1000 "stopped at the cap"
+            use ok = solve1 torch.float64 a b (SinkhornOptions.Create 1.0)
+            Expect.isTrue ok.Converged "ε = 1 converges"
+            Expect.isLessThan ok.Iterations 1000 "before the cap"
+            Expect.throwsT<SinkhornNotConvergedException> (fun () ->
+                solve1 torch.float64 a b { o with OnNonConvergence = SinkhornNonConvergence.Throw } |> ignore) "Throw throws"
+            use ba = batchOf torch.float64 [| a |]
+            use bb = batchOf torch.float64 [| b |]
+            for name in [ "sinkhorn"; "sinkhorn-divergence" ] do
+                let quiet = DistanceOptions(Epsilon = 0.001, OnNonConvergence = SinkhornNonConvergence.Ignore)
+                let d = Distances.Create(name, quiet)
+                use _ = d.Paired(ba, bb)
+                let diagnostics = (d :?> ISinkhornDistance).Diagnostics
+                Expect.isGreaterThan diagnostics.UnconvergedSolves 0L $"{name}: unconverged solves recorded"
+                Expect.isGreaterThan diagnostics.MaxUnconvergedMarginalError 1e-6 $"{name}: their error exceeds the tolerance"
+                if name = "sinkhorn" then Expect.isFalse diagnostics.LastConverged "sinkhorn: last solve unconverged"
+                let strict = Distances.Create(name, DistanceOptions(Epsilon = 0.001, OnNonConvergence = SinkhornNonConvergence.Throw))
+                Expect.throwsT<SinkhornNotConvergedException> (fun () -> strict.Paired(ba, bb) |> ignore) $"{name}: Throw throws"
+                let fine = Distances.Create(name, DistanceOptions(Epsilon = 1.0))
+                use _ = fine.Pairwise(ba, bb)
+                let fd = (fine :?> ISinkhornDistance).Diagnostics
+                Expect.equal fd.UnconvergedSolves 0L $"{name}: ε = 1 converges"
+                Expect.isGreaterThan fd.Solves 0L $"{name}: solves recorded"
+                fd.Reset()
+                Expect.equal fd.Solves 0L "reset"
+
+        property "float32 S_ε(a, a') = 0 up to round-off and S_ε ≥ 0 for scales 1e-3…1e6 (a' = a reversed)" 30
+            (gen {
+                let! d = dimension
+                let! a = empiricalAt d 1.0
+                let! b = empiricalAt d 1.0
+                let! s = Gen.elements [ 1e-3; 1.0; 1e3; 1e6 ]
+                let! rel = Gen.elements [ 0.1; 1.0; 10.0 ]
+                let! p = Gen.elements [ 1; 2 ]
+                return a, b, s, rel, p
+             })
+            (fun (a, b, s, rel, p) ->
+                let grow (e: Empirical) = rounded (Empirical.Create(Array2D.map (fun v -> v * s) e.Points, e.Weights))
+                let a, b = grow a, grow b
+                let scale = costScale p a b
+                let o = { converged (rel * scale) p with Tolerance = 1e-6; MaxIterations = 5000 }
+                let same = divergence1 torch.float32 a (reversed a) o
+                Expect.isGreaterThanOrEqual same 0.0 "S_ε(a, a') ≥ 0"
+                Expect.isLessThanOrEqual (same / costScale p a a) 1e-5 "S_ε(a, a') ≤ round-off (relative to the cost scale)"
+                Expect.isGreaterThanOrEqual (divergence1 torch.float32 a b o) 0.0 "S_ε(a, b) ≥ 0")
+
+        property "ε-scaling's levels do not depend on zero-weight padding" 25 problem (fun (a, b, p, rel) ->
+            let scale = costScale p a b
+            let o = { fixedIterations (rel * scale) p 5 with EpsilonScaling = 0.5 }
+            use plain = solve1 torch.float64 a b o
+            use pad = solve1 torch.float64 (padded a 3) (padded b 1) o
+            Expect.equal pad.Iterations plain.Iterations "same number of levels"
+            expectClose 1e-11 "transport cost" (scalar plain.TransportCost / scale) (scalar pad.TransportCost / scale)
+            expectClose 1e-11 "entropic cost" (scalar plain.EntropicCost / scale) (scalar pad.EntropicCost / scale)
+            expectClose 1e-11 "divergence" (divergence1 torch.float64 a b o / scale) (divergence1 torch.float64 (padded a 2) (padded b 2) o / scale))
+
         testCase "bad options are rejected naming the option" <| fun () ->
             use a = batchOf torch.float64 [| Empirical.Uniform(array2D [ [ 0.0 ]; [ 1.0 ] ]) |]
             let o = SinkhornOptions.Create 0.1
@@ -403,7 +539,8 @@ let tests =
                   { o with EpsilonScaling = 1.0 }, "options.EpsilonScaling"
                   { o with EpsilonScaling = -0.5 }, "options.EpsilonScaling"
                   { o with Gradient = enum<SinkhornGradient> 7 }, "options.Gradient"
-                  { o with BlockSize = 0 }, "options.BlockSize" ]
+                  { o with BlockSize = 0 }, "options.BlockSize"
+                  { o with OnNonConvergence = enum<SinkhornNonConvergence> 9 }, "options.OnNonConvergence" ]
             for bad, fragment in cases do
                 throwsArg<ArgumentException> "options" fragment (fun () -> box (TensorSinkhorn.solve (a, a, bad)))
                 throwsArg<ArgumentException> "options" fragment (fun () -> box (TensorSinkhorn.distance bad))

@@ -29,6 +29,12 @@ public sealed class TrainingState
     public int EpochsWithoutImprovement { get; set; }
     /// <summary>True once early stopping has triggered.</summary>
     public bool Stopped { get; set; }
+    /// <summary>Sinkhorn solves run so far (training steps and validation; 0 for other distances).</summary>
+    public long SinkhornSolves { get; set; }
+    /// <summary>Of those, the solves that stopped at the iteration cap above the tolerance (their values are unconverged).</summary>
+    public long UnconvergedSinkhornSolves { get; set; }
+    /// <summary>The largest final L1 marginal error of any Sinkhorn solve so far.</summary>
+    public double MaxSinkhornMarginalError { get; set; }
     /// <summary>The metrics of every finished epoch.</summary>
     public List<EpochMetrics> History { get; set; } = [];
 

@@ -78,6 +78,8 @@ public sealed record TrainerOptions
         MaxIterations = SinkhornMaxIterations,
         Tolerance = SinkhornTolerance,
         EpsilonScaling = SinkhornEpsilonScaling,
+        // The trainer reports unconverged solves in its progress reports and the manifest instead of on stderr.
+        OnNonConvergence = SinkhornNonConvergence.Ignore,
     };
 
     /// <summary>Checks every field.</summary>
@@ -126,7 +128,15 @@ public sealed record EpochMetrics(int Epoch, double TrainLoss, double? ValidMapA
 /// <param name="Loss">The loss of the last step.</param>
 /// <param name="LearningRate">The learning rate of the last step.</param>
 /// <param name="EpochResult">The finished epoch's metrics, or null during the epoch.</param>
-public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double LearningRate, EpochMetrics? EpochResult);
+public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double LearningRate, EpochMetrics? EpochResult)
+{
+    /// <summary>Sinkhorn solves run so far in this run (training steps and validation; 0 for other distances).</summary>
+    public long SinkhornSolves { get; init; }
+    /// <summary>Of those, the solves that stopped at <see cref="TrainerOptions.SinkhornMaxIterations"/> above <see cref="TrainerOptions.SinkhornTolerance"/>.</summary>
+    public long UnconvergedSinkhornSolves { get; init; }
+    /// <summary>The largest final L1 marginal error of any Sinkhorn solve so far (0 for other distances).</summary>
+    public double MaxSinkhornMarginalError { get; init; }
+}
 
 /// <summary>The outcome of <see cref="SequenceTrainer.Train"/>.</summary>
 /// <param name="History">One entry per finished epoch.</param>
@@ -248,6 +258,7 @@ public static class SequenceTrainer
         private readonly IDistance distance;
         private readonly IMetricLoss loss;
         private readonly IMiner miner;
+        private readonly SinkhornDiagnostics? sinkhorn;
         private readonly AdamW optimizer;
         private readonly long[] labels;
         private readonly int stepsPerEpoch;
@@ -286,6 +297,7 @@ public static class SequenceTrainer
                 },
             });
             miner = Catalog.CreateMiner(options.Miner, new MinerOptions { Margin = options.Margin });
+            sinkhorn = (distance as ISinkhornDistance)?.Diagnostics;
             model.to(device);
             optimizer = new AdamW(model.parameters(), options.WeightDecay);
             labels = train.Labels.Select(l => (long)l).ToArray();
@@ -327,11 +339,13 @@ public static class SequenceTrainer
                     state.StepInEpoch = s + 1;
                     state.GlobalStep++;
                     state.LastLearningRate = lr;
-                    progress?.Report(new TrainingProgress(state.Epoch + 1, options.Epochs, s + 1, batches.Length, loss, lr, null));
+                    CollectSinkhorn();
+                    progress?.Report(WithSinkhorn(new TrainingProgress(state.Epoch + 1, options.Epochs, s + 1, batches.Length, loss, lr, null)));
                     if (options.CheckpointEverySteps > 0 && state.GlobalStep % options.CheckpointEverySteps == 0 && s + 1 < batches.Length)
                         Save();
                 }
                 var metrics = Validate(state.Epoch + 1, state.LossSum / batches.Length, state.LastLearningRate);
+                CollectSinkhorn();
                 state.History.Add(metrics);
                 if (metrics.ValidMapAtR is { } map)
                 {
@@ -349,13 +363,30 @@ public static class SequenceTrainer
                 state.Epoch++;
                 state.StepInEpoch = 0;
                 Save();
-                progress?.Report(new TrainingProgress(metrics.Epoch, options.Epochs, batches.Length, batches.Length, double.NaN, lr, metrics));
+                progress?.Report(WithSinkhorn(new TrainingProgress(metrics.Epoch, options.Epochs, batches.Length, batches.Length, double.NaN, lr, metrics)));
             }
             stopped = state.Stopped;
             if (bestWeights is not null) Checkpoint.WeightsFromBytes(model, bestWeights);
             model.eval();
             return new TrainingResult(state.History.ToArray(), state.BestEpoch, state.BestMapAtR, stopped, state.GlobalStep, clock.Elapsed.TotalSeconds);
         }
+
+        /// <summary>Adds the Sinkhorn solves since the last call to the run's totals (checkpointed in the state).</summary>
+        private void CollectSinkhorn()
+        {
+            if (sinkhorn is null) return;
+            state.SinkhornSolves += sinkhorn.Solves;
+            state.UnconvergedSinkhornSolves += sinkhorn.UnconvergedSolves;
+            state.MaxSinkhornMarginalError = Math.Max(state.MaxSinkhornMarginalError, sinkhorn.MaxMarginalError);
+            sinkhorn.Reset();
+        }
+
+        private TrainingProgress WithSinkhorn(TrainingProgress p) => p with
+        {
+            SinkhornSolves = state.SinkhornSolves,
+            UnconvergedSinkhornSolves = state.UnconvergedSinkhornSolves,
+            MaxSinkhornMarginalError = state.MaxSinkhornMarginalError,
+        };
 
         private double Step(int[] indices, double lr)
         {

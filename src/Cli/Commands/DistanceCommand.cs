@@ -24,6 +24,7 @@ public static class DistanceCommand
         var directions = new Option<string?>("--directions") { Description = "Fixed [L,d] directions (.npy) of sliced-w2 / max-sliced-w2 instead of random ones." };
         var maxIterations = new Option<int?>("--max-iterations") { Description = "Sinkhorn iteration cap." };
         var tolerance = new Option<double?>("--tolerance") { Description = "Sinkhorn tolerance on the L1 marginal error." };
+        var failUnconverged = new Option<bool>("--fail-unconverged") { Description = "Fail (exit 1) instead of warning on stderr when a Sinkhorn solve stops at --max-iterations above --tolerance." };
         var bandwidths = new Option<string?>("--bandwidths") { Description = "Comma-separated Gaussian kernel bandwidths of mmd." };
         var aMask = new Option<string?>("--a-mask") { Description = "[N,T] mask (.npy) of --a: 0 marks padding." };
         var bMask = new Option<string?>("--b-mask") { Description = "[M,T] mask (.npy) of --b." };
@@ -32,9 +33,12 @@ public static class DistanceCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var command = new Command("distance", "Distances between two batches of embeddings stored as NumPy .npy files.")
         {
-            a, b, metric, pairwise, epsilon, projections, seed, p, directions, maxIterations, tolerance, bandwidths, aMask, bMask, output, json, device,
+            a, b, metric, pairwise, epsilon, projections, seed, p, directions, maxIterations, tolerance, failUnconverged, bandwidths, aMask, bMask, output, json, device,
         };
-        command.SetAction(r => CliErrors.Run(() =>
+        command.SetAction(r =>
+        {
+            var unconverged = false;
+            var code = CliErrors.Run(() =>
         {
             var options = new DistanceOptions();
             if (r.GetValue(epsilon) is { } e) options.Epsilon = e;
@@ -46,6 +50,16 @@ public static class DistanceCommand
             if (r.GetValue(bandwidths) is { } bw) options.Bandwidths = ParseList(bw, "bandwidths");
             var result = Compute(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(metric)!,
                 options, r.GetValue(pairwise), r.GetValue(device)!, r.GetValue(directions));
+            if (result.ConvergenceWarning is { } warning)
+            {
+                if (r.GetValue(failUnconverged))
+                {
+                    Console.Error.WriteLine($"error: {warning}");
+                    unconverged = true;
+                    return;
+                }
+                Console.Error.WriteLine($"warning: {warning}");
+            }
             var outPath = r.GetValue(output);
             if (outPath is not null) Npy.Write(outPath, result.Values, result.Shape);
             if (r.GetValue(json))
@@ -65,7 +79,9 @@ public static class DistanceCommand
                     Console.WriteLine(string.Join("  ", result.Values.Skip(i).Take(cols).Select(v => v.ToString("G8", CultureInfo.InvariantCulture))));
                 if (outPath is not null) Console.WriteLine($"written: {Path.GetFullPath(outPath)}");
             }
-        }));
+        });
+            return unconverged ? 1 : code;
+        });
         return command;
     }
 
@@ -77,7 +93,11 @@ public static class DistanceCommand
     }
 
     /// <summary>The result of <see cref="Compute"/>: the distance name, the shape ([N] or [N,M]) and the values row-major.</summary>
-    public sealed record Result(string Metric, long[] Shape, double[] Values);
+    public sealed record Result(string Metric, long[] Shape, double[] Values)
+    {
+        /// <summary>One line saying that Sinkhorn solves stopped at the iteration cap above the tolerance (the values are unconverged), or null.</summary>
+        public string? ConvergenceWarning { get; init; }
+    }
 
     /// <summary>Reads the inputs, builds the distance and computes paired or pairwise values.</summary>
     /// <param name="aPath">First .npy batch.</param>
@@ -102,6 +122,8 @@ public static class DistanceCommand
                 throw new ArgumentException($"{directionsPath} has shape [{string.Join(",", dirs.shape)}]; directions must be [L, d].", "directions");
             options.Directions = dirs;
         }
+        // A warning is reported once, in the result, instead of by the distance on stderr; Throw still throws.
+        if (options.OnNonConvergence == SinkhornNonConvergence.Warn) options.OnNonConvergence = SinkhornNonConvergence.Ignore;
         var distance = Distances.Create(metric, options);
         using var x = Embeddings.Load(aPath, aMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(bPath, bMaskPath, distance.Accepts, device);
@@ -110,6 +132,11 @@ public static class DistanceCommand
         using var _ = torch.no_grad();
         var t = pairwise ? distance.Pairwise(x, y) : distance.Paired(x, y);
         var values = t.cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
-        return new Result(distance.Name, t.shape, values);
+        string? warning = null;
+        if (distance is ISinkhornDistance { Diagnostics: { UnconvergedSolves: > 0 } d })
+            warning = string.Format(CultureInfo.InvariantCulture,
+                "{0}: {1} of {2} Sinkhorn solves stopped at --max-iterations {3} with a marginal error up to {4:G3} > --tolerance {5:G3}; the values are not converged (raise --max-iterations or --epsilon).",
+                distance.Name, d.UnconvergedSolves, d.Solves, options.MaxIterations, d.MaxUnconvergedMarginalError, options.Tolerance);
+        return new Result(distance.Name, t.shape, values) { ConvergenceWarning = warning };
     }
 }

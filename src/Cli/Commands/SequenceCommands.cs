@@ -420,7 +420,10 @@ public static class SequenceCommands
             return run(new Sink(p =>
             {
                 if (p.EpochResult is { } e)
-                    Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1}  loss {2:F4}  valid MAP@R {3:F4}", e.Epoch, p.Epochs, e.TrainLoss, e.ValidMapAtR ?? double.NaN));
+                    Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "epoch {0}/{1}  loss {2:F4}  valid MAP@R {3:F4}", e.Epoch, p.Epochs, e.TrainLoss, e.ValidMapAtR ?? double.NaN)
+                        + (p.UnconvergedSinkhornSolves > 0
+                            ? string.Format(CultureInfo.InvariantCulture, "  sinkhorn unconverged {0}/{1} (max marginal error {2:G3})", p.UnconvergedSinkhornSolves, p.SinkhornSolves, p.MaxSinkhornMarginalError)
+                            : ""));
             }));
         }
         T result = default!;

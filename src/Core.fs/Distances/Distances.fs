@@ -83,23 +83,35 @@ type DistanceOptions() =
     /// iterations needed at small ε (e.g. q = 0.5 with MaxIterations = 20 when training with the Sinkhorn divergence).
     /// </summary>
     member val EpsilonScaling = 0.0 with get, set
+    /// <summary>
+    /// What a Sinkhorn solve that reaches MaxIterations without meeting the tolerance does: Ignore (only recorded in
+    /// the distance's <see cref="P:DistEmbed.Core.ISinkhornDistance.Diagnostics"/>), Warn (the default: also one line on
+    /// standard error per distance object) or Throw (<see cref="T:DistEmbed.Core.SinkhornNotConvergedException"/>).
+    /// </summary>
+    member val OnNonConvergence = SinkhornNonConvergence.Warn with get, set
 
 /// <summary>
 /// Gives a Sinkhorn distance the streaming form of <see cref="T:DistEmbed.Core.IBlockwiseDistance"/>: blocks of
 /// <c>streamBlock</c> × <c>streamBlock</c> pairs, each solved by the distance's own batched solver.
 /// </summary>
 type internal SinkhornBlockwise(inner: IDistance, streamBlock: int) =
+    let diagnostics = (inner :?> ISinkhornDistance).Diagnostics
     let select (batch: IEmbeddingBatch) (start: int64) (count: int64) =
         use idx = torch.arange(start, start + count, dtype = torch.int64, device = batch.Device)
         batch.Select idx
 
-    interface IBlockwiseDistance with
+    interface ISinkhornDistance with
+        member _.Diagnostics = diagnostics
+
+    interface IDistance with
         member _.Name = inner.Name
         member _.IsMetric = inner.IsMetric
         member _.IsSymmetric = inner.IsSymmetric
         member _.Accepts = inner.Accepts
         member _.Paired(a, b) = inner.Paired(a, b)
         member _.Pairwise(a, b) = inner.Pairwise(a, b)
+
+    interface IBlockwiseDistance with
         member _.BlockSize = streamBlock
         member _.PairwiseBlocks(a, b, sink) =
             Validation.notNull "a" a
@@ -203,7 +215,7 @@ type DistanceDescriptor
 /// | sliced-w2, max-sliced-w2 | Distributions | SW_2, maxSW_2 (<c>SlicedWasserstein</c>) | yes |
 /// | bures, bures-diag | Distributions | W_2 between Gaussian fits (<c>Bures</c>) | yes |
 /// | mmd, energy | Distributions | MMD², energy distance (<c>KernelDistances</c>) | no |
-/// | sinkhorn, sinkhorn-divergence | Distributions | ⟨P_ε, C⟩ of the entropic plan, debiased S_ε (<c>Sinkhorn</c>) | no |
+/// | sinkhorn, sinkhorn-divergence | Distributions | ⟨P_ε, C⟩ of the entropic plan, debiased S_ε (<c>Sinkhorn</c>; also an <c>ISinkhornDistance</c> with convergence diagnostics) | no |
 /// | …-cost | as the base | the p-th power W_p^p (W_2² for the *-w2 and bures forms) | no |
 /// "IsMetric" counts pseudo-metrics: marginal, sliced and Gaussian-fit distances are metrics on the marginals,
 /// projections or fits, and are zero for different distributions that share them. Every distance here is symmetric.
@@ -662,6 +674,7 @@ type Distances =
             MaxIterations = o.MaxIterations
             Tolerance = o.Tolerance
             EpsilonScaling = o.EpsilonScaling
+            OnNonConvergence = o.OnNonConvergence
             BlockSize = (if o.BlockSize > 0 then o.BlockSize else 256) }
 
     /// <summary>
@@ -678,7 +691,7 @@ type Distances =
             if isNull o.Directions then Distances.SlicedDrawn(kind, o.Projections, o.Seed, 2.0, o.BlockSize) :> IBlockwiseDistance
             else Distances.Sliced(kind, o.Directions, 2.0, o.BlockSize)
         let slicedOptions = [ "Projections"; "Seed"; "Directions" ]
-        let sinkhornOptions = [ "Epsilon"; "MaxIterations"; "Tolerance"; "EpsilonScaling" ]
+        let sinkhornOptions = [ "Epsilon"; "MaxIterations"; "Tolerance"; "EpsilonScaling"; "OnNonConvergence" ]
         [| entry "euclidean" vectors metric "‖x − y‖₂" [] (fun o -> Distances.Euclidean o.BlockSize)
            entry "sqeuclidean" vectors divergence "‖x − y‖₂²" [] (fun o -> Distances.SquaredEuclidean o.BlockSize)
            entry "cosine" vectors divergence "1 − ⟨x, y⟩ / (‖x‖ ‖y‖), in [0, 2]" [] (fun o -> Distances.Cosine o.BlockSize)

@@ -15,6 +15,94 @@ type SinkhornGradient =
     /// <summary>Every iteration is recorded on the autograd tape (memory grows with the number of iterations).</summary>
     | Unrolled = 1
 
+/// <summary>What a Sinkhorn solve does when it stops at the iteration cap without meeting the tolerance.</summary>
+type SinkhornNonConvergence =
+    /// <summary>Return the unconverged values; the outcome is still recorded (<see cref="T:DistEmbed.Core.SinkhornDiagnostics"/>, <c>SinkhornResult.Converged</c>).</summary>
+    | Ignore = 0
+    /// <summary>Return the values and write one warning line to standard error (once per distance object; once per <c>Sinkhorn.Solve</c> call). The default.</summary>
+    | Warn = 1
+    /// <summary>Throw <see cref="T:DistEmbed.Core.SinkhornNotConvergedException"/>.</summary>
+    | Throw = 2
+
+/// <summary>
+/// Thrown by a Sinkhorn solve whose options say <see cref="F:DistEmbed.Core.SinkhornNonConvergence.Throw"/> when the
+/// iteration cap is reached before the marginal error meets the tolerance.
+/// </summary>
+type SinkhornNotConvergedException(message: string, iterations: int, marginalError: float, tolerance: float) =
+    inherit InvalidOperationException(message)
+    /// <summary>The iterations run (ε-scaling levels included).</summary>
+    member _.Iterations = iterations
+    /// <summary>The final L1 row-marginal error Σ_i |Σ_j P_ij − a_i| (the largest over the pairs of the solve).</summary>
+    member _.MarginalError = marginalError
+    /// <summary>The tolerance it did not meet.</summary>
+    member _.Tolerance = tolerance
+
+/// <summary>
+/// The convergence record of the Sinkhorn solves a distance object has run (every batched solve: each block of
+/// pairs and, for the divergence, each self term): how many, how many stopped at the iteration cap, the largest
+/// final marginal error and the last solve's figures. Thread-safe; <see cref="M:DistEmbed.Core.SinkhornDiagnostics.Reset"/> starts over.
+/// </summary>
+/// <remarks>
+/// The marginal error is the stopping criterion's L1 row-marginal error Σ_i |Σ_j P_ij − a_i| of the final plan
+/// (the column marginal is exact after each iteration), the largest over the pairs of a solve. A converged solve
+/// records the value measured at its last check (≤ Tolerance); an unconverged one the error after its last iteration.
+/// </remarks>
+[<Sealed; AllowNullLiteral>]
+type SinkhornDiagnostics() =
+    let gate = obj ()
+    let mutable solves = 0L
+    let mutable unconverged = 0L
+    let mutable maxError = 0.0
+    let mutable maxUnconvergedError = 0.0
+    let mutable lastIterations = 0
+    let mutable lastError = 0.0
+    let mutable lastConverged = true
+    /// <summary>Batched solves recorded since creation or the last reset.</summary>
+    member _.Solves = lock gate (fun () -> solves)
+    /// <summary>Of those, the solves that stopped at the iteration cap with the marginal error above the tolerance.</summary>
+    member _.UnconvergedSolves = lock gate (fun () -> unconverged)
+    /// <summary>The largest final marginal error of any recorded solve (0 when none).</summary>
+    member _.MaxMarginalError = lock gate (fun () -> maxError)
+    /// <summary>The largest final marginal error of the unconverged solves (0 when none).</summary>
+    member _.MaxUnconvergedMarginalError = lock gate (fun () -> maxUnconvergedError)
+    /// <summary>The iterations of the last recorded solve (ε-scaling levels included).</summary>
+    member _.LastIterations = lock gate (fun () -> lastIterations)
+    /// <summary>The final marginal error of the last recorded solve.</summary>
+    member _.LastMarginalError = lock gate (fun () -> lastError)
+    /// <summary>Whether the last recorded solve met the tolerance (true when none was recorded).</summary>
+    member _.LastConverged = lock gate (fun () -> lastConverged)
+    /// <summary>Records one solve.</summary>
+    /// <param name="iterations">Iterations run.</param>
+    /// <param name="marginalError">Its final marginal error (NaN counts as +∞).</param>
+    /// <param name="converged">Whether it met the tolerance.</param>
+    member _.Record(iterations: int, marginalError: float, converged: bool) =
+        let e = if Double.IsNaN marginalError then Double.PositiveInfinity else marginalError
+        lock gate (fun () ->
+            solves <- solves + 1L
+            if not converged then
+                unconverged <- unconverged + 1L
+                maxUnconvergedError <- max maxUnconvergedError e
+            maxError <- max maxError e
+            lastIterations <- iterations
+            lastError <- e
+            lastConverged <- converged)
+    /// <summary>Forgets every recorded solve.</summary>
+    member _.Reset() =
+        lock gate (fun () ->
+            solves <- 0L
+            unconverged <- 0L
+            maxError <- 0.0
+            maxUnconvergedError <- 0.0
+            lastIterations <- 0
+            lastError <- 0.0
+            lastConverged <- true)
+
+/// <summary>A distance computed by Sinkhorn solves, with the convergence record of those solves.</summary>
+type ISinkhornDistance =
+    inherit IDistance
+    /// <summary>The convergence record of every solve this distance has run (see <see cref="T:DistEmbed.Core.SinkhornDiagnostics"/>).</summary>
+    abstract Diagnostics: SinkhornDiagnostics
+
 /// <summary>Options of the batched log-domain Sinkhorn solver.</summary>
 /// <remarks>
 /// Build them with <see cref="M:DistEmbed.Core.SinkhornOptions.Create(System.Double)"/> and change fields with
@@ -32,7 +120,7 @@ type SinkhornOptions =
       /// <summary>Check the marginal error every CheckEvery (≥ 1) iterations: each check is one device-to-host synchronisation.</summary>
       CheckEvery: int
       /// <summary>
-      /// ε-scaling ratio q: 0 turns ε-scaling off; q ∈ (0, 1) starts at ε₀ = max C over the batch and runs one
+      /// ε-scaling ratio q: 0 turns ε-scaling off; q ∈ (0, 1) starts at ε₀ = max C over the pairs of non-zero weight (padding excluded) of the batch and runs one
       /// iteration at each level ε₀, ε₀q, ε₀q², … above ε before iterating at ε.
       /// </summary>
       EpsilonScaling: float
@@ -41,11 +129,13 @@ type SinkhornOptions =
       /// <summary>How many pairs one batched solve handles at most in the distance objects (≥ 1): bounds memory at O(BlockSize·T·T').</summary>
       BlockSize: int
       /// <summary>Whether <c>Sinkhorn.solve</c> returns the transport plan [B, T, T'] (false: <c>Plan</c> is null).</summary>
-      KeepPlan: bool }
+      KeepPlan: bool
+      /// <summary>What a solve that reaches MaxIterations without meeting the tolerance does (<see cref="F:DistEmbed.Core.SinkhornNonConvergence.Warn"/> by default).</summary>
+      OnNonConvergence: SinkhornNonConvergence }
 
     /// <summary>
     /// Default options for a given ε: p = 2, at most 1000 iterations, tolerance 1e-6 checked every 10 iterations,
-    /// no ε-scaling, envelope gradients, blocks of 256 pairs, no plan returned.
+    /// no ε-scaling, envelope gradients, blocks of 256 pairs, no plan returned, a warning on non-convergence.
     /// </summary>
     /// <param name="epsilon">The entropic regularisation ε &gt; 0 in cost units (e.g. 0.05 × the mean cost).</param>
     /// <returns>The options record.</returns>
@@ -58,7 +148,8 @@ type SinkhornOptions =
           EpsilonScaling = 0.0
           Gradient = SinkhornGradient.Envelope
           BlockSize = 256
-          KeepPlan = false }
+          KeepPlan = false
+          OnNonConvergence = SinkhornNonConvergence.Warn }
 
 /// <summary>The outcome of a batched Sinkhorn solve between B pairs of distributions (a_i, b_i).</summary>
 /// <remarks>Disposing the result disposes its tensors.</remarks>
@@ -76,7 +167,9 @@ type SinkhornResult =
       /// <summary>The number of iterations run (ε-scaling levels included).</summary>
       Iterations: int
       /// <summary>The L1 marginal error of the returned plan, ‖P1 − a‖₁ + ‖Pᵀ1 − b‖₁, [B].</summary>
-      MarginalError: torch.Tensor }
+      MarginalError: torch.Tensor
+      /// <summary>Whether the iterations met the tolerance for every pair before MaxIterations (false: the values are those of an unconverged plan).</summary>
+      Converged: bool }
 
     interface IDisposable with
         member this.Dispose() =
@@ -101,8 +194,11 @@ type SinkhornResult =
 /// OT_ε(a, a) use the averaged fixed-point iteration f ← ½(f + T(f)) [3, §3.1]. ε-scaling follows [5] and GeomLoss's
 /// <c>scaling</c> [3].</para>
 /// <para>Cost per iteration: two half-steps, each a few streaming passes over [B, T, T'] (add, max, exp, sum), done
-/// in place in one preallocated buffer when autograd is off (no [B, T, T'] allocation per step); the only
-/// device-to-host synchronisation is the marginal-error check every <c>CheckEvery</c> iterations. Memory:
+/// in place in one preallocated buffer when autograd is off (no [B, T, T'] allocation per step); the
+/// device-to-host synchronisations are one per solve (the largest cost, which sets ε-scaling's ε₀ and whether a
+/// float32 solve must run in float64: beyond C/ε = 2¹⁶·ln 2 float32 exponents are too coarse for the plan, and the
+/// kernel, potentials and plan are float64, the results float32) and the marginal-error check every
+/// <c>CheckEvery</c> iterations. Memory:
 /// O(B·T·T') (Envelope) or O(iterations·B·T·T') (Unrolled).</para>
 /// <para>References.
 /// [1] M. Cuturi, "Sinkhorn Distances: Lightspeed Computation of Optimal Transport", NeurIPS 2013, Eq. (2).
@@ -180,6 +276,8 @@ module Sinkhorn =
             Validation.fail "options" $"options.Gradient = {int o.Gradient} is invalid; valid values: Envelope, Unrolled."
         if o.BlockSize < 1 then
             Validation.fail "options" $"options.BlockSize = {o.BlockSize} is invalid; it must be ≥ 1."
+        if not (Enum.IsDefined(typeof<SinkhornNonConvergence>, o.OnNonConvergence)) then
+            Validation.fail "options" $"options.OnNonConvergence = {int o.OnNonConvergence} is invalid; valid values: Ignore, Warn, Throw."
 
     let private checkBatch (name: string) (batch: DistributionBatch) =
         if isNull (box batch) then raise (ArgumentNullException(name, $"{name} must not be null."))
@@ -386,13 +484,22 @@ module Sinkhorn =
         let e = toHost (torch.where(maskA, term, torch.zeros_like term).sum(1L).max())
         if Double.IsNaN e then Double.PositiveInfinity else e
 
-    /// The ε levels run before the target ε (empty without ε-scaling), from the kernel at the target ε: natural
-    /// (k = −C/ε, base2 = false) or base 2 (k₂ = −C/(ε ln 2), base2 = true).
-    let private levels (o: SinkhornOptions) (k: Tensor) (base2: bool) : float[] =
+    /// The ε levels run before the target ε (empty without ε-scaling), from kMin, the smallest entry of the kernel at
+    /// the target ε over the real pairs (padding excluded): natural (k = −C/ε, base2 = false) or base 2
+    /// (k₂ = −C/(ε ln 2), base2 = true), so that ε₀ = max C over the pairs of non-zero weight.
+    let private levels (o: SinkhornOptions) (kMin: float) (base2: bool) : float[] =
         if o.EpsilonScaling = 0.0 then [||]
         else
-            let e0 = (use _ = torch.no_grad () in -o.Epsilon * (if base2 then ln2 else 1.0) * toHost (k.min()))
+            let e0 = -o.Epsilon * (if base2 then ln2 else 1.0) * kMin
             Array.unfold (fun e -> if e > o.Epsilon then Some(e, e * o.EpsilonScaling) else None) e0
+
+    /// min k_ij over the pairs with a_i &gt; 0 and b_j &gt; 0 (one host synchronisation; a [B,T,T'] temporary).
+    let private realMin (k: Tensor) (maskA: Tensor) (maskB: Tensor) : float =
+        use _ = torch.no_grad ()
+        use _ = torch.NewDisposeScope()
+        use zero = TensorChecks.fresh 0.0
+        let real = maskA.unsqueeze(2L).logical_and(maskB.unsqueeze 1L)
+        toHost (k.detach().masked_fill(real.logical_not (), zero).min())
 
     let private replace (old: Tensor) (next: Tensor) =
         if not (isNull old) then old.Dispose()
@@ -401,19 +508,34 @@ module Sinkhorn =
     /// The contiguous transpose of a kernel [B,T,T'] → [B,T',T].
     let private transposed (k: Tensor) = k.transpose(1L, 2L).contiguous()
 
+    /// How the iterations of one batched solve ended: iterations run (ε-scaling levels included), whether the
+    /// row-marginal error met the tolerance, and that error (the largest over the batch).
+    type private Outcome = { Iterations: int; Converged: bool; Error: float }
+
+    /// The outcome from the loop's result: a converged loop carries the error of its last check; otherwise the error
+    /// after the last iteration is measured (finalError: one host synchronisation, only at the cap) and a solve that
+    /// meets the tolerance there counts as converged too.
+    let private outcome (o: SinkhornOptions) (iterations: int) (checkedError: float voption) (finalError: unit -> float) =
+        match checkedError with
+        | ValueSome e -> { Iterations = iterations; Converged = true; Error = e }
+        | ValueNone ->
+            let e = finalError ()
+            { Iterations = iterations; Converged = (e <= o.Tolerance); Error = e }
+
     /// Alternating Sinkhorn on the kernel at the target ε [B,T,T'] (−C/ε under autograd; its base-2 form k₂ with
-    /// scratch space). Without autograd, buffer (B·T·T'
+    /// scratch space), kMin its smallest real entry (for ε-scaling; ignored without). Without autograd, buffer (B·T·T'
     /// elements) and kT (the contiguous transpose of k) must be given and no [B,T,T'] tensor is allocated per
-    /// iteration; under autograd both are null. Returns (f, g, iterations) with g = T_g(f), so the plan's column
-    /// marginal is exact and its row error is what the last check measured.
-    let private iterateCross (k: Tensor) (kT: Tensor) (buffer: Scratch) (loga: Tensor) (logb: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
+    /// iteration; under autograd both are null. Returns (f, g, iterations, the error of the check that met the
+    /// tolerance or ValueNone at the cap) with g = T_g(f), so the plan's column marginal is exact and its row error
+    /// is what the last check measured.
+    let private iterateCross (k: Tensor) (kT: Tensor) (kMin: float) (buffer: Scratch) (loga: Tensor) (logb: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
         let eps = o.Epsilon
         let halfG (k: Tensor) (kT: Tensor) (f: Tensor) e =
             if isNull (box buffer) then updateG null k f loga e else updateGT buffer kT f loga e
         let mutable g = torch.zeros_like logb
         let mutable f: Tensor = null
         let mutable iterations = 0
-        for e in levels o k (not (isNull (box buffer))) do
+        for e in levels o kMin (not (isNull (box buffer))) do
             use ke = mulBy k (eps / e)
             use keT = if isNull (box buffer) then null else transposed ke
             f <- replace f (updateF buffer ke g logb e)
@@ -422,24 +544,31 @@ module Sinkhorn =
         f <- replace f (updateF buffer k g logb eps)
         let mutable it = 0
         let mutable fin = false
+        let mutable checkedError = ValueNone
         while not fin do
             g <- replace g (halfG k kT f eps)
             it <- it + 1
             if it >= o.MaxIterations then fin <- true
             else
                 let fNext = updateF buffer k g logb eps
-                if it % o.CheckEvery = 0 && rowError f fNext wa maskA eps <= o.Tolerance then
+                let met =
+                    it % o.CheckEvery = 0
+                    && (let e = rowError f fNext wa maskA eps
+                        if e <= o.Tolerance then checkedError <- ValueSome e
+                        e <= o.Tolerance)
+                if met then
                     fNext.Dispose()
                     fin <- true
                 else f <- replace f fNext
-        f, g, iterations + it
+        f, g, iterations + it, checkedError
 
     /// The symmetric fixed point f = T(f) of OT_ε(a, a) by the averaged iteration f ← ½(f + T(f)), on the kernel
-    /// at the target ε (symmetric, so every half-step reduces over the last axis); kernel and buffer as in iterateCross.
-    let private iterateSelf (k: Tensor) (buffer: Scratch) (loga: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
+    /// at the target ε (symmetric, so every half-step reduces over the last axis); kernel, kMin and buffer as in
+    /// iterateCross. Returns f and the outcome (at the cap the error of f against T(f) is measured once).
+    let private iterateSelf (k: Tensor) (kMin: float) (buffer: Scratch) (loga: Tensor) (wa: Tensor) (maskA: Tensor) (o: SinkhornOptions) =
         let eps = o.Epsilon
         let t (k: Tensor) (f: Tensor) e = updateF buffer k f loga e
-        let schedule = Array.append (levels o k (not (isNull (box buffer)))) [| eps |]
+        let schedule = Array.append (levels o kMin (not (isNull (box buffer)))) [| eps |]
         let kernelAt e = if e = eps then k.alias() else mulBy k (eps / e)
         let mutable f =
             use k0 = kernelAt schedule.[0]
@@ -452,13 +581,19 @@ module Sinkhorn =
             f <- replace f (average f fn)
         let mutable it = 0
         let mutable fin = false
+        let mutable result = Unchecked.defaultof<Outcome>
         while not fin do
             use fn = t k f eps
             it <- it + 1
-            if it >= o.MaxIterations || (it % o.CheckEvery = 0 && rowError f fn wa maskA eps <= o.Tolerance) then
-                fin <- true
+            let atCap = it >= o.MaxIterations
+            if atCap || it % o.CheckEvery = 0 then
+                let e = rowError f fn wa maskA eps
+                if e <= o.Tolerance || atCap then
+                    result <- { Iterations = schedule.Length - 1 + it; Converged = (e <= o.Tolerance); Error = e }
+                    fin <- true
+                else f <- replace f (average f fn)
             else f <- replace f (average f fn)
-        f
+        f, result
 
     // ----------------------------------------------------------------------------------------------------------------
     // Solves
@@ -469,7 +604,7 @@ module Sinkhorn =
           Plan: Tensor
           F: Tensor
           G: Tensor
-          Iterations: int
+          Outcome: Outcome
           Error: Tensor }
 
     /// The plan's log-scalings f_i/ε + log a_i [B,T,1] and g_j/ε + log b_j [B,1,T'].
@@ -501,6 +636,34 @@ module Sinkhorn =
         let m = centre x wa y wb
         x - m, y - m
 
+    /// The largest |k₂| = C/(ε ln 2) over the real pairs above which float32 iterations run in float64 instead. In
+    /// float32 the exponents k₂ + h (h of the size of k₂) carry an absolute rounding error of |k₂|·2⁻²⁴ in base-2
+    /// units, i.e. a relative error of about |k₂|·2⁻²⁴·ln 2 in every plan entry and row sum: ≈ 0.3 % at 2¹⁶, while
+    /// at |k₂| ≈ 10⁹ (cost 10⁸ × ε) the plan's sums are off by factors of thousands and the transport cost
+    /// overflows. Beyond 2¹⁶ the solve promotes its kernel, potentials and plan to float64 (results return in float32).
+    let private promoteAbove = 65536.0
+
+    /// The no-autograd base-2 kernel k₂ of x [B,T,d] and y [B,T',d] at ε, with the entries of padding rows and
+    /// columns set to 0 (they never enter a sum: their log-weight is −∞), and its smallest entry = −max C/(ε ln 2)
+    /// over the real pairs (one host synchronisation). A float32 kernel beyond <c>promoteAbove</c> (or not finite) is
+    /// rebuilt in float64 from the float64 points.
+    let private preparedKernel (power: int) (x: Tensor) (y: Tensor) (maskA: Tensor) (maskB: Tensor) (eps: float) : Tensor * float =
+        use _ = torch.no_grad ()
+        let build (x: Tensor) (y: Tensor) =
+            use _ = torch.NewDisposeScope()
+            let k = kernelNoGrad power x y eps
+            use zero = TensorChecks.fresh 0.0
+            k.masked_fill_(maskA.logical_not().unsqueeze 2L, zero).masked_fill_(maskB.logical_not().unsqueeze 1L, zero) |> ignore
+            k.MoveToOuterDisposeScope(), toHost (k.min())
+        let k, kMin = build x y
+        if x.dtype = torch.float32 && not (kMin >= -promoteAbove) then
+            k.Dispose()
+            build (x.to_type torch.float64) (y.to_type torch.float64)
+        else k, kMin
+
+    /// t in dtype (a differentiable cast; t itself when it already has it).
+    let private asType (dtype: torch.ScalarType) (t: Tensor) = if isNull t || t.dtype = dtype then t else t.to_type dtype
+
     /// OT_ε between x [B,T,d] (weights wa [B,T]) and y [B,T',d] (wb [B,T']); with full = true also the plan, the
     /// transport cost and the marginal error.
     let private crossSolve (x: Tensor) (wa: Tensor) (y: Tensor) (wb: Tensor) (o: SinkhornOptions) (full: bool) : Cross =
@@ -509,32 +672,44 @@ module Sinkhorn =
         let maskB = positive wb
         let xc, yc = centred x wa y wb
         let cost (u: Tensor) (v: Tensor) = pairCost o.Power u v
-        let dual (f: Tensor) (g: Tensor) = plus ((wa * f).sum(1L)) ((wb * g).sum(1L))
         if o.Gradient = SinkhornGradient.Unrolled && torch.is_grad_enabled () then
+            let dual (f: Tensor) (g: Tensor) = plus ((wa * f).sum(1L)) ((wb * g).sum(1L))
             let loga = logWeights wa
             let logb = logWeights wb
             let c = cost xc yc
             let k = mulBy c (-1.0 / eps)
-            let f, g, iterations = iterateCross k null null loga logb wa maskA o
+            let kMin = if o.EpsilonScaling = 0.0 then 0.0 else realMin k maskA maskB
+            let f, g, iterations, checkedError = iterateCross k null kMin null loga logb wa maskA o
+            let result =
+                outcome o iterations checkedError (fun () ->
+                    use _ = torch.no_grad ()
+                    use fNext = updateF null k g logb eps
+                    rowError f fNext wa maskA eps)
             let f, g = masked maskA f, masked maskB g
             let plan, transport, error =
                 if full then
                     let p = planOf c f g loga logb eps
                     p, (p * c).sum([| 1L; 2L |]), marginalError p wa wb
                 else null, null, null
-            { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Iterations = iterations; Error = error }
+            { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Outcome = result; Error = error }
         else
             // The iterations run without autograd on k₂ = −C/(ε ln 2), its transpose and one buffer: three [B,T,T'] tensors
-            // in all, none allocated per iteration. (Unrolled without autograd is this path too: same iterations.)
-            let loga = logWeights (wa.detach())
-            let logb = logWeights (wb.detach())
-            let k, kT, buffer, fs, gs, iterations =
+            // in all, none allocated per iteration. (Unrolled without autograd is this path too: same iterations.) They run
+            // in the kernel's dtype (float64 where a float32 kernel would lose the plan to rounding, see promoteAbove);
+            // the results come back in the inputs' dtype.
+            let dtype = x.dtype
+            let k, kMin = preparedKernel o.Power (xc.detach()) (yc.detach()) maskA maskB eps
+            let work = asType k.dtype
+            let back = asType dtype
+            let waW, wbW = work wa, work wb
+            let loga = logWeights (waW.detach())
+            let logb = logWeights (wbW.detach())
+            let kT, buffer, fs, gs, iterations, checkedError =
                 use _ = torch.no_grad ()
-                let k = kernelNoGrad o.Power (xc.detach()) (yc.detach()) eps
                 let kT = transposed k
                 let buffer = new Scratch(torch.empty_like k)
-                let f, g, iterations = iterateCross k kT buffer loga logb wa maskA o
-                k, kT, buffer, f, g, iterations
+                let f, g, iterations, checkedError = iterateCross k kT kMin buffer loga logb (waW.detach()) maskA o
+                kT, buffer, f, g, iterations, checkedError
             let needGrad = torch.is_grad_enabled () && (x.requires_grad || y.requires_grad)
             let f, g =
                 if needGrad then
@@ -542,7 +717,7 @@ module Sinkhorn =
                     // that ∂OT_ε/∂x = Σ_j P_ij ∂ₓC(x_i, y_j), ∂OT_ε/∂y = Σ_i P_ij ∂ᵧC(x_i, y_j), ∂OT_ε/∂a = f,
                     // ∂OT_ε/∂b = g.
                     kT.Dispose()
-                    let cx, cy = cost xc (yc.detach()), cost (xc.detach()) yc
+                    let cx, cy = cost (work xc) (work (yc.detach())), cost (work (xc.detach())) (work yc)
                     masked maskA (updateF null (mulBy cx (-1.0 / eps)) gs logb eps),
                     masked maskB (updateG null (mulBy cy (-1.0 / eps)) fs loga eps)
                 else
@@ -550,52 +725,86 @@ module Sinkhorn =
                     let g = masked maskB (updateGT buffer kT fs loga eps)
                     kT.Dispose()
                     f, g
+            // f = T_f(g) from the iterations' g: the next update, against which the row error of the plan is measured.
+            let result = outcome o iterations checkedError (fun () -> rowError fs (f.detach()) (waW.detach()) maskA eps)
             let plan, transport, error =
                 if full then
                     let p = planInto buffer k fs gs loga logb eps
-                    let error = marginalError p wa wb
+                    let error = marginalError p waW wbW
                     let transport =
-                        if needGrad then (p * cost xc yc).sum([| 1L; 2L |])
+                        if needGrad then (p * cost (work xc) (work yc)).sum([| 1L; 2L |])
                         else
                             // ⟨P, C⟩ = −ε ln 2 ⟨P, k₂⟩; in place when the plan is not returned.
                             use _ = torch.no_grad ()
                             let pk = if o.KeepPlan then p * k else p.mul_ k
                             mulBy (pk.sum([| 1L; 2L |])) (-eps * ln2)
-                    (if o.KeepPlan then p else null), transport, error
+                    (if o.KeepPlan then back p else null), back transport, back error
                 else null, null, null
             // The plan, when kept, is a view of the buffer: it holds the storage after the buffer's handle goes.
             (buffer :> IDisposable).Dispose()
             k.Dispose()
-            { Transport = transport; Entropic = dual f g; Plan = plan; F = f; G = g; Iterations = iterations; Error = error }
+            let entropic = plus ((waW * f).sum(1L)) ((wbW * g).sum(1L))
+            { Transport = transport; Entropic = back entropic; Plan = plan; F = back f; G = back g; Outcome = result; Error = error }
 
-    /// OT_ε(a, a) = 2⟨a, f⟩ at the symmetric fixed point f = T(f), [B].
-    let private selfSolve (x: Tensor) (wa: Tensor) (o: SinkhornOptions) : Tensor =
+    /// OT_ε(a, a) = 2⟨a, f⟩ at the symmetric fixed point f = T(f), [B], and the outcome of the iterations.
+    let private selfSolve (x: Tensor) (wa: Tensor) (o: SinkhornOptions) : Tensor * Outcome =
         let eps = o.Epsilon
         let maskA = positive wa
         let xc, _ = centred x wa x wa
         let cost (u: Tensor) (v: Tensor) = pairCost o.Power u v
-        let value buffer (k: Tensor) (f: Tensor) (loga: Tensor) =
+        let value buffer (k: Tensor) (f: Tensor) (loga: Tensor) (wa: Tensor) =
             let ft = masked maskA (updateF buffer k f loga eps)
             mulBy ((wa * ft).sum(1L)) 2.0
         if o.Gradient = SinkhornGradient.Unrolled && torch.is_grad_enabled () then
             let loga = logWeights wa
             let k = mulBy (cost xc xc) (-1.0 / eps)
-            value null k (iterateSelf k null loga wa maskA o) loga
+            let kMin = if o.EpsilonScaling = 0.0 then 0.0 else realMin k maskA maskA
+            let f, result = iterateSelf k kMin null loga wa maskA o
+            value null k f loga wa, result
         else
-            let loga = logWeights (wa.detach())
-            let k, buffer, fs =
+            let dtype = x.dtype
+            let k, kMin = preparedKernel o.Power (xc.detach()) (xc.detach()) maskA maskA eps
+            let work = asType k.dtype
+            let waW = work wa
+            let loga = logWeights (waW.detach())
+            let buffer, fs, result =
                 use _ = torch.no_grad ()
-                let k = kernelNoGrad o.Power (xc.detach()) (xc.detach()) eps
                 let buffer = new Scratch(torch.empty_like k)
-                k, buffer, iterateSelf k buffer loga wa maskA o
+                let fs, result = iterateSelf k kMin buffer loga (waW.detach()) maskA o
+                buffer, fs, result
             // Envelope: d/dx_i OT_ε(a, a) = 2 Σ_j P_ij ∂₁C(x_i, x_j) by symmetry, which C(x, x̄) in the half-step gives.
-            let result =
+            let value =
                 if torch.is_grad_enabled () && x.requires_grad then
-                    value null (mulBy (cost xc (xc.detach())) (-1.0 / eps)) fs loga
-                else value buffer k fs loga
+                    value null (mulBy (cost (work xc) (work (xc.detach()))) (-1.0 / eps)) fs loga waW
+                else value buffer k fs loga waW
             (buffer :> IDisposable).Dispose()
             k.Dispose()
-            result
+            asType dtype value, result
+
+    /// S_ε = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) from its three terms (broadcast), formed in float64 and returned
+    /// as max(S_ε, 0) in the terms' dtype. S_ε ≥ 0 holds exactly [3, Thm. 1]; a computed value below 0 is rounding of
+    /// the three terms (each carries a relative error of a few units of the dtype's machine ε — in float32 about
+    /// 6·10⁻⁸·|OT_ε| — which does not cancel: equal float32 inputs at coordinates ~10⁶ gave S_ε ≈ −10⁵ unclamped) or
+    /// an unconverged solve (reported as such), so the clamp changes the value by at most that error.
+    let private debiased (cross: Tensor) (selfA: Tensor) (selfB: Tensor) =
+        let f64 = asType torch.float64
+        let s = cross |> f64 |> fun c -> c - mulBy (plus (f64 selfA) (f64 selfB)) 0.5
+        asType cross.dtype (clampMin s 0.0)
+
+    /// Applies the non-convergence policy of o to one solve's outcome and records it.
+    let private enforce (o: SinkhornOptions) (diagnostics: SinkhornDiagnostics) (warned: int ref) (name: string) (r: Outcome) =
+        if not (isNull diagnostics) then diagnostics.Record(r.Iterations, r.Error, r.Converged)
+        if not r.Converged then
+            let message =
+                String.Format(
+                    Globalization.CultureInfo.InvariantCulture,
+                    "{0}: Sinkhorn did not converge: marginal error {1:G3} > tolerance {2:G3} after {3} iterations (ε = {4:G4}); the value is that of an unconverged plan. Raise MaxIterations or ε, or use ε-scaling.",
+                    name, r.Error, o.Tolerance, r.Iterations, o.Epsilon)
+            match o.OnNonConvergence with
+            | SinkhornNonConvergence.Throw -> raise (SinkhornNotConvergedException(message, r.Iterations, r.Error, o.Tolerance))
+            | SinkhornNonConvergence.Warn ->
+                if Threading.Interlocked.Exchange(&warned.contents, 1) = 0 then eprintfn "warning: %s" message
+            | _ -> ()
 
     /// Runs compute on consecutive blocks of at most blockSize items of equal-count batches and concatenates.
     let private pairedBlocks (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) (compute: Tensor -> Tensor -> Tensor -> Tensor -> Tensor) =
@@ -676,8 +885,9 @@ module Sinkhorn =
     /// <param name="a">B distributions, points [B, T, d], weights [B, T].</param>
     /// <param name="b">B distributions, points [B, T', d], weights [B, T']; same d, dtype and device as a.</param>
     /// <param name="options">Solver options (see <see cref="T:DistEmbed.Core.SinkhornOptions"/>).</param>
-    /// <returns>The result; TransportCost, EntropicCost, MarginalError [B], F [B, T], G [B, T'], Plan [B, T, T'] or null.</returns>
+    /// <returns>The result; TransportCost, EntropicCost, MarginalError [B], F [B, T], G [B, T'], Plan [B, T, T'] or null; Iterations and Converged.</returns>
     /// <exception cref="T:System.ArgumentException">An option is out of range, or the batches differ in count, dimension, dtype or device.</exception>
+    /// <exception cref="T:DistEmbed.Core.SinkhornNotConvergedException">MaxIterations was reached above the tolerance and <c>OnNonConvergence</c> is Throw.</exception>
     [<CompiledName("Solve")>]
     let solve (a: DistributionBatch, b: DistributionBatch, options: SinkhornOptions) : SinkhornResult =
         NativeRuntime.EnsureInitialized()
@@ -686,13 +896,15 @@ module Sinkhorn =
         checkSameCount a b
         use _ = torch.NewDisposeScope()
         let r = crossSolve a.Points a.Weights b.Points b.Weights options true
+        enforce options null (ref 0) "sinkhorn" r.Outcome
         { TransportCost = r.Transport.MoveToOuterDisposeScope()
           EntropicCost = r.Entropic.MoveToOuterDisposeScope()
           Plan = if options.KeepPlan then r.Plan.MoveToOuterDisposeScope() else null
           F = r.F.MoveToOuterDisposeScope()
           G = r.G.MoveToOuterDisposeScope()
-          Iterations = r.Iterations
-          MarginalError = r.Error.MoveToOuterDisposeScope() }
+          Iterations = r.Outcome.Iterations
+          MarginalError = r.Error.MoveToOuterDisposeScope()
+          Converged = r.Outcome.Converged }
 
     /// <summary>
     /// The distance <c>sinkhorn</c>: the transport cost ⟨P_ε, C⟩ of the entropic plan (POT's <c>sinkhorn2</c>),
@@ -702,6 +914,9 @@ module Sinkhorn =
     /// Not a metric (⟨P_ε, C⟩ &gt; 0 for a = b when ε &gt; 0), symmetric. Pairs are solved BlockSize at a time; each
     /// block stops when all its pairs meet the tolerance, so results depend on the blocking only within the tolerance.
     /// Gradients as in <see cref="M:DistEmbed.Core.Sinkhorn.Solve(DistEmbed.Core.DistributionBatch,DistEmbed.Core.DistributionBatch,DistEmbed.Core.SinkhornOptions)"/>.
+    /// The object is an <see cref="T:DistEmbed.Core.ISinkhornDistance"/>: its <c>Diagnostics</c> record every solve's
+    /// iterations and final marginal error; a solve that stops at MaxIterations above the tolerance is handled as
+    /// <c>OnNonConvergence</c> says (by default one warning line on standard error per distance object).
     /// </remarks>
     /// <param name="options">Solver options.</param>
     /// <returns>An <see cref="T:DistEmbed.Core.IDistance"/> accepting <see cref="T:DistEmbed.Core.DistributionBatch"/> inputs.</returns>
@@ -710,8 +925,15 @@ module Sinkhorn =
     let distance (options: SinkhornOptions) : IDistance =
         checkOptions options
         let name = "sinkhorn"
-        let compute x wa y wb = (crossSolve x wa y wb options true).Transport
-        { new IDistance with
+        let diagnostics = SinkhornDiagnostics()
+        let warned = ref 0
+        let compute x wa y wb =
+            let r = crossSolve x wa y wb options true
+            enforce options diagnostics warned name r.Outcome
+            r.Transport
+        { new ISinkhornDistance with
+            member _.Diagnostics = diagnostics
+          interface IDistance with
             member _.Name = name
             member _.IsMetric = false
             member _.IsSymmetric = true
@@ -722,6 +944,7 @@ module Sinkhorn =
             member _.Pairwise(a, b) =
                 let a, b = inputs name a b false
                 pairwiseBlocks a b options.BlockSize compute }
+        :> IDistance
 
     /// <summary>
     /// The divergence <c>sinkhorn-divergence</c>: S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) [3, 4],
@@ -730,7 +953,10 @@ module Sinkhorn =
     /// <remarks>
     /// S_ε ≥ 0, S_ε(a, a) = 0, symmetric, not a metric (no triangle inequality) [3, Thm. 1]. Pairwise computes the
     /// self terms once per distribution and the cross terms BlockSize pairs at a time. Envelope gradients are exact
-    /// at convergence and finite at a = b.
+    /// at convergence and finite at a = b. The three terms are combined in float64 and the result is max(S_ε, 0):
+    /// a negative value can only be rounding of the terms (a few units of machine ε times |OT_ε|) or an unconverged
+    /// solve, which is reported. Convergence: an <see cref="T:DistEmbed.Core.ISinkhornDistance"/> as for <c>Distance</c>,
+    /// recording the cross and the self solves.
     /// </remarks>
     /// <param name="options">Solver options (KeepPlan is ignored).</param>
     /// <returns>An <see cref="T:DistEmbed.Core.IDistance"/> accepting <see cref="T:DistEmbed.Core.DistributionBatch"/> inputs.</returns>
@@ -739,9 +965,20 @@ module Sinkhorn =
     let divergence (options: SinkhornOptions) : IDistance =
         checkOptions options
         let name = "sinkhorn-divergence"
-        let cross x wa y wb = (crossSolve x wa y wb options false).Entropic
-        let self x wa (_: Tensor) (_: Tensor) = selfSolve x wa options
-        { new IDistance with
+        let diagnostics = SinkhornDiagnostics()
+        let warned = ref 0
+        let cross x wa y wb =
+            let r = crossSolve x wa y wb options false
+            enforce options diagnostics warned name r.Outcome
+            r.Entropic
+        let selfTerm x wa =
+            let value, r = selfSolve x wa options
+            enforce options diagnostics warned name r
+            value
+        let self x wa (_: Tensor) (_: Tensor) = selfTerm x wa
+        { new ISinkhornDistance with
+            member _.Diagnostics = diagnostics
+          interface IDistance with
             member _.Name = name
             member _.IsMetric = false
             member _.IsSymmetric = true
@@ -749,11 +986,12 @@ module Sinkhorn =
             member _.Paired(a, b) =
                 let a, b = inputs name a b true
                 pairedBlocks a b options.BlockSize (fun x wa y wb ->
-                    cross x wa y wb - mulBy (plus (selfSolve x wa options) (selfSolve y wb options)) 0.5)
+                    debiased (cross x wa y wb) (selfTerm x wa) (selfTerm y wb))
             member _.Pairwise(a, b) =
                 let a, b = inputs name a b false
                 use _ = torch.NewDisposeScope()
                 let sa = pairedBlocks a a options.BlockSize self
                 let sb = pairedBlocks b b options.BlockSize self
                 let c = pairwiseBlocks a b options.BlockSize cross
-                (c - mulBy (plus (sa.unsqueeze 1L) (sb.unsqueeze 0L)) 0.5).MoveToOuterDisposeScope() }
+                (debiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L)).MoveToOuterDisposeScope() }
+        :> IDistance
