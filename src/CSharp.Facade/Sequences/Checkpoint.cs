@@ -275,11 +275,20 @@ public static class Checkpoint
         if (s.BestEpoch < 0 || s.BestEpoch > s.Epoch) throw Bad($"state.bestEpoch = {s.BestEpoch} is outside [0, state.epoch = {s.Epoch}].");
         if (manifest.Standardizer is not null)
         {
-            Standardizer standardizer;
-            try { standardizer = Standardizer.FromJson(manifest.Standardizer); }
-            catch (ArgumentException e) { throw Bad($"standardizer: {Detail(e)}"); }
-            if (standardizer.Channels != m.InputChannels)
-                throw Bad($"the standardizer has {standardizer.Channels} channels but model.inputChannels = {m.InputChannels}.");
+            // The library stores the caller's JSON as given; a Standardizer's JSON (kind "standardizer", as the CLI
+            // writes) is checked in full, anything else must at least be a JSON object.
+            System.Text.Json.Nodes.JsonNode? node;
+            try { node = System.Text.Json.Nodes.JsonNode.Parse(manifest.Standardizer); }
+            catch (JsonException e) { throw Bad($"standardizer is not valid JSON: {e.Message}"); }
+            if (node is not System.Text.Json.Nodes.JsonObject obj) throw Bad("standardizer is not a JSON object.");
+            if (obj["kind"] is System.Text.Json.Nodes.JsonValue kind && kind.GetValueKind() == JsonValueKind.String && (string?)kind == "standardizer")
+            {
+                Standardizer standardizer;
+                try { standardizer = Standardizer.FromJson(manifest.Standardizer); }
+                catch (ArgumentException e) { throw Bad($"standardizer: {Detail(e)}"); }
+                if (standardizer.Channels != m.InputChannels)
+                    throw Bad($"the standardizer has {standardizer.Channels} channels but model.inputChannels = {m.InputChannels}.");
+            }
         }
     }
 

@@ -99,7 +99,7 @@ public static class SequenceCommands
             SequenceEmbedder model;
             if (resumed is not null)
             {
-                var standardizer = Standardizer.FromJson(resumed.Standardizer!);
+                var standardizer = StandardizerOf(resumed, outDir)!;
                 var (train, valid) = Prepare(raw, validSpec, standardizer, resumed.Trainer.Seed);
                 if (r.GetResult(batchSize) is { Implicit: false } && Math.Min(r.GetValue(batchSize) / 4, train.Classes.Length) != resumed.Trainer.ClassesPerBatch)
                     throw KeptSetting("--batch-size", r.GetValue(batchSize).ToString(CultureInfo.InvariantCulture), (4 * resumed.Trainer.ClassesPerBatch).ToString(CultureInfo.InvariantCulture));
@@ -262,7 +262,7 @@ public static class SequenceCommands
     public static string[] EmbedToFiles(string modelDirectory, string dataSpec, string outPath, out long[] shape)
     {
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
-        var data = Standardised(SequenceSources.Load(dataSpec), manifest, "data");
+        var data = Standardised(SequenceSources.Load(dataSpec), manifest, "data", modelDirectory);
         using var e = model.EmbedAll(data);
         var stem = outPath.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? outPath[..^4] : outPath;
         var written = new List<string> { outPath };
@@ -298,7 +298,7 @@ public static class SequenceCommands
     public static Dictionary<string, object> EvaluateModel(string modelDirectory, string querySpec, string? gallerySpec)
     {
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
-        var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query");
+        var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query", modelDirectory);
         var distance = Distances.Create(manifest.Distance, manifest.Trainer.CreateDistanceOptions());
         double[,] d;
         long[] qy;
@@ -311,7 +311,7 @@ public static class SequenceCommands
         }
         else
         {
-            var gallery = Standardised(SequenceSources.Load(gallerySpec!), manifest, "gallery");
+            var gallery = Standardised(SequenceSources.Load(gallerySpec!), manifest, "gallery", modelDirectory);
             using var eq = model.EmbedAll(queries);
             using var eg = model.EmbedAll(gallery);
             using var _ = torch.no_grad();
@@ -339,11 +339,26 @@ public static class SequenceCommands
         };
     }
 
-    private static SequenceDataset Standardised(SequenceDataset data, CheckpointManifest manifest, string argument)
+    /// <summary>The manifest's standardiser, or null; a JSON that is not one is an error naming the manifest.</summary>
+    private static Standardizer? StandardizerOf(CheckpointManifest manifest, string directory)
+    {
+        if (manifest.Standardizer is null) return null;
+        try
+        {
+            return Standardizer.FromJson(manifest.Standardizer);
+        }
+        catch (ArgumentException e)
+        {
+            var detail = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw new InvalidDataException($"manifest {Path.Combine(directory, Checkpoint.ManifestFile)}: standardizer: {detail}", e);
+        }
+    }
+
+    private static SequenceDataset Standardised(SequenceDataset data, CheckpointManifest manifest, string argument, string directory)
     {
         if (data.Channels != manifest.Model.InputChannels)
             throw new ArgumentException($"--{argument} has {data.Channels} channels but the model expects {manifest.Model.InputChannels}.", argument);
-        return manifest.Standardizer is null ? data : Standardizer.FromJson(manifest.Standardizer).Apply(data);
+        return StandardizerOf(manifest, directory) is { } standardizer ? standardizer.Apply(data) : data;
     }
 
     /// <summary>The training part and the validation part (a file, or held-out training classes).</summary>
