@@ -36,7 +36,7 @@ public static class Program
             {
                 var command = parsed.CommandResult.Command == root ? "" : parsed.CommandResult.Command.Name + " ";
                 var more = parsed.Errors.Count > 1 ? $" (and {parsed.Errors.Count - 1} more)" : "";
-                Console.Error.WriteLine($"error: {parsed.Errors[0].Message.ReplaceLineEndings(" ")}{more}; see 'distembed {command}--help'.");
+                Console.Error.WriteLine($"error: {parsed.Errors[0].Message.ReplaceLineEndings(" ").TrimEnd('.', ' ')}{more}; see 'distembed {command}--help'.");
                 return CliErrors.UsageError;
             }
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -57,6 +57,9 @@ public static class CliErrors
         ArgumentNullException.ThrowIfNull(error);
         var e = Unwrap(error);
         var message = FirstLine(e.Message);
+        // ArgumentException appends " (Parameter 'x')" (once per wrapping); the messages name the option already.
+        while (e is ArgumentException { ParamName: { } p } && message.EndsWith($" (Parameter '{p}')", StringComparison.Ordinal))
+            message = message[..^$" (Parameter '{p}')".Length];
         return e switch
         {
             ArgumentException or IOException or InvalidDataException or FormatException or UnauthorizedAccessException
