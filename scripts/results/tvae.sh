@@ -27,7 +27,7 @@ if [ "${1:-}" != "--table-only" ]; then
         mkdir -p "$(dirname "$dir")"
         echo "[tvae] $(date -u +%H:%M:%S) $data $variant seed $seed" >&2
         OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS dotnet "$CLI" tvae --data "$data" --variant "$variant" \
-          --epochs 10 --seed "$seed" --device cpu --threads "$THREADS" --out "$dir" --json > "$dir.json.tmp" 2> >(tee "$dir.log" >&2) || true
+          --epochs 10 --seed "$seed" --device cpu --threads "$THREADS" --out "$dir" --overwrite --json > "$dir.json.tmp" 2> >(tee "$dir.log" >&2) || true
         mv "$dir.json.tmp" "$dir.stdout.json"
       done
     done

@@ -8,9 +8,12 @@ public static class Program
 {
     /// <summary>Parses the arguments and runs the chosen command; returns the process exit code.</summary>
     /// <param name="args">Command-line arguments.</param>
-    /// <returns>0 on success, 1 on a usage or input error, 2 on an internal error.</returns>
+    /// <returns>0 on success, 1 on any error (bad input, unreadable file, internal error), 2 on a usage error (unknown
+    /// option, missing required option, a value that does not parse). Every error is one line on stderr; the stack
+    /// trace follows only with <c>--verbose</c>.</returns>
     public static int Main(string[] args)
     {
+        var verbose = new Option<bool>("--verbose") { Description = "On an error, also print the stack trace.", Recursive = true };
         var root = new RootCommand("distembed — distributional embeddings, optimal-transport distances and metric learning (DistEmbed.Verified).");
         root.Subcommands.Add(DistanceCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
@@ -23,7 +26,25 @@ public static class Program
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(TvaeCommand.Create());
         root.Subcommands.Add(BregmanTrainCommand.Create());
-        return root.Parse(RouteTrainTask(args)).Invoke();
+        root.Options.Add(verbose);
+        CliErrors.Verbose = false;
+        try
+        {
+            var parsed = root.Parse(RouteTrainTask(args ?? []));
+            CliErrors.Verbose = parsed.GetValue(verbose);
+            if (parsed.Errors.Count > 0)
+            {
+                var command = parsed.CommandResult.Command == root ? "" : parsed.CommandResult.Command.Name + " ";
+                var more = parsed.Errors.Count > 1 ? $" (and {parsed.Errors.Count - 1} more)" : "";
+                Console.Error.WriteLine($"error: {parsed.Errors[0].Message.ReplaceLineEndings(" ").TrimEnd('.', ' ')}{more}; see 'distembed {command}--help'.");
+                return CliErrors.UsageError;
+            }
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            return CliErrors.Report(e);
+        }
     }
 
     /// <summary>

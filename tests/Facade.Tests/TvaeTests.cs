@@ -290,7 +290,9 @@ public sealed class TvaeTests : IDisposable
         model.Fit(images, labels);
         var evaluation = model.Evaluate(images, labels, triplets: 50, retrievalItems: 40);
         model.Save(dir, evaluation);
-        model.Save(dir, evaluation); // replacing an existing checkpoint
+        var kept = Assert.Throws<ArgumentException>(() => model.Save(dir, evaluation)); // an existing checkpoint is kept …
+        Assert.Contains("already holds a tvae checkpoint", kept.Message);
+        model.Save(dir, evaluation, overwrite: true); // … unless overwrite is asked for
         Assert.Equal(new[] { "manifest.json", "model.bin" }, Directory.GetFileSystemEntries(dir).Select(p => Path.GetFileName(p)!).Order().ToArray());
         Assert.DoesNotContain(Directory.GetFileSystemEntries(_folder), p => Path.GetFileName(p).StartsWith('.'));
         using var loaded = Tvae.Load(dir);
@@ -321,6 +323,8 @@ public sealed class TvaeTests : IDisposable
         model.Save(dir);
         File.WriteAllText(Path.Combine(dir, "manifest.json"), "{\"format\": \"something-else\"}");
         Assert.Throws<InvalidDataException>(() => Tvae.Load(dir));
+        Assert.Throws<ArgumentException>(() => model.Save(dir, overwrite: true)); // not a TVAE manifest: never replaced
+        Directory.Delete(dir, recursive: true);
         model.Save(dir);
         File.WriteAllBytes(Path.Combine(dir, "model.bin"), [1, 2, 3]);
         Assert.Throws<InvalidDataException>(() => Tvae.Load(dir));

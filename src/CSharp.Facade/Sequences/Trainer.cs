@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using DistEmbed.Core;
 using DistEmbed.Data;
+using DistEmbed.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -172,20 +173,28 @@ public static class SequenceTrainer
     /// <param name="train">Training sequences, C = the model's input channels, at least <c>ClassesPerBatch</c> classes.</param>
     /// <param name="valid">Validation sequences (held-out classes, each with ≥ 2 items), or null.</param>
     /// <param name="options">Trainer options.</param>
-    /// <param name="checkpointDirectory">The checkpoint directory (replaced at each checkpoint), or null for none.</param>
+    /// <param name="checkpointDirectory">The checkpoint directory (replaced at each checkpoint), or null for none. It must
+    /// be absent, empty, or (with <paramref name="overwrite"/>) a sequence-embedder checkpoint; see <see cref="CheckpointFolder"/>.</param>
     /// <param name="standardizerJson">The JSON of the standardiser applied to the data, stored in the manifest, or null.</param>
     /// <param name="progress">Progress sink, or null.</param>
     /// <param name="cancellationToken">Checked before every step; cancelling throws <see cref="OperationCanceledException"/> (the last checkpoint stays valid).</param>
+    /// <param name="overwrite">Replace a checkpoint already in <paramref name="checkpointDirectory"/>; without it such a
+    /// checkpoint is kept and the call fails before training.</param>
     /// <returns>The training history; the model holds the best epoch's weights.</returns>
-    /// <exception cref="ArgumentException">Invalid options, a channel mismatch, a distance that does not accept the head's representation, too few classes.</exception>
+    /// <exception cref="ArgumentException">Invalid options, a channel mismatch, a distance that does not accept the head's
+    /// representation, too few classes, or a checkpoint directory that is refused (it holds a checkpoint and
+    /// <paramref name="overwrite"/> is false, or holds anything else, or is the working folder).</exception>
     public static TrainingResult Train(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options,
         string? checkpointDirectory = null, string? standardizerJson = null, IProgress<TrainingProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, bool overwrite = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         var state = new TrainingState { RngState = unchecked((ulong)options.Seed) };
         var run = new Run(model, train, valid, options, checkpointDirectory, standardizerJson, state);
+        if (checkpointDirectory is not null)
+            CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.SequenceEmbedder, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+                null, nameof(checkpointDirectory));
         return run.Execute(progress, cancellationToken);
     }
 
@@ -195,17 +204,51 @@ public static class SequenceTrainer
     /// <param name="valid">The same validation data, or null.</param>
     /// <param name="progress">Progress sink, or null.</param>
     /// <param name="cancellationToken">As for <see cref="Train"/>.</param>
+    /// <param name="epochs">The total number of epochs to reach, or null for the checkpoint's; more than the checkpoint's
+    /// extends the run (the cosine schedule is stretched over the new total from the current step on).</param>
     /// <returns>The model (best weights) and the full history, including the epochs before the checkpoint.</returns>
-    /// <exception cref="DirectoryNotFoundException">No such directory.</exception>
+    /// <exception cref="DirectoryNotFoundException">No such directory, or no checkpoint in it.</exception>
     /// <exception cref="FileNotFoundException">The directory lacks a checkpoint file.</exception>
+    /// <exception cref="InvalidDataException">An invalid manifest, or a truncated or corrupt checkpoint file (named).</exception>
+    /// <exception cref="ArgumentException">The data differ from the checkpoint's (the message says what changed), or
+    /// <paramref name="epochs"/> is below the epochs already finished.</exception>
     public static (SequenceEmbedder Model, TrainingResult Result) Resume(string checkpointDirectory, SequenceDataset train, SequenceDataset? valid,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null)
     {
+        ArgumentNullException.ThrowIfNull(train);
+        CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.SequenceEmbedder, CheckpointMode.Resume, null, nameof(checkpointDirectory));
         var manifest = Checkpoint.ReadManifest(checkpointDirectory);
+        CheckSameData("train", train, manifest.TrainData);
+        if (manifest.TrainData is not null)
+        {
+            if (valid is null && manifest.ValidData is not null)
+                throw new ArgumentException("valid is null but the checkpoint was trained with validation data; pass the same validation data.", nameof(valid));
+            if (valid is not null && manifest.ValidData is null)
+                throw new ArgumentException("valid is given but the checkpoint was trained without validation data; pass null.", nameof(valid));
+            if (valid is not null) CheckSameData("valid", valid, manifest.ValidData);
+        }
+        var trainer = manifest.Trainer;
+        if (epochs is { } e)
+        {
+            if (e < manifest.State.Epoch)
+                throw new ArgumentException($"epochs = {e}, but the checkpoint has already finished {manifest.State.Epoch} epochs; give at least that many.", nameof(epochs));
+            trainer = trainer with { Epochs = e };
+        }
+        var weights = Path.Combine(checkpointDirectory, Checkpoint.ModelFile);
+        if (!File.Exists(weights)) throw new FileNotFoundException($"'{checkpointDirectory}' has no {Checkpoint.ModelFile}.", weights);
+        Checkpoint.CheckWeightsFileSize(manifest.Model, weights);
         var model = SequenceEmbedder.Create(manifest.Model, 0);
-        var run = new Run(model, train, valid, manifest.Trainer, checkpointDirectory, manifest.Standardizer, manifest.State);
+        var run = new Run(model, train, valid, trainer, checkpointDirectory, manifest.Standardizer, manifest.State);
         run.LoadFrom(checkpointDirectory);
         return (model, run.Execute(progress, cancellationToken));
+    }
+
+    private static void CheckSameData(string name, SequenceDataset data, DatasetFingerprint? recorded)
+    {
+        if (recorded is null) return; // a checkpoint written before fingerprints existed: nothing to compare
+        var differences = DatasetFingerprint.Of(data).Differences(recorded);
+        if (differences.Count > 0)
+            throw new ArgumentException($"{name} is not the data the checkpoint was trained on: {string.Join("; ", differences)}. Resume with the same data, or train afresh.", name);
     }
 
     /// <summary>The learning rate of step s (from 0) of S with W warm-up steps (see the class remarks).</summary>
@@ -263,6 +306,8 @@ public static class SequenceTrainer
         private readonly long[] labels;
         private readonly int stepsPerEpoch;
         private byte[]? bestWeights;
+        private readonly DatasetFingerprint? trainPrint;
+        private readonly DatasetFingerprint? validPrint;
 
         public Run(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options, string? directory,
             string? standardizer, TrainingState state)
@@ -302,14 +347,38 @@ public static class SequenceTrainer
             optimizer = new AdamW(model.parameters(), options.WeightDecay);
             labels = train.Labels.Select(l => (long)l).ToArray();
             stepsPerEpoch = Math.Max(1, train.Count / (options.ClassesPerBatch * options.ItemsPerClass));
+            if (directory is not null)
+            {
+                trainPrint = DatasetFingerprint.Of(train);
+                validPrint = valid is null ? null : DatasetFingerprint.Of(valid);
+            }
         }
 
         public void LoadFrom(string dir)
         {
-            model.load(Path.Combine(dir, Checkpoint.ModelFile));
-            using (var s = File.OpenRead(Path.Combine(dir, Checkpoint.OptimizerFile))) optimizer.Load(s);
+            Checkpoint.LoadWeights(model, Path.Combine(dir, Checkpoint.ModelFile));
+            var optimizerFile = Path.Combine(dir, Checkpoint.OptimizerFile);
+            if (!File.Exists(optimizerFile))
+                throw new FileNotFoundException($"'{dir}' has no {Checkpoint.OptimizerFile}; it holds a model but no resumable optimiser state.", optimizerFile);
+            try
+            {
+                using var s = File.OpenRead(optimizerFile);
+                optimizer.Load(s);
+                if (s.Position != s.Length) throw new InvalidDataException($"{s.Length - s.Position} bytes follow the optimiser state.");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                throw Checkpoint.Corrupt(optimizerFile, e);
+            }
             var best = Path.Combine(dir, Checkpoint.BestFile);
-            bestWeights = File.Exists(best) ? File.ReadAllBytes(best) : null;
+            if (File.Exists(best))
+            {
+                // Checked now, not when the run ends: a corrupt best.dat must not cost the resumed epochs.
+                using var probe = SequenceEmbedder.Create(model.Options, 0);
+                Checkpoint.LoadWeights(probe, best);
+                bestWeights = File.ReadAllBytes(best);
+            }
+            else bestWeights = null;
         }
 
         public TrainingResult Execute(IProgress<TrainingProgress>? progress, CancellationToken ct)
@@ -433,6 +502,8 @@ public static class SequenceTrainer
                 Standardizer = standardizer,
                 Distance = distance.Name,
                 State = state.Clone(),
+                TrainData = trainPrint,
+                ValidData = validPrint,
             };
             Checkpoint.Write(directory, manifest, model, optimizer, bestWeights);
         }

@@ -291,48 +291,31 @@ public sealed class Tvae : IDisposable
     }
 
     /// <summary>
-    /// Writes a checkpoint folder atomically: <c>model.bin</c> (TorchSharp state dict) and <c>manifest.json</c> (format,
-    /// model kind, architecture, image size, hyper-parameters, epochs trained, library version, metrics). The folder is
-    /// assembled under a temporary name beside <paramref name="directory"/> and renamed into place.
+    /// Writes a checkpoint folder durably and atomically through <see cref="CheckpointFolder.Write"/>: <c>model.bin</c>
+    /// (TorchSharp state dict) and then <c>manifest.json</c> (format, kind, model kind, architecture, image size,
+    /// hyper-parameters, epochs trained, library version, metrics), flushed into a temporary sibling folder that takes
+    /// <paramref name="directory"/>'s place in one atomic step.
     /// </summary>
-    /// <param name="directory">The checkpoint folder; an existing one is replaced only if it is empty or a checkpoint.</param>
+    /// <param name="directory">The checkpoint folder: absent, empty, or (with <paramref name="overwrite"/>) a TVAE checkpoint.</param>
     /// <param name="metrics">Evaluation to record in the manifest, or null.</param>
-    /// <exception cref="ArgumentException">The folder exists and holds something other than a checkpoint.</exception>
-    public void Save(string directory, TvaeEvaluation? metrics = null)
+    /// <param name="overwrite">Replace a TVAE checkpoint already in the folder; without it such a checkpoint is kept and the call fails.</param>
+    /// <exception cref="ArgumentException">The folder holds a checkpoint and <paramref name="overwrite"/> is false, or it holds
+    /// anything other than a TVAE checkpoint, or it is the working folder.</exception>
+    public void Save(string directory, TvaeEvaluation? metrics = null, bool overwrite = false)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        var full = Path.GetFullPath(directory);
-        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !File.Exists(Path.Combine(full, "manifest.json")))
-            throw new ArgumentException($"directory '{full}' exists and is not a checkpoint (no manifest.json); refusing to replace it.", nameof(directory));
-        var parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        var temp = Path.Combine(parent, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        Directory.CreateDirectory(temp);
-        try
-        {
-            AtomicFile.Write(Path.Combine(temp, "model.bin"), stream =>
+        CheckpointFolder.Prepare(directory, CheckpointKind.Tvae, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New, null, nameof(directory));
+        CheckpointFolder.Write(directory, CheckpointKind.Tvae,
+            [new CheckpointFile("model.bin", stream =>
             {
                 using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
                 network.save(writer);
-            });
-            AtomicFile.WriteAllText(Path.Combine(temp, "manifest.json"), Manifest(metrics).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            if (Directory.Exists(full))
-            {
-                var old = Path.Combine(parent, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.old");
-                Directory.Move(full, old);
-                Directory.Move(temp, full);
-                Directory.Delete(old, recursive: true);
-            }
-            else
-            {
-                Directory.Move(temp, full);
-            }
-        }
-        finally
-        {
-            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
-        }
+            })],
+            Manifest(metrics).ToJsonString(new JsonSerializerOptions { WriteIndented = true }), nameof(directory));
     }
+
+    /// <summary>The largest latent or hidden size, and image side, a TVAE manifest may give.</summary>
+    public const int MaxManifestSize = 1 << 16;
 
     /// <summary>Restores a model written by <see cref="Save"/>: same options, image size, weights and epoch count.</summary>
     /// <param name="directory">The checkpoint folder.</param>
@@ -354,7 +337,7 @@ public sealed class Tvae : IDisposable
         int rows, cols, epochs;
         try
         {
-            manifest = JsonNode.Parse(File.ReadAllText(manifestPath)) ?? throw new InvalidDataException("empty manifest");
+            manifest = JsonNode.Parse(CheckpointFolder.ReadManifestText(manifestPath)) ?? throw new InvalidDataException("empty manifest");
             if ((string?)manifest["format"] != CheckpointFormat)
                 throw new InvalidDataException($"manifest format '{(string?)manifest["format"]}' is not '{CheckpointFormat}'.");
             var h = manifest["hyper_parameters"]!;
@@ -377,6 +360,18 @@ public sealed class Tvae : IDisposable
             rows = (int)manifest["rows"]!;
             cols = (int)manifest["cols"]!;
             epochs = (int)manifest["epochs_trained"]!;
+            foreach (var (name, value) in new[] { ("latent_size", options.LatentSize), ("hidden_size", options.HiddenSize), ("rows", rows), ("cols", cols) })
+                if (value < 1 || value > MaxManifestSize)
+                    throw new InvalidDataException($"manifest '{manifestPath}': {name} = {value} is outside [1, {MaxManifestSize}].");
+            if (epochs < 0) throw new InvalidDataException($"manifest '{manifestPath}': epochs_trained = {epochs} is negative.");
+            // Parameters of the MLP (encoder P→H→2L, decoder L→H→P), checked before anything is allocated.
+            double pixels = (double)rows * cols, hidden = options.HiddenSize, latent = options.LatentSize;
+            var parameters = 2 * pixels * hidden + 3 * hidden * latent;
+            if (parameters > 1L << 28)
+                throw new InvalidDataException($"manifest '{manifestPath}': the network it describes has about {parameters:E2} parameters; at most {1L << 28} are loaded.");
+            var size = new FileInfo(modelPath).Length;
+            if (options.Architecture == TvaeArchitecture.Mlp && size < 4 * parameters)
+                throw new InvalidDataException($"checkpoint file {modelPath} is truncated or corrupt: {size} bytes, but the manifest's network needs at least {4 * parameters:F0}.");
         }
         catch (Exception e) when (e is JsonException or NullReferenceException or FormatException or InvalidOperationException or ArgumentException)
         {
@@ -392,7 +387,7 @@ public sealed class Tvae : IDisposable
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             model.Dispose();
-            throw new InvalidDataException($"state dict '{modelPath}' does not fit the manifest's network: {e.Message}", e);
+            throw new InvalidDataException($"checkpoint file {modelPath} is truncated or corrupt, or does not fit the manifest's network ({e.GetType().Name}: {e.Message.Split('\n', 2)[0].Trim()}).", e);
         }
         model.network.eval();
         return model;
@@ -417,6 +412,7 @@ public sealed class Tvae : IDisposable
         var manifest = new JsonObject
         {
             ["format"] = CheckpointFormat,
+            ["kind"] = CheckpointKind.Tvae.Name,
             ["model_kind"] = TvaeOptions.NameOf(o.Variant),
             ["architecture"] = o.Architecture == TvaeArchitecture.Mlp ? "mlp" : "conv",
             ["rows"] = Rows,

@@ -26,6 +26,8 @@ public sealed class BregmanTrainSettings
     public string Device { get; set; } = "auto";
     /// <summary>Checkpoint folder (written atomically), or null for none.</summary>
     public string? Out { get; set; }
+    /// <summary>Replace a deep-Bregman checkpoint already in <see cref="Out"/> (otherwise it is kept and the run refused).</summary>
+    public bool Overwrite { get; set; }
     /// <summary>Classes trained on (from the training split).</summary>
     public int[] TrainClasses { get; set; } = [0, 1, 2, 3, 4];
     /// <summary>Classes tested on (from the test split), disjoint from the training classes.</summary>
@@ -85,6 +87,7 @@ public static class BregmanTrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the initialisation and the sampler.", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string?>("--out") { Description = "Checkpoint folder (manifest.json + model.pt), written atomically." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace a checkpoint already in --out (without it, an existing checkpoint is kept and the run refused)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var trainPerClass = new Option<int>("--train-per-class") { Description = "Training images per class (0 = all).", DefaultValueFactory = _ => 400 };
         var testPerClass = new Option<int>("--test-per-class") { Description = "Test images per class (0 = all).", DefaultValueFactory = _ => 200 };
@@ -94,14 +97,14 @@ public static class BregmanTrainCommand
         var margin = new Option<double>("--margin") { Description = "Triplet margin.", DefaultValueFactory = _ => 0.2 };
         var command = new Command(name, "Trains a deep Bregman model (learned convex generator on an MLP embedding) on classes 0–4 and reports P@1, R-precision and MAP@R on classes 5–9.")
         {
-            data, generator, epochs, seed, device, output, json, trainPerClass, testPerClass, embedding, miner, learningRate, margin,
+            data, generator, epochs, seed, device, output, overwrite, json, trainPerClass, testPerClass, embedding, miner, learningRate, margin,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
             var settings = new BregmanTrainSettings
             {
                 Data = r.GetValue(data)!, Generator = r.GetValue(generator)!, Epochs = r.GetValue(epochs), Seed = r.GetValue(seed),
-                Device = r.GetValue(device)!, Out = r.GetValue(output), TrainPerClass = r.GetValue(trainPerClass),
+                Device = r.GetValue(device)!, Out = r.GetValue(output), Overwrite = r.GetValue(overwrite), TrainPerClass = r.GetValue(trainPerClass),
                 TestPerClass = r.GetValue(testPerClass), EmbeddingDimension = r.GetValue(embedding), Miner = r.GetValue(miner)!,
                 LearningRate = r.GetValue(learningRate), Margin = r.GetValue(margin),
             };
@@ -168,6 +171,9 @@ public static class BregmanTrainCommand
         if (settings.TrainPerClass < 0) throw new ArgumentException("--train-per-class must be ≥ 0.", "train-per-class");
         if (settings.TestPerClass < 0) throw new ArgumentException("--test-per-class must be ≥ 0.", "test-per-class");
         var device = NativeRuntime.ResolveDevice(settings.Device);
+        if (settings.Out is not null) // checked before any work: a refused --out must not cost a training run
+            CheckpointFolder.Prepare(settings.Out, CheckpointKind.DeepBregman, settings.Overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+                [settings.Data.StartsWith("idx:", StringComparison.Ordinal) ? settings.Data[4..] : settings.Data], "--out");
         var train = FirstPerClass(ImageDatasets.Load(settings.Data, train: true), settings.TrainClasses, settings.TrainPerClass, "train");
         var test = FirstPerClass(ImageDatasets.Load(settings.Data, train: false), settings.TestClasses, settings.TestPerClass, "test");
         var options = new DeepBregmanOptions
@@ -192,60 +198,47 @@ public static class BregmanTrainCommand
         return result with { Paths = paths };
     }
 
-    /// <summary>Writes <c>manifest.json</c> and <c>model.pt</c> (TorchSharp state dict) into a temporary sibling folder and
-    /// renames it to <paramref name="folder"/> (replacing an existing checkpoint folder only once the new one is complete).</summary>
+    /// <summary>Writes <c>model.pt</c> (TorchSharp state dict) and then <c>manifest.json</c> through
+    /// <see cref="CheckpointFolder.Write"/>: flushed into a temporary sibling folder that takes <paramref name="folder"/>'s
+    /// place atomically (only a deep-Bregman checkpoint is ever replaced).</summary>
     private static string[] WriteCheckpoint(string folder, DeepBregmanModel model, BregmanTrainSettings settings, BregmanTrainResult result)
     {
+        var generator = model.Generator;
+        var manifest = new Dictionary<string, object?>
+        {
+            ["format"] = "distembed-checkpoint/1",
+            ["kind"] = CheckpointKind.DeepBregman.Name,
+            ["model"] = "deep-bregman",
+            ["divergence"] = model.Kind,
+            ["distance"] = model.Distance.Name,
+            ["library_version"] = typeof(DeepBregmanModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+                ?? typeof(DeepBregmanModel).Assembly.GetName().Version?.ToString(),
+            ["created_utc"] = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture),
+            ["hyper_parameters"] = new Dictionary<string, object?>
+            {
+                ["data"] = settings.Data, ["input_dimension"] = model.InputDimension, ["hidden"] = settings.Hidden,
+                ["embedding_dimension"] = settings.EmbeddingDimension, ["epochs"] = settings.Epochs, ["seed"] = settings.Seed,
+                ["margin"] = settings.Margin, ["learning_rate"] = settings.LearningRate, ["weight_decay"] = model.Options.WeightDecay,
+                ["miner"] = settings.Miner, ["classes_per_batch"] = model.Options.ClassesPerBatch, ["items_per_class"] = settings.ItemsPerClass,
+                ["train_classes"] = settings.TrainClasses, ["test_classes"] = settings.TestClasses,
+                ["train_per_class"] = settings.TrainPerClass, ["test_per_class"] = settings.TestPerClass,
+                ["generator"] = generator?.HyperParameters,
+            },
+            ["metrics"] = new Dictionary<string, object?>
+            {
+                ["precision_at_1"] = result.PrecisionAt1, ["r_precision"] = result.RPrecision, ["map_at_r"] = result.MapAtR,
+                ["epoch_losses"] = result.EpochLosses,
+            },
+            ["state_dict"] = "model.pt",
+        };
+        CheckpointFolder.Write(folder, CheckpointKind.DeepBregman,
+            [new CheckpointFile("model.pt", s =>
+            {
+                using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true);
+                model.save(w);
+            })],
+            JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }), "--out");
         var target = Path.GetFullPath(folder);
-        var parent = Path.GetDirectoryName(target) ?? throw new ArgumentException($"--out '{folder}' has no parent folder.", "out");
-        Directory.CreateDirectory(parent);
-        var temp = Path.Combine(parent, $".{Path.GetFileName(target)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temp);
-        try
-        {
-            AtomicFile.WriteVia(Path.Combine(temp, "model.pt"), p => model.save(p));
-            var generator = model.Generator;
-            var manifest = new Dictionary<string, object?>
-            {
-                ["format"] = "distembed-checkpoint/1",
-                ["model"] = "deep-bregman",
-                ["divergence"] = model.Kind,
-                ["distance"] = model.Distance.Name,
-                ["library_version"] = typeof(DeepBregmanModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
-                    ?? typeof(DeepBregmanModel).Assembly.GetName().Version?.ToString(),
-                ["created_utc"] = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture),
-                ["hyper_parameters"] = new Dictionary<string, object?>
-                {
-                    ["data"] = settings.Data, ["input_dimension"] = model.InputDimension, ["hidden"] = settings.Hidden,
-                    ["embedding_dimension"] = settings.EmbeddingDimension, ["epochs"] = settings.Epochs, ["seed"] = settings.Seed,
-                    ["margin"] = settings.Margin, ["learning_rate"] = settings.LearningRate, ["weight_decay"] = model.Options.WeightDecay,
-                    ["miner"] = settings.Miner, ["classes_per_batch"] = model.Options.ClassesPerBatch, ["items_per_class"] = settings.ItemsPerClass,
-                    ["train_classes"] = settings.TrainClasses, ["test_classes"] = settings.TestClasses,
-                    ["train_per_class"] = settings.TrainPerClass, ["test_per_class"] = settings.TestPerClass,
-                    ["generator"] = generator?.HyperParameters,
-                },
-                ["metrics"] = new Dictionary<string, object?>
-                {
-                    ["precision_at_1"] = result.PrecisionAt1, ["r_precision"] = result.RPrecision, ["map_at_r"] = result.MapAtR,
-                    ["epoch_losses"] = result.EpochLosses,
-                },
-                ["state_dict"] = "model.pt",
-            };
-            AtomicFile.WriteAllText(Path.Combine(temp, "manifest.json"), JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }));
-            if (Directory.Exists(target))
-            {
-                var old = Path.Combine(parent, $".{Path.GetFileName(target)}.old-{Guid.NewGuid():N}");
-                Directory.Move(target, old);
-                Directory.Move(temp, target);
-                Directory.Delete(old, recursive: true);
-            }
-            else Directory.Move(temp, target);
-        }
-        catch
-        {
-            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
-            throw;
-        }
         return [Path.Combine(target, "manifest.json"), Path.Combine(target, "model.pt")];
     }
 }

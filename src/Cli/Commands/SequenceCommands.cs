@@ -38,7 +38,8 @@ public static class SequenceCommands
         var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--out") { Description = "Model / checkpoint directory.", Required = true };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out." };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same data and settings; --epochs may extend it)." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace a checkpoint already in --out (without it, an existing checkpoint is kept and the run refused)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the history and the paths written." };
         var projections = new Option<int>("--projections") { Description = "Random directions of sliced-w2 / max-sliced-w2 (a fresh draw each step).", DefaultValueFactory = _ => 64 };
         var epsilon = new Option<double>("--epsilon") { Description = "Sinkhorn ε (cost units) for sinkhorn / sinkhorn-divergence.", DefaultValueFactory = _ => 0.1 };
@@ -46,7 +47,7 @@ public static class SequenceCommands
         var epsilonScaling = new Option<double>("--epsilon-scaling") { Description = "Sinkhorn ε-scaling ratio in [0, 1) (0 = off; e.g. 0.5 with --sinkhorn-iterations 20 for training).", DefaultValueFactory = _ => 0.0 };
         var command = new Command("train", "Trains a sequence embedding model (--task sequence) with metric learning; writes a resumable checkpoint directory.")
         {
-            task, trainData, validData, encoder, head, distance, loss, miner, epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, json,
+            task, trainData, validData, encoder, head, distance, loss, miner, epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json,
             projections, epsilon, sinkhornIterations, epsilonScaling,
         };
         command.SetAction(r => CliErrors.Run(() =>
@@ -56,16 +57,54 @@ public static class SequenceCommands
                 throw new ArgumentException($"--task '{taskName}' is unknown; valid: sequence, bregman.", "task");
             var outDir = r.GetValue(output)!;
             var asJson = r.GetValue(json);
-            var raw = SequenceSources.Load(r.GetValue(trainData)!);
+            var isResume = r.GetValue(resume);
+            var isOverwrite = r.GetValue(overwrite);
+            if (isResume && isOverwrite)
+                throw new ArgumentException("--resume and --overwrite exclude each other: --resume continues the checkpoint in --out, --overwrite replaces it.", "overwrite");
             var validSpec = r.GetValue(validData);
+            // Every check of --out happens before any data is read or any work is done.
+            CheckpointFolder.Prepare(outDir, CheckpointKind.SequenceEmbedder,
+                isResume ? CheckpointMode.Resume : isOverwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+                [r.GetValue(trainData), validSpec], "--out");
+            CheckpointManifest? resumed = null;
+            if (isResume)
+            {
+                resumed = Checkpoint.ReadManifest(outDir);
+                if (resumed.Standardizer is null)
+                    throw new InvalidDataException($"manifest {Path.Combine(outDir, Checkpoint.ManifestFile)}: \"standardizer\" is null, but distembed train always records the standardiser it fitted; the manifest was edited or written by another program.");
+                var t = resumed.Trainer;
+                var mo = resumed.Model;
+                KeepsSetting(r, lr, t.LearningRate);
+                KeepsSetting(r, loss, t.Loss);
+                KeepsSetting(r, miner, t.Miner);
+                KeepsSetting(r, distance, t.Distance);
+                KeepsSetting(r, patience, t.Patience);
+                KeepsSetting(r, seed, (int)t.Seed);
+                KeepsSetting(r, projections, t.Projections);
+                KeepsSetting(r, epsilon, t.SinkhornEpsilon);
+                KeepsSetting(r, sinkhornIterations, t.SinkhornMaxIterations);
+                KeepsSetting(r, epsilonScaling, t.SinkhornEpsilonScaling);
+                KeepsSetting(r, encoder, mo.Encoder);
+                KeepsSetting(r, head, mo.Head);
+                KeepsSetting(r, hidden, mo.Hidden);
+                KeepsSetting(r, features, mo.Features);
+                KeepsSetting(r, quantiles, mo.Quantiles);
+                if (r.GetResult(device) is { Implicit: false } && !SameDevice(r.GetValue(device)!, t.Device))
+                    throw KeptSetting("--device", r.GetValue(device)!, t.Device);
+                if (r.GetResult(epochs) is { Implicit: false } && r.GetValue(epochs) < resumed.State.Epoch)
+                    throw new ArgumentException($"--epochs {r.GetValue(epochs)} is below the {resumed.State.Epoch} epochs the checkpoint has already finished; --epochs on resume is the new total.", "epochs");
+            }
+            var raw = SequenceSources.Load(r.GetValue(trainData)!);
             TrainingResult result;
             SequenceEmbedder model;
-            if (r.GetValue(resume))
+            if (resumed is not null)
             {
-                var manifest = Checkpoint.ReadManifest(outDir);
-                var standardizer = manifest.Standardizer is null ? null : Standardizer.FromJson(manifest.Standardizer);
-                var (train, valid) = Prepare(raw, validSpec, standardizer!, manifest.Trainer.Seed);
-                (model, result) = WithProgress(asJson, manifest.Trainer.Epochs, p => SequenceTrainer.Resume(outDir, train, valid, p));
+                var standardizer = StandardizerOf(resumed, outDir)!;
+                var (train, valid) = Prepare(raw, validSpec, standardizer, resumed.Trainer.Seed);
+                if (r.GetResult(batchSize) is { Implicit: false } && Math.Min(r.GetValue(batchSize) / 4, train.Classes.Length) != resumed.Trainer.ClassesPerBatch)
+                    throw KeptSetting("--batch-size", r.GetValue(batchSize).ToString(CultureInfo.InvariantCulture), (4 * resumed.Trainer.ClassesPerBatch).ToString(CultureInfo.InvariantCulture));
+                int? total = r.GetResult(epochs) is { Implicit: false } ? r.GetValue(epochs) : null;
+                (model, result) = WithProgress(asJson, total ?? resumed.Trainer.Epochs, p => SequenceTrainer.Resume(outDir, train, valid, p, default, total));
             }
             else
             {
@@ -91,7 +130,7 @@ public static class SequenceCommands
                 ValidateAsOptions(trainer);
                 model = SequenceEmbedder.Create(options, seedValue);
                 var m = model;
-                result = WithProgress(asJson, trainer.Epochs, p => SequenceTrainer.Train(m, train, valid, trainer, outDir, standardizer.ToJson(), p));
+                result = WithProgress(asJson, trainer.Epochs, p => SequenceTrainer.Train(m, train, valid, trainer, outDir, standardizer.ToJson(), p, default, isOverwrite));
             }
             var full = Path.GetFullPath(outDir);
             if (asJson)
@@ -278,6 +317,31 @@ public static class SequenceCommands
         ["SinkhornEpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance", ["Loss"] = "--loss", ["Miner"] = "--miner",
     };
 
+    /// <summary>On resume, an option given explicitly must equal the checkpoint's setting: a resumed run cannot honour another.</summary>
+    private static void KeepsSetting<T>(ParseResult r, Option<T> option, T recorded)
+    {
+        if (r.GetResult(option) is not { Implicit: false }) return;
+        var given = r.GetValue(option);
+        if (!EqualityComparer<T>.Default.Equals(given, recorded))
+            throw KeptSetting(option.Name, Convert.ToString(given, CultureInfo.InvariantCulture) ?? "(none)", Convert.ToString(recorded, CultureInfo.InvariantCulture) ?? "(none)");
+    }
+
+    private static ArgumentException KeptSetting(string option, string given, string recorded) =>
+        new($"{option} {given} differs from the checkpoint's {recorded}; a resumed run continues with the checkpoint's settings. Drop {option}, or train afresh with --overwrite.", option.TrimStart('-'));
+
+    private static bool SameDevice(string given, string recorded)
+    {
+        if (string.Equals(given, recorded, StringComparison.OrdinalIgnoreCase)) return true;
+        try
+        {
+            return NativeRuntime.ResolveDevice(given).ToString() == NativeRuntime.ResolveDevice(recorded).ToString();
+        }
+        catch (ArgumentException)
+        {
+            return false; // a device that cannot be resolved here is not the checkpoint's
+        }
+    }
+
     /// <summary>Checks the trainer options and names the command-line option in the error, not the API field.</summary>
     private static void ValidateAsOptions(TrainerOptions trainer)
     {
@@ -308,7 +372,7 @@ public static class SequenceCommands
     public static string[] EmbedToFiles(string modelDirectory, string dataSpec, string outPath, out long[] shape)
     {
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
-        var data = Standardised(SequenceSources.Load(dataSpec), manifest, "data");
+        var data = Standardised(SequenceSources.Load(dataSpec), manifest, "data", modelDirectory);
         using var e = model.EmbedAll(data);
         var stem = outPath.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? outPath[..^4] : outPath;
         var written = new List<string> { outPath };
@@ -344,7 +408,7 @@ public static class SequenceCommands
     public static Dictionary<string, object> EvaluateModel(string modelDirectory, string querySpec, string? gallerySpec)
     {
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
-        var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query");
+        var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query", modelDirectory);
         var distance = Distances.Create(manifest.Distance, manifest.Trainer.CreateDistanceOptions());
         double[,] d;
         long[] qy;
@@ -357,7 +421,7 @@ public static class SequenceCommands
         }
         else
         {
-            var gallery = Standardised(SequenceSources.Load(gallerySpec!), manifest, "gallery");
+            var gallery = Standardised(SequenceSources.Load(gallerySpec!), manifest, "gallery", modelDirectory);
             using var eq = model.EmbedAll(queries);
             using var eg = model.EmbedAll(gallery);
             using var _ = torch.no_grad();
@@ -385,11 +449,26 @@ public static class SequenceCommands
         };
     }
 
-    private static SequenceDataset Standardised(SequenceDataset data, CheckpointManifest manifest, string argument)
+    /// <summary>The manifest's standardiser, or null; a JSON that is not one is an error naming the manifest.</summary>
+    private static Standardizer? StandardizerOf(CheckpointManifest manifest, string directory)
+    {
+        if (manifest.Standardizer is null) return null;
+        try
+        {
+            return Standardizer.FromJson(manifest.Standardizer);
+        }
+        catch (ArgumentException e)
+        {
+            var detail = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw new InvalidDataException($"manifest {Path.Combine(directory, Checkpoint.ManifestFile)}: standardizer: {detail}", e);
+        }
+    }
+
+    private static SequenceDataset Standardised(SequenceDataset data, CheckpointManifest manifest, string argument, string directory)
     {
         if (data.Channels != manifest.Model.InputChannels)
             throw new ArgumentException($"--{argument} has {data.Channels} channels but the model expects {manifest.Model.InputChannels}.", argument);
-        return manifest.Standardizer is null ? data : Standardizer.FromJson(manifest.Standardizer).Apply(data);
+        return StandardizerOf(manifest, directory) is { } standardizer ? standardizer.Apply(data) : data;
     }
 
     /// <summary>The training part and the validation part (a file, or held-out training classes).</summary>

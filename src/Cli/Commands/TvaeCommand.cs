@@ -29,11 +29,12 @@ public static class TvaeCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--out") { Description = "Output folder: checkpoint/, metrics.json, reconstructions.png, latent_pca.png.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics and paths (progress goes to stderr)." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the checkpoint and outputs of an earlier run in --out (without it they are kept and the run refused)." };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Evaluate this saved checkpoint instead of training (its options replace --variant, --architecture, --epochs, --seed)." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads of TorchSharp's intra-op pool (default: TorchSharp's choice)." };
         var command = new Command("tvae", "Trains a VAE / TVAE / W-TVAE (Ishfaq et al., arXiv 1802.04403) on MNIST-like images and evaluates it on the test set.")
         {
-            data, variant, architecture, epochs, triplets, seed, evalTriplets, retrieval, device, output, json, threads, checkpoint,
+            data, variant, architecture, epochs, triplets, seed, evalTriplets, retrieval, device, output, overwrite, json, threads, checkpoint,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -53,14 +54,23 @@ public static class TvaeCommand
                 TorchSharp.torch.set_num_threads(t);
             }
             Run(r.GetValue(data)!, options, r.GetValue(device)!, r.GetValue(output)!, r.GetValue(evalTriplets), r.GetValue(retrieval), r.GetValue(json),
-                r.GetValue(checkpoint));
+                r.GetValue(checkpoint), r.GetValue(overwrite));
         }));
         return command;
     }
 
     private static void Run(string spec, TvaeOptions options, string device, string outDir, int evalTriplets, int retrievalItems, bool json,
-        string? checkpoint)
+        string? checkpoint, bool overwrite)
     {
+        // --out is checked before any work: a refused folder must not cost a training run.
+        if (File.Exists(outDir))
+            throw new ArgumentException($"--out '{outDir}' is an existing file; it must name a folder.", "out");
+        CheckpointFolder.Prepare(Path.Combine(outDir, "checkpoint"), CheckpointKind.Tvae, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+            [spec.StartsWith("idx:", StringComparison.Ordinal) ? spec[4..] : spec, checkpoint], "--out");
+        if (!overwrite)
+            foreach (var name in new[] { "metrics.json", "reconstructions.png", "latent_pca.png" })
+                if (File.Exists(Path.Combine(outDir, name)))
+                    throw new ArgumentException($"--out '{outDir}' already holds {name} of an earlier run; it is kept. Pass --overwrite to replace it, or name another folder.", "out");
         var test = ImageDatasets.Load(spec, train: false);
         var clock = Stopwatch.StartNew();
         using var model = checkpoint is null ? Tvae.Create(test.Rows, test.Cols, options, device) : Tvae.Load(checkpoint, device);
@@ -107,7 +117,7 @@ public static class TvaeCommand
             ["reconstructions"] = Path.Combine(full, "reconstructions.png"),
             ["projection"] = Path.Combine(full, "latent_pca.png"),
         };
-        model.Save(paths["checkpoint"], evaluation);
+        model.Save(paths["checkpoint"], evaluation, overwrite);
         AtomicFile.WriteAllBytes(paths["reconstructions"], ReconstructionGrid(model, test, 16));
         AtomicFile.WriteAllBytes(paths["projection"], ProjectionPlot(model.Encode(test.Images).Means, test.Labels,
             $"{spec} test means, PCA ({TvaeOptions.NameOf(options.Variant)}, seed {options.Seed})"));
