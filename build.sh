@@ -3,8 +3,9 @@
 #   ./build.sh demo    set up, build, and run the main job: distributional vs. mean-pooled sequence embeddings (report in artifacts/demo)
 #   ./build.sh test    set up, build, and run every test suite; ends with "N passed, N failed"
 #   ./build.sh setup   only check/fix the native runtime (libstdc++ with GLIBCXX_3.4.32) and restore packages
-#   ./build.sh pack    NuGet packages DistEmbed.Core, DistEmbed, DistEmbed.Tool (+ .snupkg) into artifacts/packages/
+#   ./build.sh pack    NuGet packages DistEmbed.Core, DistEmbed, DistEmbed.Verification, DistEmbed.Tool (+ .snupkg) into artifacts/packages/
 #   ./build.sh sample  pack the libraries, then restore samples/ConsoleSample from artifacts/packages and run it
+#   ./build.sh verify-sample  pack the libraries, then dotnet test samples/VerificationSample (the verification kit from artifacts/packages)
 #   ./build.sh docs    the fsdocs site (guides with evaluated examples and their figures, API reference) into output/
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -103,6 +104,7 @@ version() { dotnet msbuild src/CSharp.Facade/DistEmbed.csproj -getProperty:Versi
 pack_libraries() {
   dotnet pack src/Core.fs/DistEmbed.Core.fsproj -c Release -nologo -v q >&2
   dotnet pack src/CSharp.Facade/DistEmbed.csproj -c Release -nologo -v q >&2
+  dotnet pack src/Verification/DistEmbed.Verification.csproj -c Release -nologo -v q >&2
 }
 
 pack_all() {
@@ -113,17 +115,31 @@ pack_all() {
   ls -l "$ROOT/artifacts/packages" >&2
 }
 
+# Packs the libraries afresh and drops them from the global package cache, which keeps the first DistEmbed $v it saw,
+# so that a sample restores what was just packed (only the DistEmbed packages; TorchSharp and the rest stay cached).
+pack_fresh_libraries() {
+  rm -f "$ROOT"/artifacts/packages/DistEmbed.Core.*nupkg "$ROOT"/artifacts/packages/DistEmbed.[0-9]*nupkg \
+    "$ROOT"/artifacts/packages/DistEmbed.Verification.*nupkg
+  pack_libraries
+  local cache
+  cache=$(dotnet nuget locals global-packages --list | sed -E 's/^[^:]*: *//')
+  rm -rf "$cache/distembed" "$cache/distembed.core" "$cache/distembed.verification"
+}
+
 run_sample() {
   local v
   v=$(version)
-  rm -f "$ROOT"/artifacts/packages/DistEmbed.Core.*nupkg "$ROOT"/artifacts/packages/DistEmbed.[0-9]*nupkg
-  pack_libraries
-  # The global package cache keeps the first DistEmbed $v it saw: drop our own packages from it so that the sample
-  # restores what was just packed (only the DistEmbed packages; TorchSharp and the rest stay cached).
-  local cache
-  cache=$(dotnet nuget locals global-packages --list | sed -E 's/^[^:]*: *//')
-  rm -rf "$cache/distembed" "$cache/distembed.core"
+  pack_fresh_libraries
   dotnet run --project samples/ConsoleSample/ConsoleSample.csproj -c Release -p:DistEmbedVersion="$v"
+}
+
+# The verification kit as a consumer uses it: an xunit project that references the packed DistEmbed and
+# DistEmbed.Verification and checks a user-written distance and a trained Bregman divergence under dotnet test.
+run_verify_sample() {
+  local v
+  v=$(version)
+  pack_fresh_libraries
+  dotnet test samples/VerificationSample/VerificationSample.csproj -c Release -p:DistEmbedVersion="$v"
 }
 
 build_docs() {
@@ -162,6 +178,7 @@ case "$cmd" in
     done ;;
   pack) setup_native; restore; pack_all ;;
   sample) setup_native; restore; run_sample ;;
+  verify-sample) setup_native; restore; run_verify_sample ;;
   docs) setup_native; restore; build; build_docs ;;
-  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|docs]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|verify-sample|docs]" >&2; exit 2 ;;
 esac

@@ -6,7 +6,7 @@ using Xunit;
 namespace DistEmbed.Facade.Tests;
 
 /// <summary>
-/// The public API of the DistEmbed and DistEmbed.Core assemblies as sorted, stable text, compared with the committed
+/// The public API of the DistEmbed, DistEmbed.Core and DistEmbed.Verification assemblies as sorted, stable text, compared with the committed
 /// snapshot <c>tests/Facade.Tests/api/public-api.txt</c>, and the rule that the C# facade exposes no F# types.
 /// </summary>
 public sealed class ApiSurfaceTests
@@ -15,7 +15,8 @@ public sealed class ApiSurfaceTests
     private const string AcceptCommand =
         "DISTEMBED_ACCEPT_API=1 dotnet test tests/Facade.Tests -c Release --filter ApiSurface";
 
-    internal static readonly Assembly[] Assemblies = [typeof(ArrayDistances).Assembly, typeof(Core.IDistance).Assembly];
+    internal static readonly Assembly[] Assemblies =
+        [typeof(ArrayDistances).Assembly, typeof(Core.IDistance).Assembly, typeof(Verification.Laws).Assembly];
 
     [Fact]
     public void ApiSurfaceMatchesTheSnapshot()
@@ -59,6 +60,14 @@ public sealed class ApiSurfaceTests
         Assert.True(offenders.Count == 0,
             "The C# facade (assembly DistEmbed) must not expose F# types (FSharpList, FSharpOption, FSharpFunc, FSharpMap, Unit, "
             + "System.Tuple); use arrays, IReadOnlyList, nullable, delegates or value tuples instead:\n" + string.Join("\n", offenders));
+    }
+
+    [Fact]
+    public void VerificationKitExposesNoFSharpTypes()
+    {
+        var offenders = FSharpTypes.InPublicSignatures(typeof(Verification.Laws).Assembly, referenceTuples: true);
+        Assert.True(offenders.Count == 0,
+            "DistEmbed.Verification is called from C# tests: its public signatures must not expose F# types:\n" + string.Join("\n", offenders));
     }
 
     [Fact]
