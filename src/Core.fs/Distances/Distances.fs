@@ -63,7 +63,7 @@ type DistanceOptions() =
     member val BlockSize = 0 with get, set
     /// <summary>Fixed [L, d] directions for <c>sliced-w2</c> and <c>max-sliced-w2</c>; null (the default) draws <see cref="P:DistEmbed.Core.DistanceOptions.Projections"/> directions per call.</summary>
     member val Directions: torch.Tensor = null with get, set
-    /// <summary>The number L of directions drawn per call when no directions are given (≥ 1). Default 64.</summary>
+    /// <summary>The number L of directions drawn per call when no directions are given (1 ≤ L ≤ 65,536; L·d ≤ 2^26). Default 64.</summary>
     member val Projections = 64 with get, set
     /// <summary>The seed of the direction generator. Default 0.</summary>
     member val Seed = 0L with get, set
@@ -306,6 +306,7 @@ type Distances =
         if directions.dim () <> 2L || directions.shape.[0] = 0L || directions.shape.[1] = 0L then
             Validation.fail "directions" $"directions has shape {TensorChecks.shape directions}; it must be [L, d] with L, d ≥ 1."
         TensorChecks.finite "directions" directions
+        SlicedWasserstein.checkNonZero directions
         use scope = torch.NewDisposeScope()
         directions.detach().clone().DetachFromDisposeScope()
 
@@ -362,9 +363,10 @@ type Distances =
     static member private SlicedDrawn(kind: string, projections: int, seed: int64, p: float, blockSize: int) : IBlockwiseDistance =
         NativeRuntime.EnsureInitialized()
         checkOrder p
-        Validation.atLeastInt "projections" 1 projections
+        SlicedWasserstein.checkProjections "projections" projections
         let generator = new torch.Generator(uint64 seed, torch.CPU)
         let next (a: DistributionBatch) =
+            SlicedWasserstein.checkDrawSize "projections" projections a.Dimension
             lock generator (fun () -> SlicedWasserstein.draw generator projections a.Dimension a.Points.dtype a.Points.device)
         Distances.SlicedFamily(kind, p, blockSize, Distances.NoCheck, next)
 
@@ -373,7 +375,7 @@ type Distances =
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
     /// <returns>A (pseudo-)metric on <c>Distributions</c> of dimension d.</returns>
-    /// <exception cref="T:System.ArgumentException">directions not [L, d] or not finite (names directions); p &lt; 1 (names p); blockSize &lt; 0.</exception>
+    /// <exception cref="T:System.ArgumentException">directions not [L, d], not finite, or with a zero row (names directions); p &lt; 1 (names p); blockSize &lt; 0.</exception>
     static member SlicedWasserstein
         (
             directions: torch.Tensor,
@@ -415,12 +417,12 @@ type Distances =
     /// (name <c>sliced-w2</c> for p = 2). All pairs of one call share one draw, so <c>Pairwise(a, a)</c> is symmetric
     /// with a zero diagonal; two calls see different directions, reproducibly from the seed.
     /// </summary>
-    /// <param name="projections">The number L of directions per call, ≥ 1.</param>
+    /// <param name="projections">The number L of directions per call, 1 ≤ L ≤ 65,536 (and L·d ≤ 2^26).</param>
     /// <param name="seed">The seed of the generator.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
     /// <returns>A Monte-Carlo (pseudo-)metric on <c>Distributions</c>.</returns>
-    /// <exception cref="T:System.ArgumentException">projections &lt; 1 (names projections); p &lt; 1 (names p); blockSize &lt; 0.</exception>
+    /// <exception cref="T:System.ArgumentException">projections &lt; 1 or &gt; 65,536 (names projections); p &lt; 1 (names p); blockSize &lt; 0.</exception>
     static member SlicedWassersteinDrawn
         (
             projections: int,
@@ -431,7 +433,7 @@ type Distances =
         Distances.SlicedDrawn("sliced", projections, seed, p, blockSize)
 
     /// <summary>The sliced cost SW_p^p over directions drawn afresh for every call (name <c>sliced-w2-cost</c> for p = 2).</summary>
-    /// <param name="projections">The number L of directions per call, ≥ 1.</param>
+    /// <param name="projections">The number L of directions per call, 1 ≤ L ≤ 65,536 (and L·d ≤ 2^26).</param>
     /// <param name="seed">The seed of the generator.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
@@ -447,7 +449,7 @@ type Distances =
         Distances.SlicedDrawn("cost", projections, seed, p, blockSize)
 
     /// <summary>The max-sliced distance over directions drawn afresh for every call (name <c>max-sliced-w2</c> for p = 2).</summary>
-    /// <param name="projections">The number L of directions per call, ≥ 1.</param>
+    /// <param name="projections">The number L of directions per call, 1 ≤ L ≤ 65,536 (and L·d ≤ 2^26).</param>
     /// <param name="seed">The seed of the generator.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
