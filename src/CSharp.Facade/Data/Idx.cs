@@ -199,9 +199,18 @@ public static class Idx
             if (total > expected)
                 throw Fault($"{path}: {total - expected} trailing bytes after the {expected} bytes that shape [{string.Join(",", shape)}] of {type} needs.");
         }
-        // A gzip stream is read in chunks into a list until the claimed size is reached, so a header that claims
-        // gigabytes over a short stream fails at the stream's end, having used no more than the stream held.
-        var data = ReadBounded(stream, (int)bytes, out var read);
+        // A plain file's size was checked above, so its array is allocated at once; a gzip stream is read into a
+        // growing buffer, so a header that claims gigabytes over a short stream fails at the stream's end having used
+        // about twice what the stream held.
+        long read;
+        byte[] data;
+        if (length is null)
+            data = ReadBounded(stream, (int)bytes, out read);
+        else
+        {
+            data = new byte[bytes];
+            read = ReadUpTo(stream, data);
+        }
         if (read < bytes)
             throw Fault($"{path}: truncated: shape [{string.Join(",", shape)}] of {type} needs {expected} bytes, the {(length is null ? "decompressed stream" : "file")} has {headerLength + read}.");
         Span<byte> extra = stackalloc byte[1];
@@ -211,19 +220,13 @@ public static class Idx
     }
 
     /// <summary>
-    /// Reads up to <paramref name="count"/> bytes, growing the buffer as data arrives (chunks of at most 16 MiB, then
-    /// one exact copy), so that memory follows what the stream really holds rather than what a header claims.
+    /// Reads up to <paramref name="count"/> bytes into a buffer that starts at 1 MiB and doubles as data arrives
+    /// (capped at <paramref name="count"/>), so that memory follows what the stream really holds rather than what a
+    /// header claims: a header claiming a gigabyte over a short stream costs about twice the stream's length.
     /// </summary>
     private static byte[] ReadBounded(Stream stream, int count, out long read)
     {
-        const int chunk = 1 << 24;
-        if (count <= chunk)
-        {
-            var small = new byte[count];
-            read = ReadUpTo(stream, small);
-            return small;
-        }
-        var buffer = new byte[chunk];
+        var buffer = new byte[Math.Min(count, 1 << 20)];
         var filled = 0;
         while (filled < count)
         {
@@ -235,8 +238,6 @@ public static class Idx
             filled += n;
         }
         read = filled;
-        if (filled < count)
-            return buffer;
-        return buffer.Length == count ? buffer : buffer[..count];
+        return buffer;
     }
 }

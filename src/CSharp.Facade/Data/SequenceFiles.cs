@@ -346,6 +346,126 @@ public static class SequenceFiles
         if (footer <= 0 || footer > length - 12)
             throw new SequenceDataException(path, "footer", null,
                 $"corrupt Parquet footer: its length field says {footer} bytes, but the file has room for {length - 12}");
+        var metadata = new byte[footer];
+        stream.Position = length - 8 - footer;
+        stream.ReadExactly(metadata);
+        stream.Position = 0;
+        var at = 0;
+        if (ThriftCompact.SkipStruct(metadata, ref at, 0) is { } fault)
+            throw new SequenceDataException(path, "footer", null, $"corrupt Parquet footer metadata ({fault} at byte {at} of {footer})");
+    }
+
+    /// <summary>
+    /// Walks a Thrift compact-protocol structure (the encoding of Parquet's footer, Apache Thrift "Compact Protocol"
+    /// specification) without building it, checking that every string, list, set and map length fits in the bytes
+    /// that remain and that nesting stays shallow. Parquet.Net trusts these lengths: a list length of 2^31 − 1 in a
+    /// corrupt footer makes it loop for billions of elements. Every step consumes at least one byte, so the walk is
+    /// linear in the footer's size.
+    /// </summary>
+    private static class ThriftCompact
+    {
+        private const int MaxDepth = 64;
+
+        /// <summary>Skips one struct; returns null, or what is wrong (with <paramref name="at"/> at the fault).</summary>
+        public static string? SkipStruct(ReadOnlySpan<byte> b, ref int at, int depth)
+        {
+            if (depth > MaxDepth)
+                return $"structures nested deeper than {MaxDepth}";
+            while (true)
+            {
+                if (at >= b.Length)
+                    return "the metadata ends inside a structure";
+                var header = b[at++];
+                if (header == 0)
+                    return null;
+                var type = header & 0x0F;
+                if (header >> 4 == 0 && Varint(b, ref at, out _) is { } idFault)
+                    return idFault;
+                // Booleans in a struct carry their value in the type (1 = true, 2 = false) and have no payload.
+                if (type is 1 or 2)
+                    continue;
+                if (SkipValue(b, ref at, type, depth) is { } fault)
+                    return fault;
+            }
+        }
+
+        private static string? SkipValue(ReadOnlySpan<byte> b, ref int at, int type, int depth)
+        {
+            switch (type)
+            {
+                case 1 or 2 or 3:
+                    return Advance(b, ref at, 1);
+                case 4 or 5 or 6:
+                    return Varint(b, ref at, out _);
+                case 7:
+                    return Advance(b, ref at, 8);
+                case 8:
+                    if (Varint(b, ref at, out var size) is { } sizeFault)
+                        return sizeFault;
+                    return size > (ulong)(b.Length - at) ? $"a string of {size} bytes where {b.Length - at} remain" : Advance(b, ref at, (int)size);
+                case 9 or 10:
+                    {
+                        if (at >= b.Length)
+                            return "the metadata ends inside a list header";
+                        var header = b[at++];
+                        var element = header & 0x0F;
+                        ulong count = (ulong)(header >> 4);
+                        if (count == 15 && Varint(b, ref at, out count) is { } countFault)
+                            return countFault;
+                        if (count > (ulong)(b.Length - at))
+                            return $"a list of {count} elements where {b.Length - at} bytes remain";
+                        for (var i = 0UL; i < count; i++)
+                            if (SkipValue(b, ref at, element, depth + 1) is { } fault)
+                                return fault;
+                        return null;
+                    }
+                case 11:
+                    {
+                        if (Varint(b, ref at, out var count) is { } countFault)
+                            return countFault;
+                        if (count == 0)
+                            return null;
+                        if (at >= b.Length)
+                            return "the metadata ends inside a map header";
+                        var kinds = b[at++];
+                        if (count > (ulong)(b.Length - at) / 2)
+                            return $"a map of {count} entries where {b.Length - at} bytes remain";
+                        for (var i = 0UL; i < count; i++)
+                            if (SkipValue(b, ref at, kinds >> 4, depth + 1) is { } keyFault)
+                                return keyFault;
+                            else if (SkipValue(b, ref at, kinds & 0x0F, depth + 1) is { } valueFault)
+                                return valueFault;
+                        return null;
+                    }
+                case 12:
+                    return SkipStruct(b, ref at, depth + 1);
+                default:
+                    return $"unknown Thrift type {type}";
+            }
+        }
+
+        private static string? Advance(ReadOnlySpan<byte> b, ref int at, int count)
+        {
+            if (count > b.Length - at)
+                return "the metadata ends inside a value";
+            at += count;
+            return null;
+        }
+
+        private static string? Varint(ReadOnlySpan<byte> b, ref int at, out ulong value)
+        {
+            value = 0;
+            for (var shift = 0; shift < 64; shift += 7)
+            {
+                if (at >= b.Length)
+                    return "the metadata ends inside a number";
+                var next = b[at++];
+                value |= (ulong)(next & 0x7F) << shift;
+                if ((next & 0x80) == 0)
+                    return null;
+            }
+            return "a number longer than 10 bytes";
+        }
     }
 
     private static async Task<SequenceDataset> ReadParquetAsync(string path, Stream stream)

@@ -173,7 +173,7 @@ type Distances =
             "euclidean",
             true,
             blockSize,
-            (fun a b -> safeSqrt (a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L))),
+            (fun a b -> VectorDistances.rowNorm 2.0 (a.Values.sub b.Values)),
             VectorDistances.euclideanPlan
         )
 

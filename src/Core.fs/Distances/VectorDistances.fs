@@ -49,7 +49,7 @@ module VectorDistances =
     /// ‖d_i‖_p of the rows of d [B, D], scale-stable: s_i (Σ_k |d_ik / s_i|^p)^{1/p} with s_i the row's power-of-two
     /// scale (detached; the value and its gradient are those of the unscaled norm, which overflows in float32 once
     /// |d_ik|^p exceeds ~3.4e38 although the norm itself may fit).
-    let private rowNorm (p: float) (d: Tensor) : Tensor =
+    let internal rowNorm (p: float) (d: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
         let s = powerOfTwoScale d true
         (safeRoot p ((powAbs p (d.div s)).sum (1L))).mul(s.squeeze 1L).MoveToOuterDisposeScope()
