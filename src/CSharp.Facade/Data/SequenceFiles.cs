@@ -335,13 +335,13 @@ public static class SequenceFiles
         Span<byte> head = stackalloc byte[4];
         Span<byte> tail = stackalloc byte[8];
         if (length < 12)
-            throw new SequenceDataException(path, "header", null, $"not a Parquet file: {length} bytes is shorter than the 12 bytes of the smallest Parquet frame");
+            throw new SequenceDataException(path, "header", null, $"not a readable Parquet file: {length} bytes is shorter than the 12 bytes of the smallest Parquet frame");
         stream.ReadExactly(head);
         stream.Position = length - 8;
         stream.ReadExactly(tail);
         stream.Position = 0;
         if (!head.SequenceEqual("PAR1"u8) || !tail[4..].SequenceEqual("PAR1"u8))
-            throw new SequenceDataException(path, "header", null, "not a Parquet file: it does not start and end with the magic bytes PAR1");
+            throw new SequenceDataException(path, "header", null, "not a readable Parquet file: it does not start and end with the magic bytes PAR1");
         var footer = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(tail);
         if (footer <= 0 || footer > length - 12)
             throw new SequenceDataException(path, "footer", null,
