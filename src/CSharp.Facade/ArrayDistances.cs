@@ -102,7 +102,7 @@ public static class ArrayDistances
         try { return build(); }
         catch (ArgumentException e) when (e.ParamName is "values" or "points" or "weights")
         {
-            throw new ArgumentException($"{name}: {e.Message}", e.ParamName == "weights" ? name + "Mask" : name, e);
+            throw new ArgumentException($"{name}: {IO.ArgumentMessages.Bare(e)}", e.ParamName == "weights" ? name + "Mask" : name, e);
         }
     }
 

@@ -60,7 +60,7 @@ public static class Embeddings
         }
         catch (ArgumentException e) when (e.ParamName is "values" or "points")
         {
-            throw new ArgumentException($"{path}: {e.Message}", nameof(path), e);
+            throw new ArgumentException($"{path}: {IO.ArgumentMessages.Bare(e)}", nameof(path), e);
         }
     }
 

@@ -68,31 +68,46 @@ public sealed class IdxArray
 /// <summary>Reads and writes IDX files, plain or gzip-compressed (detected by the gzip magic bytes, not the name).</summary>
 public static class Idx
 {
+    /// <summary>The largest data section <see cref="Read"/> accepts: 2^31 − 64 bytes (the largest .NET byte array).</summary>
+    private static readonly long MaxDataBytes = Array.MaxLength;
+
     /// <summary>Reads an IDX file.</summary>
     /// <param name="path">A plain or gzip-compressed IDX file.</param>
     /// <returns>The array.</returns>
+    /// <remarks>Memory is bounded by what the header claims: the size product is computed with checked arithmetic and
+    /// compared with the file (plain) before anything is allocated, and a gzip stream is expanded only up to the
+    /// header's size plus one byte, so a small gzip that expands to gigabytes is refused after reading the claimed size
+    /// (as "trailing bytes"). The data section may hold at most 2^31 − 64 bytes.</remarks>
     /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
     /// <exception cref="InvalidDataException">A bad magic number, an unknown element type, a zero or negative extent,
-    /// a truncated file, trailing bytes, or a corrupt gzip stream; the message names the file and what is wrong.</exception>
+    /// a size product beyond the limit, a truncated file, trailing bytes, or a corrupt gzip stream; the message names
+    /// the file and what is wrong.</exception>
     public static IdxArray Read(string path)
     {
         if (string.IsNullOrWhiteSpace(path))
             throw new ArgumentException("The path is empty.", nameof(path));
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: no such IDX file.", path);
-        byte[] bytes;
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        Span<byte> magic = stackalloc byte[2];
+        var gzip = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false) == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
+        file.Position = 0;
+        if (!gzip)
+            return Parse(file, path, file.Length);
         try
         {
-            bytes = Decompress(File.ReadAllBytes(path));
+            using var input = new GZipStream(file, CompressionMode.Decompress, leaveOpen: true);
+            return Parse(input, path, null);
         }
-        catch (InvalidDataException e)
+        catch (InvalidDataException e) when (e.Data.Contains(ParseFault) is false)
         {
             throw new InvalidDataException($"{path}: corrupt gzip stream ({e.Message}).", e);
         }
-        return Parse(bytes, path);
     }
 
+    /// <summary>Marks the exceptions <see cref="Parse"/> throws (so that they are not re-labelled as gzip faults).</summary>
+    private const string ParseFault = "DistEmbed.Idx.ParseFault";
     /// <summary>Writes an uncompressed IDX file of unsigned bytes, atomically (used for test data and exports).</summary>
     /// <param name="path">The target file; its folder must exist.</param>
     /// <param name="shape">The extents, outermost first (each ≥ 1).</param>
@@ -130,45 +145,99 @@ public static class Idx
         _ => 8,
     };
 
-    private static byte[] Decompress(byte[] bytes)
+    private static InvalidDataException Fault(string message)
     {
-        if (bytes.Length < 2 || bytes[0] != 0x1F || bytes[1] != 0x8B)
-            return bytes;
-        using var input = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
-        using var output = new MemoryStream();
-        input.CopyTo(output);
-        return output.ToArray();
+        var e = new InvalidDataException(message);
+        e.Data[ParseFault] = true;
+        return e;
     }
 
-    private static IdxArray Parse(byte[] bytes, string path)
+    /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes or returns how many there were.</summary>
+    private static int ReadUpTo(Stream stream, Span<byte> buffer) => stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+
+    /// <summary>
+    /// Parses an IDX stream. <paramref name="length"/> is the stream's length when known (a plain file): the header's
+    /// size is then checked against it before the data array is allocated. Without it (gzip), at most the claimed size
+    /// plus one byte is read, so the expansion is bounded by the header whatever the stream holds.
+    /// </summary>
+    private static IdxArray Parse(Stream stream, string path, long? length)
     {
-        if (bytes.Length < 4)
-            throw new InvalidDataException($"{path}: {bytes.Length} bytes is too short for an IDX header (needs at least 4).");
-        if (bytes[0] != 0 || bytes[1] != 0)
-            throw new InvalidDataException($"{path}: bad IDX magic number {bytes[0]:X2} {bytes[1]:X2} {bytes[2]:X2} {bytes[3]:X2}; it must start with 00 00.");
-        var type = (IdxDataType)bytes[2];
+        Span<byte> head = stackalloc byte[4];
+        var got = ReadUpTo(stream, head);
+        if (got < 4)
+            throw Fault($"{path}: {got} bytes is too short for an IDX header (needs at least 4).");
+        if (head[0] != 0 || head[1] != 0)
+            throw Fault($"{path}: bad IDX magic number {head[0]:X2} {head[1]:X2} {head[2]:X2} {head[3]:X2}; it must start with 00 00.");
+        var type = (IdxDataType)head[2];
         if (!Enum.IsDefined(type))
-            throw new InvalidDataException($"{path}: unknown IDX element type 0x{bytes[2]:X2} (expected 08, 09, 0B, 0C, 0D or 0E).");
-        int rank = bytes[3];
+            throw Fault($"{path}: unknown IDX element type 0x{head[2]:X2} (expected 08, 09, 0B, 0C, 0D or 0E).");
+        int rank = head[3];
         if (rank == 0)
-            throw new InvalidDataException($"{path}: the IDX header declares 0 dimensions.");
+            throw Fault($"{path}: the IDX header declares 0 dimensions.");
         var headerLength = 4 + 4 * rank;
-        if (bytes.Length < headerLength)
-            throw new InvalidDataException($"{path}: truncated header: {rank} dimensions need {headerLength} header bytes, the file has {bytes.Length}.");
+        var extents = new byte[4 * rank];
+        got = ReadUpTo(stream, extents);
+        if (got < extents.Length)
+            throw Fault($"{path}: truncated header: {rank} dimensions need {headerLength} header bytes, the file has {4 + got}.");
         var shape = new int[rank];
-        var count = 1L;
+        var bytes = (long)ElementSize(type);
         for (var k = 0; k < rank; k++)
         {
-            shape[k] = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4 + 4 * k));
+            shape[k] = BinaryPrimitives.ReadInt32BigEndian(extents.AsSpan(4 * k));
             if (shape[k] < 1)
-                throw new InvalidDataException($"{path}: dimension {k} has extent {shape[k]}; it must be ≥ 1.");
-            count *= shape[k];
+                throw Fault($"{path}: dimension {k} has extent {shape[k]}; it must be ≥ 1.");
+            // Checked: the product is compared with the limit after every factor, so it cannot wrap.
+            bytes = checked(bytes * shape[k]);
+            if (bytes > MaxDataBytes)
+                throw Fault($"{path}: shape [{string.Join(",", shape.Take(k + 1))}{(k + 1 < rank ? ",…" : "")}] of {type} needs more than {MaxDataBytes} data bytes, the most an IDX file may hold here.");
         }
-        var expected = headerLength + count * ElementSize(type);
-        if (bytes.Length < expected)
-            throw new InvalidDataException($"{path}: truncated: shape [{string.Join(",", shape)}] of {type} needs {expected} bytes, the file has {bytes.Length}.");
-        if (bytes.Length > expected)
-            throw new InvalidDataException($"{path}: {bytes.Length - expected} trailing bytes after the {expected} bytes that shape [{string.Join(",", shape)}] of {type} needs.");
-        return new IdxArray(type, shape, bytes.AsSpan(headerLength).ToArray());
+        var expected = headerLength + bytes;
+        if (length is { } total)
+        {
+            if (total < expected)
+                throw Fault($"{path}: truncated: shape [{string.Join(",", shape)}] of {type} needs {expected} bytes, the file has {total}.");
+            if (total > expected)
+                throw Fault($"{path}: {total - expected} trailing bytes after the {expected} bytes that shape [{string.Join(",", shape)}] of {type} needs.");
+        }
+        // A plain file's size was checked above, so its array is allocated at once; a gzip stream is read into a
+        // growing buffer, so a header that claims gigabytes over a short stream fails at the stream's end having used
+        // about twice what the stream held.
+        long read;
+        byte[] data;
+        if (length is null)
+            data = ReadBounded(stream, (int)bytes, out read);
+        else
+        {
+            data = new byte[bytes];
+            read = ReadUpTo(stream, data);
+        }
+        if (read < bytes)
+            throw Fault($"{path}: truncated: shape [{string.Join(",", shape)}] of {type} needs {expected} bytes, the {(length is null ? "decompressed stream" : "file")} has {headerLength + read}.");
+        Span<byte> extra = stackalloc byte[1];
+        if (ReadUpTo(stream, extra) > 0)
+            throw Fault($"{path}: trailing bytes after the {expected} bytes that shape [{string.Join(",", shape)}] of {type} needs{(length is null ? " (the decompressed stream is longer than the header says)" : "")}.");
+        return new IdxArray(type, shape, data);
+    }
+
+    /// <summary>
+    /// Reads up to <paramref name="count"/> bytes into a buffer that starts at 1 MiB and doubles as data arrives
+    /// (capped at <paramref name="count"/>), so that memory follows what the stream really holds rather than what a
+    /// header claims: a header claiming a gigabyte over a short stream costs about twice the stream's length.
+    /// </summary>
+    private static byte[] ReadBounded(Stream stream, int count, out long read)
+    {
+        var buffer = new byte[Math.Min(count, 1 << 20)];
+        var filled = 0;
+        while (filled < count)
+        {
+            if (filled == buffer.Length)
+                Array.Resize(ref buffer, (int)Math.Min(count, 2L * buffer.Length));
+            var n = stream.Read(buffer, filled, buffer.Length - filled);
+            if (n == 0)
+                break;
+            filled += n;
+        }
+        read = filled;
+        return buffer;
     }
 }

@@ -16,13 +16,17 @@ public static class RandomDistributions
     /// <param name="dimension">Dimension d ≥ 1.</param>
     /// <param name="seed">Seed of the generator; equal seeds give equal batches.</param>
     /// <returns>Points [N, T, d] (padding rows are zero) and the validity mask [N, T] (1 = point, 0 = padding).</returns>
-    /// <exception cref="ArgumentOutOfRangeException">A size is out of range.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A size is out of range, or count·maxLength·dimension exceeds the largest array.</exception>
     public static (float[,,] Points, float[,] Mask) Generate(int count, int minLength, int maxLength, int dimension, int seed)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(minLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, minLength);
         ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
+        // Checked in 64 bits: the points array holds count·maxLength·dimension values.
+        if ((long)count * maxLength * dimension > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(count),
+                $"count = {count}, maxLength = {maxLength}, dimension = {dimension} make {(long)count * maxLength * dimension} values, more than one array holds ({Array.MaxLength}).");
         var rng = new Random(seed);
         var points = new float[count, maxLength, dimension];
         var mask = new float[count, maxLength];

@@ -23,7 +23,7 @@ public sealed class SequenceDataException : FormatException
     /// <summary>The path of the file that was read.</summary>
     public string File { get; }
 
-    /// <summary>Where in the file the fault is: "line N" (CSV), "row N" (Parquet) or "header".</summary>
+    /// <summary>Where in the file the fault is: "line N" (CSV), "row N" (Parquet), "header", "footer", "row group N" or "file" (content the Parquet library could not decode).</summary>
     public string Location { get; }
 
     /// <summary>The column at fault, or null when the fault is not one column's.</summary>

@@ -145,9 +145,14 @@ public static class SequenceFiles
             ? field
             : "\"" + field.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
+    /// <summary>The longest CSV line <see cref="Read"/> accepts, in characters (2^22, about 4 million: room for
+    /// hundreds of thousands of feature columns); a longer line is refused before it is held in memory.</summary>
+    internal const int MaxCsvLineLength = 1 << 22;
+
     private static SequenceDataset ReadCsv(string path)
     {
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        using var stream = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var reader = new BoundedLineReader(stream, path, MaxCsvLineLength);
         var lineNumber = 0;
         string? line;
         List<string>? header = null;
@@ -180,6 +185,64 @@ public static class SequenceFiles
             table.Add(location, fields[idAt].Trim(), fields[labelAt].Trim(), step, values);
         }
         return table.Build();
+    }
+
+    /// <summary>
+    /// Reads lines ending in \n, \r\n or \r, like <see cref="StreamReader.ReadLine"/>, but refuses a line longer
+    /// than a limit as soon as the limit is passed (a <see cref="SequenceDataException"/> naming the file and the
+    /// line), so that a file without line breaks cannot make the reader hold gigabytes.
+    /// </summary>
+    private sealed class BoundedLineReader(StreamReader reader, string path, int maxLength)
+    {
+        private readonly char[] _buffer = new char[1 << 16];
+        private readonly StringBuilder _line = new();
+        private int _at;
+        private int _end;
+        private int _lineNumber;
+        private bool _skipLineFeed;
+
+        private bool Fill()
+        {
+            _end = reader.Read(_buffer, 0, _buffer.Length);
+            _at = 0;
+            return _end > 0;
+        }
+
+        public string? ReadLine()
+        {
+            _line.Clear();
+            _lineNumber++;
+            var any = false;
+            while (true)
+            {
+                if (_at >= _end && !Fill())
+                    return any ? _line.ToString() : null;
+                if (_skipLineFeed)
+                {
+                    _skipLineFeed = false;
+                    if (_buffer[_at] == '\n')
+                    {
+                        _at++;
+                        continue;
+                    }
+                }
+                any = true;
+                var span = _buffer.AsSpan(_at, _end - _at);
+                var stop = span.IndexOfAny('\n', '\r');
+                var take = stop < 0 ? span.Length : stop;
+                if (_line.Length + take > maxLength)
+                    throw new SequenceDataException(path, $"line {_lineNumber}", null,
+                        $"the line is longer than {maxLength} characters, the most a CSV line may hold (is the file CSV, with line breaks?)");
+                _line.Append(span[..take]);
+                _at += take;
+                if (stop >= 0)
+                {
+                    _skipLineFeed = _buffer[_at] == '\r';
+                    _at++;
+                    return _line.ToString();
+                }
+            }
+        }
     }
 
     private static double ParseNumber(string path, string location, string column, string field)
@@ -239,12 +302,170 @@ public static class SequenceFiles
         }
     }
 
+    /// <summary>The most values (rows × columns) one Parquet row group may hold for <see cref="Read"/> (2^27): the
+    /// reader holds a row group's columns at once, so this bounds its memory whatever the file's metadata claims.</summary>
+    internal const long MaxParquetGroupValues = 1L << 27;
+
     private static SequenceDataset ReadParquet(string path)
     {
         using var stream = File.OpenRead(path);
         if (stream.Length == 0)
             throw new SequenceDataException(path, "row 1", null, "the file is empty; expected a Parquet file");
-        return ReadParquetAsync(path, stream).GetAwaiter().GetResult();
+        CheckParquetFrame(path, stream);
+        try
+        {
+            return ReadParquetAsync(path, stream).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not SequenceDataException)
+        {
+            // Parquet.Net reports a corrupt page, a bad Thrift structure or a bad compression block with many
+            // exception types (IndexOutOfRange, Overflow, InvalidCast, its own ParquetException, …): one line here.
+            var message = e.Message.Split('\n', 2)[0].Trim();
+            throw new SequenceDataException(path, "file", null, $"not a readable Parquet file: corrupt or unsupported content ({e.GetType().Name}: {message})");
+        }
+    }
+
+    /// <summary>
+    /// Checks the Parquet frame before the library reads it: the magic <c>PAR1</c> at both ends and a footer length
+    /// that fits inside the file (a footer length of 0x7fffffff would otherwise be allocated as it stands).
+    /// </summary>
+    private static void CheckParquetFrame(string path, Stream stream)
+    {
+        var length = stream.Length;
+        Span<byte> head = stackalloc byte[4];
+        Span<byte> tail = stackalloc byte[8];
+        if (length < 12)
+            throw new SequenceDataException(path, "header", null, $"not a readable Parquet file: {length} bytes is shorter than the 12 bytes of the smallest Parquet frame");
+        stream.ReadExactly(head);
+        stream.Position = length - 8;
+        stream.ReadExactly(tail);
+        stream.Position = 0;
+        if (!head.SequenceEqual("PAR1"u8) || !tail[4..].SequenceEqual("PAR1"u8))
+            throw new SequenceDataException(path, "header", null, "not a readable Parquet file: it does not start and end with the magic bytes PAR1");
+        var footer = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(tail);
+        if (footer <= 0 || footer > length - 12)
+            throw new SequenceDataException(path, "footer", null,
+                $"corrupt Parquet footer: its length field says {footer} bytes, but the file has room for {length - 12}");
+        var metadata = new byte[footer];
+        stream.Position = length - 8 - footer;
+        stream.ReadExactly(metadata);
+        stream.Position = 0;
+        var at = 0;
+        if (ThriftCompact.SkipStruct(metadata, ref at, 0) is { } fault)
+            throw new SequenceDataException(path, "footer", null, $"corrupt Parquet footer metadata ({fault} at byte {at} of {footer})");
+    }
+
+    /// <summary>
+    /// Walks a Thrift compact-protocol structure (the encoding of Parquet's footer, Apache Thrift "Compact Protocol"
+    /// specification) without building it, checking that every string, list, set and map length fits in the bytes
+    /// that remain and that nesting stays shallow. Parquet.Net trusts these lengths: a list length of 2^31 − 1 in a
+    /// corrupt footer makes it loop for billions of elements. Every step consumes at least one byte, so the walk is
+    /// linear in the footer's size.
+    /// </summary>
+    private static class ThriftCompact
+    {
+        private const int MaxDepth = 64;
+
+        /// <summary>Skips one struct; returns null, or what is wrong (with <paramref name="at"/> at the fault).</summary>
+        public static string? SkipStruct(ReadOnlySpan<byte> b, ref int at, int depth)
+        {
+            if (depth > MaxDepth)
+                return $"structures nested deeper than {MaxDepth}";
+            while (true)
+            {
+                if (at >= b.Length)
+                    return "the metadata ends inside a structure";
+                var header = b[at++];
+                if (header == 0)
+                    return null;
+                var type = header & 0x0F;
+                if (header >> 4 == 0 && Varint(b, ref at, out _) is { } idFault)
+                    return idFault;
+                // Booleans in a struct carry their value in the type (1 = true, 2 = false) and have no payload.
+                if (type is 1 or 2)
+                    continue;
+                if (SkipValue(b, ref at, type, depth) is { } fault)
+                    return fault;
+            }
+        }
+
+        private static string? SkipValue(ReadOnlySpan<byte> b, ref int at, int type, int depth)
+        {
+            switch (type)
+            {
+                case 1 or 2 or 3:
+                    return Advance(b, ref at, 1);
+                case 4 or 5 or 6:
+                    return Varint(b, ref at, out _);
+                case 7:
+                    return Advance(b, ref at, 8);
+                case 8:
+                    if (Varint(b, ref at, out var size) is { } sizeFault)
+                        return sizeFault;
+                    return size > (ulong)(b.Length - at) ? $"a string of {size} bytes where {b.Length - at} remain" : Advance(b, ref at, (int)size);
+                case 9 or 10:
+                    {
+                        if (at >= b.Length)
+                            return "the metadata ends inside a list header";
+                        var header = b[at++];
+                        var element = header & 0x0F;
+                        ulong count = (ulong)(header >> 4);
+                        if (count == 15 && Varint(b, ref at, out count) is { } countFault)
+                            return countFault;
+                        if (count > (ulong)(b.Length - at))
+                            return $"a list of {count} elements where {b.Length - at} bytes remain";
+                        for (var i = 0UL; i < count; i++)
+                            if (SkipValue(b, ref at, element, depth + 1) is { } fault)
+                                return fault;
+                        return null;
+                    }
+                case 11:
+                    {
+                        if (Varint(b, ref at, out var count) is { } countFault)
+                            return countFault;
+                        if (count == 0)
+                            return null;
+                        if (at >= b.Length)
+                            return "the metadata ends inside a map header";
+                        var kinds = b[at++];
+                        if (count > (ulong)(b.Length - at) / 2)
+                            return $"a map of {count} entries where {b.Length - at} bytes remain";
+                        for (var i = 0UL; i < count; i++)
+                            if (SkipValue(b, ref at, kinds >> 4, depth + 1) is { } keyFault)
+                                return keyFault;
+                            else if (SkipValue(b, ref at, kinds & 0x0F, depth + 1) is { } valueFault)
+                                return valueFault;
+                        return null;
+                    }
+                case 12:
+                    return SkipStruct(b, ref at, depth + 1);
+                default:
+                    return $"unknown Thrift type {type}";
+            }
+        }
+
+        private static string? Advance(ReadOnlySpan<byte> b, ref int at, int count)
+        {
+            if (count > b.Length - at)
+                return "the metadata ends inside a value";
+            at += count;
+            return null;
+        }
+
+        private static string? Varint(ReadOnlySpan<byte> b, ref int at, out ulong value)
+        {
+            value = 0;
+            for (var shift = 0; shift < 64; shift += 7)
+            {
+                if (at >= b.Length)
+                    return "the metadata ends inside a number";
+                var next = b[at++];
+                value |= (ulong)(next & 0x7F) << shift;
+                if ((next & 0x80) == 0)
+                    return null;
+            }
+            return "a number longer than 10 bytes";
+        }
     }
 
     private static async Task<SequenceDataset> ReadParquetAsync(string path, Stream stream)
@@ -267,7 +488,11 @@ public static class SequenceFiles
             for (var g = 0; g < reader.RowGroupCount; g++)
             {
                 using var group = reader.OpenRowGroupReader(g);
-                var n = checked((int)group.RowCount);
+                var columns = 3L + featureAt.Length;
+                if (group.RowCount < 0 || group.RowCount > MaxParquetGroupValues / columns)
+                    throw new SequenceDataException(path, $"row group {g + 1}", null,
+                        $"the metadata claims {group.RowCount} rows of {columns} columns, more than the {MaxParquetGroupValues} values one row group may hold here; write the file with smaller row groups");
+                var n = (int)group.RowCount;
                 var ids = await ReadTextAsync(path, group, fields[idAt], n, rowBase).ConfigureAwait(false);
                 var labels = await ReadTextAsync(path, group, fields[labelAt], n, rowBase).ConfigureAwait(false);
                 var steps = await ReadNumbersAsync(path, group, fields[stepAt], n, rowBase).ConfigureAwait(false);

@@ -65,9 +65,21 @@ public static class SequenceSources
                 throw new ArgumentException(
                     $"unknown synthetic task '{task}' in '{spec}'; known: {string.Join(", ", SyntheticSequences.Tasks)}.", nameof(spec));
             var reader = new OptionReader(spec, options, ["classes", "per-class", "seed", "min-length", "max-length"]);
-            return SyntheticSequences.Generate(task,
-                reader.Int("classes", DefaultClasses), reader.Int("per-class", DefaultPerClass), reader.Int("seed", 0),
-                reader.Int("min-length", DefaultMinLength), reader.Int("max-length", DefaultMaxLength));
+            try
+            {
+                return SyntheticSequences.Generate(task,
+                    reader.Int("classes", DefaultClasses), reader.Int("per-class", DefaultPerClass), reader.Int("seed", 0),
+                    reader.Int("min-length", DefaultMinLength), reader.Int("max-length", DefaultMaxLength));
+            }
+            catch (ArgumentException e) when (e.ParamName is "classes" or "perClass" or "minLength" or "maxLength")
+            {
+                // Name the spec's keys (per-class, not the API's perClass) and keep one parameter suffix.
+                var key = e.ParamName switch { "perClass" => "per-class", "minLength" => "min-length", "maxLength" => "max-length", _ => "classes" };
+                var detail = IO.ArgumentMessages.Bare(e);
+                if (detail.StartsWith(e.ParamName + " ", StringComparison.Ordinal))
+                    detail = key + detail[e.ParamName.Length..];
+                throw new ArgumentException($"{detail} (in '{spec}')", nameof(spec), e);
+            }
         }
         if (head is "mnist-rows" or "fashion-mnist-rows" || head.StartsWith("idx-rows:", StringComparison.Ordinal))
         {

@@ -57,6 +57,9 @@ public static class SyntheticSequences
         _ => 2,
     };
 
+    /// <summary>The most values (classes × perClass × maxLength × channels) one generated data set may hold: 2^28.</summary>
+    public const long MaxValues = 1L << 28;
+
     /// <summary>The largest number of classes a task can generate: 484 for <c>noise-laws</c>, 100000 otherwise.</summary>
     /// <param name="task">A name from <see cref="Tasks"/>.</param>
     /// <returns>The class limit.</returns>
@@ -66,7 +69,7 @@ public static class SyntheticSequences
     /// <summary>Generates <paramref name="perClass"/> sequences of each of the classes 0..classes−1 of a task.</summary>
     /// <param name="task">A name from <see cref="Tasks"/>.</param>
     /// <param name="classes">Number of classes K, 2 ≤ K ≤ <see cref="MaxClasses"/>.</param>
-    /// <param name="perClass">Sequences per class, ≥ 1.</param>
+    /// <param name="perClass">Sequences per class, ≥ 1, with classes × perClass × maxLength × channels ≤ <see cref="MaxValues"/>.</param>
     /// <param name="seed">Seed of the samples; equal arguments give equal datasets.</param>
     /// <param name="minLength">Shortest sequence, ≥ 2.</param>
     /// <param name="maxLength">Longest sequence, minLength ≤ maxLength ≤ 100000.</param>
@@ -85,6 +88,12 @@ public static class SyntheticSequences
         if (maxLength < minLength || maxLength > 100_000)
             throw new ArgumentException($"maxLength = {maxLength} must lie in [minLength = {minLength}, 100000].", nameof(maxLength));
         var channels = ChannelsOf(task);
+        // Checked in 64 bits: classes × perClass × maxLength × channels bounds the values generated.
+        var values = (long)classes * perClass * maxLength * channels;
+        if (values > MaxValues)
+            throw new ArgumentException(
+                $"perClass = {perClass} with {classes} classes of up to {maxLength} steps × {channels} channels could make {values} values, more than the {MaxValues} a synthetic data set may hold; lower perClass, classes or maxLength.",
+                nameof(perClass));
         var sequences = new float[classes * perClass][,];
         var labels = new int[classes * perClass];
         var ids = new string[classes * perClass];

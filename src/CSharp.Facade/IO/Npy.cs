@@ -326,6 +326,19 @@ public static class Npy
         return ParseHeader(text, path);
     }
 
+    /// <summary>A header as an error message shows it: one line (control characters as '?'), at most 200
+    /// characters, so that a corrupt header cannot spread binary or line breaks over the terminal.</summary>
+    internal static string Shown(string header)
+    {
+        var trimmed = header.Trim();
+        var shown = new StringBuilder(Math.Min(trimmed.Length, 201));
+        foreach (var c in trimmed.Length > 200 ? trimmed[..200] : trimmed)
+            shown.Append(char.IsControl(c) || char.IsSurrogate(c) ? '?' : c);
+        if (trimmed.Length > 200)
+            shown.Append('…');
+        return shown.ToString();
+    }
+
     private static Header ParseHeader(string text, string path)
     {
         var parser = new HeaderParser(text, path);
@@ -333,18 +346,18 @@ public static class Npy
         string Require(string key) =>
             entries.TryGetValue(key, out var v)
                 ? v
-                : throw new InvalidDataException($"{path}: the .npy header has no '{key}' entry: {text.Trim()}");
+                : throw new InvalidDataException($"{path}: the .npy header has no '{key}' entry: {Shown(text)}");
         var descr = Require("descr");
         var fortran = Require("fortran_order");
         var shapeText = Require("shape");
         if (fortran == "True")
             throw new InvalidDataException($"{path}: the array is stored in Fortran (column-major) order, which is not supported; save it in C order (numpy.ascontiguousarray) and try again.");
         if (fortran != "False")
-            throw new InvalidDataException($"{path}: fortran_order is {fortran}; expected True or False.");
+            throw new InvalidDataException($"{path}: fortran_order is {Shown(fortran)}; expected True or False.");
         if (descr.StartsWith('['))
-            throw new InvalidDataException($"{path}: structured dtype {descr} is not supported; supported dtypes: {SupportedList}.");
+            throw new InvalidDataException($"{path}: structured dtype {Shown(descr)} is not supported; supported dtypes: {SupportedList}.");
         if (descr.Length > 0 && descr[0] == '>' && descr != ">u1" && descr != ">b1")
-            throw new InvalidDataException($"{path}: dtype '{descr}' is big-endian, which is not supported; convert with arr.astype(arr.dtype.newbyteorder('<')).");
+            throw new InvalidDataException($"{path}: dtype '{Shown(descr)}' is big-endian, which is not supported; convert with arr.astype(arr.dtype.newbyteorder('<')).");
         var dtype = descr switch
         {
             "<u1" or ">u1" or "=u1" => "|u1",
@@ -352,7 +365,7 @@ public static class Npy
             _ => descr,
         };
         if (!SupportedDTypes.Contains(dtype))
-            throw new InvalidDataException($"{path}: dtype '{descr}' is not supported; supported dtypes: {SupportedList}.");
+            throw new InvalidDataException($"{path}: dtype '{Shown(descr)}' is not supported; supported dtypes: {SupportedList}.");
         var shape = HeaderParser.ParseShape(shapeText, path, text);
         var count = TryElementCount(shape, out var error);
         if (error is not null)
@@ -366,7 +379,7 @@ public static class Npy
         private int _at;
 
         private InvalidDataException Malformed(string what) =>
-            new($"{path}: malformed .npy header ({what} at character {_at}): {text.Trim()}");
+            new($"{path}: malformed .npy header ({what} at character {_at}): {Shown(text)}");
 
         private void SkipSpace()
         {
@@ -454,7 +467,7 @@ public static class Npy
         {
             var s = shape.Trim();
             if (s.Length < 2 || s[0] != '(' || s[^1] != ')')
-                throw new InvalidDataException($"{path}: malformed .npy header (shape {shape} is not a tuple): {header.Trim()}");
+                throw new InvalidDataException($"{path}: malformed .npy header (shape {Shown(shape)} is not a tuple): {Shown(header)}");
             var inner = s[1..^1].Trim();
             if (inner.Length == 0) return [];
             var parts = inner.Split(',');
@@ -465,7 +478,7 @@ public static class Npy
             {
                 var p = parts[i].Trim().TrimEnd('L');
                 if (!long.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out result[i]))
-                    throw new InvalidDataException($"{path}: malformed .npy header (shape entry '{parts[i].Trim()}' is not a non-negative integer): {header.Trim()}");
+                    throw new InvalidDataException($"{path}: malformed .npy header (shape entry '{Shown(parts[i])}' is not a non-negative integer): {Shown(header)}");
             }
             return result;
         }

@@ -195,6 +195,18 @@ internal static class Require
             throw new ArgumentException($"{name} = {value}; it must be ≥ {minimum}.", name);
     }
 
+    public static void Between(string name, int value, int minimum, int maximum)
+    {
+        if (value < minimum || value > maximum)
+            throw new ArgumentException($"{name} = {value}; it must lie in [{minimum}, {maximum}].", name);
+    }
+
+    public static void AtMost(string name, int value, int maximum)
+    {
+        if (value > maximum)
+            throw new ArgumentException($"{name} = {value}; it must be ≤ {maximum}.", name);
+    }
+
     public static void Positive(string name, double value)
     {
         if (!(value > 0) || double.IsInfinity(value))

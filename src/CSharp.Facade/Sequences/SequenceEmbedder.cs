@@ -53,23 +53,35 @@ public sealed record EmbedderOptions
         _ => "euclidean",
     };
 
+    /// <summary>The largest width (<see cref="InputChannels"/>, <see cref="Hidden"/>, <see cref="Features"/>,
+    /// <see cref="Quantiles"/>, <see cref="AttentionSize"/>) <see cref="Validate"/> accepts: 4096. The bounds make a
+    /// mistyped size (a manifest's or an option's) fail before any weight is allocated.</summary>
+    public const int MaxWidth = 4096;
+
+    /// <summary>The most layers <see cref="Validate"/> accepts: 64.</summary>
+    public const int MaxLayers = 64;
+
+    /// <summary>The largest kernel size <see cref="Validate"/> accepts: 255.</summary>
+    public const int MaxKernelSize = 255;
+
     /// <summary>Checks every field.</summary>
-    /// <exception cref="ArgumentException">An unknown encoder or head, or a size out of range (the message names the field).</exception>
+    /// <exception cref="ArgumentException">An unknown encoder or head, or a size out of range, the upper bounds being
+    /// <see cref="MaxWidth"/>, <see cref="MaxLayers"/> and <see cref="MaxKernelSize"/> (the message names the field).</exception>
     public void Validate()
     {
         if (!EncoderNames.Contains(Encoder))
             throw new ArgumentException($"unknown encoder '{Encoder}'; known: {string.Join(", ", EncoderNames)}.", nameof(Encoder));
         if (!HeadNames.Contains(Head))
             throw new ArgumentException($"unknown head '{Head}'; known: {string.Join(", ", HeadNames)}.", nameof(Head));
-        Require.AtLeast(nameof(InputChannels), InputChannels, 1);
-        Require.AtLeast(nameof(Hidden), Hidden, 1);
-        Require.AtLeast(nameof(Features), Features, 1);
-        Require.AtLeast(nameof(Layers), Layers, 1);
-        Require.AtLeast(nameof(KernelSize), KernelSize, 1);
+        Require.Between(nameof(InputChannels), InputChannels, 1, MaxWidth);
+        Require.Between(nameof(Hidden), Hidden, 1, MaxWidth);
+        Require.Between(nameof(Features), Features, 1, MaxWidth);
+        Require.Between(nameof(Layers), Layers, 1, MaxLayers);
+        Require.Between(nameof(KernelSize), KernelSize, 1, MaxKernelSize);
         if (KernelSize % 2 == 0)
             throw new ArgumentException($"KernelSize = {KernelSize}; an odd kernel is required.", nameof(KernelSize));
-        Require.AtLeast(nameof(Quantiles), Quantiles, 1);
-        Require.AtLeast(nameof(AttentionSize), AttentionSize, 1);
+        Require.Between(nameof(Quantiles), Quantiles, 1, MaxWidth);
+        Require.Between(nameof(AttentionSize), AttentionSize, 1, MaxWidth);
     }
 }
 

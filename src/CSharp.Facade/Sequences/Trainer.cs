@@ -50,8 +50,11 @@ public sealed record TrainerOptions
     public int CheckpointEverySteps { get; init; }
     /// <summary>Sequences per forward pass when embedding the validation set (≥ 1). Default 256.</summary>
     public int EvaluationBatchSize { get; init; } = 256;
+    /// <summary>The most directions <see cref="Projections"/> may ask for: 65,536 (the bound of <c>Distances.Create</c>).</summary>
+    public const int MaxProjections = 65536;
+
     /// <summary>
-    /// The number L of random directions of <c>sliced-w2</c> / <c>max-sliced-w2</c> (≥ 1). Default 64. The trainer asks
+    /// The number L of random directions of <c>sliced-w2</c> / <c>max-sliced-w2</c> (1 ≤ L ≤ <see cref="MaxProjections"/>). Default 64. The trainer asks
     /// for a fresh draw each step (<see cref="ISeededDistance.WithFreshDirections"/> with a seed derived from
     /// <see cref="Seed"/> and the step, so a resumed run draws the same directions); validation uses the draw of <see cref="Seed"/>.
     /// </summary>
@@ -101,7 +104,7 @@ public sealed record TrainerOptions
             throw new ArgumentException($"WarmupFraction = {WarmupFraction}; it must lie in [0, 1).", nameof(WarmupFraction));
         Require.Positive(nameof(ClipNorm), ClipNorm);
         Require.AtLeast(nameof(Patience), Patience, 0);
-        Require.AtLeast(nameof(Projections), Projections, 1);
+        Require.Between(nameof(Projections), Projections, 1, MaxProjections);
         Require.Positive(nameof(SinkhornEpsilon), SinkhornEpsilon);
         Require.AtLeast(nameof(SinkhornMaxIterations), SinkhornMaxIterations, 1);
         Require.Positive(nameof(SinkhornTolerance), SinkhornTolerance);
@@ -182,7 +185,7 @@ public static class SequenceTrainer
     /// checkpoint is kept and the call fails before training.</param>
     /// <returns>The training history; the model holds the best epoch's weights.</returns>
     /// <exception cref="ArgumentException">Invalid options, a channel mismatch, a distance that does not accept the head's
-    /// representation, too few classes, or a checkpoint directory that is refused (it holds a checkpoint and
+    /// representation, too few classes (train fewer than ClassesPerBatch; valid fewer than 2, which would make validation MAP@R 1 whatever the model), or a checkpoint directory that is refused (it holds a checkpoint and
     /// <paramref name="overwrite"/> is false, or holds anything else, or is the working folder).</exception>
     public static TrainingResult Train(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options,
         string? checkpointDirectory = null, string? standardizerJson = null, IProgress<TrainingProgress>? progress = null,
@@ -318,6 +321,16 @@ public static class SequenceTrainer
                 throw new ArgumentException($"train has {train.Channels} channels but the model expects {model.Options.InputChannels}.", nameof(train));
             if (valid is not null && valid.Channels != model.Options.InputChannels)
                 throw new ArgumentException($"valid has {valid.Channels} channels but the model expects {model.Options.InputChannels}.", nameof(valid));
+            if (valid is not null)
+            {
+                // MAP@R over one class counts every neighbour as relevant: it is 1 whatever the model, so a
+                // one-class validation set would report a perfect score and pick an arbitrary best epoch.
+                var validClasses = valid.Labels.Distinct().Count();
+                if (validClasses < 2)
+                    throw new ArgumentException(
+                        $"valid has {validClasses} class; validation MAP@R needs at least 2 classes (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
+                        nameof(valid));
+            }
             var classes = train.Labels.Distinct().Count();
             if (classes < options.ClassesPerBatch)
                 throw new ArgumentException($"train has {classes} classes but ClassesPerBatch = {options.ClassesPerBatch}; lower it.", nameof(train));

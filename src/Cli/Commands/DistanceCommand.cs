@@ -48,8 +48,19 @@ public static class DistanceCommand
             if (r.GetValue(maxIterations) is { } it) options.MaxIterations = it;
             if (r.GetValue(tolerance) is { } tol) options.Tolerance = tol;
             if (r.GetValue(bandwidths) is { } bw) options.Bandwidths = ParseList(bw, "bandwidths");
-            var result = Compute(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(metric)!,
-                options, r.GetValue(pairwise), r.GetValue(device)!, r.GetValue(directions));
+            var outPath = r.GetValue(output);
+            if (outPath is not null)
+                OutputFiles.CheckWritable(outPath, "--out");
+            Result result;
+            try
+            {
+                result = Compute(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(metric)!,
+                    options, r.GetValue(pairwise), r.GetValue(device)!, r.GetValue(directions));
+            }
+            catch (ArgumentException failure) when (AsOption(failure) is { } renamed)
+            {
+                throw renamed;
+            }
             if (result.ConvergenceWarning is { } warning)
             {
                 if (r.GetValue(failUnconverged))
@@ -60,7 +71,6 @@ public static class DistanceCommand
                 }
                 Console.Error.WriteLine($"warning: {warning}");
             }
-            var outPath = r.GetValue(output);
             if (outPath is not null) Npy.Write(outPath, result.Values, result.Shape);
             if (r.GetValue(json))
             {
@@ -83,6 +93,31 @@ public static class DistanceCommand
             return unconverged ? 1 : code;
         });
         return command;
+    }
+
+    /// <summary>A library argument error restated under the command-line option behind it (the distance options'
+    /// names, and the Sinkhorn solver's <c>options.X</c> fields), or null when the error names something else (a file,
+    /// which the message already names).</summary>
+    private static ArgumentException? AsOption(ArgumentException e)
+    {
+        var detail = OutputFiles.Bare(e);
+        foreach (var (field, name) in new[]
+                 {
+                     ("options.Epsilon", "--epsilon"), ("options.MaxIterations", "--max-iterations"),
+                     ("options.Tolerance", "--tolerance"),
+                 })
+            if (detail.StartsWith(field + " ", StringComparison.Ordinal))
+                return new ArgumentException(name + detail[field.Length..], name.TrimStart('-'), e);
+        var option = e.ParamName switch
+        {
+            "projections" => "--projections",
+            "p" => "--p",
+            "bandwidths" => "--bandwidths",
+            "directions" => "--directions",
+            "name" => "--metric",
+            _ => null,
+        };
+        return option is null ? null : new ArgumentException($"{option}: {detail}", option.TrimStart('-'), e);
     }
 
     private static double[] ParseList(string text, string name)

@@ -7,6 +7,9 @@ namespace DistEmbed.Cli.Commands;
 /// <summary><c>distembed generate</c>: seeded random distributions written as .npy (points + mask).</summary>
 public static class GenerateCommand
 {
+    /// <summary>The most values N·T·d one call writes (2^28: a 1 GiB points file).</summary>
+    public const long MaxValues = 1L << 28;
+
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
@@ -28,9 +31,18 @@ public static class GenerateCommand
             if (n < 1) throw new ArgumentException($"--count = {n}; it must be ≥ 1.", "count");
             if (d < 1) throw new ArgumentException($"--dim = {d}; it must be ≥ 1.", "dim");
             if (min < 1 || max < min) throw new ArgumentException($"--min-length = {min}, --max-length = {max}; need 1 ≤ min ≤ max.", "min-length");
-            var (points, mask) = RandomDistributions.Generate(n, min, max, d, r.GetValue(seed));
+            // Checked in 64 bits before anything is allocated: the points file holds N·T·d float32 values.
+            var values = (long)n * max * d;
+            if (values > MaxValues)
+                throw new ArgumentException(
+                    $"--count = {n}, --max-length = {max}, --dim = {d} make {values} values ({values * 4.0 / (1 << 30):F1} GiB); generate writes at most {MaxValues} values ({MaxValues * 4 / (1 << 20)} MiB). Lower --count.",
+                    "count");
             var outPath = r.GetValue(output)!;
             var maskPath = r.GetValue(maskOut) ?? Path.ChangeExtension(outPath, null) + ".mask.npy";
+            OutputFiles.CheckWritable(outPath, "--out");
+            OutputFiles.CheckWritable(maskPath, "--mask-out");
+            OutputFiles.CheckDistinct(outPath, "--out", maskPath, "--mask-out");
+            var (points, mask) = RandomDistributions.Generate(n, min, max, d, r.GetValue(seed));
             var flat = new float[points.Length];
             Buffer.BlockCopy(points, 0, flat, 0, flat.Length * sizeof(float));
             var flatMask = new float[mask.Length];

@@ -109,8 +109,10 @@ public static class SequenceCommands
             else
             {
                 var b = r.GetValue(batchSize);
-                if (b < 4 || b % 4 != 0) throw new ArgumentException($"--batch-size = {b}; it must be a multiple of 4 (classes × 4 sequences), at least 8.", "batch-size");
+                if (b < 8 || b % 4 != 0) throw new ArgumentException($"--batch-size = {b}; it must be a multiple of 4 (classes × 4 sequences), at least 8.", "batch-size");
                 var seedValue = r.GetValue(seed);
+                if (raw.Classes.Length < 2)
+                    throw new ArgumentException($"--train {r.GetValue(trainData)} has {raw.Classes.Length} class; metric learning needs at least 2.", "train");
                 var (fitOn, _) = HoldOut(raw, validSpec, seedValue);
                 var standardizer = Standardizer.Fit(fitOn);
                 var (train, valid) = Prepare(raw, validSpec, standardizer, seedValue);
@@ -127,7 +129,12 @@ public static class SequenceCommands
                     Projections = r.GetValue(projections), SinkhornEpsilon = r.GetValue(epsilon),
                     SinkhornMaxIterations = r.GetValue(sinkhornIterations), SinkhornEpsilonScaling = r.GetValue(epsilonScaling),
                 };
-                ValidateAsOptions(trainer);
+                if (valid is not null && valid.Classes.Length < 2)
+                    throw new ArgumentException(
+                        $"{(validSpec is null ? "the validation classes held out of --train" : "--valid " + validSpec)} hold {valid.Classes.Length} class; validation MAP@R needs at least 2 (with one class it is 1 whatever the model).",
+                        "valid");
+                ValidateAsOptions(trainer.Validate);
+                ValidateAsOptions(options.Validate);
                 model = SequenceEmbedder.Create(options, seedValue);
                 var m = model;
                 result = WithProgress(asJson, trainer.Epochs, p => SequenceTrainer.Train(m, train, valid, trainer, outDir, standardizer.ToJson(), p, default, isOverwrite));
@@ -309,12 +316,14 @@ public static class SequenceCommands
         return Array.ConvertAll(array.ToDoubleArray(), v => (long)v);
     }
 
-    /// <summary>The command-line option behind each checked <see cref="TrainerOptions"/> field.</summary>
+    /// <summary>The command-line option behind each checked <see cref="TrainerOptions"/> and <see cref="EmbedderOptions"/> field.</summary>
     private static readonly Dictionary<string, string> TrainerOptionNames = new()
     {
         ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["Projections"] = "--projections",
         ["SinkhornEpsilon"] = "--epsilon", ["SinkhornMaxIterations"] = "--sinkhorn-iterations",
         ["SinkhornEpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance", ["Loss"] = "--loss", ["Miner"] = "--miner",
+        ["ClassesPerBatch"] = "--batch-size", ["Encoder"] = "--encoder", ["Head"] = "--head", ["Hidden"] = "--hidden",
+        ["Features"] = "--features", ["Quantiles"] = "--quantiles",
     };
 
     /// <summary>On resume, an option given explicitly must equal the checkpoint's setting: a resumed run cannot honour another.</summary>
@@ -342,17 +351,21 @@ public static class SequenceCommands
         }
     }
 
-    /// <summary>Checks the trainer options and names the command-line option in the error, not the API field.</summary>
-    private static void ValidateAsOptions(TrainerOptions trainer)
+    /// <summary>Runs a validation and names the command-line option in the error, not the API field: the message's
+    /// leading field name is replaced by the option, and one parameter suffix is kept.</summary>
+    private static void ValidateAsOptions(Action validate)
     {
         try
         {
-            trainer.Validate();
+            validate();
         }
         catch (ArgumentException e) when (e.ParamName is not null && TrainerOptionNames.TryGetValue(e.ParamName, out var option))
         {
-            var detail = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
-            throw new ArgumentException($"{option}: {detail}", option.TrimStart('-'), e);
+            var detail = OutputFiles.Bare(e);
+            detail = detail.StartsWith(e.ParamName + " ", StringComparison.Ordinal)
+                ? option + detail[e.ParamName.Length..]
+                : $"{option}: {detail}";
+            throw new ArgumentException(detail, option.TrimStart('-'), e);
         }
     }
 
@@ -409,6 +422,10 @@ public static class SequenceCommands
     {
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
         var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query", modelDirectory);
+        if (queries.Classes.Length < 2)
+            throw new ArgumentException(
+                $"--query {querySpec} holds {queries.Classes.Length} class; retrieval metrics need at least 2 (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
+                "query");
         var distance = Distances.Create(manifest.Distance, manifest.Trainer.CreateDistanceOptions());
         double[,] d;
         long[] qy;

@@ -21,6 +21,27 @@ module internal DistanceKernels =
         let safe = torch.where (positive, x, torch.ones_like x)
         torch.where(positive, safe.sqrt (), torch.zeros_like x).MoveToOuterDisposeScope()
 
+    /// A power of two 2^e with max|x| ≤ 2^e ≤ 2·max|x| up to the rounding of log2 (per row of x [B, D] when rowwise,
+    /// over all of x otherwise), detached, as [B, 1] or a 0-d tensor. Dividing by it is exact (no rounding), and it brings the largest entry near
+    /// [0.5, 1], so squares and p-th powers of the scaled values neither overflow nor underflow where the norm itself
+    /// fits the dtype: the scaling of LAPACK's xNRM2 (Anderson, "Algorithm 978: Safe scaling in the Level 1 BLAS",
+    /// ACM TOMS 44(1), 2017) with a power-of-two scale. An all-zero row (or an empty x) gets the scale 1.
+    let powerOfTwoScale (x: Tensor) (rowwise: bool) : Tensor =
+        use scope = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        let empty = if rowwise then x.dim () < 2L || x.shape.[1] = 0L else x.numel () = 0L
+        if empty then
+            (if rowwise then torch.ones ([| x.shape.[0]; 1L |], dtype = x.dtype, device = x.device)
+             else torch.ones ([||], dtype = x.dtype, device = x.device))
+                .MoveToOuterDisposeScope()
+        else
+            let m = if rowwise then x.detach().abs().amax ([| 1L |], keepdim = true) else x.detach().abs().max ()
+            let tiny, huge = if x.dtype = torch.float64 then 1e-300, 1e300 else 1e-37, 1e37
+            let positive = m.gt (sc 0.0)
+            let exponent = m.clamp(sc tiny, sc huge).log2().floor().add (sc 1.0)
+            let scale = torch.full_like(m, sc 2.0).pow exponent
+            torch.where(positive, scale, torch.ones_like m).MoveToOuterDisposeScope()
+
     /// x^{1/p} for x ≥ 0 with the same zero-gradient guard at 0 as <c>safeSqrt</c>.
     let safeRoot (p: float) (x: Tensor) : Tensor =
         if p = 1.0 then x.alias ()

@@ -63,7 +63,7 @@ type DistanceOptions() =
     member val BlockSize = 0 with get, set
     /// <summary>Fixed [L, d] directions for <c>sliced-w2</c> and <c>max-sliced-w2</c>; null (the default) draws <see cref="P:DistEmbed.Core.DistanceOptions.Projections"/> directions once per distance instance from <see cref="P:DistEmbed.Core.DistanceOptions.Seed"/>.</summary>
     member val Directions: torch.Tensor = null with get, set
-    /// <summary>The number L of directions drawn (once per distance instance) when no directions are given (≥ 1). Default 64.</summary>
+    /// <summary>The number L of directions drawn (once per distance instance) when no directions are given (1 ≤ L ≤ 65,536; L·d ≤ 2^26). Default 64.</summary>
     member val Projections = 64 with get, set
     /// <summary>The seed of the direction generator. Default 0.</summary>
     member val Seed = 0L with get, set
@@ -264,7 +264,7 @@ type Distances =
             "euclidean",
             true,
             blockSize,
-            (fun a b -> safeSqrt (a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L))),
+            (fun a b -> VectorDistances.rowNorm 2.0 (a.Values.sub b.Values)),
             VectorDistances.euclideanPlan
         )
 
@@ -397,6 +397,7 @@ type Distances =
         if directions.dim () <> 2L || directions.shape.[0] = 0L || directions.shape.[1] = 0L then
             Validation.fail "directions" $"directions has shape {TensorChecks.shape directions}; it must be [L, d] with L, d ≥ 1."
         TensorChecks.finite "directions" directions
+        SlicedWasserstein.checkNonZero directions
         use scope = torch.NewDisposeScope()
         directions.detach().clone().DetachFromDisposeScope()
 
@@ -453,7 +454,7 @@ type Distances =
     static member private SlicedDrawn(kind: string, projections: int, seed: int64, p: float, blockSize: int) : ISeededDistance =
         NativeRuntime.EnsureInitialized()
         checkOrder p
-        Validation.atLeastInt "projections" 1 projections
+        SlicedWasserstein.checkProjections "projections" projections
         // One draw per (dimension, dtype, device), made on first use from the seed alone and kept for the instance's
         // lifetime (outside any dispose scope): every call of the instance sees the same directions.
         let cache = Collections.Generic.Dictionary<struct (int * torch.ScalarType * string), torch.Tensor>()
@@ -463,6 +464,7 @@ type Distances =
                 match cache.TryGetValue key with
                 | true, theta -> theta
                 | _ ->
+                    SlicedWasserstein.checkDrawSize "projections" projections a.Dimension
                     let theta =
                         SlicedWasserstein.randomDirections(projections, a.Dimension, seed, a.Points.dtype, a.Points.device)
                             .DetachFromDisposeScope()
@@ -476,7 +478,7 @@ type Distances =
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
     /// <returns>A (pseudo-)metric on <c>Distributions</c> of dimension d.</returns>
-    /// <exception cref="T:System.ArgumentException">directions not [L, d] or not finite (names directions); p &lt; 1 (names p); blockSize &lt; 0.</exception>
+    /// <exception cref="T:System.ArgumentException">directions not [L, d], not finite, or with a zero row (names directions); p &lt; 1 (names p); blockSize &lt; 0.</exception>
     static member SlicedWasserstein
         (
             directions: torch.Tensor,
@@ -520,12 +522,12 @@ type Distances =
     /// inputs agree, <c>Pairwise(a, a)</c> is symmetric with a zero diagonal, and instances with one seed agree; for
     /// new directions call <see cref="M:DistEmbed.Core.ISeededDistance.WithFreshDirections(System.Int64)"/>.
     /// </summary>
-    /// <param name="projections">The number L of directions, ≥ 1.</param>
+    /// <param name="projections">The number L of directions, 1 ≤ L ≤ 65,536 (and L·d ≤ 2^26).</param>
     /// <param name="seed">The seed of the directions.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
     /// <returns>A Monte-Carlo (pseudo-)metric on <c>Distributions</c>.</returns>
-    /// <exception cref="T:System.ArgumentException">projections &lt; 1 (names projections); p &lt; 1 (names p); blockSize &lt; 0.</exception>
+    /// <exception cref="T:System.ArgumentException">projections &lt; 1 or &gt; 65,536 (names projections); p &lt; 1 (names p); blockSize &lt; 0.</exception>
     static member SlicedWassersteinDrawn
         (
             projections: int,
@@ -536,7 +538,7 @@ type Distances =
         Distances.SlicedDrawn("sliced", projections, seed, p, blockSize)
 
     /// <summary>The sliced cost SW_p^p over directions drawn once per instance from the seed (name <c>sliced-w2-cost</c> for p = 2).</summary>
-    /// <param name="projections">The number L of directions, ≥ 1.</param>
+    /// <param name="projections">The number L of directions, 1 ≤ L ≤ 65,536 (and L·d ≤ 2^26).</param>
     /// <param name="seed">The seed of the directions.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
@@ -552,7 +554,7 @@ type Distances =
         Distances.SlicedDrawn("cost", projections, seed, p, blockSize)
 
     /// <summary>The max-sliced distance over directions drawn once per instance from the seed (name <c>max-sliced-w2</c> for p = 2).</summary>
-    /// <param name="projections">The number L of directions, ≥ 1.</param>
+    /// <param name="projections">The number L of directions, 1 ≤ L ≤ 65,536 (and L·d ≤ 2^26).</param>
     /// <param name="seed">The seed of the directions.</param>
     /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>

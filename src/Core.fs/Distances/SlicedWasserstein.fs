@@ -14,7 +14,8 @@ open DistEmbed.Core.DistanceKernels
 /// [1], [2]. The points are projected once ([B, T, d] → [B, T, L], one matrix product) and the one-dimensional costs
 /// of the L projected marginals come from the marginal machinery of <c>MarginalWasserstein</c> (exact merge of
 /// the cumulative weights; for uniform weights of one length, the sorted fast path: one matrix product per block for
-/// p = 2). Directions are used as given (a direction of norm r scales its slice by r), as POT's
+/// p = 2). Directions are used as given (a direction of norm r scales its slice by r; a zero direction is rejected,
+/// since its slice is 0 between any two distributions), as POT's
 /// <c>ot.sliced_wasserstein_distance(..., projections=Θᵀ)</c>; <c>randomDirections</c> draws unit directions,
 /// uniform on the sphere. Functions named <c>cost…</c> return SW_p^p; the others SW_p.
 ///
@@ -28,6 +29,27 @@ module SlicedWasserstein =
 
     type private Tensor = torch.Tensor
 
+    /// The most directions one call may draw (2^16): far beyond the ~1/√L Monte-Carlo error anyone needs, and a bound
+    /// on the [L, d] draw and the [B, T, L] projections, which otherwise ask for gigabytes from a mistyped option.
+    let internal maxProjections = 65536
+
+    /// The most elements L·d of one draw of directions (2^26, 512 MiB in float64).
+    let internal maxDirectionElements = 1L <<< 26
+
+    /// Checks a number of directions L against 1 ≤ L ≤ maxProjections (names the argument).
+    let internal checkProjections (name: string) (count: int) =
+        Validation.atLeastInt name 1 count
+        if count > maxProjections then
+            Validation.fail name $"{name} = {count} is too large; at most {maxProjections} directions are drawn per call."
+
+    /// Checks L·d of a draw against maxDirectionElements (names the argument that set L).
+    let internal checkDrawSize (name: string) (count: int) (dimension: int) =
+        let elements = int64 count * int64 dimension
+        if elements > maxDirectionElements then
+            Validation.fail
+                name
+                $"{name} = {count} directions of dimension {dimension} make {elements} values, more than the {maxDirectionElements} one draw may hold; use fewer directions."
+
     /// Draws L unit directions in ℝ^d from a generator: float64 standard normal draws on the CPU, each row divided
     /// by its norm, then converted (so one seed gives the same directions on every device and dtype).
     let internal draw (generator: torch.Generator) (count: int) (dimension: int) (dtype: torch.ScalarType) (device: torch.Device) : Tensor =
@@ -38,24 +60,39 @@ module SlicedWasserstein =
 
     /// <summary>L pseudo-random unit directions in ℝ^d, uniform on the sphere, reproducible from a seed.</summary>
     /// <remarks>Standard normal draws from a <c>torch.Generator</c> seeded with <paramref name="seed"/> (on the CPU, float64), each row normalised, then converted to <paramref name="dtype"/> on <paramref name="device"/>.</remarks>
-    /// <param name="count">The number of directions L ≥ 1.</param>
+    /// <param name="count">The number of directions, 1 ≤ L ≤ 65,536, with L·d ≤ 2^26.</param>
     /// <param name="dimension">The dimension d ≥ 1.</param>
     /// <param name="seed">The seed of the generator.</param>
     /// <param name="dtype">float32 or float64.</param>
     /// <param name="device">The target device; null means CPU.</param>
     /// <returns>[L, d] with unit rows.</returns>
-    /// <exception cref="T:System.ArgumentException">count or dimension below 1; dtype not floating.</exception>
+    /// <exception cref="T:System.ArgumentException">count or dimension below 1, count above 65,536 or L·d above 2^26; dtype not floating.</exception>
     [<CompiledName("RandomDirections")>]
     let randomDirections (count: int, dimension: int, seed: int64, dtype: torch.ScalarType, device: torch.Device) : Tensor =
         NativeRuntime.EnsureInitialized()
-        Validation.atLeastInt "count" 1 count
+        checkProjections "count" count
         Validation.atLeastInt "dimension" 1 dimension
+        checkDrawSize "count" count dimension
         if dtype <> torch.float32 && dtype <> torch.float64 then
             Validation.fail "dtype" $"dtype {dtype} is not supported; use float32 or float64."
         use generator = new torch.Generator(uint64 seed, torch.CPU)
         draw generator count dimension dtype (if isNull device then torch.CPU else device)
 
-    /// Checks directions [L, d] (floating, finite, d matching).
+    /// Checks that no row of finite directions [L, d] is zero: a zero direction projects every distribution onto the
+    /// single point 0, so its slice contributes 0 whatever the distributions (with only zero directions the sliced
+    /// distance between different distributions would be 0).
+    let internal checkNonZero (directions: Tensor) =
+        use scope = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        let zero = directions.detach().abs().amax([| 1L |]).eq (sc 0.0)
+        match TensorChecks.firstTrue zero with
+        | Some idx ->
+            Validation.fail
+                "directions"
+                $"directions row {idx.[0]} is zero; every direction must have a non-zero norm (a zero direction projects every distribution onto one point, so its slice is 0 between any two distributions)."
+        | None -> ()
+
+    /// Checks directions [L, d] (floating, finite, non-zero rows, d matching).
     let internal checkDirections (directions: Tensor) (dimension: int) =
         Validation.notNull "directions" directions
         TensorChecks.floating "directions" directions
@@ -64,6 +101,7 @@ module SlicedWasserstein =
                 "directions"
                 $"directions has shape {TensorChecks.shape directions}; it must be [L, d] with L ≥ 1 and d = {dimension} (the dimension of the batches)."
         TensorChecks.finite "directions" directions
+        checkNonZero directions
 
     /// The projected points [B, T, L] of a batch onto directions (converted to the batch's dtype and device).
     let internal project (points: Tensor) (directions: Tensor) : Tensor =
@@ -108,7 +146,7 @@ module SlicedWasserstein =
     /// <param name="p">The order, finite, ≥ 1.</param>
     /// <param name="directions">[L, d] directions, used as given (converted to the batches' dtype and device).</param>
     /// <returns>[B], ≥ 0, differentiable.</returns>
-    /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); counts, dimensions, dtypes or devices differ (names b); directions not [L, d] or not finite (names directions).</exception>
+    /// <exception cref="T:System.ArgumentException">p &lt; 1 (names p); counts, dimensions, dtypes or devices differ (names b); directions not [L, d], not finite or with a zero row (names directions).</exception>
     [<CompiledName("CostPaired")>]
     let costPaired (a: DistributionBatch, b: DistributionBatch, p: float, directions: Tensor) : Tensor =
         checkedScoped (fun () -> check a b p directions true) (fun () -> costPairedCore p directions a b)

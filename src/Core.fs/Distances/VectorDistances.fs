@@ -13,12 +13,17 @@ open DistEmbed.Core.DistanceKernels
 /// Pairwise squared Euclidean distances use one matrix product on centred inputs (the Gram form
 /// ‖x‖² + ‖y‖² − 2⟨x, y⟩); entries where that form loses accuracy to cancellation (nearby vectors, x = y included) are
 /// recomputed from the differences, so the result is never negative and its relative error stays at rounding level
-/// [1, Section 3]. The Euclidean distance takes a square root whose gradient is defined as 0 at x = y (the subgradient
-/// of the norm at its minimum), so gradients are finite everywhere.
+/// [1, Section 3]. The Euclidean, L_p and cosine forms divide by a power-of-two scale near the largest entry (per row
+/// for paired distances, per call for pairwise ones) before squaring, so that coordinates near the top of the dtype's
+/// range (e.g. 1e20 in float32, whose square overflows) give the distance wherever it fits [3]. The Euclidean distance
+/// takes a square root whose gradient is defined as 0 at x = y (the subgradient of the norm at its minimum), so
+/// gradients are finite everywhere.
 ///
 /// References:
 /// [1] N. J. Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., SIAM (2002), Section 3 (cancellation).
 /// [2] M. M. Deza and E. Deza, Encyclopedia of Distances, 4th ed., Springer (2016), Sections 5.1 (L_p) and 17.2 (cosine).
+/// [3] E. Anderson, Algorithm 978: Safe scaling in the Level 1 BLAS, ACM Transactions on Mathematical Software 44(1),
+///     article 12 (2017).
 /// </remarks>
 [<RequireQualifiedAccess>]
 module VectorDistances =
@@ -33,16 +38,36 @@ module VectorDistances =
     /// The floor on a norm in the cosine distance (a zero vector has cosine distance 1 to every vector).
     let private normFloor (dtype: torch.ScalarType) = if dtype = torch.float64 then 1e-300 else 1e-30
 
+    /// x / ‖x‖ row by row, the norm taken of the row divided by its power-of-two scale (so that rows with entries
+    /// near the top of the dtype's range do not overflow when squared, nor tiny rows underflow).
     let private unit (x: Tensor) =
         use scope = torch.NewDisposeScope()
-        let norm = safeSqrt (x.pow(TensorChecks.sc 2.0).sum (1L, keepdim = true))
-        x.div(norm.clamp_min (sc (normFloor x.dtype))).MoveToOuterDisposeScope()
+        let scaled = x.div (powerOfTwoScale x true)
+        let norm = safeSqrt (scaled.pow(TensorChecks.sc 2.0).sum (1L, keepdim = true))
+        scaled.div(norm.clamp_min (sc (normFloor x.dtype))).MoveToOuterDisposeScope()
+
+    /// ‖d_i‖_p of the rows of d [B, D], scale-stable: s_i (Σ_k |d_ik / s_i|^p)^{1/p} with s_i the row's power-of-two
+    /// scale (detached; the value and its gradient are those of the unscaled norm, which overflows in float32 once
+    /// |d_ik|^p exceeds ~3.4e38 although the norm itself may fit).
+    let internal rowNorm (p: float) (d: Tensor) : Tensor =
+        use scope = torch.NewDisposeScope()
+        let s = powerOfTwoScale d true
+        (safeRoot p ((powAbs p (d.div s)).sum (1L))).mul(s.squeeze 1L).MoveToOuterDisposeScope()
+
+    /// The common power-of-two scale of two batches (the larger of their scales), detached, 0-d.
+    let private jointScale (x: Tensor) (y: Tensor) : Tensor =
+        use scope = torch.NewDisposeScope()
+        torch.maximum(powerOfTwoScale x false, powerOfTwoScale y false).MoveToOuterDisposeScope()
 
     let internal squaredEuclideanPlan (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
         DistanceKernels.squaredEuclideanPlan a.Values b.Values (chooseBlock blockSize 4L)
 
+    /// Euclidean distances on both batches divided by one power-of-two scale s (exact), multiplied back by s: the
+    /// squared distances of the scaled batches cannot overflow where the distances fit.
     let internal euclideanPlan (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
-        squaredEuclideanPlan a b blockSize |> mapPlan safeSqrt
+        let s = jointScale a.Values b.Values
+        DistanceKernels.squaredEuclideanPlan (a.Values.div s) (b.Values.div s) (chooseBlock blockSize 4L)
+        |> mapPlan (fun block -> (safeSqrt block).mul s)
 
     let internal cosinePlan (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
         let x = unit a.Values
@@ -59,14 +84,18 @@ module VectorDistances =
     let internal lpPlan (p: float) (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
         if p = 2.0 then euclideanPlan a b blockSize
         else
-            let x = a.Values
-            let y = b.Values
+            let s = jointScale a.Values b.Values
+            let x = a.Values.div s
+            let y = b.Values.div s
             { Rows = x.shape.[0]
               Columns = y.shape.[0]
               BlockSize = chooseBlock blockSize 2L
               Block =
                 fun r0 rn c0 cn ->
-                    torch.cdist (x.narrow (0L, r0, rn), y.narrow (0L, c0, cn), p, compute_mode.donot_use_mm_for_euclid_dist) }
+                    use scope = torch.NewDisposeScope()
+                    torch.cdist(x.narrow (0L, r0, rn), y.narrow (0L, c0, cn), p, compute_mode.donot_use_mm_for_euclid_dist)
+                        .mul(s)
+                        .MoveToOuterDisposeScope() }
 
     /// <summary>Paired squared Euclidean distances ‖a_i − b_i‖².</summary>
     /// <param name="a">[B, d] vectors.</param>
@@ -95,7 +124,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("EuclideanPaired")>]
     let euclideanPaired (a: VectorBatch, b: VectorBatch) : Tensor =
-        checkedScoped (fun () -> check a b true) (fun () -> safeSqrt (a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L)))
+        checkedScoped (fun () -> check a b true) (fun () -> rowNorm 2.0 (a.Values.sub b.Values))
 
     /// <summary>Pairwise Euclidean distances ‖a_i − b_j‖₂, accurate near zero, streamed in blocks.</summary>
     /// <param name="a">[B, d] vectors.</param>
@@ -128,7 +157,8 @@ module VectorDistances =
         checkedPlan (fun () -> check a b false) blockSize (fun () -> cosinePlan a b blockSize)
 
     /// <summary>Paired L_p distances (Σ_k |a_ik − b_ik|^p)^{1/p}, p ≥ 1.</summary>
-    /// <remarks>|x|^p is formed directly: for large p and large coordinates it can overflow (float32 above ~1e38).</remarks>
+    /// <remarks>Each row of differences is divided by a power-of-two scale near its largest entry before |·|^p is formed
+    /// and the norm multiplied back, so |x|^p does not overflow (float32 above ~3.4e38) where the distance fits.</remarks>
     /// <param name="a">[B, d] vectors.</param>
     /// <param name="b">[B, d] vectors (same B, d, dtype, device).</param>
     /// <param name="p">The order, finite, ≥ 1.</param>
@@ -136,7 +166,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">p &lt; 1 or not finite (names p); counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("LpPaired")>]
     let lpPaired (a: VectorBatch, b: VectorBatch, p: float) : Tensor =
-        checkedScoped (fun () -> checkOrder p; check a b true) (fun () -> safeRoot p (powAbs p (a.Values.sub b.Values) |> fun t -> t.sum (1L)))
+        checkedScoped (fun () -> checkOrder p; check a b true) (fun () -> rowNorm p (a.Values.sub b.Values))
 
     /// <summary>Pairwise L_p distances (Σ_k |a_ik − b_jk|^p)^{1/p}, p ≥ 1, streamed in blocks.</summary>
     /// <remarks>p = 2 is the accurate Euclidean path; other p use <c>torch.cdist</c> without the matrix-product shortcut.</remarks>
