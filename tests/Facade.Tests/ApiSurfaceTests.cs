@@ -83,6 +83,25 @@ public sealed class ApiSurfaceTests
         Assert.False(FSharpTypes.IsFSharp(typeof(IReadOnlyList<Core.IDistance>), referenceTuples: true));
     }
 
+    [Fact]
+    public void CompilerGeneratedHelpersAreLeftOutButGeneratedEqualityStaysIn()
+    {
+        // A local function compiles to a [CompilerGenerated] method with an unspeakable name (like F# Debug builds'
+        // <sum>__debug@83 copies of inline functions); a record's Equals is [CompilerGenerated] with a plain name.
+        static int Local() => 1;
+        Assert.Equal(1, Local());
+        var helper = typeof(ApiSurfaceTests).GetMethods(BindingFlags.NonPublic | BindingFlags.Static)
+            .Single(m => m.Name.Contains(nameof(Local), StringComparison.Ordinal));
+        Assert.True(ApiText.IsCompilerGenerated(helper), helper.Name);
+        var equals = typeof(GeneratedEquality).GetMethod(nameof(Equals), [typeof(GeneratedEquality)])!;
+        Assert.True(equals.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false));
+        Assert.False(ApiText.IsCompilerGenerated(equals));
+        Assert.Contains(ApiText.Members(typeof(GeneratedEquality)), m => m.Member == equals);
+        Assert.DoesNotContain(ApiText.Describe(Assemblies).Split('\n'), l => l.Contains("__debug@", StringComparison.Ordinal));
+    }
+
+    private sealed record GeneratedEquality(int Value);
+
     private static string SourceDirectory([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
 }
 
@@ -112,6 +131,7 @@ internal static class ApiText
         foreach (var m in type.GetMethods(Declared))
         {
             if (m.IsSpecialName && !m.Name.StartsWith("op_", StringComparison.Ordinal)) continue;
+            if (IsCompilerGenerated(m)) continue;
             var generic = m.IsGenericMethodDefinition ? "<" + string.Join(", ", m.GetGenericArguments().Select(a => a.Name)) + ">" : "";
             yield return ("method", m,
                 $"{Modifiers(m)}method {Nullable(m.ReturnType, () => nullability.Create(m.ReturnParameter))} {m.Name}{generic}({Parameters(m, nullability)})");
@@ -135,6 +155,15 @@ internal static class ApiText
         foreach (var e in type.GetEvents(Declared))
             yield return ("event", e, $"event {Name(e.EventHandlerType!)} {e.Name}");
     }
+
+    /// <summary>Whether <paramref name="member"/> is a compiler-generated helper with an unspeakable name, such as the
+    /// <c>&lt;sum&gt;__debug@83</c> copies of FSharp.Core's inline functions that F# Debug builds (no optimisation) emit
+    /// as public static methods. They are not part of the API: Release builds have none, and the snapshot must be the
+    /// same in both configurations. The F#-generated Equals/CompareTo/GetHashCode also carry
+    /// [CompilerGenerated] but have ordinary names and stay in.</summary>
+    internal static bool IsCompilerGenerated(MemberInfo member) =>
+        member.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false)
+        && (member.Name.Contains('@') || member.Name.StartsWith('<'));
 
     private static IEnumerable<string> Lines(Type type)
     {
