@@ -33,10 +33,17 @@ module Executor =
     let Separator = "."
 
 /// One Expecto test of an assembly, as flattened by Expecto, with the VSTest test case that stands for it.
-type internal DiscoveredTest = { Flat: FlatTest; Case: TestCase; FullName: string }
+type DiscoveredTest =
+    { /// The test as Expecto flattens it (name levels, code, focus state).
+      Flat: FlatTest
+      /// The VSTest test case: FullyQualifiedName and DisplayName are both the full name.
+      Case: TestCase
+      /// The levels of the test's name joined by <see cref="Executor.Separator"/>.
+      FullName: string }
 
-module internal Discovery =
-    let executorUri = Uri Executor.Uri
+/// Finds the Expecto tests of a test assembly.
+module Discovery =
+    let private executorUri = Uri Executor.Uri
 
     let private isManaged (source: string) =
         try
@@ -44,7 +51,7 @@ module internal Discovery =
             true
         with _ -> false
 
-    /// The assembly at <paramref name="source"/>, when it is a managed assembly that references Expecto.
+    /// The assembly at source, when it is a managed assembly that references Expecto.
     let load (source: string) : Assembly option =
         if not (File.Exists source) || not (isManaged source) then None
         else
@@ -53,17 +60,20 @@ module internal Discovery =
                 assembly.GetReferencedAssemblies() |> Array.exists (fun a -> a.Name = "Expecto")
             if usesExpecto then Some assembly else None
 
+    /// The tests of an Expecto test tree, flattened in Expecto's order, as test cases of the assembly at source.
+    let flatten (source: string) (test: Test) : DiscoveredTest list =
+        Test.toTestCodeList test
+        |> List.map (fun flat ->
+            let fullName = flat.fullName Executor.Separator
+            let case = TestCase(fullName, executorUri, source)
+            case.DisplayName <- fullName
+            { Flat = flat; Case = case; FullName = fullName })
+
     /// Every Expecto test of the assembly (the values marked [<Tests>]), flattened in Expecto's order.
     let tests (source: string) (assembly: Assembly) : DiscoveredTest list =
         match testFromAssembly assembly with
         | None -> []
-        | Some test ->
-            Test.toTestCodeList test
-            |> List.map (fun flat ->
-                let fullName = flat.fullName Executor.Separator
-                let case = TestCase(fullName, executorUri, source)
-                case.DisplayName <- fullName
-                { Flat = flat; Case = case; FullName = fullName })
+        | Some test -> flatten source test
 
     /// The full names that more than one test carries (Expecto's runner refuses to run such a suite).
     let duplicates (tests: DiscoveredTest list) : Set<string> =
@@ -110,11 +120,12 @@ module internal Filtering =
                     | _ -> null)
             )
 
-module internal Execution =
+/// Runs Expecto tests one at a time and reports each result to VSTest.
+module Execution =
     let private setUpOnce = HashSet<string>(StringComparer.Ordinal)
 
     /// Calls the assembly's [<BeforeTests>] methods, once per assembly and process.
-    let setUp (assembly: Assembly) =
+    let internal setUp (assembly: Assembly) =
         if setUpOnce.Add assembly.FullName then
             let types =
                 try
@@ -139,7 +150,7 @@ module internal Execution =
                             )
 
     /// Expecto's configuration for one test: sequenced, silent (results go to VSTest, not to the console).
-    let config =
+    let internal config =
         { ExpectoConfig.defaultConfig with
             runInParallel = false
             parallelWorkers = 1
@@ -155,7 +166,7 @@ module internal Execution =
         chain e
 
     /// Runs one test on the calling thread, with its console output captured, and records its result.
-    let runOne (handle: IFrameworkHandle) (token: CancellationToken) (test: DiscoveredTest) (duplicate: bool) =
+    let private runOne (handle: IFrameworkHandle) (token: CancellationToken) (test: DiscoveredTest) (duplicate: bool) =
         let case = test.Case
         handle.RecordStart case
         let result = VsTestResult(case)
@@ -203,10 +214,12 @@ module internal Execution =
         handle.RecordEnd(case, result.Outcome)
         handle.RecordResult result
 
-    /// Runs the selected tests of one assembly one at a time, in Expecto's order.
-    let run (handle: IFrameworkHandle) (token: CancellationToken) (assembly: Assembly) (all: DiscoveredTest list) (selected: DiscoveredTest list) =
+    /// Runs the selected tests (of all, the tests of one assembly) one at a time on the calling thread, in Expecto's
+    /// order, after calling beforeFirst once; stops before the next test once the token is cancelled. A test whose full
+    /// name another test of all shares is reported as failed without running.
+    let run (handle: IFrameworkHandle) (token: CancellationToken) (beforeFirst: unit -> unit) (all: DiscoveredTest list) (selected: DiscoveredTest list) =
         if not (List.isEmpty selected) then
-            setUp assembly
+            beforeFirst ()
             let duplicates = Discovery.duplicates all
             if not duplicates.IsEmpty then
                 handle.SendMessage(
@@ -239,7 +252,7 @@ type ExpectoTestAdapter() =
                 | Some assembly ->
                     let all = Discovery.tests source assembly
                     let selected = all |> List.filter (fun t -> keep t.Case && Filtering.matches filter t.Case)
-                    Execution.run handle cancellation.Token assembly all selected
+                    Execution.run handle cancellation.Token (fun () -> Execution.setUp assembly) all selected
 
     interface ITestDiscoverer with
         /// Sends a test case for every Expecto test of the sources.
