@@ -46,31 +46,37 @@ restore() { dotnet restore DistEmbed.Verified.sln >&2; }
 build() { dotnet build DistEmbed.Verified.sln -c Release --no-restore -v q -nologo >&2; }
 
 run_tests() {
-  local total_pass=0 total_fail=0 rc trx p f
+  local total_pass=0 total_fail=0 rc trx p f project
   local results="$ROOT/artifacts/test/trx"
-  rm -rf "$results"
+  rm -rf "$results" "$ROOT"/tests/*/TestResults
   mkdir -p "$results"
   # 1) Every test project of the solution under `dotnet test`, one TRX report each: the C# consumer tests (xunit) and
   #    the F# property suites (Expecto + FsCheck, through tests/Expecto.TestAdapter). The adapter runs the properties
   #    one at a time: TorchSharp 0.107 passes some temporary Scalars (the implicit alpha of add/sub) by raw handle, and
   #    a garbage collection triggered by another test thread can finalise one while its native call still reads it;
   #    one test thread leaves no other thread to trigger it. (The two test projects run in separate processes.)
+  #    Each project writes its report into its own TestResults/ (no clash of the timestamped names); they are
+  #    collected as artifacts/test/trx/<project>.trx.
   set +e
-  dotnet test DistEmbed.Verified.sln -c Release --no-build --logger trx --results-directory "$results" >&2
+  dotnet test DistEmbed.Verified.sln -c Release --no-build --logger trx >&2
   rc=$?
   set -e
   local reports=0
-  for trx in "$results"/*.trx; do
+  for trx in "$ROOT"/tests/*/TestResults/*.trx; do
     [ -f "$trx" ] || continue
+    project=$(basename "$(dirname "$(dirname "$trx")")")
+    cp "$trx" "$results/$project.trx"
     reports=$((reports + 1))
     p=$(grep -oE '<Counters [^>]*' "$trx" | grep -oE ' passed="[0-9]+"' | grep -oE '[0-9]+')
     f=$(grep -oE '<Counters [^>]*' "$trx" | grep -oE ' failed="[0-9]+"' | grep -oE '[0-9]+')
-    log "$(basename "$trx"): $p passed, $f failed"
+    log "$project: $p passed, $f failed ($results/$project.trx)"
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
   done
-  # One report per test project (Facade.Tests, Properties); a missing one is a crashed or unbuilt test run.
-  if [ "$reports" -lt 2 ]; then
-    total_fail=$((total_fail + 2 - reports)); log "dotnet test wrote $reports TRX reports, expected 2 (exit $rc)"
+  # One report per test project under tests/ (those that use the Test SDK); a missing one is a crashed run.
+  local expected
+  expected=$(grep -l 'Include="Microsoft.NET.Test.Sdk"' "$ROOT"/tests/*/*.??proj | wc -l)
+  if [ "$reports" -lt "$expected" ]; then
+    total_fail=$((total_fail + expected - reports)); log "dotnet test wrote $reports TRX reports, expected $expected (exit $rc)"
   fi
   [ "$rc" = "0" ] || [ "$total_fail" -gt 0 ] || { total_fail=$((total_fail + 1)); log "dotnet test exited $rc"; }
   # 2) The literate F# guides (docs/*.fsx) run as scripts against the assemblies built above; each must exit 0.
