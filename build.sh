@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DistEmbed.Verified build entry point.
 #   ./build.sh demo    set up, build, and run the main job: distributional vs. mean-pooled sequence embeddings (report in artifacts/demo)
-#   ./build.sh test    set up, build, and run every test suite; ends with "N passed, N failed"
+#   ./build.sh test    set up, build, and run every test suite (dotnet test at the root, + the F# guides); ends with "N passed, N failed"
 #   ./build.sh setup   only check/fix the native runtime (libstdc++ with GLIBCXX_3.4.32) and restore packages
 #   ./build.sh pack    NuGet packages DistEmbed.Core, DistEmbed, DistEmbed.Verification, DistEmbed.Tool (+ .snupkg) into artifacts/packages/
 #   ./build.sh sample  pack the libraries, then restore samples/ConsoleSample from artifacts/packages and run it
@@ -47,43 +47,40 @@ restore() { dotnet restore DistEmbed.Verified.sln >&2; }
 build() { dotnet build DistEmbed.Verified.sln -c Release --no-restore -v q -nologo >&2; }
 
 run_tests() {
-  local total_pass=0 total_fail=0 out rc
-  mkdir -p "$ROOT/artifacts/test"
-  # 1) F# property suites (Expecto console app). Sequenced: TorchSharp 0.107 passes some temporary Scalars (the
-  #    implicit alpha of add/sub) by raw handle, and a garbage collection triggered by another test thread can
-  #    finalise one while its native call still reads it; one test thread leaves no other thread to trigger it.
+  local total_pass=0 total_fail=0 rc trx p f project
+  local results="$ROOT/artifacts/test/trx"
+  rm -rf "$results" "$ROOT"/tests/*/TestResults
+  mkdir -p "$results"
+  # 1) Every test project of the solution under `dotnet test`, one TRX report each: the C# consumer tests (xunit) and
+  #    the F# property suites (Expecto + FsCheck, through tests/Expecto.TestAdapter). The adapter runs the properties
+  #    one at a time: TorchSharp 0.107 passes some temporary Scalars (the implicit alpha of add/sub) by raw handle, and
+  #    a garbage collection triggered by another test thread can finalise one while its native call still reads it;
+  #    one test thread leaves no other thread to trigger it. (The two test projects run in separate processes.)
+  #    Each project writes its report into its own TestResults/ (no clash of the timestamped names); they are
+  #    collected as artifacts/test/trx/<project>.trx.
   set +e
-  out=$(dotnet run --project tests/Properties/Properties.fsproj -c Release --no-build -- --sequenced 2>&1 | tee /dev/stderr)
+  dotnet test DistEmbed.Verified.sln -c Release --no-build --logger trx >&2
   rc=$?
   set -e
-  local line p f e
-  line=$(echo "$out" | grep -E '[0-9]+ tests run in' | tail -n 1 || true)
-  if [ -n "$line" ]; then
-    p=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-    e=$(echo "$line" | sed -E 's/.* ([0-9]+) errored.*/\1/')
-    total_pass=$((total_pass + p)); total_fail=$((total_fail + f + e))
-  else
-    total_fail=$((total_fail + 1)); log "property suites printed no summary (exit $rc)"
-  fi
-  [ "$rc" = "0" ] || [ "$total_fail" -gt 0 ] || total_fail=$((total_fail + 1))
-  # 2) C# consumer tests (xunit via dotnet test, counted from the TRX report)
-  rm -rf "$ROOT/artifacts/test/trx"
-  set +e
-  dotnet test tests/Facade.Tests/Facade.Tests.csproj -c Release --no-build --logger "trx;LogFileName=facade.trx" \
-    --results-directory "$ROOT/artifacts/test/trx" >&2
-  rc=$?
-  set -e
-  local trx="$ROOT/artifacts/test/trx/facade.trx"
-  if [ -f "$trx" ]; then
+  local reports=0
+  for trx in "$ROOT"/tests/*/TestResults/*.trx; do
+    [ -f "$trx" ] || continue
+    project=$(basename "$(dirname "$(dirname "$trx")")")
+    cp "$trx" "$results/$project.trx"
+    reports=$((reports + 1))
     p=$(grep -oE '<Counters [^>]*' "$trx" | grep -oE ' passed="[0-9]+"' | grep -oE '[0-9]+')
     f=$(grep -oE '<Counters [^>]*' "$trx" | grep -oE ' failed="[0-9]+"' | grep -oE '[0-9]+')
+    log "$project: $p passed, $f failed ($results/$project.trx)"
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
-    [ "$rc" = "0" ] || [ "$f" -gt 0 ] || total_fail=$((total_fail + 1))
-  else
-    total_fail=$((total_fail + 1)); log "facade tests wrote no report (exit $rc)"
+  done
+  # One report per test project under tests/ (those that use the Test SDK); a missing one is a crashed run.
+  local expected
+  expected=$(grep -l 'Include="Microsoft.NET.Test.Sdk"' "$ROOT"/tests/*/*.??proj | wc -l)
+  if [ "$reports" -lt "$expected" ]; then
+    total_fail=$((total_fail + expected - reports)); log "dotnet test wrote $reports TRX reports, expected $expected (exit $rc)"
   fi
-  # 3) The literate F# guides (docs/*.fsx) run as scripts against the assemblies built above; each must exit 0.
+  [ "$rc" = "0" ] || [ "$total_fail" -gt 0 ] || { total_fail=$((total_fail + 1)); log "dotnet test exited $rc"; }
+  # 2) The literate F# guides (docs/*.fsx) run as scripts against the assemblies built above; each must exit 0.
   local script
   for script in docs/*.fsx; do
     if run_fsx "$script" >&2; then

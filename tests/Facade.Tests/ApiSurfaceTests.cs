@@ -92,6 +92,37 @@ public sealed class ApiSurfaceTests
         Assert.False(FSharpTypes.IsFSharp(typeof(IReadOnlyList<Core.IDistance>), referenceTuples: true));
     }
 
+    [Fact]
+    public void FSharpDebugHelpersAreLeftOutButGeneratedRecordMembersStayIn()
+    {
+        // What an F# Debug build (no optimisation) emits for each use of an FSharp.Core inline function: a public
+        // static [CompilerGenerated] method named like "<sum>__debug@83". Built here with Reflection.Emit, because a
+        // Release build of DistEmbed.Core has none.
+        var module = System.Reflection.Emit.AssemblyBuilder
+            .DefineDynamicAssembly(new AssemblyName("FSharpDebugHelpers"), System.Reflection.Emit.AssemblyBuilderAccess.Run)
+            .DefineDynamicModule("FSharpDebugHelpers");
+        var builder = module.DefineType("Helpers", TypeAttributes.Public | TypeAttributes.Abstract | TypeAttributes.Sealed);
+        var method = builder.DefineMethod("<sum>__debug@83", MethodAttributes.Public | MethodAttributes.Static, typeof(double), [typeof(double[])]);
+        method.SetCustomAttribute(new System.Reflection.Emit.CustomAttributeBuilder(typeof(CompilerGeneratedAttribute).GetConstructor(Type.EmptyTypes)!, []));
+        var il = method.GetILGenerator();
+        il.Emit(System.Reflection.Emit.OpCodes.Ldc_R8, 0.0);
+        il.Emit(System.Reflection.Emit.OpCodes.Ret);
+        var helpers = builder.CreateType();
+        Assert.True(ApiText.IsCompilerGenerated(helpers.GetMethod("<sum>__debug@83")!));
+        Assert.DoesNotContain(ApiText.Members(helpers), m => m.Kind == "method");
+
+        // A C# record's Equals and <Clone>$ are [CompilerGenerated] too, but they are real API and stay in.
+        var equals = typeof(GeneratedEquality).GetMethod(nameof(Equals), [typeof(GeneratedEquality)])!;
+        var clone = typeof(GeneratedEquality).GetMethod("<Clone>$")!;
+        Assert.True(equals.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false));
+        Assert.True(clone.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false));
+        Assert.False(ApiText.IsCompilerGenerated(equals));
+        Assert.False(ApiText.IsCompilerGenerated(clone));
+        Assert.Contains(ApiText.Members(typeof(GeneratedEquality)), m => m.Member == clone);
+    }
+
+    public sealed record GeneratedEquality(int Value);
+
     private static string SourceDirectory([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
 }
 
@@ -121,6 +152,7 @@ internal static class ApiText
         foreach (var m in type.GetMethods(Declared))
         {
             if (m.IsSpecialName && !m.Name.StartsWith("op_", StringComparison.Ordinal)) continue;
+            if (IsCompilerGenerated(m)) continue;
             var generic = m.IsGenericMethodDefinition ? "<" + string.Join(", ", m.GetGenericArguments().Select(a => a.Name)) + ">" : "";
             yield return ("method", m,
                 $"{Modifiers(m)}method {Nullable(m.ReturnType, () => nullability.Create(m.ReturnParameter))} {m.Name}{generic}({Parameters(m, nullability)})");
@@ -144,6 +176,14 @@ internal static class ApiText
         foreach (var e in type.GetEvents(Declared))
             yield return ("event", e, $"event {Name(e.EventHandlerType!)} {e.Name}");
     }
+
+    /// <summary>Whether <paramref name="member"/> is an F# compiler-generated helper (an '@' in its name), such as the
+    /// <c>&lt;sum&gt;__debug@83</c> copies of FSharp.Core's inline functions that F# Debug builds (no optimisation) emit
+    /// as public static methods. They are not part of the API: Release builds have none, and the snapshot must be the
+    /// same in both configurations. Other [CompilerGenerated] members are real API and stay in: F#'s
+    /// Equals/CompareTo/GetHashCode, C# records' Equals and &lt;Clone&gt;$.</summary>
+    internal static bool IsCompilerGenerated(MemberInfo member) =>
+        member.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && member.Name.Contains('@');
 
     private static IEnumerable<string> Lines(Type type)
     {

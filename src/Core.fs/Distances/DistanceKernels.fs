@@ -22,11 +22,15 @@ module internal DistanceKernels =
         torch.where(positive, safe.sqrt (), torch.zeros_like x).MoveToOuterDisposeScope()
 
     /// A power of two 2^e with max|x| ≤ 2^e ≤ 2·max|x| up to the rounding of log2 (per row of x [B, D] when rowwise,
-    /// over all of x otherwise), detached, as [B, 1] or a 0-d tensor. Dividing by it is exact (no rounding), and it brings the largest entry near
-    /// [0.5, 1], so squares and p-th powers of the scaled values neither overflow nor underflow where the norm itself
-    /// fits the dtype: the scaling of LAPACK's xNRM2 (Anderson, "Algorithm 978: Safe scaling in the Level 1 BLAS",
-    /// ACM TOMS 44(1), 2017) with a power-of-two scale. An all-zero row (or an empty x) gets the scale 1.
-    let powerOfTwoScale (x: Tensor) (rowwise: bool) : Tensor =
+    /// over all of x otherwise), detached, as [B, 1] or a 0-d tensor — or exactly 1 where max|x| lies in the range in
+    /// which p-th powers of the entries, summed over up to 2^20 terms, stay normal and finite (for p = 2 in float32
+    /// about [2^-51, 2^53]). Dividing by it is exact (no rounding), and outside that range it brings the largest entry
+    /// near [0.5, 1], so squares and p-th powers of the scaled values neither overflow nor underflow where the norm
+    /// itself fits the dtype: the scaling of LAPACK's xNRM2 (Anderson, "Algorithm 978: Safe scaling in the Level 1
+    /// BLAS", ACM TOMS 44(1), 2017) with a power-of-two scale. Inside the range the scale is 1, so ordinary data gives
+    /// bit for bit the values of the unscaled formula, whatever the block or batch it is computed in. An all-zero row
+    /// (or an empty x) gets the scale 1.
+    let powerOfTwoScale (x: Tensor) (rowwise: bool) (p: float) : Tensor =
         use scope = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let empty = if rowwise then x.dim () < 2L || x.shape.[1] = 0L else x.numel () = 0L
@@ -36,11 +40,16 @@ module internal DistanceKernels =
                 .MoveToOuterDisposeScope()
         else
             let m = if rowwise then x.detach().abs().amax ([| 1L |], keepdim = true) else x.detach().abs().max ()
-            let tiny, huge = if x.dtype = torch.float64 then 1e-300, 1e300 else 1e-37, 1e37
-            let positive = m.gt (sc 0.0)
+            let float64 = x.dtype = torch.float64
+            let tiny, huge = if float64 then 1e-300, 1e300 else 1e-37, 1e37
+            let maxExponent, minExponent = if float64 then 1023.0, -1022.0 else 127.0, -126.0
+            let safeHigh = System.Math.Pow(2.0, System.Math.Floor((maxExponent - 21.0) / p))
+            let safeLow = System.Math.Pow(2.0, System.Math.Ceiling((minExponent + 24.0) / p))
+            let safe = m.ge(sc safeLow).logical_and (m.le (sc safeHigh))
             let exponent = m.clamp(sc tiny, sc huge).log2().floor().add (sc 1.0)
             let scale = torch.full_like(m, sc 2.0).pow exponent
-            torch.where(positive, scale, torch.ones_like m).MoveToOuterDisposeScope()
+            let positive = m.gt (sc 0.0)
+            torch.where(positive.logical_and (safe.logical_not ()), scale, torch.ones_like m).MoveToOuterDisposeScope()
 
     /// x^{1/p} for x ≥ 0 with the same zero-gradient guard at 0 as <c>safeSqrt</c>.
     let safeRoot (p: float) (x: Tensor) : Tensor =

@@ -42,7 +42,7 @@ module VectorDistances =
     /// near the top of the dtype's range do not overflow when squared, nor tiny rows underflow).
     let private unit (x: Tensor) =
         use scope = torch.NewDisposeScope()
-        let scaled = x.div (powerOfTwoScale x true)
+        let scaled = x.div (powerOfTwoScale x true 2.0)
         let norm = safeSqrt (scaled.pow(TensorChecks.sc 2.0).sum (1L, keepdim = true))
         scaled.div(norm.clamp_min (sc (normFloor x.dtype))).MoveToOuterDisposeScope()
 
@@ -51,13 +51,13 @@ module VectorDistances =
     /// |d_ik|^p exceeds ~3.4e38 although the norm itself may fit).
     let internal rowNorm (p: float) (d: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
-        let s = powerOfTwoScale d true
+        let s = powerOfTwoScale d true p
         (safeRoot p ((powAbs p (d.div s)).sum (1L))).mul(s.squeeze 1L).MoveToOuterDisposeScope()
 
     /// The common power-of-two scale of two batches (the larger of their scales), detached, 0-d.
-    let private jointScale (x: Tensor) (y: Tensor) : Tensor =
+    let private jointScale (p: float) (x: Tensor) (y: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
-        torch.maximum(powerOfTwoScale x false, powerOfTwoScale y false).MoveToOuterDisposeScope()
+        torch.maximum(powerOfTwoScale x false p, powerOfTwoScale y false p).MoveToOuterDisposeScope()
 
     let internal squaredEuclideanPlan (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
         DistanceKernels.squaredEuclideanPlan a.Values b.Values (chooseBlock blockSize 4L)
@@ -65,7 +65,7 @@ module VectorDistances =
     /// Euclidean distances on both batches divided by one power-of-two scale s (exact), multiplied back by s: the
     /// squared distances of the scaled batches cannot overflow where the distances fit.
     let internal euclideanPlan (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
-        let s = jointScale a.Values b.Values
+        let s = jointScale 2.0 a.Values b.Values
         DistanceKernels.squaredEuclideanPlan (a.Values.div s) (b.Values.div s) (chooseBlock blockSize 4L)
         |> mapPlan (fun block -> (safeSqrt block).mul s)
 
@@ -84,7 +84,7 @@ module VectorDistances =
     let internal lpPlan (p: float) (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
         if p = 2.0 then euclideanPlan a b blockSize
         else
-            let s = jointScale a.Values b.Values
+            let s = jointScale p a.Values b.Values
             let x = a.Values.div s
             let y = b.Values.div s
             { Rows = x.shape.[0]
