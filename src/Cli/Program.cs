@@ -14,28 +14,23 @@ public static class Program
     public static int Main(string[] args)
     {
         var verbose = new Option<bool>("--verbose") { Description = "On an error, also print the stack trace.", Recursive = true };
-        var root = new RootCommand("distembed — distributional embeddings, optimal-transport distances and metric learning (DistEmbed.Verified).");
-        root.Subcommands.Add(DistanceCommand.Create());
-        root.Subcommands.Add(GenerateCommand.Create());
-        root.Subcommands.Add(ShowcaseCommand.Create());
-        root.Subcommands.Add(CompareCommand.Create());
-        root.Subcommands.Add(DemoCommand.Create());
-        root.Subcommands.Add(SequenceCommands.Train());
-        root.Subcommands.Add(SequenceCommands.Embed());
-        root.Subcommands.Add(SequenceCommands.Evaluate());
-        root.Subcommands.Add(DataCommand.Create());
-        root.Subcommands.Add(TvaeCommand.Create());
-        root.Subcommands.Add(BregmanTrainCommand.Create());
+        var root = CreateRoot();
         root.Options.Add(verbose);
         CliErrors.Verbose = false;
         try
         {
-            var parsed = root.Parse(RouteTrainTask(args ?? []));
+            args ??= [];
+            var parsed = root.Parse(args);
             CliErrors.Verbose = parsed.GetValue(verbose);
             if (parsed.Errors.Count > 0)
             {
-                var command = parsed.CommandResult.Command == root ? "" : parsed.CommandResult.Command.Name + " ";
+                var command = CommandPath(parsed.CommandResult);
                 var more = parsed.Errors.Count > 1 ? $" (and {parsed.Errors.Count - 1} more)" : "";
+                if (OldTrainTask(args) is { } task)
+                {
+                    Console.Error.WriteLine($"error: 'distembed train --task {task}' is now the subcommand 'distembed train {task}' (its options differ from train sequence's); see 'distembed train {task} --help'.");
+                    return CliErrors.UsageError;
+                }
                 Console.Error.WriteLine($"error: {parsed.Errors[0].Message.ReplaceLineEndings(" ").TrimEnd('.', ' ')}{more}; see 'distembed {command}--help'.");
                 return CliErrors.UsageError;
             }
@@ -47,24 +42,49 @@ public static class Program
         }
     }
 
-    /// <summary>
-    /// <c>distembed train --task bregman …</c> is the <c>train-bregman</c> command (its options differ from the sequence
-    /// task's); every other argument list is returned unchanged.
-    /// </summary>
-    /// <param name="args">Command-line arguments.</param>
-    /// <returns>The arguments with <c>train --task bregman</c> rewritten to <c>train-bregman</c>.</returns>
-    public static string[] RouteTrainTask(string[] args)
+    /// <summary>The command tree of <c>distembed</c>: every command and subcommand with its options and action (the
+    /// root's own <c>--verbose</c> is added by <see cref="Main"/>).</summary>
+    /// <returns>The root command.</returns>
+    public static RootCommand CreateRoot()
     {
-        ArgumentNullException.ThrowIfNull(args);
-        if (args.Length == 0 || args[0] != "train")
-            return args;
+        var root = new RootCommand("distembed — distributional embeddings, optimal-transport distances and metric learning (DistEmbed.Verified).");
+        root.Subcommands.Add(DistanceCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(ShowcaseCommand.Create());
+        root.Subcommands.Add(CompareCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        var train = SequenceCommands.Train("train");
+        train.Subcommands.Add(SequenceCommands.Train("sequence"));
+        train.Subcommands.Add(BregmanTrainCommand.Create());
+        train.Subcommands.Add(TvaeCommand.Create());
+        root.Subcommands.Add(train);
+        root.Subcommands.Add(SequenceCommands.Embed());
+        root.Subcommands.Add(SequenceCommands.Evaluate());
+        root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(TvaeCommand.Create(alias: true));
+        return root;
+    }
+
+    /// <summary>The words of a command after <c>distembed</c> followed by a space (<c>train sequence </c>), empty for the root.</summary>
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var r = result; r?.Parent is System.CommandLine.Parsing.CommandResult parent; r = parent)
+            names.Insert(0, r.Command.Name);
+        return names.Count == 0 ? "" : string.Join(" ", names) + " ";
+    }
+
+    /// <summary>The task of an old <c>distembed train --task bregman|tvae …</c> command line (now the subcommands
+    /// <c>train bregman</c> and <c>train tvae</c>), or null; used only to explain a usage error, never to rewrite the
+    /// arguments.</summary>
+    private static string? OldTrainTask(string[] args)
+    {
+        if (args.Length == 0 || args[0] != "train") return null;
         for (var i = 1; i < args.Length; i++)
         {
-            if (args[i] == "--task" && i + 1 < args.Length && args[i + 1] == "bregman")
-                return ["train-bregman", .. args[1..i], .. args[(i + 2)..]];
-            if (args[i] == "--task=bregman")
-                return ["train-bregman", .. args[1..i], .. args[(i + 1)..]];
+            var value = args[i] == "--task" && i + 1 < args.Length ? args[i + 1] : args[i].StartsWith("--task=", StringComparison.Ordinal) ? args[i][7..] : null;
+            if (value is "bregman" or "tvae") return value;
         }
-        return args;
+        return null;
     }
 }

@@ -174,7 +174,7 @@ public sealed class CatalogTests
         var names = string.Join("; ", groups) + ".";
         foreach (var (command, option) in new[]
                  {
-                     (DistanceCommand.Create(), "--metric"), (CompareCommand.Create(), "--metric"),
+                     (DistanceCommand.Create(), "--distance"), (CompareCommand.Create(), "--distance"),
                      (SequenceCommands.Train(), "--distance"), (SequenceCommands.Evaluate(), "--distance"),
                  })
         {

@@ -103,7 +103,7 @@ public sealed class ReliabilityCheckpointTests : IDisposable
         AssertOneLineError(code, stderr, "--out", "is an existing file");
         Assert.Equal("", stdout); // no epoch ran
         Assert.Equal("not a folder", File.ReadAllText(file));
-        (code, _, stderr) = Cli("train", "--task", "bregman", "--data", "idx:" + Path.Combine(_dir, "no-such-idx"), "--generator", "icnn", "--out", file);
+        (code, _, stderr) = Cli("train", "bregman", "--data", "idx:" + Path.Combine(_dir, "no-such-idx"), "--generator", "icnn", "--out", file);
         AssertOneLineError(code, stderr, "--out", "is an existing file");
     }
 

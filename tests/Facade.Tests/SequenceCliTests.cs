@@ -23,7 +23,7 @@ public sealed class SequenceCliTests : IDisposable
     public void TrainEmbedEvaluateRoundTrip(string head, int rank)
     {
         var model = Path.Combine(_dir, "model-" + head);
-        var (code, stdout, stderr) = RunCli("train", "--task", "sequence", "--train", Train, "--encoder", "tcn", "--head", head,
+        var (code, stdout, stderr) = RunCli("train", "sequence", "--train", Train, "--encoder", "tcn", "--head", head,
             "--epochs", "2", "--batch-size", "16", "--hidden", "8", "--features", "3", "--quantiles", "5", "--seed", "3", "--device", "cpu",
             "--out", model, "--json");
         Assert.True(code == 0, stderr);
@@ -78,7 +78,7 @@ public sealed class SequenceCliTests : IDisposable
         Assert.Contains("unknown loss 'hinge'", stderr);
         (code, _, stderr) = RunCli("train", "--task", "vision", "--train", Train, "--out", model);
         Assert.Equal(1, code);
-        Assert.Contains("--task 'vision' is unknown; valid: sequence, bregman", stderr);
+        Assert.Contains("--task 'vision' is unknown; this command trains sequence models (--task sequence); the other tasks are subcommands: train bregman, train tvae", stderr);
         (code, _, stderr) = RunCli("train", "--train", Train, "--batch-size", "10", "--out", model);
         Assert.Equal(1, code);
         Assert.Contains("--batch-size = 10", stderr);

@@ -67,7 +67,7 @@ public sealed record BregmanTrainResult(
     double TrainSeconds, int TrainCount, int TestCount, string[] Paths);
 
 /// <summary>
-/// <c>distembed train-bregman</c> (routed from <c>distembed train --task bregman</c>): trains a deep Bregman model
+/// <c>distembed train bregman</c>: trains a deep Bregman model
 /// (MLP backbone → embedding → learned convex generator, or a fixed Euclidean/cosine baseline) on some classes of an
 /// image data set and reports retrieval on held-out classes.
 /// </summary>
@@ -77,15 +77,14 @@ public static class BregmanTrainCommand
     public static IReadOnlyList<string> Generators { get; } = ["quadratic", "max-affine", "smooth-max-affine", "icnn", "euclidean", "cosine"];
 
     /// <summary>Builds the command.</summary>
-    /// <param name="name">The command's name (<c>train-bregman</c>).</param>
-    /// <returns>The command.</returns>
-    public static Command Create(string name = "train-bregman")
+    /// <returns>The command (<c>bregman</c>, a subcommand of <c>train</c>).</returns>
+    public static Command Create()
     {
         var data = new Option<string>("--data") { Description = "mnist, fashion-mnist or idx:DIR.", Required = true };
         var generator = new Option<string>("--generator") { Description = string.Join("|", Generators), Required = true };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "Seed of the initialisation and the sampler.", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var device = DeviceOption.Create();
         var output = new Option<string?>("--out") { Description = "Checkpoint folder (manifest.json + model.pt), written atomically." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace a checkpoint already in --out (without it, an existing checkpoint is kept and the run refused)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
@@ -95,7 +94,7 @@ public static class BregmanTrainCommand
         var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
         var learningRate = new Option<double>("--lr") { Description = "AdamW learning rate.", DefaultValueFactory = _ => 1e-3 };
         var margin = new Option<double>("--margin") { Description = "Triplet margin.", DefaultValueFactory = _ => 0.2 };
-        var command = new Command(name, "Trains a deep Bregman model (learned convex generator on an MLP embedding) on classes 0–4 and reports P@1, R-precision and MAP@R on classes 5–9.")
+        var command = new Command("bregman", "Trains a deep Bregman model (learned convex generator on an MLP embedding) on classes 0–4 and reports P@1, R-precision and MAP@R on classes 5–9.")
         {
             data, generator, epochs, seed, device, output, overwrite, json, trainPerClass, testPerClass, embedding, miner, learningRate, margin,
         };

@@ -32,8 +32,10 @@ public static class CompareCommand
     /// <param name="Bandwidth">RBF CKA bandwidth: the factor of the median distance, or σ itself when <paramref name="FixedBandwidth"/>.</param>
     /// <param name="FixedBandwidth">True: <paramref name="Bandwidth"/> is σ.</param>
     /// <param name="Unbiased">True: CKA with the unbiased HSIC estimator.</param>
+    /// <param name="Options">The distance's settings (<c>--epsilon</c>, <c>--projections</c>, …), or null for the defaults.</param>
     public sealed record Request(string APath, string BPath, string? AMaskPath, string? BMaskPath, string Measures, string Ks,
-        string Metric, string Device = "cpu", double Bandwidth = 1.0, bool FixedBandwidth = false, bool Unbiased = false);
+        string Metric, string Device = DeviceOption.Default, double Bandwidth = 1.0, bool FixedBandwidth = false, bool Unbiased = false,
+        DistanceOptions? Options = null);
 
     /// <summary>One value: a measure, its k (null for CKA) and the value.</summary>
     /// <param name="Measure">The measure name.</param>
@@ -59,23 +61,25 @@ public static class CompareCommand
             Description = "Comma-separated: " + string.Join(", ", MeasureNames) + ".", DefaultValueFactory = _ => "nngs,nngs-normalized,mutual-knn",
         };
         var k = new Option<string>("--k") { Description = "Comma-separated neighbourhood sizes: integers in [1, N−1], or fractions of N in (0, 1] such as 0.1.", DefaultValueFactory = _ => "10" };
-        var metric = new Option<string>("--metric") { Description = CatalogHelp.Distance("Distance name (default euclidean)"), DefaultValueFactory = _ => "euclidean" };
         var bandwidth = new Option<double>("--bandwidth") { Description = "RBF CKA: σ as a multiple of each space's median distance (default 1).", DefaultValueFactory = _ => 1.0 };
         var sigma = new Option<double?>("--sigma") { Description = "RBF CKA: a fixed σ for both spaces instead of --bandwidth × median." };
         var unbiased = new Option<bool>("--unbiased") { Description = "CKA with the unbiased HSIC estimator (Song et al. 2012)." };
         var plot = new Option<string?>("--plot") { Description = "Write a PNG of the neighbourhood measures against k." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object {n, results: [{measure, k, value}]}." };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var device = DeviceOption.Create();
         var command = new Command("compare", "Similarity of two embedding spaces of the same items: NNGS, mutual k-NN, CKA.")
         {
-            a, b, aMask, bMask, measures, k, metric, bandwidth, sigma, unbiased, plot, json, device,
+            a, b, aMask, bMask, measures, k,
         };
+        var settings = DistanceSettings.Add(command, DistanceSetting.All, "Distance name used in both spaces (default euclidean)", "euclidean");
+        foreach (var o in new Option[] { bandwidth, sigma, unbiased, plot, json, device }) command.Options.Add(o);
         command.SetAction(r => CliErrors.Run(() =>
         {
             var fixedSigma = r.GetValue(sigma);
+            var options = settings.Bind(r, NativeRuntime.ResolveDevice(r.GetValue(device)!));
             var request = new Request(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(measures)!,
-                r.GetValue(k)!, r.GetValue(metric)!, r.GetValue(device)!, fixedSigma ?? r.GetValue(bandwidth), fixedSigma is not null,
-                r.GetValue(unbiased));
+                r.GetValue(k)!, settings.DistanceName(r)!, r.GetValue(device)!, fixedSigma ?? r.GetValue(bandwidth), fixedSigma is not null,
+                r.GetValue(unbiased), options);
             Console.WriteLine(Execute(request, r.GetValue(plot), r.GetValue(json)));
         }));
         return command;
@@ -144,7 +148,7 @@ public static class CompareCommand
                 throw new ArgumentException($"--measures: unknown measure '{m}'; valid: {string.Join(", ", MeasureNames)}.", "measures");
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(request.Device);
-        var distance = Distances.Create(request.Metric, null);
+        var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistanceOptions());
         using var x = Embeddings.Load(request.APath, request.AMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);
         if (x.Count != y.Count)
@@ -153,7 +157,7 @@ public static class CompareCommand
         if (n < 2) throw new ArgumentException($"--a has {n} item(s); comparing spaces needs N ≥ 2.", "a");
         var ks = measures.Any(m => NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
         if (measures.Contains("cka-linear") && distance.Accepts != Representation.Vectors)
-            throw new ArgumentException($"--measures: cka-linear needs [N,d] vectors, but --metric {request.Metric} reads distributions; use cka-rbf.", "measures");
+            throw new ArgumentException($"--measures: cka-linear needs [N,d] vectors, but --distance {request.Metric} reads distributions; use cka-rbf.", "measures");
         var results = new List<Entry>();
         NeighbourGraph? gx = null, gy = null;
         if (ks.Length > 0)

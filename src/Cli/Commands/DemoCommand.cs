@@ -21,7 +21,7 @@ public static class DemoCommand
         var perClass = new Option<int>("--per-class") { Description = "Sequences per class.", DefaultValueFactory = _ => defaults.PerClass };
         var epochs = new Option<int>("--epochs") { Description = "Epochs per model.", DefaultValueFactory = _ => defaults.Epochs };
         var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => defaults.Seed };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = DeviceOption.Create();
         var minLength = new Option<int>("--min-length") { Description = "Shortest sequence.", DefaultValueFactory = _ => defaults.MinLength };
         var maxLength = new Option<int>("--max-length") { Description = "Longest sequence.", DefaultValueFactory = _ => defaults.MaxLength };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => defaults.LearningRate };

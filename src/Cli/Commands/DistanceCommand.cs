@@ -15,49 +15,33 @@ public static class DistanceCommand
     {
         var a = new Option<string>("--a") { Description = "First batch (.npy): [N,d] vectors, [N,T,d] distributions or [N,d,Q] quantiles.", Required = true };
         var b = new Option<string>("--b") { Description = "Second batch (.npy), same representation and d.", Required = true };
-        var metric = new Option<string>("--metric") { Description = CatalogHelp.Distance("Distance name"), Required = true };
         var pairwise = new Option<bool>("--pairwise") { Description = "All pairs [N,M] instead of paired rows [N]." };
-        var epsilon = new Option<double?>("--epsilon") { Description = "Entropic regularisation ε of sinkhorn / sinkhorn-divergence." };
-        var projections = new Option<int?>("--projections") { Description = "Number of random directions of sliced-w2 / max-sliced-w2." };
-        var seed = new Option<long?>("--seed") { Description = "Seed of the random directions (drawn once per run)." };
-        var p = new Option<double?>("--p") { Description = "Order p of the lp distance." };
-        var directions = new Option<string?>("--directions") { Description = "Fixed [L,d] directions (.npy) of sliced-w2 / max-sliced-w2 instead of random ones." };
-        var maxIterations = new Option<int?>("--max-iterations") { Description = "Sinkhorn iteration cap." };
-        var tolerance = new Option<double?>("--tolerance") { Description = "Sinkhorn tolerance on the L1 marginal error." };
-        var failUnconverged = new Option<bool>("--fail-unconverged") { Description = "Fail (exit 1) instead of warning on stderr when a Sinkhorn solve stops at --max-iterations above --tolerance." };
-        var bandwidths = new Option<string?>("--bandwidths") { Description = "Comma-separated Gaussian kernel bandwidths of mmd." };
+        var failUnconverged = new Option<bool>("--fail-unconverged") { Description = "Fail (exit 1) instead of warning on stderr when a Sinkhorn solve stops at --sinkhorn-iterations above --tolerance." };
         var aMask = new Option<string?>("--a-mask") { Description = "[N,T] mask (.npy) of --a: 0 marks padding." };
         var bMask = new Option<string?>("--b-mask") { Description = "[M,T] mask (.npy) of --b." };
         var output = new Option<string?>("--out") { Description = "Write the result to this .npy file (float64)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object {metric, shape, values}." };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
-        var command = new Command("distance", "Distances between two batches of embeddings stored as NumPy .npy files.")
-        {
-            a, b, metric, pairwise, epsilon, projections, seed, p, directions, maxIterations, tolerance, failUnconverged, bandwidths, aMask, bMask, output, json, device,
-        };
+        var device = DeviceOption.Create();
+        var command = new Command("distance", "Distances between two batches of embeddings stored as NumPy .npy files.") { a, b };
+        var settings = DistanceSettings.Add(command, DistanceSetting.All, "Distance name", required: true);
+        foreach (var o in new Option[] { pairwise, failUnconverged, aMask, bMask, output, json, device }) command.Options.Add(o);
         command.SetAction(r =>
         {
             var unconverged = false;
             var code = CliErrors.Run(() =>
         {
-            var options = new DistanceOptions();
-            if (r.GetValue(epsilon) is { } e) options.Epsilon = e;
-            if (r.GetValue(projections) is { } l) options.Projections = l;
-            if (r.GetValue(seed) is { } s) options.Seed = s;
-            if (r.GetValue(p) is { } pv) options.P = pv;
-            if (r.GetValue(maxIterations) is { } it) options.MaxIterations = it;
-            if (r.GetValue(tolerance) is { } tol) options.Tolerance = tol;
-            if (r.GetValue(bandwidths) is { } bw) options.Bandwidths = ParseList(bw, "bandwidths");
+            // --directions is read by Compute onto the resolved device; the other settings are bound here.
+            var options = settings.Bind(r, readDirections: false);
             var outPath = r.GetValue(output);
             if (outPath is not null)
                 OutputFiles.CheckWritable(outPath, "--out");
             Result result;
             try
             {
-                result = Compute(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(metric)!,
-                    options, r.GetValue(pairwise), r.GetValue(device)!, r.GetValue(directions));
+                result = Compute(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), settings.DistanceName(r)!,
+                    options, r.GetValue(pairwise), r.GetValue(device)!, settings.DirectionsPath(r));
             }
-            catch (ArgumentException failure) when (AsOption(failure) is { } renamed)
+            catch (ArgumentException failure) when (DistanceSettings.AsOption(failure) is { } renamed)
             {
                 throw renamed;
             }
@@ -95,38 +79,6 @@ public static class DistanceCommand
         return command;
     }
 
-    /// <summary>A library argument error restated under the command-line option behind it (the distance options'
-    /// names, and the Sinkhorn solver's <c>options.X</c> fields), or null when the error names something else (a file,
-    /// which the message already names).</summary>
-    private static ArgumentException? AsOption(ArgumentException e)
-    {
-        var detail = OutputFiles.Bare(e);
-        foreach (var (field, name) in new[]
-                 {
-                     ("options.Epsilon", "--epsilon"), ("options.MaxIterations", "--max-iterations"),
-                     ("options.Tolerance", "--tolerance"),
-                 })
-            if (detail.StartsWith(field + " ", StringComparison.Ordinal))
-                return new ArgumentException(name + detail[field.Length..], name.TrimStart('-'), e);
-        var option = e.ParamName switch
-        {
-            "projections" => "--projections",
-            "p" => "--p",
-            "bandwidths" => "--bandwidths",
-            "directions" => "--directions",
-            "name" => "--metric",
-            _ => null,
-        };
-        return option is null ? null : new ArgumentException($"{option}: {detail}", option.TrimStart('-'), e);
-    }
-
-    private static double[] ParseList(string text, string name)
-    {
-        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return parts.Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
-            ? v : throw new ArgumentException($"--{name}: '{s}' is not a number.", name)).ToArray();
-    }
-
     /// <summary>The result of <see cref="Compute"/>: the distance name, the shape ([N] or [N,M]) and the values row-major.</summary>
     public sealed record Result(string Metric, long[] Shape, double[] Values)
     {
@@ -152,10 +104,7 @@ public static class DistanceCommand
         var device = NativeRuntime.ResolveDevice(deviceName);
         if (directionsPath is not null)
         {
-            var dirs = Npy.ReadTensor(directionsPath, device, torch.ScalarType.Float64);
-            if (dirs.dim() != 2)
-                throw new ArgumentException($"{directionsPath} has shape [{string.Join(",", dirs.shape)}]; directions must be [L, d].", "directions");
-            options.Directions = dirs;
+            options.Directions = DistanceSettings.ReadDirections(directionsPath, device);
         }
         // A warning is reported once, in the result, instead of by the distance on stderr; Throw still throws.
         if (options.OnNonConvergence == SinkhornNonConvergence.Warn) options.OnNonConvergence = SinkhornNonConvergence.Ignore;
@@ -170,7 +119,7 @@ public static class DistanceCommand
         string? warning = null;
         if (distance is ISinkhornDistance { Diagnostics: { UnconvergedSolves: > 0 } d })
             warning = string.Format(CultureInfo.InvariantCulture,
-                "{0}: {1} of {2} Sinkhorn solves stopped at --max-iterations {3} with a marginal error up to {4:G3} > --tolerance {5:G3}; the values are not converged (raise --max-iterations or --epsilon).",
+                "{0}: {1} of {2} Sinkhorn solves stopped at --sinkhorn-iterations {3} with a marginal error up to {4:G3} > --tolerance {5:G3}; the values are not converged (raise --sinkhorn-iterations or --epsilon).",
                 distance.Name, d.UnconvergedSolves, d.Solves, options.MaxIterations, d.MaxUnconvergedMarginalError, options.Tolerance);
         return new Result(distance.Name, t.shape, values) { ConvergenceWarning = warning };
     }

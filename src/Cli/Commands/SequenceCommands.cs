@@ -12,20 +12,21 @@ using TorchSharp;
 namespace DistEmbed.Cli.Commands;
 
 /// <summary>
-/// The sequence-model commands: <c>distembed train --task sequence</c>, <c>distembed embed</c> and
+/// The sequence-model commands: <c>distembed train sequence</c>, <c>distembed embed</c> and
 /// <c>distembed evaluate</c>.
 /// </summary>
 public static class SequenceCommands
 {
-    /// <summary>Builds <c>train</c>.</summary>
-    public static Command Train()
+    /// <summary>Builds <c>train sequence</c>, or (<paramref name="name"/> <c>train</c>) the <c>train</c> command itself,
+    /// which runs the same sequence training and keeps <c>--task sequence</c> for older scripts.</summary>
+    /// <param name="name">The command's name: <c>sequence</c> (the subcommand) or <c>train</c> (the parent, with <c>--task</c>).</param>
+    /// <returns>The command.</returns>
+    public static Command Train(string name = "sequence")
     {
-        var task = new Option<string>("--task") { Description = "What to train: sequence (this command) or bregman (routed to train-bregman: --data, --generator, …).", DefaultValueFactory = _ => "sequence" };
         var trainData = new Option<string>("--train") { Description = "Training sequences: a .csv/.parquet file, synthetic:<task>, mnist-rows or fashion-mnist-rows.", Required = true };
         var validData = new Option<string?>("--valid") { Description = "Validation sequences (held-out classes); default: 20% of the training classes held out." };
         var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => "tcn" };
         var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => "quantile" };
-        var distance = new Option<string?>("--distance") { Description = CatalogHelp.Distance("Distance name (default: quantile-w2, marginal-w2 or euclidean by head)") };
         var loss = new Option<string>("--loss") { Description = CatalogHelp.Loss, DefaultValueFactory = _ => Catalog.DefaultLoss };
         var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
         var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 10 };
@@ -35,26 +36,45 @@ public static class SequenceCommands
         var features = new Option<int>("--features") { Description = "Per-step features d.", DefaultValueFactory = _ => 8 };
         var quantiles = new Option<int>("--quantiles") { Description = "Quantile levels Q.", DefaultValueFactory = _ => 16 };
         var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs (0 = off).", DefaultValueFactory = _ => 0 };
-        var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the weights, the sampler, the held-out classes and the sliced distances' directions.", DefaultValueFactory = _ => 0 };
+        var device = DeviceOption.Create();
         var output = new Option<string>("--out") { Description = "Model / checkpoint directory.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same data and settings; --epochs may extend it)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace a checkpoint already in --out (without it, an existing checkpoint is kept and the run refused)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the history and the paths written." };
-        var projections = new Option<int>("--projections") { Description = "Random directions of sliced-w2 / max-sliced-w2 (a fresh draw each step).", DefaultValueFactory = _ => 64 };
-        var epsilon = new Option<double>("--epsilon") { Description = "Sinkhorn ε (cost units) for sinkhorn / sinkhorn-divergence.", DefaultValueFactory = _ => 0.1 };
-        var sinkhornIterations = new Option<int>("--sinkhorn-iterations") { Description = "Sinkhorn iteration cap at the target ε.", DefaultValueFactory = _ => 1000 };
-        var epsilonScaling = new Option<double>("--epsilon-scaling") { Description = "Sinkhorn ε-scaling ratio in [0, 1) (0 = off; e.g. 0.5 with --sinkhorn-iterations 20 for training).", DefaultValueFactory = _ => 0.0 };
-        var command = new Command("train", "Trains a sequence embedding model (--task sequence) with metric learning; writes a resumable checkpoint directory.")
+        var isParent = name == "train";
+        var command = new Command(name, isParent
+            ? "Trains a model: train sequence (sequence embeddings with metric learning), train bregman (deep Bregman divergence) or train tvae (VAE / TVAE / W-TVAE). Without a subcommand, trains a sequence model as train sequence does."
+            : "Trains a sequence embedding model with metric learning; writes a resumable checkpoint directory.")
         {
-            task, trainData, validData, encoder, head, distance, loss, miner, epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json,
-            projections, epsilon, sinkhornIterations, epsilonScaling,
+            trainData, validData, encoder, head,
         };
+        var settings = DistanceSettings.Add(command, DistanceSetting.Sinkhorn | DistanceSetting.Projections,
+            "Distance name (default: quantile-w2, marginal-w2 or euclidean by head; sliced distances draw fresh directions each step)");
+        foreach (var o in new Option[] { loss, miner, epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json })
+            command.Options.Add(o);
+        Option<string>? task = null;
+        if (isParent)
+        {
+            task = new Option<string>("--task")
+            {
+                Description = "Kept for older scripts: sequence, the only task this command trains itself (train --task sequence = train sequence); the other tasks are subcommands: train bregman, train tvae.",
+                DefaultValueFactory = _ => "sequence",
+            };
+            command.Options.Add(task);
+        }
+        var distance = settings.Name;
+        var projections = settings.Option<int>(DistanceSetting.Projections);
+        var epsilon = settings.Option<double>(DistanceSetting.Epsilon);
+        var sinkhornIterations = settings.Option<int>(DistanceSetting.SinkhornIterations);
+        var tolerance = settings.Option<double>(DistanceSetting.Tolerance);
+        var epsilonScaling = settings.Option<double>(DistanceSetting.EpsilonScaling);
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var taskName = r.GetValue(task)!;
-            if (taskName != "sequence")
-                throw new ArgumentException($"--task '{taskName}' is unknown; valid: sequence, bregman.", "task");
+            if (task is not null && r.GetValue(task) is var taskName and not "sequence")
+                throw new ArgumentException(taskName is "bregman" or "tvae"
+                    ? $"--task {taskName}: {taskName} is the subcommand 'distembed train {taskName}' (its options differ); see 'distembed train {taskName} --help'."
+                    : $"--task '{taskName}' is unknown; this command trains sequence models (--task sequence); the other tasks are subcommands: train bregman, train tvae.", "task");
             var outDir = r.GetValue(output)!;
             var asJson = r.GetValue(json);
             var isResume = r.GetValue(resume);
@@ -83,6 +103,7 @@ public static class SequenceCommands
                 KeepsSetting(r, projections, t.Projections);
                 KeepsSetting(r, epsilon, t.SinkhornEpsilon);
                 KeepsSetting(r, sinkhornIterations, t.SinkhornMaxIterations);
+                KeepsSetting(r, tolerance, t.SinkhornTolerance);
                 KeepsSetting(r, epsilonScaling, t.SinkhornEpsilonScaling);
                 KeepsSetting(r, encoder, mo.Encoder);
                 KeepsSetting(r, head, mo.Head);
@@ -121,13 +142,14 @@ public static class SequenceCommands
                     Encoder = r.GetValue(encoder)!, Head = r.GetValue(head)!, InputChannels = raw.Channels, Hidden = r.GetValue(hidden),
                     Features = r.GetValue(features), Quantiles = r.GetValue(quantiles),
                 };
+                var d = settings.Bind(r);
                 var trainer = new TrainerOptions
                 {
                     Distance = r.GetValue(distance), Loss = r.GetValue(loss)!, Miner = r.GetValue(miner)!, Epochs = r.GetValue(epochs),
                     ClassesPerBatch = Math.Min(b / 4, train.Classes.Length), ItemsPerClass = 4, LearningRate = r.GetValue(lr),
                     Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!,
-                    Projections = r.GetValue(projections), SinkhornEpsilon = r.GetValue(epsilon),
-                    SinkhornMaxIterations = r.GetValue(sinkhornIterations), SinkhornEpsilonScaling = r.GetValue(epsilonScaling),
+                    Projections = d.Projections, SinkhornEpsilon = d.Epsilon, SinkhornMaxIterations = d.MaxIterations,
+                    SinkhornTolerance = d.Tolerance, SinkhornEpsilonScaling = d.EpsilonScaling,
                 };
                 if (valid is not null && valid.Classes.Length < 2)
                     throw new ArgumentException(
@@ -195,14 +217,15 @@ public static class SequenceCommands
         var embeddings = new Option<string?>("--embeddings") { Description = "Embeddings you bring (.npy, no model needed): [N,d] vectors, [N,T,d] distributions (+ --mask) or [N,d,Q] quantiles." };
         var labels = new Option<string?>("--labels") { Description = "[N] int32 or int64 labels (.npy) of --embeddings." };
         var mask = new Option<string?>("--mask") { Description = "[N,T] mask (.npy) of distribution --embeddings: 0 marks padding." };
-        var distance = new Option<string?>("--distance") { Description = CatalogHelp.Distance("Distance for --embeddings (default euclidean for [N,d], marginal-w2 for [N,T,d]; name a quantiles distance for [N,d,Q])") };
-        var seed = new Option<long?>("--seed") { Description = "Seed of the random directions of sliced distances with --embeddings." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics." };
         var command = new Command("evaluate",
             "Retrieval, verification and clustering metrics — precision@1, R-precision, MAP@R, recall@k, MRR, ROC AUC, EER (and NMI for vectors) — of a trained model, or of embeddings you bring with --embeddings and --labels.")
         {
-            modelDir, query, gallery, embeddings, labels, mask, distance, seed, json,
+            modelDir, query, gallery, embeddings, labels, mask,
         };
+        var settings = DistanceSettings.Add(command, DistanceSetting.All,
+            "Distance and its settings for --embeddings (default euclidean for [N,d], marginal-w2 for [N,T,d]; name a quantiles distance for [N,d,Q])");
+        command.Options.Add(json);
         command.SetAction(r => CliErrors.Run(() =>
         {
             var embeddingsPath = r.GetValue(embeddings);
@@ -213,14 +236,16 @@ public static class SequenceCommands
                     throw new ArgumentException("--embeddings evaluates embeddings you bring; leave out --model, --query and --gallery.", "embeddings");
                 if (embeddingsPath is null) throw new ArgumentException("--labels needs --embeddings (the .npy file the labels belong to).", "embeddings");
                 var labelsPath = r.GetValue(labels) ?? throw new ArgumentException("--embeddings needs --labels: an [N] int32 or int64 .npy file.", "labels");
-                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), r.GetValue(distance), r.GetValue(seed));
+                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), settings.DistanceName(r), settings.Bind(r));
             }
             else
             {
                 var model = r.GetValue(modelDir) ?? throw new ArgumentException("give --model and --query (a trained model), or --embeddings and --labels (your own embeddings).", "model");
                 var queries = r.GetValue(query) ?? throw new ArgumentException("--model needs --query: the sequences to evaluate on.", "query");
-                if (r.GetValue(mask) is not null || r.GetValue(distance) is not null || r.GetValue(seed) is not null)
-                    throw new ArgumentException("--mask, --distance and --seed go with --embeddings; a model evaluates with the distance it was trained with.", "model");
+                var given = settings.Given(r);
+                if (r.GetValue(mask) is not null || given.Count > 0)
+                    throw new ArgumentException(
+                        $"{string.Join(", ", (r.GetValue(mask) is null ? given : given.Prepend("--mask")))} go with --embeddings; a model evaluates with the distance and settings it was trained with.", "model");
                 metrics = EvaluateModel(model, queries, r.GetValue(gallery));
             }
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(metrics));
@@ -234,10 +259,10 @@ public static class SequenceCommands
     /// <param name="labelsPath">[N] labels (.npy, int32 or int64).</param>
     /// <param name="maskPath">[N,T] mask of distributions, or null.</param>
     /// <param name="distanceName">A catalog distance name, or null for the representation's default.</param>
-    /// <param name="seed">The seed of sliced directions, or null (0).</param>
+    /// <param name="options">The distance's settings (seed, projections, Sinkhorn parameters, …), or null for the defaults.</param>
     /// <returns>precision_at_1, r_precision, map_at_r, mean_average_precision, recall_at_k, mrr, auc, eer, nmi, counts, distance.</returns>
-    /// <exception cref="ArgumentException">Bad labels (names labels), a shape or count mismatch, non-finite values (names embeddings), an unknown distance (names distance).</exception>
-    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, long? seed)
+    /// <exception cref="ArgumentException">Bad labels (names labels), a shape or count mismatch, non-finite values (names embeddings), an unknown distance or a setting out of range (names the option).</exception>
+    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, DistanceOptions? options = null)
     {
         var labels = ReadLabels(labelsPath);
         var values = Npy.Read(embeddingsPath);
@@ -248,15 +273,7 @@ public static class SequenceCommands
             throw new ArgumentException(
                 $"--labels {labelsPath} has {labels.Length} labels but --embeddings {embeddingsPath} has {values.Shape[0]} rows; they must match (one label per embedding).", "labels");
         var name = distanceName ?? (values.Rank == 2 ? "euclidean" : "marginal-w2");
-        IBlockwiseDistance distance;
-        try
-        {
-            distance = Distances.Create(name, seed is { } s ? new DistanceOptions { Seed = s } : null);
-        }
-        catch (ArgumentException e) when (e.ParamName == "name")
-        {
-            throw new ArgumentException("--distance: " + e.Message.Replace(" (Parameter 'name')", "", StringComparison.Ordinal), "distance", e);
-        }
+        var distance = DistanceSettings.Create(name, options ?? new DistanceOptions());
         if (values.Rank == 2 && distance.Accepts != Representation.Vectors)
             throw new ArgumentException($"--distance {distance.Name} reads {Embeddings.Describe(distance.Accepts)}, but --embeddings holds [N,d] vectors; use euclidean, sqeuclidean, cosine or lp.", "distance");
         if (values.Rank == 3 && distance.Accepts == Representation.Vectors)
@@ -320,7 +337,7 @@ public static class SequenceCommands
     private static readonly Dictionary<string, string> TrainerOptionNames = new()
     {
         ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["Projections"] = "--projections",
-        ["SinkhornEpsilon"] = "--epsilon", ["SinkhornMaxIterations"] = "--sinkhorn-iterations",
+        ["SinkhornEpsilon"] = "--epsilon", ["SinkhornMaxIterations"] = "--sinkhorn-iterations", ["SinkhornTolerance"] = "--tolerance",
         ["SinkhornEpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance", ["Loss"] = "--loss", ["Miner"] = "--miner",
         ["ClassesPerBatch"] = "--batch-size", ["Encoder"] = "--encoder", ["Head"] = "--head", ["Hidden"] = "--hidden",
         ["Features"] = "--features", ["Quantiles"] = "--quantiles",

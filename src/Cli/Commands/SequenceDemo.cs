@@ -35,7 +35,7 @@ public sealed record DemoSettings
     /// <summary>Peak learning rate.</summary>
     public double LearningRate { get; init; } = 2e-3;
     /// <summary>Device name.</summary>
-    public string Device { get; init; } = "cpu";
+    public string Device { get; init; } = DeviceOption.Default;
     /// <summary>Write report.md and the PNG plots (false: metrics only).</summary>
     public bool Plots { get; init; } = true;
 }

@@ -21,7 +21,7 @@ public static class ShowcaseCommand
         var count = new Option<int>("--count") { Description = "Distributions per batch.", DefaultValueFactory = _ => 6 };
         var dim = new Option<int>("--dim") { Description = "Dimension d.", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 7 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var device = DeviceOption.Create();
         var command = new Command("showcase", "Compares two generated batches of distributions with every distance and checks each against the float64 reference.")
         {
             count, dim, seed, device,

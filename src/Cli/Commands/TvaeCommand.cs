@@ -11,12 +11,13 @@ using Spectre.Console;
 
 namespace DistEmbed.Cli.Commands;
 
-/// <summary><c>distembed tvae</c>: trains a VAE, TVAE or W-TVAE on an image data set and evaluates it on the test set.</summary>
+/// <summary><c>distembed train tvae</c> (alias <c>distembed tvae</c>): trains a VAE, TVAE or W-TVAE on an image data set and evaluates it on the test set.</summary>
 public static class TvaeCommand
 {
     /// <summary>Builds the command.</summary>
+    /// <param name="alias">False: <c>train tvae</c>; true: the top-level alias <c>tvae</c> (the same options and action).</param>
     /// <returns>The command.</returns>
-    public static Command Create()
+    public static Command Create(bool alias = false)
     {
         var data = new Option<string>("--data") { Description = "mnist, fashion-mnist or idx:DIR.", Required = true };
         var variant = new Option<string>("--variant") { Description = "tvae, vae or wtvae.", DefaultValueFactory = _ => "tvae" };
@@ -26,13 +27,14 @@ public static class TvaeCommand
         var seed = new Option<int>("--seed") { Description = "Seed of weights, triplets and noise.", DefaultValueFactory = _ => 0 };
         var evalTriplets = new Option<int>("--eval-triplets") { Description = "Test triplets (seeded, the same for every variant).", DefaultValueFactory = _ => 10_000 };
         var retrieval = new Option<int>("--retrieval-items") { Description = "Test images in the P@1 / MAP@R evaluation.", DefaultValueFactory = _ => 10_000 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var device = DeviceOption.Create();
         var output = new Option<string>("--out") { Description = "Output folder: checkpoint/, metrics.json, reconstructions.png, latent_pca.png.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics and paths (progress goes to stderr)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the checkpoint and outputs of an earlier run in --out (without it they are kept and the run refused)." };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Evaluate this saved checkpoint instead of training (its options replace --variant, --architecture, --epochs, --seed)." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads of TorchSharp's intra-op pool (default: TorchSharp's choice)." };
-        var command = new Command("tvae", "Trains a VAE / TVAE / W-TVAE (Ishfaq et al., arXiv 1802.04403) on MNIST-like images and evaluates it on the test set.")
+        const string what = "Trains a VAE / TVAE / W-TVAE (Ishfaq et al., arXiv 1802.04403) on MNIST-like images and evaluates it on the test set.";
+        var command = new Command("tvae", alias ? "Alias of train tvae. " + what : what)
         {
             data, variant, architecture, epochs, triplets, seed, evalTriplets, retrieval, device, output, overwrite, json, threads, checkpoint,
         };

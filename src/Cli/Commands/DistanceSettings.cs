@@ -1,0 +1,263 @@
+using System.CommandLine;
+using System.Globalization;
+using DistEmbed.Core;
+using DistEmbed.IO;
+using TorchSharp;
+
+namespace DistEmbed.Cli.Commands;
+
+/// <summary>The distance settings a command takes (<see cref="DistanceSettings.Add"/>); each is one option with one name.</summary>
+[Flags]
+public enum DistanceSetting
+{
+    /// <summary>None.</summary>
+    None = 0,
+    /// <summary><c>--epsilon</c>: <see cref="DistanceOptions.Epsilon"/>.</summary>
+    Epsilon = 1,
+    /// <summary><c>--sinkhorn-iterations</c> (alias <c>--max-iterations</c>): <see cref="DistanceOptions.MaxIterations"/>.</summary>
+    SinkhornIterations = 2,
+    /// <summary><c>--tolerance</c>: <see cref="DistanceOptions.Tolerance"/>.</summary>
+    Tolerance = 4,
+    /// <summary><c>--epsilon-scaling</c>: <see cref="DistanceOptions.EpsilonScaling"/>.</summary>
+    EpsilonScaling = 8,
+    /// <summary><c>--projections</c>: <see cref="DistanceOptions.Projections"/>.</summary>
+    Projections = 16,
+    /// <summary><c>--seed</c>: <see cref="DistanceOptions.Seed"/>.</summary>
+    Seed = 32,
+    /// <summary><c>--p</c>: <see cref="DistanceOptions.P"/>.</summary>
+    P = 64,
+    /// <summary><c>--bandwidths</c>: <see cref="DistanceOptions.Bandwidths"/>.</summary>
+    Bandwidths = 128,
+    /// <summary><c>--directions</c>: <see cref="DistanceOptions.Directions"/> read from an [L, d] .npy file.</summary>
+    Directions = 256,
+    /// <summary>The Sinkhorn settings: ε, the iteration cap, the tolerance and ε-scaling.</summary>
+    Sinkhorn = Epsilon | SinkhornIterations | Tolerance | EpsilonScaling,
+    /// <summary>Every setting.</summary>
+    All = Sinkhorn | Projections | Seed | P | Bandwidths | Directions,
+}
+
+/// <summary>
+/// The one command-line binder of distance settings, shared by <c>distance</c>, <c>compare</c>, <c>train sequence</c> and
+/// <c>evaluate</c>: one option per setting — <c>--distance</c> (alias <c>--metric</c>), <c>--epsilon</c>,
+/// <c>--sinkhorn-iterations</c> (alias <c>--max-iterations</c>), <c>--tolerance</c>, <c>--epsilon-scaling</c>,
+/// <c>--projections</c>, <c>--seed</c>, <c>--p</c>, <c>--bandwidths</c>, <c>--directions</c> — whose defaults are read
+/// from a fresh <see cref="DistanceOptions"/> (never written here), and which builds a <see cref="DistanceOptions"/>.
+/// </summary>
+public sealed class DistanceSettings
+{
+    /// <summary>The names of the distance option: the name, then the old alias kept for scripts.</summary>
+    public static readonly string[] DistanceNames = ["--distance", "--metric"];
+
+    private readonly Dictionary<DistanceSetting, Option> _options = [];
+
+    private DistanceSettings(Option<string?> name) => Name = name;
+
+    /// <summary>The distance option <c>--distance</c> (alias <c>--metric</c>).</summary>
+    public Option<string?> Name { get; }
+
+    /// <summary>The settings options this binder added, by setting.</summary>
+    public IReadOnlyDictionary<DistanceSetting, Option> Options => _options;
+
+    /// <summary>Adds <c>--distance</c> and the chosen settings' options to a command.</summary>
+    /// <param name="command">The command.</param>
+    /// <param name="settings">The settings that apply to the command.</param>
+    /// <param name="lead">The first words of <c>--distance</c>'s help (the catalog's names follow).</param>
+    /// <param name="defaultName">The distance's default name, or null for none (then <paramref name="required"/> or a command-specific default).</param>
+    /// <param name="required">True: <c>--distance</c> must be given.</param>
+    /// <returns>The binder.</returns>
+    public static DistanceSettings Add(Command command, DistanceSetting settings, string lead, string? defaultName = null, bool required = false)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var name = new Option<string?>(DistanceNames[0], DistanceNames[1..]) { Description = CatalogHelp.Distance(lead), Required = required };
+        if (defaultName is not null) name.DefaultValueFactory = _ => defaultName;
+        var binder = new DistanceSettings(name);
+        command.Options.Add(name);
+        var d = new DistanceOptions();
+        if (settings.HasFlag(DistanceSetting.Epsilon))
+            binder.AddOption(command, DistanceSetting.Epsilon, new Option<double>("--epsilon")
+            {
+                Description = "Entropic regularisation ε > 0 of sinkhorn / sinkhorn-divergence, in units of the squared Euclidean ground cost.",
+                DefaultValueFactory = _ => d.Epsilon,
+            });
+        if (settings.HasFlag(DistanceSetting.SinkhornIterations))
+            binder.AddOption(command, DistanceSetting.SinkhornIterations, new Option<int>("--sinkhorn-iterations", "--max-iterations")
+            {
+                Description = "Sinkhorn iteration cap at the target ε (≥ 1).", DefaultValueFactory = _ => d.MaxIterations,
+            });
+        if (settings.HasFlag(DistanceSetting.Tolerance))
+            binder.AddOption(command, DistanceSetting.Tolerance, new Option<double>("--tolerance")
+            {
+                Description = "Sinkhorn stopping tolerance on the L1 marginal error (> 0).", DefaultValueFactory = _ => d.Tolerance,
+            });
+        if (settings.HasFlag(DistanceSetting.EpsilonScaling))
+            binder.AddOption(command, DistanceSetting.EpsilonScaling, new Option<double>("--epsilon-scaling")
+            {
+                Description = "Sinkhorn ε-scaling ratio in [0, 1): 0 iterates at ε only (e.g. 0.5 with --sinkhorn-iterations 20 for training).",
+                DefaultValueFactory = _ => d.EpsilonScaling,
+            });
+        if (settings.HasFlag(DistanceSetting.Projections))
+            binder.AddOption(command, DistanceSetting.Projections, new Option<int>("--projections")
+            {
+                Description = "Number of random directions of sliced-w2 / sliced-w2-cost / max-sliced-w2.", DefaultValueFactory = _ => d.Projections,
+            });
+        if (settings.HasFlag(DistanceSetting.Seed))
+            binder.AddOption(command, DistanceSetting.Seed, new Option<long>("--seed")
+            {
+                Description = "Seed of the random directions of the sliced distances (drawn once per run).", DefaultValueFactory = _ => d.Seed,
+            });
+        if (settings.HasFlag(DistanceSetting.P))
+            binder.AddOption(command, DistanceSetting.P, new Option<double>("--p")
+            {
+                Description = "Order p ≥ 1 of the lp distance.", DefaultValueFactory = _ => d.P,
+            });
+        if (settings.HasFlag(DistanceSetting.Bandwidths))
+            binder.AddOption(command, DistanceSetting.Bandwidths, new Option<string>("--bandwidths")
+            {
+                Description = "Comma-separated Gaussian kernel bandwidths σ of mmd.",
+                DefaultValueFactory = _ => string.Join(",", d.Bandwidths.Select(v => v.ToString("R", CultureInfo.InvariantCulture))),
+            });
+        if (settings.HasFlag(DistanceSetting.Directions))
+            binder.AddOption(command, DistanceSetting.Directions, new Option<string?>("--directions")
+            {
+                Description = "Fixed [L,d] directions (.npy) of the sliced distances instead of random ones.",
+            });
+        return binder;
+    }
+
+    private void AddOption(Command command, DistanceSetting setting, Option option)
+    {
+        _options[setting] = option;
+        command.Options.Add(option);
+    }
+
+    /// <summary>The option of one setting (as added).</summary>
+    /// <typeparam name="T">The option's value type.</typeparam>
+    /// <param name="setting">The setting.</param>
+    /// <returns>The option.</returns>
+    /// <exception cref="InvalidOperationException">The setting was not added to this command.</exception>
+    public Option<T> Option<T>(DistanceSetting setting) =>
+        _options.TryGetValue(setting, out var o) ? (Option<T>)o : throw new InvalidOperationException($"the distance setting {setting} is not an option of this command.");
+
+    /// <summary>The options given explicitly on the command line (distance name included), by their names.</summary>
+    /// <param name="result">The parse result.</param>
+    /// <returns>The names, in the order they were added.</returns>
+    public IReadOnlyList<string> Given(ParseResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return new Option[] { Name }.Concat(_options.Values).Where(o => result.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToArray();
+    }
+
+    /// <summary>The distance name given, or its default (null when neither).</summary>
+    /// <param name="result">The parse result.</param>
+    /// <returns>The name.</returns>
+    public string? DistanceName(ParseResult result) => result.GetValue(Name);
+
+    /// <summary>Builds the <see cref="DistanceOptions"/> of the parsed settings; the settings a command does not take keep
+    /// their <see cref="DistanceOptions"/> defaults.</summary>
+    /// <param name="result">The parse result.</param>
+    /// <param name="device">The device <c>--directions</c> is read onto (default CPU).</param>
+    /// <param name="readDirections">False: leave <see cref="DistanceOptions.Directions"/> null (the caller reads
+    /// <see cref="DirectionsPath"/> itself, e.g. once the device is resolved).</param>
+    /// <returns>The options.</returns>
+    /// <exception cref="ArgumentException">A bandwidth that is not a number, or directions that are not [L, d] (names the option).</exception>
+    public DistanceOptions Bind(ParseResult result, torch.Device? device = null, bool readDirections = true)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var options = new DistanceOptions();
+        foreach (var (setting, option) in _options)
+        {
+            switch (setting)
+            {
+                case DistanceSetting.Epsilon: options.Epsilon = result.GetValue((Option<double>)option); break;
+                case DistanceSetting.SinkhornIterations: options.MaxIterations = result.GetValue((Option<int>)option); break;
+                case DistanceSetting.Tolerance: options.Tolerance = result.GetValue((Option<double>)option); break;
+                case DistanceSetting.EpsilonScaling: options.EpsilonScaling = result.GetValue((Option<double>)option); break;
+                case DistanceSetting.Projections: options.Projections = result.GetValue((Option<int>)option); break;
+                case DistanceSetting.Seed: options.Seed = result.GetValue((Option<long>)option); break;
+                case DistanceSetting.P: options.P = result.GetValue((Option<double>)option); break;
+                case DistanceSetting.Bandwidths: options.Bandwidths = ParseList(result.GetValue((Option<string>)option)!, "--bandwidths"); break;
+                case DistanceSetting.Directions:
+                    if (readDirections && result.GetValue((Option<string?>)option) is { } path) options.Directions = ReadDirections(path, device);
+                    break;
+            }
+        }
+        return options;
+    }
+
+    /// <summary>Creates a catalog distance with an error that names the command-line option behind a bad setting.</summary>
+    /// <param name="name">The distance name.</param>
+    /// <param name="options">The options (from <see cref="Bind"/>).</param>
+    /// <returns>The distance.</returns>
+    /// <exception cref="ArgumentException">An unknown name (names <c>--distance</c>) or a setting out of range (names its option).</exception>
+    public static IBlockwiseDistance Create(string name, DistanceOptions options)
+    {
+        try
+        {
+            return Distances.Create(name, options);
+        }
+        catch (ArgumentException failure) when (AsOption(failure) is { } renamed)
+        {
+            throw renamed;
+        }
+    }
+
+    /// <summary>A library argument error restated under the command-line option behind it (the distance options' names,
+    /// and the Sinkhorn solver's <c>options.X</c> fields), or null when the error names something else (a file, which
+    /// the message already names).</summary>
+    /// <param name="e">The library's error.</param>
+    /// <returns>The error under the option's name, or null.</returns>
+    public static ArgumentException? AsOption(ArgumentException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        var detail = OutputFiles.Bare(e);
+        foreach (var (field, option) in new[]
+                 {
+                     ("options.Epsilon", "--epsilon"), ("options.MaxIterations", "--sinkhorn-iterations"),
+                     ("options.Tolerance", "--tolerance"), ("options.EpsilonScaling", "--epsilon-scaling"),
+                 })
+            if (detail.StartsWith(field + " ", StringComparison.Ordinal))
+                return new ArgumentException(option + detail[field.Length..], option.TrimStart('-'), e);
+        var name = e.ParamName switch
+        {
+            "projections" => "--projections",
+            "p" => "--p",
+            "bandwidths" => "--bandwidths",
+            "directions" => "--directions",
+            "epsilon" => "--epsilon",
+            "epsilonScaling" => "--epsilon-scaling",
+            "name" => "--distance",
+            _ => null,
+        };
+        return name is null ? null : new ArgumentException($"{name}: {detail}", name.TrimStart('-'), e);
+    }
+
+    /// <summary>The <c>--directions</c> file given, or null (also when the command does not take it).</summary>
+    /// <param name="result">The parse result.</param>
+    /// <returns>The path or null.</returns>
+    public string? DirectionsPath(ParseResult result) =>
+        _options.TryGetValue(DistanceSetting.Directions, out var o) ? result.GetValue((Option<string?>)o) : null;
+
+    /// <summary>Reads fixed [L, d] directions (float64) from a .npy file.</summary>
+    /// <param name="path">The .npy file.</param>
+    /// <param name="device">The device, or null for the CPU.</param>
+    /// <returns>The [L, d] tensor.</returns>
+    /// <exception cref="ArgumentException">The array is not two-dimensional (names directions).</exception>
+    public static torch.Tensor ReadDirections(string path, torch.Device? device)
+    {
+        var dirs = Npy.ReadTensor(path, device ?? torch.CPU, torch.ScalarType.Float64);
+        if (dirs.dim() != 2)
+        {
+            var shape = string.Join(",", dirs.shape);
+            dirs.Dispose();
+            throw new ArgumentException($"--directions {path} has shape [{shape}]; directions must be [L, d].", "directions");
+        }
+        return dirs;
+    }
+
+    private static double[] ParseList(string text, string option)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return parts.Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+            ? v : throw new ArgumentException($"{option}: '{s}' is not a number.", option.TrimStart('-'))).ToArray();
+    }
+}
