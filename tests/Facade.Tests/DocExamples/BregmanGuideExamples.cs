@@ -66,7 +66,7 @@ public sealed class BregmanGuideExamples
     public void TrainAConvexGeneratorWithTheTripletLoss()
     {
         using var scope = torch.NewDisposeScope();
-        var (x, labels) = Points([0, 2, 4], perClass: 12, seed: 3);
+        var (x, labels) = Points([0, 1, 2], perClass: 12, seed: 3);   // neighbouring classes: the loss starts above 0
         #region snippet:bregman-generator
         // φ: an input-convex network on ℝ⁶; D_φ(x, y) = φ(x) − φ(y) − ⟨∇φ(y), x − y⟩ is an IDistance on VectorBatch.
         using var generator = ConvexGenerators.Create("icnn", 6, new GeneratorOptions { Hidden = [16], Seed = 1 }, ScalarType.Float32, null);
@@ -74,7 +74,7 @@ public sealed class BregmanGuideExamples
         var batch = VectorBatch.FromTensor(x);                              // x: [N, 6] float32
         var y = torch.tensor(labels);
         using var optimizer = torch.optim.AdamW(generator.parameters(), lr: 0.02);
-        var lossOptions = new TripletMarginLossOptions { Margin = 0.5 };
+        var lossOptions = new TripletMarginLossOptions { Margin = 1.0 };
         for (var step = 0; step < 30; step++)
         {
             using var stepScope = torch.NewDisposeScope();
@@ -89,6 +89,7 @@ public sealed class BregmanGuideExamples
         var after = TripletMarginLoss.Compute(batch, y, divergence, null, lossOptions).item<float>();
         using var fresh = ConvexGenerators.Create("icnn", 6, new GeneratorOptions { Hidden = [16], Seed = 1 }, ScalarType.Float32, null);
         var before = TripletMarginLoss.Compute(batch, y, new BregmanDivergence(fresh), null, lossOptions).item<float>();
+        Assert.True(before > 0, $"the untrained loss should be positive ({before})");
         Assert.True(after < before, $"the triplet loss should go down ({before} → {after})");
     }
 }
