@@ -118,7 +118,6 @@ type SinkhornResult =
 /// </summary>
 module internal SinkhornSolver =
 
-
     type Tensor = torch.Tensor
 
     // Scalar arguments live in a `use` binding until the native call returns: TorchSharp 0.107 does not track
