@@ -185,37 +185,3 @@ public sealed class GruEncoder : SequenceEncoder
         return output.forward(h).mul(m).MoveToOuterDisposeScope();
     }
 }
-
-/// <summary>Argument checks shared by the sequence modules.</summary>
-internal static class Require
-{
-    public static void AtLeast(string name, int value, int minimum)
-    {
-        if (value < minimum)
-            throw new ArgumentException($"{name} = {value}; it must be ≥ {minimum}.", name);
-    }
-
-    public static void Between(string name, int value, int minimum, int maximum)
-    {
-        if (value < minimum || value > maximum)
-            throw new ArgumentException($"{name} = {value}; it must lie in [{minimum}, {maximum}].", name);
-    }
-
-    public static void AtMost(string name, int value, int maximum)
-    {
-        if (value > maximum)
-            throw new ArgumentException($"{name} = {value}; it must be ≤ {maximum}.", name);
-    }
-
-    public static void Positive(string name, double value)
-    {
-        if (!(value > 0) || double.IsInfinity(value))
-            throw new ArgumentException($"{name} = {value}; it must be finite and > 0.", name);
-    }
-
-    public static void NonNegative(string name, double value)
-    {
-        if (!(value >= 0) || double.IsInfinity(value))
-            throw new ArgumentException($"{name} = {value}; it must be finite and ≥ 0.", name);
-    }
-}

@@ -92,16 +92,16 @@ public sealed record TvaeOptions
             throw new ArgumentException($"Variant = {(int)Variant} is not one of Vae, Tvae, WTvae.", nameof(Variant));
         if (!Enum.IsDefined(Architecture))
             throw new ArgumentException($"Architecture = {(int)Architecture} is not one of Mlp, Conv.", nameof(Architecture));
-        AtLeast(LatentSize, 1, nameof(LatentSize));
-        AtLeast(HiddenSize, 1, nameof(HiddenSize));
-        AtLeast(BatchSize, 1, nameof(BatchSize));
-        AtLeast(Epochs, 1, nameof(Epochs));
-        AtLeast(TripletsPerEpoch, 1, nameof(TripletsPerEpoch));
-        NonNegative(Margin, nameof(Margin));
-        Positive(ElboWeight, nameof(ElboWeight));
-        NonNegative(TripletWeight, nameof(TripletWeight));
-        NonNegative(EmbeddingNormWeight, nameof(EmbeddingNormWeight));
-        Positive(LearningRate, nameof(LearningRate));
+        Require.AtLeast(nameof(LatentSize), LatentSize, 1);
+        Require.AtLeast(nameof(HiddenSize), HiddenSize, 1);
+        Require.AtLeast(nameof(BatchSize), BatchSize, 1);
+        Require.AtLeast(nameof(Epochs), Epochs, 1);
+        Require.AtLeast(nameof(TripletsPerEpoch), TripletsPerEpoch, 1);
+        Require.NonNegative(nameof(Margin), Margin);
+        Require.Positive(nameof(ElboWeight), ElboWeight);
+        Require.NonNegative(nameof(TripletWeight), TripletWeight);
+        Require.NonNegative(nameof(EmbeddingNormWeight), EmbeddingNormWeight);
+        Require.Positive(nameof(LearningRate), LearningRate);
     }
 
     /// <summary>The variant's name as the CLI and the manifest spell it: <c>vae</c>, <c>tvae</c> or <c>wtvae</c>.</summary>
@@ -137,19 +137,4 @@ public sealed record TvaeOptions
         "conv" => TvaeArchitecture.Conv,
         _ => throw new ArgumentException($"architecture '{name}' is not one of mlp, conv.", nameof(name)),
     };
-
-    private static void AtLeast(int value, int min, string name)
-    {
-        if (value < min) throw new ArgumentException($"{name} = {value}; it must be at least {min}.", name);
-    }
-
-    private static void NonNegative(double value, string name)
-    {
-        if (!double.IsFinite(value) || value < 0) throw new ArgumentException($"{name} = {value}; it must be finite and ≥ 0.", name);
-    }
-
-    private static void Positive(double value, string name)
-    {
-        if (!double.IsFinite(value) || value <= 0) throw new ArgumentException($"{name} = {value}; it must be finite and > 0.", name);
-    }
 }
