@@ -79,11 +79,30 @@ let tests =
                   if v < -tol then failtestf "%s: D(x, y) = %g < 0" c.Kind v
               for v in values (distance.Pairwise(vectors x, vectors y)) do
                   if v < -tol then failtestf "%s: pairwise D = %g < 0" c.Kind v
-              for v in values (distance.Paired(vectors x, vectors x)) do
-                  expectWithin tol 1.0 $"{c.Kind}: D(x, x)" 0.0 v
-              let diagonal = distance.Pairwise(vectors x, vectors x).diagonal()
-              for v in values diagonal do
-                  expectWithin tol 1.0 $"{c.Kind}: pairwise D(x_i, x_i)" 0.0 v)
+              // D(x, x) = 0 read at permuted positions of a rewritten copy (x′_j = x_{π(j)}), so that a closed form that is
+              // 0 on identical arguments by construction still has to get the indexing and the cancellation right.
+              let perm = [| 3L; 0L; 6L; 1L; 5L; 2L; 4L |]
+              let xp = x.index_select(0L, torch.tensor(perm))
+              let cross = TensorSupport.matrix (distance.Pairwise(vectors x, vectors xp))
+              for j in 0 .. perm.Length - 1 do
+                  expectWithin tol 1.0 $"{c.Kind}: pairwise D(x_π(j), x′_j)" 0.0 cross.[int perm.[j], j])
+
+          property "D(x, y) = φ(x) − φ(y) − ⟨∇φ(y), x − y⟩ from Value and autograd ∇φ (the definition, another code path than each closed form)" 60 case (fun c ->
+              use _ = torch.NewDisposeScope()
+              use g = generatorOf c
+              let distance = BregmanDivergence(g) :> IDistance
+              let x = points c.InputSeed 7 c.Dimension c.Scale
+              let y = points (c.InputSeed + 1) 7 c.Dimension c.Scale
+              let fx, fy = values (g.Value x), values (g.Value y)
+              let gy = g.AutogradGradient y
+              let inner = values (gy.mul(x.sub y).sum(1L))
+              let paired = values (distance.Paired(vectors x, vectors y))
+              let pairwise = TensorSupport.matrix (distance.Pairwise(vectors x, vectors y))
+              for i in 0 .. 6 do
+                  let expected = fx.[i] - fy.[i] - inner.[i]
+                  let tol = 1e-9 * (abs fx.[i] + abs fy.[i] + abs inner.[i] + magnitude c)
+                  expectWithin tol 1.0 $"{c.Kind}: D(x_{i}, y_{i})" expected paired.[i]
+                  expectWithin tol 1.0 $"{c.Kind}: pairwise D(x_{i}, y_{i})" expected pairwise.[i, i])
 
           property "Jensen: φ(λx + (1 − λ)y) ≤ λφ(x) + (1 − λ)φ(y) for every generator" 60 case (fun c ->
               use _ = torch.NewDisposeScope()
