@@ -6,6 +6,9 @@
 #   ./build.sh pack    NuGet packages DistEmbed.Core, DistEmbed, DistEmbed.Tool (+ .snupkg) into artifacts/packages/
 #   ./build.sh sample  pack the libraries, then restore samples/ConsoleSample from artifacts/packages and run it
 #   ./build.sh docs    the fsdocs site (guides with evaluated examples and their figures, API reference) into output/
+#   ./build.sh mutate  mutation testing: the named mutations of scripts/mutations.txt, each applied to a scratch copy
+#                      and run against the property suites; table in artifacts/mutate/results.md, last line
+#                      "mutation score: K killed of N (P %)"; arguments go to scripts/mutate.fsx (--only NAME, --full, --list)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -163,5 +166,10 @@ case "$cmd" in
   pack) setup_native; restore; pack_all ;;
   sample) setup_native; restore; run_sample ;;
   docs) setup_native; restore; build; build_docs ;;
-  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|docs]" >&2; exit 2 ;;
+  mutate)
+    # Runs under nice: every mutant is a rebuild plus test runs, for tens of minutes; the scratch copy lives in $TMPDIR.
+    setup_native
+    shift || true
+    nice -n 10 dotnet fsi scripts/mutate.fsx "$@" ;;
+  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|docs|mutate]" >&2; exit 2 ;;
 esac
