@@ -315,6 +315,14 @@ let testsRun (output: string) =
     let ms = summaryRegex.Matches output
     if ms.Count = 0 then None else Some(int ms.[ms.Count - 1].Groups.[1].Value)
 
+/// Failed + errored tests of the last Expecto summary (0 when there is none).
+let failures (output: string) =
+    let ms = summaryRegex.Matches output
+    if ms.Count = 0 then 0
+    else
+        let g = ms.[ms.Count - 1].Groups
+        int g.[4].Value + int g.[5].Value
+
 let firstFailure (output: string) =
     let m = failedRegex.Match output
     if m.Success then Some(m.Groups.[1].Value.Trim()) else None
@@ -448,7 +456,7 @@ let runMutation (index: int) (count: int) (m: Mutation) : Record =
                         let name = defaultArg f "(all suites)"
                         texts.AppendLine($"===== {name}: exit {r.ExitCode}, {r.Seconds:F0} s").AppendLine(r.Output) |> ignore
                         if r.TimedOut then KilledByTimeout name
-                        elif r.ExitCode <> 0 then
+                        elif r.ExitCode <> 0 || failures r.Output > 0 then
                             let exitText = $"exit code {r.ExitCode}"
                             Killed(name, firstFailure r.Output |> Option.defaultValue exitText)
                         else go rest
