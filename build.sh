@@ -7,6 +7,9 @@
 #   ./build.sh sample  pack the libraries, then restore samples/ConsoleSample from artifacts/packages and run it
 #   ./build.sh verify-sample  pack the libraries, then dotnet test samples/VerificationSample (the verification kit from artifacts/packages)
 #   ./build.sh docs    the fsdocs site (guides with evaluated examples and their figures, API reference) into output/
+#   ./build.sh mutate  mutation testing: the named mutations of scripts/mutations.txt, each applied to a scratch copy
+#                      and run against the property suites; table in artifacts/mutate/results.md, last line
+#                      "mutation score: K killed of N (P %)"; arguments go to scripts/mutate.fsx (--only NAME, --full, --list)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -177,5 +180,10 @@ case "$cmd" in
   sample) setup_native; restore; run_sample ;;
   verify-sample) setup_native; restore; run_verify_sample ;;
   docs) setup_native; restore; build; build_docs ;;
-  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|verify-sample|docs]" >&2; exit 2 ;;
+  mutate)
+    # Runs under nice: every mutant is a rebuild plus test runs, for tens of minutes; the scratch copy lives in $TMPDIR.
+    setup_native
+    shift || true
+    nice -n 10 dotnet fsi scripts/mutate.fsx "$@" ;;
+  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|verify-sample|docs|mutate]" >&2; exit 2 ;;
 esac
