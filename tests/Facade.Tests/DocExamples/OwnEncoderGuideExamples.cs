@@ -37,7 +37,7 @@ public sealed class PointCloudEncoder : nn.Module<Tensor, IEmbeddingBatch>
 /// <summary>The C# example of docs/getting-started.md ("Train your own encoder").</summary>
 public sealed class OwnEncoderGuideExamples
 {
-    /// <summary>Items of <paramref name="classes"/> classes in R^16: the class shows in 4 coordinates, 12 carry large noise.</summary>
+    /// <summary>Items of <paramref name="classes"/> classes in R^16: the class shows in 4 coordinates, 12 carry noise.</summary>
     internal static LabelledData Clusters(int classes, int perClass, int seed, int labelOffset = 0)
     {
         var random = new Random(seed);
@@ -51,7 +51,7 @@ public sealed class OwnEncoderGuideExamples
         {
             var c = i % classes;
             y[i] = labelOffset + c;
-            for (var k = 0; k < 16; k++) x[i, k] = (float)(k < 4 ? means[c, k] + 0.3 * Gauss() : 2.0 * Gauss());
+            for (var k = 0; k < 16; k++) x[i, k] = (float)(k < 4 ? means[c, k] + 0.3 * Gauss() : 1.0 * Gauss());
         }
         return LabelledData.FromArrays(x, y);
     }
@@ -70,8 +70,8 @@ public sealed class OwnEncoderGuideExamples
             var options = new MetricLearningOptions
             {
                 Distance = "sinkhorn-divergence",     // any distance of Catalog.DistanceNames for distributions
-                Loss = "triplet", Miner = "semi-hard", Margin = 0.5,
-                Epochs = 4, ClassesPerBatch = 4, ItemsPerClass = 4, LearningRate = 1e-2,
+                Loss = "triplet", Miner = "batch-hard", Margin = 0.5,
+                Epochs = 4, ClassesPerBatch = 4, ItemsPerClass = 4, LearningRate = 2e-2,
                 SinkhornEpsilon = 0.05, SinkhornMaxIterations = 20, SinkhornEpsilonScaling = 0.5,
             };
             var progress = new Progress<TrainingProgress>(p =>
