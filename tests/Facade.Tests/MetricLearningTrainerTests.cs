@@ -160,6 +160,33 @@ public class MetricLearningTrainerTests
     }
 
     [Fact]
+    public void DamagedCheckpointFilesAreNamedOnResume()
+    {
+        using var train = OwnEncoderGuideExamples.Clusters(4, 6, 9);
+        using var model = new PointCloudEncoder(16, 4, 2);
+        var dir = TempDir();
+        try
+        {
+            MetricLearningTrainer.Train(model, train, null, Options(1), dir);
+            var weights = Path.Combine(dir, Checkpoint.ModelFile);
+            var bytes = File.ReadAllBytes(weights);
+            File.WriteAllBytes(weights, bytes[..(bytes.Length / 2)]);
+            var e = Assert.Throws<InvalidDataException>(() => MetricLearningTrainer.Resume(model, dir, train, null, epochs: 2));
+            Assert.Contains(weights, e.Message);
+            File.WriteAllBytes(weights, bytes);
+            File.Delete(Path.Combine(dir, Checkpoint.OptimizerFile));
+            Assert.Throws<FileNotFoundException>(() => MetricLearningTrainer.Resume(model, dir, train, null, epochs: 2));
+            File.WriteAllText(Path.Combine(dir, CheckpointFolder.ManifestFile), "{\"kind\": \"metric-learning\", \"format\": 7}");
+            var m = Assert.Throws<InvalidDataException>(() => MetricLearningTrainer.ReadManifest(dir));
+            Assert.Contains("format 7", m.Message);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void TheSequenceTrainerSharesTheDefaultsAndTheSchedule()
     {
         var generic = new MetricLearningOptions();
