@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.IO;
@@ -137,7 +136,8 @@ public sealed record TrainingResult(IReadOnlyList<EpochMetrics> History, int Bes
 /// <summary>
 /// Trains a <see cref="SequenceEmbedder"/> with a metric-learning loss over a distance between its embeddings:
 /// M-per-class batches, a miner, AdamW with linear warm-up and cosine decay, gradient clipping, validation MAP@R on
-/// held-out classes after each epoch, early stopping, and resumable checkpoints.
+/// held-out classes after each epoch, early stopping, and resumable checkpoints. It is a use of the one training loop
+/// of <see cref="MetricLearningTrainer"/> (the same schedule, step, validation and checkpoint timing) over sequence batches.
 /// </summary>
 /// <remarks>
 /// <para>Learning rate at step s of S (warm-up W = ⌊f S⌋ steps): η_s = η (s + 1)/W for s &lt; W, else
