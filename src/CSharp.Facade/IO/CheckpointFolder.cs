@@ -38,8 +38,11 @@ public sealed class CheckpointKind
     public static CheckpointKind Tvae { get; } = new("tvae", ["model.bin"],
         m => m["format"] is JsonValue v && v.GetValueKind() == JsonValueKind.String && (string?)v == "distembed-tvae/1");
 
+    /// <summary>A checkpoint of the generic metric-learning trainer (<c>MetricLearningTrainer</c>): any module's weights, best weights and optimiser state.</summary>
+    public static CheckpointKind MetricLearning { get; } = new("metric-learning", ["model.dat", "best.dat", "optimizer.dat"], _ => false);
+
     /// <summary>Every kind.</summary>
-    public static IReadOnlyList<CheckpointKind> All { get; } = [SequenceEmbedder, DeepBregman, Tvae];
+    public static IReadOnlyList<CheckpointKind> All { get; } = [SequenceEmbedder, DeepBregman, Tvae, MetricLearning];
 
     /// <summary>The kind a parsed manifest declares (its <c>"kind"</c>, or the shape of a manifest written before that field existed).</summary>
     /// <param name="manifest">The manifest's root object.</param>

@@ -270,15 +270,7 @@ public static class Checkpoint
         try { t.Validate(); }
         catch (ArgumentException e) { throw Bad($"trainer: {Detail(e)}"); }
         if (!Distances.Names.Contains(manifest.Distance)) throw Bad($"distance '{manifest.Distance}' is unknown.");
-        var s = manifest.State;
-        if (s.History is null) throw Bad("\"state.history\" is missing or null.");
-        for (var i = 0; i < s.History.Count; i++)
-            if (s.History[i] is null) throw Bad($"state.history[{i}] is null.");
-        if (s.Epoch < 0 || s.Epoch > t.Epochs) throw Bad($"state.epoch = {s.Epoch} is outside [0, trainer.epochs = {t.Epochs}].");
-        if (s.History.Count != s.Epoch) throw Bad($"state.history has {s.History.Count} entries but state.epoch = {s.Epoch}.");
-        if (s.StepInEpoch < 0) throw Bad($"state.stepInEpoch = {s.StepInEpoch} is negative.");
-        if (s.GlobalStep < 0) throw Bad($"state.globalStep = {s.GlobalStep} is negative.");
-        if (s.BestEpoch < 0 || s.BestEpoch > s.Epoch) throw Bad($"state.bestEpoch = {s.BestEpoch} is outside [0, state.epoch = {s.Epoch}].");
+        ValidateState(manifest.State, t.Epochs, Bad);
         if (manifest.Standardizer is not null)
         {
             // The library stores the caller's JSON as given; a Standardizer's JSON (kind "standardizer", as the CLI
@@ -296,6 +288,22 @@ public static class Checkpoint
                     throw Bad($"the standardizer has {standardizer.Channels} channels but model.inputChannels = {m.InputChannels}.");
             }
         }
+    }
+
+    /// <summary>Checks a manifest's training state against its epoch count (shared by every trainer checkpoint).</summary>
+    /// <param name="s">The state.</param>
+    /// <param name="epochs">The manifest's trainer epochs.</param>
+    /// <param name="bad">Makes the exception of a problem from its description.</param>
+    internal static void ValidateState(TrainingState s, int epochs, Func<string, InvalidDataException> bad)
+    {
+        if (s.History is null) throw bad("\"state.history\" is missing or null.");
+        for (var i = 0; i < s.History.Count; i++)
+            if (s.History[i] is null) throw bad($"state.history[{i}] is null.");
+        if (s.Epoch < 0 || s.Epoch > epochs) throw bad($"state.epoch = {s.Epoch} is outside [0, trainer.epochs = {epochs}].");
+        if (s.History.Count != s.Epoch) throw bad($"state.history has {s.History.Count} entries but state.epoch = {s.Epoch}.");
+        if (s.StepInEpoch < 0) throw bad($"state.stepInEpoch = {s.StepInEpoch} is negative.");
+        if (s.GlobalStep < 0) throw bad($"state.globalStep = {s.GlobalStep} is negative.");
+        if (s.BestEpoch < 0 || s.BestEpoch > s.Epoch) throw bad($"state.bestEpoch = {s.BestEpoch} is outside [0, state.epoch = {s.Epoch}].");
     }
 
     /// <summary>A lower bound on the number of parameters of the model described by <paramref name="options"/>: its encoder's
@@ -361,19 +369,7 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(file);
-        var length = new FileInfo(file).Length;
-        var needed = model.parameters().Sum(p => p.numel() * p.element_size());
-        if (length < needed)
-            throw new InvalidDataException($"checkpoint file {file} is truncated or corrupt: {length} bytes, but the manifest's model needs at least {needed}.");
-        try
-        {
-            using var reader = new BoundedReader(File.OpenRead(file));
-            model.load(reader);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw Corrupt(file, e);
-        }
+        Training.ModuleWeights.LoadFile(model, file);
     }
 
     /// <summary>The error of a checkpoint file that cannot be read.</summary>
@@ -383,8 +379,7 @@ public static class Checkpoint
     public static InvalidDataException Corrupt(string file, Exception e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        var first = e.Message.Split('\n', 2)[0].Trim();
-        return new InvalidDataException($"checkpoint file {file} is truncated or corrupt ({e.GetType().Name}: {first}).", e);
+        return Training.ModuleWeights.Corrupt(file, e);
     }
 
     /// <summary>Serialises a model's weights (TorchSharp state-dict format) into bytes.</summary>
@@ -393,9 +388,7 @@ public static class Checkpoint
     public static byte[] WeightsToBytes(SequenceEmbedder model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        using var ms = new MemoryStream();
-        using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) model.save(w);
-        return ms.ToArray();
+        return Training.ModuleWeights.ToBytes(model);
     }
 
     /// <summary>Restores weights written by <see cref="WeightsToBytes"/> into a model of the same kind.</summary>
@@ -406,27 +399,6 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(weights);
-        try
-        {
-            using var r = new BoundedReader(new MemoryStream(weights));
-            model.load(r);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw Corrupt("(in memory)", e);
-        }
-    }
-
-    /// <summary>A reader whose strings cannot claim more bytes than the stream has left (a corrupt length prefix would
-    /// otherwise reserve gigabytes).</summary>
-    private sealed class BoundedReader(Stream stream) : BinaryReader(stream, System.Text.Encoding.UTF8)
-    {
-        public override string ReadString()
-        {
-            var length = Read7BitEncodedInt();
-            if (length < 0 || length > BaseStream.Length - BaseStream.Position)
-                throw new InvalidDataException($"a string claims {length} bytes but {BaseStream.Length - BaseStream.Position} remain.");
-            return System.Text.Encoding.UTF8.GetString(ReadBytes(length));
-        }
+        Training.ModuleWeights.FromBytes(model, weights);
     }
 }

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.IO;
+using DistEmbed.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,6 +10,9 @@ namespace DistEmbed.Sequences;
 /// <summary>Options of <see cref="SequenceTrainer"/> (stored in a checkpoint's manifest).</summary>
 public sealed record TrainerOptions
 {
+    /// <summary>The defaults, written once in <see cref="MetricLearningOptions"/>.</summary>
+    private static readonly MetricLearningOptions D = new();
+
     /// <summary>The loss names (<see cref="Catalog.LossNames"/>): triplet, contrastive, ntxent, multi-similarity.</summary>
     public static IReadOnlyList<string> LossNames => Catalog.LossNames;
 
@@ -19,37 +22,37 @@ public sealed record TrainerOptions
     /// <summary>The distance name for <c>Distances.Create</c>; null = the head's default (quantile-w2, marginal-w2 or euclidean).</summary>
     public string? Distance { get; init; }
     /// <summary>The loss, a name of <see cref="Catalog.LossNames"/>. Default <see cref="Catalog.DefaultLoss"/> (triplet).</summary>
-    public string Loss { get; init; } = Catalog.DefaultLoss;
+    public string Loss { get; init; } = D.Loss;
     /// <summary>The miner, a name of <see cref="Catalog.MinerNames"/>. Default <see cref="Catalog.DefaultMiner"/> (all: every valid tuple).</summary>
-    public string Miner { get; init; } = Catalog.DefaultMiner;
+    public string Miner { get; init; } = D.Miner;
     /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
-    public double Margin { get; init; } = 0.2;
+    public double Margin { get; init; } = D.Margin;
     /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
     public bool SoftMargin { get; init; }
     /// <summary>The number of epochs (≥ 1). Default 10.</summary>
-    public int Epochs { get; init; } = 10;
+    public int Epochs { get; init; } = D.Epochs;
     /// <summary>Classes per M-per-class batch P (≥ 2). Default 8.</summary>
-    public int ClassesPerBatch { get; init; } = 8;
+    public int ClassesPerBatch { get; init; } = D.ClassesPerBatch;
     /// <summary>Items per class M (≥ 2). Default 4.</summary>
-    public int ItemsPerClass { get; init; } = 4;
+    public int ItemsPerClass { get; init; } = D.ItemsPerClass;
     /// <summary>The peak learning rate (&gt; 0). Default 2e-3.</summary>
-    public double LearningRate { get; init; } = 2e-3;
+    public double LearningRate { get; init; } = D.LearningRate;
     /// <summary>AdamW's decoupled weight decay λ (≥ 0). Default 1e-4.</summary>
-    public double WeightDecay { get; init; } = 1e-4;
+    public double WeightDecay { get; init; } = D.WeightDecay;
     /// <summary>The fraction of all steps used for the linear warm-up (in [0, 1)). Default 0.1.</summary>
-    public double WarmupFraction { get; init; } = 0.1;
+    public double WarmupFraction { get; init; } = D.WarmupFraction;
     /// <summary>The gradient-norm clip (&gt; 0). Default 1.</summary>
-    public double ClipNorm { get; init; } = 1.0;
+    public double ClipNorm { get; init; } = D.ClipNorm;
     /// <summary>Stop after this many epochs without a better validation MAP@R; 0 = never. Default 0.</summary>
     public int Patience { get; init; }
     /// <summary>The seed of sampling (and of the distance's random directions). Default 0.</summary>
     public long Seed { get; init; }
     /// <summary>The device: auto, cpu, cuda or cuda:N. Default cpu.</summary>
-    public string Device { get; init; } = "cpu";
+    public string Device { get; init; } = D.Device;
     /// <summary>Also checkpoint every this many steps within an epoch; 0 = at epoch ends only.</summary>
     public int CheckpointEverySteps { get; init; }
     /// <summary>Sequences per forward pass when embedding the validation set (≥ 1). Default 256.</summary>
-    public int EvaluationBatchSize { get; init; } = 256;
+    public int EvaluationBatchSize { get; init; } = D.EvaluationBatchSize;
     /// <summary>The most directions <see cref="Projections"/> may ask for: 65,536 (the bound of <c>Distances.Create</c>).</summary>
     public const int MaxProjections = 65536;
 
@@ -58,13 +61,13 @@ public sealed record TrainerOptions
     /// for a fresh draw each step (<see cref="ISeededDistance.WithFreshDirections"/> with a seed derived from
     /// <see cref="Seed"/> and the step, so a resumed run draws the same directions); validation uses the draw of <see cref="Seed"/>.
     /// </summary>
-    public int Projections { get; init; } = 64;
+    public int Projections { get; init; } = D.Projections;
     /// <summary>The entropic regularisation ε of <c>sinkhorn</c> / <c>sinkhorn-divergence</c>, in units of the squared Euclidean cost between features (finite, &gt; 0). Default 0.1.</summary>
-    public double SinkhornEpsilon { get; init; } = 0.1;
+    public double SinkhornEpsilon { get; init; } = D.SinkhornEpsilon;
     /// <summary>The Sinkhorn iteration cap at the target ε (≥ 1). Default 1000.</summary>
-    public int SinkhornMaxIterations { get; init; } = 1000;
+    public int SinkhornMaxIterations { get; init; } = D.SinkhornMaxIterations;
     /// <summary>The Sinkhorn stopping tolerance on the L1 marginal error (finite, &gt; 0). Default 1e-6.</summary>
-    public double SinkhornTolerance { get; init; } = 1e-6;
+    public double SinkhornTolerance { get; init; } = D.SinkhornTolerance;
     /// <summary>
     /// The Sinkhorn ε-scaling ratio q: 0 (default) iterates at ε only; q ∈ (0, 1) anneals from the largest cost down
     /// to ε by factors q, one iteration per level (Schmitzer 2019, §3.2; GeomLoss's <c>scaling</c>). For training with
@@ -74,45 +77,24 @@ public sealed record TrainerOptions
 
     /// <summary>The options of <c>Distances.Create</c> these settings describe (seed, directions, Sinkhorn parameters).</summary>
     /// <returns>A new <see cref="DistanceOptions"/>.</returns>
-    public DistanceOptions CreateDistanceOptions() => new()
+    public DistanceOptions CreateDistanceOptions() => ToMetricLearning(Distance).CreateDistanceOptions();
+
+    /// <summary>These settings as options of the generic <see cref="MetricLearningTrainer"/>.</summary>
+    /// <param name="distance">The distance name (this record's <see cref="Distance"/>, or the head's default when that is null).</param>
+    /// <returns>The generic options.</returns>
+    public MetricLearningOptions ToMetricLearning(string? distance) => new()
     {
-        Seed = Seed,
-        Projections = Projections,
-        Epsilon = SinkhornEpsilon,
-        MaxIterations = SinkhornMaxIterations,
-        Tolerance = SinkhornTolerance,
-        EpsilonScaling = SinkhornEpsilonScaling,
-        // The trainer reports unconverged solves in its progress reports and the manifest instead of on stderr.
-        OnNonConvergence = SinkhornNonConvergence.Ignore,
+        Distance = distance, Loss = Loss, Miner = Miner, Margin = Margin, SoftMargin = SoftMargin, Epochs = Epochs,
+        ClassesPerBatch = ClassesPerBatch, ItemsPerClass = ItemsPerClass, LearningRate = LearningRate, WeightDecay = WeightDecay,
+        WarmupFraction = WarmupFraction, ClipNorm = ClipNorm, Patience = Patience, Seed = Seed, Device = Device,
+        CheckpointEverySteps = CheckpointEverySteps, EvaluationBatchSize = EvaluationBatchSize, Projections = Projections,
+        SinkhornEpsilon = SinkhornEpsilon, SinkhornMaxIterations = SinkhornMaxIterations, SinkhornTolerance = SinkhornTolerance,
+        SinkhornEpsilonScaling = SinkhornEpsilonScaling,
     };
 
-    /// <summary>Checks every field.</summary>
+    /// <summary>Checks every field (the checks of <see cref="MetricLearningOptions.Validate"/>; a null <see cref="Distance"/> is allowed).</summary>
     /// <exception cref="ArgumentException">An unknown name or a value out of range (the message names the field).</exception>
-    public void Validate()
-    {
-        if (!LossNames.Contains(Loss)) throw new ArgumentException($"unknown loss '{Loss}'; known: {string.Join(", ", LossNames)}.", nameof(Loss));
-        if (!MinerNames.Contains(Miner)) throw new ArgumentException($"unknown miner '{Miner}'; known: {string.Join(", ", MinerNames)}.", nameof(Miner));
-        if (Distance is not null && !Distances.Names.Contains(Distance))
-            throw new ArgumentException($"unknown distance '{Distance}'; known: {string.Join(", ", Distances.Names)}.", nameof(Distance));
-        Require.Positive(nameof(Margin), Margin);
-        Require.AtLeast(nameof(Epochs), Epochs, 1);
-        Require.AtLeast(nameof(ClassesPerBatch), ClassesPerBatch, 2);
-        Require.AtLeast(nameof(ItemsPerClass), ItemsPerClass, 2);
-        Require.Positive(nameof(LearningRate), LearningRate);
-        Require.NonNegative(nameof(WeightDecay), WeightDecay);
-        if (!(WarmupFraction >= 0 && WarmupFraction < 1))
-            throw new ArgumentException($"WarmupFraction = {WarmupFraction}; it must lie in [0, 1).", nameof(WarmupFraction));
-        Require.Positive(nameof(ClipNorm), ClipNorm);
-        Require.AtLeast(nameof(Patience), Patience, 0);
-        Require.Between(nameof(Projections), Projections, 1, MaxProjections);
-        Require.Positive(nameof(SinkhornEpsilon), SinkhornEpsilon);
-        Require.AtLeast(nameof(SinkhornMaxIterations), SinkhornMaxIterations, 1);
-        Require.Positive(nameof(SinkhornTolerance), SinkhornTolerance);
-        if (!(SinkhornEpsilonScaling >= 0 && SinkhornEpsilonScaling < 1))
-            throw new ArgumentException($"SinkhornEpsilonScaling = {SinkhornEpsilonScaling}; it must lie in [0, 1): 0 turns ε-scaling off.", nameof(SinkhornEpsilonScaling));
-        Require.AtLeast(nameof(CheckpointEverySteps), CheckpointEverySteps, 0);
-        Require.AtLeast(nameof(EvaluationBatchSize), EvaluationBatchSize, 1);
-    }
+    public void Validate() => ToMetricLearning(Distance).ValidateExceptDistancePresence();
 }
 
 /// <summary>The metrics of one finished epoch.</summary>
@@ -154,7 +136,8 @@ public sealed record TrainingResult(IReadOnlyList<EpochMetrics> History, int Bes
 /// <summary>
 /// Trains a <see cref="SequenceEmbedder"/> with a metric-learning loss over a distance between its embeddings:
 /// M-per-class batches, a miner, AdamW with linear warm-up and cosine decay, gradient clipping, validation MAP@R on
-/// held-out classes after each epoch, early stopping, and resumable checkpoints.
+/// held-out classes after each epoch, early stopping, and resumable checkpoints. It is a use of the one training loop
+/// of <see cref="MetricLearningTrainer"/> (the same schedule, step, validation and checkpoint timing) over sequence batches.
 /// </summary>
 /// <remarks>
 /// <para>Learning rate at step s of S (warm-up W = ⌊f S⌋ steps): η_s = η (s + 1)/W for s &lt; W, else
@@ -260,13 +243,8 @@ public static class SequenceTrainer
     /// <param name="totalSteps">S ≥ 1.</param>
     /// <param name="warmupSteps">W ≥ 0.</param>
     /// <returns>η_s.</returns>
-    public static double LearningRateAt(double peak, long step, long totalSteps, long warmupSteps)
-    {
-        if (step < warmupSteps) return peak * (step + 1) / warmupSteps;
-        var span = Math.Max(1, totalSteps - warmupSteps);
-        var progress = Math.Min(1.0, (double)(step - warmupSteps) / span);
-        return peak * 0.5 * (1.0 + Math.Cos(Math.PI * progress));
-    }
+    public static double LearningRateAt(double peak, long step, long totalSteps, long warmupSteps) =>
+        MetricLearningTrainer.LearningRateAt(peak, step, totalSteps, warmupSteps);
 
     /// <summary>Retrieval metrics of a data set's embeddings among themselves (query = gallery, self excluded).</summary>
     /// <param name="model">The model.</param>
@@ -291,29 +269,42 @@ public static class SequenceTrainer
         return (result, data.Labels.Select(l => (long)l).ToArray());
     }
 
-    private sealed class Run
+    /// <summary>The sequence use of the one metric-learning loop (<see cref="MetricLearningRun"/>): sequence batches,
+    /// validation through <see cref="DistanceMatrix"/>, sequence-embedder checkpoints.</summary>
+    private sealed class Run : MetricLearningRun
     {
         private readonly SequenceEmbedder model;
         private readonly SequenceDataset train;
         private readonly SequenceDataset? valid;
         private readonly TrainerOptions options;
-        private readonly string? directory;
         private readonly string? standardizer;
-        private readonly TrainingState state;
-        private readonly Device device;
-        private readonly IDistance distance;
-        private readonly IMetricLoss loss;
-        private readonly IMiner miner;
-        private readonly SinkhornDiagnostics? sinkhorn;
-        private readonly AdamW optimizer;
-        private readonly long[] labels;
-        private readonly int stepsPerEpoch;
-        private byte[]? bestWeights;
         private readonly DatasetFingerprint? trainPrint;
         private readonly DatasetFingerprint? validPrint;
 
         public Run(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options, string? directory,
             string? standardizer, TrainingState state)
+            : this(model, train, valid, options, directory, standardizer, state, Check(model, train, valid, options))
+        {
+        }
+
+        private Run(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options, string? directory,
+            string? standardizer, TrainingState state, (MetricLearningOptions Settings, IDistance Distance) checkedSettings)
+            : base(model, train.Labels, checkedSettings.Settings, checkedSettings.Distance, state, directory)
+        {
+            this.model = model;
+            this.train = train;
+            this.valid = valid;
+            this.options = options;
+            this.standardizer = standardizer;
+            if (directory is not null)
+            {
+                trainPrint = DatasetFingerprint.Of(train);
+                validPrint = valid is null ? null : DatasetFingerprint.Of(valid);
+            }
+        }
+
+        /// <summary>The checks of the arguments, in the order the messages promise; the generic settings and the distance.</summary>
+        private static (MetricLearningOptions, IDistance) Check(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options)
         {
             ArgumentNullException.ThrowIfNull(train);
             options.Validate();
@@ -334,191 +325,54 @@ public static class SequenceTrainer
             var classes = train.Labels.Distinct().Count();
             if (classes < options.ClassesPerBatch)
                 throw new ArgumentException($"train has {classes} classes but ClassesPerBatch = {options.ClassesPerBatch}; lower it.", nameof(train));
-            this.model = model;
-            this.train = train;
-            this.valid = valid;
-            this.options = options;
-            this.directory = directory;
-            this.standardizer = standardizer;
-            this.state = state;
-            device = NativeRuntime.ResolveDevice(options.Device);
             var distanceName = options.Distance ?? model.Options.DefaultDistance();
-            distance = Distances.Create(distanceName, options.CreateDistanceOptions());
+            var settings = options.ToMetricLearning(distanceName);
+            var distance = Distances.Create(distanceName, settings.CreateDistanceOptions());
             if (distance.Accepts != model.Representation)
                 throw new ArgumentException(
                     $"distance '{distanceName}' accepts {distance.Accepts} but the '{model.Options.Head}' head gives {model.Representation}.", nameof(options));
-            loss = Catalog.CreateLoss(options.Loss, new LossOptions
-            {
-                Triplet = new TripletMarginLossOptions
-                {
-                    Margin = options.Margin, Penalty = options.SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge,
-                },
-            });
-            miner = Catalog.CreateMiner(options.Miner, new MinerOptions { Margin = options.Margin });
-            sinkhorn = (distance as ISinkhornDistance)?.Diagnostics;
-            model.to(device);
-            optimizer = new AdamW(model.parameters(), options.WeightDecay);
-            labels = train.Labels.Select(l => (long)l).ToArray();
-            stepsPerEpoch = Math.Max(1, train.Count / (options.ClassesPerBatch * options.ItemsPerClass));
-            if (directory is not null)
-            {
-                trainPrint = DatasetFingerprint.Of(train);
-                validPrint = valid is null ? null : DatasetFingerprint.Of(valid);
-            }
+            return (settings, distance);
         }
 
         public void LoadFrom(string dir)
         {
             Checkpoint.LoadWeights(model, Path.Combine(dir, Checkpoint.ModelFile));
-            var optimizerFile = Path.Combine(dir, Checkpoint.OptimizerFile);
-            if (!File.Exists(optimizerFile))
-                throw new FileNotFoundException($"'{dir}' has no {Checkpoint.OptimizerFile}; it holds a model but no resumable optimiser state.", optimizerFile);
-            try
-            {
-                using var s = File.OpenRead(optimizerFile);
-                optimizer.Load(s);
-                if (s.Position != s.Length) throw new InvalidDataException($"{s.Length - s.Position} bytes follow the optimiser state.");
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                throw Checkpoint.Corrupt(optimizerFile, e);
-            }
+            LoadOptimizer(dir, Checkpoint.OptimizerFile, Checkpoint.Corrupt);
             var best = Path.Combine(dir, Checkpoint.BestFile);
             if (File.Exists(best))
             {
                 // Checked now, not when the run ends: a corrupt best.dat must not cost the resumed epochs.
                 using var probe = SequenceEmbedder.Create(model.Options, 0);
                 Checkpoint.LoadWeights(probe, best);
-                bestWeights = File.ReadAllBytes(best);
+                BestWeights = File.ReadAllBytes(best);
             }
-            else bestWeights = null;
+            else BestWeights = null;
         }
 
-        public TrainingResult Execute(IProgress<TrainingProgress>? progress, CancellationToken ct)
+        protected override (IEmbeddingBatch Embeddings, Tensor Labels, IDisposable? Owner) ForwardBatch(int[] indices)
         {
-            var clock = Stopwatch.StartNew();
-            var rng = new SplitMix64(state.RngState);
-            var total = (long)options.Epochs * stepsPerEpoch;
-            var warmup = (long)Math.Floor(options.WarmupFraction * total);
-            var stopped = false;
-            model.train();
-            while (state.Epoch < options.Epochs && !state.Stopped)
-            {
-                if (state.StepInEpoch == 0)
-                {
-                    state.EpochSeed = rng.NextInt31();
-                    state.RngState = rng.State;
-                    state.LossSum = 0;
-                }
-                var batches = Samplers.MPerClassEpoch(labels, options.ClassesPerBatch, options.ItemsPerClass, state.EpochSeed, state.Epoch);
-                var lr = 0.0;
-                for (var s = state.StepInEpoch; s < batches.Length; s++)
-                {
-                    ct.ThrowIfCancellationRequested();
-                    lr = LearningRateAt(options.LearningRate, state.GlobalStep, total, warmup);
-                    var loss = Step(batches[s], lr);
-                    state.LossSum += loss;
-                    state.StepInEpoch = s + 1;
-                    state.GlobalStep++;
-                    state.LastLearningRate = lr;
-                    CollectSinkhorn();
-                    progress?.Report(WithSinkhorn(new TrainingProgress(state.Epoch + 1, options.Epochs, s + 1, batches.Length, loss, lr, null)));
-                    if (options.CheckpointEverySteps > 0 && state.GlobalStep % options.CheckpointEverySteps == 0 && s + 1 < batches.Length)
-                        Save();
-                }
-                var metrics = Validate(state.Epoch + 1, state.LossSum / batches.Length, state.LastLearningRate);
-                CollectSinkhorn();
-                state.History.Add(metrics);
-                if (metrics.ValidMapAtR is { } map)
-                {
-                    if (state.BestMapAtR is null || map > state.BestMapAtR.Value)
-                    {
-                        state.BestMapAtR = map;
-                        state.BestEpoch = metrics.Epoch;
-                        state.EpochsWithoutImprovement = 0;
-                        bestWeights = Checkpoint.WeightsToBytes(model);
-                    }
-                    else state.EpochsWithoutImprovement++;
-                    if (options.Patience > 0 && state.EpochsWithoutImprovement >= options.Patience) state.Stopped = true;
-                }
-                else state.BestEpoch = metrics.Epoch;
-                state.Epoch++;
-                state.StepInEpoch = 0;
-                Save();
-                progress?.Report(WithSinkhorn(new TrainingProgress(metrics.Epoch, options.Epochs, batches.Length, batches.Length, double.NaN, lr, metrics)));
-            }
-            stopped = state.Stopped;
-            if (bestWeights is not null) Checkpoint.WeightsFromBytes(model, bestWeights);
-            model.eval();
-            return new TrainingResult(state.History.ToArray(), state.BestEpoch, state.BestMapAtR, stopped, state.GlobalStep, clock.Elapsed.TotalSeconds);
+            var batch = train.ToBatch(indices, Device);
+            return (model.forward(batch.Features, batch.Mask), batch.Labels, batch);
         }
 
-        /// <summary>Adds the Sinkhorn solves since the last call to the run's totals (checkpointed in the state).</summary>
-        private void CollectSinkhorn()
-        {
-            if (sinkhorn is null) return;
-            state.SinkhornSolves += sinkhorn.Solves;
-            state.UnconvergedSinkhornSolves += sinkhorn.UnconvergedSolves;
-            state.MaxSinkhornMarginalError = Math.Max(state.MaxSinkhornMarginalError, sinkhorn.MaxMarginalError);
-            sinkhorn.Reset();
-        }
+        protected override bool HasValidation => valid is not null;
 
-        private TrainingProgress WithSinkhorn(TrainingProgress p) => p with
-        {
-            SinkhornSolves = state.SinkhornSolves,
-            UnconvergedSinkhornSolves = state.UnconvergedSinkhornSolves,
-            MaxSinkhornMarginalError = state.MaxSinkhornMarginalError,
-        };
+        protected override (double[,] Distances, long[] Labels) ValidationDistances() =>
+            DistanceMatrix(model, valid!, Distance, options.EvaluationBatchSize, Device);
 
-        private double Step(int[] indices, double lr)
+        protected override void WriteCheckpoint()
         {
-            using var scope = NewDisposeScope();
-            using var batch = train.ToBatch(indices, device);
-            optimizer.ZeroGrad();
-            using var embeddings = model.forward(batch.Features, batch.Mask);
-            var value = LossOf(embeddings, batch.Labels);
-            value.backward();
-            nn.utils.clip_grad_norm_(model.parameters(), options.ClipNorm);
-            optimizer.Step(lr);
-            return value.item<float>();
-        }
-
-        private Tensor LossOf(IEmbeddingBatch embeddings, Tensor y)
-        {
-            // A sliced distance keeps its directions for its lifetime; training asks for a fresh draw every step, from a
-            // seed of (Seed, step) so that a resumed run draws what the uninterrupted run drew.
-            var stepDistance = distance is ISeededDistance seeded ? seeded.WithFreshDirections(StepSeed(options.Seed, state.GlobalStep)) : distance;
-            using var triplets = miner.Mine(embeddings, y, stepDistance);
-            return loss.Compute(embeddings, y, stepDistance, triplets);
-        }
-
-        /// <summary>The seed of the random directions of one optimiser step: a SplitMix64 output of the run's seed and the step.</summary>
-        private static long StepSeed(long seed, long step) =>
-            (long)new SplitMix64(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)step)).NextUInt64();
-
-        private EpochMetrics Validate(int epoch, double trainLoss, double lr)
-        {
-            if (valid is null) return new EpochMetrics(epoch, trainLoss, null, null, null, lr);
-            var (d, y) = DistanceMatrix(model, valid, distance, options.EvaluationBatchSize, device);
-            model.train();
-            var report = RetrievalMetrics.Evaluate(d, y, y, true, [1]);
-            return new EpochMetrics(epoch, trainLoss, report.MapAtR, report.PrecisionAt1, report.RPrecision, lr);
-        }
-
-        private void Save()
-        {
-            if (directory is null) return;
             var manifest = new CheckpointManifest
             {
                 Model = model.Options,
                 Trainer = options,
                 Standardizer = standardizer,
-                Distance = distance.Name,
-                State = state.Clone(),
+                Distance = Distance.Name,
+                State = State.Clone(),
                 TrainData = trainPrint,
                 ValidData = validPrint,
             };
-            Checkpoint.Write(directory, manifest, model, optimizer, bestWeights);
+            Checkpoint.Write(Directory!, manifest, model, Optimizer, BestWeights);
         }
     }
 }

@@ -1,0 +1,122 @@
+using DistEmbed.Core;
+using DistEmbed.Sequences;
+
+namespace DistEmbed.Training;
+
+/// <summary>
+/// Options of <see cref="MetricLearningTrainer"/> (stored in a checkpoint's manifest). The defaults written here are
+/// also those of the sequence trainer's <see cref="TrainerOptions"/>.
+/// </summary>
+public sealed record MetricLearningOptions
+{
+    /// <summary>The distance, a name of <see cref="Catalog.DistanceNames"/> accepting the model's representation (required).</summary>
+    public string? Distance { get; init; }
+    /// <summary>The loss, a name of <see cref="Catalog.LossNames"/>. Default <see cref="Catalog.DefaultLoss"/> (triplet).</summary>
+    public string Loss { get; init; } = Catalog.DefaultLoss;
+    /// <summary>The miner, a name of <see cref="Catalog.MinerNames"/>. Default <see cref="Catalog.DefaultMiner"/> (all: every valid tuple).</summary>
+    public string Miner { get; init; } = Catalog.DefaultMiner;
+    /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
+    public double Margin { get; init; } = 0.2;
+    /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
+    public bool SoftMargin { get; init; }
+    /// <summary>The number of epochs (≥ 1). Default 10.</summary>
+    public int Epochs { get; init; } = 10;
+    /// <summary>Classes per M-per-class batch P (≥ 2). Default 8.</summary>
+    public int ClassesPerBatch { get; init; } = 8;
+    /// <summary>Items per class M (≥ 2). Default 4.</summary>
+    public int ItemsPerClass { get; init; } = 4;
+    /// <summary>The peak learning rate (&gt; 0). Default 2e-3.</summary>
+    public double LearningRate { get; init; } = 2e-3;
+    /// <summary>AdamW's decoupled weight decay λ (≥ 0). Default 1e-4.</summary>
+    public double WeightDecay { get; init; } = 1e-4;
+    /// <summary>The fraction of all steps used for the linear warm-up (in [0, 1)). Default 0.1.</summary>
+    public double WarmupFraction { get; init; } = 0.1;
+    /// <summary>The gradient-norm clip (&gt; 0). Default 1.</summary>
+    public double ClipNorm { get; init; } = 1.0;
+    /// <summary>Stop after this many epochs without a better validation MAP@R; 0 = never. Default 0.</summary>
+    public int Patience { get; init; }
+    /// <summary>The seed of sampling (and of the distance's random directions). Default 0.</summary>
+    public long Seed { get; init; }
+    /// <summary>The device: auto, cpu, cuda or cuda:N. Default cpu.</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>Also checkpoint every this many steps within an epoch; 0 = at epoch ends only.</summary>
+    public int CheckpointEverySteps { get; init; }
+    /// <summary>Items per forward pass when embedding the validation set (≥ 1). Default 256.</summary>
+    public int EvaluationBatchSize { get; init; } = 256;
+    /// <summary>
+    /// The number L of random directions of <c>sliced-w2</c> / <c>max-sliced-w2</c> (1 ≤ L ≤ <see cref="TrainerOptions.MaxProjections"/>).
+    /// Default 64. The trainer asks for a fresh draw each step (<see cref="ISeededDistance.WithFreshDirections"/> with a
+    /// seed derived from <see cref="Seed"/> and the step, so a resumed run draws the same directions); validation uses
+    /// the draw of <see cref="Seed"/>.
+    /// </summary>
+    public int Projections { get; init; } = 64;
+    /// <summary>The entropic regularisation ε of <c>sinkhorn</c> / <c>sinkhorn-divergence</c>, in units of the squared Euclidean cost (finite, &gt; 0). Default 0.1.</summary>
+    public double SinkhornEpsilon { get; init; } = 0.1;
+    /// <summary>The Sinkhorn iteration cap at the target ε (≥ 1). Default 1000.</summary>
+    public int SinkhornMaxIterations { get; init; } = 1000;
+    /// <summary>The Sinkhorn stopping tolerance on the L1 marginal error (finite, &gt; 0). Default 1e-6.</summary>
+    public double SinkhornTolerance { get; init; } = 1e-6;
+    /// <summary>The Sinkhorn ε-scaling ratio q: 0 (default) iterates at ε only; q ∈ (0, 1) anneals ε by factors q (Schmitzer 2019, §3.2).</summary>
+    public double SinkhornEpsilonScaling { get; init; }
+
+    /// <summary>The options of <c>Distances.Create</c> these settings describe (seed, directions, Sinkhorn parameters).</summary>
+    /// <returns>A new <see cref="DistanceOptions"/>; unconverged Sinkhorn solves are counted in the progress reports, not printed.</returns>
+    public DistanceOptions CreateDistanceOptions() => new()
+    {
+        Seed = Seed,
+        Projections = Projections,
+        Epsilon = SinkhornEpsilon,
+        MaxIterations = SinkhornMaxIterations,
+        Tolerance = SinkhornTolerance,
+        EpsilonScaling = SinkhornEpsilonScaling,
+        // The trainer reports unconverged solves in its progress reports and the manifest instead of on stderr.
+        OnNonConvergence = SinkhornNonConvergence.Ignore,
+    };
+
+    /// <summary>The loss these settings name, with their margin and penalty.</summary>
+    /// <returns>A new loss from <see cref="Catalog.CreateLoss"/>.</returns>
+    public IMetricLoss CreateLoss() => Catalog.CreateLoss(Loss, new LossOptions
+    {
+        Triplet = new TripletMarginLossOptions { Margin = Margin, Penalty = SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge },
+    });
+
+    /// <summary>The miner these settings name, with their margin.</summary>
+    /// <returns>A new miner from <see cref="Catalog.CreateMiner"/>.</returns>
+    public IMiner CreateMiner() => Catalog.CreateMiner(Miner, new MinerOptions { Margin = Margin });
+
+    /// <summary>Checks every field; <see cref="Distance"/> must be set.</summary>
+    /// <exception cref="ArgumentException">A missing distance, an unknown name or a value out of range (the message names the field).</exception>
+    public void Validate()
+    {
+        if (Distance is null)
+            throw new ArgumentException($"Distance is not set; name a distance accepting the model's representation, one of: {string.Join(", ", Catalog.DistanceNames)}.", nameof(Distance));
+        ValidateExceptDistancePresence();
+    }
+
+    /// <summary>Every check of <see cref="Validate"/> but the presence of <see cref="Distance"/> (the sequence trainer defaults it from the head).</summary>
+    internal void ValidateExceptDistancePresence()
+    {
+        if (!Catalog.LossNames.Contains(Loss)) throw new ArgumentException($"unknown loss '{Loss}'; known: {string.Join(", ", Catalog.LossNames)}.", nameof(Loss));
+        if (!Catalog.MinerNames.Contains(Miner)) throw new ArgumentException($"unknown miner '{Miner}'; known: {string.Join(", ", Catalog.MinerNames)}.", nameof(Miner));
+        if (Distance is not null && !Catalog.DistanceNames.Contains(Distance))
+            throw new ArgumentException($"unknown distance '{Distance}'; known: {string.Join(", ", Catalog.DistanceNames)}.", nameof(Distance));
+        Require.Positive(nameof(Margin), Margin);
+        Require.AtLeast(nameof(Epochs), Epochs, 1);
+        Require.AtLeast(nameof(ClassesPerBatch), ClassesPerBatch, 2);
+        Require.AtLeast(nameof(ItemsPerClass), ItemsPerClass, 2);
+        Require.Positive(nameof(LearningRate), LearningRate);
+        Require.NonNegative(nameof(WeightDecay), WeightDecay);
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1))
+            throw new ArgumentException($"WarmupFraction = {WarmupFraction}; it must lie in [0, 1).", nameof(WarmupFraction));
+        Require.Positive(nameof(ClipNorm), ClipNorm);
+        Require.AtLeast(nameof(Patience), Patience, 0);
+        Require.Between(nameof(Projections), Projections, 1, TrainerOptions.MaxProjections);
+        Require.Positive(nameof(SinkhornEpsilon), SinkhornEpsilon);
+        Require.AtLeast(nameof(SinkhornMaxIterations), SinkhornMaxIterations, 1);
+        Require.Positive(nameof(SinkhornTolerance), SinkhornTolerance);
+        if (!(SinkhornEpsilonScaling >= 0 && SinkhornEpsilonScaling < 1))
+            throw new ArgumentException($"SinkhornEpsilonScaling = {SinkhornEpsilonScaling}; it must lie in [0, 1): 0 turns ε-scaling off.", nameof(SinkhornEpsilonScaling));
+        Require.AtLeast(nameof(CheckpointEverySteps), CheckpointEverySteps, 0);
+        Require.AtLeast(nameof(EvaluationBatchSize), EvaluationBatchSize, 1);
+    }
+}

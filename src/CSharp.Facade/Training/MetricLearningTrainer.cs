@@ -1,0 +1,329 @@
+using System.Text.Json;
+using DistEmbed.Core;
+using DistEmbed.IO;
+using DistEmbed.Sequences;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DistEmbed.Training;
+
+/// <summary>The <c>manifest.json</c> of a <see cref="MetricLearningTrainer"/> checkpoint folder (kind <c>metric-learning</c>).</summary>
+public sealed class MetricLearningManifest
+{
+    /// <summary>The manifest format version this library writes and reads.</summary>
+    public const int CurrentFormat = 1;
+    /// <summary>The manifest format version (<see cref="CurrentFormat"/>).</summary>
+    public int Format { get; set; } = CurrentFormat;
+    /// <summary>The checkpoint kind (<see cref="CheckpointKind.MetricLearning"/>).</summary>
+    public string Kind { get; set; } = CheckpointKind.MetricLearning.Name;
+    /// <summary>The version of the DistEmbed library that wrote it.</summary>
+    public string LibraryVersion { get; set; } = typeof(MetricLearningManifest).Assembly.GetName().Version?.ToString() ?? "0";
+    /// <summary>The model's parameters as <c>name[shape]</c>, in order (a resumed run must pass a model with the same list).</summary>
+    public List<string> Parameters { get; set; } = [];
+    /// <summary>The trainer options.</summary>
+    public MetricLearningOptions Trainer { get; set; } = new();
+    /// <summary>The distance name.</summary>
+    public string Distance { get; set; } = "";
+    /// <summary>Epoch, step, RNG state, best epoch and metrics per epoch.</summary>
+    public TrainingState State { get; set; } = new();
+    /// <summary>The fingerprint of the training data (checked on resume).</summary>
+    public LabelledDataFingerprint TrainData { get; set; } = new();
+    /// <summary>The fingerprint of the validation data, or null without validation data.</summary>
+    public LabelledDataFingerprint? ValidData { get; set; }
+}
+
+/// <summary>
+/// Trains any TorchSharp module that maps a batch of inputs [B, …] to an embedding batch (vectors, quantiles or
+/// distributions) with a metric-learning loss over a distance of the catalog: the "bring your own encoder" path. The
+/// same loop trains <see cref="SequenceTrainer"/>'s models.
+/// </summary>
+/// <remarks>
+/// <para>Each epoch draws M-per-class batches (P = <c>ClassesPerBatch</c> classes × M = <c>ItemsPerClass</c> items,
+/// <c>Samplers.MPerClassEpoch</c>) seeded by a checkpointed <see cref="SplitMix64"/> stream; a miner of
+/// <c>Catalog.CreateMiner</c> picks the tuples and a loss of <c>Catalog.CreateLoss</c> is minimised by <see cref="AdamW"/>
+/// (Loshchilov and Hutter, ICLR 2019, Algorithm 2) after clipping the gradient norm. Learning rate at step s of S with
+/// W = ⌊f S⌋ warm-up steps: η_s = η (s + 1)/W for s &lt; W, else η ½ (1 + cos(π (s − W)/(S − W))) (Loshchilov and
+/// Hutter, "SGDR", ICLR 2017, eq. 5). A sliced distance draws fresh directions every step from (Seed, step)
+/// (<see cref="ISeededDistance.WithFreshDirections"/>); Sinkhorn solves are counted in the progress reports. After each
+/// epoch the validation set (held-out classes) is scored by MAP@R (Musgrave et al., ECCV 2020); the best epoch's weights
+/// are kept and early stopping ends the run after <c>Patience</c> epochs without improvement.</para>
+/// <para>Checkpoints go through <see cref="CheckpointFolder"/> (kind <see cref="CheckpointKind.MetricLearning"/>):
+/// <c>manifest.json</c> (<see cref="MetricLearningManifest"/>), <c>model.dat</c>, <c>best.dat</c>, <c>optimizer.dat</c>,
+/// written atomically at every epoch end (and every <c>CheckpointEverySteps</c> steps). On the CPU, with a model that
+/// draws no random numbers in its forward pass (no dropout), a run resumed from any checkpoint ends bit-identically
+/// to the uninterrupted run.</para>
+/// </remarks>
+public static class MetricLearningTrainer
+{
+    /// <summary>Trains <paramref name="model"/> from its current weights.</summary>
+    /// <param name="model">The module: inputs [B, …] → an embedding batch of the representation the distance accepts. It is moved to the options' device.</param>
+    /// <param name="train">Training data with at least <c>ClassesPerBatch</c> classes.</param>
+    /// <param name="valid">Validation data (held-out classes, ≥ 2 classes), or null.</param>
+    /// <param name="options">Options; <see cref="MetricLearningOptions.Distance"/> is required.</param>
+    /// <param name="checkpointDirectory">The checkpoint folder (absent, empty, or with <paramref name="overwrite"/> a
+    /// metric-learning checkpoint; see <see cref="CheckpointFolder"/>), or null for none.</param>
+    /// <param name="progress">Progress sink (after each step and each epoch), or null.</param>
+    /// <param name="cancellationToken">Checked before every step; cancelling throws <see cref="OperationCanceledException"/> and the last checkpoint stays valid.</param>
+    /// <param name="overwrite">Replace a checkpoint already in <paramref name="checkpointDirectory"/>.</param>
+    /// <returns>The history; the model holds the best epoch's weights (evaluation mode).</returns>
+    /// <exception cref="ArgumentException">Invalid options (named), too few classes, a distance that does not accept the
+    /// model's output (found at the first step), or a refused checkpoint folder.</exception>
+    public static TrainingResult Train(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
+        string? checkpointDirectory = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, bool overwrite = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        var run = new TensorRun(model, train, valid, options, checkpointDirectory, new TrainingState { RngState = unchecked((ulong)options.Seed) });
+        if (checkpointDirectory is not null)
+            CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.MetricLearning, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+                null, nameof(checkpointDirectory));
+        return run.Execute(progress, cancellationToken);
+    }
+
+    /// <summary>Resumes the run whose last checkpoint is in <paramref name="checkpointDirectory"/>.</summary>
+    /// <param name="model">A module of the same architecture as the checkpoint's (its weights are replaced by the checkpoint's).</param>
+    /// <param name="checkpointDirectory">A folder written by <see cref="Train"/>.</param>
+    /// <param name="train">The same training data.</param>
+    /// <param name="valid">The same validation data, or null when the run had none.</param>
+    /// <param name="progress">Progress sink, or null.</param>
+    /// <param name="cancellationToken">As for <see cref="Train"/>.</param>
+    /// <param name="epochs">The total number of epochs to reach, or null for the checkpoint's.</param>
+    /// <returns>The full history, including the epochs before the checkpoint; the model holds the best weights.</returns>
+    /// <exception cref="DirectoryNotFoundException">No checkpoint in the folder.</exception>
+    /// <exception cref="FileNotFoundException">A checkpoint file is missing.</exception>
+    /// <exception cref="InvalidDataException">An invalid manifest, or a truncated or corrupt file (named).</exception>
+    /// <exception cref="ArgumentException">Other data or another model than the checkpoint's (the message says what differs), or too few epochs.</exception>
+    public static TrainingResult Resume(nn.Module<Tensor, IEmbeddingBatch> model, string checkpointDirectory, LabelledData train, LabelledData? valid,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.MetricLearning, CheckpointMode.Resume, null, nameof(checkpointDirectory));
+        var manifest = ReadManifest(checkpointDirectory);
+        CheckSame(nameof(train), train.Fingerprint(), manifest.TrainData);
+        if (valid is null && manifest.ValidData is not null)
+            throw new ArgumentException("valid is null but the checkpoint was trained with validation data; pass the same validation data.", nameof(valid));
+        if (valid is not null && manifest.ValidData is null)
+            throw new ArgumentException("valid is given but the checkpoint was trained without validation data; pass null.", nameof(valid));
+        if (valid is not null) CheckSame(nameof(valid), valid.Fingerprint(), manifest.ValidData!);
+        var signature = Signature(model);
+        if (!signature.SequenceEqual(manifest.Parameters))
+            throw new ArgumentException(
+                $"model has parameters [{string.Join(", ", signature)}] but the checkpoint's model has [{string.Join(", ", manifest.Parameters)}]; pass a module of the same architecture.",
+                nameof(model));
+        var options = manifest.Trainer;
+        if (epochs is { } e)
+        {
+            if (e < manifest.State.Epoch)
+                throw new ArgumentException($"epochs = {e}, but the checkpoint has already finished {manifest.State.Epoch} epochs; give at least that many.", nameof(epochs));
+            options = options with { Epochs = e };
+        }
+        var run = new TensorRun(model, train, valid, options, checkpointDirectory, manifest.State);
+        run.LoadFrom(checkpointDirectory);
+        return run.Execute(progress, cancellationToken);
+    }
+
+    /// <summary>Reads and validates a metric-learning checkpoint's manifest.</summary>
+    /// <param name="directory">The checkpoint folder.</param>
+    /// <returns>The manifest.</returns>
+    /// <exception cref="DirectoryNotFoundException">No such folder.</exception>
+    /// <exception cref="FileNotFoundException">No manifest in it.</exception>
+    /// <exception cref="InvalidDataException">An unreadable manifest or one with a missing or out-of-range member (named).</exception>
+    public static MetricLearningManifest ReadManifest(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!System.IO.Directory.Exists(directory)) throw new DirectoryNotFoundException($"checkpoint directory '{directory}' does not exist.");
+        var path = Path.Combine(directory, CheckpointFolder.ManifestFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{directory}' has no {CheckpointFolder.ManifestFile}; it is not a checkpoint folder.", path);
+        MetricLearningManifest manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<MetricLearningManifest>(CheckpointFolder.ReadManifestText(path), Checkpoint.Json)
+                ?? throw new InvalidDataException($"manifest {path} is empty (null).");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"manifest {path} is not a valid manifest: {e.Message}", e);
+        }
+        InvalidDataException Bad(string what) => new($"manifest {path}: {what}");
+        if (manifest.Format != MetricLearningManifest.CurrentFormat)
+            throw Bad($"format {manifest.Format} is not supported; this library reads format {MetricLearningManifest.CurrentFormat}.");
+        if (manifest.Kind != CheckpointKind.MetricLearning.Name) throw Bad($"kind '{manifest.Kind}' is not a {CheckpointKind.MetricLearning.Name} checkpoint.");
+        if (manifest.Trainer is null) throw Bad("\"trainer\" is missing or null.");
+        if (manifest.State is null) throw Bad("\"state\" is missing or null.");
+        if (manifest.Parameters is null) throw Bad("\"parameters\" is missing or null.");
+        if (manifest.TrainData is null) throw Bad("\"trainData\" is missing or null.");
+        if (manifest.Trainer.Epochs > Checkpoint.MaxEpochs) throw Bad($"trainer.epochs = {manifest.Trainer.Epochs} exceeds {Checkpoint.MaxEpochs}.");
+        try { manifest.Trainer.Validate(); }
+        catch (ArgumentException e) { throw Bad($"trainer: {e.Message}"); }
+        if (manifest.Distance != manifest.Trainer.Distance) throw Bad($"distance '{manifest.Distance}' differs from trainer.distance '{manifest.Trainer.Distance}'.");
+        Checkpoint.ValidateState(manifest.State, manifest.Trainer.Epochs, Bad);
+        return manifest;
+    }
+
+    /// <summary>The learning rate of step s (from 0) of S with W warm-up steps (see the class remarks).</summary>
+    /// <param name="peak">η.</param>
+    /// <param name="step">s.</param>
+    /// <param name="totalSteps">S ≥ 1.</param>
+    /// <param name="warmupSteps">W ≥ 0.</param>
+    /// <returns>η_s.</returns>
+    public static double LearningRateAt(double peak, long step, long totalSteps, long warmupSteps)
+    {
+        if (step < warmupSteps) return peak * (step + 1) / warmupSteps;
+        var span = Math.Max(1, totalSteps - warmupSteps);
+        var progress = Math.Min(1.0, (double)(step - warmupSteps) / span);
+        return peak * 0.5 * (1.0 + Math.Cos(Math.PI * progress));
+    }
+
+    /// <summary>The distance matrix of a data set's embeddings among themselves (query = gallery), computed block by block.</summary>
+    /// <param name="model">The module (put in evaluation mode for the call, then restored).</param>
+    /// <param name="data">The data.</param>
+    /// <param name="distance">A distance accepting the model's output.</param>
+    /// <param name="batchSize">Items per forward pass (≥ 1).</param>
+    /// <param name="device">The model's device, or null for the CPU.</param>
+    /// <returns>The matrix [N, N] (float64) and the labels.</returns>
+    /// <exception cref="ArgumentException">batchSize &lt; 1, or a distance that does not accept the model's output.</exception>
+    public static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData data, IDistance distance, int batchSize = 256, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(distance);
+        Require.AtLeast(nameof(batchSize), batchSize, 1);
+        device ??= CPU;
+        var n = data.Count;
+        var result = new double[n, n];
+        var wasTraining = model.training;
+        model.eval();
+        var chunks = new List<(int Start, IEmbeddingBatch Batch)>();
+        try
+        {
+            using var _ = torch.no_grad();
+            for (var start = 0; start < n; start += batchSize)
+            {
+                var idx = Enumerable.Range(start, Math.Min(batchSize, n - start)).ToArray();
+                using var scope = NewDisposeScope();
+                var (x, y) = data.Batch(idx, device);
+                var e = model.forward(x);
+                if (e.Representation != distance.Accepts)
+                    throw new ArgumentException($"distance '{distance.Name}' accepts {distance.Accepts} but the model produces {e.Representation}.", nameof(distance));
+                chunks.Add((start, BatchScope.MoveOut(e)));
+            }
+            foreach (var (ra, a) in chunks)
+                foreach (var (cb, b) in chunks)
+                {
+                    using var scope = NewDisposeScope();
+                    var block = distance.Pairwise(a, b).cpu().to_type(ScalarType.Float64);
+                    var rows = (int)block.shape[0];
+                    var cols = (int)block.shape[1];
+                    var values = block.data<double>().ToArray();
+                    for (var i = 0; i < rows; i++)
+                        for (var j = 0; j < cols; j++) result[ra + i, cb + j] = values[i * cols + j];
+                }
+        }
+        finally
+        {
+            foreach (var (_, b) in chunks) b.Dispose();
+            model.train(wasTraining);
+        }
+        return (result, data.Labels.Select(l => (long)l).ToArray());
+    }
+
+    /// <summary>The parameter list of a module as <c>name[shape]</c> strings (stored in the manifest).</summary>
+    internal static List<string> Signature(nn.Module model) =>
+        model.named_parameters().Select(p => $"{p.name}[{string.Join(",", p.parameter.shape)}]").ToList();
+
+    private static void CheckSame(string name, LabelledDataFingerprint now, LabelledDataFingerprint recorded)
+    {
+        var differences = now.Differences(recorded);
+        if (differences.Count > 0)
+            throw new ArgumentException($"{name} is not the data the checkpoint was trained on: {string.Join("; ", differences)}. Resume with the same data, or train afresh.", name);
+    }
+
+    private sealed class TensorRun : MetricLearningRun
+    {
+        private readonly nn.Module<Tensor, IEmbeddingBatch> model;
+        private readonly LabelledData train;
+        private readonly LabelledData? valid;
+        private readonly LabelledDataFingerprint? trainPrint;
+        private readonly LabelledDataFingerprint? validPrint;
+
+        public TensorRun(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options, string? directory, TrainingState state)
+            : base(model, Check(train, valid, options), options, Catalog.CreateDistance(options.Distance!, options.CreateDistanceOptions()), state, directory)
+        {
+            this.model = model;
+            this.train = train;
+            this.valid = valid;
+            if (directory is not null)
+            {
+                trainPrint = train.Fingerprint();
+                validPrint = valid?.Fingerprint();
+            }
+        }
+
+        private static IReadOnlyList<int> Check(LabelledData train, LabelledData? valid, MetricLearningOptions options)
+        {
+            ArgumentNullException.ThrowIfNull(train);
+            options.Validate();
+            if (valid is not null)
+            {
+                var validClasses = valid.Labels.Distinct().Count();
+                if (validClasses < 2)
+                    throw new ArgumentException(
+                        $"valid has {validClasses} class; validation MAP@R needs at least 2 classes (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
+                        nameof(valid));
+                if (!valid.Inputs.shape.Skip(1).SequenceEqual(train.Inputs.shape.Skip(1)))
+                    throw new ArgumentException($"valid has items of shape [{string.Join(", ", valid.Inputs.shape.Skip(1))}] but train has [{string.Join(", ", train.Inputs.shape.Skip(1))}].", nameof(valid));
+            }
+            var classes = train.Labels.Distinct().Count();
+            if (classes < options.ClassesPerBatch)
+                throw new ArgumentException($"train has {classes} classes but ClassesPerBatch = {options.ClassesPerBatch}; lower it.", nameof(train));
+            return train.Labels;
+        }
+
+        protected override (IEmbeddingBatch Embeddings, Tensor Labels, IDisposable? Owner) ForwardBatch(int[] indices)
+        {
+            var (x, y) = train.Batch(indices, Device);
+            return (model.forward(x), y, x);
+        }
+
+        protected override bool HasValidation => valid is not null;
+
+        protected override (double[,] Distances, long[] Labels) ValidationDistances() =>
+            DistanceMatrix(model, valid!, Distance, Options.EvaluationBatchSize, Device);
+
+        protected override void WriteCheckpoint()
+        {
+            var manifest = new MetricLearningManifest
+            {
+                Parameters = Signature(model),
+                Trainer = Options,
+                Distance = Distance.Name,
+                State = State.Clone(),
+                TrainData = trainPrint!,
+                ValidData = validPrint,
+            };
+            var weights = ModuleWeights.ToBytes(model);
+            var files = new List<CheckpointFile> { new(Checkpoint.ModelFile, s => s.Write(weights)) };
+            var best = BestWeights;
+            if (best is not null) files.Add(new(Checkpoint.BestFile, s => s.Write(best)));
+            files.Add(new(Checkpoint.OptimizerFile, Optimizer.Save));
+            CheckpointFolder.Write(Directory!, CheckpointKind.MetricLearning, files, JsonSerializer.Serialize(manifest, Checkpoint.Json), "checkpointDirectory");
+        }
+
+        public void LoadFrom(string dir)
+        {
+            var modelFile = Path.Combine(dir, Checkpoint.ModelFile);
+            if (!File.Exists(modelFile)) throw new FileNotFoundException($"'{dir}' has no {Checkpoint.ModelFile}.", modelFile);
+            var best = Path.Combine(dir, Checkpoint.BestFile);
+            if (File.Exists(best))
+            {
+                // Checked now, not when the run ends: a corrupt best.dat must not cost the resumed epochs.
+                ModuleWeights.LoadFile(model, best);
+                BestWeights = File.ReadAllBytes(best);
+            }
+            else BestWeights = null;
+            ModuleWeights.LoadFile(model, modelFile);
+            LoadOptimizer(dir, Checkpoint.OptimizerFile, ModuleWeights.Corrupt);
+        }
+    }
+}
