@@ -15,16 +15,6 @@ public sealed class DataTests : IDisposable
 
     private string Temp(string name) => Path.Combine(_folder, name);
 
-    private static byte[] Header(byte type, params int[] shape)
-    {
-        var bytes = new byte[4 + 4 * shape.Length];
-        bytes[2] = type;
-        bytes[3] = (byte)shape.Length;
-        for (var k = 0; k < shape.Length; k++)
-            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4 + 4 * k), shape[k]);
-        return bytes;
-    }
-
     private string WriteRaw(string name, byte[] bytes, bool gzip = false)
     {
         var path = Temp(name);
@@ -48,8 +38,8 @@ public sealed class DataTests : IDisposable
             var pixels = Enumerable.Range(0, n * 6).Select(k => (byte)(k * 7 % 256)).ToArray();
             var labels = Enumerable.Range(0, n).Select(i => (byte)(i % classes)).ToArray();
             var suffix = gzip ? ".gz" : "";
-            WriteRaw(Path.Combine(folder, $"{prefix}-images-idx3-ubyte{suffix}"), [.. Header(8, n, 3, 2), .. pixels], gzip);
-            WriteRaw(Path.Combine(folder, $"{prefix}-labels-idx1-ubyte{suffix}"), [.. Header(8, n), .. labels], gzip);
+            WriteRaw(Path.Combine(folder, $"{prefix}-images-idx3-ubyte{suffix}"), [.. IdxTestFiles.Header(8, n, 3, 2), .. pixels], gzip);
+            WriteRaw(Path.Combine(folder, $"{prefix}-labels-idx1-ubyte{suffix}"), [.. IdxTestFiles.Header(8, n), .. labels], gzip);
         }
         return folder;
     }
@@ -105,21 +95,21 @@ public sealed class DataTests : IDisposable
     [InlineData(true)]
     public void Idx_reads_plain_and_gzip_files_of_every_element_type(bool gzip)
     {
-        var bytes = WriteRaw($"u8{gzip}", [.. Header(8, 2, 3), 0, 1, 2, 253, 254, 255], gzip);
+        var bytes = WriteRaw($"u8{gzip}", [.. IdxTestFiles.Header(8, 2, 3), 0, 1, 2, 253, 254, 255], gzip);
         var u8 = Idx.Read(bytes);
         Assert.Equal(IdxDataType.UnsignedByte, u8.DataType);
         Assert.Equal(new[] { 2, 3 }, u8.Shape);
         Assert.Equal(new float[] { 0, 1, 2, 253, 254, 255 }, u8.ToSingles());
 
-        Assert.Equal(new float[] { -1, 127 }, Idx.Read(WriteRaw($"i8{gzip}", [.. Header(9, 2), 0xFF, 0x7F], gzip)).ToSingles());
-        Assert.Equal(new float[] { -2, 258 }, Idx.Read(WriteRaw($"i16{gzip}", [.. Header(0x0B, 2), 0xFF, 0xFE, 0x01, 0x02], gzip)).ToSingles());
-        Assert.Equal(new float[] { 65536 }, Idx.Read(WriteRaw($"i32{gzip}", [.. Header(0x0C, 1), 0, 1, 0, 0], gzip)).ToSingles());
+        Assert.Equal(new float[] { -1, 127 }, Idx.Read(WriteRaw($"i8{gzip}", [.. IdxTestFiles.Header(9, 2), 0xFF, 0x7F], gzip)).ToSingles());
+        Assert.Equal(new float[] { -2, 258 }, Idx.Read(WriteRaw($"i16{gzip}", [.. IdxTestFiles.Header(0x0B, 2), 0xFF, 0xFE, 0x01, 0x02], gzip)).ToSingles());
+        Assert.Equal(new float[] { 65536 }, Idx.Read(WriteRaw($"i32{gzip}", [.. IdxTestFiles.Header(0x0C, 1), 0, 1, 0, 0], gzip)).ToSingles());
         var f32 = new byte[4];
         BinaryPrimitives.WriteSingleBigEndian(f32, -1.5f);
-        Assert.Equal(new float[] { -1.5f }, Idx.Read(WriteRaw($"f32{gzip}", [.. Header(0x0D, 1), .. f32], gzip)).ToSingles());
+        Assert.Equal(new float[] { -1.5f }, Idx.Read(WriteRaw($"f32{gzip}", [.. IdxTestFiles.Header(0x0D, 1), .. f32], gzip)).ToSingles());
         var f64 = new byte[8];
         BinaryPrimitives.WriteDoubleBigEndian(f64, 0.25);
-        Assert.Equal(new float[] { 0.25f }, Idx.Read(WriteRaw($"f64{gzip}", [.. Header(0x0E, 1), .. f64], gzip)).ToSingles());
+        Assert.Equal(new float[] { 0.25f }, Idx.Read(WriteRaw($"f64{gzip}", [.. IdxTestFiles.Header(0x0E, 1), .. f64], gzip)).ToSingles());
     }
 
     [Fact]
@@ -160,7 +150,7 @@ public sealed class DataTests : IDisposable
     [Fact]
     public void Idx_rejects_a_truncated_gzip_stream_and_a_missing_file()
     {
-        var good = File.ReadAllBytes(WriteRaw("g", [.. Header(8, 100), .. new byte[100]], gzip: true));
+        var good = File.ReadAllBytes(WriteRaw("g", [.. IdxTestFiles.Header(8, 100), .. new byte[100]], gzip: true));
         var path = WriteRaw("cut.gz", good[..(good.Length / 2)]);
         var e = Assert.ThrowsAny<InvalidDataException>(() => Idx.Read(path));
         Assert.Contains(path, e.Message);
@@ -194,11 +184,11 @@ public sealed class DataTests : IDisposable
     public void ImageDatasets_rejects_mislabelled_folders_unknown_names_and_missing_files()
     {
         var folder = TinyIdxFolder(4, 2, gzip: false);
-        WriteRaw(Path.Combine(folder, "train-labels-idx1-ubyte"), [.. Header(8, 3), 0, 1, 0]);
+        WriteRaw(Path.Combine(folder, "train-labels-idx1-ubyte"), [.. IdxTestFiles.Header(8, 3), 0, 1, 0]);
         var e = Assert.Throws<InvalidDataException>(() => ImageDatasets.Load($"idx:{folder}", train: true));
         Assert.Contains("holds 4 images but", e.Message);
         Assert.Contains("holds 3 labels", e.Message);
-        WriteRaw(Path.Combine(folder, "t10k-labels-idx1-ubyte"), [.. Header(8, 2, 2), 0, 1, 0, 1]);
+        WriteRaw(Path.Combine(folder, "t10k-labels-idx1-ubyte"), [.. IdxTestFiles.Header(8, 2, 2), 0, 1, 0, 1]);
         Assert.Contains("expected unsigned-byte labels of rank 1",
             Assert.Throws<InvalidDataException>(() => ImageDatasets.Load($"idx:{folder}", train: false)).Message);
         Assert.Equal("spec", Assert.Throws<ArgumentException>(() => ImageDatasets.Load("cifar", true)).ParamName);

@@ -210,16 +210,6 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
     // ------------------------------------------------------------------------------------------------------------
     // IDX
 
-    private static byte[] IdxHeader(byte type, params int[] shape)
-    {
-        var bytes = new byte[4 + 4 * shape.Length];
-        bytes[2] = type;
-        bytes[3] = (byte)shape.Length;
-        for (var k = 0; k < shape.Length; k++)
-            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4 + 4 * k), shape[k]);
-        return bytes;
-    }
-
     private static readonly byte[] IdxTypes = [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x07, 0x00, 0xFF];
     private static readonly int[] Extents = [1, 2, 3, 28, 60000, 1 << 16, 1 << 30, int.MaxValue, 0, -1, -2147483648];
 
@@ -233,7 +223,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
             var shape = Enumerable.Range(0, rank).Select(_ => Extents[rng.Next(Extents.Length)]).ToArray();
             var data = new byte[rng.Next(0, 200)];
             rng.NextBytes(data);
-            yield return ($"forged-rank{rank}", [.. IdxHeader(IdxTypes[rng.Next(IdxTypes.Length)], shape), .. data]);
+            yield return ($"forged-rank{rank}", [.. IdxTestFiles.Header(IdxTypes[rng.Next(IdxTypes.Length)], shape), .. data]);
         }
     }
 
@@ -242,17 +232,17 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
     private static IEnumerable<(string, byte[])> GzipBombs()
     {
         foreach (var megabytes in new[] { 8, 32, 96 })
-            yield return ($"bomb-{megabytes}mb", Gzip([.. IdxHeader(8, 10, 10), .. new byte[100], .. new byte[megabytes << 20]]));
+            yield return ($"bomb-{megabytes}mb", Gzip([.. IdxTestFiles.Header(8, 10, 10), .. new byte[100], .. new byte[megabytes << 20]]));
         foreach (var claim in new[] { 1 << 20, 1 << 26, int.MaxValue - 64 })
-            yield return ($"claims-{claim}", Gzip([.. IdxHeader(8, claim), .. new byte[4096]]));
-        yield return ("claims-wrap", Gzip([.. IdxHeader(8, 16, 1 << 30, 1 << 30), .. new byte[16]]));
+            yield return ($"claims-{claim}", Gzip([.. IdxTestFiles.Header(8, claim), .. new byte[4096]]));
+        yield return ("claims-wrap", Gzip([.. IdxTestFiles.Header(8, 16, 1 << 30, 1 << 30), .. new byte[16]]));
     }
 
     [Fact]
     public void Idx_reader_survives_hostile_plain_and_gzip_files()
     {
         var rng = new Random(Seed + 1);
-        byte[] valid = [.. IdxHeader(8, 4, 3, 2), .. Enumerable.Range(0, 24).Select(i => (byte)i)];
+        byte[] valid = [.. IdxTestFiles.Header(8, 4, 3, 2), .. Enumerable.Range(0, 24).Select(i => (byte)i)];
         var plain = Mutations(valid, rng, 200).Concat(ForgedIdx(rng, 200)).ToList();
         // gzip: mutate the compressed bytes (corrupt streams) and compress mutated/forged contents (valid streams
         // with hostile content), plus bombs.

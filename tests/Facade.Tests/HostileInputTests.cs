@@ -22,16 +22,6 @@ public sealed class HostileInputTests : IDisposable
 
     private string Temp(string name) => Path.Combine(_dir, name);
 
-    private static byte[] IdxHeader(byte type, params int[] shape)
-    {
-        var bytes = new byte[4 + 4 * shape.Length];
-        bytes[2] = type;
-        bytes[3] = (byte)shape.Length;
-        for (var k = 0; k < shape.Length; k++)
-            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4 + 4 * k), shape[k]);
-        return bytes;
-    }
-
     /// <summary>Managed bytes allocated by the process while <paramref name="action"/> runs (the fuzz collection runs
     /// alone, so other tests do not add to it).</summary>
     internal static long AllocatedDuring(Action action)
@@ -46,7 +36,7 @@ public sealed class HostileInputTests : IDisposable
     {
         // [16, 2^30, 2^30] bytes: the 64-bit product 2^64 used to wrap to 0 and pass the size check.
         var path = Temp("wrap.idx");
-        File.WriteAllBytes(path, IdxHeader(8, 16, 1 << 30, 1 << 30));
+        File.WriteAllBytes(path, IdxTestFiles.Header(8, 16, 1 << 30, 1 << 30));
         InvalidDataException? e = null;
         var allocated = AllocatedDuring(() => e = Assert.Throws<InvalidDataException>(() => Idx.Read(path)));
         Assert.Contains(path, e!.Message);
@@ -62,7 +52,7 @@ public sealed class HostileInputTests : IDisposable
         using (var file = File.Create(path))
         using (var z = new GZipStream(file, CompressionLevel.Fastest))
         {
-            z.Write([.. IdxHeader(8, 100), .. new byte[100]]);
+            z.Write([.. IdxTestFiles.Header(8, 100), .. new byte[100]]);
             var zeros = new byte[1 << 20];
             for (var i = 0; i < 64; i++) z.Write(zeros);
         }
@@ -80,7 +70,7 @@ public sealed class HostileInputTests : IDisposable
         var path = Temp("claims.idx.gz");
         using (var file = File.Create(path))
         using (var z = new GZipStream(file, CompressionLevel.Fastest))
-            z.Write([.. IdxHeader(8, 1 << 30), .. new byte[1000]]);
+            z.Write([.. IdxTestFiles.Header(8, 1 << 30), .. new byte[1000]]);
         InvalidDataException? e = null;
         var allocated = AllocatedDuring(() => e = Assert.Throws<InvalidDataException>(() => Idx.Read(path)));
         Assert.Contains(path, e!.Message);

@@ -312,16 +312,7 @@ public static class SequenceTrainer
                 throw new ArgumentException($"train has {train.Channels} channels but the model expects {model.Options.InputChannels}.", nameof(train));
             if (valid is not null && valid.Channels != model.Options.InputChannels)
                 throw new ArgumentException($"valid has {valid.Channels} channels but the model expects {model.Options.InputChannels}.", nameof(valid));
-            if (valid is not null)
-            {
-                // MAP@R over one class counts every neighbour as relevant: it is 1 whatever the model, so a
-                // one-class validation set would report a perfect score and pick an arbitrary best epoch.
-                var validClasses = valid.Labels.Distinct().Count();
-                if (validClasses < 2)
-                    throw new ArgumentException(
-                        $"valid has {validClasses} class; validation MAP@R needs at least 2 classes (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
-                        nameof(valid));
-            }
+            if (valid is not null) MetricLearningTrainer.RequireTwoValidationClasses(valid.Labels);
             var classes = train.Labels.Distinct().Count();
             if (classes < options.ClassesPerBatch)
                 throw new ArgumentException($"train has {classes} classes but ClassesPerBatch = {options.ClassesPerBatch}; lower it.", nameof(train));

@@ -229,6 +229,20 @@ public static class MetricLearningTrainer
     }
 
     /// <summary>The parameter list of a module as <c>name[shape]</c> strings (stored in the manifest).</summary>
+    /// <summary>
+    /// Refuses a validation set of fewer than two classes: MAP@R over one class counts every neighbour as relevant, so
+    /// it is 1 whatever the model and would pick an arbitrary best epoch.
+    /// </summary>
+    /// <exception cref="ArgumentException">Fewer than two classes (names valid).</exception>
+    internal static void RequireTwoValidationClasses(IEnumerable<int> labels)
+    {
+        var classes = labels.Distinct().Count();
+        if (classes < 2)
+            throw new ArgumentException(
+                $"valid has {classes} class; validation MAP@R needs at least 2 classes (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
+                "valid");
+    }
+
     internal static List<string> Signature(nn.Module model) =>
         model.named_parameters().Select(p => $"{p.name}[{string.Join(",", p.parameter.shape)}]").ToList();
 
@@ -266,11 +280,7 @@ public static class MetricLearningTrainer
             options.Validate();
             if (valid is not null)
             {
-                var validClasses = valid.Labels.Distinct().Count();
-                if (validClasses < 2)
-                    throw new ArgumentException(
-                        $"valid has {validClasses} class; validation MAP@R needs at least 2 classes (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
-                        nameof(valid));
+                RequireTwoValidationClasses(valid.Labels);
                 if (!valid.Inputs.shape.Skip(1).SequenceEqual(train.Inputs.shape.Skip(1)))
                     throw new ArgumentException($"valid has items of shape [{string.Join(", ", valid.Inputs.shape.Skip(1))}] but train has [{string.Join(", ", train.Inputs.shape.Skip(1))}].", nameof(valid));
             }
