@@ -258,4 +258,6 @@ module StreamedRetrieval =
     [<CompiledName("EvaluateWithin")>]
     let evaluateWithin (distance: IDistance, embeddings: IEmbeddingBatch, labels: int64[], ks: int[], bandElements: int64) =
         Validation.notNull "embeddings" embeddings
+        Validation.notNull "labels" labels
+        Validation.sameLength "labels" embeddings.Count labels.Length "the embeddings"
         evaluate (distance, embeddings, embeddings, labels, labels, true, ks, bandElements)
