@@ -11,9 +11,10 @@ open TorchSharp
 /// against the whole gallery at a time.
 /// </summary>
 /// <remarks>
-/// For each band of queries the distances to all G gallery items are computed (with the distance's
-/// <c>PairwiseBlocks</c> when it is an <see cref="T:DistEmbed.Core.IBlockwiseDistance"/>, otherwise its
-/// <c>Pairwise</c>), and every metric is read off the ranks of the relevant items alone. With the candidates of query
+/// For each band of queries the distances to all G gallery items are computed (a distance of the catalog is prepared
+/// once for the queries and the gallery and evaluated band by band, block by block, with the arithmetic of its
+/// <c>Pairwise</c>; another <see cref="T:DistEmbed.Core.IBlockwiseDistance"/> streams <c>PairwiseBlocks</c> of the
+/// band's rows; any other distance computes <c>Pairwise</c> of the band's rows), and every metric is read off the ranks of the relevant items alone. With the candidates of query
 /// q ranked by (distance, gallery index) as in <c>RetrievalMetrics</c>, the m-th relevant item (m = 1 … R) has rank
 /// <code>
 /// rank_m = m + #{ non-relevant candidates c : (d_c, c) &lt; (d_(m), j_(m)) }
@@ -29,12 +30,10 @@ open TorchSharp
 /// which are the definitions of Musgrave, Belongie and Lim (ECCV 2020, arXiv:2003.08505, §3.2) written over the
 /// relevant positions (P(i)·rel(i) is non-zero only at i = rank_m, where P(i) = m / rank_m). The per-query values are
 /// summed in query order with the same floating-point operations as <c>RetrievalMetrics.Evaluate</c>, so on the same
-/// distances both give the same report. The distances of one band are those the distance computes for that band's
-/// query rows against the whole gallery; every distance of the catalog computes each entry independently of the other
-/// rows, so they equal the full <c>Pairwise</c> matrix (up to the rounding the blockwise contract allows).
+/// distances both give the same report.
 ///
-/// Memory: one band of about <c>bandElements</c> distances and its temporaries (about 30 bytes per entry), plus
-/// O(Q + G) labels and O(rows × R) per band. Time: that of computing all Q × G distances, plus O(Q·G·log R).
+/// Memory: the distance's prepared per-item data, one band of about <c>bandElements</c> distances and its temporaries
+/// (about 30 bytes per entry), O(Q + G) labels and O(rows × R) per band. Time: that of computing all Q × G distances, plus O(Q·G·log R).
 /// </remarks>
 [<RequireQualifiedAccess>]
 module StreamedRetrieval =
@@ -49,19 +48,37 @@ module StreamedRetrieval =
     let private rowsPerBand (bandElements: int64) (g: int) (q: int) =
         max 1L (min (int64 q) (bandElements / int64 g))
 
-    /// The distances of one band of queries to the whole gallery, [rows, G], on the batches' device.
-    let private bandDistances (distance: IDistance) (rows: IEmbeddingBatch) (gallery: IEmbeddingBatch) : Tensor =
+    /// The distances of a band of query rows (start, count) to the whole gallery, [rows, G]. A catalog distance is
+    /// prepared once for (queries, gallery) and evaluated band by band in column blocks of its own block size (the
+    /// same arithmetic as its Pairwise); another IBlockwiseDistance streams PairwiseBlocks of the band's rows; any
+    /// other distance computes Pairwise of the band's rows.
+    let private bandSource (distance: IDistance) (queries: IEmbeddingBatch) (gallery: IEmbeddingBatch) : int64 -> int64 -> Tensor =
+        let g = int64 gallery.Count
         match distance with
+        | :? IPlannedDistance as planned ->
+            let plan = planned.Plan(queries, gallery)
+            fun r0 rn ->
+                let result = torch.empty ([| rn; g |], dtype = queries.DType, device = queries.Device)
+                for c0 in 0L .. plan.BlockSize .. g - 1L do
+                    use blockScope = torch.NewDisposeScope()
+                    let cn = min plan.BlockSize (g - c0)
+                    result.narrow(1L, c0, cn).copy_ (plan.Block r0 rn c0 cn) |> ignore
+                result
         | :? IBlockwiseDistance as blockwise ->
-            let result = torch.empty ([| int64 rows.Count; int64 gallery.Count |], dtype = rows.DType, device = rows.Device)
-            blockwise.PairwiseBlocks(
-                rows,
-                gallery,
-                Action<int64, int64, Tensor>(fun r0 c0 block ->
-                    result.narrow(0L, r0, block.shape.[0]).narrow(1L, c0, block.shape.[1]).copy_ (block) |> ignore)
-            )
-            result
-        | _ -> distance.Pairwise(rows, gallery).detach ()
+            fun r0 rn ->
+                use rows = queries.Select(torch.arange (r0, r0 + rn, dtype = torch.int64, device = queries.Device))
+                let result = torch.empty ([| rn; g |], dtype = queries.DType, device = queries.Device)
+                blockwise.PairwiseBlocks(
+                    rows,
+                    gallery,
+                    Action<int64, int64, Tensor>(fun rr c0 block ->
+                        result.narrow(0L, rr, block.shape.[0]).narrow(1L, c0, block.shape.[1]).copy_ (block) |> ignore)
+                )
+                result
+        | _ ->
+            fun r0 rn ->
+                use rows = queries.Select(torch.arange (r0, r0 + rn, dtype = torch.int64, device = queries.Device))
+                distance.Pairwise(rows, gallery).detach ()
 
     /// The relevant counts R per query (self excluded when the queries are the gallery).
     let private relevantCounts (queryLabels: int64[]) (galleryLabels: int64[]) (queryIsGallery: bool) =
@@ -147,6 +164,7 @@ module StreamedRetrieval =
         let galleryLabelsT = torch.tensor(galleryLabels, device = device).unsqueeze 0L
         let columns = torch.arange(int64 g, dtype = torch.int64, device = device).unsqueeze 0L
         let infinity = TensorChecks.sc Double.PositiveInfinity
+        let distancesOf = bandSource distance queries gallery
         let mutable evaluated = 0
         let mutable precisionAt1 = 0.0
         let mutable rPrecision = 0.0
@@ -160,8 +178,7 @@ module StreamedRetrieval =
             let bandR = relevant.[int r0 .. int (r0 + rn) - 1]
             let rb = Array.max bandR
             if rb > 0 then
-                use rows = queries.Select(torch.arange (r0, r0 + rn, dtype = torch.int64, device = queries.Device))
-                let d = bandDistances distance rows gallery
+                let d = distancesOf r0 rn
                 let finite = d.isfinite ()
                 if not (finite.all().item<bool> ()) then
                     let at = finite.logical_not().nonzero ()
