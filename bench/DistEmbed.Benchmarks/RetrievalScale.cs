@@ -12,7 +12,7 @@ namespace DistEmbed.Benchmarks;
 /// N × N matrix. Reports time and the process's peak resident memory (VmHWM, native memory included) next to the size the
 /// full float64 matrix would need, and first checks, in the same run, that the streamed report equals the in-memory
 /// <see cref="RetrievalMetrics.Evaluate"/> on the first --check-n items.
-///   retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--seed S] [--threads K] [--json FILE]
+///   retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--floor yes|no] [--seed S] [--threads K] [--json FILE]
 /// </summary>
 public static class RetrievalScale
 {
@@ -42,16 +42,27 @@ public static class RetrievalScale
 
         // Agreement with the in-memory evaluation on the first checkN items, same run.
         var agrees = true;
+        double checkInMemorySeconds = 0, checkStreamedSeconds = 0;
         if (checkN > 1)
         {
             using var scope = torch.NewDisposeScope();
             using var small = VectorBatch.FromTensor(values.narrow(0, 0, Math.Min(checkN, n)).clone());
             var smallLabels = labels.Take(small.Count).ToArray();
+            var memoryWatch = Stopwatch.StartNew();
             var inMemory = EmbeddingMetrics.RetrievalWithin(distance, small, smallLabels, ks);
-            var streamed = StreamedRetrieval.EvaluateWithin(distance, small, smallLabels, ks, 100_000);
+            checkInMemorySeconds = memoryWatch.Elapsed.TotalSeconds;
+            var streamWatch = Stopwatch.StartNew();
+            var streamed = StreamedRetrieval.EvaluateWithin(distance, small, smallLabels, ks, 0);
+            checkStreamedSeconds = streamWatch.Elapsed.TotalSeconds;
             agrees = inMemory.Equals(streamed);
-            Console.Error.WriteLine($"check at N = {small.Count}: streamed {(agrees ? "equals" : "DIFFERS FROM")} in-memory (P@1 {streamed.PrecisionAt1:F4}, MAP@R {streamed.MapAtR:F4})");
+            Console.Error.WriteLine($"check at N = {small.Count}: streamed {(agrees ? "equals" : "DIFFERS FROM")} in-memory (P@1 {streamed.PrecisionAt1:F4}, MAP@R {streamed.MapAtR:F4}); {checkStreamedSeconds:F1} s streamed, {checkInMemorySeconds:F1} s in memory");
         }
+
+        // The floor: the same N × N Euclidean distances streamed block by block and dropped.
+        var floorWatch = Stopwatch.StartNew();
+        if (Arg("--floor", "yes") == "yes")
+            distance.PairwiseBlocks(batch, batch, (_, _, _) => { });
+        var floorSeconds = floorWatch.Elapsed.TotalSeconds;
 
         var watch = Stopwatch.StartNew();
         var report = StreamedRetrieval.EvaluateWithin(distance, batch, labels, ks, band);
@@ -65,6 +76,9 @@ public static class RetrievalScale
             ["seconds"] = Math.Round(watch.Elapsed.TotalSeconds, 1),
             ["pairs_per_second"] = Math.Round((double)n * n / watch.Elapsed.TotalSeconds),
             ["peak_resident_bytes"] = peak,
+            ["distances_only_seconds"] = Math.Round(floorSeconds, 1),
+            ["check_streamed_seconds"] = Math.Round(checkStreamedSeconds, 2),
+            ["check_in_memory_seconds"] = Math.Round(checkInMemorySeconds, 2),
             ["input_bytes"] = (long)n * d * sizeof(float),
             ["full_matrix_float64_bytes"] = (long)n * n * sizeof(double),
             ["precision_at_1"] = report.PrecisionAt1, ["r_precision"] = report.RPrecision, ["map_at_r"] = report.MapAtR,

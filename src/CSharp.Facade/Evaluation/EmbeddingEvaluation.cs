@@ -28,7 +28,7 @@ public sealed record EvaluationOptions
     /// <summary>
     /// For <see cref="EmbeddingEvaluation.EvaluateRetrieval(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>: the
     /// distances held at once (one band of query rows × all N items), ≥ 0; 0 (the default) means
-    /// <c>StreamedRetrieval.DefaultBandElements</c> = 2^23.
+    /// <c>StreamedRetrieval.DefaultBandElements</c> = 2^21.
     /// </summary>
     public long BandElements { get; init; }
 }

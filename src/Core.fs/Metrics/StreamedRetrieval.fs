@@ -33,16 +33,16 @@ open TorchSharp
 /// distances both give the same report.
 ///
 /// Memory: the distance's prepared per-item data, one band of about <c>bandElements</c> distances and its temporaries
-/// (about 30 bytes per entry), O(Q + G) labels and O(rows × R) per band. Time: that of computing all Q × G distances, plus O(Q·G·log R).
+/// (about 40 bytes per entry), O(Q + G) labels and O(rows × R) per band. Time: that of computing all Q × G distances, plus O(Q·G·log R).
 /// </remarks>
 [<RequireQualifiedAccess>]
 module StreamedRetrieval =
 
     type private Tensor = torch.Tensor
 
-    /// <summary>The default number of distances in one band of query rows (2^23: 32 MiB in float32).</summary>
+    /// <summary>The default number of distances in one band of query rows (2^21: 8 MiB in float32).</summary>
     [<Literal>]
-    let DefaultBandElements = 8388608L
+    let DefaultBandElements = 2097152L
 
     /// The query rows of one band: (start, count).
     let private rowsPerBand (bandElements: int64) (g: int) (q: int) =
@@ -162,7 +162,6 @@ module StreamedRetrieval =
         use _ = torch.no_grad ()
         let device = gallery.Device
         let galleryLabelsT = torch.tensor(galleryLabels, device = device).unsqueeze 0L
-        let columns = torch.arange(int64 g, dtype = torch.int64, device = device).unsqueeze 0L
         let infinity = TensorChecks.sc Double.PositiveInfinity
         let distancesOf = bandSource distance queries gallery
         let mutable evaluated = 0
@@ -179,34 +178,36 @@ module StreamedRetrieval =
             let rb = Array.max bandR
             if rb > 0 then
                 let d = distancesOf r0 rn
-                let finite = d.isfinite ()
-                if not (finite.all().item<bool> ()) then
-                    let at = finite.logical_not().nonzero ()
-                    let i, j = at.[0L, 0L].item<int64> (), at.[0L, 1L].item<int64> ()
-                    let value = d.[i, j].to_type(torch.float64).item<float> ()
-                    Validation.fail
-                        "distance"
-                        $"distance '{distance.Name}' between query {r0 + i} and gallery item {j} is {value}; the retrieval metrics need finite distances (check the embeddings for NaN or ∞)."
+                // One reduction detects a non-finite entry (a finite sum can only overflow when entries are huge; the
+                // exact check then decides).
+                if not (d.sum().isfinite().item<bool> ()) then
+                    let finite = d.isfinite ()
+                    if not (finite.all().item<bool> ()) then
+                        let at = finite.logical_not().nonzero ()
+                        let i, j = at.[0L, 0L].item<int64> (), at.[0L, 1L].item<int64> ()
+                        let value = d.[i, j].to_type(torch.float64).item<float> ()
+                        Validation.fail
+                            "distance"
+                            $"distance '{distance.Name}' between query {r0 + i} and gallery item {j} is {value}; the retrieval metrics need finite distances (check the embeddings for NaN or ∞)."
                 let queryLabelsT = torch.tensor(queryLabels.[int r0 .. int (r0 + rn) - 1], device = device).unsqueeze 1L
-                let mutable rel = galleryLabelsT.eq queryLabelsT
-                let mutable nonRelevant = rel.logical_not ()
+                let rel = galleryLabelsT.eq queryLabelsT
+                let nonRelevant = rel.logical_not ()
                 if queryIsGallery then
-                    let self = columns.eq (torch.arange(r0, r0 + rn, dtype = torch.int64, device = device).unsqueeze 1L)
-                    rel <- rel.logical_and (self.logical_not ())
-                    nonRelevant <- nonRelevant.logical_and (self.logical_not ())
+                    // Query r0 + a is gallery item r0 + a: neither relevant nor a candidate.
+                    rel.diagonal(offset = r0).fill_ (false) |> ignore
+                    nonRelevant.diagonal(offset = r0).fill_ (false) |> ignore
                 // The rb smallest relevant distances per row (rows with R < rb are padded with +∞).
                 let struct (relSorted, relIndex) = d.masked_fill(rel.logical_not (), infinity).topk (rb, dim = 1, largest = false, sorted = true)
                 let relSorted = relSorted.contiguous ()
                 // pos_c = #{m : d_(m) ≤ d_c}; a non-relevant candidate is before the m-th relevant one iff m > pos_c,
-                // unless its distance equals a relevant one (a tie, placed by index below).
-                let pos = torch.searchsorted (relSorted, d.contiguous (), right = true)
-                let tie =
-                    pos.gt(TensorChecks.sci 0L)
-                        .logical_and(relSorted.gather(1L, pos.sub(TensorChecks.sci 1L).clamp_min (TensorChecks.sci 0L)).eq d)
-                        .logical_and nonRelevant
-                let counted = nonRelevant.logical_and(tie.logical_not ()).to_type torch.int64
+                // unless its distance equals a relevant one (a tie: pos differs from the left insertion point; such
+                // candidates are moved to their bucket by gallery index below).
+                let dc = d.contiguous ()
+                let pos = torch.searchsorted (relSorted, dc, right = true)
                 let histogram =
-                    torch.zeros([| rn; int64 rb + 1L |], dtype = torch.int64, device = device).scatter_add_ (1L, pos, counted)
+                    torch.zeros([| rn; int64 rb + 1L |], dtype = torch.int64, device = device)
+                        .scatter_add_ (1L, pos, nonRelevant.to_type torch.int64)
+                let tie = torch.searchsorted(relSorted, dc, right = false).ne(pos).logical_and nonRelevant
                 let hist = histogram.cpu().contiguous().data<int64>().ToArray()
                 let sortedValues = relSorted.cpu().to_type(torch.float64).contiguous().data<float>().ToArray()
                 let sortedIndex = relIndex.cpu().contiguous().data<int64>().ToArray()
@@ -216,15 +217,21 @@ module StreamedRetrieval =
                         let items = Array.init bandR.[a] (fun m -> sortedValues.[a * rb + m], sortedIndex.[a * rb + m])
                         Array.sortInPlace items
                         items)
-                let tieCount = tie.sum().item<int64> ()
-                if tieCount > 0L then
-                    let at = tie.nonzero().cpu().contiguous().data<int64>().ToArray()
-                    let values = d.masked_select(tie).cpu().to_type(torch.float64).data<float>().ToArray()
-                    for t in 0 .. int tieCount - 1 do
+                if tie.any().item<bool> () then
+                    // Ties are rare: read them by flat index (index_select is O(ties); masked_select is a full pass).
+                    let found = tie.nonzero ()
+                    let tieCount = int found.shape.[0]
+                    let at = found.cpu().contiguous().data<int64>().ToArray()
+                    let flat = found.select(1L, 0L).mul(TensorChecks.sci (int64 g)).add (found.select (1L, 1L))
+                    let values = dc.view(-1L).index_select(0L, flat).cpu().to_type(torch.float64).data<float>().ToArray()
+                    let tiePos = pos.view(-1L).index_select(0L, flat).cpu().data<int64>().ToArray()
+                    for t in 0 .. tieCount - 1 do
                         let a, c = int at.[2 * t], at.[2 * t + 1]
                         let v = values.[t]
                         // bucket = #{m : (d_(m), j_(m)) < (v, c)}: the candidate precedes relevant items m > bucket.
                         let bucket = order.[a] |> Array.sumBy (fun (dm, jm) -> if dm < v || (dm = v && jm < c) then 1 else 0)
+                        let counted = a * (rb + 1) + int tiePos.[t]
+                        hist.[counted] <- hist.[counted] - 1L
                         hist.[a * (rb + 1) + bucket] <- hist.[a * (rb + 1) + bucket] + 1L
                 for a in 0 .. int rn - 1 do
                     let r = bandR.[a]
