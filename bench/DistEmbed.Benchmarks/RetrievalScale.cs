@@ -33,9 +33,15 @@ public static class RetrievalScale
         var classes = (n + classSize - 1) / classSize;
         var generator = new torch.Generator((ulong)seed);
         var labels = Enumerable.Range(0, n).Select(i => (long)(i / classSize)).ToArray();
-        using var values = torch.randn([classes, d], generator: generator).mul_(0.35)
-            .index_select(0, torch.tensor(labels))
-            .add_(torch.randn([n, d], generator: generator));
+        torch.Tensor MakeValues()
+        {
+            using var scope = torch.NewDisposeScope();   // the [N, d] noise and the class centres are freed here
+            return torch.randn([classes, d], generator: generator).mul_(0.35)
+                .index_select(0, torch.tensor(labels))
+                .add_(torch.randn([n, d], generator: generator))
+                .MoveToOuterDisposeScope();
+        }
+        using var values = MakeValues();
         using var batch = VectorBatch.FromTensor(values);
         var distance = Distances.Euclidean();
         int[] ks = [1, 5, 10];
