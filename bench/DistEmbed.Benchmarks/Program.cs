@@ -18,6 +18,8 @@ namespace DistEmbed.Benchmarks;
 ///   compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,...,T1 (TVAE epoch, not in the default list)] [--python PATH] [--pot-pairs N]
 ///           [--json FILE] [--markdown FILE]
 ///     runs ours and the peers (bench/peers/*.py) in the same process run and prints/writes the ratio table.
+///   retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--threads K] [--json FILE]
+///     retrieval metrics of N labelled vectors in bounded memory (see <see cref="RetrievalScale"/>).
 /// </summary>
 public static class Program
 {
@@ -31,7 +33,8 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
+        if (args.Length > 0 && args[0] == "retrieval") return RetrievalScale.Run(args.Skip(1).ToArray());
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 

@@ -24,7 +24,40 @@ public sealed record EvaluationOptions
 
     /// <summary>The device of the distance computation: auto, cpu, cuda or cuda:N. Default cpu.</summary>
     public string Device { get; init; } = "cpu";
+
+    /// <summary>
+    /// For <see cref="EmbeddingEvaluation.EvaluateRetrieval(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>: the
+    /// distances held at once (one band of query rows × all N items), ≥ 0; 0 (the default) means
+    /// <c>StreamedRetrieval.DefaultBandElements</c> = 2^21.
+    /// </summary>
+    public long BandElements { get; init; }
 }
+
+/// <summary>The retrieval metrics of one labelled set computed in bounded memory (leave-one-out: every item queries all
+/// the others), by <see cref="EmbeddingEvaluation.EvaluateRetrieval(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>.</summary>
+/// <param name="Count">The number of embeddings N.</param>
+/// <param name="Classes">The number of distinct labels.</param>
+/// <param name="Distance">The distance name.</param>
+/// <param name="PrecisionAt1">Precision@1 (Musgrave et al. 2020, §3.2).</param>
+/// <param name="RPrecision">R-precision (Musgrave et al. 2020, §3.2).</param>
+/// <param name="MapAtR">MAP@R (Musgrave et al. 2020, §3.2).</param>
+/// <param name="MeanAveragePrecision">Mean average precision over the full ranking.</param>
+/// <param name="RecallAtK">Recall@k (hit rate) per k.</param>
+/// <param name="MeanReciprocalRank">Mean reciprocal rank of the first relevant item.</param>
+/// <param name="EvaluatedQueries">Queries the means are over (those whose class has another item).</param>
+/// <param name="QueriesWithoutRelevant">Queries left out because no other item shares their label.</param>
+public sealed record RetrievalEvaluationReport(
+    int Count,
+    int Classes,
+    string Distance,
+    double PrecisionAt1,
+    double RPrecision,
+    double MapAtR,
+    double MeanAveragePrecision,
+    IReadOnlyDictionary<int, double> RecallAtK,
+    double MeanReciprocalRank,
+    int EvaluatedQueries,
+    int QueriesWithoutRelevant);
 
 /// <summary>The metrics of one labelled set of embeddings (leave-one-out: every item queries all the others).</summary>
 /// <param name="Count">The number of embeddings N.</param>
@@ -70,7 +103,9 @@ public sealed record EvaluationReport(
 /// The N × N distance matrix is computed once (under no_grad, streamed in blocks, float64) and scored by
 /// <c>RetrievalMetrics.Evaluate</c> (definitions of Musgrave, Belongie and Lim, "A Metric Learning Reality Check",
 /// ECCV 2020, §3.2; ties ranked by index) and <c>VerificationMetrics.EvaluateMatrix</c>; NMI is
-/// <c>Clustering.KMeansNmi</c> (k-means in the Euclidean geometry of the vectors, whatever the distance).
+/// <c>Clustering.KMeansNmi</c> (k-means in the Euclidean geometry of the vectors, whatever the distance). For N
+/// beyond a few ten thousand, where the N × N matrix does not fit, <c>EvaluateRetrieval</c> computes the retrieval
+/// metrics in bounded memory.
 /// </remarks>
 public static class EmbeddingEvaluation
 {
@@ -178,6 +213,80 @@ public static class EmbeddingEvaluation
             retrieval.MeanAveragePrecision, ks.Select((k, i) => (k, i)).ToDictionary(t => t.k, t => retrieval.RecallAtK[t.i]),
             retrieval.MeanReciprocalRank, verification.RocAuc, verification.EqualErrorRate, nmi, retrieval.EvaluatedQueries,
             retrieval.QueriesWithoutRelevant);
+    }
+
+    /// <summary>
+    /// The retrieval metrics (precision@1, R-precision, MAP@R, mean average precision, recall@k, MRR) of a labelled set
+    /// in bounded memory: the N × N distance matrix is never held, only one band of query rows against all items
+    /// (<see cref="EvaluationOptions.BandElements"/> distances), so it scales to N in the hundreds of thousands.
+    /// </summary>
+    /// <remarks>
+    /// <c>StreamedRetrieval.EvaluateWithin</c>: the same values as <see cref="Evaluate(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>
+    /// gives for its retrieval fields (ranks of the relevant items counted per band; ties ranked by index). The
+    /// verification metrics (ROC AUC, EER over all N² pairs) and the NMI are not computed here; use
+    /// <c>Evaluate</c> where the N × N matrix fits in memory.
+    /// </remarks>
+    /// <param name="embeddings">N ≥ 2 embeddings; the distance must accept their representation.</param>
+    /// <param name="labels">[N] class labels, at least one class with 2 or more items.</param>
+    /// <param name="distance">Any distance (e.g. <c>Catalog.CreateDistance(name, options)</c>).</param>
+    /// <param name="options">k of recall@k and <see cref="EvaluationOptions.BandElements"/>; null for the defaults (the distance fields are not read).</param>
+    /// <returns>The report.</returns>
+    /// <exception cref="ArgumentException">Fewer than 2 embeddings or non-finite values (names embeddings), labels of another
+    /// length or without a class of 2 (names labels), a distance for another representation (names distance), a negative
+    /// band size or a bad k (names options).</exception>
+    public static RetrievalEvaluationReport EvaluateRetrieval(IEmbeddingBatch embeddings, long[] labels, IDistance distance, EvaluationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        ArgumentNullException.ThrowIfNull(distance);
+        var o = options ?? new EvaluationOptions();
+        var n = embeddings.Count;
+        if (n < 2) throw new ArgumentException($"embeddings has {n} item(s); evaluation needs at least 2.", nameof(embeddings));
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.Length != n)
+            throw new ArgumentException($"labels has {labels.Length} entries but there are {n} embeddings; they must match (one label per embedding).", nameof(labels));
+        if (labels.GroupBy(l => l).All(g => g.Count() < 2))
+            throw new ArgumentException("every label in labels occurs once; retrieval needs at least one class with 2 or more items.", nameof(labels));
+        if (distance.Accepts != embeddings.Representation)
+            throw new ArgumentException(
+                $"distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds {Embeddings.Describe(embeddings.Representation)}.", nameof(distance));
+        if (o.BandElements < 0)
+            throw new ArgumentException($"options.BandElements = {o.BandElements}; it must be ≥ 0 (0 = automatic).", nameof(options));
+        CheckFinite(embeddings);
+        var ks = Ks(o.RecallAtK, n - 1);
+        var r = StreamedRetrieval.EvaluateWithin(distance, embeddings, labels, ks, o.BandElements);
+        return new RetrievalEvaluationReport(
+            n, labels.Distinct().Count(), distance.Name, r.PrecisionAt1, r.RPrecision, r.MapAtR, r.MeanAveragePrecision,
+            ks.Select((k, i) => (k, i)).ToDictionary(t => t.k, t => r.RecallAtK[t.i]), r.MeanReciprocalRank,
+            r.EvaluatedQueries, r.QueriesWithoutRelevant);
+    }
+
+    /// <summary>The retrieval metrics of vector embeddings [N, d] in bounded memory (see
+    /// <see cref="EvaluateRetrieval(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>).</summary>
+    /// <param name="embeddings">[N, d] embeddings, finite, N ≥ 2.</param>
+    /// <param name="labels">[N] class labels.</param>
+    /// <param name="options">The distance (default euclidean), its options, k of recall@k, device and band size; null for
+    /// the defaults. The distances are computed in float32, the array's type.</param>
+    /// <returns>The report.</returns>
+    /// <exception cref="ArgumentException">As for the batch overload; an empty or non-finite array (names embeddings), a
+    /// distance that does not accept vectors (names options).</exception>
+    public static RetrievalEvaluationReport EvaluateRetrieval(float[,] embeddings, int[] labels, EvaluationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        var o = options ?? new EvaluationOptions();
+        var (n, d) = (embeddings.GetLength(0), embeddings.GetLength(1));
+        if (d == 0) throw new ArgumentException($"embeddings has shape [{n},{d}]; each embedding needs d ≥ 1 values.", nameof(embeddings));
+        var flat = new float[n * d];
+        Buffer.BlockCopy(embeddings, 0, flat, 0, flat.Length * sizeof(float));
+        CheckFinite(flat, d, nameof(embeddings));
+        using var scope = torch.NewDisposeScope();
+        var distance = CreateDistance(o);
+        if (distance.Accepts != Representation.Vectors)
+            throw new ArgumentException(
+                $"options.Distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds vectors [N, d]; use euclidean, sqeuclidean, cosine or lp.", nameof(options));
+        var device = NativeRuntime.ResolveDevice(o.Device);
+        using var values = torch.tensor(flat, [n, d], device: device);
+        using var batch = VectorBatch.FromTensor(values);
+        return EvaluateRetrieval(batch, ToLong(labels), distance, o);
     }
 
     private static EvaluationReport EvaluateVectors(float[] flat, int n, int d, int[] labels, EvaluationOptions? options)

@@ -36,6 +36,12 @@ type internal PairwisePlan =
       BlockSize: int64
       Block: int64 -> int64 -> int64 -> int64 -> torch.Tensor }
 
+/// A distance that can hand out its prepared pairwise plan (the catalog's tensor distances), so that a caller that
+/// streams many bands of rows against one gallery prepares the per-item data (sorted values, norms) once.
+type internal IPlannedDistance =
+    /// The checked, prepared plan of Pairwise(a, b); its tensors belong to the caller's dispose scope.
+    abstract Plan: a: IEmbeddingBatch * b: IEmbeddingBatch -> PairwisePlan
+
 /// <summary>
 /// Memory-bounded pairwise computation: a [B, B'] matrix computed by streaming square blocks of rows and columns,
 /// so that the temporaries of one block are all that is ever held beyond the inputs and the result.

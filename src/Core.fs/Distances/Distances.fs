@@ -37,6 +37,11 @@ type internal TensorDistance<'B when 'B :> IEmbeddingBatch>
             let ta, tb = this.Prepare(a, b, false)
             streamPlan (fun () -> plan ta tb) sink
 
+    interface IPlannedDistance with
+        member this.Plan(a, b) =
+            let ta, tb = this.Prepare(a, b, false)
+            plan ta tb
+
     interface IDistance with
         member _.Name = name
         member _.IsMetric = isMetric
@@ -145,6 +150,12 @@ type ISeededDistance =
 [<Sealed>]
 type internal SeededDistance(inner: IBlockwiseDistance, seed: int64, projections: int, redraw: int64 -> ISeededDistance) =
     override _.ToString() = inner.Name
+
+    interface IPlannedDistance with
+        member _.Plan(a, b) =
+            match inner with
+            | :? IPlannedDistance as planned -> planned.Plan(a, b)
+            | _ -> invalidOp $"distance '{inner.Name}' has no prepared plan."
 
     interface ISeededDistance with
         member _.Seed = seed

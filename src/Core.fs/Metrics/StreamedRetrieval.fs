@@ -1,0 +1,287 @@
+namespace DistEmbed.Core
+
+open System
+open System.Collections.Generic
+open TorchSharp
+
+/// <summary>
+/// The retrieval metrics of <see cref="M:DistEmbed.Core.RetrievalMetrics.Evaluate"/> (precision@1, R-precision,
+/// MAP@R, mean average precision, recall@k, mean reciprocal rank) for any <see cref="T:DistEmbed.Core.IDistance"/>,
+/// computed in bounded memory: the queries × gallery distance matrix is never held, only one band of query rows
+/// against the whole gallery at a time.
+/// </summary>
+/// <remarks>
+/// For each band of queries the distances to all G gallery items are computed (a distance of the catalog is prepared
+/// once for the queries and the gallery and evaluated band by band, block by block, with the arithmetic of its
+/// <c>Pairwise</c>; another <see cref="T:DistEmbed.Core.IBlockwiseDistance"/> streams <c>PairwiseBlocks</c> of the
+/// band's rows; any other distance computes <c>Pairwise</c> of the band's rows), and every metric is read off the ranks of the relevant items alone. With the candidates of query
+/// q ranked by (distance, gallery index) as in <c>RetrievalMetrics</c>, the m-th relevant item (m = 1 … R) has rank
+/// <code>
+/// rank_m = m + #{ non-relevant candidates c : (d_c, c) &lt; (d_(m), j_(m)) }
+/// </code>
+/// The R relevant distances of each query are taken with one <c>topk</c> (R ≤ the largest class size), each
+/// non-relevant candidate is located among them with <c>searchsorted</c> and counted in a histogram of R + 1 bins
+/// whose prefix sums give the counts above; a non-relevant candidate whose distance equals a relevant one is placed
+/// by gallery index (the tie rule of <c>RetrievalMetrics</c>). Then, per query,
+/// <code>
+/// P@1 = [rank_1 = 1]          R-prec = #{m : rank_m ≤ R} / R       MAP@R = (1/R) Σ_{m : rank_m ≤ R} m / rank_m
+/// AP  = (1/R) Σ_m m / rank_m   recall@k = [rank_1 ≤ k]               RR = 1 / rank_1
+/// </code>
+/// which are the definitions of Musgrave, Belongie and Lim (ECCV 2020, arXiv:2003.08505, §3.2) written over the
+/// relevant positions (P(i)·rel(i) is non-zero only at i = rank_m, where P(i) = m / rank_m). The per-query values are
+/// summed in query order with the same floating-point operations as <c>RetrievalMetrics.Evaluate</c>, so on the same
+/// distances both give the same report.
+///
+/// Memory: the distance's prepared per-item data, one band of about <c>bandElements</c> distances and its temporaries
+/// (about 40 bytes per entry), O(Q + G) labels and O(rows × R) per band. Time: that of computing all Q × G distances, plus O(Q·G·log R).
+/// </remarks>
+[<RequireQualifiedAccess>]
+module StreamedRetrieval =
+
+    type private Tensor = torch.Tensor
+
+    /// <summary>The default number of distances in one band of query rows (2^21: 8 MiB in float32).</summary>
+    [<Literal>]
+    let DefaultBandElements = 2097152L
+
+    /// The query rows of one band: (start, count).
+    let private rowsPerBand (bandElements: int64) (g: int) (q: int) =
+        max 1L (min (int64 q) (bandElements / int64 g))
+
+    /// The distances of a band of query rows (start, count) to the whole gallery, [rows, G]. A catalog distance is
+    /// prepared once for (queries, gallery) and evaluated band by band in column blocks of its own block size (the
+    /// same arithmetic as its Pairwise); another IBlockwiseDistance streams PairwiseBlocks of the band's rows; any
+    /// other distance computes Pairwise of the band's rows.
+    let private bandSource (distance: IDistance) (queries: IEmbeddingBatch) (gallery: IEmbeddingBatch) : int64 -> int64 -> Tensor =
+        let g = int64 gallery.Count
+        match distance with
+        | :? IPlannedDistance as planned ->
+            let plan = planned.Plan(queries, gallery)
+            fun r0 rn ->
+                let result = torch.empty ([| rn; g |], dtype = queries.DType, device = queries.Device)
+                for c0 in 0L .. plan.BlockSize .. g - 1L do
+                    use blockScope = torch.NewDisposeScope()
+                    let cn = min plan.BlockSize (g - c0)
+                    result.narrow(1L, c0, cn).copy_ (plan.Block r0 rn c0 cn) |> ignore
+                result
+        | :? IBlockwiseDistance as blockwise ->
+            fun r0 rn ->
+                use rows = queries.Select(torch.arange (r0, r0 + rn, dtype = torch.int64, device = queries.Device))
+                let result = torch.empty ([| rn; g |], dtype = queries.DType, device = queries.Device)
+                blockwise.PairwiseBlocks(
+                    rows,
+                    gallery,
+                    Action<int64, int64, Tensor>(fun rr c0 block ->
+                        result.narrow(0L, rr, block.shape.[0]).narrow(1L, c0, block.shape.[1]).copy_ (block) |> ignore)
+                )
+                result
+        | _ ->
+            fun r0 rn ->
+                use rows = queries.Select(torch.arange (r0, r0 + rn, dtype = torch.int64, device = queries.Device))
+                distance.Pairwise(rows, gallery).detach ()
+
+    /// The relevant counts R per query (self excluded when the queries are the gallery).
+    let private relevantCounts (queryLabels: int64[]) (galleryLabels: int64[]) (queryIsGallery: bool) =
+        let counts = Dictionary<int64, int>()
+        for l in galleryLabels do
+            counts.[l] <- (match counts.TryGetValue l with | true, c -> c + 1 | _ -> 1)
+        queryLabels
+        |> Array.map (fun l ->
+            let c = match counts.TryGetValue l with | true, c -> c | _ -> 0
+            if queryIsGallery then c - 1 else c)
+
+    /// <summary>
+    /// Computes the retrieval report of queries against a gallery under a distance, one band of query rows at a time.
+    /// </summary>
+    /// <param name="distance">Any distance or divergence; entry (q, j) = D(query q, gallery j).</param>
+    /// <param name="queries">Q ≥ 1 queries of the representation the distance accepts.</param>
+    /// <param name="gallery">G ≥ 1 gallery items (the same batch as <paramref name="queries"/> when
+    /// <paramref name="queryIsGallery"/>).</param>
+    /// <param name="queryLabels">[Q] labels of the queries.</param>
+    /// <param name="galleryLabels">[G] labels of the gallery items.</param>
+    /// <param name="queryIsGallery">True when query i is gallery item i (leave-one-out): self-matches are excluded.</param>
+    /// <param name="ks">The k of each recall@k (1 ≤ k ≤ number of candidates); may be empty.</param>
+    /// <param name="bandElements">Distances per band (query rows × G), ≥ 1; 0 for <c>DefaultBandElements</c>. A band
+    /// holds at least one query row.</param>
+    /// <returns>The report, equal to <c>RetrievalMetrics.Evaluate</c> on the same distances.</returns>
+    /// <exception cref="T:System.ArgumentException">A null or empty argument, a representation the distance does not
+    /// accept (names queries or gallery), labels of the wrong length, differing labels with
+    /// <paramref name="queryIsGallery"/>, a k out of range (names ks), bandElements &lt; 0, a non-finite distance (names
+    /// distance), or no query with a relevant gallery item (names galleryLabels).</exception>
+    [<CompiledName("Evaluate")>]
+    let evaluate
+        (
+            distance: IDistance,
+            queries: IEmbeddingBatch,
+            gallery: IEmbeddingBatch,
+            queryLabels: int64[],
+            galleryLabels: int64[],
+            queryIsGallery: bool,
+            ks: int[],
+            bandElements: int64
+        ) : RetrievalReport =
+        NativeRuntime.EnsureInitialized()
+        Validation.notNull "distance" distance
+        Validation.notNull "queries" queries
+        Validation.notNull "gallery" gallery
+        Validation.notNull "queryLabels" queryLabels
+        Validation.notNull "galleryLabels" galleryLabels
+        Validation.notNull "ks" ks
+        for name, batch in [ "queries", queries; "gallery", gallery ] do
+            if batch.Representation <> distance.Accepts then
+                Validation.fail name $"{name} holds {batch.Representation} but distance '{distance.Name}' accepts {distance.Accepts}."
+        let q, g = queries.Count, gallery.Count
+        if q = 0 then Validation.fail "queries" "queries is empty; at least one query is required."
+        if g = 0 then Validation.fail "gallery" "gallery is empty; at least one gallery item is required."
+        Validation.sameLength "queryLabels" q queryLabels.Length "the queries"
+        Validation.sameLength "galleryLabels" g galleryLabels.Length "the gallery"
+        if bandElements < 0L then
+            Validation.fail "bandElements" $"bandElements = {bandElements} is invalid; it must be ≥ 0 (0 = {DefaultBandElements})."
+        if queryIsGallery then
+            if q <> g then
+                Validation.fail "gallery" $"queries has {q} items and gallery {g}; with queryIsGallery = true they must be the same batch."
+            if g < 2 then
+                Validation.fail "gallery" "gallery has 1 item; with queryIsGallery = true at least 2 are required (self is excluded)."
+            for i in 0 .. q - 1 do
+                if queryLabels.[i] <> galleryLabels.[i] then
+                    Validation.fail
+                        "queryLabels"
+                        $"queryLabels[{i}] = {queryLabels.[i]} but galleryLabels[{i}] = {galleryLabels.[i]}; with queryIsGallery = true query i is gallery item i."
+        let candidates = if queryIsGallery then g - 1 else g
+        for i in 0 .. ks.Length - 1 do
+            if ks.[i] < 1 || ks.[i] > candidates then
+                Validation.fail "ks" $"ks[{i}] = {ks.[i]} is invalid; each k must satisfy 1 ≤ k ≤ {candidates} (the number of candidates per query)."
+        let relevant = relevantCounts queryLabels galleryLabels queryIsGallery
+        if relevant |> Array.forall (fun r -> r = 0) then
+            Validation.fail
+                "galleryLabels"
+                "galleryLabels holds no item relevant to any query (a gallery item other than the query itself with its label); the retrieval metrics are undefined."
+        let budget = if bandElements = 0L then DefaultBandElements else bandElements
+        let rowsPerBand = rowsPerBand budget g q
+        use scope = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        let device = gallery.Device
+        let galleryLabelsT = torch.tensor(galleryLabels, device = device).unsqueeze 0L
+        let infinity = TensorChecks.sc Double.PositiveInfinity
+        let distancesOf = bandSource distance queries gallery
+        let mutable evaluated = 0
+        let mutable precisionAt1 = 0.0
+        let mutable rPrecision = 0.0
+        let mutable mapAtR = 0.0
+        let mutable averagePrecision = 0.0
+        let mutable reciprocalRank = 0.0
+        let recall = Array.zeroCreate<float> ks.Length
+        for r0 in 0L .. rowsPerBand .. int64 q - 1L do
+            use bandScope = torch.NewDisposeScope()
+            let rn = min rowsPerBand (int64 q - r0)
+            let bandR = relevant.[int r0 .. int (r0 + rn) - 1]
+            let rb = Array.max bandR
+            if rb > 0 then
+                let d = distancesOf r0 rn
+                // One reduction detects a non-finite entry (a finite sum can only overflow when entries are huge; the
+                // exact check then decides).
+                if not (d.sum().isfinite().item<bool> ()) then
+                    let finite = d.isfinite ()
+                    if not (finite.all().item<bool> ()) then
+                        let at = finite.logical_not().nonzero ()
+                        let i, j = at.[0L, 0L].item<int64> (), at.[0L, 1L].item<int64> ()
+                        let value = d.[i, j].to_type(torch.float64).item<float> ()
+                        Validation.fail
+                            "distance"
+                            $"distance '{distance.Name}' between query {r0 + i} and gallery item {j} is {value}; the retrieval metrics need finite distances (check the embeddings for NaN or ∞)."
+                let queryLabelsT = torch.tensor(queryLabels.[int r0 .. int (r0 + rn) - 1], device = device).unsqueeze 1L
+                let rel = galleryLabelsT.eq queryLabelsT
+                let nonRelevant = rel.logical_not ()
+                if queryIsGallery then
+                    // Query r0 + a is gallery item r0 + a: neither relevant nor a candidate.
+                    rel.diagonal(offset = r0).fill_ (false) |> ignore
+                    nonRelevant.diagonal(offset = r0).fill_ (false) |> ignore
+                // The rb smallest relevant distances per row (rows with R < rb are padded with +∞).
+                let struct (relSorted, relIndex) = d.masked_fill(rel.logical_not (), infinity).topk (rb, dim = 1, largest = false, sorted = true)
+                let relSorted = relSorted.contiguous ()
+                // pos_c = #{m : d_(m) ≤ d_c}; a non-relevant candidate is before the m-th relevant one iff m > pos_c,
+                // unless its distance equals a relevant one (a tie: pos differs from the left insertion point; such
+                // candidates are moved to their bucket by gallery index below).
+                let dc = d.contiguous ()
+                let pos = torch.searchsorted (relSorted, dc, right = true)
+                let histogram =
+                    torch.zeros([| rn; int64 rb + 1L |], dtype = torch.int64, device = device)
+                        .scatter_add_ (1L, pos, nonRelevant.to_type torch.int64)
+                let tie = torch.searchsorted(relSorted, dc, right = false).ne(pos).logical_and nonRelevant
+                let hist = histogram.cpu().contiguous().data<int64>().ToArray()
+                let sortedValues = relSorted.cpu().to_type(torch.float64).contiguous().data<float>().ToArray()
+                let sortedIndex = relIndex.cpu().contiguous().data<int64>().ToArray()
+                // Relevant items per row in (distance, index) order.
+                let order =
+                    Array.init (int rn) (fun a ->
+                        let items = Array.init bandR.[a] (fun m -> sortedValues.[a * rb + m], sortedIndex.[a * rb + m])
+                        Array.sortInPlace items
+                        items)
+                if tie.any().item<bool> () then
+                    // Ties are rare: read them by flat index (index_select is O(ties); masked_select is a full pass).
+                    let found = tie.nonzero ()
+                    let tieCount = int found.shape.[0]
+                    let at = found.cpu().contiguous().data<int64>().ToArray()
+                    let flat = found.select(1L, 0L).mul(TensorChecks.sci (int64 g)).add (found.select (1L, 1L))
+                    let values = dc.view(-1L).index_select(0L, flat).cpu().to_type(torch.float64).data<float>().ToArray()
+                    let tiePos = pos.view(-1L).index_select(0L, flat).cpu().data<int64>().ToArray()
+                    for t in 0 .. tieCount - 1 do
+                        let a, c = int at.[2 * t], at.[2 * t + 1]
+                        let v = values.[t]
+                        // bucket = #{m : (d_(m), j_(m)) < (v, c)}: the candidate precedes relevant items m > bucket.
+                        let bucket = order.[a] |> Array.sumBy (fun (dm, jm) -> if dm < v || (dm = v && jm < c) then 1 else 0)
+                        let counted = a * (rb + 1) + int tiePos.[t]
+                        hist.[counted] <- hist.[counted] - 1L
+                        hist.[a * (rb + 1) + bucket] <- hist.[a * (rb + 1) + bucket] + 1L
+                for a in 0 .. int rn - 1 do
+                    let r = bandR.[a]
+                    if r > 0 then
+                        evaluated <- evaluated + 1
+                        let mutable before = 0L
+                        let mutable hitsAtR = 0
+                        let mutable sumAtR = 0.0
+                        let mutable sumAll = 0.0
+                        let mutable first = 0L
+                        for m in 1 .. r do
+                            before <- before + hist.[a * (rb + 1) + m - 1]
+                            let rank = int64 m + before
+                            if m = 1 then first <- rank
+                            let precision = float m / float rank
+                            sumAll <- sumAll + precision
+                            if rank <= int64 r then
+                                sumAtR <- sumAtR + precision
+                                hitsAtR <- hitsAtR + 1
+                        rPrecision <- rPrecision + float hitsAtR / float r
+                        if first = 1L then precisionAt1 <- precisionAt1 + 1.0
+                        mapAtR <- mapAtR + sumAtR / float r
+                        averagePrecision <- averagePrecision + sumAll / float r
+                        reciprocalRank <- reciprocalRank + 1.0 / float first
+                        for m in 0 .. ks.Length - 1 do
+                            if first <= int64 ks.[m] then recall.[m] <- recall.[m] + 1.0
+        let n = float evaluated
+        { PrecisionAt1 = precisionAt1 / n
+          RPrecision = rPrecision / n
+          MapAtR = mapAtR / n
+          MeanAveragePrecision = averagePrecision / n
+          Ks = Array.copy ks
+          RecallAtK = recall |> Array.map (fun c -> c / n)
+          MeanReciprocalRank = reciprocalRank / n
+          EvaluatedQueries = evaluated
+          QueriesWithoutRelevant = q - evaluated }
+
+    /// <summary>Leave-one-out retrieval metrics within one labelled set, in bounded memory: every item queries all the
+    /// others.</summary>
+    /// <remarks><c>Evaluate(distance, embeddings, embeddings, labels, labels, true, ks, bandElements)</c>.</remarks>
+    /// <param name="distance">Any distance or divergence accepting the batch's representation.</param>
+    /// <param name="embeddings">N ≥ 2 embeddings.</param>
+    /// <param name="labels">[N] labels.</param>
+    /// <param name="ks">The k of each recall@k (1 ≤ k ≤ N − 1).</param>
+    /// <param name="bandElements">Distances per band, ≥ 1; 0 for <c>DefaultBandElements</c>.</param>
+    /// <returns>The report, equal to <c>EmbeddingMetrics.RetrievalWithin</c> on the same distances.</returns>
+    /// <exception cref="T:System.ArgumentException">Any rule of <c>Evaluate</c>.</exception>
+    [<CompiledName("EvaluateWithin")>]
+    let evaluateWithin (distance: IDistance, embeddings: IEmbeddingBatch, labels: int64[], ks: int[], bandElements: int64) =
+        Validation.notNull "embeddings" embeddings
+        Validation.notNull "labels" labels
+        Validation.sameLength "labels" embeddings.Count labels.Length "the embeddings"
+        evaluate (distance, embeddings, embeddings, labels, labels, true, ks, bandElements)
