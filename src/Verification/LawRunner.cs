@@ -1,5 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
+using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 
 namespace DistEmbed.Verification;
@@ -53,10 +54,14 @@ internal static class LawRunner
         }
 
         var replay = new Replay(new Rnd(unchecked((ulong)o.Seed), Gamma), FSharpOption<int>.None);
-        var config = Config.QuickThrowOnFailure
+        // A runner that writes nothing: FsCheck's console runners print (even an empty string) through Console.Out on
+        // every case, which another test may have redirected to a writer it has since closed; failures are read from
+        // the recorded cases below, not from FsCheck's report.
+        var config = Config.Quick
             .WithMaxTest(o.Cases)
             .WithReplay(FSharpOption<Replay>.Some(replay))
-            .WithQuietOnSuccess(true);
+            .WithQuietOnSuccess(true)
+            .WithRunner(SilentRunner.Instance);
         try
         {
             Check.One(config, Prop.ForAll(cases, (Func<TCase, bool>)Body));
@@ -71,4 +76,23 @@ internal static class LawRunner
             law, distance, statement, string.Join("\n", lines), last.Observed, last.Detail, last.Tolerance, o.Seed,
             firstFailure, failures - 1, last.Inner);
     }
+}
+
+/// <summary>An FsCheck runner that reports nothing (the law runner reads failures from the cases it records).</summary>
+internal sealed class SilentRunner : IRunner
+{
+    /// <summary>The one instance.</summary>
+    public static readonly SilentRunner Instance = new();
+
+    /// <inheritdoc/>
+    public void OnStartFixture(Type t) { }
+
+    /// <inheritdoc/>
+    public void OnArguments(int ntest, FSharpList<object> args, FSharpFunc<int, FSharpFunc<FSharpList<object>, string>> every) { }
+
+    /// <inheritdoc/>
+    public void OnShrink(FSharpList<object> args, FSharpFunc<FSharpList<object>, string> everyShrink) { }
+
+    /// <inheritdoc/>
+    public void OnFinished(string name, TestResult testResult) { }
 }
