@@ -67,6 +67,14 @@ type RetrievalReport =
 module RetrievalMetrics =
 
     /// Shared argument checks for a query × gallery matrix with labels; returns (Q, G).
+    /// With queryIsGallery, query i is gallery item i: their labels must agree (names queryLabels).
+    let internal sameItemLabels (queryLabels: int64[]) (galleryLabels: int64[]) =
+        for i in 0 .. queryLabels.Length - 1 do
+            if queryLabels.[i] <> galleryLabels.[i] then
+                Validation.fail
+                    "queryLabels"
+                    $"queryLabels[{i}] = {queryLabels.[i]} but galleryLabels[{i}] = {galleryLabels.[i]}; with queryIsGallery = true query i is gallery item i."
+
     let internal checkMatrix (distances: float[,]) (queryLabels: int64[]) (galleryLabels: int64[]) (queryIsGallery: bool) =
         Validation.notNull "distances" distances
         Validation.notNull "queryLabels" queryLabels
@@ -82,11 +90,7 @@ module RetrievalMetrics =
                 Validation.fail "distances" $"distances has shape [{q},{g}]; with queryIsGallery = true it must be square."
             if g < 2 then
                 Validation.fail "distances" "distances is 1 × 1; with queryIsGallery = true the gallery must have at least 2 items (self is excluded)."
-            for i in 0 .. q - 1 do
-                if queryLabels.[i] <> galleryLabels.[i] then
-                    Validation.fail
-                        "queryLabels"
-                        $"queryLabels[{i}] = {queryLabels.[i]} but galleryLabels[{i}] = {galleryLabels.[i]}; with queryIsGallery = true query i is gallery item i."
+            sameItemLabels queryLabels galleryLabels
         q, g
 
     /// The candidates of query q (self excluded when queryIsGallery), ordered by (distance, gallery index).

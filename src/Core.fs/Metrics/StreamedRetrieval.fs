@@ -142,11 +142,7 @@ module StreamedRetrieval =
                 Validation.fail "gallery" $"queries has {q} items and gallery {g}; with queryIsGallery = true they must be the same batch."
             if g < 2 then
                 Validation.fail "gallery" "gallery has 1 item; with queryIsGallery = true at least 2 are required (self is excluded)."
-            for i in 0 .. q - 1 do
-                if queryLabels.[i] <> galleryLabels.[i] then
-                    Validation.fail
-                        "queryLabels"
-                        $"queryLabels[{i}] = {queryLabels.[i]} but galleryLabels[{i}] = {galleryLabels.[i]}; with queryIsGallery = true query i is gallery item i."
+            RetrievalMetrics.sameItemLabels queryLabels galleryLabels
         let candidates = if queryIsGallery then g - 1 else g
         for i in 0 .. ks.Length - 1 do
             if ks.[i] < 1 || ks.[i] > candidates then
