@@ -67,6 +67,20 @@ type RetrievalReport =
 module RetrievalMetrics =
 
     /// Shared argument checks for a query × gallery matrix with labels; returns (Q, G).
+    /// The report of per-query sums over the evaluated queries (their means; recall@k per k), the one place where the
+    /// in-memory and streamed paths turn sums into means.
+    let internal meanReport precisionAt1 rPrecision mapAtR averagePrecision (ks: int[]) (recall: float[]) reciprocalRank (evaluated: int) (q: int) : RetrievalReport =
+        let n = float evaluated
+        { PrecisionAt1 = precisionAt1 / n
+          RPrecision = rPrecision / n
+          MapAtR = mapAtR / n
+          MeanAveragePrecision = averagePrecision / n
+          Ks = Array.copy ks
+          RecallAtK = recall |> Array.map (fun c -> c / n)
+          MeanReciprocalRank = reciprocalRank / n
+          EvaluatedQueries = evaluated
+          QueriesWithoutRelevant = q - evaluated }
+
     /// With queryIsGallery, query i is gallery item i: their labels must agree (names queryLabels).
     let internal sameItemLabels (queryLabels: int64[]) (galleryLabels: int64[]) =
         for i in 0 .. queryLabels.Length - 1 do
@@ -162,13 +176,4 @@ module RetrievalMetrics =
             Validation.fail
                 "galleryLabels"
                 "galleryLabels holds no item relevant to any query (a gallery item other than the query itself with its label); the retrieval metrics are undefined."
-        let n = float evaluated
-        { PrecisionAt1 = precisionAt1 / n
-          RPrecision = rPrecision / n
-          MapAtR = mapAtR / n
-          MeanAveragePrecision = averagePrecision / n
-          Ks = Array.copy ks
-          RecallAtK = recall |> Array.map (fun c -> c / n)
-          MeanReciprocalRank = reciprocalRank / n
-          EvaluatedQueries = evaluated
-          QueriesWithoutRelevant = q - evaluated }
+        meanReport precisionAt1 rPrecision mapAtR averagePrecision ks recall reciprocalRank evaluated q

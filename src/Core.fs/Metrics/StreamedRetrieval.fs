@@ -254,16 +254,7 @@ module StreamedRetrieval =
                         reciprocalRank <- reciprocalRank + 1.0 / float first
                         for m in 0 .. ks.Length - 1 do
                             if first <= int64 ks.[m] then recall.[m] <- recall.[m] + 1.0
-        let n = float evaluated
-        { PrecisionAt1 = precisionAt1 / n
-          RPrecision = rPrecision / n
-          MapAtR = mapAtR / n
-          MeanAveragePrecision = averagePrecision / n
-          Ks = Array.copy ks
-          RecallAtK = recall |> Array.map (fun c -> c / n)
-          MeanReciprocalRank = reciprocalRank / n
-          EvaluatedQueries = evaluated
-          QueriesWithoutRelevant = q - evaluated }
+        RetrievalMetrics.meanReport precisionAt1 rPrecision mapAtR averagePrecision ks recall reciprocalRank evaluated q
 
     /// <summary>Leave-one-out retrieval metrics within one labelled set, in bounded memory: every item queries all the
     /// others.</summary>
