@@ -54,18 +54,22 @@ public static class BatchGenerators
         return DistributionKind.Instance.Items(1, dimension, scale, false, o).Select(a => a[0]);
     }
 
-    /// <summary><paramref name="count"/> awkward distributions of one dimension and one scale.</summary>
-    /// <param name="count">≥ 1 (2 for a pair, 3 for a triangle).</param>
-    /// <param name="options">Null means the defaults.</param>
-    public static Gen<DistributionSample[]> Distributions(int count, VerificationOptions? options = null)
+    /// <summary>count samples of one kind sharing one dimension and one scale drawn from the options.</summary>
+    private static Gen<T[]> Samples<T>(Kind<T> kind, int count, VerificationOptions? options) where T : class
     {
         CheckCount(count);
         var o = Checked(options);
         return from d in DimensionGen(o)
-               from s in Kind<DistributionSample>.Scale(o)
-               from items in DistributionKind.Instance.Items(count, d, s, false, o)
+               from s in Kind<T>.Scale(o)
+               from items in kind.Items(count, d, s, false, o)
                select items;
     }
+
+    /// <summary><paramref name="count"/> awkward distributions of one dimension and one scale.</summary>
+    /// <param name="count">≥ 1 (2 for a pair, 3 for a triangle).</param>
+    /// <param name="options">Null means the defaults.</param>
+    public static Gen<DistributionSample[]> Distributions(int count, VerificationOptions? options = null) =>
+        Samples(DistributionKind.Instance, count, options);
 
     /// <summary><see cref="Distributions"/> with a shrinker (fewer points, fewer dimensions, uniform weights, rounded values).</summary>
     /// <param name="count">≥ 1.</param>
@@ -77,15 +81,8 @@ public static class BatchGenerators
     /// increasing levels otherwise), with flat pieces (ties) in the quantile functions.</summary>
     /// <param name="count">≥ 1.</param>
     /// <param name="options">Null means the defaults (MaxLevels is read).</param>
-    public static Gen<QuantileSample[]> Quantiles(int count, VerificationOptions? options = null)
-    {
-        CheckCount(count);
-        var o = Checked(options);
-        return from d in DimensionGen(o)
-               from s in Kind<QuantileSample>.Scale(o)
-               from items in QuantileKind.Instance.Items(count, d, s, false, o)
-               select items;
-    }
+    public static Gen<QuantileSample[]> Quantiles(int count, VerificationOptions? options = null) =>
+        Samples(QuantileKind.Instance, count, options);
 
     /// <summary><see cref="Quantiles"/> with a shrinker (fewer levels, fewer dimensions, midpoint levels, rounded values).</summary>
     /// <param name="count">≥ 1.</param>
@@ -97,15 +94,8 @@ public static class BatchGenerators
     /// last vector equals the first).</summary>
     /// <param name="count">≥ 1.</param>
     /// <param name="options">Null means the defaults.</param>
-    public static Gen<VectorSample[]> Vectors(int count, VerificationOptions? options = null)
-    {
-        CheckCount(count);
-        var o = Checked(options);
-        return from d in DimensionGen(o)
-               from s in Kind<VectorSample>.Scale(o)
-               from items in VectorKind.Instance.Items(count, d, s, false, o)
-               select items;
-    }
+    public static Gen<VectorSample[]> Vectors(int count, VerificationOptions? options = null) =>
+        Samples(VectorKind.Instance, count, options);
 
     /// <summary><see cref="Vectors"/> with a shrinker (fewer dimensions, rounded values).</summary>
     /// <param name="count">≥ 1.</param>
