@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 namespace DistEmbed.Training;
 
 /// <summary>
-/// The one training loop of the metric-learning trainers (<see cref="MetricLearningTrainer"/>, <see cref="SequenceTrainer"/>):
+/// The one training loop of the metric-learning trainers (<see cref="MetricLearningTrainer"/>, <see cref="SequenceTrainer"/>,
+/// <see cref="DeepBregmanTrainer"/>):
 /// seeded M-per-class epochs, AdamW with warm-up and cosine decay, gradient clipping, a fresh draw of sliced directions
 /// per step, Sinkhorn diagnostics, validation MAP@R, best weights, early stopping and checkpoint timing. A subclass
 /// supplies how a batch is embedded, how the validation distances are computed and how a checkpoint is written.
@@ -46,7 +47,7 @@ internal abstract class MetricLearningRun
         miner = options.CreateMiner();
         sinkhorn = (distance as ISinkhornDistance)?.Diagnostics;
         model.to(Device);
-        Optimizer = new AdamW(model.parameters(), options.WeightDecay);
+        Optimizer = OptimizerSetup.Create(model.parameters(), options.WeightDecay);
         labels = trainLabels.Select(l => (long)l).ToArray();
         stepsPerEpoch = Math.Max(1, labels.Length / (options.ClassesPerBatch * options.ItemsPerClass));
     }
@@ -88,7 +89,7 @@ internal abstract class MetricLearningRun
         var clock = Stopwatch.StartNew();
         var rng = new SplitMix64(State.RngState);
         var total = (long)Options.Epochs * stepsPerEpoch;
-        var warmup = (long)Math.Floor(Options.WarmupFraction * total);
+        var warmup = OptimizerSetup.WarmupSteps(Options.WarmupFraction, total);
         Model.train();
         while (State.Epoch < Options.Epochs && !State.Stopped)
         {
@@ -103,7 +104,7 @@ internal abstract class MetricLearningRun
             for (var s = State.StepInEpoch; s < batches.Length; s++)
             {
                 ct.ThrowIfCancellationRequested();
-                lr = MetricLearningTrainer.LearningRateAt(Options.LearningRate, State.GlobalStep, total, warmup);
+                lr = OptimizerSetup.LearningRateAt(Options.LearningRate, State.GlobalStep, total, warmup);
                 var value = Step(batches[s], lr);
                 State.LossSum += value;
                 State.StepInEpoch = s + 1;
