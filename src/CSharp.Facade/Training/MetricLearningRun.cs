@@ -65,24 +65,6 @@ internal abstract class MetricLearningRun
     /// <summary>Writes a checkpoint of the current state into <see cref="Directory"/> (not null).</summary>
     protected abstract void WriteCheckpoint();
 
-    /// <summary>Loads <c>optimizer.dat</c> of a checkpoint folder into the optimiser.</summary>
-    protected void LoadOptimizer(string dir, string optimizerFileName, Func<string, Exception, Exception> corrupt)
-    {
-        var optimizerFile = Path.Combine(dir, optimizerFileName);
-        if (!File.Exists(optimizerFile))
-            throw new FileNotFoundException($"'{dir}' has no {optimizerFileName}; it holds a model but no resumable optimiser state.", optimizerFile);
-        try
-        {
-            using var s = File.OpenRead(optimizerFile);
-            Optimizer.Load(s);
-            if (s.Position != s.Length) throw new InvalidDataException($"{s.Length - s.Position} bytes follow the optimiser state.");
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw corrupt(optimizerFile, e);
-        }
-    }
-
     /// <summary>Runs the remaining epochs.</summary>
     public TrainingResult Execute(IProgress<TrainingProgress>? progress, CancellationToken ct)
     {
