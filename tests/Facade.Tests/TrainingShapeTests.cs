@@ -238,14 +238,6 @@ public sealed class TrainingShapeTests : IDisposable
         return (images, labels);
     }
 
-    private sealed class CancelTvae(int epoch, CancellationTokenSource cts) : IProgress<TvaeProgress>
-    {
-        public void Report(TvaeProgress value)
-        {
-            if (value.EpochCompleted && value.Epoch == epoch) cts.Cancel();
-        }
-    }
-
     [Fact]
     public void TvaeCheckpointsInTheSharedLayoutAndAResumedFitEqualsTheUninterruptedOne()
     {
@@ -267,7 +259,7 @@ public sealed class TrainingShapeTests : IDisposable
         var parts = Path.Combine(_dir, "tvae-parts");
         using var cts = new CancellationTokenSource();
         using (var b = Tvae.Create(8, 8, SmallTvae(3)))
-            Assert.ThrowsAny<OperationCanceledException>(() => b.Fit(images, labels, new CancelTvae(1, cts), cts.Token, parts));
+            Assert.ThrowsAny<OperationCanceledException>(() => b.Fit(images, labels, new CancelAfter(1, cts), cts.Token, parts));
         var (resumed, report) = Tvae.Resume(parts, images, labels);
         using (resumed)
         {
