@@ -409,16 +409,7 @@ public sealed partial class PgVectorTable : IDisposable
                 throw new PgVectorException(PgVectorProblem.MissingIndex,
                     $"table '{Table}' {where} has no HNSW index ({indexName}); build it (BuildIndex, or export without --no-index) or search exactly.");
             using var tx = conn.BeginTransaction();
-            if (mode == PgVectorSearchMode.Exact)
-                Execute(conn, tx, "SET LOCAL enable_indexscan = off");
-            else
-            {
-                Execute(conn, tx, "SET LOCAL enable_seqscan = off");
-                Execute(conn, tx, $"SET LOCAL hnsw.ef_search = {ef}");
-            }
-            var sql = mode == PgVectorSearchMode.Exact
-                ? $"SELECT id, label, embedding <-> $1 FROM {quoted} ORDER BY embedding <-> $1, id LIMIT {k}"
-                : $"SELECT id, label, embedding <-> $1 FROM {quoted} ORDER BY embedding <-> $1 LIMIT {k}";
+            var sql = PrepareSearch(conn, tx, mode, k, ef);
             for (var q0 = 0; q0 < m; q0 += QueriesPerRoundTrip)
             {
                 var count = Math.Min(QueriesPerRoundTrip, m - q0);
@@ -444,6 +435,36 @@ public sealed partial class PgVectorTable : IDisposable
             tx.Commit();
         });
         return results;
+    }
+
+    /// <summary>Sets the transaction's planner settings for a search mode and returns the query of one vector ($1).</summary>
+    private string PrepareSearch(NpgsqlConnection conn, NpgsqlTransaction tx, PgVectorSearchMode mode, int k, int ef)
+    {
+        if (mode == PgVectorSearchMode.Exact)
+        {
+            Execute(conn, tx, "SET LOCAL enable_indexscan = off");
+            return $"SELECT id, label, embedding <-> $1 FROM {quoted} ORDER BY embedding <-> $1, id LIMIT {k}";
+        }
+        Execute(conn, tx, "SET LOCAL enable_seqscan = off");
+        Execute(conn, tx, $"SET LOCAL hnsw.ef_search = {ef}");
+        return $"SELECT id, label, embedding <-> $1 FROM {quoted} ORDER BY embedding <-> $1 LIMIT {k}";
+    }
+
+    /// <summary>The server's plan of a search (EXPLAIN), for tests that check which scan each mode uses.</summary>
+    internal string Plan(PgVectorSearchMode mode, int k, int ef)
+    {
+        using var conn = Connect();
+        return Run(() =>
+        {
+            using var tx = conn.BeginTransaction();
+            var sql = PrepareSearch(conn, tx, mode, k, ef);
+            using var command = new NpgsqlCommand("EXPLAIN " + sql, conn, tx);
+            command.Parameters.Add(new NpgsqlParameter { Value = new Vector(new float[Dimension]) });
+            using var reader = command.ExecuteReader();
+            var lines = new List<string>();
+            while (reader.Read()) lines.Add(reader.GetString(0));
+            return string.Join("\n", lines);
+        });
     }
 
     private long Write(long[] ids, long[]? labels, Func<int, int, float[]> rowsOf, IProgress<long>? progress, CancellationToken cancellationToken)
