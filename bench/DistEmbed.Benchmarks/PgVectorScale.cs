@@ -43,18 +43,22 @@ public static class PgVectorScale
         NativeRuntime.EnsureInitialized();
         var distance = Distances.Create("quantile-w2", null);
 
-        // Item i of class c = i / classSize: the class's sorted normal draws, shifted and scaled, plus item noise, sorted.
+        // An item of class c: the class's normal draws plus the item's noise, sorted (a quantile function), then scaled and
+        // shifted by the class's factors.
         QuantileBatch Make(int count, int firstItem)
         {
             torch.Tensor values;
             using (var scope = torch.NewDisposeScope())
             {
                 var g = new torch.Generator(seed);
-                var classes = (n + m + classSize - 1) / classSize;
+                var classes = (n + classSize - 1) / classSize;
                 var centres = torch.randn([classes, d, 1], generator: g).mul(2);
                 var scales = torch.rand([classes, d, 1], generator: g).add(0.5);
                 var shape = torch.randn([classes, d, q], generator: g);
+                // Gallery item i is of class i / classSize; query j (firstItem = n) of class j mod (the gallery's classes).
+                var galleryClasses = (n + classSize - 1) / classSize;
                 var items = torch.arange(firstItem, firstItem + count, dtype: torch.int64).div(classSize, rounding_mode: torch.RoundingMode.floor);
+                if (firstItem >= n) items = torch.arange(0, count, dtype: torch.int64).remainder(galleryClasses);
                 var own = new torch.Generator(seed + 1 + (ulong)firstItem);
                 values = shape.index_select(0, items).add(torch.randn([count, d, q], generator: own).mul(0.6)).sort(2).Values
                     .mul(scales.index_select(0, items)).add(centres.index_select(0, items)).contiguous().MoveToOuterDisposeScope();
@@ -85,7 +89,8 @@ public static class PgVectorScale
         watch.Restart();
         var exact = t.Search(queries, distance, k, PgVectorSearchMode.Exact);
         var exactSeconds = watch.Elapsed.TotalSeconds;
-        Console.Error.WriteLine($"exact search: {m / exactSeconds:F1} queries/s");
+        var exactSameClass = Enumerable.Range(0, m).Sum(i => exact[i].Count(h => h.Label == i % (n / classSize))) / (double)(m * k);
+        Console.Error.WriteLine($"exact search: {m / exactSeconds:F1} queries/s, hits of the query's class {exactSameClass:F4}");
 
         watch.Restart();
         t.BuildIndex();
@@ -101,8 +106,9 @@ public static class PgVectorScale
             var seconds = watch.Elapsed.TotalSeconds;
             var hits = Enumerable.Range(0, m).Sum(i => found[i].Select(h => h.Id).Intersect(exact[i].Select(h => h.Id)).Count());
             var recall = hits / (double)(m * k);
-            Console.Error.WriteLine($"HNSW ef_search = {ef}: {m / seconds:F1} queries/s, recall@{k} = {recall:F4}");
-            hnsw.Add(new() { ["ef_search"] = ef, ["queries_per_second"] = m / seconds, ["recall_at_k"] = recall });
+            var sameClass = Enumerable.Range(0, m).Sum(i => found[i].Count(h => h.Label == i % (n / classSize))) / (double)(m * k);
+            Console.Error.WriteLine($"HNSW ef_search = {ef}: {m / seconds:F1} queries/s, recall@{k} = {recall:F4}, hits of the query's class {sameClass:F4}");
+            hnsw.Add(new() { ["ef_search"] = ef, ["queries_per_second"] = m / seconds, ["recall_at_k"] = recall, ["same_class"] = sameClass });
         }
 
         // Upserts into the indexed table (rows already there: a resumed export rewrites them and updates the index).
@@ -114,15 +120,26 @@ public static class PgVectorScale
         var upsertSeconds = watch.Elapsed.TotalSeconds;
         Console.Error.WriteLine($"upsert into the indexed table: {r / upsertSeconds:F0} rows/s ({r} rows)");
         if (t.Count() != n) throw new InvalidOperationException($"the table has {t.Count()} rows, expected {n}");
+        long tableBytes, indexBytes;
+        using (var admin = new NpgsqlConnection(connection))
+        {
+            admin.Open();
+            using var size = new NpgsqlCommand($"SELECT pg_table_size('{table}'), pg_relation_size('{table}_hnsw')", admin);
+            using var reader = size.ExecuteReader();
+            reader.Read();
+            (tableBytes, indexBytes) = (reader.GetInt64(0), reader.GetInt64(1));
+        }
+        Console.Error.WriteLine($"sizes: table {tableBytes / 1048576.0:F0} MiB, HNSW index {indexBytes / 1048576.0:F0} MiB");
 
         var report = new Dictionary<string, object>
         {
             ["n"] = n, ["d"] = d, ["q"] = q, ["dimension"] = dimension, ["queries"] = m, ["k"] = k, ["batch"] = options.BatchSize,
             ["insert_rows_per_second"] = n / insertSeconds, ["insert_seconds"] = insertSeconds,
-            ["exact_queries_per_second"] = m / exactSeconds,
+            ["exact_queries_per_second"] = m / exactSeconds, ["exact_same_class"] = exactSameClass,
             ["hnsw_m"] = options.HnswM, ["hnsw_ef_construction"] = options.HnswEfConstruction, ["build_memory_mib"] = options.IndexBuildMemoryMiB,
             ["index_build_seconds"] = buildSeconds, ["hnsw"] = hnsw,
             ["indexed_upsert_rows"] = r, ["indexed_upsert_rows_per_second"] = r / upsertSeconds,
+            ["table_bytes"] = tableBytes, ["index_bytes"] = indexBytes,
         };
         var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
         Console.WriteLine(json);
