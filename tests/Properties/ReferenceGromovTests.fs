@@ -188,6 +188,24 @@ let tests =
               let r = cg (c1, c2, p, q)
               if r.Value > start * (1.0 + 1e-12) + 1e-12 * unit then failtestf "CG ended above its start: %.17g > E(p qᵀ) = %.17g" r.Value start
 
+          // At a stationary point T of E over the couplings, no coupling S improves the linearisation: the Frank–Wolfe
+          // gap ⟨∇E(T), T − S⟩ with S = argmin ⟨∇E(T), S⟩ is 0. The solver stops when E changes by < 1e-9 (relative or
+          // absolute), so a small gap is allowed. ∇E(T)_ij = 2 Σ_kl (C1_ik − C2_jl)² T_kl is computed from the
+          // definition, and S by the exact transport solver.
+          property "conditional gradient stops at a stationary point: Frank–Wolfe gap ≤ 1e-6 · E(p qᵀ)" 100 pairOfSpaces <| fun (_, (x, p), (y, q)) ->
+              let c1, c2 = distances x, distances y
+              let unit = max (maxAbs c1) (maxAbs c2) ** 2.0
+              let r = cg (c1, c2, p, q)
+              let t = r.Plan
+              let n, m = p.Length, q.Length
+              let grad = Array2D.init n m (fun i j ->
+                  2.0 * Seq.sum (seq { for k in 0 .. n - 1 do for l in 0 .. m - 1 -> (c1.[i, k] - c2.[j, l]) ** 2.0 * t.[k, l] }))
+              let s = (ExactTransport.solve (grad, p, q)).Plan
+              let gap = Seq.sum (seq { for i in 0 .. n - 1 do for j in 0 .. m - 1 -> grad.[i, j] * (t.[i, j] - s.[i, j]) })
+              let start = GromovWasserstein.loss (c1, c2, p, q, Array2D.init n m (fun i j -> (normalised p).[i] * (normalised q).[j]))
+              if not (gap <= 1e-6 * start + 1e-12 * unit) then
+                  failtestf "Frank–Wolfe gap %.6g at the returned plan (E = %.6g, E(p qᵀ) = %.6g, %d steps, converged %b)" gap r.Value start r.Iterations r.Converged
+
           property "both solvers: zero-weight points change nothing (value; their plan rows and columns are zero)" 100 (gen {
               let! s, (x, p), (y, q) = pairOfSpaces
               let! extra = cloud s
