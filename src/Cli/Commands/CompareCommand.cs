@@ -3,23 +3,19 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using DistEmbed.Core;
-using DistEmbed.Core.Similarity;
 using DistEmbed.IO;
 using TorchSharp;
 
 namespace DistEmbed.Cli.Commands;
 
 /// <summary>
-/// <c>distembed compare</c>: how similar two embedding spaces of the same N items are — NNGS, normalised NNGS and mutual
-/// k-NN at several k, linear and RBF CKA — with an optional PNG of the neighbourhood measures against k; and, for spaces
-/// that are not paired (different items, N or d), Gromov–Wasserstein.
+/// <c>distembed compare</c>: how similar two embedding spaces are (Gromov–Wasserstein also for spaces of different items) — NNGS, normalised NNGS and mutual
+/// k-NN at several k, linear and RBF CKA — with an optional PNG of the neighbourhood measures against k.
 /// </summary>
 public static class CompareCommand
 {
-    /// <summary>The measure names accepted by <c>--measures</c>.</summary>
-    public static readonly string[] MeasureNames = ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf", "gw"];
-
-    private static readonly string[] NeighbourhoodMeasures = ["nngs", "nngs-normalized", "mutual-knn"];
+    /// <summary>The measure names accepted by <c>--measures</c> (<see cref="EmbeddingSpaceComparison.MeasureNames"/>).</summary>
+    public static IReadOnlyList<string> MeasureNames => EmbeddingSpaceComparison.MeasureNames;
 
     /// <summary>What to compare and how (the command's options, parsed).</summary>
     /// <param name="APath">First space (.npy): [N,d] vectors or [N,T,d] distributions.</param>
@@ -43,18 +39,12 @@ public static class CompareCommand
         DistanceOptions? Options = null, int GwSample = EmbeddingSpaceSimilarity.DefaultGromovWassersteinSample, double? GwEpsilon = null,
         bool GwRaw = false, int GwSeed = 0);
 
-    /// <summary>One value: a measure, its k (null for CKA) and the value.</summary>
-    /// <param name="Measure">The measure name.</param>
-    /// <param name="K">The neighbourhood size, or null for CKA.</param>
-    /// <param name="Value">The value.</param>
-    public sealed record Entry(string Measure, int? K, double Value);
-
     /// <summary>The outcome: N and the values in the order asked for (per measure, per k).</summary>
-    /// <param name="N">The number of items (of the first space).</param>
+    /// <param name="N">The number of items.</param>
     /// <param name="Metric">The distance name.</param>
     /// <param name="Results">The values.</param>
     /// <param name="NB">The number of items of the second space when it differs from <paramref name="N"/> (gw only), else null.</param>
-    public sealed record Result(int N, string Metric, IReadOnlyList<Entry> Results, int? NB = null);
+    public sealed record Result(int N, string Metric, IReadOnlyList<SimilarityMeasurement> Results, int? NB = null);
 
     /// <summary>Builds the command.</summary>
     public static Command Create()
@@ -65,7 +55,7 @@ public static class CompareCommand
         var bMask = new Option<string?>("--b-mask") { Description = "[N,T] mask (.npy) of --b." };
         var measures = new Option<string>("--measures")
         {
-            Description = "Comma-separated: " + string.Join(", ", MeasureNames) + ".", DefaultValueFactory = _ => "nngs,nngs-normalized,mutual-knn",
+            Description = "Comma-separated: " + string.Join(", ", EmbeddingSpaceComparison.MeasureNames) + ".", DefaultValueFactory = _ => "nngs,nngs-normalized,mutual-knn",
         };
         var k = new Option<string>("--k") { Description = "Comma-separated neighbourhood sizes: integers in [1, N−1], or fractions of N in (0, 1] such as 0.1.", DefaultValueFactory = _ => "10" };
         var bandwidth = new Option<double>("--bandwidth") { Description = "RBF CKA: σ as a multiple of each space's median distance (default 1).", DefaultValueFactory = _ => 1.0 };
@@ -109,7 +99,7 @@ public static class CompareCommand
     public static string Execute(Request request, string? plotPath, bool json)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (plotPath is not null && !Parse(request.Measures).Any(m => NeighbourhoodMeasures.Contains(m)))
+        if (plotPath is not null && !Parse(request.Measures).Any(m => EmbeddingSpaceComparison.NeighbourhoodMeasures.Contains(m)))
             throw new ArgumentException("--plot draws the neighbourhood measures against k; add nngs, nngs-normalized or mutual-knn to --measures.", "plot");
         var result = Compute(request);
         if (plotPath is not null) Plot(result, plotPath);
@@ -121,53 +111,41 @@ public static class CompareCommand
     private static string[] Parse(string measures) =>
         measures.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).ToArray();
 
-    /// <summary>Parses <c>--k</c>: integers as they are, numbers with a decimal point as fractions f of N (k = ⌈f (N − 1)⌉).</summary>
+    /// <summary>Parses <c>--k</c> (<see cref="EmbeddingSpaceComparison.ParseKs"/>): integers as they are, numbers with a decimal point as fractions f of N.</summary>
     /// <param name="text">The option's value.</param>
     /// <param name="n">The number of items N.</param>
     /// <returns>The neighbourhood sizes, each in [1, N − 1].</returns>
     /// <exception cref="ArgumentException">An entry is not a number, a fraction outside (0, 1], or a k outside [1, N − 1] (names k).</exception>
-    public static int[] ParseKs(string text, int n)
+    public static int[] ParseKs(string text, int n) => Option("--k", () => EmbeddingSpaceComparison.ParseKs(text, n));
+
+    /// <summary>Prefixes a library error about <paramref name="option"/>'s value with the option's name.</summary>
+    private static T Option<T>(string option, Func<T> parse)
     {
-        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 0) throw new ArgumentException("--k is empty; give at least one neighbourhood size.", "k");
-        return parts.Select(s =>
+        try
         {
-            if (int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k))
-            {
-                if (k < 1 || k > n - 1)
-                    throw new ArgumentException($"--k: k = {k} is invalid for N = {n}; it must lie in [1, N − 1] = [1, {n - 1}].", "k");
-                return k;
-            }
-            if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var f))
-            {
-                if (!(f > 0.0 && f <= 1.0))
-                    throw new ArgumentException($"--k: '{s}' is invalid; a fraction of N must lie in (0, 1].", "k");
-                return Neighbourhoods.KFromFraction(f, n);
-            }
-            throw new ArgumentException($"--k: '{s}' is not a number; give integers (5) or fractions of N (0.1).", "k");
-        }).ToArray();
+            return parse();
+        }
+        catch (ArgumentException e) when (e.ParamName is { } p && option.TrimStart('-') is { } name && (p == name || p == name + "s"))
+        {
+            throw new ArgumentException($"{option}: {e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal)}", name, e);
+        }
     }
 
-    /// <summary>Reads both spaces and computes the measures asked for.</summary>
+    /// <summary>Reads both spaces and computes the measures asked for (<see cref="EmbeddingSpaceComparison.Compare"/>).</summary>
     /// <param name="request">The parsed options.</param>
     /// <returns>N and the values.</returns>
-    /// <exception cref="ArgumentException">Unknown measure (names measures), bad k (names k), N mismatch for a paired measure
-    /// (names b), a measure that does not fit the representation (names measures), a bad gw option (names gw-sample or
-    /// gw-epsilon), or a library rule.</exception>
+    /// <exception cref="ArgumentException">Unknown measure (names measures), bad k (names k), N mismatch (names b), a measure that
+    /// does not fit the representation (names measures), or a library rule.</exception>
     public static Result Compute(Request request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var measures = Parse(request.Measures);
-        if (measures.Length == 0) throw new ArgumentException("--measures is empty; valid: " + string.Join(", ", MeasureNames) + ".", "measures");
-        foreach (var m in measures)
-            if (!MeasureNames.Contains(m))
-                throw new ArgumentException($"--measures: unknown measure '{m}'; valid: {string.Join(", ", MeasureNames)}.", "measures");
+        var measures = Option("--measures", () => EmbeddingSpaceComparison.ParseMeasures(request.Measures));
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(request.Device);
         var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistanceOptions());
         using var x = Embeddings.Load(request.APath, request.AMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);
-        var paired = measures.Where(m => m != "gw").ToArray();
+        var paired = measures.Where(m => m != "gw").Distinct().ToArray();
         if (x.Count != y.Count && paired.Length > 0)
             throw new ArgumentException($"--b has {y.Count} items but --a has {x.Count}; {string.Join(", ", paired)} compare the same N items in both spaces (only gw compares spaces of different items).", "b");
         var n = x.Count;
@@ -177,40 +155,13 @@ public static class CompareCommand
             throw new ArgumentException($"--gw-sample = {request.GwSample} is invalid; at least 2 items of each space must enter.", "gw-sample");
         if (measures.Contains("gw") && request.GwEpsilon is { } ge && !(ge > 0.0 && double.IsFinite(ge)))
             throw new ArgumentException($"--gw-epsilon = {ge} is invalid; it must be a finite number > 0.", "gw-epsilon");
-        var ks = measures.Any(m => NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
-        if (measures.Contains("cka-linear") && distance.Accepts != Representation.Vectors)
-            throw new ArgumentException($"--measures: cka-linear needs [N,d] vectors, but --distance {request.Metric} reads distributions; use cka-rbf.", "measures");
-        var results = new List<Entry>();
-        NeighbourGraph? gx = null, gy = null;
-        if (ks.Length > 0)
-        {
-            gx = NearestNeighbours.Exact(x, distance, ks.Max(), 0);
-            gy = NearestNeighbours.Exact(y, distance, ks.Max(), 0);
-        }
-        foreach (var m in measures)
-        {
-            double[]? values = m switch
-            {
-                "nngs" => Neighbourhoods.NngsOfGraphs(gx!, gy!, ks),
-                "nngs-normalized" => Neighbourhoods.NormalizedNngsOfGraphs(gx!, gy!, ks),
-                "mutual-knn" => Neighbourhoods.MutualKnnOfGraphs(gx!, gy!, ks),
-                _ => null,
-            };
-            if (values is not null)
-                results.AddRange(ks.Select((k, j) => new Entry(m, k, values[j])));
-            else if (m == "gw")
-                results.Add(new Entry(m, null, EmbeddingSpaceSimilarity.GromovWasserstein(x, y, distance, request.GwSample, request.GwSeed,
-                    !request.GwRaw, request.GwEpsilon).Value));
-            else if (m == "cka-linear")
-                results.Add(new Entry(m, null, Cka.Linear(x, y, request.Unbiased)));
-            else
-                results.Add(new Entry(m, null, Cka.Rbf(x, y, distance, request.Bandwidth, !request.FixedBandwidth, request.Unbiased, 0)));
-        }
+        var ks = measures.Any(m => EmbeddingSpaceComparison.NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
+        var results = Option("--measures", () => EmbeddingSpaceComparison.Compare(x, y, distance, measures, ks, request.Bandwidth, !request.FixedBandwidth,
+            request.Unbiased, request.GwSample, request.GwSeed, !request.GwRaw, request.GwEpsilon));
         return new Result(n, distance.Name, results, y.Count != n ? y.Count : null);
     }
 
-    /// <summary>The result as one JSON object <c>{"n":N, "results":[{"measure":…, "k":…, "value":…}]}</c> (CKA and gw entries
-    /// without k; <c>"n_b"</c> added when the second space has another number of items).</summary>
+    /// <summary>The result as one JSON object <c>{"n":N, "results":[{"measure":…, "k":…, "value":…}]}</c> (CKA entries without k).</summary>
     /// <param name="result">The result.</param>
     /// <returns>One line of JSON.</returns>
     public static string ToJson(Result result)
