@@ -36,8 +36,8 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="blockSize">k-NN block size (0 = automatic).</param>
     /// <returns>One value in [0, 1] per entry of <paramref name="ks"/>.</returns>
     /// <exception cref="ArgumentException">Different N (names y); ks empty or out of range (names ks).</exception>
-    public static double[] Nngs(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, int[] ks, int blockSize = 0) =>
-        Neighbourhoods.Nngs(x, y, distance, ks, blockSize);
+    public static double[] Nngs(EmbeddingBatch x, EmbeddingBatch y, Distance distance, int[] ks, int blockSize = 0) =>
+        Neighbourhoods.Nngs(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), ks, blockSize);
 
     /// <summary>Normalised NNGS (NNGS − H(k))/(1 − H(k)) for each k, for two batches under one distance.</summary>
     /// <param name="x">The first space (N ≥ 2 items).</param>
@@ -46,9 +46,9 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="ks">Neighbourhood sizes, each in [1, N − 1].</param>
     /// <param name="blockSize">k-NN block size (0 = automatic).</param>
     /// <returns>One value per entry of <paramref name="ks"/>: 0 at chance, 1 for identical graphs.</returns>
-    /// <exception cref="ArgumentException">As for <see cref="Nngs(IEmbeddingBatch, IEmbeddingBatch, IDistance, int[], int)"/>.</exception>
-    public static double[] NormalizedNngs(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, int[] ks, int blockSize = 0) =>
-        Neighbourhoods.NormalizedNngs(x, y, distance, ks, blockSize);
+    /// <exception cref="ArgumentException">As for <see cref="Nngs(EmbeddingBatch, EmbeddingBatch, Distance, int[], int)"/>.</exception>
+    public static double[] NormalizedNngs(EmbeddingBatch x, EmbeddingBatch y, Distance distance, int[] ks, int blockSize = 0) =>
+        Neighbourhoods.NormalizedNngs(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), ks, blockSize);
 
     /// <summary>Mutual k-NN alignment (1/N) Σ_i |N_X(i) ∩ N_Y(i)|/k for each k, for two batches under one distance.</summary>
     /// <param name="x">The first space (N ≥ 2 items).</param>
@@ -57,9 +57,9 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="ks">Neighbourhood sizes, each in [1, N − 1].</param>
     /// <param name="blockSize">k-NN block size (0 = automatic).</param>
     /// <returns>One value in [0, 1] per entry of <paramref name="ks"/>.</returns>
-    /// <exception cref="ArgumentException">As for <see cref="Nngs(IEmbeddingBatch, IEmbeddingBatch, IDistance, int[], int)"/>.</exception>
-    public static double[] MutualKnn(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, int[] ks, int blockSize = 0) =>
-        Neighbourhoods.MutualKnn(x, y, distance, ks, blockSize);
+    /// <exception cref="ArgumentException">As for <see cref="Nngs(EmbeddingBatch, EmbeddingBatch, Distance, int[], int)"/>.</exception>
+    public static double[] MutualKnn(EmbeddingBatch x, EmbeddingBatch y, Distance distance, int[] ks, int blockSize = 0) =>
+        Neighbourhoods.MutualKnn(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), ks, blockSize);
 
     /// <summary>Linear CKA between two batches of vectors.</summary>
     /// <param name="x">[N, d_x] vectors (N ≥ 2; N ≥ 4 when unbiased).</param>
@@ -67,7 +67,8 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="unbiased">True for the unbiased HSIC estimator.</param>
     /// <returns>Linear CKA (in [0, 1] when biased).</returns>
     /// <exception cref="ArgumentException">Not vectors, different N, too few items or a constant space (names x or y).</exception>
-    public static double LinearCka(IEmbeddingBatch x, IEmbeddingBatch y, bool unbiased = false) => Cka.Linear(x, y, unbiased);
+    public static double LinearCka(EmbeddingBatch x, EmbeddingBatch y, bool unbiased = false) =>
+        Cka.Linear(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), unbiased);
 
     /// <summary>RBF CKA between two batches under one distance: K_ij = exp(−d(x_i, x_j)²/(2σ²)).</summary>
     /// <param name="x">N items (N ≥ 2; N ≥ 4 when unbiased).</param>
@@ -78,9 +79,77 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="unbiased">True for the unbiased HSIC estimator.</param>
     /// <returns>RBF CKA.</returns>
     /// <exception cref="ArgumentException">Different N (names y); bandwidth not positive (names bandwidth); a constant space (names x or y).</exception>
-    public static double RbfCka(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, double bandwidth = 1.0,
+    public static double RbfCka(EmbeddingBatch x, EmbeddingBatch y, Distance distance, double bandwidth = 1.0,
         bool relativeToMedian = true, bool unbiased = false) =>
-        Cka.Rbf(x, y, distance, bandwidth, relativeToMedian, unbiased, 0);
+        Cka.Rbf(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), bandwidth, relativeToMedian, unbiased, 0);
+
+    /// <summary>The measures of <see cref="Compare"/>: nngs, nngs-normalized, mutual-knn, cka-linear, cka-rbf.</summary>
+    public static IReadOnlyList<string> MeasureNames { get; } = ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf"];
+
+    private static readonly string[] NeighbourhoodMeasures = ["nngs", "nngs-normalized", "mutual-knn"];
+
+    /// <summary>
+    /// Several measures of two spaces at once, the k-NN graphs computed once for all neighbourhood measures: for each
+    /// neighbourhood measure one value per k, for each CKA one value.
+    /// </summary>
+    /// <param name="x">The first space: N ≥ 2 items of the representation <paramref name="distance"/> accepts.</param>
+    /// <param name="y">The second space: the same N items.</param>
+    /// <param name="distance">The distance used in both spaces.</param>
+    /// <param name="measures">Names of <see cref="MeasureNames"/>, in the order wanted.</param>
+    /// <param name="ks">Neighbourhood sizes, each in [1, N − 1] (needed when a neighbourhood measure is asked for).</param>
+    /// <param name="bandwidth">RBF CKA: σ, or the factor of each space's median distance when <paramref name="relativeToMedian"/>.</param>
+    /// <param name="relativeToMedian">RBF CKA: σ = bandwidth × median pairwise distance of that space.</param>
+    /// <param name="unbiased">CKA with the unbiased HSIC estimator.</param>
+    /// <returns>The values, in the order of <paramref name="measures"/> (then of <paramref name="ks"/>).</returns>
+    /// <exception cref="ArgumentException">An unknown measure or cka-linear on distributions (names measures), different N
+    /// (names y), fewer than 2 items (names x), bad ks (names ks).</exception>
+    public static IReadOnlyList<SimilarityValue> Compare(EmbeddingBatch x, EmbeddingBatch y, Distance distance, IReadOnlyList<string> measures,
+        int[] ks, double bandwidth = 1.0, bool relativeToMedian = true, bool unbiased = false)
+    {
+        var (bx, by, d) = (Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance));
+        ArgumentNullException.ThrowIfNull(measures);
+        ArgumentNullException.ThrowIfNull(ks);
+        if (measures.Count == 0) throw new ArgumentException($"measures is empty; valid: {string.Join(", ", MeasureNames)}.", nameof(measures));
+        foreach (var m in measures)
+            if (!MeasureNames.Contains(m))
+                throw new ArgumentException($"unknown measure '{m}'; valid: {string.Join(", ", MeasureNames)}.", nameof(measures));
+        if (bx.Count != by.Count)
+            throw new ArgumentException($"y has {by.Count} items but x has {bx.Count}; both spaces must describe the same N items.", nameof(y));
+        if (bx.Count < 2) throw new ArgumentException($"x has {bx.Count} item(s); comparing spaces needs N ≥ 2.", nameof(x));
+        if (measures.Contains("cka-linear") && d.Accepts != Core.Representation.Vectors)
+            throw new ArgumentException($"cka-linear needs [N, d] vectors, but distance '{d.Name}' reads {Embeddings.Describe(d.Accepts)}; use cka-rbf.", nameof(measures));
+        var results = new List<SimilarityValue>();
+        Core.Similarity.NeighbourGraph? gx = null, gy = null;
+        if (measures.Any(m => NeighbourhoodMeasures.Contains(m)))
+        {
+            if (ks.Length == 0) throw new ArgumentException("ks is empty; the neighbourhood measures need at least one k.", nameof(ks));
+            gx = Core.Similarity.NearestNeighbours.Exact(bx, d, ks.Max(), 0);
+            gy = Core.Similarity.NearestNeighbours.Exact(by, d, ks.Max(), 0);
+        }
+        foreach (var m in measures)
+        {
+            double[]? values = m switch
+            {
+                "nngs" => Neighbourhoods.NngsOfGraphs(gx!, gy!, ks),
+                "nngs-normalized" => Neighbourhoods.NormalizedNngsOfGraphs(gx!, gy!, ks),
+                "mutual-knn" => Neighbourhoods.MutualKnnOfGraphs(gx!, gy!, ks),
+                _ => null,
+            };
+            if (values is not null)
+                results.AddRange(ks.Select((k, j) => new SimilarityValue(m, k, values[j])));
+            else if (m == "cka-linear")
+                results.Add(new SimilarityValue(m, null, Cka.Linear(bx, by, unbiased)));
+            else
+                results.Add(new SimilarityValue(m, null, Cka.Rbf(bx, by, d, bandwidth, relativeToMedian, unbiased, 0)));
+        }
+        return results;
+    }
+
+    private static IEmbeddingBatch Unwrap(EmbeddingBatch batch, string name) =>
+        batch?.Core ?? throw new ArgumentNullException(name);
+
+    private static IDistance Unwrap(Distance distance) =>
+        distance?.Core ?? throw new ArgumentNullException(nameof(distance));
 
     /// <summary>NNGS(X, Y; k) for each k between two vector spaces given as arrays.</summary>
     /// <param name="x">[N, d_x] vectors.</param>
@@ -129,7 +198,7 @@ public static class EmbeddingSpaceSimilarity
         ArgumentNullException.ThrowIfNull(y);
         using var scope = torch.NewDisposeScope();
         var distance = Distances.Create(metric, null);
-        if (distance.Accepts != Representation.Distributions)
+        if (distance.Accepts != Core.Representation.Distributions)
             throw new ArgumentException($"metric '{metric}' accepts {Embeddings.Describe(distance.Accepts)}, but x and y are [N, T, d] distributions.", nameof(metric));
         var dev = NativeRuntime.ResolveDevice(device);
         using var bx = DistributionBatch.FromTensors(torch.tensor(x, device: dev).to_type(torch.ScalarType.Float64), null);
@@ -194,7 +263,7 @@ public static class EmbeddingSpaceSimilarity
     private static IDistance VectorDistance(string metric)
     {
         var distance = Distances.Create(metric, null);
-        if (distance.Accepts != Representation.Vectors)
+        if (distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException($"metric '{metric}' accepts {Embeddings.Describe(distance.Accepts)}, but x and y are [N, d] vectors.", nameof(metric));
         return distance;
     }
@@ -218,3 +287,9 @@ public static class EmbeddingSpaceSimilarity
         return body(bx, by, distance);
     }
 }
+
+/// <summary>One value of <see cref="EmbeddingSpaceSimilarity.Compare"/>.</summary>
+/// <param name="Measure">The measure name.</param>
+/// <param name="K">The neighbourhood size, or null for CKA.</param>
+/// <param name="Value">The value.</param>
+public sealed record SimilarityValue(string Measure, int? K, double Value);

@@ -68,7 +68,7 @@ public static class MetricLearningTrainer
     /// <returns>The history; the model holds the best epoch's weights (evaluation mode).</returns>
     /// <exception cref="ArgumentException">Invalid options (named), too few classes, a distance that does not accept the
     /// model's output (found at the first step), or a refused checkpoint folder.</exception>
-    public static TrainingResult Train(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
+    public static TrainingResult Train(nn.Module<Tensor, EmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
         string? checkpointDirectory = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, bool overwrite = false)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -93,7 +93,7 @@ public static class MetricLearningTrainer
     /// <exception cref="FileNotFoundException">A checkpoint file is missing.</exception>
     /// <exception cref="InvalidDataException">An invalid manifest, or a truncated or corrupt file (named).</exception>
     /// <exception cref="ArgumentException">Other data or another model than the checkpoint's (the message says what differs), or too few epochs.</exception>
-    public static TrainingResult Resume(nn.Module<Tensor, IEmbeddingBatch> model, string checkpointDirectory, LabelledData train, LabelledData? valid,
+    public static TrainingResult Resume(nn.Module<Tensor, EmbeddingBatch> model, string checkpointDirectory, LabelledData train, LabelledData? valid,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -183,7 +183,13 @@ public static class MetricLearningTrainer
     /// <param name="device">The model's device, or null for the CPU.</param>
     /// <returns>The matrix [N, N] (float64) and the labels.</returns>
     /// <exception cref="ArgumentException">batchSize &lt; 1, or a distance that does not accept the model's output.</exception>
-    public static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData data, IDistance distance, int batchSize = 256, Device? device = null)
+    public static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module<Tensor, EmbeddingBatch> model, LabelledData data, Distance distance, int batchSize = 256, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(distance);
+        return CoreDistanceMatrix(model, data, distance.Core, batchSize, device);
+    }
+
+    internal static (double[,] Distances, long[] Labels) CoreDistanceMatrix(nn.Module<Tensor, EmbeddingBatch> model, LabelledData data, IDistance distance, int batchSize, Device? device)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -203,7 +209,7 @@ public static class MetricLearningTrainer
                 var idx = Enumerable.Range(start, Math.Min(batchSize, n - start)).ToArray();
                 using var scope = NewDisposeScope();
                 var (x, y) = data.Batch(idx, device);
-                var e = model.forward(x);
+                var e = model.forward(x).Core;
                 if (e.Representation != distance.Accepts)
                     throw new ArgumentException($"distance '{distance.Name}' accepts {distance.Accepts} but the model produces {e.Representation}.", nameof(distance));
                 chunks.Add((start, BatchScope.MoveOut(e)));
@@ -255,14 +261,14 @@ public static class MetricLearningTrainer
 
     private sealed class TensorRun : MetricLearningRun
     {
-        private readonly nn.Module<Tensor, IEmbeddingBatch> model;
+        private readonly nn.Module<Tensor, EmbeddingBatch> model;
         private readonly LabelledData train;
         private readonly LabelledData? valid;
         private readonly LabelledDataFingerprint? trainPrint;
         private readonly LabelledDataFingerprint? validPrint;
 
-        public TensorRun(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options, string? directory, TrainingState state)
-            : base(model, Check(train, valid, options), options, Catalog.CreateDistance(options.Distance!, options.CreateDistanceOptions()), state, directory)
+        public TensorRun(nn.Module<Tensor, EmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options, string? directory, TrainingState state)
+            : base(model, Check(train, valid, options), options, Core.Distances.Create(options.Distance!, options.EffectiveDistanceSettings().ToCore()), state, directory)
         {
             this.model = model;
             this.train = train;
@@ -293,13 +299,13 @@ public static class MetricLearningTrainer
         protected override (IEmbeddingBatch Embeddings, Tensor Labels, IDisposable? Owner) ForwardBatch(int[] indices)
         {
             var (x, y) = train.Batch(indices, Device);
-            return (model.forward(x), y, x);
+            return (model.forward(x).Core, y, x);
         }
 
         protected override bool HasValidation => valid is not null;
 
         protected override (double[,] Distances, long[] Labels) ValidationDistances() =>
-            DistanceMatrix(model, valid!, Distance, Options.EvaluationBatchSize, Device);
+            CoreDistanceMatrix(model, valid!, Distance, Options.EvaluationBatchSize, Device);
 
         protected override void WriteCheckpoint()
         {

@@ -1,9 +1,9 @@
+using DistEmbed.Core;
+using DistEmbed.Core.Similarity;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using DistEmbed.Core;
-using DistEmbed.Core.Similarity;
 using DistEmbed.IO;
 using TorchSharp;
 
@@ -16,7 +16,7 @@ namespace DistEmbed.Cli.Commands;
 public static class CompareCommand
 {
     /// <summary>The measure names accepted by <c>--measures</c>.</summary>
-    public static readonly string[] MeasureNames = ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf"];
+    public static readonly string[] MeasureNames = [.. EmbeddingSpaceSimilarity.MeasureNames];
 
     private static readonly string[] NeighbourhoodMeasures = ["nngs", "nngs-normalized", "mutual-knn"];
 
@@ -35,7 +35,7 @@ public static class CompareCommand
     /// <param name="Options">The distance's settings (<c>--epsilon</c>, <c>--projections</c>, …), or null for the defaults.</param>
     public sealed record Request(string APath, string BPath, string? AMaskPath, string? BMaskPath, string Measures, string Ks,
         string Metric, string Device = DeviceOption.Default, double Bandwidth = 1.0, bool FixedBandwidth = false, bool Unbiased = false,
-        DistanceOptions? Options = null);
+        DistEmbed.DistanceSettings? Options = null);
 
     /// <summary>One value: a measure, its k (null for CKA) and the value.</summary>
     /// <param name="Measure">The measure name.</param>
@@ -148,7 +148,7 @@ public static class CompareCommand
                 throw new ArgumentException($"--measures: unknown measure '{m}'; valid: {string.Join(", ", MeasureNames)}.", "measures");
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(request.Device);
-        var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistanceOptions());
+        var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistEmbed.DistanceSettings());
         using var x = Embeddings.Load(request.APath, request.AMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);
         if (x.Count != y.Count)
@@ -158,29 +158,8 @@ public static class CompareCommand
         var ks = measures.Any(m => NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
         if (measures.Contains("cka-linear") && distance.Accepts != Representation.Vectors)
             throw new ArgumentException($"--measures: cka-linear needs [N,d] vectors, but --distance {request.Metric} reads distributions; use cka-rbf.", "measures");
-        var results = new List<Entry>();
-        NeighbourGraph? gx = null, gy = null;
-        if (ks.Length > 0)
-        {
-            gx = NearestNeighbours.Exact(x, distance, ks.Max(), 0);
-            gy = NearestNeighbours.Exact(y, distance, ks.Max(), 0);
-        }
-        foreach (var m in measures)
-        {
-            double[]? values = m switch
-            {
-                "nngs" => Neighbourhoods.NngsOfGraphs(gx!, gy!, ks),
-                "nngs-normalized" => Neighbourhoods.NormalizedNngsOfGraphs(gx!, gy!, ks),
-                "mutual-knn" => Neighbourhoods.MutualKnnOfGraphs(gx!, gy!, ks),
-                _ => null,
-            };
-            if (values is not null)
-                results.AddRange(ks.Select((k, j) => new Entry(m, k, values[j])));
-            else if (m == "cka-linear")
-                results.Add(new Entry(m, null, Cka.Linear(x, y, request.Unbiased)));
-            else
-                results.Add(new Entry(m, null, Cka.Rbf(x, y, distance, request.Bandwidth, !request.FixedBandwidth, request.Unbiased, 0)));
-        }
+        var results = EmbeddingSpaceSimilarity.Compare(x, y, distance, measures, ks, request.Bandwidth, !request.FixedBandwidth, request.Unbiased)
+            .Select(v => new Entry(v.Measure, v.K, v.Value)).ToList();
         return new Result(n, distance.Name, results);
     }
 
