@@ -293,7 +293,7 @@ public sealed class TvaeTests : IDisposable
         var kept = Assert.Throws<ArgumentException>(() => model.Save(dir, evaluation)); // an existing checkpoint is kept …
         Assert.Contains("already holds a tvae checkpoint", kept.Message);
         model.Save(dir, evaluation, overwrite: true); // … unless overwrite is asked for
-        Assert.Equal(new[] { "manifest.json", "model.bin" }, Directory.GetFileSystemEntries(dir).Select(p => Path.GetFileName(p)!).Order().ToArray());
+        Assert.Equal(new[] { "manifest.json", "model.dat", "noise.dat", "optimizer.dat" }, Directory.GetFileSystemEntries(dir).Select(p => Path.GetFileName(p)!).Order().ToArray());
         Assert.DoesNotContain(Directory.GetFileSystemEntries(_folder), p => Path.GetFileName(p).StartsWith('.'));
         using var loaded = Tvae.Load(dir);
         Assert.Equal(model.Options, loaded.Options);
@@ -326,7 +326,7 @@ public sealed class TvaeTests : IDisposable
         Assert.Throws<ArgumentException>(() => model.Save(dir, overwrite: true)); // not a TVAE manifest: never replaced
         Directory.Delete(dir, recursive: true);
         model.Save(dir);
-        File.WriteAllBytes(Path.Combine(dir, "model.bin"), [1, 2, 3]);
+        File.WriteAllBytes(Path.Combine(dir, "model.dat"), [1, 2, 3]);
         Assert.Throws<InvalidDataException>(() => Tvae.Load(dir));
     }
 

@@ -49,7 +49,7 @@ public sealed class TvaeGuideExamples : IDisposable
         using (model)
         {
             TvaeEvaluation metrics = model.Evaluate(test, triplets: 500, retrievalItems: 96);  // seeded test triplets, −ELBO, P@1, MAP@R
-            model.Save(checkpoint, metrics);                  // model.bin + manifest.json, folder written atomically
+            model.Save(checkpoint, metrics);                  // manifest.json + weights + optimiser state, written atomically
         }
         using var again = Tvae.Load(checkpoint);              // identical outputs
         #endregion
