@@ -79,12 +79,14 @@ public static class EmbeddingSpaceComparison
     /// <returns>The values: one per (neighbourhood measure, k), one per CKA measure.</returns>
     /// <exception cref="ArgumentException">Different N (names y), N &lt; 2 (names x), an unknown measure or cka-linear on
     /// distributions (names measures), a neighbourhood measure without ks or a k out of range (names ks).</exception>
-    public static IReadOnlyList<SimilarityMeasurement> Compare(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, IReadOnlyList<string> measures,
-        IReadOnlyList<int> ks, double bandwidth = 1.0, bool relativeToMedian = true, bool unbiased = false)
+    public static IReadOnlyList<SimilarityMeasurement> Compare(EmbeddingBatch x, EmbeddingBatch y, Distance distance, IReadOnlyList<string> measures,
+        IReadOnlyList<int> ks, double bandwidth = 1.0, bool relativeToMedian = true, bool unbiased = false) =>
+        CompareCore(EmbeddingSpaceSimilarity.Unwrap(x, nameof(x)), EmbeddingSpaceSimilarity.Unwrap(y, nameof(y)), EmbeddingSpaceSimilarity.Unwrap(distance),
+            measures, ks, bandwidth, relativeToMedian, unbiased);
+
+    private static IReadOnlyList<SimilarityMeasurement> CompareCore(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, IReadOnlyList<string> measures,
+        IReadOnlyList<int> ks, double bandwidth, bool relativeToMedian, bool unbiased)
     {
-        ArgumentNullException.ThrowIfNull(x);
-        ArgumentNullException.ThrowIfNull(y);
-        ArgumentNullException.ThrowIfNull(distance);
         ArgumentNullException.ThrowIfNull(measures);
         ArgumentNullException.ThrowIfNull(ks);
         if (x.Count != y.Count) throw new ArgumentException($"y has {y.Count} items but x has {x.Count}; both spaces must describe the same N items.", nameof(y));
@@ -103,7 +105,7 @@ public static class EmbeddingSpaceComparison
                 if (v < 1 || v > x.Count - 1)
                     throw new ArgumentException($"k = {v} is invalid for N = {x.Count}; it must lie in [1, N − 1] = [1, {x.Count - 1}].", nameof(ks));
         }
-        if (names.Contains("cka-linear") && distance.Accepts != Representation.Vectors)
+        if (names.Contains("cka-linear") && distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException($"cka-linear needs [N,d] vectors, but the distance {distance.Name} reads {distance.Accepts}; use cka-rbf.", nameof(measures));
         var results = new List<SimilarityMeasurement>();
         NeighbourGraph? gx = null, gy = null;

@@ -83,72 +83,10 @@ public static class EmbeddingSpaceSimilarity
         bool relativeToMedian = true, bool unbiased = false) =>
         Cka.Rbf(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), bandwidth, relativeToMedian, unbiased, 0);
 
-    /// <summary>The measures of <see cref="Compare"/>: nngs, nngs-normalized, mutual-knn, cka-linear, cka-rbf.</summary>
-    public static IReadOnlyList<string> MeasureNames { get; } = ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf"];
-
-    private static readonly string[] NeighbourhoodMeasures = ["nngs", "nngs-normalized", "mutual-knn"];
-
-    /// <summary>
-    /// Several measures of two spaces at once, the k-NN graphs computed once for all neighbourhood measures: for each
-    /// neighbourhood measure one value per k, for each CKA one value.
-    /// </summary>
-    /// <param name="x">The first space: N ≥ 2 items of the representation <paramref name="distance"/> accepts.</param>
-    /// <param name="y">The second space: the same N items.</param>
-    /// <param name="distance">The distance used in both spaces.</param>
-    /// <param name="measures">Names of <see cref="MeasureNames"/>, in the order wanted.</param>
-    /// <param name="ks">Neighbourhood sizes, each in [1, N − 1] (needed when a neighbourhood measure is asked for).</param>
-    /// <param name="bandwidth">RBF CKA: σ, or the factor of each space's median distance when <paramref name="relativeToMedian"/>.</param>
-    /// <param name="relativeToMedian">RBF CKA: σ = bandwidth × median pairwise distance of that space.</param>
-    /// <param name="unbiased">CKA with the unbiased HSIC estimator.</param>
-    /// <returns>The values, in the order of <paramref name="measures"/> (then of <paramref name="ks"/>).</returns>
-    /// <exception cref="ArgumentException">An unknown measure or cka-linear on distributions (names measures), different N
-    /// (names y), fewer than 2 items (names x), bad ks (names ks).</exception>
-    public static IReadOnlyList<SimilarityValue> Compare(EmbeddingBatch x, EmbeddingBatch y, Distance distance, IReadOnlyList<string> measures,
-        int[] ks, double bandwidth = 1.0, bool relativeToMedian = true, bool unbiased = false)
-    {
-        var (bx, by, d) = (Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance));
-        ArgumentNullException.ThrowIfNull(measures);
-        ArgumentNullException.ThrowIfNull(ks);
-        if (measures.Count == 0) throw new ArgumentException($"measures is empty; valid: {string.Join(", ", MeasureNames)}.", nameof(measures));
-        foreach (var m in measures)
-            if (!MeasureNames.Contains(m))
-                throw new ArgumentException($"unknown measure '{m}'; valid: {string.Join(", ", MeasureNames)}.", nameof(measures));
-        if (bx.Count != by.Count)
-            throw new ArgumentException($"y has {by.Count} items but x has {bx.Count}; both spaces must describe the same N items.", nameof(y));
-        if (bx.Count < 2) throw new ArgumentException($"x has {bx.Count} item(s); comparing spaces needs N ≥ 2.", nameof(x));
-        if (measures.Contains("cka-linear") && d.Accepts != Core.Representation.Vectors)
-            throw new ArgumentException($"cka-linear needs [N, d] vectors, but distance '{d.Name}' reads {Embeddings.Describe(d.Accepts)}; use cka-rbf.", nameof(measures));
-        var results = new List<SimilarityValue>();
-        Core.Similarity.NeighbourGraph? gx = null, gy = null;
-        if (measures.Any(m => NeighbourhoodMeasures.Contains(m)))
-        {
-            if (ks.Length == 0) throw new ArgumentException("ks is empty; the neighbourhood measures need at least one k.", nameof(ks));
-            gx = Core.Similarity.NearestNeighbours.Exact(bx, d, ks.Max(), 0);
-            gy = Core.Similarity.NearestNeighbours.Exact(by, d, ks.Max(), 0);
-        }
-        foreach (var m in measures)
-        {
-            double[]? values = m switch
-            {
-                "nngs" => Neighbourhoods.NngsOfGraphs(gx!, gy!, ks),
-                "nngs-normalized" => Neighbourhoods.NormalizedNngsOfGraphs(gx!, gy!, ks),
-                "mutual-knn" => Neighbourhoods.MutualKnnOfGraphs(gx!, gy!, ks),
-                _ => null,
-            };
-            if (values is not null)
-                results.AddRange(ks.Select((k, j) => new SimilarityValue(m, k, values[j])));
-            else if (m == "cka-linear")
-                results.Add(new SimilarityValue(m, null, Cka.Linear(bx, by, unbiased)));
-            else
-                results.Add(new SimilarityValue(m, null, Cka.Rbf(bx, by, d, bandwidth, relativeToMedian, unbiased, 0)));
-        }
-        return results;
-    }
-
-    private static IEmbeddingBatch Unwrap(EmbeddingBatch batch, string name) =>
+    internal static IEmbeddingBatch Unwrap(EmbeddingBatch batch, string name) =>
         batch?.Core ?? throw new ArgumentNullException(name);
 
-    private static IDistance Unwrap(Distance distance) =>
+    internal static IDistance Unwrap(Distance distance) =>
         distance?.Core ?? throw new ArgumentNullException(nameof(distance));
 
     /// <summary>NNGS(X, Y; k) for each k between two vector spaces given as arrays.</summary>
@@ -288,8 +226,3 @@ public static class EmbeddingSpaceSimilarity
     }
 }
 
-/// <summary>One value of <see cref="EmbeddingSpaceSimilarity.Compare"/>.</summary>
-/// <param name="Measure">The measure name.</param>
-/// <param name="K">The neighbourhood size, or null for CKA.</param>
-/// <param name="Value">The value.</param>
-public sealed record SimilarityValue(string Measure, int? K, double Value);
