@@ -175,6 +175,18 @@ public sealed class TrainingShapeTests : IDisposable
         Assert.Equal(Bytes(Path.Combine(_dir, "cli-whole", "model.dat")), Bytes(Path.Combine(partsDir, "model.dat")));
         var ex = Assert.Throws<ArgumentException>(() => BregmanTrainCommand.Run(Settings(partsDir, resume: true, overwrite: true)));
         Assert.Equal("overwrite", ex.ParamName);
+
+        // Through the command line: an explicit setting other than the checkpoint's is refused in one line naming it
+        // (before any training), and the run resumed with the checkpoint's settings is accepted.
+        var args = new[] { "train", "bregman", "--data", "idx:" + folder, "--out", partsDir, "--resume", "--device", "cpu", "--train-per-class", "0", "--test-per-class", "0" };
+        var (code, _, stderr) = CliRunner.Run([.. args, "--generator", "icnn", "--lr", "0.5"]);
+        Assert.Equal(1, code);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("--lr 0.5 differs from the checkpoint's 0.001", stderr);
+        (code, var stdout, stderr) = CliRunner.Run([.. args, "--generator", "icnn", "--json"]);
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal(whole.EpochLosses, json.RootElement.GetProperty("epoch_losses").EnumerateArray().Select(e => e.GetDouble()).ToArray());
     }
 
     [Fact]
@@ -226,14 +238,6 @@ public sealed class TrainingShapeTests : IDisposable
         return (images, labels);
     }
 
-    private sealed class CancelTvae(int epoch, CancellationTokenSource cts) : IProgress<TvaeProgress>
-    {
-        public void Report(TvaeProgress value)
-        {
-            if (value.EpochCompleted && value.Epoch == epoch) cts.Cancel();
-        }
-    }
-
     [Fact]
     public void TvaeCheckpointsInTheSharedLayoutAndAResumedFitEqualsTheUninterruptedOne()
     {
@@ -255,7 +259,7 @@ public sealed class TrainingShapeTests : IDisposable
         var parts = Path.Combine(_dir, "tvae-parts");
         using var cts = new CancellationTokenSource();
         using (var b = Tvae.Create(8, 8, SmallTvae(3)))
-            Assert.ThrowsAny<OperationCanceledException>(() => b.Fit(images, labels, new CancelTvae(1, cts), cts.Token, parts));
+            Assert.ThrowsAny<OperationCanceledException>(() => b.Fit(images, labels, new CancelAfter(1, cts), cts.Token, parts));
         var (resumed, report) = Tvae.Resume(parts, images, labels);
         using (resumed)
         {

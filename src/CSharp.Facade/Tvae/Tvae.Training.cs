@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.IO;
+using DistEmbed.Sequences;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,7 +17,9 @@ public sealed partial class Tvae
     /// <summary>Trains for <see cref="TvaeOptions.Epochs"/> epochs of <see cref="TvaeOptions.TripletsPerEpoch"/> random triplets.</summary>
     /// <param name="images">[N, rows·cols] pixels in [0, 1].</param>
     /// <param name="labels">[N] class labels (at least two classes, one with two images).</param>
-    /// <param name="progress">Receives a report every 20 steps and at the end of each epoch; may be null.</param>
+    /// <param name="progress">Receives the trainers' reports (<see cref="TrainingProgress"/>): after every step (the step's
+    /// loss and learning rate) and after every epoch (<see cref="TrainingProgress.EpochResult"/> with the epoch's mean
+    /// loss; no validation metrics); epochs are numbered from 1 within this call. May be null.</param>
     /// <param name="cancellationToken">Checked before every step; cancelling throws <see cref="OperationCanceledException"/> and leaves the weights of the last completed step.</param>
     /// <param name="checkpointDirectory">A checkpoint folder written (as by <see cref="Save"/>) after every epoch, so that
     /// an interrupted call can be continued with <see cref="Resume"/>; null for none.</param>
@@ -24,7 +27,7 @@ public sealed partial class Tvae
     /// <returns>Per-epoch loss means.</returns>
     /// <exception cref="ArgumentException">Images not [N, rows·cols], a pixel outside [0, 1] or NaN, labels of another
     /// length or without two classes, or a refused checkpoint folder.</exception>
-    public TvaeTrainingReport Fit(float[,] images, int[] labels, IProgress<TvaeProgress>? progress = null, CancellationToken cancellationToken = default,
+    public TvaeTrainingReport Fit(float[,] images, int[] labels, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default,
         string? checkpointDirectory = null, bool overwrite = false)
     {
         var labels64 = CheckImages(images, labels);
@@ -49,7 +52,7 @@ public sealed partial class Tvae
     /// <exception cref="InvalidDataException">A malformed checkpoint, or one of the earlier layout (no optimiser state; names the file).</exception>
     /// <exception cref="ArgumentException">Bad images or labels (as for <see cref="Fit"/>).</exception>
     public static (Tvae Model, TvaeTrainingReport Report) Resume(string checkpointDirectory, float[,] images, int[] labels,
-        IProgress<TvaeProgress>? progress = null, CancellationToken cancellationToken = default, string device = "cpu")
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, string device = "cpu")
     {
         CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.Tvae, CheckpointMode.Resume, null, nameof(checkpointDirectory));
         var model = Load(checkpointDirectory, device);
@@ -68,7 +71,7 @@ public sealed partial class Tvae
     }
 
     /// <summary>Trains until <see cref="EpochsTrained"/> = <paramref name="target"/>, checkpointing after every epoch when a folder is given.</summary>
-    private TvaeTrainingReport FitTo(float[,] images, long[] labels64, int target, IProgress<TvaeProgress>? progress, CancellationToken cancellationToken, string? checkpointDirectory)
+    private TvaeTrainingReport FitTo(float[,] images, long[] labels64, int target, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, string? checkpointDirectory)
     {
         var clock = Stopwatch.StartNew();
         using var data = tensor(images, device: device);
@@ -100,15 +103,15 @@ public sealed partial class Tvae
                 sumLoss += total.item<float>();
                 sumElbo += negElbo.item<float>();
                 sumTriplet += hinge.item<float>();
-                var done = s + 1;
-                if (progress is not null && (done % 20 == 0 || done == steps))
-                    progress.Report(new TvaeProgress(e + 1, epochs, done, steps, sumLoss / done, done == steps, clock.Elapsed));
+                progress?.Report(new TrainingProgress(e + 1, epochs, s + 1, steps, total.item<float>(), Options.LearningRate, null));
             }
             losses[e] = sumLoss / steps;
             elbos[e] = sumElbo / steps;
             triplets[e] = sumTriplet / steps;
             epochsTrained++;
             if (checkpointDirectory is not null) WriteCheckpoint(checkpointDirectory, null);
+            progress?.Report(new TrainingProgress(e + 1, epochs, steps, steps, double.NaN, Options.LearningRate,
+                new EpochMetrics(e + 1, losses[e], null, null, null, Options.LearningRate)));
         }
         network.eval();
         return new TvaeTrainingReport(losses, elbos, triplets, clock.Elapsed);
@@ -123,7 +126,7 @@ public sealed partial class Tvae
     /// <returns>The trained model and its training report.</returns>
     /// <exception cref="ArgumentException">Invalid options, data or device (see <see cref="Create"/> and <see cref="Fit"/>).</exception>
     public static (Tvae Model, TvaeTrainingReport Report) Train(ImageSet data, TvaeOptions? options = null, string device = "cpu",
-        IProgress<TvaeProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         var model = Create(data.Rows, data.Cols, options, device);
