@@ -13,6 +13,8 @@ namespace DistEmbed.Facade.Tests;
 /// agreement with the float64 reference and with the scikit-learn/NumPy golden values, the JSON and table output,
 /// the plot, and the messages for bad input.
 /// </summary>
+/// <remarks>In the Console collection: <c>CliErrors.Run</c> writes to the console, which other tests of that collection redirect.</remarks>
+[Collection("Console")]
 public sealed class SimilarityTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("distembed-similarity-").FullName;
