@@ -63,7 +63,7 @@ public static class Transport
         var wa = torch.tensor(a, torch.ScalarType.Float64).unsqueeze(0);
         var wb = torch.tensor(b, torch.ScalarType.Float64).unsqueeze(0);
         var d = SinkhornOptions.Create(1.0);
-        var options = new SinkhornOptions(epsilon, 2, maxIterations, tolerance, d.CheckEvery, 0.0, d.Gradient, d.BlockSize, true, SinkhornNonConvergence.Ignore);
+        var options = new SinkhornOptions(epsilon, 2, maxIterations, tolerance, d.CheckEvery, 0.0, d.Gradient, d.BlockSize, true, Core.SinkhornNonConvergence.Ignore);
         try
         {
             using var r = Sinkhorn.SolveUnbalanced(xa, wa, ya, wb, rho, (Core.EntropyReference)(int)reference, options);

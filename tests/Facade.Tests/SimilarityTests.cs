@@ -247,7 +247,7 @@ public sealed class SimilarityTests : IDisposable
         public string Name => "one-way";
         public bool IsMetric => false;
         public bool IsSymmetric => false;
-        public Representation Accepts => Representation.Vectors;
+        public DistEmbed.Core.Representation Accepts => DistEmbed.Core.Representation.Vectors;
         public torch.Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => throw new InvalidOperationException("not called");
         public torch.Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => throw new InvalidOperationException("not called");
     }
@@ -268,7 +268,7 @@ public sealed class SimilarityTests : IDisposable
         Rejects("y", "y has 1 item(s)", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, new float[1, 2]));
         Rejects("metric", "accepts", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, x, "marginal-w2"));
         using var bx = VectorBatch.FromArray(ToDouble(x), null);
-        Rejects("distance", "'one-way' is not symmetric", () => EmbeddingSpaceSimilarity.GromovWasserstein(bx, bx, new OneWayDivergence()));
+        Rejects("distance", "'one-way' is not symmetric", () => EmbeddingSpaceSimilarity.GromovWassersteinCore(bx, bx, new OneWayDivergence(), 500, 0, true, null));
     }
 
     // ------------------------------------------------------------------ distembed compare

@@ -29,7 +29,7 @@ public enum DistanceSetting
     Bandwidths = 128,
     /// <summary><c>--directions</c>: <see cref="DistEmbed.DistanceSettings.Directions"/> read from an [L, d] .npy file.</summary>
     Directions = 256,
-    /// <summary><c>--rho</c>: <see cref="DistanceOptions.Rho"/> (the marginal relaxation of the unbalanced Sinkhorn distances).</summary>
+    /// <summary><c>--rho</c>: <see cref="DistEmbed.DistanceSettings.Rho"/> (the marginal relaxation of the unbalanced Sinkhorn distances).</summary>
     Rho = 512,
     /// <summary>The Sinkhorn settings: ε, the iteration cap, the tolerance, ε-scaling and ρ.</summary>
     Sinkhorn = Epsilon | SinkhornIterations | Tolerance | EpsilonScaling | Rho,
