@@ -10,12 +10,13 @@
 // Per space (downstream): retrieval of the same lexicographer class (MAP@R, P@1; Musgrave et al. 2020) and the
 // predictions of a 10-NN majority-vote classifier (leave-one-out).
 // Per pair: NNGS and normalised NNGS at several k, mutual k-NN, linear and RBF CKA (the library's implementations), and
+// Gromov–Wasserstein between the spaces' cosine-distance matrices on a seeded subsample (--gw-sample items), and
 // the downstream relations: the fraction of items on which the two spaces' 10-NN classifiers predict the same class
 // ("k-NN agreement") and the absolute differences of MAP@R and of classifier accuracy.
 // Output: results/case-study.md (tables + Spearman rank correlations of every measure with every downstream relation
 // over the pairs) and results/case-study.json; model embeddings are cached as .npy in the output folder.
 //
-//   dotnet run -c Release --project bench/SimilarityCaseStudy -- [--n 3000] [--seed 20261205] [--out DIR] [--wordnet DIR]
+//   dotnet run -c Release --project bench/SimilarityCaseStudy -- [--n 3000] [--seed 20261205] [--gw-sample 300] [--out DIR] [--wordnet DIR]
 
 using System.Diagnostics;
 using System.Globalization;
@@ -34,6 +35,7 @@ int seed = opts.Int("--seed", 20261205);
 string outDir = Path.GetFullPath(opts.Str("--out", Path.Combine(AppContext.BaseDirectory, "../../../results")));
 string wordnet = opts.Str("--wordnet", "/usr/share/wordnet");
 int[] ks = opts.Str("--k", "5,10,50,200").Split(',').Select(s => int.Parse(s, inv)).ToArray();
+int gwSample = opts.Int("--gw-sample", 300);
 const int classifierK = 10;
 Directory.CreateDirectory(outDir);
 
@@ -84,18 +86,25 @@ foreach (var (name, x) in spaces)
 
 // Similarity measures and downstream relations, per pair.
 var pairs = new List<PairResult>();
+var cosine = Distance.Create("cosine");
+static TorchSharp.torch.Tensor ToTensor(float[,] x) => TorchSharp.torch.tensor(x);
 for (int a = 0; a < spaces.Count; a++)
     for (int b = a + 1; b < spaces.Count; b++)
     {
-        var (x, y) = (spaces[a].X, spaces[b].X);
-        double[] nngs = EmbeddingSpaceSimilarity.Nngs(x, y, ks, "cosine");
-        double[] normalized = EmbeddingSpaceSimilarity.NormalizedNngs(x, y, ks, "cosine");
-        double[] mutual = EmbeddingSpaceSimilarity.MutualKnn(x, y, ks, "cosine");
-        double linearCka = EmbeddingSpaceSimilarity.LinearCka(x, y);
-        double rbfCka = EmbeddingSpaceSimilarity.RbfCka(x, y);
+        // One library call per pair: both k-NN graphs once (largest k; smaller k are prefixes), CKA and GW.
+        using var bx = EmbeddingBatch.Vectors(ToTensor(spaces[a].X));
+        using var by = EmbeddingBatch.Vectors(ToTensor(spaces[b].X));
+        var values = EmbeddingSpaceComparison.Compare(bx, by, cosine, ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf", "gw"], ks,
+            gwSampleSize: gwSample, gwSeed: seed);
+        double[] Of(string measure) => values.Where(v => v.Measure == measure).OrderBy(v => ks.ToList().IndexOf(v.K ?? 0)).Select(v => v.Value).ToArray();
+        double[] nngs = Of("nngs"), normalized = Of("nngs-normalized"), mutual = Of("mutual-knn");
+        double linearCka = Of("cka-linear")[0], rbfCka = Of("cka-rbf")[0];
+        // Gromov–Wasserstein (conditional gradient) on a seeded subsample of --gw-sample items of each space: the spaces
+        // are paired, but GW does not use the pairing, so it measures how alike their shapes are.
+        double gw = Of("gw")[0];
         var (pa, pb) = (perSpace[a], perSpace[b]);
         double agreement = pa.Predicted.Zip(pb.Predicted).Count(p => p.First == p.Second) / (double)labels.Length;
-        pairs.Add(new PairResult(pa.Name, pb.Name, nngs, normalized, mutual, linearCka, rbfCka, agreement,
+        pairs.Add(new PairResult(pa.Name, pb.Name, nngs, normalized, mutual, linearCka, rbfCka, gw, agreement,
             Math.Abs(pa.MapAtR - pb.MapAtR), Math.Abs(pa.Accuracy - pb.Accuracy)));
         Console.WriteLine($"{pa.Name} ~ {pb.Name}: NNGS@{ks[1]} {nngs[1]:F4}  CKA {linearCka:F4}  agreement {agreement:F4}");
     }
@@ -107,6 +116,8 @@ for (int i = 0; i < ks.Length; i++) measures.Add(($"NNGS k={ks[i]}", pairs.Selec
 for (int i = 0; i < ks.Length; i++) measures.Add(($"mutual k-NN k={ks[i]}", pairs.Select(p => p.MutualKnn[i]).ToArray()));
 measures.Add(("linear CKA", pairs.Select(p => p.LinearCka).ToArray()));
 measures.Add(("RBF CKA", pairs.Select(p => p.RbfCka).ToArray()));
+// GW is a discrepancy (0 = same shape): its correlations carry the opposite sign of a similarity's.
+measures.Add(("Gromov–Wasserstein (discrepancy)", pairs.Select(p => p.Gw).ToArray()));
 var relations = new (string Name, double[] Values)[]
 {
     ("10-NN agreement", pairs.Select(p => p.Agreement).ToArray()),
@@ -118,17 +129,17 @@ var correlations = measures.Select(m => (m.Name, Rho: relations.Select(r => Spea
 // Report.
 var md = new StringBuilder();
 md.AppendLine($"Case study: {items.Count} WordNet 3.0 noun and verb glosses (seed {seed}), {labels.Distinct().Count()} lexicographer classes; cosine distance throughout.");
-md.AppendLine($"Command: `dotnet run -c Release --project bench/SimilarityCaseStudy -- --n {n} --seed {seed}` ({total.Elapsed.TotalMinutes:F1} min on this machine).");
+md.AppendLine($"Command: `dotnet run -c Release --project bench/SimilarityCaseStudy -- --n {n} --seed {seed} --gw-sample {gwSample}` ({total.Elapsed.TotalMinutes:F1} min on this machine).");
 md.AppendLine();
 md.AppendLine("| space | d | MAP@R | P@1 | 10-NN accuracy |");
 md.AppendLine("| --- | ---: | ---: | ---: | ---: |");
 foreach (var s in perSpace) md.AppendLine(string.Create(inv, $"| {s.Name} | {s.Dimension} | {s.MapAtR:F4} | {s.PrecisionAt1:F4} | {s.Accuracy:F4} |"));
 md.AppendLine();
-md.AppendLine($"| pair | " + string.Join(" | ", ks.Select(k => $"NNGS k={k}")) + " | linear CKA | RBF CKA | 10-NN agreement | abs. Δ MAP@R |");
-md.AppendLine("| --- | " + string.Join(" | ", ks.Select(_ => "---:")) + " | ---: | ---: | ---: | ---: |");
+md.AppendLine($"| pair | " + string.Join(" | ", ks.Select(k => $"NNGS k={k}")) + " | linear CKA | RBF CKA | GW | 10-NN agreement | abs. Δ MAP@R |");
+md.AppendLine("| --- | " + string.Join(" | ", ks.Select(_ => "---:")) + " | ---: | ---: | ---: | ---: | ---: |");
 foreach (var p in pairs)
     md.AppendLine(string.Create(inv, $"| {p.A} ~ {p.B} | ") + string.Join(" | ", p.Nngs.Select(v => v.ToString("F4", inv)))
-        + string.Create(inv, $" | {p.LinearCka:F4} | {p.RbfCka:F4} | {p.Agreement:F4} | {p.MapAtRGap:F4} |"));
+        + string.Create(inv, $" | {p.LinearCka:F4} | {p.RbfCka:F4} | {p.Gw:F4} | {p.Agreement:F4} | {p.MapAtRGap:F4} |"));
 md.AppendLine();
 md.AppendLine($"Spearman rank correlation over the {pairs.Count} pairs (similarity should rise with agreement: ρ > 0; and fall as the downstream gap grows: ρ < 0):");
 md.AppendLine();
@@ -151,7 +162,7 @@ var json = new JsonObject
         ["nngs"] = new JsonArray(p.Nngs.Select(v => (JsonNode)v).ToArray()),
         ["normalizedNngs"] = new JsonArray(p.NormalizedNngs.Select(v => (JsonNode)v).ToArray()),
         ["mutualKnn"] = new JsonArray(p.MutualKnn.Select(v => (JsonNode)v).ToArray()),
-        ["linearCka"] = p.LinearCka, ["rbfCka"] = p.RbfCka, ["agreement10nn"] = p.Agreement, ["mapAtRGap"] = p.MapAtRGap, ["accuracyGap"] = p.AccuracyGap,
+        ["linearCka"] = p.LinearCka, ["rbfCka"] = p.RbfCka, ["gromovWasserstein"] = p.Gw, ["agreement10nn"] = p.Agreement, ["mapAtRGap"] = p.MapAtRGap, ["accuracyGap"] = p.AccuracyGap,
     }).ToArray()),
     ["spearman"] = new JsonObject(correlations.Select(c => KeyValuePair.Create(c.Name,
         (JsonNode?)new JsonObject(relations.Select((r, i) => KeyValuePair.Create(r.Name, (JsonNode?)c.Rho[i])))))),
@@ -163,7 +174,7 @@ Console.WriteLine($"written: {Path.Combine(outDir, "case-study.md")} ({total.Ela
 
 record Synset(string Offset, int Label, string Gloss);
 record SpaceResult(string Name, int Dimension, double MapAtR, double PrecisionAt1, double Accuracy, int[] Predicted);
-record PairResult(string A, string B, double[] Nngs, double[] NormalizedNngs, double[] MutualKnn, double LinearCka, double RbfCka,
+record PairResult(string A, string B, double[] Nngs, double[] NormalizedNngs, double[] MutualKnn, double LinearCka, double RbfCka, double Gw,
     double Agreement, double MapAtRGap, double AccuracyGap);
 
 static class WordNet
@@ -325,7 +336,7 @@ sealed class Args(Dictionary<string, string> values)
                 throw new ArgumentException($"expected --option value pairs, got '{args[i]}'");
             d[args[i]] = args[++i];
         }
-        var known = new[] { "--n", "--seed", "--out", "--wordnet", "--k" };
+        var known = new[] { "--n", "--seed", "--out", "--wordnet", "--k", "--gw-sample" };
         foreach (var key in d.Keys)
             if (!known.Contains(key)) throw new ArgumentException($"unknown option {key} (known: {string.Join(", ", known)})");
         return new Args(d);
