@@ -101,7 +101,7 @@ if after.item<float> () >= before.item<float> () then failwith "a gradient step 
 The C# facade's array entry points work from F# too (`DistEmbed` package):
 *)
 let a = Array3D.init 3 5 2 (fun i t k -> float32 (i + t * k))
-let d = DistEmbed.ArrayDistances.Pairwise(a, a, "sliced-w2", DistanceOptions(Projections = 32, Seed = 7L))
+let d = DistEmbed.ArrayDistances.Pairwise(a, a, "sliced-w2", DistEmbed.DistanceSettings(Projections = 32, Seed = 7L))
 printfn "sliced W2 between 3 distributions: %A" d
 (*** include-output ***)
 

@@ -747,7 +747,7 @@ let createByName =
                     elif name.StartsWith "quantile" then Representation.Quantiles
                     else Representation.Distributions
                 Expect.equal d.Accepts expected $"representation of {name}"
-                Expect.equal d.IsMetric (not (name.EndsWith "-cost" || List.contains name [ "sqeuclidean"; "cosine"; "mmd"; "energy"; "sinkhorn"; "sinkhorn-divergence" ])) $"IsMetric of {name}"
+                Expect.equal d.IsMetric (not (name.EndsWith "-cost" || List.contains name [ "sqeuclidean"; "cosine"; "mmd"; "energy"; "sinkhorn"; "sinkhorn-divergence"; "sinkhorn-unbalanced"; "sinkhorn-divergence-unbalanced" ])) $"IsMetric of {name}"
                 let descriptor = Distances.Describe name
                 Expect.equal descriptor.Name name $"catalog name of {name}"
                 Expect.equal descriptor.Accepts d.Accepts $"catalog representation of {name}"
