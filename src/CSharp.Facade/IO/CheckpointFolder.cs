@@ -27,7 +27,7 @@ public sealed class CheckpointKind
     public IReadOnlyList<string> Files { get; }
 
     /// <summary>A sequence-embedder training checkpoint (<c>distembed train --task sequence</c>, <c>SequenceTrainer</c>).</summary>
-    public static CheckpointKind SequenceEmbedder { get; } = new("sequence-embedder", ["model.dat", "best.dat", "optimizer.dat"],
+    public static CheckpointKind SequenceEmbedder { get; } = new("sequence-embedder", ["model.dat", "best.dat", "optimizer.dat", "loss.dat"],
         m => m["trainer"] is JsonObject && m["state"] is JsonObject && m["model"] is JsonObject);
 
     /// <summary>A deep-Bregman model (<c>distembed train --task bregman</c>).</summary>
@@ -39,7 +39,7 @@ public sealed class CheckpointKind
         m => m["format"] is JsonValue v && v.GetValueKind() == JsonValueKind.String && (string?)v == "distembed-tvae/1");
 
     /// <summary>A checkpoint of the generic metric-learning trainer (<c>MetricLearningTrainer</c>): any module's weights, best weights and optimiser state.</summary>
-    public static CheckpointKind MetricLearning { get; } = new("metric-learning", ["model.dat", "best.dat", "optimizer.dat"], _ => false);
+    public static CheckpointKind MetricLearning { get; } = new("metric-learning", ["model.dat", "best.dat", "optimizer.dat", "loss.dat"], _ => false);
 
     /// <summary>Every kind.</summary>
     public static IReadOnlyList<CheckpointKind> All { get; } = [SequenceEmbedder, DeepBregman, Tvae, MetricLearning];

@@ -197,7 +197,11 @@ public static class Checkpoint
     /// <param name="optimizer">The optimiser, or null for a model-only directory.</param>
     /// <param name="bestWeights">The best weights (from <see cref="WeightsToBytes"/>), or null.</param>
     /// <exception cref="ArgumentException">The directory holds something other than a sequence-embedder checkpoint.</exception>
-    public static void Write(string directory, CheckpointManifest manifest, SequenceEmbedder model, AdamW? optimizer, byte[]? bestWeights)
+    public static void Write(string directory, CheckpointManifest manifest, SequenceEmbedder model, AdamW? optimizer, byte[]? bestWeights) =>
+        WriteWithLossState(directory, manifest, model, optimizer, bestWeights, null);
+
+    /// <summary>As the public overload, with the state file of a loss with parameters of its own (or null).</summary>
+    internal static void WriteWithLossState(string directory, CheckpointManifest manifest, SequenceEmbedder model, AdamW? optimizer, byte[]? bestWeights, CheckpointFile? lossState)
     {
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(manifest);
@@ -206,6 +210,7 @@ public static class Checkpoint
         var files = new List<CheckpointFile> { new(ModelFile, s => s.Write(weights)) };
         if (bestWeights is not null) files.Add(new(BestFile, s => s.Write(bestWeights)));
         if (optimizer is not null) files.Add(new(OptimizerFile, optimizer.Save));
+        if (lossState is not null) files.Add(lossState);
         CheckpointFolder.Write(directory, CheckpointKind.SequenceEmbedder, files, JsonSerializer.Serialize(manifest, Json), nameof(directory));
     }
 

@@ -328,6 +328,7 @@ public static class SequenceTrainer
         public void LoadFrom(string dir)
         {
             Checkpoint.LoadWeights(model, Path.Combine(dir, Checkpoint.ModelFile));
+            LoadLossState(dir, Checkpoint.Corrupt);
             LoadOptimizer(dir, Checkpoint.OptimizerFile, Checkpoint.Corrupt);
             var best = Path.Combine(dir, Checkpoint.BestFile);
             if (File.Exists(best))
@@ -363,7 +364,7 @@ public static class SequenceTrainer
                 TrainData = trainPrint,
                 ValidData = validPrint,
             };
-            Checkpoint.Write(Directory!, manifest, model, Optimizer, BestWeights);
+            Checkpoint.WriteWithLossState(Directory!, manifest, model, Optimizer, BestWeights, LossStateFile());
         }
     }
 }

@@ -48,8 +48,9 @@ public sealed class MetricLearningManifest
 /// epoch the validation set (held-out classes) is scored by MAP@R (Musgrave et al., ECCV 2020); the best epoch's weights
 /// are kept and early stopping ends the run after <c>Patience</c> epochs without improvement.</para>
 /// <para>Checkpoints go through <see cref="CheckpointFolder"/> (kind <see cref="CheckpointKind.MetricLearning"/>):
-/// <c>manifest.json</c> (<see cref="MetricLearningManifest"/>), <c>model.dat</c>, <c>best.dat</c>, <c>optimizer.dat</c>,
-/// written atomically at every epoch end (and every <c>CheckpointEverySteps</c> steps). On the CPU, with a model that
+/// <c>manifest.json</c> (<see cref="MetricLearningManifest"/>), <c>model.dat</c>, <c>best.dat</c>, <c>optimizer.dat</c>
+/// (and <c>loss.dat</c> for a loss with parameters of its own, such as <c>proxy-anchor</c>'s class proxies, which the
+/// optimiser updates with the model's), written atomically at every epoch end (and every <c>CheckpointEverySteps</c> steps). On the CPU, with a model that
 /// draws no random numbers in its forward pass (no dropout), a run resumed from any checkpoint ends bit-identically
 /// to the uninterrupted run.</para>
 /// </remarks>
@@ -317,6 +318,7 @@ public static class MetricLearningTrainer
             var best = BestWeights;
             if (best is not null) files.Add(new(Checkpoint.BestFile, s => s.Write(best)));
             files.Add(new(Checkpoint.OptimizerFile, Optimizer.Save));
+            if (LossStateFile() is { } lossState) files.Add(lossState);
             CheckpointFolder.Write(Directory!, CheckpointKind.MetricLearning, files, JsonSerializer.Serialize(manifest, Checkpoint.Json), "checkpointDirectory");
         }
 
@@ -333,6 +335,7 @@ public static class MetricLearningTrainer
             }
             else BestWeights = null;
             ModuleWeights.LoadFile(model, modelFile);
+            LoadLossState(dir, ModuleWeights.Corrupt);
             LoadOptimizer(dir, Checkpoint.OptimizerFile, ModuleWeights.Corrupt);
         }
     }
