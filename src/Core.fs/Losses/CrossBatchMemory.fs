@@ -128,14 +128,15 @@ type CrossBatchMemory internal (inner: string, tuples: LossTuples, size: int, mi
                     let last = torch.arange(int64 (n - size), int64 n, dtype = torch.int64, device = joined.Device)
                     joined.Select(last), joinedLabels.index_select(0L, last.``to``(joinedLabels.device))
             let kept = EmbeddingBatches.detachedCopy "embeddings" kept
+            // The memory outlives the caller's dispose scopes (a trainer's step scope): detach it from them.
             let keptLabels = keptLabels.clone()
-            keptLabels.MoveToOuterDisposeScope() |> ignore
+            keptLabels.DetachFromDisposeScope() |> ignore
             for t in (match kept with
                       | :? VectorBatch as v -> [ v.Values ]
                       | :? QuantileBatch as q -> [ q.Values; q.Levels ]
                       | :? DistributionBatch as d -> [ d.Points; d.Weights ]
                       | _ -> []) do
-                t.MoveToOuterDisposeScope() |> ignore
+                t.DetachFromDisposeScope() |> ignore
             if not (isNull (box memory)) then memory.Dispose()
             if not (isNull memoryLabels) then memoryLabels.Dispose()
             memory <- kept

@@ -180,11 +180,16 @@ type ClassProxies private (classes: int64[], representation: Representation, val
         if classes.Length = 0 then Validation.fail "classes" "classes is empty; give at least one class."
         if (Array.distinct classes).Length <> classes.Length then
             Validation.fail "classes" "classes holds a label twice; each class has one proxy."
-        let copy (t: torch.Tensor) = t.detach().clone()
+        // The proxies outlive any dispose scope of the caller: they belong to the loss until it is disposed.
+        let copy (t: torch.Tensor) = t.detach().clone().DetachFromDisposeScope()
+        let learnable (t: torch.Tensor) =
+            let p = torch.nn.Parameter(copy t, true)
+            p.DetachFromDisposeScope() |> ignore
+            p
         match prototypes with
-        | :? VectorBatch as v -> new ClassProxies(Array.copy classes, Representation.Vectors, torch.nn.Parameter(copy v.Values, true), torch.zeros(0L, dtype = v.Values.dtype, device = v.Values.device))
-        | :? QuantileBatch as q -> new ClassProxies(Array.copy classes, Representation.Quantiles, torch.nn.Parameter(copy q.Values, true), copy q.Levels)
-        | :? DistributionBatch as d -> new ClassProxies(Array.copy classes, Representation.Distributions, torch.nn.Parameter(copy d.Points, true), copy d.Weights)
+        | :? VectorBatch as v -> new ClassProxies(Array.copy classes, Representation.Vectors, learnable v.Values, torch.zeros(0L, dtype = v.Values.dtype, device = v.Values.device).DetachFromDisposeScope())
+        | :? QuantileBatch as q -> new ClassProxies(Array.copy classes, Representation.Quantiles, learnable q.Values, copy q.Levels)
+        | :? DistributionBatch as d -> new ClassProxies(Array.copy classes, Representation.Distributions, learnable d.Points, copy d.Weights)
         | other -> Validation.fail "prototypes" $"prototypes of type {other.GetType().Name} are not supported; give a VectorBatch, QuantileBatch or DistributionBatch."
 
 /// <summary>

@@ -315,3 +315,28 @@ module Clustering =
         let k = labels |> Array.distinct |> Array.length
         let clustering = kMeans (embeddings, k, restarts, DefaultMaxIterations, seed)
         normalizedMutualInformation (labels, clustering.Assignments |> Array.map int64)
+
+    /// <summary>
+    /// NMI and AMI of one k-means clustering of embeddings against their class labels (k = the number of distinct
+    /// labels): the clustering of <c>kMeansNmi</c>, scored by <c>normalizedMutualInformation</c> and
+    /// <c>adjustedMutualInformation</c>.
+    /// </summary>
+    /// <param name="embeddings">[n, d] embedding vectors, finite.</param>
+    /// <param name="labels">[n] class labels.</param>
+    /// <param name="restarts">k-means restarts (≥ 1); the lowest-inertia clustering is scored.</param>
+    /// <param name="seed">Seed of the k-means randomness.</param>
+    /// <returns>[| NMI; AMI |].</returns>
+    /// <exception cref="T:System.ArgumentException">As <c>kMeansNmi</c>.</exception>
+    [<CompiledName("KMeansNmiAndAmi")>]
+    let kMeansNmiAndAmi (embeddings: float[,], labels: int64[], restarts: int, seed: int) : float[] =
+        Validation.notNull "embeddings" embeddings
+        Validation.notNull "labels" labels
+        let n, d = Array2D.length1 embeddings, Array2D.length2 embeddings
+        if n = 0 || d = 0 then
+            Validation.fail "embeddings" $"embeddings has shape [{n},{d}]; it must be n × d with n ≥ 1 and d ≥ 1."
+        Validation.sameLength "labels" n labels.Length "the rows of embeddings"
+        Validation.finite2D "embeddings" embeddings
+        Validation.atLeastInt "restarts" 1 restarts
+        let k = labels |> Array.distinct |> Array.length
+        let assignments = (kMeans (embeddings, k, restarts, DefaultMaxIterations, seed)).Assignments |> Array.map int64
+        [| normalizedMutualInformation (labels, assignments); adjustedMutualInformation (labels, assignments) |]
