@@ -212,6 +212,41 @@ public sealed class CatalogTests
         Assert.Fail($"docs/distances.md's table differs from the catalog; it must read (or run with {AcceptVariable}=1):\n{expected}");
     }
 
+    [Fact]
+    public void TheLossesGuideTableIsTheCatalog()
+    {
+        const string start = "<!-- loss-catalog:begin -->", end = "<!-- loss-catalog:end -->";
+        var path = Path.Combine(Root(), "docs", "losses.md");
+        var text = File.ReadAllText(path).ReplaceLineEndings("\n");
+        var from = text.IndexOf(start, StringComparison.Ordinal);
+        var to = text.IndexOf(end, StringComparison.Ordinal);
+        Assert.True(from >= 0 && to > from, $"docs/losses.md needs the markers {start} and {end} around the loss table.");
+        var sb = new StringBuilder();
+        sb.Append("| name | tuples | what it computes | options (`LossOptions`) |\n");
+        sb.Append("| --- | --- | --- | --- |\n");
+        foreach (var l in Catalog.Losses)
+        {
+            var tuples = l.Tuples switch
+            {
+                LossTuples.Triplets => "triplets",
+                LossTuples.Pairs => "pairs",
+                LossTuples.Proxies => "class proxies",
+                _ => "memory",
+            };
+            var defaultMark = l.Name == Catalog.DefaultLoss ? " (default)" : "";
+            sb.Append($"| `{l.Name}`{defaultMark} | {tuples} | {l.Summary.Replace("|", "∣", StringComparison.Ordinal)} | `{l.Options}` |\n");
+        }
+        var expected = sb.ToString().TrimEnd('\n');
+        var actual = text[(from + start.Length)..to].Trim('\n');
+        if (actual == expected) return;
+        if (Environment.GetEnvironmentVariable(AcceptVariable) == "1")
+        {
+            File.WriteAllText(path, text[..(from + start.Length)] + "\n" + expected + "\n" + text[to..]);
+            return;
+        }
+        Assert.Fail($"docs/losses.md's table differs from the loss catalog; it must read (or run with {AcceptVariable}=1):\n{expected}");
+    }
+
     /// <summary>The docs table of the catalog: name, accepts, metric, what it computes, options read with their defaults.</summary>
     private static string RenderTable()
     {
