@@ -206,10 +206,7 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(manifest);
         ArgumentNullException.ThrowIfNull(model);
-        var weights = WeightsToBytes(model);
-        var files = new List<CheckpointFile> { new(ModelFile, s => s.Write(weights)) };
-        if (bestWeights is not null) files.Add(new(BestFile, s => s.Write(bestWeights)));
-        if (optimizer is not null) files.Add(new(OptimizerFile, optimizer.Save));
+        var files = Training.TrainingCheckpoint.Files(model, bestWeights, optimizer);
         if (lossState is not null) files.Add(lossState);
         CheckpointFolder.Write(directory, CheckpointKind.SequenceEmbedder, files, JsonSerializer.Serialize(manifest, Json), nameof(directory));
     }

@@ -328,8 +328,8 @@ public static class SequenceTrainer
         public void LoadFrom(string dir)
         {
             Checkpoint.LoadWeights(model, Path.Combine(dir, Checkpoint.ModelFile));
-            LoadLossState(dir, Checkpoint.Corrupt);
-            LoadOptimizer(dir, Checkpoint.OptimizerFile, Checkpoint.Corrupt);
+            LoadLossState(dir);
+            TrainingCheckpoint.LoadOptimizer(Optimizer, dir);
             var best = Path.Combine(dir, Checkpoint.BestFile);
             if (File.Exists(best))
             {

@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace DistEmbed.Training;
 
 /// <summary>
-/// The one training loop of the metric-learning trainers (<see cref="MetricLearningTrainer"/>, <see cref="SequenceTrainer"/>):
+/// The one training loop of the metric-learning trainers (<see cref="MetricLearningTrainer"/>, <see cref="SequenceTrainer"/>,
+/// <see cref="DeepBregmanTrainer"/>):
 /// seeded M-per-class epochs, AdamW with warm-up and cosine decay, gradient clipping, a fresh draw of sliced directions
 /// per step, Sinkhorn diagnostics, validation MAP@R, best weights, early stopping and checkpoint timing. A subclass
 /// supplies how a batch is embedded, how the validation distances are computed and how a checkpoint is written.
@@ -67,7 +68,7 @@ internal abstract class MetricLearningRun
             if (optimizer is null)
             {
                 InitialiseLoss();
-                optimizer = new AdamW(TrainableParameters(), Options.WeightDecay);
+                optimizer = OptimizerSetup.Create(TrainableParameters(), Options.WeightDecay);
             }
             return optimizer;
         }
@@ -117,7 +118,7 @@ internal abstract class MetricLearningRun
 
     /// <summary>Restores the loss's own parameters from a checkpoint folder (nothing for a loss without parameters).</summary>
     /// <exception cref="FileNotFoundException">The folder has no loss state though the loss has parameters.</exception>
-    protected void LoadLossState(string dir, Func<string, Exception, Exception> corrupt)
+    protected void LoadLossState(string dir)
     {
         if (loss is not ITrainableLoss trainable) return;
         InitialiseLoss();
@@ -132,7 +133,7 @@ internal abstract class MetricLearningRun
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw corrupt(file, e);
+            throw ModuleWeights.Corrupt(file, e);
         }
     }
 
@@ -149,31 +150,13 @@ internal abstract class MetricLearningRun
     /// <summary>Writes a checkpoint of the current state into <see cref="Directory"/> (not null).</summary>
     protected abstract void WriteCheckpoint();
 
-    /// <summary>Loads <c>optimizer.dat</c> of a checkpoint folder into the optimiser.</summary>
-    protected void LoadOptimizer(string dir, string optimizerFileName, Func<string, Exception, Exception> corrupt)
-    {
-        var optimizerFile = Path.Combine(dir, optimizerFileName);
-        if (!File.Exists(optimizerFile))
-            throw new FileNotFoundException($"'{dir}' has no {optimizerFileName}; it holds a model but no resumable optimiser state.", optimizerFile);
-        try
-        {
-            using var s = File.OpenRead(optimizerFile);
-            Optimizer.Load(s);
-            if (s.Position != s.Length) throw new InvalidDataException($"{s.Length - s.Position} bytes follow the optimiser state.");
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw corrupt(optimizerFile, e);
-        }
-    }
-
     /// <summary>Runs the remaining epochs.</summary>
     public TrainingResult Execute(IProgress<TrainingProgress>? progress, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         var rng = new SplitMix64(State.RngState);
         var total = (long)Options.Epochs * stepsPerEpoch;
-        var warmup = (long)Math.Floor(Options.WarmupFraction * total);
+        var warmup = OptimizerSetup.WarmupSteps(Options.WarmupFraction, total);
         Model.train();
         while (State.Epoch < Options.Epochs && !State.Stopped)
         {
@@ -188,7 +171,7 @@ internal abstract class MetricLearningRun
             for (var s = State.StepInEpoch; s < batches.Length; s++)
             {
                 ct.ThrowIfCancellationRequested();
-                lr = MetricLearningTrainer.LearningRateAt(Options.LearningRate, State.GlobalStep, total, warmup);
+                lr = OptimizerSetup.LearningRateAt(Options.LearningRate, State.GlobalStep, total, warmup);
                 var value = Step(batches[s], lr);
                 State.LossSum += value;
                 State.StepInEpoch = s + 1;
