@@ -233,6 +233,28 @@ let private memorySuite =
               let o = TripletMarginLossOptions()
               let expected = Array.average [| max 0.0 (0.25 - 0.0025 + o.Margin); max 0.0 (0.25 - 0.2025 + o.Margin); max 0.0 (24.5025 - 16.0 + o.Margin) |]
               expectClose 1e-9 "batch-hard over batch + memory" expected (toScalar value)
+          testCase "distributions of different lengths: the memory pads with zero weight and the loss equals the contrastive loss on the joined batch" <| fun () ->
+              use _ = torch.NewDisposeScope()
+              let distance = Distances.Create("marginal-w2", null) :> IDistance
+              use xbm = memory "contrastive" "all" 10
+              let loss = xbm :> IMetricLoss
+              let first = torch.randn(3L, 5L, 2L, dtype = torch.float64)
+              let second = torch.randn(4L, 3L, 2L, dtype = torch.float64)
+              let y1 = [| 0L; 1L; 1L |]
+              let y2 = [| 1L; 0L; 0L; 2L |]
+              loss.Compute(DistributionBatch.FromTensors(first, null), labelsOf y1, distance, null) |> ignore
+              let value = loss.Compute(DistributionBatch.FromTensors(second, null), labelsOf y2, distance, null)
+              // The joined batch by hand: the second batch padded to 5 points (zero weight), then the first batch.
+              let points = torch.cat([| torch.cat([| second; torch.zeros(4L, 2L, 2L, dtype = torch.float64) |], 1L); first |], 0L)
+              let weights = torch.cat([| torch.cat([| torch.ones(4L, 3L, dtype = torch.float64); torch.zeros(4L, 2L, dtype = torch.float64) |], 1L); torch.ones(3L, 5L, dtype = torch.float64) |], 0L)
+              let joined = DistributionBatch.FromTensors(points, weights)
+              let labels = Array.append y2 y1
+              let pos, neg = referencePairs labels
+              let anchored (pairs: (int * int)[]) = pairs |> Array.filter (fun (a, _) -> a < 4)
+              let expected = ContrastiveLoss.compute (joined, labelsOf labels, distance, pairIndices (anchored pos) (anchored neg), null)
+              expectClose 1e-9 "xbm over distributions" (toScalar expected) (toScalar value)
+              Expect.equal xbm.MemoryLabels (Array.append y1 y2) "both batches in FIFO order"
+              Expect.equal (xbm.Memory :?> DistributionBatch).Length 5 "padded to the longer length"
           testCase "validation: triplets given, negative size, a proxy or unknown wrapped loss, another representation" <| fun () ->
               let check parameter (f: unit -> obj) =
                   try
