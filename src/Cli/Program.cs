@@ -62,6 +62,10 @@ public static class Program
         root.Subcommands.Add(SequenceCommands.Evaluate());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(TvaeCommand.Create(alias: true));
+        var index = new Command("index", "Vector indexes of embeddings: PostgreSQL tables with pgvector (index export, index search).");
+        index.Subcommands.Add(IndexDatabaseCommands.Export());
+        index.Subcommands.Add(IndexDatabaseCommands.Search());
+        root.Subcommands.Add(index);
         return root;
     }
 
