@@ -26,7 +26,7 @@ namespace DistEmbed;
 /// [3] S. Kornblith, M. Norouzi, H. Lee, G. Hinton, Similarity of Neural Network Representations Revisited,
 ///     ICML 2019, arXiv:1905.00414; unbiased HSIC: L. Song et al., JMLR 13 (2012), Eq. 5.
 /// </remarks>
-public static class EmbeddingSpaceSimilarity
+public static partial class EmbeddingSpaceSimilarity
 {
     /// <summary>NNGS(X, Y; k) for each k, for two batches under one distance.</summary>
     /// <param name="x">The first space: N ≥ 2 items of the representation <paramref name="distance"/> accepts.</param>

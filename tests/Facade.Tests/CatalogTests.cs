@@ -116,7 +116,7 @@ public sealed class CatalogTests
         using var batch = VectorBatch.FromTensor(values);
         var labels = torch.tensor(new long[] { 0, 0, 1, 1, 2, 2, 3, 3 });
         var distance = Distances.Create("euclidean", null);
-        Assert.Equal(["triplet", "contrastive", "ntxent", "multi-similarity", "supcon", "circle", "proxy-anchor", "xbm"], Catalog.LossNames);
+        Assert.Equal(["triplet", "contrastive", "ntxent", "multi-similarity", "prototype", "supcon", "circle", "proxy-anchor", "xbm"], Catalog.LossNames);
         Assert.Equal(["all", "batch-hard", "semi-hard"], Catalog.MinerNames);
         Assert.Equal(Catalog.Losses.Select(l => l.Name), Catalog.LossNames);
         Assert.Equal(Catalog.Miners.Select(m => m.Name), Catalog.MinerNames);
@@ -135,6 +135,7 @@ public sealed class CatalogTests
             ["contrastive"] = ContrastiveLoss.Compute(batch, labels, distance, pairs, null),
             ["ntxent"] = NTXentLoss.Compute(batch, labels, distance, pairs, options.NTXent),
             ["multi-similarity"] = MultiSimilarityLoss.Compute(batch, labels, distance, pairs, null),
+            ["prototype"] = PrototypeLoss.Compute(batch, labels, distance, hard, null),
             ["supcon"] = SupConLoss.Compute(batch, labels, distance, pairs, null),
             ["circle"] = CircleLoss.Compute(batch, labels, distance, pairs, null),
         };

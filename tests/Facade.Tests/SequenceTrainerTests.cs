@@ -73,6 +73,8 @@ public class SequenceTrainerTests
     [InlineData("gru", "distribution", "contrastive", "all")]
     [InlineData("tcn", "stats", "multi-similarity", "semi-hard")]
     [InlineData("tcn", "attention", "ntxent", "batch-hard")]
+    [InlineData("tcn", "quantile", "prototype", "batch-hard")]
+    [InlineData("gru", "distribution", "prototype", "all")]
     public void TrainSaveLoadGivesIdenticalEmbeddingsAndEvaluates(string encoder, string head, string loss, string miner)
     {
         var train = SequenceTestData.Make(5, 6, 3);

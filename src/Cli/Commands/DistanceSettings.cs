@@ -30,8 +30,10 @@ public enum DistanceSetting
     Bandwidths = 128,
     /// <summary><c>--directions</c>: <see cref="DistanceOptions.Directions"/> read from an [L, d] .npy file.</summary>
     Directions = 256,
-    /// <summary>The Sinkhorn settings: ε, the iteration cap, the tolerance and ε-scaling.</summary>
-    Sinkhorn = Epsilon | SinkhornIterations | Tolerance | EpsilonScaling,
+    /// <summary><c>--rho</c>: <see cref="DistanceOptions.Rho"/> (the marginal relaxation of the unbalanced Sinkhorn distances).</summary>
+    Rho = 512,
+    /// <summary>The Sinkhorn settings: ε, the iteration cap, the tolerance, ε-scaling and ρ.</summary>
+    Sinkhorn = Epsilon | SinkhornIterations | Tolerance | EpsilonScaling | Rho,
     /// <summary>Every setting.</summary>
     All = Sinkhorn | Projections | Seed | P | Bandwidths | Directions,
 }
@@ -39,7 +41,7 @@ public enum DistanceSetting
 /// <summary>
 /// The one command-line binder of distance settings, shared by <c>distance</c>, <c>compare</c>, <c>train sequence</c> and
 /// <c>evaluate</c>: one option per setting — <c>--distance</c> (alias <c>--metric</c>), <c>--epsilon</c>,
-/// <c>--sinkhorn-iterations</c> (alias <c>--max-iterations</c>), <c>--tolerance</c>, <c>--epsilon-scaling</c>,
+/// <c>--sinkhorn-iterations</c> (alias <c>--max-iterations</c>), <c>--tolerance</c>, <c>--epsilon-scaling</c>, <c>--rho</c>,
 /// <c>--projections</c>, <c>--seed</c>, <c>--p</c>, <c>--bandwidths</c>, <c>--directions</c> — whose defaults are read
 /// from a fresh <see cref="DistanceOptions"/> (never written here), and which builds a <see cref="DistanceOptions"/>.
 /// </summary>
@@ -76,7 +78,7 @@ public sealed class DistanceSettings
         if (settings.HasFlag(DistanceSetting.Epsilon))
             binder.AddOption(command, DistanceSetting.Epsilon, new Option<double>("--epsilon")
             {
-                Description = "Entropic regularisation ε > 0 of sinkhorn / sinkhorn-divergence, in units of the squared Euclidean ground cost.",
+                Description = "Entropic regularisation ε > 0 of the sinkhorn distances, in units of the squared Euclidean ground cost.",
                 DefaultValueFactory = _ => d.Epsilon,
             });
         if (settings.HasFlag(DistanceSetting.SinkhornIterations))
@@ -94,6 +96,12 @@ public sealed class DistanceSettings
             {
                 Description = "Sinkhorn ε-scaling ratio in [0, 1): 0 iterates at ε only (e.g. 0.5 with --sinkhorn-iterations 20 for training).",
                 DefaultValueFactory = _ => d.EpsilonScaling,
+            });
+        if (settings.HasFlag(DistanceSetting.Rho))
+            binder.AddOption(command, DistanceSetting.Rho, new Option<double>("--rho")
+            {
+                Description = "Marginal relaxation ρ > 0 of sinkhorn-unbalanced / sinkhorn-divergence-unbalanced (POT's reg_m; GeomLoss's reach r is ρ = r²; ∞ is balanced).",
+                DefaultValueFactory = _ => d.Rho,
             });
         if (settings.HasFlag(DistanceSetting.Projections))
             binder.AddOption(command, DistanceSetting.Projections, new Option<int>("--projections")
@@ -172,6 +180,7 @@ public sealed class DistanceSettings
                 case DistanceSetting.SinkhornIterations: options.MaxIterations = result.GetValue((Option<int>)option); break;
                 case DistanceSetting.Tolerance: options.Tolerance = result.GetValue((Option<double>)option); break;
                 case DistanceSetting.EpsilonScaling: options.EpsilonScaling = result.GetValue((Option<double>)option); break;
+                case DistanceSetting.Rho: options.Rho = result.GetValue((Option<double>)option); break;
                 case DistanceSetting.Projections: options.Projections = result.GetValue((Option<int>)option); break;
                 case DistanceSetting.Seed: options.Seed = result.GetValue((Option<long>)option); break;
                 case DistanceSetting.P: options.P = result.GetValue((Option<double>)option); break;
@@ -225,6 +234,7 @@ public sealed class DistanceSettings
             "directions" => "--directions",
             "epsilon" => "--epsilon",
             "epsilonScaling" => "--epsilon-scaling",
+            "rho" => "--rho",
             "name" => "--distance",
             _ => null,
         };

@@ -76,7 +76,7 @@ type DistanceOptions() =
     member val Bandwidths = [| 0.5; 1.0; 2.0; 4.0 |] with get, set
     /// <summary>True (the default) for the biased V-statistic MMD², false for the unbiased U-statistic.</summary>
     member val Biased = true with get, set
-    /// <summary>The entropic regularisation ε &gt; 0 of <c>sinkhorn</c> and <c>sinkhorn-divergence</c>, in units of the squared Euclidean ground cost. Default 0.1.</summary>
+    /// <summary>The entropic regularisation ε &gt; 0 of the <c>sinkhorn*</c> distances, in units of the squared Euclidean ground cost. Default 0.1.</summary>
     member val Epsilon = 0.1 with get, set
     /// <summary>The Sinkhorn iteration cap (≥ 1). Default 1000 (that of <c>SinkhornOptions.Create</c>).</summary>
     member val MaxIterations = (SinkhornOptions.Create 1.0).MaxIterations with get, set
@@ -94,6 +94,12 @@ type DistanceOptions() =
     /// standard error per distance object) or Throw (<see cref="T:DistEmbed.Core.SinkhornNotConvergedException"/>).
     /// </summary>
     member val OnNonConvergence = SinkhornNonConvergence.Warn with get, set
+    /// <summary>
+    /// The marginal relaxation ρ &gt; 0 of <c>sinkhorn-unbalanced</c> and <c>sinkhorn-divergence-unbalanced</c> (the
+    /// weight of ρ·KL(P1 | a) + ρ·KL(Pᵀ1 | b); POT's <c>reg_m</c>), in cost units; GeomLoss's <c>reach</c> r is
+    /// ρ = r² for the squared Euclidean cost. +∞ gives balanced transport. Default 1.
+    /// </summary>
+    member val Rho = 1.0 with get, set
 
 /// <summary>
 /// Gives a Sinkhorn distance the streaming form of <see cref="T:DistEmbed.Core.IBlockwiseDistance"/>: blocks of
@@ -228,6 +234,7 @@ type DistanceDescriptor
 /// | bures, bures-diag | Distributions | W_2 between Gaussian fits (<c>Bures</c>) | yes |
 /// | mmd, energy | Distributions | MMD², energy distance (<c>KernelDistances</c>) | no |
 /// | sinkhorn, sinkhorn-divergence | Distributions | ⟨P_ε, C⟩ of the entropic plan, debiased S_ε (<c>Sinkhorn</c>; also an <c>ISinkhornDistance</c> with convergence diagnostics) | no |
+/// | sinkhorn-unbalanced, sinkhorn-divergence-unbalanced | Distributions | ⟨P, C⟩ of the unbalanced entropic plan (KL-relaxed marginals, strength ρ), debiased unbalanced divergence (<c>Sinkhorn.UnbalancedDistance</c>, <c>Sinkhorn.UnbalancedDivergence</c>) | no |
 /// | …-cost | as the base | the p-th power W_p^p (W_2² for the *-w2 and bures forms) | no |
 /// "IsMetric" counts pseudo-metrics: marginal, sliced and Gaussian-fit distances are metrics on the marginals,
 /// projections or fits, and are zero for different distributions that share them. Every distance here is symmetric.
@@ -729,6 +736,28 @@ type Distances =
     static member SinkhornDivergence(options: SinkhornOptions) : IBlockwiseDistance =
         SinkhornBlockwise(Sinkhorn.divergence options, 64) :> IBlockwiseDistance
 
+    /// <summary>
+    /// The unbalanced Sinkhorn cost <c>sinkhorn-unbalanced</c>: ⟨P, C⟩ of the entropic plan with KL-relaxed marginals
+    /// of strength ρ (see <c>Sinkhorn.UnbalancedDistance</c>), streamable in blocks of 64 × 64 pairs.
+    /// </summary>
+    /// <param name="rho">ρ &gt; 0 (+∞: balanced).</param>
+    /// <param name="options">Solver options.</param>
+    /// <returns>A symmetric divergence on <c>Distributions</c>.</returns>
+    /// <exception cref="T:System.ArgumentException">ρ or an option out of range.</exception>
+    static member SinkhornUnbalanced(rho: float, options: SinkhornOptions) : IBlockwiseDistance =
+        SinkhornBlockwise(Sinkhorn.unbalancedDistance (rho, options), 64) :> IBlockwiseDistance
+
+    /// <summary>
+    /// The debiased unbalanced Sinkhorn divergence <c>sinkhorn-divergence-unbalanced</c>
+    /// (Séjourné et al. 2019; see <c>Sinkhorn.UnbalancedDivergence</c>), streamable in blocks of 64 × 64 pairs.
+    /// </summary>
+    /// <param name="rho">ρ &gt; 0 (+∞: balanced).</param>
+    /// <param name="options">Solver options (KeepPlan is ignored).</param>
+    /// <returns>A symmetric divergence on <c>Distributions</c>, zero for a = b.</returns>
+    /// <exception cref="T:System.ArgumentException">ρ or an option out of range.</exception>
+    static member SinkhornDivergenceUnbalanced(rho: float, options: SinkhornOptions) : IBlockwiseDistance =
+        SinkhornBlockwise(Sinkhorn.unbalancedDivergence (rho, options), 64) :> IBlockwiseDistance
+
     /// The Sinkhorn solver options a DistanceOptions describes (pairs per batched solve: BlockSize, or 256).
     static member private SinkhornOptionsOf(o: DistanceOptions) =
         { SinkhornOptions.Create(o.Epsilon) with
@@ -787,7 +816,11 @@ type Distances =
            entry "sinkhorn" dists divergence "transport cost ⟨P_ε, C⟩ of the entropic plan, C = ‖x − y‖² (POT's sinkhorn2)" sinkhornOptions (fun o ->
                Distances.Sinkhorn(Distances.SinkhornOptionsOf o))
            entry "sinkhorn-divergence" dists divergence "S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) ≥ 0, zero for a = b" sinkhornOptions (fun o ->
-               Distances.SinkhornDivergence(Distances.SinkhornOptionsOf o)) |]
+               Distances.SinkhornDivergence(Distances.SinkhornOptionsOf o))
+           entry "sinkhorn-unbalanced" dists divergence "⟨P, C⟩ of the unbalanced entropic plan: marginals relaxed by ρ·KL, entropy relative to a⊗b; → sinkhorn as ρ → ∞" ("Rho" :: sinkhornOptions) (fun o ->
+               Distances.SinkhornUnbalanced(o.Rho, Distances.SinkhornOptionsOf o))
+           entry "sinkhorn-divergence-unbalanced" dists divergence "OT_ε,ρ(a, b) − ½OT_ε,ρ(a, a) − ½OT_ε,ρ(b, b) + ε/2·(m(a) − m(b))² ≥ 0 (Séjourné et al. 2019)" ("Rho" :: sinkhornOptions) (fun o ->
+               Distances.SinkhornDivergenceUnbalanced(o.Rho, Distances.SinkhornOptionsOf o)) |]
         |> Array.AsReadOnly
         :> Collections.Generic.IReadOnlyList<DistanceDescriptor>
 

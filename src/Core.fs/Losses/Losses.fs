@@ -26,6 +26,9 @@ type LossOptions() =
     member val ProxyAnchor = ProxyAnchorLossOptions() with get, set
     /// <summary>Options of <c>xbm</c> (wrapped loss <c>contrastive</c>, miner <c>all</c>, 1024 items).</summary>
     member val CrossBatchMemory = CrossBatchMemoryOptions() with get, set
+    /// <summary>Options of <c>prototype</c> (temperature 1, mean).</summary>
+    member val Prototype = PrototypeLossOptions() with get, set
+
 
 /// <summary>One entry of the loss catalog (<see cref="P:DistEmbed.Core.Losses.Catalog"/>): name, the tuples it is
 /// computed on, what it computes, the <see cref="T:DistEmbed.Core.LossOptions"/> property it reads, and its factory.</summary>
@@ -47,7 +50,7 @@ type LossDescriptor internal (name: string, tuples: LossTuples, summary: string,
 
 /// <summary>
 /// The loss catalog: <c>triplet</c> (<c>TripletMarginLoss</c>), <c>contrastive</c> (<c>ContrastiveLoss</c>),
-/// <c>ntxent</c> (<c>NTXentLoss</c>), <c>multi-similarity</c> (<c>MultiSimilarityLoss</c>), <c>supcon</c>
+/// <c>ntxent</c> (<c>NTXentLoss</c>), <c>multi-similarity</c> (<c>MultiSimilarityLoss</c>), <c>prototype</c> (<c>PrototypeLoss</c>), <c>supcon</c>
 /// (<c>SupConLoss</c>), <c>circle</c> (<c>CircleLoss</c>), <c>proxy-anchor</c> (<see cref="T:DistEmbed.Core.ProxyAnchor"/>,
 /// an <see cref="T:DistEmbed.Core.ITrainableLoss"/>) and <c>xbm</c> (<see cref="T:DistEmbed.Core.CrossBatchMemory"/>
 /// around a triplet or pair loss), created by name with <see cref="T:DistEmbed.Core.LossOptions"/>; the default is
@@ -111,6 +114,8 @@ type Losses =
                Losses.Pairs("ntxent", fun e y d p -> NTXentLoss.compute (e, y, d, p, o.NTXent)))
            LossDescriptor("multi-similarity", LossTuples.Pairs, "multi-similarity loss over −D (Wang et al. 2019)", "MultiSimilarity", fun o ->
                Losses.Pairs("multi-similarity", fun e y d p -> MultiSimilarityLoss.compute (e, y, d, p, o.MultiSimilarity)))
+           LossDescriptor("prototype", LossTuples.Triplets, "softmax over −D/τ to class prototypes = W2 barycenters of the batch's classes (ProxyNCA, Movshovitz-Attias et al. 2017); anchors: the triplets' anchors", "Prototype", fun o ->
+               Losses.Loss("prototype", fun e y d t -> PrototypeLoss.compute (e, y, d, t, o.Prototype)))
            LossDescriptor("supcon", LossTuples.Pairs, "supervised contrastive loss L^sup_out over −D/τ (Khosla et al. 2020, eq. 2)", "SupCon", fun o ->
                Losses.Pairs("supcon", fun e y d p -> SupConLoss.compute (e, y, d, p, o.SupCon)))
            LossDescriptor("circle", LossTuples.Pairs, "circle loss with self-paced weights over s = 1 − D (Sun et al. 2020, eq. 4)", "Circle", fun o ->
