@@ -41,11 +41,11 @@ public static class PgVectorScale
         var seed = (ulong)Int("--seed", 0);
         var jsonPath = Arg("--json", "");
         NativeRuntime.EnsureInitialized();
-        var distance = Distances.Create("quantile-w2", null);
+        var distance = Distance.Create("quantile-w2");
 
         // An item of class c: the class's normal draws plus the item's noise, sorted (a quantile function), then scaled and
         // shifted by the class's factors.
-        QuantileBatch Make(int count, int firstItem)
+        EmbeddingBatch Make(int count, int firstItem)
         {
             torch.Tensor values;
             using (var scope = torch.NewDisposeScope())
@@ -63,7 +63,7 @@ public static class PgVectorScale
                 values = shape.index_select(0, items).add(torch.randn([count, d, q], generator: own).mul(0.6)).sort(2).Values
                     .mul(scales.index_select(0, items)).add(centres.index_select(0, items)).contiguous().MoveToOuterDisposeScope();
             }
-            return QuantileBatch.FromTensor(values, null);
+            return EmbeddingBatch.Quantiles(values);
         }
 
         const string table = "bench_quantiles";
@@ -114,7 +114,7 @@ public static class PgVectorScale
         // Upserts into the indexed table (rows already there: a resumed export rewrites them and updates the index).
         var r = Math.Min(reexport, n);
         using var rows = torch.arange(0, r, dtype: torch.int64);
-        using var head = ((IEmbeddingBatch)gallery).Select(rows);
+        using var head = gallery.Select(rows);
         watch.Restart();
         t.Upsert(head, distance, Enumerable.Range(0, r).Select(i => (long)i).ToArray(), labels.Take(r).ToArray());
         var upsertSeconds = watch.Elapsed.TotalSeconds;

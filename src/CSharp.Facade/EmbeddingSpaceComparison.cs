@@ -14,7 +14,7 @@ public sealed record SimilarityMeasurement(string Measure, int? K, double Value)
 /// Several measures of <see cref="EmbeddingSpaceSimilarity"/> by name over two embedding batches of the same N items —
 /// NNGS, normalised NNGS and mutual k-NN at several k (the k-NN graphs computed once for the largest k), linear and RBF
 /// CKA — as <c>distembed compare</c> reports them; and Gromov–Wasserstein (<c>gw</c>), which also compares spaces of
-/// different items (<see cref="EmbeddingSpaceSimilarity.GromovWasserstein(IEmbeddingBatch, IEmbeddingBatch, IDistance, int, int, bool, double?)"/>).
+/// different items (<see cref="EmbeddingSpaceSimilarity.GromovWasserstein(EmbeddingBatch, EmbeddingBatch, Distance, int, int, bool, double?)"/>).
 /// </summary>
 public static class EmbeddingSpaceComparison
 {
@@ -85,13 +85,15 @@ public static class EmbeddingSpaceComparison
     /// <exception cref="ArgumentException">Different N with a measure other than gw (names y), N &lt; 2 (names x or y), an
     /// unknown measure or cka-linear on distributions (names measures), a neighbourhood measure without ks or a k out of
     /// range (names ks), a bad gw setting (names gwSampleSize or gwEpsilon).</exception>
-    public static IReadOnlyList<SimilarityMeasurement> Compare(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, IReadOnlyList<string> measures,
+    public static IReadOnlyList<SimilarityMeasurement> Compare(EmbeddingBatch x, EmbeddingBatch y, Distance distance, IReadOnlyList<string> measures,
         IReadOnlyList<int> ks, double bandwidth = 1.0, bool relativeToMedian = true, bool unbiased = false,
-        int gwSampleSize = EmbeddingSpaceSimilarity.DefaultGromovWassersteinSample, int gwSeed = 0, bool gwNormalizeScale = true, double? gwEpsilon = null)
+        int gwSampleSize = EmbeddingSpaceSimilarity.DefaultGromovWassersteinSample, int gwSeed = 0, bool gwNormalizeScale = true, double? gwEpsilon = null) =>
+        CompareCore(EmbeddingSpaceSimilarity.Unwrap(x, nameof(x)), EmbeddingSpaceSimilarity.Unwrap(y, nameof(y)), EmbeddingSpaceSimilarity.Unwrap(distance),
+            measures, ks, bandwidth, relativeToMedian, unbiased, gwSampleSize, gwSeed, gwNormalizeScale, gwEpsilon);
+
+    private static IReadOnlyList<SimilarityMeasurement> CompareCore(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, IReadOnlyList<string> measures,
+        IReadOnlyList<int> ks, double bandwidth, bool relativeToMedian, bool unbiased, int gwSampleSize, int gwSeed, bool gwNormalizeScale, double? gwEpsilon)
     {
-        ArgumentNullException.ThrowIfNull(x);
-        ArgumentNullException.ThrowIfNull(y);
-        ArgumentNullException.ThrowIfNull(distance);
         ArgumentNullException.ThrowIfNull(measures);
         ArgumentNullException.ThrowIfNull(ks);
         var names = measures.Select(m => (m ?? "").Trim().ToLowerInvariant()).ToArray();
@@ -117,7 +119,7 @@ public static class EmbeddingSpaceComparison
                 if (v < 1 || v > x.Count - 1)
                     throw new ArgumentException($"k = {v} is invalid for N = {x.Count}; it must lie in [1, N − 1] = [1, {x.Count - 1}].", nameof(ks));
         }
-        if (names.Contains("cka-linear") && distance.Accepts != Representation.Vectors)
+        if (names.Contains("cka-linear") && distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException($"cka-linear needs [N,d] vectors, but the distance {distance.Name} reads {distance.Accepts}; use cka-rbf.", nameof(measures));
         var results = new List<SimilarityMeasurement>();
         NeighbourGraph? gx = null, gy = null;
@@ -139,7 +141,7 @@ public static class EmbeddingSpaceComparison
                 results.AddRange(k.Select((kk, j) => new SimilarityMeasurement(m, kk, values[j])));
             else if (m == "gw")
                 results.Add(new SimilarityMeasurement(m, null,
-                    EmbeddingSpaceSimilarity.GromovWasserstein(x, y, distance, gwSampleSize, gwSeed, gwNormalizeScale, gwEpsilon).Value));
+                    EmbeddingSpaceSimilarity.GromovWassersteinCore(x, y, distance, gwSampleSize, gwSeed, gwNormalizeScale, gwEpsilon).Value));
             else if (m == "cka-linear")
                 results.Add(new SimilarityMeasurement(m, null, Cka.Linear(x, y, unbiased)));
             else

@@ -50,8 +50,18 @@ public static partial class EmbeddingSpaceSimilarity
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">A space with fewer than 2 items (names x or y); a distance that is not symmetric
     /// (names distance); sampleSize below 2 (names sampleSize); epsilon not a finite positive number (names epsilon).</exception>
-    public static GromovWassersteinComparison GromovWasserstein(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance,
+    public static GromovWassersteinComparison GromovWasserstein(EmbeddingBatch x, EmbeddingBatch y, Distance distance,
         int sampleSize = DefaultGromovWassersteinSample, int seed = 0, bool normalizeScale = true, double? epsilon = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        ArgumentNullException.ThrowIfNull(distance);
+        return GromovWassersteinCore(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), sampleSize, seed, normalizeScale, epsilon);
+    }
+
+    /// <summary>Gromov–Wasserstein on core batches (see the public overload).</summary>
+    internal static GromovWassersteinComparison GromovWassersteinCore(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance,
+        int sampleSize, int seed, bool normalizeScale, double? epsilon)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
@@ -78,7 +88,7 @@ public static partial class EmbeddingSpaceSimilarity
     /// <param name="y">[N_y, d_y] vectors, N_y ≥ 2.</param>
     /// <param name="metric">A symmetric distance name that accepts vectors (default euclidean).</param>
     /// <param name="sampleSize">At most this many items of each space (default 500); see
-    /// <see cref="GromovWasserstein(IEmbeddingBatch, IEmbeddingBatch, IDistance, int, int, bool, double?)"/>.</param>
+    /// <see cref="GromovWasserstein(EmbeddingBatch, EmbeddingBatch, Distance, int, int, bool, double?)"/>.</param>
     /// <param name="seed">Seed of the subsample draw.</param>
     /// <param name="normalizeScale">True (default): divide each distance matrix by its mean off-diagonal entry.</param>
     /// <param name="epsilon">Null: conditional gradient; positive: entropic GW with this ε.</param>
@@ -89,7 +99,7 @@ public static partial class EmbeddingSpaceSimilarity
     public static GromovWassersteinComparison GromovWasserstein(float[,] x, float[,] y, string metric = "euclidean",
         int sampleSize = DefaultGromovWassersteinSample, int seed = 0, bool normalizeScale = true, double? epsilon = null,
         string device = "cpu") =>
-        WithVectors(x, y, metric, device, (bx, by, d) => GromovWasserstein(bx, by, d, sampleSize, seed, normalizeScale, epsilon));
+        WithVectors(x, y, metric, device, (bx, by, d) => GromovWassersteinCore(bx, by, d, sampleSize, seed, normalizeScale, epsilon));
 
     /// <summary>The symmetrised float64 distance matrix of (a subsample of) one space, optionally divided by its mean off-diagonal entry.</summary>
     private static double[,] DistanceMatrix(IEmbeddingBatch space, IDistance distance, int sampleSize, int seed, string name, bool normalize)

@@ -4,6 +4,16 @@ using Ref = DistEmbed.Core.Reference;
 
 namespace DistEmbed;
 
+/// <summary>The reference measure μ⊗ν of the entropic term ε·KL(P | μ⊗ν) of unbalanced transport.</summary>
+public enum EntropyReference
+{
+    /// <summary>a⊗b, the product of the two measures (Séjourné et al. 2019; GeomLoss): the debiased divergence is ≥ 0 and
+    /// zero for equal measures. The default.</summary>
+    Product = 0,
+    /// <summary>The counting measure on the support points (POT 0.8.2's <c>ot.unbalanced.sinkhorn_unbalanced</c>).</summary>
+    Counting = 1,
+}
+
 /// <summary>The outcome of an unbalanced Sinkhorn solve between two measures with masses.</summary>
 /// <param name="TransportCost">⟨P, C⟩ of the plan (POT's <c>sinkhorn_unbalanced2</c> for <see cref="EntropyReference.Counting"/>).</param>
 /// <param name="Cost">The unbalanced entropic cost OT_ε,ρ (the dual value, = the primal objective with its KL terms at convergence).</param>
@@ -53,10 +63,10 @@ public static class Transport
         var wa = torch.tensor(a, torch.ScalarType.Float64).unsqueeze(0);
         var wb = torch.tensor(b, torch.ScalarType.Float64).unsqueeze(0);
         var d = SinkhornOptions.Create(1.0);
-        var options = new SinkhornOptions(epsilon, 2, maxIterations, tolerance, d.CheckEvery, 0.0, d.Gradient, d.BlockSize, true, SinkhornNonConvergence.Ignore);
+        var options = new SinkhornOptions(epsilon, 2, maxIterations, tolerance, d.CheckEvery, 0.0, d.Gradient, d.BlockSize, true, Core.SinkhornNonConvergence.Ignore);
         try
         {
-            using var r = Sinkhorn.SolveUnbalanced(xa, wa, ya, wb, rho, reference, options);
+            using var r = Sinkhorn.SolveUnbalanced(xa, wa, ya, wb, rho, (Core.EntropyReference)(int)reference, options);
             var plan = r.Plan.squeeze(0).data<double>().ToArray();
             int n = x.GetLength(0), m = y.GetLength(0);
             var p = new double[n, m];

@@ -50,11 +50,11 @@ public sealed class DistanceApiTests : IDisposable
         var b = Random3(2, 6, 2, 4);
         var mask = new float[2, 6];
         for (var i = 0; i < 2; i++) for (var t = 0; t < 4; t++) mask[i, t] = 1f;
-        var masked = ArrayDistances.Paired(a, b, "sliced-w2", new DistanceOptions { Projections = 8, Seed = 5 }, mask, mask);
+        var masked = ArrayDistances.Paired(a, b, "sliced-w2", new DistanceSettings { Projections = 8, Seed = 5 }, mask, mask);
         var trimmedA = new float[2, 4, 2];
         var trimmedB = new float[2, 4, 2];
         for (var i = 0; i < 2; i++) for (var t = 0; t < 4; t++) for (var k = 0; k < 2; k++) { trimmedA[i, t, k] = a[i, t, k]; trimmedB[i, t, k] = b[i, t, k]; }
-        var trimmed = ArrayDistances.Paired(trimmedA, trimmedB, "sliced-w2", new DistanceOptions { Projections = 8, Seed = 5 });
+        var trimmed = ArrayDistances.Paired(trimmedA, trimmedB, "sliced-w2", new DistanceSettings { Projections = 8, Seed = 5 });
         Assert.Equal(trimmed[0], masked[0], 9);
         Assert.Equal(trimmed[1], masked[1], 9);
     }

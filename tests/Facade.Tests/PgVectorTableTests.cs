@@ -14,10 +14,10 @@ namespace DistEmbed.Facade.Tests;
 [Collection(PostgresCollection.Name)]
 public sealed class PgVectorTableTests(PostgresCluster cluster)
 {
-    private static readonly IDistance QuantileW2 = Catalog.CreateDistance("quantile-w2", null);
+    private static readonly Distance QuantileW2 = Distance.Create("quantile-w2");
 
     /// <summary>N random quantile embeddings [N, d, Q]: sorted normal draws, scaled and shifted per item and dimension.</summary>
-    private static QuantileBatch Quantiles(int n, int d, int q, int seed)
+    private static EmbeddingBatch Quantiles(int n, int d, int q, int seed)
     {
         torch.Tensor values;
         using (var scope = torch.NewDisposeScope())
@@ -28,7 +28,7 @@ public sealed class PgVectorTableTests(PostgresCluster cluster)
                 .add(torch.randn([n, d, 1], generator: g, dtype: torch.ScalarType.Float64))
                 .MoveToOuterDisposeScope();
         }
-        return QuantileBatch.FromTensor(values, null);
+        return EmbeddingBatch.Quantiles(values);
     }
 
     private static float[,] Gaussian(int n, int d, int seed)
@@ -58,7 +58,7 @@ public sealed class PgVectorTableTests(PostgresCluster cluster)
         Assert.True(table.HasIndex(), "the export builds the HNSW index; exact search must not use it");
 
         // Leave-one-out: each gallery item's k + 1 nearest rows, itself dropped, equal the library's exact k-NN graph.
-        var graph = NearestNeighbours.Exact(gallery, QuantileW2, k, 0);
+        var graph = NearestNeighbours.Exact(gallery.Core, QuantileW2.Core, k, 0);
         var hits = table.Search(gallery, QuantileW2, k + 1, PgVectorSearchMode.Exact);
         for (var i = 0; i < n; i++)
         {

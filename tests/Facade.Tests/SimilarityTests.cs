@@ -14,6 +14,8 @@ namespace DistEmbed.Facade.Tests;
 /// agreement with the float64 reference and with the scikit-learn/NumPy golden values, the JSON and table output,
 /// the plot, and the messages for bad input.
 /// </summary>
+/// <remarks>In the Console collection: <c>CliErrors.Run</c> writes to the console, which other tests of that collection redirect.</remarks>
+[Collection("Console")]
 public sealed class SimilarityTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("distembed-similarity-").FullName;
@@ -102,8 +104,8 @@ public sealed class SimilarityTests : IDisposable
         var x = new float[20, 6, 2];
         for (var i = 0; i < 20; i++) for (var t = 0; t < 6; t++) for (var k = 0; k < 2; k++) x[i, t, k] = (float)rng.NextDouble();
         Assert.All(EmbeddingSpaceSimilarity.Nngs(x, x, [1, 5], "marginal-w1"), v => Assert.Equal(1.0, v));
-        using var batch = DistributionBatch.FromTensors(torch.tensor(x).to_type(torch.ScalarType.Float64), null);
-        var distance = Distances.Create("marginal-w2", null);
+        using var batch = EmbeddingBatch.Distributions(torch.tensor(x).to_type(torch.ScalarType.Float64));
+        var distance = Distance.Create("marginal-w2");
         var viaBatch = EmbeddingSpaceSimilarity.MutualKnn(batch, batch, distance, [3]);
         Assert.Equal(1.0, viaBatch[0]);
         Assert.Equal(1.0, EmbeddingSpaceSimilarity.RbfCka(batch, batch, distance), 12);
@@ -116,9 +118,9 @@ public sealed class SimilarityTests : IDisposable
         var count = 0;
         foreach (var inst in doc.RootElement.GetProperty("instances").EnumerateArray())
         {
-            using var x = VectorBatch.FromArray(Matrix(inst.GetProperty("x")), torch.CPU);
-            using var y = VectorBatch.FromArray(Matrix(inst.GetProperty("y")), torch.CPU);
-            var distance = Distances.Create(inst.GetProperty("metric").GetString()!, null);
+            using var x = EmbeddingBatch.Vectors(Matrix(inst.GetProperty("x")));
+            using var y = EmbeddingBatch.Vectors(Matrix(inst.GetProperty("y")));
+            var distance = Distance.Create(inst.GetProperty("metric").GetString()!);
             var ks = inst.GetProperty("ks").EnumerateArray().Select(e => e.GetInt32()).ToArray();
             var nngs = EmbeddingSpaceSimilarity.Nngs(x, y, distance, ks);
             var expected = inst.GetProperty("nngs").EnumerateArray().Select(e => e.GetDouble()).ToArray();
@@ -245,7 +247,7 @@ public sealed class SimilarityTests : IDisposable
         public string Name => "one-way";
         public bool IsMetric => false;
         public bool IsSymmetric => false;
-        public Representation Accepts => Representation.Vectors;
+        public DistEmbed.Core.Representation Accepts => DistEmbed.Core.Representation.Vectors;
         public torch.Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => throw new InvalidOperationException("not called");
         public torch.Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => throw new InvalidOperationException("not called");
     }
@@ -266,7 +268,7 @@ public sealed class SimilarityTests : IDisposable
         Rejects("y", "y has 1 item(s)", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, new float[1, 2]));
         Rejects("metric", "accepts", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, x, "marginal-w2"));
         using var bx = VectorBatch.FromArray(ToDouble(x), null);
-        Rejects("distance", "'one-way' is not symmetric", () => EmbeddingSpaceSimilarity.GromovWasserstein(bx, bx, new OneWayDivergence()));
+        Rejects("distance", "'one-way' is not symmetric", () => EmbeddingSpaceSimilarity.GromovWassersteinCore(bx, bx, new OneWayDivergence(), 500, 0, true, null));
     }
 
     // ------------------------------------------------------------------ distembed compare

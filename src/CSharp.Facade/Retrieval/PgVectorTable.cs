@@ -174,7 +174,7 @@ public sealed partial class PgVectorTable : IDisposable
     /// <param name="table">The table.</param>
     /// <param name="batch">N embeddings: vectors (euclidean), quantile functions (quantile-w2) or equal-length uniform
     /// distributions (marginal-w2).</param>
-    /// <param name="distance">The distance whose exact export is stored (<see cref="EuclideanExports.ToEuclidean(IEmbeddingBatch, IDistance)"/>).</param>
+    /// <param name="distance">The distance whose exact export is stored (<see cref="EuclideanExports.ToEuclidean(EmbeddingBatch, Distance)"/>).</param>
     /// <param name="ids">N distinct ids, or null for 0 … N − 1.</param>
     /// <param name="labels">N labels, or null (no labels).</param>
     /// <param name="options">Settings, or null for the defaults.</param>
@@ -185,20 +185,27 @@ public sealed partial class PgVectorTable : IDisposable
     /// <exception cref="ArgumentException">A distance without an exact export (names distance); bad ids, labels or batch (named).</exception>
     /// <exception cref="PgVectorException">As for <see cref="Open"/>.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
-    public static PgVectorTable Export(string connectionString, string table, IEmbeddingBatch batch, IDistance distance,
+    public static PgVectorTable Export(string connectionString, string table, EmbeddingBatch batch, Distance distance,
         long[]? ids = null, long[]? labels = null, PgVectorTableOptions? options = null, bool buildIndex = true,
         IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(distance);
-        var dimension = ExportedDimension(batch, distance);
+        return ExportCore(connectionString, table, batch.Core, distance.Core, ids, labels, options, buildIndex, progress, cancellationToken);
+    }
+
+    internal static PgVectorTable ExportCore(string connectionString, string table, IEmbeddingBatch batch, IDistance distance,
+        long[]? ids, long[]? labels, PgVectorTableOptions? options, bool buildIndex,
+        IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        var dimension = ExportedDimensionCore(batch, distance);
         if (buildIndex && dimension > MaxIndexedDimension)
             throw new ArgumentException(
                 $"batch exports to {dimension} dimensions under {distance.Name}; pgvector's HNSW index takes at most {MaxIndexedDimension} (export without the index, or use fewer quantile levels or dimensions).", nameof(batch));
         var t = Create(connectionString, table, dimension, distance.Name, options);
         try
         {
-            t.Upsert(batch, distance, ids, labels, progress, cancellationToken);
+            t.UpsertCore(batch, distance, ids, labels, progress, cancellationToken);
             if (buildIndex) t.BuildIndex();
             return t;
         }
@@ -214,15 +221,20 @@ public sealed partial class PgVectorTable : IDisposable
     /// <param name="distance">A distance with an exact export.</param>
     /// <returns>F.</returns>
     /// <exception cref="ArgumentException">An empty batch (names batch); a distance without an exact export (names distance).</exception>
-    public static int ExportedDimension(IEmbeddingBatch batch, IDistance distance)
+    public static int ExportedDimension(EmbeddingBatch batch, Distance distance)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(distance);
+        return ExportedDimensionCore(batch.Core, distance.Core);
+    }
+
+    internal static int ExportedDimensionCore(IEmbeddingBatch batch, IDistance distance)
+    {
         if (batch.Count < 1) throw new ArgumentException("batch is empty; there is nothing to export.", nameof(batch));
         using var scope = torch.NewDisposeScope();
         using var first = torch.zeros(1, dtype: torch.int64, device: batch.Device);
         using var one = batch.Select(first);
-        return (int)one.ToEuclidean(distance).shape[1];
+        return (int)EuclideanExport.For(distance, one).shape[1];
     }
 
     /// <summary>The number of rows.</summary>
@@ -325,14 +337,22 @@ public sealed partial class PgVectorTable : IDisposable
     /// dimension (names batch); bad ids or labels (named).</exception>
     /// <exception cref="PgVectorException">The server fails.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
-    public long Upsert(IEmbeddingBatch batch, IDistance distance, long[]? ids = null, long[]? labels = null,
+    public long Upsert(EmbeddingBatch batch, Distance distance, long[]? ids = null, long[]? labels = null,
         IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(distance);
+        return UpsertCore(batch.Core, distance.Core, ids, labels, progress, cancellationToken);
+    }
+
+    internal long UpsertCore(IEmbeddingBatch batch, IDistance distance, long[]? ids, long[]? labels,
+        IProgress<long>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         CheckDistance(distance);
         var n = batch.Count;
         ids ??= Enumerable.Range(0, n).Select(i => (long)i).ToArray();
-        var dimension = ExportedDimension(batch, distance);
+        var dimension = ExportedDimensionCore(batch, distance);
         if (dimension != Dimension)
             throw new ArgumentException(
                 $"batch exports to {dimension} dimensions under {distance.Name} but table '{Table}' holds {Dimension}-dimensional vectors; export into another table.", nameof(batch));
@@ -342,7 +362,7 @@ public sealed partial class PgVectorTable : IDisposable
             using var scope = torch.NewDisposeScope();
             var rows = torch.arange(start, start + count, dtype: torch.int64, device: batch.Device);
             using var chunk = batch.Select(rows);
-            var exported = chunk.ToEuclidean(distance);
+            var exported = EuclideanExport.For(distance, chunk);
             TensorFinite("batch", exported, start);
             return exported.to_type(torch.ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         }, progress, cancellationToken);
@@ -375,12 +395,19 @@ public sealed partial class PgVectorTable : IDisposable
     /// <returns>For each query its neighbours, nearest first; the distances are the table's distance.</returns>
     /// <exception cref="ArgumentException">Another distance (names distance); an export of another dimension (names queries); k or efSearch out of range.</exception>
     /// <exception cref="PgVectorException">As for the float[,] overload.</exception>
-    public PgVectorHit[][] Search(IEmbeddingBatch queries, IDistance distance, int k, PgVectorSearchMode mode = PgVectorSearchMode.Exact, int efSearch = 0)
+    public PgVectorHit[][] Search(EmbeddingBatch queries, Distance distance, int k, PgVectorSearchMode mode = PgVectorSearchMode.Exact, int efSearch = 0)
+    {
+        ArgumentNullException.ThrowIfNull(queries);
+        ArgumentNullException.ThrowIfNull(distance);
+        return SearchCore(queries.Core, distance.Core, k, mode, efSearch);
+    }
+
+    internal PgVectorHit[][] SearchCore(IEmbeddingBatch queries, IDistance distance, int k, PgVectorSearchMode mode, int efSearch)
     {
         ArgumentNullException.ThrowIfNull(queries);
         CheckDistance(distance);
         using var scope = torch.NewDisposeScope();
-        var exported = queries.ToEuclidean(distance);
+        var exported = EuclideanExport.For(distance, queries);
         CheckQueryDimension((int)exported.shape[1]);
         using var host = ToHostFloat32(nameof(queries), exported);
         var values = host.data<float>().ToArray();

@@ -36,7 +36,7 @@ public static class CompareCommand
     /// <param name="GwSeed">Gromov–Wasserstein: seed of the subsample (<c>--gw-seed</c>).</param>
     public sealed record Request(string APath, string BPath, string? AMaskPath, string? BMaskPath, string Measures, string Ks,
         string Metric, string Device = DeviceOption.Default, double Bandwidth = 1.0, bool FixedBandwidth = false, bool Unbiased = false,
-        DistanceOptions? Options = null, int GwSample = EmbeddingSpaceSimilarity.DefaultGromovWassersteinSample, double? GwEpsilon = null,
+        DistEmbed.DistanceSettings? Options = null, int GwSample = EmbeddingSpaceSimilarity.DefaultGromovWassersteinSample, double? GwEpsilon = null,
         bool GwRaw = false, int GwSeed = 0);
 
     /// <summary>The outcome: N and the values in the order asked for (per measure, per k).</summary>
@@ -142,7 +142,7 @@ public static class CompareCommand
         var measures = Option("--measures", () => EmbeddingSpaceComparison.ParseMeasures(request.Measures));
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(request.Device);
-        var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistanceOptions());
+        var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistEmbed.DistanceSettings());
         using var x = Embeddings.Load(request.APath, request.AMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);
         var paired = measures.Where(m => m != "gw").Distinct().ToArray();

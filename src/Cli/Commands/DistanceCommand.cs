@@ -1,7 +1,7 @@
+using DistEmbed.Core;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using DistEmbed.Core;
 using DistEmbed.IO;
 using TorchSharp;
 
@@ -145,17 +145,17 @@ public static class DistanceCommand
     /// <param name="directionsPath">Optional fixed [L,d] directions (.npy) for the sliced distances.</param>
     /// <returns>The values and their shape.</returns>
     public static Result Compute(string aPath, string bPath, string? aMaskPath, string? bMaskPath, string metric,
-        DistanceOptions options, bool pairwise, string deviceName, string? directionsPath = null)
+        DistEmbed.DistanceSettings options, bool pairwise, string deviceName, string? directionsPath = null)
     {
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(deviceName);
         if (directionsPath is not null)
         {
-            options.Directions = DistanceSettings.ReadDirections(directionsPath, device);
+            options = options with { Directions = DistanceSettings.ReadDirections(directionsPath, device) };
         }
         // A warning is reported once, in the result, instead of by the distance on stderr; Throw still throws.
-        if (options.OnNonConvergence == SinkhornNonConvergence.Warn) options.OnNonConvergence = SinkhornNonConvergence.Ignore;
-        var distance = Distances.Create(metric, options);
+        if (options.OnNonConvergence == SinkhornNonConvergence.Warn) options = options with { OnNonConvergence = SinkhornNonConvergence.Ignore };
+        var distance = Distance.Create(metric, options);
         using var x = Embeddings.Load(aPath, aMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(bPath, bMaskPath, distance.Accepts, device);
         if (!pairwise && x.Count != y.Count)
@@ -164,10 +164,10 @@ public static class DistanceCommand
         var t = pairwise ? distance.Pairwise(x, y) : distance.Paired(x, y);
         var values = t.cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
         string? warning = null;
-        if (distance is ISinkhornDistance { Diagnostics: { UnconvergedSolves: > 0 } d })
+        if (distance.SinkhornConvergence is { UnconvergedSolves: > 0 } d)
             warning = string.Format(CultureInfo.InvariantCulture,
                 "{0}: {1} of {2} Sinkhorn solves stopped at --sinkhorn-iterations {3} with a marginal error up to {4:G3} > --tolerance {5:G3}; the values are not converged (raise --sinkhorn-iterations or --epsilon).",
-                distance.Name, d.UnconvergedSolves, d.Solves, options.MaxIterations, d.MaxUnconvergedMarginalError, options.Tolerance);
+                distance.Name, d.UnconvergedSolves, d.Solves, options.SinkhornIterations, d.MaxUnconvergedMarginalError, options.Tolerance);
         return new Result(distance.Name, t.shape, values) { ConvergenceWarning = warning };
     }
 }

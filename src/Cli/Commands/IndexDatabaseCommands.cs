@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using DistEmbed.Core;
+
 using DistEmbed.IO;
 using DistEmbed.Retrieval;
 using TorchSharp;
@@ -164,9 +164,9 @@ public static class IndexDatabaseCommands
     }
 
     /// <summary>The distance of an export, checked against the embeddings' rank.</summary>
-    private static IDistance ExportDistance(string name, int rank)
+    private static Distance ExportDistance(string name, int rank)
     {
-        var d = DistanceSettings.Create(name, new DistanceOptions());
+        var d = DistanceSettings.Create(name, new DistEmbed.DistanceSettings());
         if (name is not ("euclidean" or "quantile-w2" or "marginal-w2"))
             throw new ArgumentException(
                 $"--distance {name} has no exact Euclidean export here; use euclidean ([N,d]), quantile-w2 ([N,d,Q]) or marginal-w2 ([N,T,d]) (sliced-w2 needs fixed directions: export with the library, EuclideanExports.ToEuclidean(batch, directions)).", "distance");
@@ -176,7 +176,7 @@ public static class IndexDatabaseCommands
         return d;
     }
 
-    private static IEmbeddingBatch Load(string path, string? levelsPath, IDistance distance, string option)
+    private static EmbeddingBatch Load(string path, string? levelsPath, Distance distance, string option)
     {
         if (levelsPath is not null && distance.Accepts != Representation.Quantiles)
             throw new ArgumentException($"--levels belongs to [N,d,Q] quantile embeddings; it does not apply to {distance.Name}.", "levels");
@@ -185,7 +185,7 @@ public static class IndexDatabaseCommands
             if (levelsPath is null) return Embeddings.Load(path, null, distance.Accepts);
             var values = Npy.ReadTensor(path);
             var levels = Npy.ReadTensor(levelsPath, dtype: values.dtype);
-            return QuantileBatch.FromTensor(values, levels);
+            return EmbeddingBatch.Quantiles(values, levels);
         }
         catch (ArgumentException e) when (e.ParamName is not null)
         {

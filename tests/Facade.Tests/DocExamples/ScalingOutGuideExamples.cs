@@ -10,7 +10,7 @@ namespace DistEmbed.Facade.Tests.DocExamples;
 [Collection(PostgresCollection.Name)]
 public sealed class ScalingOutGuideExamples(PostgresCluster cluster)
 {
-    private static QuantileBatch RandomQuantiles(int n, int seed)
+    private static EmbeddingBatch RandomQuantiles(int n, int seed)
     {
         torch.Tensor values;
         using (var scope = torch.NewDisposeScope())
@@ -18,7 +18,7 @@ public sealed class ScalingOutGuideExamples(PostgresCluster cluster)
             var g = new torch.Generator((ulong)seed);
             values = torch.randn([n, 4, 8], generator: g).sort(2).Values.add(torch.randn([n, 4, 1], generator: g)).MoveToOuterDisposeScope();
         }
-        return QuantileBatch.FromTensor(values, null);
+        return EmbeddingBatch.Quantiles(values);
     }
 
     [Fact]
