@@ -120,6 +120,10 @@ public sealed class CatalogTests
         Assert.Equal(["triplet", "contrastive", "ntxent", "multi-similarity", "prototype", "supcon", "circle", "proxy-anchor", "xbm"], Catalog.LossNames);
         Assert.Equal(["all", "batch-hard", "semi-hard"], Catalog.MinerNames);
         Assert.Equal(Catalog.Losses.Select(l => l.Name), Catalog.LossNames);
+        Assert.Equal(
+            [LossTuples.Triplets, LossTuples.Pairs, LossTuples.Pairs, LossTuples.Pairs, LossTuples.Triplets, LossTuples.Pairs, LossTuples.Pairs, LossTuples.Proxies, LossTuples.Memory],
+            Catalog.Losses.Select(l => l.Tuples));
+        Assert.Equal(Core.Losses.Catalog.Select(l => l.Tuples.ToString()), Catalog.Losses.Select(l => l.Tuples.ToString()));
         Assert.Equal(Catalog.Miners.Select(m => m.Name), Catalog.MinerNames);
         using var hard = Miners.BatchHard(batch, labels, distance);
         using var mined = Catalog.CreateMiner("batch-hard").Mine(batch, labels, distance);

@@ -16,9 +16,9 @@ namespace DistEmbed.Facade.Tests;
 public sealed class LossTrainingTests
 {
     /// <summary>A module without parameters: the first 8 input coordinates as the embedding.</summary>
-    private sealed class Fixed() : nn.Module<Tensor, IEmbeddingBatch>(nameof(Fixed))
+    private sealed class Fixed() : nn.Module<Tensor, EmbeddingBatch>(nameof(Fixed))
     {
-        public override IEmbeddingBatch forward(Tensor x) => VectorBatch.FromTensor(x.narrow(1, 0, 8));
+        public override EmbeddingBatch forward(Tensor x) => EmbeddingBatch.Vectors(x.narrow(1, 0, 8));
     }
 
     private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

@@ -1,4 +1,3 @@
-using DistEmbed.Core;
 using DistEmbed.Sequences;
 using DistEmbed.Training;
 using TorchSharp;
@@ -10,7 +9,7 @@ namespace DistEmbed.Facade.Tests.DocExamples;
 
 #region snippet:losses-vector-encoder
 /// <summary>An MLP mapping a feature vector to an embedding vector in R^d.</summary>
-public sealed class VectorEncoder : nn.Module<Tensor, IEmbeddingBatch>
+public sealed class VectorEncoder : nn.Module<Tensor, EmbeddingBatch>
 {
     private readonly Linear hidden;
     private readonly Linear output;
@@ -22,7 +21,7 @@ public sealed class VectorEncoder : nn.Module<Tensor, IEmbeddingBatch>
         RegisterComponents();
     }
 
-    public override IEmbeddingBatch forward(Tensor x) => VectorBatch.FromTensor(output.forward(nn.functional.relu(hidden.forward(x))));
+    public override EmbeddingBatch forward(Tensor x) => EmbeddingBatch.Vectors(output.forward(nn.functional.relu(hidden.forward(x))));
 }
 #endregion
 
