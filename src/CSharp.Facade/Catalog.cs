@@ -18,12 +18,25 @@ public sealed record DistanceInfo(string Name, Representation Accepts, DistanceK
     public Distance Create(DistanceSettings? settings = null) => Distance.Create(Name, settings);
 }
 
+/// <summary>What a loss of the catalog is computed on.</summary>
+public enum LossTuples
+{
+    /// <summary>Triplets (anchor, positive, negative) from the miner.</summary>
+    Triplets = 0,
+    /// <summary>Positive and negative pairs (those of the miner's triplets, or all pairs).</summary>
+    Pairs = 1,
+    /// <summary>No tuples: every item is compared with learnable class proxies (the miner must be <c>all</c>).</summary>
+    Proxies = 2,
+    /// <summary>The tuples of a wrapped triplet or pair loss, mined by the loss itself between the batch and a memory of past batches.</summary>
+    Memory = 3,
+}
+
 /// <summary>One loss of the catalog.</summary>
 /// <param name="Name">The name, for <c>MetricLearningOptions.Loss</c> and <c>--loss</c>.</param>
-/// <param name="OnTriplets">True for a loss on (anchor, positive, negative) triplets; false for one on positive and negative pairs.</param>
+/// <param name="Tuples">What it is computed on: triplets, pairs, class proxies or a memory of past batches.</param>
 /// <param name="Summary">What it computes, in one line (with its source).</param>
 /// <param name="Options">The group of the core's loss options it reads.</param>
-public sealed record LossInfo(string Name, bool OnTriplets, string Summary, string Options);
+public sealed record LossInfo(string Name, LossTuples Tuples, string Summary, string Options);
 
 /// <summary>One miner of the catalog.</summary>
 /// <param name="Name">The name, for <c>MetricLearningOptions.Miner</c> and <c>--miner</c>.</param>
@@ -50,9 +63,9 @@ public static class Catalog
             d.Options.Select(o => o == nameof(Core.DistanceOptions.MaxIterations) ? nameof(DistanceSettings.SinkhornIterations) : o).ToArray()))
         .ToArray();
 
-    /// <summary>Every loss: name, triplets or pairs, summary, the options group it reads.</summary>
+    /// <summary>Every loss: name, what it is computed on (triplets, pairs, proxies, memory), summary, the options group it reads.</summary>
     public static IReadOnlyList<LossInfo> Losses { get; } = Core.Losses.Catalog
-        .Select(l => new LossInfo(l.Name, l.Tuples == Core.LossTuples.Triplets, l.Summary, l.Options))
+        .Select(l => new LossInfo(l.Name, (LossTuples)(int)l.Tuples, l.Summary, l.Options))
         .ToArray();
 
     /// <summary>Every miner: name, summary, the settings it reads.</summary>

@@ -117,9 +117,13 @@ public sealed class CatalogTests
         using var batch = VectorBatch.FromTensor(values);
         var labels = torch.tensor(new long[] { 0, 0, 1, 1, 2, 2, 3, 3 });
         var distance = Distances.Create("euclidean", null);
-        Assert.Equal(["triplet", "contrastive", "ntxent", "multi-similarity", "prototype"], Catalog.LossNames);
+        Assert.Equal(["triplet", "contrastive", "ntxent", "multi-similarity", "prototype", "supcon", "circle", "proxy-anchor", "xbm"], Catalog.LossNames);
         Assert.Equal(["all", "batch-hard", "semi-hard"], Catalog.MinerNames);
         Assert.Equal(Catalog.Losses.Select(l => l.Name), Catalog.LossNames);
+        Assert.Equal(
+            [LossTuples.Triplets, LossTuples.Pairs, LossTuples.Pairs, LossTuples.Pairs, LossTuples.Triplets, LossTuples.Pairs, LossTuples.Pairs, LossTuples.Proxies, LossTuples.Memory],
+            Catalog.Losses.Select(l => l.Tuples));
+        Assert.Equal(Core.Losses.Catalog.Select(l => l.Tuples.ToString()), Catalog.Losses.Select(l => l.Tuples.ToString()));
         Assert.Equal(Catalog.Miners.Select(m => m.Name), Catalog.MinerNames);
         using var hard = Miners.BatchHard(batch, labels, distance);
         using var mined = Catalog.CreateMiner("batch-hard").Mine(batch, labels, distance);
@@ -137,6 +141,8 @@ public sealed class CatalogTests
             ["ntxent"] = NTXentLoss.Compute(batch, labels, distance, pairs, options.NTXent),
             ["multi-similarity"] = MultiSimilarityLoss.Compute(batch, labels, distance, pairs, null),
             ["prototype"] = PrototypeLoss.Compute(batch, labels, distance, hard, null),
+            ["supcon"] = SupConLoss.Compute(batch, labels, distance, pairs, null),
+            ["circle"] = CircleLoss.Compute(batch, labels, distance, pairs, null),
         };
         foreach (var (name, value) in expected)
         {
@@ -210,6 +216,41 @@ public sealed class CatalogTests
             return;
         }
         Assert.Fail($"docs/distances.md's table differs from the catalog; it must read (or run with {AcceptVariable}=1):\n{expected}");
+    }
+
+    [Fact]
+    public void TheLossesGuideTableIsTheCatalog()
+    {
+        const string start = "<!-- loss-catalog:begin -->", end = "<!-- loss-catalog:end -->";
+        var path = Path.Combine(Root(), "docs", "losses.md");
+        var text = File.ReadAllText(path).ReplaceLineEndings("\n");
+        var from = text.IndexOf(start, StringComparison.Ordinal);
+        var to = text.IndexOf(end, StringComparison.Ordinal);
+        Assert.True(from >= 0 && to > from, $"docs/losses.md needs the markers {start} and {end} around the loss table.");
+        var sb = new StringBuilder();
+        sb.Append("| name | tuples | what it computes | options (`LossOptions`) |\n");
+        sb.Append("| --- | --- | --- | --- |\n");
+        foreach (var l in Catalog.Losses)
+        {
+            var tuples = l.Tuples switch
+            {
+                LossTuples.Triplets => "triplets",
+                LossTuples.Pairs => "pairs",
+                LossTuples.Proxies => "class proxies",
+                _ => "memory",
+            };
+            var defaultMark = l.Name == Catalog.DefaultLoss ? " (default)" : "";
+            sb.Append($"| `{l.Name}`{defaultMark} | {tuples} | {l.Summary.Replace("|", "∣", StringComparison.Ordinal)} | `{l.Options}` |\n");
+        }
+        var expected = sb.ToString().TrimEnd('\n');
+        var actual = text[(from + start.Length)..to].Trim('\n');
+        if (actual == expected) return;
+        if (Environment.GetEnvironmentVariable(AcceptVariable) == "1")
+        {
+            File.WriteAllText(path, text[..(from + start.Length)] + "\n" + expected + "\n" + text[to..]);
+            return;
+        }
+        Assert.Fail($"docs/losses.md's table differs from the loss catalog; it must read (or run with {AcceptVariable}=1):\n{expected}");
     }
 
     /// <summary>The docs table of the catalog: name, accepts, metric, what it computes, options read with their defaults.</summary>

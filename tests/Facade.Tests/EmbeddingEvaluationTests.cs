@@ -91,6 +91,8 @@ public sealed class EmbeddingEvaluationTests : IDisposable
             Assert.InRange(report.MeanReciprocalRank, report.PrecisionAt1, 1.0);
             Assert.NotNull(report.Nmi);
             Assert.InRange(report.Nmi!.Value, 0.0, 1.0);
+            Assert.NotNull(report.Ami);
+            Assert.True(report.Ami!.Value <= 1.0 && report.Ami.Value < report.Nmi.Value + 1e-12, $"AMI {report.Ami} corrects NMI {report.Nmi} for chance");
         }
         Assert.True(map is > 0.05 and < 0.95, $"the random set should be neither trivial nor hopeless: MAP@R = {map}");
     }
@@ -108,6 +110,7 @@ public sealed class EmbeddingEvaluationTests : IDisposable
         var sliced2 = EmbeddingEvaluation.Evaluate(p, mask, labels, new EvaluationOptions { Distance = "sliced-w2" });
         Assert.Equal(sliced1.MapAtR, sliced2.MapAtR);
         Assert.Null(sliced1.Nmi);
+        Assert.Null(sliced1.Ami);
     }
 
     [Fact]
@@ -167,7 +170,7 @@ public sealed class EmbeddingEvaluationTests : IDisposable
         Assert.Equal(map, json.GetProperty("map_at_r").GetDouble(), 12);
         Assert.Equal("euclidean", json.GetProperty("distance").GetString());
         Assert.Equal(30, json.GetProperty("n").GetInt32());
-        foreach (var key in new[] { "mrr", "auc", "eer", "nmi", "recall_at_k", "mean_average_precision" }) Assert.True(json.TryGetProperty(key, out _), key);
+        foreach (var key in new[] { "mrr", "auc", "eer", "nmi", "ami", "recall_at_k", "mean_average_precision" }) Assert.True(json.TryGetProperty(key, out _), key);
         (code, stdout, stderr) = CliRunner.Run("evaluate", "--embeddings", emb, "--labels", labels, "--distance", "cosine");
         Assert.True(code == 0, stderr);
         Assert.Contains("map_at_r", stdout);

@@ -2,7 +2,8 @@
 /// scripts/golden/make_golden_metrics.py and stored in fixtures/golden_metrics.json: roc_auc_score, the equal-error
 /// rate read off roc_curve, normalized_mutual_info_score, and average_precision_score per query (which coincides
 /// with RetrievalMetrics' full-ranking AP when a query's distances have no ties; the fixture's distances are
-/// continuous). Every metric lies in [0, 1], so agreement is checked to 1e-9 absolute.
+/// continuous). Every metric lies in [0, 1] (AMI in [-1, 1]), so agreement is checked to 1e-9 absolute. AMI's golden values
+/// (adjusted_mutual_info_score) come from scripts/golden/make_golden_ami.py, stored in fixtures/golden_ami.json.
 module DistEmbed.Properties.GoldenMetricTests
 
 open System
@@ -10,6 +11,7 @@ open System.Text.Json
 open Expecto
 open DistEmbed.Core
 open DistEmbed.Properties.ReferenceSupport
+open DistEmbed.Properties.Generators
 
 type private PairCase =
     { Distances: float[]
@@ -43,6 +45,12 @@ let private pairCases =
 
 let private nmiCases =
     load "nmi" (fun e ->
+        { U = jsonIntegers (e.GetProperty "u")
+          V = jsonIntegers (e.GetProperty "v")
+          Expected = e.GetProperty("expected").GetDouble() })
+
+let private amiCases =
+    loadFixture "golden_ami.json" "ami" (fun path -> $"ami from {path}") (fun e ->
         { U = jsonIntegers (e.GetProperty "u")
           V = jsonIntegers (e.GetProperty "v")
           Expected = e.GetProperty("expected").GetDouble() })
@@ -94,6 +102,23 @@ let tests =
                   (fun c -> Clustering.normalizedMutualInformation (c.U, c.V))
                   (fun c -> c.Expected)
                   (fun c -> sprintf "u = %A\nv = %A" c.U c.V)
+          testCase $"Clustering.AdjustedMutualInformation matches adjusted_mutual_info_score on {fixtureCount amiCases} instances" <| fun () ->
+              check
+                  amiCases
+                  (fun c -> Clustering.adjustedMutualInformation (c.U, c.V))
+                  (fun c -> c.Expected)
+                  (fun c -> sprintf "u = %A\nv = %A" c.U c.V)
+          testCase "Clustering.AdjustedMutualInformation: identical partitions score 1, renamed or not, down to all singletons of 2 items" <| fun () ->
+              for u, v in [ [| 0L; 1L |], [| 0L; 1L |]; [| 0L; 1L; 2L |], [| 5L; 4L; 3L |]; [| 1L; 1L; 2L; 2L; 2L |], [| 9L; 9L; 0L; 0L; 0L |] ] do
+                  Expect.equal (Clustering.adjustedMutualInformation (u, v)) 1.0 (sprintf "AMI(%A, %A)" u v)
+          testCase "Clustering.AdjustedMutualInformation is symmetric and invariant under renaming on the fixture" <| fun () ->
+              match amiCases with
+              | Error message -> failtest message
+              | Ok cases ->
+                  for c in cases do
+                      let a = Clustering.adjustedMutualInformation (c.U, c.V)
+                      expectClose 1e-12 (sprintf "AMI(v, u) for u = %A" c.U) a (Clustering.adjustedMutualInformation (c.V, c.U))
+                      expectClose 1e-12 (sprintf "AMI(3 - 2u, v) for u = %A" c.U) a (Clustering.adjustedMutualInformation (c.U |> Array.map (fun x -> 3L - 2L * x), c.V))
           testCase $"RetrievalMetrics MeanAveragePrecision matches mean average_precision_score on {fixtureCount averagePrecisionCases} instances" <| fun () ->
               let evaluate c = RetrievalMetrics.evaluate (c.Matrix, c.QueryLabels, c.GalleryLabels, c.QueryIsGallery, [||])
               check

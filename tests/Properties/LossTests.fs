@@ -46,6 +46,25 @@ let private marginTerms (d: int -> int -> float) (boundary: int -> float) alpha 
         [| for a, p in pos -> relu (alpha + d a p - boundary a) + nu * boundary a |]
         [| for a, n in neg -> relu (alpha - (d a n - boundary a)) + nu * boundary a |]
 
+/// SupCon [Khosla et al. 2020, eq. 2] per anchor with a positive, logits −D/τ, denominator over all pairs of the anchor.
+let private supConTerms (d: int -> int -> float) b tau (pos: (int * int)[]) (neg: (int * int)[]) =
+    [| for i in 0 .. b - 1 do
+           let mine = [| for a, p in pos do if a = i then yield p |]
+           if mine.Length > 0 then
+               let all = Array.append [| for p in mine -> -(d i p) / tau |] [| for a, n in neg do if a = i then yield -(d i n) / tau |]
+               let denominator = logSumExp all
+               yield -(Array.sumBy (fun p -> -(d i p) / tau - denominator) mine) / float mine.Length |]
+
+/// Circle loss [Sun et al. 2020, eq. 4, 8] per anchor with a positive and a negative, s = 1 − D.
+let private circleTerms (d: int -> int -> float) b m gamma (pos: (int * int)[]) (neg: (int * int)[]) =
+    [| for i in 0 .. b - 1 do
+           let sp = [| for a, p in pos do if a = i then yield 1.0 - d a p |]
+           let sn = [| for a, n in neg do if a = i then yield 1.0 - d a n |]
+           if sp.Length > 0 && sn.Length > 0 then
+               let lp = sp |> Array.map (fun s -> -gamma * relu (1.0 + m - s) * (s - (1.0 - m)))
+               let ln = sn |> Array.map (fun s -> gamma * relu (s + m) * (s - m))
+               yield softplus (logSumExp lp + logSumExp ln) |]
+
 let private reduceReference (reduction: Reduction) (terms: float[]) =
     match reduction with
     | Reduction.Sum -> Array.sum terms
@@ -131,7 +150,15 @@ let private referenceSuite =
               let boundary i = if perClass then classBeta.[int c.Batch.Labels.[i]] else 1.2
               let o r = MarginLossOptions(Margin = 0.3, Nu = 0.1, Reduction = r)
               agree "margin" (fun r -> MarginLoss.compute (batchOf c.Batch.Values, labelsOf c.Batch.Labels, distanceOf c, beta, pairsOf c, o r))
-                  (marginTerms (referenceDistance c) boundary 0.3 0.1 c.Pos c.Neg)) ]
+                  (marginTerms (referenceDistance c) boundary 0.3 0.1 c.Pos c.Neg))
+          property "supervised contrastive (SupCon)" 60 (Gen.zip case (Gen.elements [ 0.05; 0.5; 2.0 ])) (fun (c, tau) ->
+              let o r = SupConLossOptions(Temperature = tau, Reduction = r)
+              agree "SupCon" (fun r -> SupConLoss.compute (batchOf c.Batch.Values, labelsOf c.Batch.Labels, distanceOf c, pairsOf c, o r))
+                  (supConTerms (referenceDistance c) c.Batch.Values.Length tau c.Pos c.Neg))
+          property "circle" 60 (Gen.zip case (Gen.elements [ (0.25, 2.0); (0.4, 32.0); (0.0, 0.5) ])) (fun (c, (m, gamma)) ->
+              let o r = CircleLossOptions(Margin = m, Gamma = gamma, Reduction = r)
+              agree "circle" (fun r -> CircleLoss.compute (batchOf c.Batch.Values, labelsOf c.Batch.Labels, distanceOf c, pairsOf c, o r))
+                  (circleTerms (referenceDistance c) c.Batch.Values.Length m gamma c.Pos c.Neg)) ]
 
 // ---- zero when every margin holds, positive otherwise -----------------------------------------------------------
 
@@ -186,6 +213,8 @@ let private noTupleLosses : (string * (IEmbeddingBatch -> torch.Tensor -> Reduct
     [ "contrastive", (fun e y r -> ContrastiveLoss.compute (e, y, dist, emptyPairs (), ContrastiveLossOptions(Reduction = r)))
       "triplet", (fun e y r -> TripletMarginLoss.compute (e, y, dist, null, TripletMarginLossOptions(Reduction = r)))
       "NT-Xent", (fun e y r -> NTXentLoss.compute (e, y, dist, null, NTXentLossOptions(Reduction = r)))
+      "SupCon", (fun e y r -> SupConLoss.compute (e, y, dist, null, SupConLossOptions(Reduction = r)))
+      "circle", (fun e y r -> CircleLoss.compute (e, y, dist, null, CircleLossOptions(Reduction = r)))
       "multi-similarity", (fun e y r -> MultiSimilarityLoss.compute (e, y, dist, emptyPairs (), MultiSimilarityLossOptions(Reduction = r)))
       "margin", (fun e y r -> MarginLoss.compute (e, y, dist, torch.tensor(1.0), emptyPairs (), MarginLossOptions(Reduction = r))) ]
 
@@ -237,7 +266,8 @@ let private signLosses : (string * (IEmbeddingBatch -> torch.Tensor -> IDistance
       "triplet soft plus", (fun e y d -> TripletMarginLoss.compute (e, y, d, null, TripletMarginLossOptions(Penalty = TripletPenalty.SoftPlus)))
       "NT-Xent", (fun e y d -> NTXentLoss.compute (e, y, d, null, NTXentLossOptions(Temperature = 0.5)))
       "multi-similarity", (fun e y d -> MultiSimilarityLoss.compute (e, y, d, null, MultiSimilarityLossOptions(Beta = 5.0, Threshold = 1.5)))
-      "margin", (fun e y d -> MarginLoss.compute (e, y, d, torch.tensor(1.5), null, MarginLossOptions(Margin = 0.5))) ]
+      "margin", (fun e y d -> MarginLoss.compute (e, y, d, torch.tensor(1.5), null, MarginLossOptions(Margin = 0.5)))
+      "circle", (fun e y d -> CircleLoss.compute (e, y, d, null, CircleLossOptions(Gamma = 4.0))) ]
 
 let private signSuite =
     testList
@@ -259,6 +289,31 @@ let private signSuite =
                               if i = j && gij <> 0.0 then failtestf "∂L/∂D(%d,%d) = %g on the diagonal" i j gij
                               elif i <> j && labels.[i] = labels.[j] && gij < 0.0 then failtestf "∂L/∂D(a=%d, p=%d) = %g < 0" i j gij
                               elif labels.[i] <> labels.[j] && gij > 0.0 then failtestf "∂L/∂D(a=%d, n=%d) = %g > 0" i j gij)
+          yield
+              property "SupCon: every negative pushed apart, each anchor's positives pulled together in aggregate" 40 signCase (fun (labels, entries) ->
+                  use _ = torch.NewDisposeScope()
+                  let b = labels.Length
+                  let table = torch.tensor(entries, dtype = torch.float64).reshape(int64 b, int64 b).requires_grad_(true)
+                  let oneHot = VectorBatch.FromTensor(torch.eye(int64 b, dtype = torch.float64))
+                  let value = SupConLoss.compute (oneHot, labelsOf labels, TableDistance(table), null, SupConLossOptions(Temperature = 0.5))
+                  if value.requires_grad then
+                      value.backward()
+                      let g = toArray table.grad
+                      for i in 0 .. b - 1 do
+                          let mutable positives = 0.0
+                          for j in 0 .. b - 1 do
+                              let gij = g.[i * b + j]
+                              if i = j && gij <> 0.0 then failtestf "∂L/∂D(%d,%d) = %g on the diagonal" i j gij
+                              elif i <> j && labels.[i] = labels.[j] then positives <- positives + gij
+                              elif labels.[i] <> labels.[j] && gij > 0.0 then failtestf "∂L/∂D(a=%d, n=%d) = %g > 0" i j gij
+                          if positives < -1e-12 then failtestf "Σ_p ∂L/∂D(a=%d, p) = %g < 0" i positives)
+          yield testCase "SupCon: one positive far more similar than another can have ∂L/∂D(a, p) < 0 (so the per-pair sign is not a property)" <| fun () ->
+              // Anchor 0 with positives 1 (D = 0.1) and 2 (D = 3): raising D(0, 1) evens the softmax over the positives.
+              let table = torch.tensor([| 0.0; 0.1; 3.0; 3.0; 0.1; 0.0; 3.0; 3.0; 3.0; 3.0; 0.0; 3.0; 3.0; 3.0; 3.0; 0.0 |], dtype = torch.float64).reshape(4L, 4L).requires_grad_(true)
+              let oneHot = VectorBatch.FromTensor(torch.eye(4L, dtype = torch.float64))
+              let value = SupConLoss.compute (oneHot, torch.tensor([| 0L; 0L; 0L; 1L |]), TableDistance(table), null, SupConLossOptions(Temperature = 0.5))
+              value.backward()
+              Expect.isLessThan (toArray table.grad).[1] 0.0 "∂L/∂D(0, 1) < 0"
           yield testCase "a gradient step on the triplet loss brings the positive closer and the negative farther" <| fun () ->
               let x = torch.tensor([| 0.0; 0.0; 1.0; 0.5; 0.3; 1.0 |], dtype = torch.float64).reshape(3L, 2L).requires_grad_(true)
               let labels = torch.tensor([| 0L; 0L; 1L |])
@@ -270,8 +325,6 @@ let private signSuite =
               Expect.isLessThan (d after 0 1) (d before 0 1) "d(a, p) decreases"
               Expect.isGreaterThan (d after 0 2) (d before 0 2) "d(a, n) increases" ]
 
-// ---- the library's distances ------------------------------------------------------------------------------------
-
 /// Distinct continuous points (no ties, so the Euclidean distance is differentiable at every pair used).
 let private distinctBatch : Gen<LabelledBatch> =
     gen {
@@ -279,6 +332,51 @@ let private distinctBatch : Gen<LabelledBatch> =
         let! rows = Gen.arrayOfLength batch.Labels.Length (Gen.arrayOfLength batch.Values.[0].Length (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float i / 500000.0)))
         return { batch with Values = rows }
     }
+
+let private invarianceSuite =
+    testList
+        "invariances"
+        [ property "SupCon is unchanged when one constant is added to every distance (the softmax's shift: cos vs 1 − cos)" 40 (Gen.zip signCase (Gen.choose (-300, 300))) (fun ((labels, entries), shift) ->
+              use _ = torch.NewDisposeScope()
+              let b = labels.Length
+              let oneHot () = VectorBatch.FromTensor(torch.eye(int64 b, dtype = torch.float64))
+              let value (t: float[]) = toScalar (SupConLoss.compute (oneHot (), labelsOf labels, TableDistance(torch.tensor(t, dtype = torch.float64).reshape(int64 b, int64 b)), null, null))
+              expectClose 1e-9 "SupCon(D + c)" (value entries) (value (entries |> Array.map (fun v -> v + float shift / 100.0))))
+          property "SupCon and circle are invariant under relabelling the classes and permuting the batch" 40 distinctBatch (fun batch ->
+              use _ = torch.NewDisposeScope()
+              let b = batch.Labels.Length
+              let perm = Array.init b (fun i -> (i * 5 + 3) % b) |> Array.distinct
+              if perm.Length = b then
+                  let relabelled = batch.Labels |> Array.map (fun l -> 10L - 3L * l)
+                  let compute (rows: float[][]) (labels: int64[]) =
+                      let e = batchOf rows
+                      let y = labelsOf labels
+                      toScalar (SupConLoss.compute (e, y, SquaredEuclidean(), null, null)), toScalar (CircleLoss.compute (e, y, SquaredEuclidean(), null, CircleLossOptions(Gamma = 4.0)))
+                  let s1, c1 = compute batch.Values batch.Labels
+                  let s2, c2 = compute (perm |> Array.map (fun i -> batch.Values.[i])) (perm |> Array.map (fun i -> relabelled.[i]))
+                  expectClose 1e-9 "SupCon" s1 s2
+                  expectClose 1e-9 "circle" c1 c2)
+          testCase "circle with the cosine distance equals the paper's formula on cosine similarities (s = 1 − D = cos), for any norm" <| fun () ->
+              let x = torch.tensor([| 1.0; 0.2; 0.3; 1.0; -1.0; 0.5; 2.0; 0.0 |], dtype = torch.float64).reshape(4L, 2L)
+              let labels = torch.tensor([| 0L; 0L; 1L; 1L |])
+              let cosine = Distances.Create("cosine", null) :> IDistance
+              let scaled = x.mul(torch.tensor([| 3.0; 0.5; 7.0; 0.1 |], dtype = torch.float64).unsqueeze(1L))
+              let v1 = toScalar (CircleLoss.compute (VectorBatch.FromTensor x, labels, cosine, null, CircleLossOptions(Gamma = 16.0)))
+              let v2 = toScalar (CircleLoss.compute (VectorBatch.FromTensor scaled, labels, cosine, null, CircleLossOptions(Gamma = 16.0)))
+              let rows = toArray x |> Array.chunkBySize 2
+              let cos (u: float[]) (v: float[]) = (u.[0] * v.[0] + u.[1] * v.[1]) / sqrt ((u.[0] * u.[0] + u.[1] * u.[1]) * (v.[0] * v.[0] + v.[1] * v.[1]))
+              let y = [| 0; 0; 1; 1 |]
+              let terms =
+                  [| for i in 0 .. 3 do
+                       let sp = [| for j in 0 .. 3 do if j <> i && y.[j] = y.[i] then yield cos rows.[i] rows.[j] |]
+                       let sn = [| for j in 0 .. 3 do if y.[j] <> y.[i] then yield cos rows.[i] rows.[j] |]
+                       let lp = sp |> Array.map (fun s -> -16.0 * max 0.0 (1.25 - s) * (s - 0.75))
+                       let ln = sn |> Array.map (fun s -> 16.0 * max 0.0 (s + 0.25) * (s - 0.25))
+                       yield log (1.0 + (Array.sumBy exp ln) * (Array.sumBy exp lp)) |]
+              expectClose 1e-9 "circle(cos)" (Array.average terms) v1
+              expectClose 1e-9 "circle(cos), rescaled rows" v1 v2 ]
+
+// ---- the library's distances ------------------------------------------------------------------------------------
 
 let private librarySuite =
     testList
@@ -300,7 +398,9 @@ let private librarySuite =
                         "triplet", TripletMarginLoss.compute (e, y, distance, null, TripletMarginLossOptions(Margin = 0.5)), tripletTerms d 0.5 TripletPenalty.Hinge triplets
                         "NT-Xent", NTXentLoss.compute (e, y, distance, null, NTXentLossOptions(Temperature = 0.5)), ntXentTerms d 0.5 pos neg
                         "multi-similarity", MultiSimilarityLoss.compute (e, y, distance, null, MultiSimilarityLossOptions(Beta = 10.0)), multiSimilarityTerms d b 2.0 10.0 0.5 pos neg
-                        "margin", MarginLoss.compute (e, y, distance, torch.tensor(1.0), null, MarginLossOptions()), marginTerms d (fun _ -> 1.0) 0.2 0.0 pos neg ]
+                        "margin", MarginLoss.compute (e, y, distance, torch.tensor(1.0), null, MarginLossOptions()), marginTerms d (fun _ -> 1.0) 0.2 0.0 pos neg
+                        "SupCon", SupConLoss.compute (e, y, distance, null, SupConLossOptions(Temperature = 0.5)), supConTerms d b 0.5 pos neg
+                        "circle", CircleLoss.compute (e, y, distance, null, CircleLossOptions(Gamma = 8.0)), circleTerms d b 0.25 8.0 pos neg ]
                   for what, value, terms in cases do
                       expectClose 1e-9 $"{name} {what}" (reduceReference Reduction.Mean terms) (toScalar value)
                       x.grad |> Option.ofObj |> Option.iter (fun g -> g.zero_() |> ignore)
@@ -366,7 +466,14 @@ let private validationSuite =
           invalid "PairIndices.Create: a1/p lengths differ" "positive" (fun () -> box (PairIndices.Create(torch.tensor([| 0L |]), torch.tensor([| 1L; 0L |]), torch.tensor([| 0L |]), torch.tensor([| 2L |]))))
           invalid "PairIndices.Create: a2/n lengths differ" "negative" (fun () -> box (PairIndices.Create(torch.tensor([| 0L |]), torch.tensor([| 1L |]), torch.tensor([| 0L |]), torch.tensor([| 2L; 1L |]))))
           invalid "PairIndices.Create: float indices" "anchorNegative" (fun () -> box (PairIndices.Create(torch.tensor([| 0L |]), torch.tensor([| 1L |]), torch.tensor([| 0.0 |]), torch.tensor([| 2L |]))))
-          missing "PairIndices.FromTriplets: null" "triplets" (fun () -> box (PairIndices.FromTriplets null)) ]
+          missing "PairIndices.FromTriplets: null" "triplets" (fun () -> box (PairIndices.FromTriplets null))
+          invalid "SupCon: temperature 0" "options" (fun () -> box (SupConLoss.compute (e (), y (), dist, null, SupConLossOptions(Temperature = 0.0))))
+          invalid "SupCon: unknown reduction" "options" (fun () -> box (SupConLoss.compute (e (), y (), dist, null, SupConLossOptions(Reduction = enum 9))))
+          invalid "SupCon: pair index outside the batch" "pairs" (fun () -> box (SupConLoss.compute (e (), y (), dist, pairIndices [| 0, 5 |] [||], null)))
+          invalid "circle: negative margin" "options" (fun () -> box (CircleLoss.compute (e (), y (), dist, null, CircleLossOptions(Margin = -0.1))))
+          invalid "circle: γ = 0" "options" (fun () -> box (CircleLoss.compute (e (), y (), dist, null, CircleLossOptions(Gamma = 0.0))))
+          invalid "circle: NaN γ" "options" (fun () -> box (CircleLoss.compute (e (), y (), dist, null, CircleLossOptions(Gamma = nan))))
+          invalid "circle: labels count ≠ batch count" "labels" (fun () -> box (CircleLoss.compute (e (), torch.tensor([| 0L |]), dist, null, null))) ]
 
 [<Tests>]
-let tests = testList "toolkit.losses" [ referenceSuite; marginSuite; noTupleSuite; signSuite; librarySuite; validationSuite ]
+let tests = testList "toolkit.losses" [ referenceSuite; marginSuite; noTupleSuite; signSuite; invarianceSuite; librarySuite; validationSuite ]

@@ -72,6 +72,7 @@ public sealed record RetrievalEvaluationReport(
 /// <param name="RocAuc">ROC AUC of all ordered pairs (same label = positive), smaller distance = more similar.</param>
 /// <param name="EqualErrorRate">The equal-error rate of the same pairs.</param>
 /// <param name="Nmi">NMI of a k-means clustering (k = number of classes) of vector embeddings; null for distributions and quantile functions.</param>
+/// <param name="Ami">Adjusted mutual information (Vinh et al. 2010, arithmetic normalisation, as scikit-learn's default) of the same k-means clustering; null where <paramref name="Nmi"/> is.</param>
 /// <param name="EvaluatedQueries">Queries the retrieval means are over (those whose class has another item).</param>
 /// <param name="QueriesWithoutRelevant">Queries left out because no other item shares their label.</param>
 public sealed record EvaluationReport(
@@ -87,12 +88,13 @@ public sealed record EvaluationReport(
     double RocAuc,
     double EqualErrorRate,
     double? Nmi,
+    double? Ami,
     int EvaluatedQueries,
     int QueriesWithoutRelevant);
 
 /// <summary>
 /// Evaluates embeddings you bring — from any model — with labels: precision@1, R-precision, MAP@R, mean average
-/// precision, recall@k, MRR (retrieval, leave-one-out), ROC AUC and EER (verification over all pairs) and NMI (k-means
+/// precision, recall@k, MRR (retrieval, leave-one-out), ROC AUC and EER (verification over all pairs) and NMI and AMI (k-means
 /// clustering), under any distance of the catalog:
 /// <code>
 /// var report = EmbeddingEvaluation.Evaluate(embeddings, labels);                  // float[N, d], int[N]; euclidean
@@ -212,11 +214,11 @@ public static class EmbeddingEvaluation
                         $"distance '{distance.Name}' between items {i} and {j} is {matrix[i, j].ToString(CultureInfo.InvariantCulture)}; the embeddings must give finite distances (check them for NaN or ∞).", nameof(embeddings));
         var retrieval = RetrievalMetrics.Evaluate(matrix, labels, labels, true, ks);
         var verification = VerificationMetrics.EvaluateMatrix(matrix, labels, labels, true);
-        double? nmi = embeddings is VectorBatch vectors ? EmbeddingMetrics.KMeansNmi(vectors, labels, o.KMeansRestarts, o.Seed) : null;
+        var clustering = embeddings is VectorBatch vectors ? EmbeddingMetrics.KMeansNmiAndAmi(vectors, labels, o.KMeansRestarts, o.Seed) : null;
         return new EvaluationReport(
             n, labels.Distinct().Count(), distance.Name, retrieval.PrecisionAt1, retrieval.RPrecision, retrieval.MapAtR,
             retrieval.MeanAveragePrecision, ks.Select((k, i) => (k, i)).ToDictionary(t => t.k, t => retrieval.RecallAtK[t.i]),
-            retrieval.MeanReciprocalRank, verification.RocAuc, verification.EqualErrorRate, nmi, retrieval.EvaluatedQueries,
+            retrieval.MeanReciprocalRank, verification.RocAuc, verification.EqualErrorRate, clustering?[0], clustering?[1], retrieval.EvaluatedQueries,
             retrieval.QueriesWithoutRelevant);
     }
 

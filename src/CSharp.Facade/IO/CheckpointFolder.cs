@@ -27,13 +27,13 @@ public sealed class CheckpointKind
     public IReadOnlyList<string> Files { get; }
 
     /// <summary>A sequence-embedder training checkpoint (<c>distembed train --task sequence</c>, <c>SequenceTrainer</c>).</summary>
-    public static CheckpointKind SequenceEmbedder { get; } = new("sequence-embedder", ["model.dat", "best.dat", "optimizer.dat"],
+    public static CheckpointKind SequenceEmbedder { get; } = new("sequence-embedder", ["model.dat", "best.dat", "optimizer.dat", "loss.dat"],
         m => m["trainer"] is JsonObject && m["state"] is JsonObject && m["model"] is JsonObject);
 
     /// <summary>A deep-Bregman training checkpoint (<c>distembed train bregman</c>, <c>DeepBregmanTrainer</c>): weights,
     /// best weights and optimiser state; <c>model.pt</c> is the weights file of the earlier layout (recognised so that
     /// such a folder may be replaced with overwrite).</summary>
-    public static CheckpointKind DeepBregman { get; } = new("deep-bregman", ["model.dat", "best.dat", "optimizer.dat", "model.pt"],
+    public static CheckpointKind DeepBregman { get; } = new("deep-bregman", ["model.dat", "best.dat", "optimizer.dat", "loss.dat", "model.pt"],
         m => m["model"] is JsonValue v && v.GetValueKind() == JsonValueKind.String && (string?)v == "deep-bregman");
 
     /// <summary>A triplet-VAE checkpoint (<c>Tvae.Save</c>, <c>Tvae.Train</c> with a checkpoint folder): weights, optimiser
@@ -42,7 +42,7 @@ public sealed class CheckpointKind
         m => m["format"] is JsonValue v && v.GetValueKind() == JsonValueKind.String && (string?)v == "distembed-tvae/1");
 
     /// <summary>A checkpoint of the generic metric-learning trainer (<c>MetricLearningTrainer</c>): any module's weights, best weights and optimiser state.</summary>
-    public static CheckpointKind MetricLearning { get; } = new("metric-learning", ["model.dat", "best.dat", "optimizer.dat"], _ => false);
+    public static CheckpointKind MetricLearning { get; } = new("metric-learning", ["model.dat", "best.dat", "optimizer.dat", "loss.dat"], _ => false);
 
     /// <summary>Every kind.</summary>
     public static IReadOnlyList<CheckpointKind> All { get; } = [SequenceEmbedder, DeepBregman, Tvae, MetricLearning];

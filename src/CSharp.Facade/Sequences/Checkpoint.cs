@@ -197,13 +197,18 @@ public static class Checkpoint
     /// <param name="optimizer">The optimiser, or null for a model-only directory.</param>
     /// <param name="bestWeights">The best weights (from <see cref="WeightsToBytes"/>), or null.</param>
     /// <exception cref="ArgumentException">The directory holds something other than a sequence-embedder checkpoint.</exception>
-    public static void Write(string directory, CheckpointManifest manifest, SequenceEmbedder model, AdamW? optimizer, byte[]? bestWeights)
+    public static void Write(string directory, CheckpointManifest manifest, SequenceEmbedder model, AdamW? optimizer, byte[]? bestWeights) =>
+        WriteWithLossState(directory, manifest, model, optimizer, bestWeights, null);
+
+    /// <summary>As the public overload, with the state file of a loss with parameters of its own (or null).</summary>
+    internal static void WriteWithLossState(string directory, CheckpointManifest manifest, SequenceEmbedder model, AdamW? optimizer, byte[]? bestWeights, CheckpointFile? lossState)
     {
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(manifest);
         ArgumentNullException.ThrowIfNull(model);
-        CheckpointFolder.Write(directory, CheckpointKind.SequenceEmbedder, Training.TrainingCheckpoint.Files(model, bestWeights, optimizer),
-            JsonSerializer.Serialize(manifest, Json), nameof(directory));
+        var files = Training.TrainingCheckpoint.Files(model, bestWeights, optimizer);
+        if (lossState is not null) files.Add(lossState);
+        CheckpointFolder.Write(directory, CheckpointKind.SequenceEmbedder, files, JsonSerializer.Serialize(manifest, Json), nameof(directory));
     }
 
     /// <summary>Reads and validates a directory's manifest.</summary>

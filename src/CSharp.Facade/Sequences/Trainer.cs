@@ -329,6 +329,7 @@ public static class SequenceTrainer
         public void LoadFrom(string dir)
         {
             Checkpoint.LoadWeights(model, Path.Combine(dir, Checkpoint.ModelFile));
+            LoadLossState(dir);
             TrainingCheckpoint.LoadOptimizer(Optimizer, dir);
             var best = Path.Combine(dir, Checkpoint.BestFile);
             if (File.Exists(best))
@@ -364,7 +365,7 @@ public static class SequenceTrainer
                 TrainData = trainPrint,
                 ValidData = validPrint,
             };
-            Checkpoint.Write(Directory!, manifest, model, Optimizer, BestWeights);
+            Checkpoint.WriteWithLossState(Directory!, manifest, model, Optimizer, BestWeights, LossStateFile());
         }
     }
 }

@@ -16,6 +16,10 @@ public sealed record MetricLearningOptions
     public string Loss { get; init; } = Catalog.DefaultLoss;
     /// <summary>The miner, a name of <see cref="Catalog.MinerNames"/>. Default <see cref="Catalog.DefaultMiner"/> (all: every valid tuple).</summary>
     public string Miner { get; init; } = Catalog.DefaultMiner;
+    /// <summary>With the loss <c>xbm</c> (cross-batch memory): the wrapped triplet or pair loss, a name of <see cref="Catalog.LossNames"/>. Default <c>contrastive</c>.</summary>
+    public string MemoryLoss { get; init; } = new CrossBatchMemoryOptions().Loss;
+    /// <summary>With the loss <c>xbm</c>: the memory size in items (≥ 0; 0 keeps no memory). Default 1024.</summary>
+    public int MemorySize { get; init; } = new CrossBatchMemoryOptions().Size;
     /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
     public double Margin { get; init; } = Catalog.DefaultMargin;
     /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
@@ -73,11 +77,15 @@ public sealed record MetricLearningOptions
     [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     private double? SinkhornEpsilonScaling { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { EpsilonScaling = v }; } }
 
-    /// <summary>The loss these settings name, with their margin and penalty.</summary>
+    /// <summary>
+    /// The loss these settings name, with their margin and penalty; <c>xbm</c> wraps <see cref="MemoryLoss"/> with a
+    /// memory of <see cref="MemorySize"/> items and mines with <see cref="Miner"/> between the batch and the memory.
+    /// </summary>
     /// <returns>A new loss from <see cref="Catalog.CreateLoss"/>.</returns>
     internal IMetricLoss CreateLoss() => Catalog.CreateLoss(Loss, new LossOptions
     {
         Triplet = new TripletMarginLossOptions { Margin = Margin, Penalty = SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge },
+        CrossBatchMemory = new CrossBatchMemoryOptions { Loss = MemoryLoss, Size = MemorySize, Miner = Miner, MinerMargin = Margin },
     });
 
     /// <summary>The miner these settings name, with their margin.</summary>
@@ -98,6 +106,18 @@ public sealed record MetricLearningOptions
     {
         if (!Catalog.LossNames.Contains(Loss)) throw new ArgumentException($"unknown loss '{Loss}'; known: {string.Join(", ", Catalog.LossNames)}.", nameof(Loss));
         if (!Catalog.MinerNames.Contains(Miner)) throw new ArgumentException($"unknown miner '{Miner}'; known: {string.Join(", ", Catalog.MinerNames)}.", nameof(Miner));
+        var lossTuples = Catalog.Losses.First(d => d.Name == Loss).Tuples;
+        if (lossTuples == LossTuples.Proxies && Miner != Catalog.DefaultMiner)
+            throw new ArgumentException($"the loss '{Loss}' compares every item with class proxies and uses no tuples, so the miner '{Miner}' would do nothing; use the miner '{Catalog.DefaultMiner}'.", nameof(Miner));
+        if (lossTuples == LossTuples.Memory)
+        {
+            var wrapped = Catalog.Losses.FirstOrDefault(d => d.Name == MemoryLoss);
+            if (wrapped is null || wrapped.Tuples is not (LossTuples.Triplets or LossTuples.Pairs))
+                throw new ArgumentException(
+                    $"MemoryLoss = '{MemoryLoss}'; the cross-batch memory wraps a triplet or pair loss, one of: {string.Join(", ", Catalog.Losses.Where(d => d.Tuples is LossTuples.Triplets or LossTuples.Pairs).Select(d => d.Name))}.",
+                    nameof(MemoryLoss));
+            Require.AtLeast(nameof(MemorySize), MemorySize, 0);
+        }
         if (Distance is not null && !Catalog.DistanceNames.Contains(Distance))
             throw new ArgumentException($"unknown distance '{Distance}'; known: {string.Join(", ", Catalog.DistanceNames)}.", nameof(Distance));
         Require.Positive(nameof(Margin), Margin);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DistEmbed.Core;
+using DistEmbed.IO;
 using DistEmbed.Sequences;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,11 +21,12 @@ internal abstract class MetricLearningRun
     protected readonly TrainingState State;
     protected readonly Device Device;
     protected readonly IDistance Distance;
-    protected readonly AdamW Optimizer;
+    private AdamW? optimizer;
     protected readonly string? Directory;
     protected byte[]? BestWeights;
     private readonly IMetricLoss loss;
     private readonly IMiner miner;
+    private readonly bool lossMines;
     private readonly SinkhornDiagnostics? sinkhorn;
     private readonly long[] labels;
     private readonly int stepsPerEpoch;
@@ -45,11 +47,94 @@ internal abstract class MetricLearningRun
         Device = NativeRuntime.ResolveDevice(options.Device);
         loss = options.CreateLoss();
         miner = options.CreateMiner();
+        // Proxy losses use no tuples; the cross-batch memory mines its own (with the options' miner) between the batch and its memory.
+        var tuples = Catalog.Losses.First(d => d.Name == loss.Name).Tuples;
+        lossMines = tuples is LossTuples.Proxies or LossTuples.Memory;
         sinkhorn = (distance as ISinkhornDistance)?.Diagnostics;
         model.to(Device);
-        Optimizer = OptimizerSetup.Create(model.parameters(), options.WeightDecay);
         labels = trainLabels.Select(l => (long)l).ToArray();
         stepsPerEpoch = Math.Max(1, labels.Length / (options.ClassesPerBatch * options.ItemsPerClass));
+    }
+
+    /// <summary>
+    /// The optimiser over the model's parameters and, for a loss with parameters of its own (<see cref="ITrainableLoss"/>,
+    /// e.g. <c>proxy-anchor</c>), the loss's: created at first use, after the loss is initialised from one embedding per
+    /// training class (<see cref="InitialiseLoss"/>).
+    /// </summary>
+    protected AdamW Optimizer
+    {
+        get
+        {
+            if (optimizer is null)
+            {
+                InitialiseLoss();
+                optimizer = OptimizerSetup.Create(TrainableParameters(), Options.WeightDecay);
+            }
+            return optimizer;
+        }
+    }
+
+    private IEnumerable<TorchSharp.Modules.Parameter> TrainableParameters() =>
+        loss is ITrainableLoss trainable ? Model.parameters().Concat(trainable.Parameters) : Model.parameters();
+
+    /// <summary>
+    /// Initialises a loss with parameters of its own (<see cref="ITrainableLoss"/>) once: its class parameters start at
+    /// the embeddings of the first training item of each class (classes in increasing order), embedded in evaluation
+    /// mode without gradient; a loss without parameters is left alone.
+    /// </summary>
+    protected void InitialiseLoss()
+    {
+        if (loss is not ITrainableLoss trainable || trainable.IsInitialised) return;
+        var classes = labels.Distinct().Order().ToArray();
+        var first = classes.Select(c => Array.IndexOf(labels, c)).ToArray();
+        var wasTraining = Model.training;
+        Model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var _ = torch.no_grad();
+            var (embeddings, _, owner) = ForwardBatch(first);
+            using var ownerScope = owner;
+            using var embeddingScope = embeddings;
+            CheckRepresentation(embeddings);
+            trainable.Initialise(embeddings, classes);
+        }
+        finally
+        {
+            Model.train(wasTraining);
+        }
+    }
+
+    /// <summary>The file of the loss's own parameters in a checkpoint, or null for a loss without parameters.</summary>
+    protected CheckpointFile? LossStateFile()
+    {
+        if (loss is not ITrainableLoss trainable) return null;
+        InitialiseLoss();
+        return new CheckpointFile(LossStateFileName, trainable.SaveState);
+    }
+
+    /// <summary>The name of the loss-state file of a checkpoint (<see cref="LossStateFile"/>).</summary>
+    internal const string LossStateFileName = "loss.dat";
+
+    /// <summary>Restores the loss's own parameters from a checkpoint folder (nothing for a loss without parameters).</summary>
+    /// <exception cref="FileNotFoundException">The folder has no loss state though the loss has parameters.</exception>
+    protected void LoadLossState(string dir)
+    {
+        if (loss is not ITrainableLoss trainable) return;
+        InitialiseLoss();
+        var file = Path.Combine(dir, LossStateFileName);
+        if (!File.Exists(file))
+            throw new FileNotFoundException($"'{dir}' has no {LossStateFileName}; the loss '{loss.Name}' has parameters of its own that a resumable checkpoint stores there.", file);
+        try
+        {
+            using var s = File.OpenRead(file);
+            trainable.LoadState(s);
+            if (s.Position != s.Length) throw new InvalidDataException($"{s.Length - s.Position} bytes follow the loss state.");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw ModuleWeights.Corrupt(file, e);
+        }
     }
 
     /// <summary>Embeds the training items <paramref name="indices"/> in training mode (inside the step's dispose scope).</summary>
@@ -161,10 +246,10 @@ internal abstract class MetricLearningRun
         // seed of (Seed, step) so that a resumed run draws what the uninterrupted run drew.
         var stepDistance = Distance is ISeededDistance seeded ? seeded.WithFreshDirections(StepSeed(Options.Seed, State.GlobalStep)) : Distance;
         Tensor value;
-        using (var triplets = miner.Mine(embeddings, y, stepDistance))
+        using (var triplets = lossMines ? null : miner.Mine(embeddings, y, stepDistance))
             value = loss.Compute(embeddings, y, stepDistance, triplets);
         value.backward();
-        nn.utils.clip_grad_norm_(Model.parameters(), Options.ClipNorm);
+        nn.utils.clip_grad_norm_(TrainableParameters(), Options.ClipNorm);
         Optimizer.Step(lr);
         return value.item<float>();
     }

@@ -48,8 +48,9 @@ public sealed class MetricLearningManifest
 /// epoch the validation set (held-out classes) is scored by MAP@R (Musgrave et al., ECCV 2020); the best epoch's weights
 /// are kept and early stopping ends the run after <c>Patience</c> epochs without improvement.</para>
 /// <para>Checkpoints go through <see cref="CheckpointFolder"/> (kind <see cref="CheckpointKind.MetricLearning"/>):
-/// <c>manifest.json</c> (<see cref="MetricLearningManifest"/>), <c>model.dat</c>, <c>best.dat</c>, <c>optimizer.dat</c>,
-/// written atomically at every epoch end (and every <c>CheckpointEverySteps</c> steps). On the CPU, with a model that
+/// <c>manifest.json</c> (<see cref="MetricLearningManifest"/>), <c>model.dat</c>, <c>best.dat</c>, <c>optimizer.dat</c>
+/// (and <c>loss.dat</c> for a loss with parameters of its own, such as <c>proxy-anchor</c>'s class proxies, which the
+/// optimiser updates with the model's), written atomically at every epoch end (and every <c>CheckpointEverySteps</c> steps). On the CPU, with a model that
 /// draws no random numbers in its forward pass (no dropout), a run resumed from any checkpoint ends bit-identically
 /// to the uninterrupted run.</para>
 /// </remarks>
@@ -306,13 +307,18 @@ public static class MetricLearningTrainer
         protected override (double[,] Distances, long[] Labels) ValidationDistances() =>
             DistanceMatrix(module, forward, valid!, Distance, Options.EvaluationBatchSize, Device);
 
-        protected override void WriteCheckpoint() =>
-            CheckpointFolder.Write(Directory!, kind, TrainingCheckpoint.Files(module, BestWeights, Optimizer), manifest(State.Clone()), "checkpointDirectory");
+        protected override void WriteCheckpoint()
+        {
+            var files = TrainingCheckpoint.Files(module, BestWeights, Optimizer);
+            if (LossStateFile() is { } lossState) files.Add(lossState);
+            CheckpointFolder.Write(Directory!, kind, files, manifest(State.Clone()), "checkpointDirectory");
+        }
 
         /// <summary>Loads the weights, best weights and optimiser state of a checkpoint folder.</summary>
         public void LoadFrom(string dir)
         {
             BestWeights = TrainingCheckpoint.LoadWeights(module, dir);
+            LoadLossState(dir);
             TrainingCheckpoint.LoadOptimizer(Optimizer, dir);
         }
     }

@@ -217,7 +217,7 @@ public static class SequenceCommands
         var mask = new Option<string?>("--mask") { Description = "[N,T] mask (.npy) of distribution --embeddings: 0 marks padding." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics." };
         var command = new Command("evaluate",
-            "Retrieval, verification and clustering metrics — precision@1, R-precision, MAP@R, recall@k, MRR, ROC AUC, EER (and NMI for vectors) — of a trained model, or of embeddings you bring with --embeddings and --labels.")
+            "Retrieval, verification and clustering metrics — precision@1, R-precision, MAP@R, recall@k, MRR, ROC AUC, EER (and NMI and AMI for vectors) — of a trained model, or of embeddings you bring with --embeddings and --labels.")
         {
             modelDir, query, gallery, embeddings, labels, mask,
         };
@@ -258,7 +258,7 @@ public static class SequenceCommands
     /// <param name="maskPath">[N,T] mask of distributions, or null.</param>
     /// <param name="distanceName">A catalog distance name, or null for the representation's default.</param>
     /// <param name="options">The distance's settings (seed, projections, Sinkhorn parameters, …), or null for the defaults.</param>
-    /// <returns>precision_at_1, r_precision, map_at_r, mean_average_precision, recall_at_k, mrr, auc, eer, nmi, counts, distance.</returns>
+    /// <returns>precision_at_1, r_precision, map_at_r, mean_average_precision, recall_at_k, mrr, auc, eer, nmi, ami, counts, distance.</returns>
     /// <exception cref="ArgumentException">Bad labels (names labels), a shape or count mismatch, non-finite values (names embeddings), an unknown distance or a setting out of range (names the option).</exception>
     public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, DistEmbed.DistanceSettings? options = null)
     {
@@ -311,6 +311,7 @@ public static class SequenceCommands
                 ["eer"] = report.EqualErrorRate,
             };
             if (report.Nmi is { } nmi) metrics["nmi"] = nmi;
+            if (report.Ami is { } ami) metrics["ami"] = ami;
             metrics["n"] = report.Count;
             metrics["classes"] = report.Classes;
             metrics["queries"] = report.EvaluatedQueries;

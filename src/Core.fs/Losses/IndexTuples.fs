@@ -282,6 +282,38 @@ module internal TupleSupport =
             let active = terms.detach().gt(TensorChecks.sc 0.0).sum().clamp_min(TensorChecks.sc 1.0).to_type(terms.dtype)
             terms.sum().div(active)
 
+    /// Per-group log-sum-exp: out[g] = log Σ_{k: groups_k = g} exp(values_k) for g = 0..count−1, [count]; a group
+    /// without entries gives −∞ with a zero (never NaN) gradient. Entries listed twice count twice. Stable: the
+    /// per-group maximum (detached) is subtracted before exponentiating.
+    let groupLogSumExp (groups: torch.Tensor) (values: torch.Tensor) (count: int64) : torch.Tensor =
+        use one = Scalar.op_Implicit 1.0
+        use minusInfinity = Scalar.op_Implicit Double.NegativeInfinity
+        use zero = Scalar.op_Implicit 0.0
+        let device = values.device
+        let groups = if TensorChecks.sameDevice groups.device device then groups else groups.``to``(device)
+        // The per-group maximum, on the CPU (detached): K entries, one pass.
+        let top =
+            let v = values.detach().cpu().to_type(torch.float64).data<float>().ToArray()
+            let g = groups.cpu().data<int64>().ToArray()
+            let m = Array.create (int count) Double.NegativeInfinity
+            for k in 0 .. v.Length - 1 do
+                let i = int g.[k]
+                if v.[k] > m.[i] || Double.IsNaN v.[k] then m.[i] <- v.[k]
+            torch.tensor(m, dtype = values.dtype, device = device)
+        let empty : torch.Tensor = top.isneginf()
+        let shift = top.masked_fill(empty, zero)
+        let sums = torch.zeros([| count |], dtype = values.dtype, device = device).index_add(0L, groups, values.add(shift.index_select(0L, groups).neg(), one).exp(), one)
+        sums.masked_fill(empty, one).log().add(shift, one).masked_fill(empty, minusInfinity)
+
+    /// Per-group sums of values [K] into [count] (differentiable) and the number of entries per group.
+    let groupSum (groups: torch.Tensor) (values: torch.Tensor) (count: int64) : torch.Tensor * torch.Tensor =
+        use one = Scalar.op_Implicit 1.0
+        let device = values.device
+        let groups = if TensorChecks.sameDevice groups.device device then groups else groups.``to``(device)
+        let sums = torch.zeros([| count |], dtype = values.dtype, device = device).index_add(0L, groups, values, one)
+        let counts = torch.zeros([| count |], dtype = values.dtype, device = device).index_add(0L, groups, torch.ones_like(values), one)
+        sums, counts
+
     /// int64 [K] on the given device.
     let onDevice (device: torch.Device) (t: torch.Tensor) =
         if TensorChecks.sameDevice t.device device then t else t.``to``(device)

@@ -205,6 +205,89 @@ module Clustering =
             if mi = 0.0 then 0.0
             else mi / ((entropy rows.Values n + entropy columns.Values n) / 2.0)
 
+    /// log k! for k = 0..n (compensated sums of log i).
+    let private logFactorials (n: int) =
+        let table = Array.zeroCreate (n + 1)
+        let mutable sum = 0.0
+        let mutable carry = 0.0
+        for k in 1 .. n do
+            let y = log (float k) - carry
+            let t = sum + y
+            carry <- (t - sum) - y
+            sum <- t
+            table.[k] <- sum
+        table
+
+    /// <summary>Adjusted mutual information of two labelings, arithmetic-mean normalisation.</summary>
+    /// <remarks>
+    /// <para><code>AMI = (MI − E[MI]) / ((H(U) + H(V))/2 − E[MI])</code> (natural logarithms) [5, eq. 24 with the
+    /// arithmetic mean of the entropies], where E[MI] is the expected mutual information of two random labelings with the
+    /// same cluster sizes a_i, b_j under the hypergeometric model (permutation model) [5, eq. 24a]:
+    /// E[MI] = Σ_i Σ_j Σ_{n_ij = max(1, a_i + b_j − N)}^{min(a_i, b_j)} (n_ij/N) log(N n_ij/(a_i b_j))
+    /// · a_i! b_j! (N − a_i)! (N − b_j)! / (N! n_ij! (a_i − n_ij)! (b_j − n_ij)! (N − a_i − b_j + n_ij)!).</para>
+    /// <para>Conventions of scikit-learn's <c>adjusted_mutual_info_score(labelsTrue, labelsPredicted)</c> (default
+    /// <c>average_method="arithmetic"</c>): 1 when both labelings have a single class; E[MI] = 0 when either has a single
+    /// class (so one single-class labeling against a split one gives 0); the denominator keeps its sign and is at least
+    /// float64's ε in magnitude. One deliberate difference: two labelings that induce the same partition score exactly
+    /// 1 (a perfect match). scikit-learn computes 0/ε noise there when MI = E[MI] (every item its own cluster), which
+    /// gives 0 for n = 2 and 1 for n ≥ 3. AMI is symmetric, invariant under renaming labels, 1 for identical partitions,
+    /// near 0 (and possibly negative) for independent ones.</para>
+    /// <para>[5] N. X. Vinh, J. Epps, J. Bailey, "Information Theoretic Measures for Clusterings Comparison: Variants,
+    /// Properties, Normalization and Correction for Chance", JMLR 11, 2010, eq. 24 and Table 2.</para>
+    /// </remarks>
+    /// <param name="labelsTrue">[n] first labeling (n ≥ 1).</param>
+    /// <param name="labelsPredicted">[n] second labeling.</param>
+    /// <returns>AMI, at most 1.</returns>
+    /// <exception cref="T:System.ArgumentException">An empty labeling or a length mismatch.</exception>
+    [<CompiledName("AdjustedMutualInformation")>]
+    let adjustedMutualInformation (labelsTrue: int64[], labelsPredicted: int64[]) =
+        Validation.nonEmpty "labelsTrue" labelsTrue
+        Validation.notNull "labelsPredicted" labelsPredicted
+        Validation.sameLength "labelsPredicted" labelsTrue.Length labelsPredicted.Length "labelsTrue"
+        let n = labelsTrue.Length
+        let rowIndex = labelsTrue |> Array.distinct |> Array.sort |> Array.mapi (fun i l -> l, i) |> dict
+        let columnIndex = labelsPredicted |> Array.distinct |> Array.sort |> Array.mapi (fun i l -> l, i) |> dict
+        let r, c = rowIndex.Count, columnIndex.Count
+        let cells = Array.zip labelsTrue labelsPredicted |> Array.countBy (fun (u, v) -> rowIndex.[u], columnIndex.[v]) |> Array.sortBy fst
+        let samePartition = cells.Length = r && cells.Length = c
+        if (r = 1 && c = 1) || samePartition then 1.0
+        else
+            let a = Array.zeroCreate r
+            let b = Array.zeroCreate c
+            for (i, j), k in cells do
+                a.[i] <- a.[i] + k
+                b.[j] <- b.[j] + k
+            let nf = float n
+            // MI as scikit-learn's mutual_info_score: per cell p (log n_ij − log N) + p (log N + log N − log a_i b_j).
+            let mi =
+                if r = 1 || c = 1 then 0.0
+                else
+                    let terms =
+                        cells |> Array.map (fun ((i, j), k) ->
+                            let p = float k / nf
+                            let t = p * (log (float k) - log nf) + p * (-(log (float a.[i] * float b.[j])) + log nf + log nf)
+                            if abs t < 2.220446049250313e-16 then 0.0 else t)
+                    max (Array.sum terms) 0.0
+            let emi =
+                if r = 1 || c = 1 then 0.0
+                else
+                    let lf = logFactorials n
+                    let mutable total = 0.0
+                    for i in 0 .. r - 1 do
+                        for j in 0 .. c - 1 do
+                            let ai, bj = a.[i], b.[j]
+                            for nij in max 1 (ai + bj - n) .. min ai bj do
+                                let term2 = log nf + log (float nij) - log (float ai) - log (float bj)
+                                let gln = lf.[ai] + lf.[bj] + lf.[n - ai] + lf.[n - bj] - lf.[nij] - lf.[n] - lf.[ai - nij] - lf.[bj - nij] - lf.[n - ai - bj + nij]
+                                total <- total + (float nij / nf) * term2 * exp gln
+                    total
+            let entropyOf (counts: int[]) = if counts.Length = 1 then 0.0 else entropy counts nf
+            let normalizer = (entropyOf a + entropyOf b) / 2.0
+            let eps = 2.220446049250313e-16
+            let denominator = normalizer - emi
+            let denominator = if denominator < 0.0 then min denominator (-eps) else max denominator eps
+            (mi - emi) / denominator
+
     /// <summary>
     /// NMI of the k-means clustering of embeddings against their class labels, with k = the number of distinct
     /// labels [4].
@@ -232,3 +315,28 @@ module Clustering =
         let k = labels |> Array.distinct |> Array.length
         let clustering = kMeans (embeddings, k, restarts, DefaultMaxIterations, seed)
         normalizedMutualInformation (labels, clustering.Assignments |> Array.map int64)
+
+    /// <summary>
+    /// NMI and AMI of one k-means clustering of embeddings against their class labels (k = the number of distinct
+    /// labels): the clustering of <c>kMeansNmi</c>, scored by <c>normalizedMutualInformation</c> and
+    /// <c>adjustedMutualInformation</c>.
+    /// </summary>
+    /// <param name="embeddings">[n, d] embedding vectors, finite.</param>
+    /// <param name="labels">[n] class labels.</param>
+    /// <param name="restarts">k-means restarts (≥ 1); the lowest-inertia clustering is scored.</param>
+    /// <param name="seed">Seed of the k-means randomness.</param>
+    /// <returns>[| NMI; AMI |].</returns>
+    /// <exception cref="T:System.ArgumentException">As <c>kMeansNmi</c>.</exception>
+    [<CompiledName("KMeansNmiAndAmi")>]
+    let kMeansNmiAndAmi (embeddings: float[,], labels: int64[], restarts: int, seed: int) : float[] =
+        Validation.notNull "embeddings" embeddings
+        Validation.notNull "labels" labels
+        let n, d = Array2D.length1 embeddings, Array2D.length2 embeddings
+        if n = 0 || d = 0 then
+            Validation.fail "embeddings" $"embeddings has shape [{n},{d}]; it must be n × d with n ≥ 1 and d ≥ 1."
+        Validation.sameLength "labels" n labels.Length "the rows of embeddings"
+        Validation.finite2D "embeddings" embeddings
+        Validation.atLeastInt "restarts" 1 restarts
+        let k = labels |> Array.distinct |> Array.length
+        let assignments = (kMeans (embeddings, k, restarts, DefaultMaxIterations, seed)).Assignments |> Array.map int64
+        [| normalizedMutualInformation (labels, assignments); adjustedMutualInformation (labels, assignments) |]

@@ -139,3 +139,17 @@ module EmbeddingMetrics =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "embeddings" embeddings
         Clustering.kMeansNmi (toArray "embeddings" embeddings.Values, labels, restarts, seed)
+
+    /// <summary>NMI and AMI of one k-means clustering of a vector batch against its labels (k = number of distinct labels).</summary>
+    /// <remarks><c>Clustering.KMeansNmiAndAmi(embeddings.Values as float64, labels, restarts, seed)</c>.</remarks>
+    /// <param name="embeddings">[N, d] vectors.</param>
+    /// <param name="labels">[N] labels.</param>
+    /// <param name="restarts">k-means restarts (≥ 1).</param>
+    /// <param name="seed">Seed of the k-means randomness.</param>
+    /// <returns>[| NMI; AMI |].</returns>
+    /// <exception cref="T:System.ArgumentException">Any rule of <c>Clustering.KMeansNmi</c>.</exception>
+    [<CompiledName("KMeansNmiAndAmi")>]
+    let kMeansNmiAndAmi (embeddings: VectorBatch, labels: int64[], restarts: int, seed: int) =
+        NativeRuntime.EnsureInitialized()
+        Validation.notNull "embeddings" embeddings
+        Clustering.kMeansNmiAndAmi (toArray "embeddings" embeddings.Values, labels, restarts, seed)
