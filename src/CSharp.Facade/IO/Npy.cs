@@ -530,7 +530,7 @@ public static class Npy
         return dict + new string(' ', (unpadded + 63) / 64 * 64 - unpadded) + "\n";
     }
 
-    private static byte[] HeaderBytes(string dtype, long[] shape)
+    internal static byte[] HeaderBytes(string dtype, long[] shape)
     {
         var dict = $"{{'descr': '{dtype}', 'fortran_order': False, 'shape': {FormatShape(shape)}, }}";
         // Version 1.0 stores the header length in 2 bytes; longer headers (rank in the thousands) need 2.0.
