@@ -62,6 +62,10 @@ public static class Program
         root.Subcommands.Add(SequenceCommands.Evaluate());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(TvaeCommand.Create(alias: true));
+        var index = new Command("index", "Vector indexes for retrieval: local USearch HNSW or exact index folders.");
+        index.Subcommands.Add(IndexLocalCommands.Build());
+        index.Subcommands.Add(IndexLocalCommands.Query());
+        root.Subcommands.Add(index);
         return root;
     }
 
