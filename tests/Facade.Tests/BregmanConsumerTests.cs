@@ -3,6 +3,7 @@ using DistEmbed.Cli.Commands;
 using DistEmbed.Core;
 using DistEmbed.Core.Bregman;
 using TorchSharp;
+using DistEmbed.Training;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -102,7 +103,7 @@ public sealed class BregmanConsumerTests
     }
 
     /// <summary>A tiny 10-class 4×4 image set whose class k lights pixel k (and noise).</summary>
-    private static void WriteTinySet(string folder, string prefix, int perClass, int seed)
+    internal static void WriteTinySet(string folder, string prefix, int perClass, int seed)
     {
         var rng = new Random(seed);
         var n = 10 * perClass;
@@ -140,17 +141,21 @@ public sealed class BregmanConsumerTests
             Assert.Equal(40, result.TestCount);
             Assert.Equal(2, result.EpochLosses.Length);
             Assert.All(result.Paths, p => Assert.True(File.Exists(p), p));
-            using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")));
-            Assert.Equal("max-affine", manifest.RootElement.GetProperty("divergence").GetString());
-            Assert.Equal(result.MapAtR, manifest.RootElement.GetProperty("metrics").GetProperty("map_at_r").GetDouble());
-            Assert.Equal("16", manifest.RootElement.GetProperty("hyper_parameters").GetProperty("generator").GetProperty("pieces").GetString());
+            // The one checkpoint layout (manifest + weights + optimiser state) written by the library's trainer.
+            Assert.Equal(new[] { "manifest.json", "model.dat", "optimizer.dat" }, result.Paths.Select(p => Path.GetFileName(p)!).Order().ToArray());
+            var manifest = DeepBregmanTrainer.ReadManifest(outDir);
+            Assert.Equal("max-affine", manifest.Model.Divergence);
+            Assert.Equal(16, manifest.Model.GeneratorPieces);
+            Assert.Equal(result.EpochLosses, manifest.State.History.Select(h => h.TrainLoss).ToArray());
             Assert.Empty(Directory.GetDirectories(folder, ".ckpt.*"));
-            // The state dict loads back into a model of the same shape and gives the same metrics.
+            // The checkpoint loads back (architecture from the manifest) and gives the same metrics; its state dict also
+            // loads into a model of the same shape.
+            using var loaded = DeepBregmanTrainer.Load(outDir);
             using var model = new DeepBregmanModel(16, new DeepBregmanOptions { Divergence = "max-affine", EmbeddingDimension = 8, Hidden = 16, Seed = 99 }, null);
-            model.load(Path.Combine(outDir, "model.pt"));
+            model.load(Path.Combine(outDir, "model.dat"));
             var test = DistEmbed.Data.ImageDatasets.Load("idx:" + folder, train: false).WhereClasses([5, 6, 7, 8, 9]);
-            var report = model.Evaluate(test.ToTensor(), test.Labels.Select(l => (long)l).ToArray());
-            Assert.Equal(result.MapAtR, report.MapAtR, 1e-9);
+            Assert.Equal(result.MapAtR, loaded.Evaluate(test.ToTensor(), test.Labels.Select(l => (long)l).ToArray()).MapAtR, 1e-9);
+            Assert.Equal(result.MapAtR, model.Evaluate(test.ToTensor(), test.Labels.Select(l => (long)l).ToArray()).MapAtR, 1e-9);
             var json = JsonDocument.Parse(BregmanTrainCommand.ToJson(result)).RootElement;
             Assert.Equal(result.PrecisionAt1, json.GetProperty("precision_at_1").GetDouble());
             var bad = Assert.Throws<ArgumentException>(() => BregmanTrainCommand.Run(new BregmanTrainSettings { Data = "idx:" + folder, Generator = "hamming" }));

@@ -4,6 +4,7 @@ using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.Autoencoders;
 using TorchSharp;
+using DistEmbed.Sequences;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -197,12 +198,13 @@ public sealed class TvaeTests : IDisposable
         using var model = Tvae.Create(8, 8, Small(variant, architecture));
         var t = Samplers.TvaeTriplets(labels.Select(l => (long)l).ToArray(), 64, 99);
         var before = model.ComputeLoss(images, t.Anchor, t.Positive, t.Negative, noiseSeed: 1);
-        var progress = new List<TvaeProgress>();
+        var progress = new List<TrainingProgress>();
         var report = model.Fit(images, labels, new SyncProgress(progress.Add));
         var after = model.ComputeLoss(images, t.Anchor, t.Positive, t.Negative, noiseSeed: 1);
         Assert.True(after.Total < 0.9 * before.Total, $"{variant}/{architecture}: loss {before.Total} → {after.Total}");
         Assert.Equal(4, report.EpochLoss.Length);
-        Assert.Equal(4, progress.Count(p => p.EpochCompleted));
+        Assert.Equal(4, progress.Count(p => p.EpochResult is not null));
+        Assert.Equal(report.EpochLoss, progress.Where(p => p.EpochResult is not null).Select(p => p.EpochResult!.TrainLoss).ToArray());
         Assert.Equal(4, model.EpochsTrained);
         if (variant == TvaeVariant.Vae) Assert.Equal(0.0, after.Triplet);
         else Assert.Equal(after.Total, 0.01 * after.NegativeElbo + after.Triplet + 0.001 * after.EmbeddingNorm, 4);
@@ -293,7 +295,7 @@ public sealed class TvaeTests : IDisposable
         var kept = Assert.Throws<ArgumentException>(() => model.Save(dir, evaluation)); // an existing checkpoint is kept …
         Assert.Contains("already holds a tvae checkpoint", kept.Message);
         model.Save(dir, evaluation, overwrite: true); // … unless overwrite is asked for
-        Assert.Equal(new[] { "manifest.json", "model.bin" }, Directory.GetFileSystemEntries(dir).Select(p => Path.GetFileName(p)!).Order().ToArray());
+        Assert.Equal(new[] { "manifest.json", "model.dat", "noise.dat", "optimizer.dat" }, Directory.GetFileSystemEntries(dir).Select(p => Path.GetFileName(p)!).Order().ToArray());
         Assert.DoesNotContain(Directory.GetFileSystemEntries(_folder), p => Path.GetFileName(p).StartsWith('.'));
         using var loaded = Tvae.Load(dir);
         Assert.Equal(model.Options, loaded.Options);
@@ -326,7 +328,7 @@ public sealed class TvaeTests : IDisposable
         Assert.Throws<ArgumentException>(() => model.Save(dir, overwrite: true)); // not a TVAE manifest: never replaced
         Directory.Delete(dir, recursive: true);
         model.Save(dir);
-        File.WriteAllBytes(Path.Combine(dir, "model.bin"), [1, 2, 3]);
+        File.WriteAllBytes(Path.Combine(dir, "model.dat"), [1, 2, 3]);
         Assert.Throws<InvalidDataException>(() => Tvae.Load(dir));
     }
 
@@ -488,8 +490,8 @@ public sealed class TvaeTests : IDisposable
 
     private static (int Code, string Stdout, string Stderr) RunCli(params string[] args) => CliRunner.Run(args);
 
-    private sealed class SyncProgress(Action<TvaeProgress> report) : IProgress<TvaeProgress>
+    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
-        public void Report(TvaeProgress value) => report(value);
+        public void Report(TrainingProgress value) => report(value);
     }
 }

@@ -30,12 +30,15 @@ public sealed class CheckpointKind
     public static CheckpointKind SequenceEmbedder { get; } = new("sequence-embedder", ["model.dat", "best.dat", "optimizer.dat"],
         m => m["trainer"] is JsonObject && m["state"] is JsonObject && m["model"] is JsonObject);
 
-    /// <summary>A deep-Bregman model (<c>distembed train --task bregman</c>).</summary>
-    public static CheckpointKind DeepBregman { get; } = new("deep-bregman", ["model.pt"],
+    /// <summary>A deep-Bregman training checkpoint (<c>distembed train bregman</c>, <c>DeepBregmanTrainer</c>): weights,
+    /// best weights and optimiser state; <c>model.pt</c> is the weights file of the earlier layout (recognised so that
+    /// such a folder may be replaced with overwrite).</summary>
+    public static CheckpointKind DeepBregman { get; } = new("deep-bregman", ["model.dat", "best.dat", "optimizer.dat", "model.pt"],
         m => m["model"] is JsonValue v && v.GetValueKind() == JsonValueKind.String && (string?)v == "deep-bregman");
 
-    /// <summary>A triplet-VAE model (<c>Tvae.Save</c>).</summary>
-    public static CheckpointKind Tvae { get; } = new("tvae", ["model.bin"],
+    /// <summary>A triplet-VAE checkpoint (<c>Tvae.Save</c>, <c>Tvae.Train</c> with a checkpoint folder): weights, optimiser
+    /// state and the reparameterisation noise generator's state; <c>model.bin</c> is the weights file of the earlier layout.</summary>
+    public static CheckpointKind Tvae { get; } = new("tvae", ["model.dat", "optimizer.dat", "noise.dat", "model.bin"],
         m => m["format"] is JsonValue v && v.GetValueKind() == JsonValueKind.String && (string?)v == "distembed-tvae/1");
 
     /// <summary>A checkpoint of the generic metric-learning trainer (<c>MetricLearningTrainer</c>): any module's weights, best weights and optimiser state.</summary>
@@ -79,7 +82,7 @@ public enum CheckpointMode
 public sealed record CheckpointFile(string Name, Action<Stream> Write);
 
 /// <summary>
-/// The one writer of checkpoint folders (sequence trainer, deep-Bregman command, TVAE). It never destroys anything
+/// The one writer of checkpoint folders (sequence, generic and deep-Bregman trainers, TVAE). It never destroys anything
 /// that is not its own checkpoint, and a checkpoint on disk is always complete.
 /// </summary>
 /// <remarks>

@@ -202,11 +202,8 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(manifest);
         ArgumentNullException.ThrowIfNull(model);
-        var weights = WeightsToBytes(model);
-        var files = new List<CheckpointFile> { new(ModelFile, s => s.Write(weights)) };
-        if (bestWeights is not null) files.Add(new(BestFile, s => s.Write(bestWeights)));
-        if (optimizer is not null) files.Add(new(OptimizerFile, optimizer.Save));
-        CheckpointFolder.Write(directory, CheckpointKind.SequenceEmbedder, files, JsonSerializer.Serialize(manifest, Json), nameof(directory));
+        CheckpointFolder.Write(directory, CheckpointKind.SequenceEmbedder, Training.TrainingCheckpoint.Files(model, bestWeights, optimizer),
+            JsonSerializer.Serialize(manifest, Json), nameof(directory));
     }
 
     /// <summary>Reads and validates a directory's manifest.</summary>

@@ -328,7 +328,7 @@ public static class SequenceTrainer
         public void LoadFrom(string dir)
         {
             Checkpoint.LoadWeights(model, Path.Combine(dir, Checkpoint.ModelFile));
-            LoadOptimizer(dir, Checkpoint.OptimizerFile, Checkpoint.Corrupt);
+            TrainingCheckpoint.LoadOptimizer(Optimizer, dir);
             var best = Path.Combine(dir, Checkpoint.BestFile);
             if (File.Exists(best))
             {

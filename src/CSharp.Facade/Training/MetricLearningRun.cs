@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 namespace DistEmbed.Training;
 
 /// <summary>
-/// The one training loop of the metric-learning trainers (<see cref="MetricLearningTrainer"/>, <see cref="SequenceTrainer"/>):
+/// The one training loop of the metric-learning trainers (<see cref="MetricLearningTrainer"/>, <see cref="SequenceTrainer"/>,
+/// <see cref="DeepBregmanTrainer"/>):
 /// seeded M-per-class epochs, AdamW with warm-up and cosine decay, gradient clipping, a fresh draw of sliced directions
 /// per step, Sinkhorn diagnostics, validation MAP@R, best weights, early stopping and checkpoint timing. A subclass
 /// supplies how a batch is embedded, how the validation distances are computed and how a checkpoint is written.
@@ -46,7 +47,7 @@ internal abstract class MetricLearningRun
         miner = options.CreateMiner();
         sinkhorn = (distance as ISinkhornDistance)?.Diagnostics;
         model.to(Device);
-        Optimizer = new AdamW(model.parameters(), options.WeightDecay);
+        Optimizer = OptimizerSetup.Create(model.parameters(), options.WeightDecay);
         labels = trainLabels.Select(l => (long)l).ToArray();
         stepsPerEpoch = Math.Max(1, labels.Length / (options.ClassesPerBatch * options.ItemsPerClass));
     }
@@ -64,31 +65,13 @@ internal abstract class MetricLearningRun
     /// <summary>Writes a checkpoint of the current state into <see cref="Directory"/> (not null).</summary>
     protected abstract void WriteCheckpoint();
 
-    /// <summary>Loads <c>optimizer.dat</c> of a checkpoint folder into the optimiser.</summary>
-    protected void LoadOptimizer(string dir, string optimizerFileName, Func<string, Exception, Exception> corrupt)
-    {
-        var optimizerFile = Path.Combine(dir, optimizerFileName);
-        if (!File.Exists(optimizerFile))
-            throw new FileNotFoundException($"'{dir}' has no {optimizerFileName}; it holds a model but no resumable optimiser state.", optimizerFile);
-        try
-        {
-            using var s = File.OpenRead(optimizerFile);
-            Optimizer.Load(s);
-            if (s.Position != s.Length) throw new InvalidDataException($"{s.Length - s.Position} bytes follow the optimiser state.");
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw corrupt(optimizerFile, e);
-        }
-    }
-
     /// <summary>Runs the remaining epochs.</summary>
     public TrainingResult Execute(IProgress<TrainingProgress>? progress, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         var rng = new SplitMix64(State.RngState);
         var total = (long)Options.Epochs * stepsPerEpoch;
-        var warmup = (long)Math.Floor(Options.WarmupFraction * total);
+        var warmup = OptimizerSetup.WarmupSteps(Options.WarmupFraction, total);
         Model.train();
         while (State.Epoch < Options.Epochs && !State.Stopped)
         {
@@ -103,7 +86,7 @@ internal abstract class MetricLearningRun
             for (var s = State.StepInEpoch; s < batches.Length; s++)
             {
                 ct.ThrowIfCancellationRequested();
-                lr = MetricLearningTrainer.LearningRateAt(Options.LearningRate, State.GlobalStep, total, warmup);
+                lr = OptimizerSetup.LearningRateAt(Options.LearningRate, State.GlobalStep, total, warmup);
                 var value = Step(batches[s], lr);
                 State.LossSum += value;
                 State.StepInEpoch = s + 1;

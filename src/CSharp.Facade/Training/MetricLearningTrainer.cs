@@ -73,7 +73,8 @@ public static class MetricLearningTrainer
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
-        var run = new TensorRun(model, train, valid, options, checkpointDirectory, new TrainingState { RngState = unchecked((ulong)options.Seed) });
+        options.Validate();
+        var run = Generic(model, train, valid, options, checkpointDirectory, new TrainingState { RngState = unchecked((ulong)options.Seed) });
         if (checkpointDirectory is not null)
             CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.MetricLearning, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
                 null, nameof(checkpointDirectory));
@@ -100,25 +101,11 @@ public static class MetricLearningTrainer
         ArgumentNullException.ThrowIfNull(train);
         CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.MetricLearning, CheckpointMode.Resume, null, nameof(checkpointDirectory));
         var manifest = ReadManifest(checkpointDirectory);
-        CheckSame(nameof(train), train.Fingerprint(), manifest.TrainData);
-        if (valid is null && manifest.ValidData is not null)
-            throw new ArgumentException("valid is null but the checkpoint was trained with validation data; pass the same validation data.", nameof(valid));
-        if (valid is not null && manifest.ValidData is null)
-            throw new ArgumentException("valid is given but the checkpoint was trained without validation data; pass null.", nameof(valid));
-        if (valid is not null) CheckSame(nameof(valid), valid.Fingerprint(), manifest.ValidData!);
-        var signature = Signature(model);
-        if (!signature.SequenceEqual(manifest.Parameters))
-            throw new ArgumentException(
-                $"model has parameters [{string.Join(", ", signature)}] but the checkpoint's model has [{string.Join(", ", manifest.Parameters)}]; pass a module of the same architecture.",
-                nameof(model));
-        var options = manifest.Trainer;
-        if (epochs is { } e)
-        {
-            if (e < manifest.State.Epoch)
-                throw new ArgumentException($"epochs = {e}, but the checkpoint has already finished {manifest.State.Epoch} epochs; give at least that many.", nameof(epochs));
-            options = options with { Epochs = e };
-        }
-        var run = new TensorRun(model, train, valid, options, checkpointDirectory, manifest.State);
+        TrainingCheckpoint.CheckSame(nameof(train), train.Fingerprint(), manifest.TrainData);
+        TrainingCheckpoint.CheckSameValidation(valid, manifest.ValidData);
+        CheckSignature(model, manifest.Parameters);
+        var options = TrainingCheckpoint.WithEpochs(manifest.Trainer, manifest.State, epochs);
+        var run = Generic(model, train, valid, options, checkpointDirectory, manifest.State);
         run.LoadFrom(checkpointDirectory);
         return run.Execute(progress, cancellationToken);
     }
@@ -131,33 +118,11 @@ public static class MetricLearningTrainer
     /// <exception cref="InvalidDataException">An unreadable manifest or one with a missing or out-of-range member (named).</exception>
     public static MetricLearningManifest ReadManifest(string directory)
     {
-        ArgumentNullException.ThrowIfNull(directory);
-        if (!System.IO.Directory.Exists(directory)) throw new DirectoryNotFoundException($"checkpoint directory '{directory}' does not exist.");
-        var path = Path.Combine(directory, CheckpointFolder.ManifestFile);
-        if (!File.Exists(path)) throw new FileNotFoundException($"'{directory}' has no {CheckpointFolder.ManifestFile}; it is not a checkpoint folder.", path);
-        MetricLearningManifest manifest;
-        try
-        {
-            manifest = JsonSerializer.Deserialize<MetricLearningManifest>(CheckpointFolder.ReadManifestText(path), Checkpoint.Json)
-                ?? throw new InvalidDataException($"manifest {path} is empty (null).");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"manifest {path} is not a valid manifest: {e.Message}", e);
-        }
+        var (manifest, path) = TrainingCheckpoint.ReadManifest<MetricLearningManifest>(directory);
         InvalidDataException Bad(string what) => new($"manifest {path}: {what}");
-        if (manifest.Format != MetricLearningManifest.CurrentFormat)
-            throw Bad($"format {manifest.Format} is not supported; this library reads format {MetricLearningManifest.CurrentFormat}.");
-        if (manifest.Kind != CheckpointKind.MetricLearning.Name) throw Bad($"kind '{manifest.Kind}' is not a {CheckpointKind.MetricLearning.Name} checkpoint.");
-        if (manifest.Trainer is null) throw Bad("\"trainer\" is missing or null.");
-        if (manifest.State is null) throw Bad("\"state\" is missing or null.");
-        if (manifest.Parameters is null) throw Bad("\"parameters\" is missing or null.");
-        if (manifest.TrainData is null) throw Bad("\"trainData\" is missing or null.");
-        if (manifest.Trainer.Epochs > Checkpoint.MaxEpochs) throw Bad($"trainer.epochs = {manifest.Trainer.Epochs} exceeds {Checkpoint.MaxEpochs}.");
-        try { manifest.Trainer.Validate(); }
-        catch (ArgumentException e) { throw Bad($"trainer: {e.Message}"); }
+        TrainingCheckpoint.ValidateRun(Bad, manifest.Format, MetricLearningManifest.CurrentFormat, manifest.Kind, CheckpointKind.MetricLearning,
+            manifest.Trainer, manifest.State, manifest.Parameters, manifest.TrainData, distanceRequired: true);
         if (manifest.Distance != manifest.Trainer.Distance) throw Bad($"distance '{manifest.Distance}' differs from trainer.distance '{manifest.Trainer.Distance}'.");
-        Checkpoint.ValidateState(manifest.State, manifest.Trainer.Epochs, Bad);
         return manifest;
     }
 
@@ -167,13 +132,8 @@ public static class MetricLearningTrainer
     /// <param name="totalSteps">S ≥ 1.</param>
     /// <param name="warmupSteps">W ≥ 0.</param>
     /// <returns>η_s.</returns>
-    public static double LearningRateAt(double peak, long step, long totalSteps, long warmupSteps)
-    {
-        if (step < warmupSteps) return peak * (step + 1) / warmupSteps;
-        var span = Math.Max(1, totalSteps - warmupSteps);
-        var progress = Math.Min(1.0, (double)(step - warmupSteps) / span);
-        return peak * 0.5 * (1.0 + Math.Cos(Math.PI * progress));
-    }
+    public static double LearningRateAt(double peak, long step, long totalSteps, long warmupSteps) =>
+        OptimizerSetup.LearningRateAt(peak, step, totalSteps, warmupSteps);
 
     /// <summary>The distance matrix of a data set's embeddings among themselves (query = gallery), computed block by block.</summary>
     /// <param name="model">The module (put in evaluation mode for the call, then restored).</param>
@@ -186,6 +146,13 @@ public static class MetricLearningTrainer
     public static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData data, IDistance distance, int batchSize = 256, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        return DistanceMatrix(model, model.forward, data, distance, batchSize, device);
+    }
+
+    /// <summary><see cref="DistanceMatrix(nn.Module{Tensor, IEmbeddingBatch}, LabelledData, IDistance, int, Device?)"/> of a
+    /// module whose embedding batch is made by <paramref name="forward"/>.</summary>
+    internal static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module model, Func<Tensor, IEmbeddingBatch> forward, LabelledData data, IDistance distance, int batchSize, Device? device)
+    {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(distance);
         Require.AtLeast(nameof(batchSize), batchSize, 1);
@@ -203,7 +170,7 @@ public static class MetricLearningTrainer
                 var idx = Enumerable.Range(start, Math.Min(batchSize, n - start)).ToArray();
                 using var scope = NewDisposeScope();
                 var (x, y) = data.Batch(idx, device);
-                var e = model.forward(x);
+                var e = forward(x);
                 if (e.Representation != distance.Accepts)
                     throw new ArgumentException($"distance '{distance.Name}' accepts {distance.Accepts} but the model produces {e.Representation}.", nameof(distance));
                 chunks.Add((start, BatchScope.MoveOut(e)));
@@ -228,7 +195,6 @@ public static class MetricLearningTrainer
         return (result, data.Labels.Select(l => (long)l).ToArray());
     }
 
-    /// <summary>The parameter list of a module as <c>name[shape]</c> strings (stored in the manifest).</summary>
     /// <summary>
     /// Refuses a validation set of fewer than two classes: MAP@R over one class counts every neighbour as relevant, so
     /// it is 1 whatever the model and would pick an arbitrary best epoch.
@@ -243,41 +209,79 @@ public static class MetricLearningTrainer
                 "valid");
     }
 
+    /// <summary>The parameter list of a module as <c>name[shape]</c> strings (stored in the manifest).</summary>
     internal static List<string> Signature(nn.Module model) =>
         model.named_parameters().Select(p => $"{p.name}[{string.Join(",", p.parameter.shape)}]").ToList();
 
-    private static void CheckSame(string name, LabelledDataFingerprint now, LabelledDataFingerprint recorded)
+    /// <summary>Refuses a module whose parameter list differs from a checkpoint's (names model).</summary>
+    internal static void CheckSignature(nn.Module model, List<string> recorded)
     {
-        var differences = now.Differences(recorded);
-        if (differences.Count > 0)
-            throw new ArgumentException($"{name} is not the data the checkpoint was trained on: {string.Join("; ", differences)}. Resume with the same data, or train afresh.", name);
+        var signature = Signature(model);
+        if (!signature.SequenceEqual(recorded))
+            throw new ArgumentException(
+                $"model has parameters [{string.Join(", ", signature)}] but the checkpoint's model has [{string.Join(", ", recorded)}]; pass a module of the same architecture.",
+                nameof(model));
     }
 
-    private sealed class TensorRun : MetricLearningRun
+    /// <summary>The run of a generic module with a catalog distance (checkpoint kind metric-learning).</summary>
+    private static ModuleRun Generic(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
+        string? directory, TrainingState state)
     {
-        private readonly nn.Module<Tensor, IEmbeddingBatch> model;
+        var distance = Catalog.CreateDistance(options.Distance!, options.CreateDistanceOptions());
+        var trainPrint = directory is null ? null : train?.Fingerprint();
+        var validPrint = directory is null ? null : valid?.Fingerprint();
+        return new ModuleRun(model, model.forward, train!, valid, options, distance, directory, state, CheckpointKind.MetricLearning,
+            s => JsonSerializer.Serialize(new MetricLearningManifest
+            {
+                Parameters = Signature(model),
+                Trainer = options,
+                Distance = distance.Name,
+                State = s,
+                TrainData = trainPrint!,
+                ValidData = validPrint,
+            }, Checkpoint.Json));
+    }
+
+    /// <summary>
+    /// The run of one module on labelled tensors: the loop of <see cref="MetricLearningRun"/> with batches of
+    /// <see cref="LabelledData"/>, a forward function giving the embedding batch, any distance (a catalog distance, or a
+    /// learned one that is part of the module) and a checkpoint of the one layout (<see cref="TrainingCheckpoint"/>)
+    /// under a given kind and manifest.
+    /// </summary>
+    internal sealed class ModuleRun : MetricLearningRun
+    {
+        private readonly nn.Module module;
+        private readonly Func<Tensor, IEmbeddingBatch> forward;
         private readonly LabelledData train;
         private readonly LabelledData? valid;
-        private readonly LabelledDataFingerprint? trainPrint;
-        private readonly LabelledDataFingerprint? validPrint;
+        private readonly CheckpointKind kind;
+        private readonly Func<TrainingState, string> manifest;
 
-        public TensorRun(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options, string? directory, TrainingState state)
-            : base(model, Check(train, valid, options), options, Catalog.CreateDistance(options.Distance!, options.CreateDistanceOptions()), state, directory)
+        /// <param name="module">The module whose parameters are trained and checkpointed.</param>
+        /// <param name="forward">Inputs [B, …] → the embedding batch.</param>
+        /// <param name="train">Training data.</param>
+        /// <param name="valid">Validation data, or null.</param>
+        /// <param name="options">Validated options.</param>
+        /// <param name="distance">The distance of the loss, the miner and validation.</param>
+        /// <param name="directory">The checkpoint folder, or null.</param>
+        /// <param name="state">The state to start from.</param>
+        /// <param name="kind">The checkpoint kind.</param>
+        /// <param name="manifest">The manifest's JSON for a copy of the state.</param>
+        public ModuleRun(nn.Module module, Func<Tensor, IEmbeddingBatch> forward, LabelledData train, LabelledData? valid, MetricLearningOptions options,
+            IDistance distance, string? directory, TrainingState state, CheckpointKind kind, Func<TrainingState, string> manifest)
+            : base(module, Check(train, valid, options), options, distance, state, directory)
         {
-            this.model = model;
+            this.module = module;
+            this.forward = forward;
             this.train = train;
             this.valid = valid;
-            if (directory is not null)
-            {
-                trainPrint = train.Fingerprint();
-                validPrint = valid?.Fingerprint();
-            }
+            this.kind = kind;
+            this.manifest = manifest;
         }
 
         private static IReadOnlyList<int> Check(LabelledData train, LabelledData? valid, MetricLearningOptions options)
         {
             ArgumentNullException.ThrowIfNull(train);
-            options.Validate();
             if (valid is not null)
             {
                 RequireTwoValidationClasses(valid.Labels);
@@ -293,47 +297,22 @@ public static class MetricLearningTrainer
         protected override (IEmbeddingBatch Embeddings, Tensor Labels, IDisposable? Owner) ForwardBatch(int[] indices)
         {
             var (x, y) = train.Batch(indices, Device);
-            return (model.forward(x), y, x);
+            return (forward(x), y, x);
         }
 
         protected override bool HasValidation => valid is not null;
 
         protected override (double[,] Distances, long[] Labels) ValidationDistances() =>
-            DistanceMatrix(model, valid!, Distance, Options.EvaluationBatchSize, Device);
+            DistanceMatrix(module, forward, valid!, Distance, Options.EvaluationBatchSize, Device);
 
-        protected override void WriteCheckpoint()
-        {
-            var manifest = new MetricLearningManifest
-            {
-                Parameters = Signature(model),
-                Trainer = Options,
-                Distance = Distance.Name,
-                State = State.Clone(),
-                TrainData = trainPrint!,
-                ValidData = validPrint,
-            };
-            var weights = ModuleWeights.ToBytes(model);
-            var files = new List<CheckpointFile> { new(Checkpoint.ModelFile, s => s.Write(weights)) };
-            var best = BestWeights;
-            if (best is not null) files.Add(new(Checkpoint.BestFile, s => s.Write(best)));
-            files.Add(new(Checkpoint.OptimizerFile, Optimizer.Save));
-            CheckpointFolder.Write(Directory!, CheckpointKind.MetricLearning, files, JsonSerializer.Serialize(manifest, Checkpoint.Json), "checkpointDirectory");
-        }
+        protected override void WriteCheckpoint() =>
+            CheckpointFolder.Write(Directory!, kind, TrainingCheckpoint.Files(module, BestWeights, Optimizer), manifest(State.Clone()), "checkpointDirectory");
 
+        /// <summary>Loads the weights, best weights and optimiser state of a checkpoint folder.</summary>
         public void LoadFrom(string dir)
         {
-            var modelFile = Path.Combine(dir, Checkpoint.ModelFile);
-            if (!File.Exists(modelFile)) throw new FileNotFoundException($"'{dir}' has no {Checkpoint.ModelFile}.", modelFile);
-            var best = Path.Combine(dir, Checkpoint.BestFile);
-            if (File.Exists(best))
-            {
-                // Checked now, not when the run ends: a corrupt best.dat must not cost the resumed epochs.
-                ModuleWeights.LoadFile(model, best);
-                BestWeights = File.ReadAllBytes(best);
-            }
-            else BestWeights = null;
-            ModuleWeights.LoadFile(model, modelFile);
-            LoadOptimizer(dir, Checkpoint.OptimizerFile, ModuleWeights.Corrupt);
+            BestWeights = TrainingCheckpoint.LoadWeights(module, dir);
+            TrainingCheckpoint.LoadOptimizer(Optimizer, dir);
         }
     }
 }

@@ -14,10 +14,12 @@ namespace DistEmbed.Autoencoders;
 public sealed partial class Tvae
 {
     /// <summary>
-    /// Writes a checkpoint folder durably and atomically through <see cref="CheckpointFolder.Write"/>: <c>model.bin</c>
-    /// (TorchSharp state dict) and then <c>manifest.json</c> (format, kind, model kind, architecture, image size,
-    /// hyper-parameters, epochs trained, library version, metrics), flushed into a temporary sibling folder that takes
-    /// <paramref name="directory"/>'s place in one atomic step.
+    /// Writes a checkpoint folder of the trainers' one layout, durably and atomically through
+    /// <see cref="CheckpointFolder.Write"/>: <c>model.dat</c> (TorchSharp state dict), <c>optimizer.dat</c> (the optimiser
+    /// state), <c>noise.dat</c> (the reparameterisation noise generator's state) and then <c>manifest.json</c> (format,
+    /// kind, model kind, architecture, image size, hyper-parameters, epochs trained, library version, metrics), flushed
+    /// into a temporary sibling folder that takes <paramref name="directory"/>'s place in one atomic step. A model loaded
+    /// from it continues training exactly where this one stands.
     /// </summary>
     /// <param name="directory">The checkpoint folder: absent, empty, or (with <paramref name="overwrite"/>) a TVAE checkpoint.</param>
     /// <param name="metrics">Evaluation to record in the manifest, or null.</param>
@@ -28,41 +30,55 @@ public sealed partial class Tvae
     {
         ArgumentNullException.ThrowIfNull(directory);
         CheckpointFolder.Prepare(directory, CheckpointKind.Tvae, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New, null, nameof(directory));
-        CheckpointFolder.Write(directory, CheckpointKind.Tvae,
-            [new CheckpointFile("model.bin", stream =>
-            {
-                using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
-                network.save(writer);
-            })],
-            Manifest(metrics).ToJsonString(new JsonSerializerOptions { WriteIndented = true }), nameof(directory));
+        WriteCheckpoint(directory, metrics);
+    }
+
+    /// <summary>The noise generator's state file.</summary>
+    private const string NoiseFile = "noise.dat";
+
+    private void WriteCheckpoint(string directory, TvaeEvaluation? metrics)
+    {
+        var files = Training.TrainingCheckpoint.Files(network, null, optimizer);
+        byte[] noiseState;
+        using (var state = noise.get_state()) noiseState = state.cpu().data<byte>().ToArray();
+        files.Add(new CheckpointFile(NoiseFile, s => s.Write(noiseState)));
+        CheckpointFolder.Write(directory, CheckpointKind.Tvae, files, Manifest(metrics).ToJsonString(new JsonSerializerOptions { WriteIndented = true }), nameof(directory));
     }
 
     /// <summary>The largest latent or hidden size, and image side, a TVAE manifest may give.</summary>
     public const int MaxManifestSize = 1 << 16;
 
-    /// <summary>Restores a model written by <see cref="Save"/>: same options, image size, weights and epoch count.</summary>
+    /// <summary>Restores a model written by <see cref="Save"/> or by <see cref="Fit"/> with a checkpoint folder: same
+    /// options, image size, weights, epoch count, optimiser and noise state (a checkpoint of the earlier layout,
+    /// <c>model.bin</c>, loads with a fresh optimiser state).</summary>
     /// <param name="directory">The checkpoint folder.</param>
     /// <param name="device"><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c> (default <c>cpu</c>).</param>
-    /// <returns>The model (in evaluation mode; <see cref="Fit"/> continues with a fresh optimiser state).</returns>
+    /// <returns>The model (in evaluation mode; <see cref="Fit"/> continues from the saved optimiser state).</returns>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    /// <exception cref="InvalidDataException">A missing or malformed manifest or state dict, or another format.</exception>
+    /// <exception cref="InvalidDataException">A missing or malformed manifest, weights or optimiser file (named), or another format.</exception>
     public static Tvae Load(string directory, string device = "cpu")
     {
         NativeRuntime.EnsureInitialized();
         ArgumentNullException.ThrowIfNull(directory);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"checkpoint folder '{directory}' does not exist.");
-        var manifestPath = Path.Combine(directory, "manifest.json");
-        var modelPath = Path.Combine(directory, "model.bin");
-        if (!File.Exists(manifestPath) || !File.Exists(modelPath))
-            throw new InvalidDataException($"checkpoint folder '{directory}' lacks manifest.json or model.bin.");
+        var manifestPath = Path.Combine(directory, CheckpointFolder.ManifestFile);
+        if (!File.Exists(manifestPath))
+            throw new InvalidDataException($"checkpoint folder '{directory}' lacks {CheckpointFolder.ManifestFile}.");
         JsonNode manifest;
         TvaeOptions options;
-        int rows, cols, epochs;
+        int rows, cols, epochs, target;
+        bool current;
+        string modelPath;
         try
         {
             manifest = JsonNode.Parse(CheckpointFolder.ReadManifestText(manifestPath)) ?? throw new InvalidDataException("empty manifest");
-            if ((string?)manifest["format"] != CheckpointFormat)
-                throw new InvalidDataException($"manifest format '{(string?)manifest["format"]}' is not '{CheckpointFormat}'.");
+            var format = (string?)manifest["format"];
+            current = format == CheckpointFormat;
+            if (!current && format != PreviousCheckpointFormat)
+                throw new InvalidDataException($"manifest format '{format}' is not '{CheckpointFormat}' (or the earlier '{PreviousCheckpointFormat}').");
+            modelPath = Path.Combine(directory, current ? Sequences.Checkpoint.ModelFile : "model.bin");
+            if (!File.Exists(modelPath))
+                throw new InvalidDataException($"checkpoint file {modelPath} is missing.");
             var h = manifest["hyper_parameters"]!;
             options = new TvaeOptions
             {
@@ -83,10 +99,13 @@ public sealed partial class Tvae
             rows = (int)manifest["rows"]!;
             cols = (int)manifest["cols"]!;
             epochs = (int)manifest["epochs_trained"]!;
+            target = current ? (int)manifest["target_epochs"]! : epochs;
             foreach (var (name, value) in new[] { ("latent_size", options.LatentSize), ("hidden_size", options.HiddenSize), ("rows", rows), ("cols", cols) })
                 if (value < 1 || value > MaxManifestSize)
                     throw new InvalidDataException($"manifest '{manifestPath}': {name} = {value} is outside [1, {MaxManifestSize}].");
             if (epochs < 0) throw new InvalidDataException($"manifest '{manifestPath}': epochs_trained = {epochs} is negative.");
+            if (target < epochs || target > Sequences.Checkpoint.MaxEpochs)
+                throw new InvalidDataException($"manifest '{manifestPath}': target_epochs = {target} is outside [epochs_trained = {epochs}, {Sequences.Checkpoint.MaxEpochs}].");
             // Parameters of the MLP (encoder P→H→2L, decoder L→H→P), checked before anything is allocated.
             double pixels = (double)rows * cols, hidden = options.HiddenSize, latent = options.LatentSize;
             var parameters = 2 * pixels * hidden + 3 * hidden * latent;
@@ -102,15 +121,39 @@ public sealed partial class Tvae
         }
         var model = Create(rows, cols, options, device);
         model.epochsTrained = epochs;
+        model.targetEpochs = target;
+        model.resumable = current;
         try
         {
-            using var reader = new BinaryReader(File.OpenRead(modelPath));
-            model.network.load(reader);
+            try
+            {
+                using var reader = new BinaryReader(File.OpenRead(modelPath));
+                model.network.load(reader);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                throw new InvalidDataException($"checkpoint file {modelPath} is truncated or corrupt, or does not fit the manifest's network ({e.GetType().Name}: {e.Message.Split('\n', 2)[0].Trim()}).", e);
+            }
+            if (current)
+            {
+                Training.TrainingCheckpoint.LoadOptimizer(model.optimizer, directory);
+                var noisePath = Path.Combine(directory, NoiseFile);
+                if (!File.Exists(noisePath)) throw new InvalidDataException($"checkpoint file {noisePath} is missing.");
+                try
+                {
+                    using var state = tensor(File.ReadAllBytes(noisePath));
+                    model.noise.set_state(state);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    throw new InvalidDataException($"checkpoint file {noisePath} is truncated or corrupt ({e.GetType().Name}: {e.Message.Split('\n', 2)[0].Trim()}).", e);
+                }
+            }
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch
         {
             model.Dispose();
-            throw new InvalidDataException($"checkpoint file {modelPath} is truncated or corrupt, or does not fit the manifest's network ({e.GetType().Name}: {e.Message.Split('\n', 2)[0].Trim()}).", e);
+            throw;
         }
         model.network.eval();
         return model;
@@ -133,6 +176,7 @@ public sealed partial class Tvae
             ["rows"] = Rows,
             ["cols"] = Cols,
             ["epochs_trained"] = epochsTrained,
+            ["target_epochs"] = Math.Max(targetEpochs, epochsTrained),
             ["library_version"] = LibraryVersion,
             ["torchsharp_version"] = typeof(torch).Assembly.GetName().Version?.ToString(),
             ["hyper_parameters"] = new JsonObject

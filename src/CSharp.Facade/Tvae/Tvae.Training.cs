@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.IO;
+using DistEmbed.Sequences;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,16 +17,66 @@ public sealed partial class Tvae
     /// <summary>Trains for <see cref="TvaeOptions.Epochs"/> epochs of <see cref="TvaeOptions.TripletsPerEpoch"/> random triplets.</summary>
     /// <param name="images">[N, rows·cols] pixels in [0, 1].</param>
     /// <param name="labels">[N] class labels (at least two classes, one with two images).</param>
-    /// <param name="progress">Receives a report every 20 steps and at the end of each epoch; may be null.</param>
+    /// <param name="progress">Receives the trainers' reports (<see cref="TrainingProgress"/>): after every step (the step's
+    /// loss and learning rate) and after every epoch (<see cref="TrainingProgress.EpochResult"/> with the epoch's mean
+    /// loss; no validation metrics); epochs are numbered from 1 within this call. May be null.</param>
     /// <param name="cancellationToken">Checked before every step; cancelling throws <see cref="OperationCanceledException"/> and leaves the weights of the last completed step.</param>
+    /// <param name="checkpointDirectory">A checkpoint folder written (as by <see cref="Save"/>) after every epoch, so that
+    /// an interrupted call can be continued with <see cref="Resume"/>; null for none.</param>
+    /// <param name="overwrite">Replace a TVAE checkpoint already in <paramref name="checkpointDirectory"/>.</param>
     /// <returns>Per-epoch loss means.</returns>
-    /// <exception cref="ArgumentException">Images not [N, rows·cols], a pixel outside [0, 1] or NaN, labels of another length or without two classes.</exception>
-    public TvaeTrainingReport Fit(float[,] images, int[] labels, IProgress<TvaeProgress>? progress = null, CancellationToken cancellationToken = default)
+    /// <exception cref="ArgumentException">Images not [N, rows·cols], a pixel outside [0, 1] or NaN, labels of another
+    /// length or without two classes, or a refused checkpoint folder.</exception>
+    public TvaeTrainingReport Fit(float[,] images, int[] labels, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default,
+        string? checkpointDirectory = null, bool overwrite = false)
     {
         var labels64 = CheckImages(images, labels);
+        if (checkpointDirectory is not null)
+            CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.Tvae, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New, null, nameof(checkpointDirectory));
+        return FitTo(images, labels64, epochsTrained + Options.Epochs, progress, cancellationToken, checkpointDirectory);
+    }
+
+    /// <summary>
+    /// Continues the <see cref="Fit"/> call that wrote the checkpoint in <paramref name="checkpointDirectory"/>: restores
+    /// the model, its optimiser and noise state (<see cref="Load"/>) and trains the epochs that call had left, writing the
+    /// checkpoint after each. On the CPU the result equals that of the uninterrupted call.
+    /// </summary>
+    /// <param name="checkpointDirectory">A folder written by <see cref="Fit"/> with a checkpoint folder.</param>
+    /// <param name="images">The same images.</param>
+    /// <param name="labels">The same labels.</param>
+    /// <param name="progress">Progress; may be null.</param>
+    /// <param name="cancellationToken">As for <see cref="Fit"/>.</param>
+    /// <param name="device"><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</param>
+    /// <returns>The model (the caller disposes it) and the report of the epochs trained by this call.</returns>
+    /// <exception cref="DirectoryNotFoundException">No checkpoint in the folder.</exception>
+    /// <exception cref="InvalidDataException">A malformed checkpoint, or one of the earlier layout (no optimiser state; names the file).</exception>
+    /// <exception cref="ArgumentException">Bad images or labels (as for <see cref="Fit"/>).</exception>
+    public static (Tvae Model, TvaeTrainingReport Report) Resume(string checkpointDirectory, float[,] images, int[] labels,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, string device = "cpu")
+    {
+        CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.Tvae, CheckpointMode.Resume, null, nameof(checkpointDirectory));
+        var model = Load(checkpointDirectory, device);
+        try
+        {
+            if (!model.resumable)
+                throw new InvalidDataException($"manifest {Path.Combine(checkpointDirectory, CheckpointFolder.ManifestFile)} is of the earlier TVAE layout ({PreviousCheckpointFormat}) and holds no optimiser state; it loads for use but cannot be resumed.");
+            var labels64 = model.CheckImages(images, labels);
+            return (model, model.FitTo(images, labels64, Math.Max(model.targetEpochs, model.epochsTrained), progress, cancellationToken, checkpointDirectory));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Trains until <see cref="EpochsTrained"/> = <paramref name="target"/>, checkpointing after every epoch when a folder is given.</summary>
+    private TvaeTrainingReport FitTo(float[,] images, long[] labels64, int target, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, string? checkpointDirectory)
+    {
         var clock = Stopwatch.StartNew();
         using var data = tensor(images, device: device);
-        var epochs = Options.Epochs;
+        var epochs = target - epochsTrained;
+        targetEpochs = target;
         var k = Options.BatchSize;
         var steps = (Options.TripletsPerEpoch + k - 1) / k;
         var losses = new double[epochs];
@@ -45,21 +96,22 @@ public sealed partial class Tvae
                 using var index = BatchIndex(sampled.Anchor, sampled.Positive, sampled.Negative, start, count);
                 var x = data.index_select(0, index);
                 var classes = tensor(BatchLabels(labels64, sampled.Anchor, sampled.Positive, sampled.Negative, start, count), device: device);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 var (total, negElbo, hinge, _) = LossTerms(x, classes, count, noise);
                 total.backward();
-                optimizer.step();
+                optimizer.Step(Options.LearningRate);
                 sumLoss += total.item<float>();
                 sumElbo += negElbo.item<float>();
                 sumTriplet += hinge.item<float>();
-                var done = s + 1;
-                if (progress is not null && (done % 20 == 0 || done == steps))
-                    progress.Report(new TvaeProgress(e + 1, epochs, done, steps, sumLoss / done, done == steps, clock.Elapsed));
+                progress?.Report(new TrainingProgress(e + 1, epochs, s + 1, steps, total.item<float>(), Options.LearningRate, null));
             }
             losses[e] = sumLoss / steps;
             elbos[e] = sumElbo / steps;
             triplets[e] = sumTriplet / steps;
             epochsTrained++;
+            if (checkpointDirectory is not null) WriteCheckpoint(checkpointDirectory, null);
+            progress?.Report(new TrainingProgress(e + 1, epochs, steps, steps, double.NaN, Options.LearningRate,
+                new EpochMetrics(e + 1, losses[e], null, null, null, Options.LearningRate)));
         }
         network.eval();
         return new TvaeTrainingReport(losses, elbos, triplets, clock.Elapsed);
@@ -74,7 +126,7 @@ public sealed partial class Tvae
     /// <returns>The trained model and its training report.</returns>
     /// <exception cref="ArgumentException">Invalid options, data or device (see <see cref="Create"/> and <see cref="Fit"/>).</exception>
     public static (Tvae Model, TvaeTrainingReport Report) Train(ImageSet data, TvaeOptions? options = null, string device = "cpu",
-        IProgress<TvaeProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         var model = Create(data.Rows, data.Cols, options, device);

@@ -19,7 +19,8 @@ namespace DistEmbed.Autoencoders;
 /// <remarks>
 /// <para>Each step draws K = <see cref="TvaeOptions.BatchSize"/> random triplets (anchor, positive of the anchor's class,
 /// negative of another class; <see cref="Samplers.TvaeTriplets"/>), encodes the 3K images, draws one reparameterised
-/// sample per image and minimises the loss of <see cref="TvaeOptions"/> with Adam [4]. The triplet hinge is the
+/// sample per image and minimises the loss of <see cref="TvaeOptions"/> with Adam [4] at a constant learning rate (the
+/// trainers' <see cref="Sequences.AdamW"/> with no weight decay, whose state is checkpointed). The triplet hinge is the
 /// library's <see cref="TripletMarginLoss.Compute"/> with the Euclidean distance, applied to the means (TVAE) or to
 /// the vectors (μ, σ), whose Euclidean distance is the 2-Wasserstein distance of the diagonal Gaussians (W-TVAE; see
 /// <see cref="VaeMath.DiagonalGaussianW2"/>).</para>
@@ -38,14 +39,19 @@ public sealed partial class Tvae : IDisposable
     public const int DefaultEvaluationTripletSeed = 1802;
 
     /// <summary>The manifest's <c>format</c> value.</summary>
-    public const string CheckpointFormat = "distembed-tvae/1";
+    public const string CheckpointFormat = "distembed-tvae/2";
+
+    /// <summary>The manifest's <c>format</c> value of the earlier layout (weights in <c>model.bin</c>, no optimiser state); still loaded.</summary>
+    public const string PreviousCheckpointFormat = "distembed-tvae/1";
 
     private const int EncodeChunk = 1000;
     private readonly VaeNetwork network;
-    private readonly optim.Optimizer optimizer;
+    private readonly Sequences.AdamW optimizer;
     private readonly Generator noise;
     private readonly Device device;
     private int epochsTrained;
+    private int targetEpochs;
+    private bool resumable = true;
 
     private Tvae(TvaeOptions options, int rows, int cols, Device device)
     {
@@ -56,7 +62,8 @@ public sealed partial class Tvae : IDisposable
         random.manual_seed(options.Seed);
         network = VaeNetwork.Create(options.Architecture, rows, cols, options.HiddenSize, options.LatentSize);
         network.to(device);
-        optimizer = optim.Adam(network.parameters(), options.LearningRate);
+        // The trainers' one optimiser (an explicit, checkpointable state); with λ = 0 AdamW is Adam [4].
+        optimizer = Training.OptimizerSetup.Create(network.parameters(), 0.0);
         noise = new Generator(unchecked((ulong)options.Seed ^ 0x5EED5EEDUL), device);
     }
 

@@ -1,15 +1,5 @@
 namespace DistEmbed.Autoencoders;
 
-/// <summary>Progress of <see cref="Tvae.Fit"/>: reported every few steps and once at the end of each epoch.</summary>
-/// <param name="Epoch">The epoch, 1-based, of this call's epochs.</param>
-/// <param name="Epochs">The number of epochs of this call.</param>
-/// <param name="Step">Steps done in this epoch.</param>
-/// <param name="StepsPerEpoch">Steps of an epoch.</param>
-/// <param name="MeanLoss">Mean training loss over this epoch's steps so far.</param>
-/// <param name="EpochCompleted">True for the report that closes the epoch.</param>
-/// <param name="Elapsed">Time since this call began.</param>
-public sealed record TvaeProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double MeanLoss, bool EpochCompleted, TimeSpan Elapsed);
-
 /// <summary>The loss of one batch of triplets, split into its terms (each unweighted) and the weighted total.</summary>
 /// <param name="Total">w_elbo·NegativeElbo + w_triplet·Triplet + w_norm·EmbeddingNorm (the VAE: w_elbo·NegativeElbo).</param>
 /// <param name="NegativeElbo">Mean negative ELBO per image over the 3K images (nats).</param>

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
 using DistEmbed.Core;
 using DistEmbed.Core.Bregman;
 using DistEmbed.Data;
 using DistEmbed.IO;
+using DistEmbed.Sequences;
+using DistEmbed.Training;
 using TorchSharp;
 
 namespace DistEmbed.Cli.Commands;
@@ -18,8 +19,9 @@ public sealed class BregmanTrainSettings
     public string Data { get; set; } = "mnist";
     /// <summary>quadratic, max-affine, smooth-max-affine, icnn, euclidean or cosine.</summary>
     public string Generator { get; set; } = "icnn";
-    /// <summary>Training epochs.</summary>
-    public int Epochs { get; set; } = 3;
+    /// <summary>Training epochs (the total on resume), or null for the default: 3 for a new run
+    /// (<see cref="DeepBregmanTrainer.DefaultOptions"/>), the checkpoint's on resume.</summary>
+    public int? Epochs { get; set; }
     /// <summary>Seed of the initialisation and the sampler.</summary>
     public int Seed { get; set; }
     /// <summary>auto, cpu, cuda or cuda:N.</summary>
@@ -28,6 +30,8 @@ public sealed class BregmanTrainSettings
     public string? Out { get; set; }
     /// <summary>Replace a deep-Bregman checkpoint already in <see cref="Out"/> (otherwise it is kept and the run refused).</summary>
     public bool Overwrite { get; set; }
+    /// <summary>Continue the run whose checkpoint is in <see cref="Out"/> (the same data; the model and trainer settings are the checkpoint's).</summary>
+    public bool Resume { get; set; }
     /// <summary>Classes trained on (from the training split).</summary>
     public int[] TrainClasses { get; set; } = [0, 1, 2, 3, 4];
     /// <summary>Classes tested on (from the test split), disjoint from the training classes.</summary>
@@ -61,7 +65,7 @@ public sealed class BregmanTrainSettings
 /// <param name="TrainSeconds">Wall-clock training time.</param>
 /// <param name="TrainCount">Training images used.</param>
 /// <param name="TestCount">Test images used.</param>
-/// <param name="Paths">Files written (manifest, state dict), empty without --out.</param>
+/// <param name="Paths">The checkpoint's files (manifest, weights, optimiser state), empty without --out.</param>
 public sealed record BregmanTrainResult(
     string Data, string Generator, int Seed, double PrecisionAt1, double RPrecision, double MapAtR, double[] EpochLosses,
     double TrainSeconds, int TrainCount, int TestCount, string[] Paths);
@@ -82,31 +86,44 @@ public static class BregmanTrainCommand
     {
         var data = new Option<string>("--data") { Description = "mnist, fashion-mnist or idx:DIR.", Required = true };
         var generator = new Option<string>("--generator") { Description = string.Join("|", Generators), Required = true };
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 3 };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs (on --resume, the new total; default the checkpoint's).", DefaultValueFactory = _ => DeepBregmanTrainer.DefaultOptions.Epochs };
         var seed = new Option<int>("--seed") { Description = "Seed of the initialisation and the sampler.", DefaultValueFactory = _ => 0 };
         var device = DeviceOption.Create();
-        var output = new Option<string?>("--out") { Description = "Checkpoint folder (manifest.json + model.pt), written atomically." };
+        var output = new Option<string?>("--out") { Description = "Checkpoint folder (manifest.json, model.dat, best.dat, optimizer.dat), written atomically after every epoch." };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same data and settings; --epochs may extend it)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace a checkpoint already in --out (without it, an existing checkpoint is kept and the run refused)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var trainPerClass = new Option<int>("--train-per-class") { Description = "Training images per class (0 = all).", DefaultValueFactory = _ => 400 };
         var testPerClass = new Option<int>("--test-per-class") { Description = "Test images per class (0 = all).", DefaultValueFactory = _ => 200 };
         var embedding = new Option<int>("--embedding-dim") { Description = "Embedding dimension.", DefaultValueFactory = _ => 32 };
         var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
-        var learningRate = new Option<double>("--lr") { Description = "AdamW learning rate.", DefaultValueFactory = _ => 1e-3 };
-        var margin = new Option<double>("--margin") { Description = "Triplet margin.", DefaultValueFactory = _ => 0.2 };
+        var learningRate = new Option<double>("--lr") { Description = "Peak AdamW learning rate (linear warm-up, cosine decay).", DefaultValueFactory = _ => DeepBregmanTrainer.DefaultOptions.LearningRate };
+        var margin = new Option<double>("--margin") { Description = "Triplet margin.", DefaultValueFactory = _ => DeepBregmanTrainer.DefaultOptions.Margin };
         var command = new Command("bregman", "Trains a deep Bregman model (learned convex generator on an MLP embedding) on classes 0–4 and reports P@1, R-precision and MAP@R on classes 5–9.")
         {
-            data, generator, epochs, seed, device, output, overwrite, json, trainPerClass, testPerClass, embedding, miner, learningRate, margin,
+            data, generator, epochs, seed, device, output, resume, overwrite, json, trainPerClass, testPerClass, embedding, miner, learningRate, margin,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
             var settings = new BregmanTrainSettings
             {
-                Data = r.GetValue(data)!, Generator = r.GetValue(generator)!, Epochs = r.GetValue(epochs), Seed = r.GetValue(seed),
-                Device = r.GetValue(device)!, Out = r.GetValue(output), Overwrite = r.GetValue(overwrite), TrainPerClass = r.GetValue(trainPerClass),
-                TestPerClass = r.GetValue(testPerClass), EmbeddingDimension = r.GetValue(embedding), Miner = r.GetValue(miner)!,
-                LearningRate = r.GetValue(learningRate), Margin = r.GetValue(margin),
+                Data = r.GetValue(data)!, Generator = r.GetValue(generator)!, Seed = r.GetValue(seed),
+                Epochs = r.GetResult(epochs) is { Implicit: false } ? r.GetValue(epochs) : null,
+                Device = r.GetValue(device)!, Out = r.GetValue(output), Overwrite = r.GetValue(overwrite), Resume = r.GetValue(resume),
+                TrainPerClass = r.GetValue(trainPerClass), TestPerClass = r.GetValue(testPerClass), EmbeddingDimension = r.GetValue(embedding),
+                Miner = r.GetValue(miner)!, LearningRate = r.GetValue(learningRate), Margin = r.GetValue(margin),
             };
+            if (settings.Resume && settings.Out is not null && !settings.Overwrite)
+            {
+                // An option given explicitly must equal the checkpoint's setting: a resumed run cannot honour another.
+                var m = DeepBregmanTrainer.ReadManifest(settings.Out);
+                Keeps(r, generator, m.Model.Divergence);
+                Keeps(r, seed, m.Model.Seed);
+                Keeps(r, embedding, m.Model.EmbeddingDimension);
+                Keeps(r, miner, m.Trainer.Miner);
+                Keeps(r, learningRate, m.Trainer.LearningRate);
+                Keeps(r, margin, m.Trainer.Margin);
+            }
             var json_ = r.GetValue(json);
             var result = Run(settings, json_ ? null : Console.WriteLine);
             if (json_) Console.WriteLine(ToJson(result));
@@ -117,6 +134,16 @@ public static class BregmanTrainCommand
             }
         }));
         return command;
+    }
+
+    private static void Keeps<T>(ParseResult r, Option<T> option, T recorded)
+    {
+        if (r.GetResult(option) is not { Implicit: false }) return;
+        var given = r.GetValue(option);
+        if (!EqualityComparer<T>.Default.Equals(given, recorded) && !(given is string a && recorded is string b && a.Trim().Equals(b, StringComparison.OrdinalIgnoreCase)))
+            throw new ArgumentException(
+                $"{option.Name} {Convert.ToString(given, CultureInfo.InvariantCulture)} differs from the checkpoint's {Convert.ToString(recorded, CultureInfo.InvariantCulture)}; a resumed run continues with the checkpoint's settings. Drop {option.Name}, or train afresh with --overwrite.",
+                option.Name.TrimStart('-'));
     }
 
     private static string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
@@ -152,14 +179,16 @@ public static class BregmanTrainCommand
         return set.Subset(keep);
     }
 
-    /// <summary>Runs one training: loads the data, trains on the training classes, evaluates leave-one-out retrieval on
-    /// the test classes, and writes the checkpoint folder when <see cref="BregmanTrainSettings.Out"/> is set.</summary>
+    /// <summary>Runs one training through <see cref="DeepBregmanTrainer"/>: loads the data, trains on the training classes
+    /// (checkpointing into <see cref="BregmanTrainSettings.Out"/> after every epoch when set, or resuming from it), and
+    /// evaluates leave-one-out retrieval on the test classes.</summary>
     /// <param name="settings">The run's settings.</param>
     /// <param name="log">Progress lines (per epoch), or null.</param>
-    /// <returns>The metrics and the paths written.</returns>
+    /// <param name="cancellationToken">Cancels the training between steps; the last checkpoint stays valid for <c>--resume</c>.</param>
+    /// <returns>The metrics and the checkpoint's files.</returns>
     /// <exception cref="ArgumentException">An unknown generator, data set or device, overlapping train/test classes, or
     /// an invalid hyper-parameter (the message names it).</exception>
-    public static BregmanTrainResult Run(BregmanTrainSettings settings, Action<string>? log = null)
+    public static BregmanTrainResult Run(BregmanTrainSettings settings, Action<string>? log = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var kind = (settings.Generator ?? "").Trim().ToLowerInvariant();
@@ -169,75 +198,70 @@ public static class BregmanTrainCommand
             throw new ArgumentException("the training and test classes overlap; the split must be class-disjoint.", "settings");
         if (settings.TrainPerClass < 0) throw new ArgumentException("--train-per-class must be ≥ 0.", "train-per-class");
         if (settings.TestPerClass < 0) throw new ArgumentException("--test-per-class must be ≥ 0.", "test-per-class");
+        if (settings.Resume && settings.Overwrite)
+            throw new ArgumentException("--resume and --overwrite exclude each other: --resume continues the checkpoint in --out, --overwrite replaces it.", "overwrite");
+        if (settings.Resume && settings.Out is null)
+            throw new ArgumentException("--resume continues the checkpoint in --out; give --out.", "out");
         var device = NativeRuntime.ResolveDevice(settings.Device);
         if (settings.Out is not null) // checked before any work: a refused --out must not cost a training run
-            CheckpointFolder.Prepare(settings.Out, CheckpointKind.DeepBregman, settings.Overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+            CheckpointFolder.Prepare(settings.Out, CheckpointKind.DeepBregman,
+                settings.Resume ? CheckpointMode.Resume : settings.Overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
                 [settings.Data.StartsWith("idx:", StringComparison.Ordinal) ? settings.Data[4..] : settings.Data], "--out");
         var train = FirstPerClass(ImageDatasets.Load(settings.Data, train: true), settings.TrainClasses, settings.TrainPerClass, "train");
         var test = FirstPerClass(ImageDatasets.Load(settings.Data, train: false), settings.TestClasses, settings.TestPerClass, "test");
-        var options = new DeepBregmanOptions
-        {
-            Divergence = kind, Epochs = settings.Epochs, Seed = settings.Seed, EmbeddingDimension = settings.EmbeddingDimension,
-            Hidden = settings.Hidden, Margin = settings.Margin, LearningRate = settings.LearningRate, Miner = settings.Miner,
-            ClassesPerBatch = settings.TrainClasses.Length, ItemsPerClass = settings.ItemsPerClass,
-        };
         using var scope = torch.NewDisposeScope();
-        using var model = new DeepBregmanModel(train.Rows * train.Cols, options, device);
-        var trainImages = train.ToTensor();
-        var trainLabels = train.Labels.Select(l => (long)l).ToArray();
+        using var trainData = new LabelledData(train.ToTensor(), train.Labels);
         var clock = Stopwatch.StartNew();
-        var epochs = model.Fit(trainImages, trainLabels,
-            log is null ? null : new Action<EpochReport>(e => log($"epoch {e.Epoch}: loss {F(e.MeanLoss)} over {e.Batches} batches ({clock.Elapsed.TotalSeconds:F1} s)")));
-        var seconds = clock.Elapsed.TotalSeconds;
-        var report = model.Evaluate(test.ToTensor(), test.Labels.Select(l => (long)l).ToArray());
-        var result = new BregmanTrainResult(settings.Data, kind, settings.Seed, report.PrecisionAt1, report.RPrecision, report.MapAtR,
-            epochs.Select(e => e.MeanLoss).ToArray(), seconds, train.Count, test.Count, []);
-        if (settings.Out is null) return result;
-        var paths = WriteCheckpoint(settings.Out, model, settings, result);
-        return result with { Paths = paths };
+        var progress = new EpochLog(log, clock);
+        DeepBregmanModel model;
+        TrainingResult history;
+        if (settings.Resume)
+        {
+            (model, history) = DeepBregmanTrainer.Resume(settings.Out!, trainData, null, progress, cancellationToken, settings.Epochs);
+            kind = model.Kind;
+        }
+        else
+        {
+            model = new DeepBregmanModel(train.Rows * train.Cols, new DeepBregmanOptions
+            {
+                Divergence = kind, Seed = settings.Seed, EmbeddingDimension = settings.EmbeddingDimension, Hidden = settings.Hidden,
+            }, device);
+            var options = DeepBregmanTrainer.DefaultOptions with
+            {
+                Epochs = settings.Epochs ?? DeepBregmanTrainer.DefaultOptions.Epochs, Seed = settings.Seed, Margin = settings.Margin,
+                LearningRate = settings.LearningRate, Miner = settings.Miner, ClassesPerBatch = settings.TrainClasses.Length,
+                ItemsPerClass = settings.ItemsPerClass, Device = settings.Device,
+            };
+            try
+            {
+                history = DeepBregmanTrainer.Train(model, trainData, null, options, settings.Out, progress, cancellationToken, settings.Overwrite);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+        using (model)
+        {
+            var seconds = clock.Elapsed.TotalSeconds;
+            var report = model.Evaluate(test.ToTensor(), test.Labels.Select(l => (long)l).ToArray());
+            string[] paths = settings.Out is null
+                ? []
+                : [.. new[] { CheckpointFolder.ManifestFile }.Concat(CheckpointKind.DeepBregman.Files)
+                    .Select(f => Path.Combine(Path.GetFullPath(settings.Out), f)).Where(File.Exists)];
+            return new BregmanTrainResult(settings.Data, kind, settings.Resume ? model.Options.Seed : settings.Seed, report.PrecisionAt1, report.RPrecision, report.MapAtR,
+                history.History.Select(e => e.TrainLoss).ToArray(), seconds, train.Count, test.Count, paths);
+        }
     }
 
-    /// <summary>Writes <c>model.pt</c> (TorchSharp state dict) and then <c>manifest.json</c> through
-    /// <see cref="CheckpointFolder.Write"/>: flushed into a temporary sibling folder that takes <paramref name="folder"/>'s
-    /// place atomically (only a deep-Bregman checkpoint is ever replaced).</summary>
-    private static string[] WriteCheckpoint(string folder, DeepBregmanModel model, BregmanTrainSettings settings, BregmanTrainResult result)
+    /// <summary>Writes one line per finished epoch, synchronously (a <see cref="Progress{T}"/> would post to the thread pool).</summary>
+    private sealed class EpochLog(Action<string>? log, Stopwatch clock) : IProgress<TrainingProgress>
     {
-        var generator = model.Generator;
-        var manifest = new Dictionary<string, object?>
+        public void Report(TrainingProgress value)
         {
-            ["format"] = "distembed-checkpoint/1",
-            ["kind"] = CheckpointKind.DeepBregman.Name,
-            ["model"] = "deep-bregman",
-            ["divergence"] = model.Kind,
-            ["distance"] = model.Distance.Name,
-            ["library_version"] = typeof(DeepBregmanModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
-                ?? typeof(DeepBregmanModel).Assembly.GetName().Version?.ToString(),
-            ["created_utc"] = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture),
-            ["hyper_parameters"] = new Dictionary<string, object?>
-            {
-                ["data"] = settings.Data, ["input_dimension"] = model.InputDimension, ["hidden"] = settings.Hidden,
-                ["embedding_dimension"] = settings.EmbeddingDimension, ["epochs"] = settings.Epochs, ["seed"] = settings.Seed,
-                ["margin"] = settings.Margin, ["learning_rate"] = settings.LearningRate, ["weight_decay"] = model.Options.WeightDecay,
-                ["miner"] = settings.Miner, ["classes_per_batch"] = model.Options.ClassesPerBatch, ["items_per_class"] = settings.ItemsPerClass,
-                ["train_classes"] = settings.TrainClasses, ["test_classes"] = settings.TestClasses,
-                ["train_per_class"] = settings.TrainPerClass, ["test_per_class"] = settings.TestPerClass,
-                ["generator"] = generator?.HyperParameters,
-            },
-            ["metrics"] = new Dictionary<string, object?>
-            {
-                ["precision_at_1"] = result.PrecisionAt1, ["r_precision"] = result.RPrecision, ["map_at_r"] = result.MapAtR,
-                ["epoch_losses"] = result.EpochLosses,
-            },
-            ["state_dict"] = "model.pt",
-        };
-        CheckpointFolder.Write(folder, CheckpointKind.DeepBregman,
-            [new CheckpointFile("model.pt", s =>
-            {
-                using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true);
-                model.save(w);
-            })],
-            JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }), "--out");
-        var target = Path.GetFullPath(folder);
-        return [Path.Combine(target, "manifest.json"), Path.Combine(target, "model.pt")];
+            if (log is null || value.EpochResult is not { } e) return;
+            log($"epoch {e.Epoch}: loss {F(e.TrainLoss)} over {value.StepsPerEpoch} batches, lr {value.LearningRate:G3} ({clock.Elapsed.TotalSeconds:F1} s)");
+        }
     }
 }

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using DistEmbed.Core;
-using DistEmbed.Core.Similarity;
 using DistEmbed.IO;
 using TorchSharp;
 
@@ -15,10 +14,8 @@ namespace DistEmbed.Cli.Commands;
 /// </summary>
 public static class CompareCommand
 {
-    /// <summary>The measure names accepted by <c>--measures</c>.</summary>
-    public static readonly string[] MeasureNames = ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf"];
-
-    private static readonly string[] NeighbourhoodMeasures = ["nngs", "nngs-normalized", "mutual-knn"];
+    /// <summary>The measure names accepted by <c>--measures</c> (<see cref="EmbeddingSpaceComparison.MeasureNames"/>).</summary>
+    public static IReadOnlyList<string> MeasureNames => EmbeddingSpaceComparison.MeasureNames;
 
     /// <summary>What to compare and how (the command's options, parsed).</summary>
     /// <param name="APath">First space (.npy): [N,d] vectors or [N,T,d] distributions.</param>
@@ -37,17 +34,11 @@ public static class CompareCommand
         string Metric, string Device = DeviceOption.Default, double Bandwidth = 1.0, bool FixedBandwidth = false, bool Unbiased = false,
         DistanceOptions? Options = null);
 
-    /// <summary>One value: a measure, its k (null for CKA) and the value.</summary>
-    /// <param name="Measure">The measure name.</param>
-    /// <param name="K">The neighbourhood size, or null for CKA.</param>
-    /// <param name="Value">The value.</param>
-    public sealed record Entry(string Measure, int? K, double Value);
-
     /// <summary>The outcome: N and the values in the order asked for (per measure, per k).</summary>
     /// <param name="N">The number of items.</param>
     /// <param name="Metric">The distance name.</param>
     /// <param name="Results">The values.</param>
-    public sealed record Result(int N, string Metric, IReadOnlyList<Entry> Results);
+    public sealed record Result(int N, string Metric, IReadOnlyList<SimilarityMeasurement> Results);
 
     /// <summary>Builds the command.</summary>
     public static Command Create()
@@ -58,7 +49,7 @@ public static class CompareCommand
         var bMask = new Option<string?>("--b-mask") { Description = "[N,T] mask (.npy) of --b." };
         var measures = new Option<string>("--measures")
         {
-            Description = "Comma-separated: " + string.Join(", ", MeasureNames) + ".", DefaultValueFactory = _ => "nngs,nngs-normalized,mutual-knn",
+            Description = "Comma-separated: " + string.Join(", ", EmbeddingSpaceComparison.MeasureNames) + ".", DefaultValueFactory = _ => "nngs,nngs-normalized,mutual-knn",
         };
         var k = new Option<string>("--k") { Description = "Comma-separated neighbourhood sizes: integers in [1, N−1], or fractions of N in (0, 1] such as 0.1.", DefaultValueFactory = _ => "10" };
         var bandwidth = new Option<double>("--bandwidth") { Description = "RBF CKA: σ as a multiple of each space's median distance (default 1).", DefaultValueFactory = _ => 1.0 };
@@ -94,7 +85,7 @@ public static class CompareCommand
     public static string Execute(Request request, string? plotPath, bool json)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (plotPath is not null && !Parse(request.Measures).Any(m => NeighbourhoodMeasures.Contains(m)))
+        if (plotPath is not null && !Parse(request.Measures).Any(m => EmbeddingSpaceComparison.NeighbourhoodMeasures.Contains(m)))
             throw new ArgumentException("--plot draws the neighbourhood measures against k; add nngs, nngs-normalized or mutual-knn to --measures.", "plot");
         var result = Compute(request);
         if (plotPath is not null) Plot(result, plotPath);
@@ -106,34 +97,27 @@ public static class CompareCommand
     private static string[] Parse(string measures) =>
         measures.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).ToArray();
 
-    /// <summary>Parses <c>--k</c>: integers as they are, numbers with a decimal point as fractions f of N (k = ⌈f (N − 1)⌉).</summary>
+    /// <summary>Parses <c>--k</c> (<see cref="EmbeddingSpaceComparison.ParseKs"/>): integers as they are, numbers with a decimal point as fractions f of N.</summary>
     /// <param name="text">The option's value.</param>
     /// <param name="n">The number of items N.</param>
     /// <returns>The neighbourhood sizes, each in [1, N − 1].</returns>
     /// <exception cref="ArgumentException">An entry is not a number, a fraction outside (0, 1], or a k outside [1, N − 1] (names k).</exception>
-    public static int[] ParseKs(string text, int n)
+    public static int[] ParseKs(string text, int n) => Option("--k", () => EmbeddingSpaceComparison.ParseKs(text, n));
+
+    /// <summary>Prefixes a library error about <paramref name="option"/>'s value with the option's name.</summary>
+    private static T Option<T>(string option, Func<T> parse)
     {
-        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 0) throw new ArgumentException("--k is empty; give at least one neighbourhood size.", "k");
-        return parts.Select(s =>
+        try
         {
-            if (int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var k))
-            {
-                if (k < 1 || k > n - 1)
-                    throw new ArgumentException($"--k: k = {k} is invalid for N = {n}; it must lie in [1, N − 1] = [1, {n - 1}].", "k");
-                return k;
-            }
-            if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var f))
-            {
-                if (!(f > 0.0 && f <= 1.0))
-                    throw new ArgumentException($"--k: '{s}' is invalid; a fraction of N must lie in (0, 1].", "k");
-                return Neighbourhoods.KFromFraction(f, n);
-            }
-            throw new ArgumentException($"--k: '{s}' is not a number; give integers (5) or fractions of N (0.1).", "k");
-        }).ToArray();
+            return parse();
+        }
+        catch (ArgumentException e) when (e.ParamName is { } p && option.TrimStart('-') is { } name && (p == name || p == name + "s"))
+        {
+            throw new ArgumentException($"{option}: {e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal)}", name, e);
+        }
     }
 
-    /// <summary>Reads both spaces and computes the measures asked for.</summary>
+    /// <summary>Reads both spaces and computes the measures asked for (<see cref="EmbeddingSpaceComparison.Compare"/>).</summary>
     /// <param name="request">The parsed options.</param>
     /// <returns>N and the values.</returns>
     /// <exception cref="ArgumentException">Unknown measure (names measures), bad k (names k), N mismatch (names b), a measure that
@@ -141,11 +125,7 @@ public static class CompareCommand
     public static Result Compute(Request request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var measures = Parse(request.Measures);
-        if (measures.Length == 0) throw new ArgumentException("--measures is empty; valid: " + string.Join(", ", MeasureNames) + ".", "measures");
-        foreach (var m in measures)
-            if (!MeasureNames.Contains(m))
-                throw new ArgumentException($"--measures: unknown measure '{m}'; valid: {string.Join(", ", MeasureNames)}.", "measures");
+        var measures = Option("--measures", () => EmbeddingSpaceComparison.ParseMeasures(request.Measures));
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(request.Device);
         var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistanceOptions());
@@ -155,32 +135,8 @@ public static class CompareCommand
             throw new ArgumentException($"--b has {y.Count} items but --a has {x.Count}; both spaces must describe the same N items.", "b");
         var n = x.Count;
         if (n < 2) throw new ArgumentException($"--a has {n} item(s); comparing spaces needs N ≥ 2.", "a");
-        var ks = measures.Any(m => NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
-        if (measures.Contains("cka-linear") && distance.Accepts != Representation.Vectors)
-            throw new ArgumentException($"--measures: cka-linear needs [N,d] vectors, but --distance {request.Metric} reads distributions; use cka-rbf.", "measures");
-        var results = new List<Entry>();
-        NeighbourGraph? gx = null, gy = null;
-        if (ks.Length > 0)
-        {
-            gx = NearestNeighbours.Exact(x, distance, ks.Max(), 0);
-            gy = NearestNeighbours.Exact(y, distance, ks.Max(), 0);
-        }
-        foreach (var m in measures)
-        {
-            double[]? values = m switch
-            {
-                "nngs" => Neighbourhoods.NngsOfGraphs(gx!, gy!, ks),
-                "nngs-normalized" => Neighbourhoods.NormalizedNngsOfGraphs(gx!, gy!, ks),
-                "mutual-knn" => Neighbourhoods.MutualKnnOfGraphs(gx!, gy!, ks),
-                _ => null,
-            };
-            if (values is not null)
-                results.AddRange(ks.Select((k, j) => new Entry(m, k, values[j])));
-            else if (m == "cka-linear")
-                results.Add(new Entry(m, null, Cka.Linear(x, y, request.Unbiased)));
-            else
-                results.Add(new Entry(m, null, Cka.Rbf(x, y, distance, request.Bandwidth, !request.FixedBandwidth, request.Unbiased, 0)));
-        }
+        var ks = measures.Any(m => EmbeddingSpaceComparison.NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
+        var results = Option("--measures", () => EmbeddingSpaceComparison.Compare(x, y, distance, measures, ks, request.Bandwidth, !request.FixedBandwidth, request.Unbiased));
         return new Result(n, distance.Name, results);
     }
 

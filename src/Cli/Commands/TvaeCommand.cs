@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using DistEmbed.Data;
 using DistEmbed.IO;
+using DistEmbed.Sequences;
 using DistEmbed.Autoencoders;
 using MathNet.Numerics.LinearAlgebra;
 using SkiaSharp;
@@ -88,9 +89,9 @@ public static class TvaeCommand
         {
             report = model.Fit(train!.Images, train.Labels, new Reporter(p =>
             {
-                if (p.EpochCompleted)
+                if (p.EpochResult is { } e)
                     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {p.Epoch}/{p.Epochs}  loss {p.MeanLoss:F4}  {p.Elapsed.TotalSeconds:F0}s"));
+                        $"epoch {p.Epoch}/{p.Epochs}  loss {e.TrainLoss:F4}  {clock.Elapsed.TotalSeconds:F0}s"));
             }));
         }
         else
@@ -104,7 +105,8 @@ public static class TvaeCommand
                     report = model.Fit(train!.Images, train.Labels, new Reporter(p =>
                     {
                         bar.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
-                        bar.Description = string.Create(CultureInfo.InvariantCulture, $"{TvaeOptions.NameOf(options.Variant)} epoch {p.Epoch}/{p.Epochs} loss {p.MeanLoss:F4}");
+                        var loss = p.EpochResult?.TrainLoss ?? p.Loss;
+                        bar.Description = string.Create(CultureInfo.InvariantCulture, $"{TvaeOptions.NameOf(options.Variant)} epoch {p.Epoch}/{p.Epochs} loss {loss:F4}");
                     }));
                 });
         }
@@ -219,8 +221,8 @@ public static class TvaeCommand
     }
 
     /// <summary>An <see cref="IProgress{T}"/> that calls back synchronously on the reporting thread.</summary>
-    private sealed class Reporter(Action<TvaeProgress> report) : IProgress<TvaeProgress>
+    private sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
-        public void Report(TvaeProgress value) => report(value);
+        public void Report(TrainingProgress value) => report(value);
     }
 }

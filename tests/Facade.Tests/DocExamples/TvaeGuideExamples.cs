@@ -1,5 +1,6 @@
 using DistEmbed.Autoencoders;
 using DistEmbed.Data;
+using DistEmbed.Sequences;
 using Xunit;
 
 namespace DistEmbed.Facade.Tests.DocExamples;
@@ -45,11 +46,11 @@ public sealed class TvaeGuideExamples : IDisposable
         var train = ImageDatasets.Load(spec, train: true);      // spec: "mnist", "fashion-mnist" or "idx:DIR"
         var test = ImageDatasets.Load(spec, train: false);
         var (model, report) = Tvae.Train(train, options, device: "auto",  // options: new TvaeOptions { Variant = TvaeVariant.WTvae } = paper settings
-            progress: new Progress<TvaeProgress>(p => log.Add($"epoch {p.Epoch} loss {p.MeanLoss:F4}")));
+            progress: new Progress<TrainingProgress>(p => { if (p.EpochResult is { } e) log.Add($"epoch {e.Epoch} loss {e.TrainLoss:F4}"); }));
         using (model)
         {
             TvaeEvaluation metrics = model.Evaluate(test, triplets: 500, retrievalItems: 96);  // seeded test triplets, −ELBO, P@1, MAP@R
-            model.Save(checkpoint, metrics);                  // model.bin + manifest.json, folder written atomically
+            model.Save(checkpoint, metrics);                  // manifest.json + weights + optimiser state, written atomically
         }
         using var again = Tvae.Load(checkpoint);              // identical outputs
         #endregion
