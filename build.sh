@@ -2,7 +2,8 @@
 # DistEmbed.Verified build entry point.
 #   ./build.sh demo    set up, build, and run the main job: distributional vs. mean-pooled sequence embeddings (report in artifacts/demo)
 #   ./build.sh test    set up, build, and run every test suite (dotnet test at the root, + the F# guides); ends with "N passed, N failed"
-#   ./build.sh setup   only check/fix the native runtime (libstdc++ with GLIBCXX_3.4.32) and restore packages
+#   ./build.sh setup   only check/fix the native runtime (libstdc++ with GLIBCXX_3.4.32), install PostgreSQL 17 with
+#                      pgvector when missing (the database tests start a throwaway cluster of their own) and restore packages
 #   ./build.sh pack    NuGet packages DistEmbed.Core, DistEmbed, DistEmbed.Verification, DistEmbed.Tool (+ .snupkg) into artifacts/packages/
 #   ./build.sh sample  pack the libraries, then restore samples/ConsoleSample from artifacts/packages and run it
 #   ./build.sh verify-sample  pack the libraries, then dotnet test samples/VerificationSample (the verification kit from artifacts/packages)
@@ -26,15 +27,67 @@ libstdcxx_ok() {
   return 1
 }
 
+# Debian 13 ("trixie") as an extra apt source with a low pin (100): nothing comes from it unless asked for with -t trixie.
+add_trixie() {
+  if [ ! -f /etc/apt/sources.list.d/trixie.list ] || [ ! -f /etc/apt/preferences.d/trixie ]; then
+    echo 'deb http://deb.debian.org/debian trixie main' > /etc/apt/sources.list.d/trixie.list
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' > /etc/apt/preferences.d/trixie
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+}
+
+# PostgreSQL with pgvector: a server version whose share/extension has vector.control and whose bin has initdb.
+# The database tests (tests/Facade.Tests, PostgresCluster) start a throwaway cluster of their own in a temporary folder.
+pgvector_ok() {
+  local control version
+  for control in /usr/share/postgresql/*/extension/vector.control; do
+    [ -f "$control" ] || continue
+    version=$(basename "$(dirname "$(dirname "$control")")")
+    [ -x "/usr/lib/postgresql/$version/bin/initdb" ] && [ -x "/usr/lib/postgresql/$version/bin/pg_ctl" ] && return 0
+  done
+  return 1
+}
+
+# Installs postgresql-17 and postgresql-17-pgvector when missing (Debian 12: from Debian 13 with the low pin; Debian 13:
+# its own). No service is started: a temporary policy-rc.d (when the machine has none) denies the packages' start.
+setup_postgres() {
+  if [ -n "${DISTEMBED_PG_BIN:-}" ] && [ -x "$DISTEMBED_PG_BIN/initdb" ] && [ -x "$DISTEMBED_PG_BIN/pg_ctl" ]; then return 0; fi
+  if pgvector_ok; then return 0; fi
+  local id="" version=""
+  if [ -r /etc/os-release ]; then . /etc/os-release; id=${ID:-}; version=${VERSION_ID:-}; fi
+  if [ "$id" = "debian" ] && { [ "$version" = "12" ] || [ "$version" = "13" ]; } && [ "$(id -u)" = "0" ]; then
+    log "PostgreSQL with pgvector is missing (the database tests need it): installing postgresql-17 and postgresql-17-pgvector"
+    local target=() policy=""
+    if [ "$version" = "12" ]; then add_trixie; target=(-t trixie); else DEBIAN_FRONTEND=noninteractive apt-get update -q >&2; fi
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\n# written by DistEmbed build.sh while it installs PostgreSQL: start no service\nexit 101\n' > "$policy"
+      chmod 755 "$policy"
+    fi
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${target[@]}" postgresql-17 postgresql-17-pgvector >&2 || rc=$?
+    [ -z "$policy" ] || rm -f "$policy"
+    [ "$rc" = "0" ] || { echo "apt-get install postgresql-17 postgresql-17-pgvector failed (exit $rc)." >&2; exit 1; }
+    pgvector_ok || { echo "postgresql-17-pgvector was installed but /usr/share/postgresql/*/extension/vector.control or initdb is still missing." >&2; exit 1; }
+    return 0
+  fi
+  cat >&2 <<MSG
+The database tests need PostgreSQL (initdb, pg_ctl) with the pgvector extension, and this machine has none.
+On Debian 12 or 13, run this script as root (it installs postgresql-17 and postgresql-17-pgvector; on Debian 12 from
+Debian 13 with a low apt pin). Elsewhere install PostgreSQL and pgvector of the same major version (e.g. Ubuntu 24.04:
+apt-get install postgresql-16 postgresql-16-pgvector), or point DISTEMBED_PG_BIN at a PostgreSQL bin folder whose
+server has pgvector, then re-run.
+MSG
+  exit 1
+}
+
 setup_native() {
   if libstdcxx_ok; then return 0; fi
   local id="" version=""
   if [ -r /etc/os-release ]; then . /etc/os-release; id=${ID:-}; version=${VERSION_ID:-}; fi
   if [ "$id" = "debian" ] && [ "$version" = "12" ] && [ "$(id -u)" = "0" ]; then
     log "libstdc++ lacks GLIBCXX_3.4.32 (TorchSharp 0.107 needs GCC 13's): installing libstdc++6 from Debian 13 with a low pin"
-    echo 'deb http://deb.debian.org/debian trixie main' > /etc/apt/sources.list.d/trixie.list
-    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' > /etc/apt/preferences.d/trixie
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    add_trixie
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t trixie libstdc++6 >&2
     libstdcxx_ok || { echo "libstdc++6 from Debian 13 was installed but GLIBCXX_3.4.32 is still missing." >&2; exit 1; }
     return 0
@@ -164,8 +217,8 @@ build_docs() {
 
 cmd=${1:-test}
 case "$cmd" in
-  setup) setup_native; restore ;;
-  test) setup_native; restore; build; run_tests ;;
+  setup) setup_native; setup_postgres; restore ;;
+  test) setup_native; setup_postgres; restore; build; run_tests ;;
   demo)
     setup_native; restore; build
     shift || true

@@ -58,7 +58,7 @@ public static class IndexBench
             var mean = torch.randn([rows, features, 1], generator: generator);
             var scale = torch.rand([rows, features, 1], generator: generator).add_(0.5);
             var values = torch.randn([rows, features, 16], generator: generator).mul_(0.3).mul(scale).add(mean).sort(2).Values;
-            using var batch = QuantileBatch.FromTensor(values, null);
+            using var batch = EmbeddingBatch.Quantiles(values);
             return batch.ToEuclidean();
         }
         using var centres = data == "clustered" ? torch.randn([Math.Max(1, n / 100), d], generator: generator) : null;

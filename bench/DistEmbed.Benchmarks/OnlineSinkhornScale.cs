@@ -17,7 +17,7 @@ namespace DistEmbed.Benchmarks;
 public static class OnlineSinkhornScale
 {
     /// <summary>The solver's options (the F# record's constructor: every field).</summary>
-    static SinkhornOptions Options(double eps, int maxIterations, double tolerance, int checkEvery, double scaling, SinkhornNonConvergence policy) =>
+    static SinkhornOptions Options(double eps, int maxIterations, double tolerance, int checkEvery, double scaling, DistEmbed.Core.SinkhornNonConvergence policy) =>
         new(eps, 2, maxIterations, tolerance, checkEvery, scaling, SinkhornGradient.Envelope, 256, false, policy);
 
     static double PeakGiB() => Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1L << 30);
@@ -49,7 +49,7 @@ public static class OnlineSinkhornScale
         using (var scope = torch.NewDisposeScope())
         {
             var (x, a, y, b) = Clouds(checkN);
-            var o = Options(eps, 10000, 1e-5, 10, 0.5, SinkhornNonConvergence.Warn);
+            var o = Options(eps, 10000, 1e-5, 10, 0.5, DistEmbed.Core.SinkhornNonConvergence.Warn);
             var w1 = Stopwatch.StartNew();
             using var online = OnlineSinkhorn.Solve(x, a, y, b, o, tile);
             var onlineSeconds = w1.Elapsed.TotalSeconds;
@@ -72,7 +72,7 @@ public static class OnlineSinkhornScale
         using (var scope = torch.NewDisposeScope())
         {
             var (x, a, y, b) = Clouds(n);
-            var o = Options(eps, iterations, 1e-300, iterations + 1, 0.0, SinkhornNonConvergence.Ignore);
+            var o = Options(eps, iterations, 1e-300, iterations + 1, 0.0, DistEmbed.Core.SinkhornNonConvergence.Ignore);
             var w = Stopwatch.StartNew();
             using var r = OnlineSinkhorn.Solve(x, a, y, b, o, tile);
             var seconds = w.Elapsed.TotalSeconds;
@@ -91,7 +91,7 @@ public static class OnlineSinkhornScale
             using (var scope = torch.NewDisposeScope())
             {
                 var (x, a, y, b) = Clouds(fullN);
-                var o = Options(eps, 10000, 1e-4, 10, 0.5, SinkhornNonConvergence.Warn);
+                var o = Options(eps, 10000, 1e-4, 10, 0.5, DistEmbed.Core.SinkhornNonConvergence.Warn);
                 var w = Stopwatch.StartNew();
                 using var r = OnlineSinkhorn.Solve(x, a, y, b, o, tile);
                 var seconds = w.Elapsed.TotalSeconds;

@@ -22,6 +22,8 @@ namespace DistEmbed.Benchmarks;
 ///     retrieval metrics of N labelled vectors in bounded memory (see <see cref="RetrievalScale"/>).
 ///   index [--n N] [--d D] [--queries Q] [--k K] [--data random|clustered|quantile] [--ef 64,128,256] [--threads T] [--json FILE]
 ///     recall@k and queries per second of the USearch HNSW index against exact blocked search (see <see cref="IndexBench"/>).
+///   pgvector --connection STR [--n N] [--d D] [--q Q] [--queries M] [--k K] [--ef 40,100,200] [--json FILE]
+///     PostgreSQL + pgvector: insert, exact and HNSW query rates, index build time (see <see cref="PgVectorScale"/>).
 /// </summary>
 public static class Program
 {
@@ -37,8 +39,9 @@ public static class Program
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "retrieval") return RetrievalScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "index") return IndexBench.Run(args.Skip(1).ToArray());
+        if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "online-sinkhorn") return OnlineSinkhornScale.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -75,7 +78,7 @@ public static class Program
             }
         }
 
-        var torchIds = workloads.Where(id => id is not "W4" and not "S1" and not "T1" && !id.StartsWith('B')).ToArray();
+        var torchIds = workloads.Where(id => id is not "W4" and not "W4-reference" and not "S1" and not "T1" && !id.StartsWith('B')).ToArray();
         var torchPeer = torchIds.Length == 0 ? null : RunPeer(python, Path.Combine(peersDir, "torch_peer.py"),
             $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)} --inputs {inputs}");
         // S1 (sequence training) has its own peer, which reads the very sequences written above.

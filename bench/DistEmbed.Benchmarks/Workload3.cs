@@ -19,7 +19,7 @@ public static class Workload3
             epsilon = 0.05 * meanCost.ToDouble();
         }
         // No early stop: the tolerance is never reached and the single check falls after the last iteration.
-        var options = new SinkhornOptions(epsilon, 2, 100, 1e-300, 100, 0.0, SinkhornGradient.Envelope, 256, false, SinkhornNonConvergence.Ignore);
+        var options = new SinkhornOptions(epsilon, 2, 100, 1e-300, 100, 0.0, SinkhornGradient.Envelope, 256, false, DistEmbed.Core.SinkhornNonConvergence.Ignore);
         using var _ = torch.no_grad();
         using var result = Sinkhorn.Solve(x, y, options);
         return result.TransportCost.alias();

@@ -110,11 +110,11 @@ public static class Program
     private const double SinkhornEpsilon = 0.1;
 
     /// <summary>The distance's own settings for the run description (training and test use the same).</summary>
-    private static string DistanceSettings(TrainerOptions o) => o.Distance switch
+    private static string DistanceDescription(TrainerOptions o) => o.Distance switch
     {
         "sinkhorn-divergence" => string.Create(CultureInfo.InvariantCulture,
-            $"; sinkhorn eps={o.SinkhornEpsilon} scaling={o.SinkhornEpsilonScaling} iterations={o.SinkhornMaxIterations} tol={o.SinkhornTolerance}"),
-        "sliced-w2" => string.Create(CultureInfo.InvariantCulture, $"; projections={o.Projections} drawn per step (test: seed {o.Seed})"),
+            $"; sinkhorn eps={o.DistanceSettings.Epsilon} scaling={o.DistanceSettings.EpsilonScaling} iterations={o.DistanceSettings.SinkhornIterations} tol={o.DistanceSettings.Tolerance}"),
+        "sliced-w2" => string.Create(CultureInfo.InvariantCulture, $"; projections={o.DistanceSettings.Projections} drawn per step (test: seed {o.Seed})"),
         _ => "",
     };
 
@@ -185,7 +185,10 @@ public static class Program
             // GeomLoss's training regime. At ε = 0.1 without annealing a step took 20–30 s (1000 iterations).
             trainerOptions = trainerOptions with
             {
-                SinkhornEpsilon = SinkhornEpsilon, SinkhornEpsilonScaling = 0.5, SinkhornMaxIterations = 20, SinkhornTolerance = 1e-3,
+                DistanceSettings = trainerOptions.DistanceSettings with
+                {
+                    Epsilon = SinkhornEpsilon, EpsilonScaling = 0.5, SinkhornIterations = 20, Tolerance = 1e-3,
+                },
             };
         }
         using var model = SequenceEmbedder.Create(modelOptions, seed);
@@ -208,7 +211,7 @@ public static class Program
             };
         }
         var clock = Stopwatch.StartNew();
-        var distance = Distances.Create(config.Distance, trainerOptions.CreateDistanceOptions());
+        var distance = Distance.Create(config.Distance, trainerOptions.EffectiveDistanceSettings());
         var (matrix, labels) = TestDistances(model, splits.Test, distance);
         var metrics = RetrievalMetrics.Evaluate(matrix, labels, labels, true, [1]);
         var evaluationSeconds = clock.Elapsed.TotalSeconds;
@@ -234,7 +237,7 @@ public static class Program
             ["test_classes"] = splits.Test.Classes.Length,
             ["spec"] = task.Spec.Replace("{seed}", seed.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal),
             ["settings"] = string.Create(CultureInfo.InvariantCulture,
-                $"tcn hidden={Hidden} features={Features} layers={Layers} kernel=3 quantiles={Quantiles}; {Loss} {Miner} margin={Margin}; AdamW lr={LearningRate} wd=1e-4 warmup=0.1 cosine; epochs={Epochs(task)} P={task.ClassesPerBatch} M={task.ItemsPerClass}; valid={ValidFraction} test={TestFraction} class fractions; threads={threads}{DistanceSettings(trainerOptions)}"),
+                $"tcn hidden={Hidden} features={Features} layers={Layers} kernel=3 quantiles={Quantiles}; {Loss} {Miner} margin={Margin}; AdamW lr={LearningRate} wd=1e-4 warmup=0.1 cosine; epochs={Epochs(task)} P={task.ClassesPerBatch} M={task.ItemsPerClass}; valid={ValidFraction} test={TestFraction} class fractions; threads={threads}{DistanceDescription(trainerOptions)}"),
             ["utc"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             ["machine"] = $"{Environment.MachineName}, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
         };
@@ -245,7 +248,7 @@ public static class Program
     /// hundred short sequences). Done here rather than with <c>SequenceTrainer.DistanceMatrix</c>, whose quantile
     /// batches lose their levels tensor to a dispose scope on this branch.
     /// </summary>
-    private static (double[,] Distances, long[] Labels) TestDistances(SequenceEmbedder model, SequenceDataset test, IDistance distance)
+    private static (double[,] Distances, long[] Labels) TestDistances(SequenceEmbedder model, SequenceDataset test, Distance distance)
     {
         model.eval();
         using var _ = torch.no_grad();

@@ -8,7 +8,7 @@ namespace DistEmbed;
 /// <code>
 /// double[,] d = ArrayDistances.Pairwise(a, b, "marginal-w2");   // a: float[N,T,d], b: float[M,T',d]
 /// </code>
-/// Names are those of <see cref="Distances.Names"/>; options as in <see cref="DistanceOptions"/>. Computation runs in
+/// Names are those of <see cref="Distances.Names"/>; settings as in <see cref="DistanceSettings"/>. Computation runs in
 /// float64 on the CPU unless a device is given.
 /// </summary>
 public static class ArrayDistances
@@ -22,7 +22,7 @@ public static class ArrayDistances
     /// <param name="bMask">[M, T'] mask or weights of <paramref name="b"/>, or null.</param>
     /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
     /// <returns>N × M distances.</returns>
-    public static double[,] Pairwise(float[,,] a, float[,,] b, string metric, DistanceOptions? options = null,
+    public static double[,] Pairwise(float[,,] a, float[,,] b, string metric, DistanceSettings? options = null,
         float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
     {
         using var scope = torch.NewDisposeScope();
@@ -40,7 +40,7 @@ public static class ArrayDistances
     /// <param name="bMask">[N, T'] mask or weights of <paramref name="b"/>, or null.</param>
     /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
     /// <returns>N distances.</returns>
-    public static double[] Paired(float[,,] a, float[,,] b, string metric, DistanceOptions? options = null,
+    public static double[] Paired(float[,,] a, float[,,] b, string metric, DistanceSettings? options = null,
         float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
     {
         using var scope = torch.NewDisposeScope();
@@ -56,10 +56,10 @@ public static class ArrayDistances
     /// <param name="options">Distance options, or null for the defaults.</param>
     /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
     /// <returns>N × M distances.</returns>
-    public static double[,] Pairwise(float[,] a, float[,] b, string metric, DistanceOptions? options = null, string device = "cpu")
+    public static double[,] Pairwise(float[,] a, float[,] b, string metric, DistanceSettings? options = null, string device = "cpu")
     {
         using var scope = torch.NewDisposeScope();
-        var distance = Distances.Create(metric, options);
+        var distance = Distances.Create(metric, options?.ToCore());
         var dev = NativeRuntime.ResolveDevice(device);
         var (x, y) = (Vectors(a, distance, nameof(a), dev), Vectors(b, distance, nameof(b), dev));
         using var _ = torch.no_grad();
@@ -69,16 +69,16 @@ public static class ArrayDistances
     private static IEmbeddingBatch Vectors(float[,] values, IDistance distance, string name, torch.Device device)
     {
         ArgumentNullException.ThrowIfNull(values, name);
-        if (distance.Accepts != Representation.Vectors)
+        if (distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException($"distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but {name} holds vectors [N, d].", name);
         return Rename(name, () => VectorBatch.FromTensor(torch.tensor(values, device: device).to_type(torch.ScalarType.Float64)));
     }
 
     /// <summary>The distance and both batches of a distributions call, the device resolved once.</summary>
     private static (IDistance Distance, IEmbeddingBatch A, IEmbeddingBatch B) Prepare(float[,,] a, float[,]? aMask,
-        float[,,] b, float[,]? bMask, string metric, DistanceOptions? options, string device)
+        float[,,] b, float[,]? bMask, string metric, DistanceSettings? options, string device)
     {
-        var distance = Distances.Create(metric, options);
+        var distance = Distances.Create(metric, options?.ToCore());
         var dev = NativeRuntime.ResolveDevice(device);
         return (distance, Batch(a, aMask, distance, nameof(a), dev), Batch(b, bMask, distance, nameof(b), dev));
     }
@@ -87,14 +87,14 @@ public static class ArrayDistances
     {
         ArgumentNullException.ThrowIfNull(points, name);
         var t = torch.tensor(points, device: dev).to_type(torch.ScalarType.Float64);
-        if (distance.Accepts == Representation.Vectors)
+        if (distance.Accepts == Core.Representation.Vectors)
             throw new ArgumentException($"distance '{distance.Name}' accepts vectors [N, d], but {name} holds distributions [N, T, d].", name);
         if (mask is not null && (mask.GetLength(0) != points.GetLength(0) || mask.GetLength(1) != points.GetLength(1)))
             throw new ArgumentException(
                 $"{name}Mask has shape [{mask.GetLength(0)},{mask.GetLength(1)}] but {name} has shape [{points.GetLength(0)},{points.GetLength(1)},{points.GetLength(2)}]; it must be [N, T].",
                 name + "Mask");
         var m = mask is null ? null : torch.tensor(mask, device: dev).to_type(torch.ScalarType.Float64);
-        return Rename(name, () => Embeddings.FromTensor(t, m, distance.Accepts));
+        return Rename(name, () => Embeddings.FromTensor(t, m, (Representation)(int)distance.Accepts).Core);
     }
 
     private static IEmbeddingBatch Rename(string name, Func<IEmbeddingBatch> build)

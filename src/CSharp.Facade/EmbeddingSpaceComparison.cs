@@ -13,12 +13,13 @@ public sealed record SimilarityMeasurement(string Measure, int? K, double Value)
 /// <summary>
 /// Several measures of <see cref="EmbeddingSpaceSimilarity"/> by name over two embedding batches of the same N items —
 /// NNGS, normalised NNGS and mutual k-NN at several k (the k-NN graphs computed once for the largest k), linear and RBF
-/// CKA — as <c>distembed compare</c> reports them.
+/// CKA — as <c>distembed compare</c> reports them; and Gromov–Wasserstein (<c>gw</c>), which also compares spaces of
+/// different items (<see cref="EmbeddingSpaceSimilarity.GromovWasserstein(EmbeddingBatch, EmbeddingBatch, Distance, int, int, bool, double?)"/>).
 /// </summary>
 public static class EmbeddingSpaceComparison
 {
-    /// <summary>The measure names: nngs, nngs-normalized, mutual-knn, cka-linear, cka-rbf.</summary>
-    public static IReadOnlyList<string> MeasureNames { get; } = ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf"];
+    /// <summary>The measure names: nngs, nngs-normalized, mutual-knn, cka-linear, cka-rbf, gw.</summary>
+    public static IReadOnlyList<string> MeasureNames { get; } = ["nngs", "nngs-normalized", "mutual-knn", "cka-linear", "cka-rbf", "gw"];
 
     /// <summary>The measures that take neighbourhood sizes k (the others are CKA).</summary>
     public static IReadOnlyList<string> NeighbourhoodMeasures { get; } = ["nngs", "nngs-normalized", "mutual-knn"];
@@ -76,20 +77,35 @@ public static class EmbeddingSpaceComparison
     /// <param name="bandwidth">RBF CKA: σ as a multiple of each space's median distance, or σ itself when <paramref name="relativeToMedian"/> is false.</param>
     /// <param name="relativeToMedian">RBF CKA: true for σ = bandwidth × median distance.</param>
     /// <param name="unbiased">CKA with the unbiased HSIC estimator (Song et al., JMLR 13 (2012), Eq. 5).</param>
-    /// <returns>The values: one per (neighbourhood measure, k), one per CKA measure.</returns>
-    /// <exception cref="ArgumentException">Different N (names y), N &lt; 2 (names x), an unknown measure or cka-linear on
-    /// distributions (names measures), a neighbourhood measure without ks or a k out of range (names ks).</exception>
-    public static IReadOnlyList<SimilarityMeasurement> Compare(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, IReadOnlyList<string> measures,
-        IReadOnlyList<int> ks, double bandwidth = 1.0, bool relativeToMedian = true, bool unbiased = false)
+    /// <param name="gwSampleSize">gw: at most this many items of each space (default 500).</param>
+    /// <param name="gwSeed">gw: seed of the subsample.</param>
+    /// <param name="gwNormalizeScale">gw: divide each distance matrix by its mean off-diagonal entry (default true).</param>
+    /// <param name="gwEpsilon">gw: null for the conditional-gradient solver, or the entropic ε.</param>
+    /// <returns>The values: one per (neighbourhood measure, k), one per CKA or gw measure.</returns>
+    /// <exception cref="ArgumentException">Different N with a measure other than gw (names y), N &lt; 2 (names x or y), an
+    /// unknown measure or cka-linear on distributions (names measures), a neighbourhood measure without ks or a k out of
+    /// range (names ks), a bad gw setting (names gwSampleSize or gwEpsilon).</exception>
+    public static IReadOnlyList<SimilarityMeasurement> Compare(EmbeddingBatch x, EmbeddingBatch y, Distance distance, IReadOnlyList<string> measures,
+        IReadOnlyList<int> ks, double bandwidth = 1.0, bool relativeToMedian = true, bool unbiased = false,
+        int gwSampleSize = EmbeddingSpaceSimilarity.DefaultGromovWassersteinSample, int gwSeed = 0, bool gwNormalizeScale = true, double? gwEpsilon = null) =>
+        CompareCore(EmbeddingSpaceSimilarity.Unwrap(x, nameof(x)), EmbeddingSpaceSimilarity.Unwrap(y, nameof(y)), EmbeddingSpaceSimilarity.Unwrap(distance),
+            measures, ks, bandwidth, relativeToMedian, unbiased, gwSampleSize, gwSeed, gwNormalizeScale, gwEpsilon);
+
+    private static IReadOnlyList<SimilarityMeasurement> CompareCore(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, IReadOnlyList<string> measures,
+        IReadOnlyList<int> ks, double bandwidth, bool relativeToMedian, bool unbiased, int gwSampleSize, int gwSeed, bool gwNormalizeScale, double? gwEpsilon)
     {
-        ArgumentNullException.ThrowIfNull(x);
-        ArgumentNullException.ThrowIfNull(y);
-        ArgumentNullException.ThrowIfNull(distance);
         ArgumentNullException.ThrowIfNull(measures);
         ArgumentNullException.ThrowIfNull(ks);
-        if (x.Count != y.Count) throw new ArgumentException($"y has {y.Count} items but x has {x.Count}; both spaces must describe the same N items.", nameof(y));
-        if (x.Count < 2) throw new ArgumentException($"x has {x.Count} item(s); comparing spaces needs N ≥ 2.", nameof(x));
         var names = measures.Select(m => (m ?? "").Trim().ToLowerInvariant()).ToArray();
+        var paired = names.Where(m => m != "gw").Distinct().ToArray();
+        if (x.Count != y.Count && paired.Length > 0)
+            throw new ArgumentException($"y has {y.Count} items but x has {x.Count}; {string.Join(", ", paired)} compare the same N items in both spaces (only gw compares spaces of different items).", nameof(y));
+        if (x.Count < 2) throw new ArgumentException($"x has {x.Count} item(s); comparing spaces needs N ≥ 2.", nameof(x));
+        if (y.Count < 2) throw new ArgumentException($"y has {y.Count} item(s); comparing spaces needs N ≥ 2.", nameof(y));
+        if (names.Contains("gw") && gwSampleSize < 2)
+            throw new ArgumentException($"gwSampleSize = {gwSampleSize} is invalid; at least 2 items of each space must enter.", nameof(gwSampleSize));
+        if (names.Contains("gw") && gwEpsilon is { } ge && !(ge > 0.0 && double.IsFinite(ge)))
+            throw new ArgumentException($"gwEpsilon = {ge} is invalid; it must be a finite number > 0 (or null for the conditional-gradient solver).", nameof(gwEpsilon));
         if (names.Length == 0) throw new ArgumentException("measures is empty; valid: " + string.Join(", ", MeasureNames) + ".", nameof(measures));
         foreach (var m in names)
             if (!MeasureNames.Contains(m))
@@ -103,7 +119,7 @@ public static class EmbeddingSpaceComparison
                 if (v < 1 || v > x.Count - 1)
                     throw new ArgumentException($"k = {v} is invalid for N = {x.Count}; it must lie in [1, N − 1] = [1, {x.Count - 1}].", nameof(ks));
         }
-        if (names.Contains("cka-linear") && distance.Accepts != Representation.Vectors)
+        if (names.Contains("cka-linear") && distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException($"cka-linear needs [N,d] vectors, but the distance {distance.Name} reads {distance.Accepts}; use cka-rbf.", nameof(measures));
         var results = new List<SimilarityMeasurement>();
         NeighbourGraph? gx = null, gy = null;
@@ -123,6 +139,9 @@ public static class EmbeddingSpaceComparison
             };
             if (values is not null)
                 results.AddRange(k.Select((kk, j) => new SimilarityMeasurement(m, kk, values[j])));
+            else if (m == "gw")
+                results.Add(new SimilarityMeasurement(m, null,
+                    EmbeddingSpaceSimilarity.GromovWassersteinCore(x, y, distance, gwSampleSize, gwSeed, gwNormalizeScale, gwEpsilon).Value));
             else if (m == "cka-linear")
                 results.Add(new SimilarityMeasurement(m, null, Cka.Linear(x, y, unbiased)));
             else

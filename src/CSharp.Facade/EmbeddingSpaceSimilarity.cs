@@ -26,7 +26,7 @@ namespace DistEmbed;
 /// [3] S. Kornblith, M. Norouzi, H. Lee, G. Hinton, Similarity of Neural Network Representations Revisited,
 ///     ICML 2019, arXiv:1905.00414; unbiased HSIC: L. Song et al., JMLR 13 (2012), Eq. 5.
 /// </remarks>
-public static class EmbeddingSpaceSimilarity
+public static partial class EmbeddingSpaceSimilarity
 {
     /// <summary>NNGS(X, Y; k) for each k, for two batches under one distance.</summary>
     /// <param name="x">The first space: N ≥ 2 items of the representation <paramref name="distance"/> accepts.</param>
@@ -36,8 +36,8 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="blockSize">k-NN block size (0 = automatic).</param>
     /// <returns>One value in [0, 1] per entry of <paramref name="ks"/>.</returns>
     /// <exception cref="ArgumentException">Different N (names y); ks empty or out of range (names ks).</exception>
-    public static double[] Nngs(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, int[] ks, int blockSize = 0) =>
-        Neighbourhoods.Nngs(x, y, distance, ks, blockSize);
+    public static double[] Nngs(EmbeddingBatch x, EmbeddingBatch y, Distance distance, int[] ks, int blockSize = 0) =>
+        Neighbourhoods.Nngs(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), ks, blockSize);
 
     /// <summary>Normalised NNGS (NNGS − H(k))/(1 − H(k)) for each k, for two batches under one distance.</summary>
     /// <param name="x">The first space (N ≥ 2 items).</param>
@@ -46,9 +46,9 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="ks">Neighbourhood sizes, each in [1, N − 1].</param>
     /// <param name="blockSize">k-NN block size (0 = automatic).</param>
     /// <returns>One value per entry of <paramref name="ks"/>: 0 at chance, 1 for identical graphs.</returns>
-    /// <exception cref="ArgumentException">As for <see cref="Nngs(IEmbeddingBatch, IEmbeddingBatch, IDistance, int[], int)"/>.</exception>
-    public static double[] NormalizedNngs(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, int[] ks, int blockSize = 0) =>
-        Neighbourhoods.NormalizedNngs(x, y, distance, ks, blockSize);
+    /// <exception cref="ArgumentException">As for <see cref="Nngs(EmbeddingBatch, EmbeddingBatch, Distance, int[], int)"/>.</exception>
+    public static double[] NormalizedNngs(EmbeddingBatch x, EmbeddingBatch y, Distance distance, int[] ks, int blockSize = 0) =>
+        Neighbourhoods.NormalizedNngs(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), ks, blockSize);
 
     /// <summary>Mutual k-NN alignment (1/N) Σ_i |N_X(i) ∩ N_Y(i)|/k for each k, for two batches under one distance.</summary>
     /// <param name="x">The first space (N ≥ 2 items).</param>
@@ -57,9 +57,9 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="ks">Neighbourhood sizes, each in [1, N − 1].</param>
     /// <param name="blockSize">k-NN block size (0 = automatic).</param>
     /// <returns>One value in [0, 1] per entry of <paramref name="ks"/>.</returns>
-    /// <exception cref="ArgumentException">As for <see cref="Nngs(IEmbeddingBatch, IEmbeddingBatch, IDistance, int[], int)"/>.</exception>
-    public static double[] MutualKnn(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, int[] ks, int blockSize = 0) =>
-        Neighbourhoods.MutualKnn(x, y, distance, ks, blockSize);
+    /// <exception cref="ArgumentException">As for <see cref="Nngs(EmbeddingBatch, EmbeddingBatch, Distance, int[], int)"/>.</exception>
+    public static double[] MutualKnn(EmbeddingBatch x, EmbeddingBatch y, Distance distance, int[] ks, int blockSize = 0) =>
+        Neighbourhoods.MutualKnn(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), ks, blockSize);
 
     /// <summary>Linear CKA between two batches of vectors.</summary>
     /// <param name="x">[N, d_x] vectors (N ≥ 2; N ≥ 4 when unbiased).</param>
@@ -67,7 +67,8 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="unbiased">True for the unbiased HSIC estimator.</param>
     /// <returns>Linear CKA (in [0, 1] when biased).</returns>
     /// <exception cref="ArgumentException">Not vectors, different N, too few items or a constant space (names x or y).</exception>
-    public static double LinearCka(IEmbeddingBatch x, IEmbeddingBatch y, bool unbiased = false) => Cka.Linear(x, y, unbiased);
+    public static double LinearCka(EmbeddingBatch x, EmbeddingBatch y, bool unbiased = false) =>
+        Cka.Linear(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), unbiased);
 
     /// <summary>RBF CKA between two batches under one distance: K_ij = exp(−d(x_i, x_j)²/(2σ²)).</summary>
     /// <param name="x">N items (N ≥ 2; N ≥ 4 when unbiased).</param>
@@ -78,9 +79,15 @@ public static class EmbeddingSpaceSimilarity
     /// <param name="unbiased">True for the unbiased HSIC estimator.</param>
     /// <returns>RBF CKA.</returns>
     /// <exception cref="ArgumentException">Different N (names y); bandwidth not positive (names bandwidth); a constant space (names x or y).</exception>
-    public static double RbfCka(IEmbeddingBatch x, IEmbeddingBatch y, IDistance distance, double bandwidth = 1.0,
+    public static double RbfCka(EmbeddingBatch x, EmbeddingBatch y, Distance distance, double bandwidth = 1.0,
         bool relativeToMedian = true, bool unbiased = false) =>
-        Cka.Rbf(x, y, distance, bandwidth, relativeToMedian, unbiased, 0);
+        Cka.Rbf(Unwrap(x, nameof(x)), Unwrap(y, nameof(y)), Unwrap(distance), bandwidth, relativeToMedian, unbiased, 0);
+
+    internal static IEmbeddingBatch Unwrap(EmbeddingBatch batch, string name) =>
+        batch?.Core ?? throw new ArgumentNullException(name);
+
+    internal static IDistance Unwrap(Distance distance) =>
+        distance?.Core ?? throw new ArgumentNullException(nameof(distance));
 
     /// <summary>NNGS(X, Y; k) for each k between two vector spaces given as arrays.</summary>
     /// <param name="x">[N, d_x] vectors.</param>
@@ -129,7 +136,7 @@ public static class EmbeddingSpaceSimilarity
         ArgumentNullException.ThrowIfNull(y);
         using var scope = torch.NewDisposeScope();
         var distance = Distances.Create(metric, null);
-        if (distance.Accepts != Representation.Distributions)
+        if (distance.Accepts != Core.Representation.Distributions)
             throw new ArgumentException($"metric '{metric}' accepts {Embeddings.Describe(distance.Accepts)}, but x and y are [N, T, d] distributions.", nameof(metric));
         var dev = NativeRuntime.ResolveDevice(device);
         using var bx = DistributionBatch.FromTensors(torch.tensor(x, device: dev).to_type(torch.ScalarType.Float64), null);
@@ -194,7 +201,7 @@ public static class EmbeddingSpaceSimilarity
     private static IDistance VectorDistance(string metric)
     {
         var distance = Distances.Create(metric, null);
-        if (distance.Accepts != Representation.Vectors)
+        if (distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException($"metric '{metric}' accepts {Embeddings.Describe(distance.Accepts)}, but x and y are [N, d] vectors.", nameof(metric));
         return distance;
     }
@@ -218,3 +225,4 @@ public static class EmbeddingSpaceSimilarity
         return body(bx, by, distance);
     }
 }
+

@@ -4,7 +4,7 @@ using TorchSharp;
 namespace DistEmbed;
 
 /// <summary>
-/// Builds embedding batches (<see cref="IEmbeddingBatch"/>) from tensors, arrays and NumPy files, in the
+/// Builds embedding batches (<see cref="EmbeddingBatch"/>) from tensors, arrays and NumPy files, in the
 /// representation a distance accepts.
 /// </summary>
 public static class Embeddings
@@ -15,10 +15,10 @@ public static class Embeddings
     /// </summary>
     /// <param name="values">The tensor (float32 or float64).</param>
     /// <param name="mask">For distributions: [N, T] weights/mask or null (uniform); must be null otherwise.</param>
-    /// <param name="representation">The representation wanted (usually the distance's <see cref="IDistance.Accepts"/>).</param>
+    /// <param name="representation">The representation wanted (usually the distance's <see cref="Distance.Accepts"/>).</param>
     /// <returns>The batch; it owns <paramref name="values"/> and <paramref name="mask"/>.</returns>
     /// <exception cref="ArgumentException">The rank does not fit the representation, or a mask is given for vectors or quantiles.</exception>
-    public static IEmbeddingBatch FromTensor(torch.Tensor values, torch.Tensor? mask, Representation representation)
+    public static EmbeddingBatch FromTensor(torch.Tensor values, torch.Tensor? mask, Representation representation)
     {
         ArgumentNullException.ThrowIfNull(values);
         var expectedRank = representation == Representation.Vectors ? 2 : 3;
@@ -27,12 +27,12 @@ public static class Embeddings
                 $"values has shape [{string.Join(",", values.shape)}] but {Describe(representation)} need rank {expectedRank}.", nameof(values));
         if (mask is not null && representation != Representation.Distributions)
             throw new ArgumentException($"a mask applies to distributions only, not to {Describe(representation)}.", nameof(mask));
-        return representation switch
+        return EmbeddingBatch.Wrap(representation switch
         {
             Representation.Vectors => VectorBatch.FromTensor(values),
             Representation.Distributions => DistributionBatch.FromTensors(values, mask is null ? null : mask.to_type(values.dtype)),
             _ => QuantileBatch.FromTensor(values, null),
-        };
+        });
     }
 
     /// <summary>Reads a NumPy file (and an optional mask file) into a batch of the given representation.</summary>
@@ -43,7 +43,7 @@ public static class Embeddings
     /// <returns>The batch.</returns>
     /// <exception cref="FileNotFoundException">A file does not exist.</exception>
     /// <exception cref="ArgumentException">The shapes do not fit (the message names the file).</exception>
-    public static IEmbeddingBatch Load(string path, string? maskPath, Representation representation, torch.Device? device = null)
+    public static EmbeddingBatch Load(string path, string? maskPath, Representation representation, torch.Device? device = null)
     {
         NativeRuntime.EnsureInitialized();
         var values = IO.Npy.ReadTensor(path, device);
@@ -66,6 +66,11 @@ public static class Embeddings
 
     /// <summary>Human-readable name of a representation with its shape.</summary>
     /// <param name="representation">The representation.</param>
+    internal static string Describe(Core.Representation representation) => Describe((Representation)(int)representation);
+
+    /// <summary>Human-readable name of a representation with its shape.</summary>
+    /// <param name="representation">The representation.</param>
+    /// <returns>E.g. "vectors [N, d]".</returns>
     public static string Describe(Representation representation) => representation switch
     {
         Representation.Vectors => "vectors [N, d]",

@@ -63,6 +63,30 @@ public sealed class ApiSurfaceTests
     }
 
     [Fact]
+    public void FacadeSignaturesNameOnlyFacadeTorchSharpAndBclTypes()
+    {
+        // A C# user works with `using DistEmbed;` and the facade's capability namespaces only: no public signature of
+        // the DistEmbed assembly (obsolete members aside) may name a type of the F# core (DistEmbed.Core) or FSharp.Core.
+        var offenders = ForeignTypes.InPublicSignatures(typeof(ArrayDistances).Assembly,
+            [typeof(Core.IDistance).Assembly, typeof(Microsoft.FSharp.Core.Unit).Assembly]);
+        Assert.True(offenders.Count == 0,
+            $"{offenders.Count} public facade signature(s) name a DistEmbed.Core or FSharp.Core type; wrap them in facade types "
+            + "(EmbeddingBatch, Distance, DistanceSettings, …):\n" + string.Join("\n", offenders));
+    }
+
+    [Fact]
+    public void TheForeignTypeCheckFindsCoreTypesInSignaturesBasesAndGenericArguments()
+    {
+        var core = typeof(Core.IDistance).Assembly;
+        Assert.True(ForeignTypes.Mentions(typeof(List<Core.IEmbeddingBatch>[]), [core]));
+        Assert.True(ForeignTypes.Mentions(typeof(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, Core.IEmbeddingBatch>), [core]));
+        Assert.False(ForeignTypes.Mentions(typeof(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, EmbeddingBatch>), [core]));
+        // The verification kit takes core distances: the check reports its members.
+        var offenders = ForeignTypes.InPublicSignatures(typeof(Verification.Laws).Assembly, [core]);
+        Assert.Contains(offenders, o => o.Contains("DistEmbed.Core.IDistance", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void VerificationKitExposesNoFSharpTypes()
     {
         var offenders = FSharpTypes.InPublicSignatures(typeof(Verification.Laws).Assembly, referenceTuples: true);
@@ -264,6 +288,48 @@ internal static class ApiText
             args = args.Skip(type.DeclaringType.GetGenericArguments().Length).ToArray();
         return args.Length == 0 ? name : name + "<" + string.Join(", ", args.Select(Name)) + ">";
     }
+}
+
+/// <summary>Finds types of given assemblies in the public signatures (members, base types, interfaces) of another;
+/// members and types marked [Obsolete] are left out.</summary>
+internal static class ForeignTypes
+{
+    public static bool Mentions(Type type, IReadOnlyCollection<Assembly> foreign)
+    {
+        if (type.HasElementType) return Mentions(type.GetElementType()!, foreign);
+        if (type.IsGenericParameter) return false;
+        if (foreign.Contains(type.Assembly)) return true;
+        return type.IsGenericType && type.GetGenericArguments().Any(t => Mentions(t, foreign));
+    }
+
+    public static List<string> InPublicSignatures(Assembly assembly, IReadOnlyCollection<Assembly> foreign)
+    {
+        var offenders = new List<string>();
+        foreach (var type in assembly.GetExportedTypes())
+        {
+            if (type.IsDefined(typeof(ObsoleteAttribute), inherit: false)) continue;
+            var name = ApiText.Name(type);
+            foreach (var t in (type.BaseType is null ? [] : new[] { type.BaseType }).Concat(type.GetInterfaces()))
+                if (Mentions(t, foreign)) offenders.Add($"{name}: inherits {ApiText.Name(t)}");
+            foreach (var (_, member, signature) in ApiText.Members(type))
+            {
+                if (member.IsDefined(typeof(ObsoleteAttribute), inherit: false)) continue;
+                if (Signature(member).Any(t => Mentions(t, foreign))) offenders.Add($"{name}: {signature}");
+            }
+        }
+        offenders.Sort(StringComparer.Ordinal);
+        return offenders;
+    }
+
+    internal static IEnumerable<Type> Signature(MemberInfo member) => member switch
+    {
+        MethodInfo m => m.GetParameters().Select(p => p.ParameterType).Append(m.ReturnType),
+        ConstructorInfo c => c.GetParameters().Select(p => p.ParameterType),
+        PropertyInfo p => p.GetIndexParameters().Select(i => i.ParameterType).Append(p.PropertyType),
+        FieldInfo f => [f.FieldType],
+        EventInfo e => [e.EventHandlerType!],
+        _ => [],
+    };
 }
 
 /// <summary>Finds F# types (FSharp.Core's, and the reference tuples F# uses) in public signatures.</summary>

@@ -31,14 +31,14 @@ public sealed class CatalogTests
         Assert.Equal(Catalog.DistanceNames.Count, Catalog.DistanceNames.Distinct().Count());
         foreach (var d in Catalog.Distances)
         {
-            var made = Catalog.CreateDistance(d.Name, new DistanceOptions { Projections = 3 });
+            var made = Catalog.CreateDistance(d.Name, new DistanceSettings { Projections = 3 });
             Assert.Equal(d.Name, made.Name);
             Assert.Equal(d.Accepts, made.Accepts);
             Assert.Equal(d.IsMetric, made.IsMetric);
             Assert.Equal(d.Kind != DistanceKind.Divergence, made.IsMetric);
             Assert.NotEmpty(d.Summary);
             Assert.Contains("BlockSize", d.Options);
-            Assert.All(d.Options, o => Assert.NotNull(typeof(DistanceOptions).GetProperty(o)));
+            Assert.All(d.Options, o => Assert.NotNull(typeof(DistanceSettings).GetProperty(o)));
         }
         var unknown = Assert.Throws<ArgumentException>(() => Catalog.CreateDistance("wasserstein-7"));
         Assert.Equal("name", unknown.ParamName);
@@ -70,13 +70,13 @@ public sealed class CatalogTests
         using var b = DistributionBatch.FromTensors(points.flip(0) + 0.3, null);
         foreach (var name in new[] { "sliced-w2", "sliced-w2-cost", "max-sliced-w2" })
         {
-            var d = Catalog.CreateDistance(name, new DistanceOptions { Projections = 6, Seed = 11 });
+            var d = Distances.Create(name, new DistanceOptions { Projections = 6, Seed = 11 });
             var paired1 = d.Paired(a, b).data<double>().ToArray();
             var paired2 = d.Paired(a, b).data<double>().ToArray();
             Assert.Equal(paired1, paired2);
             var pairwise1 = d.Pairwise(a, b).data<double>().ToArray();
             Assert.Equal(pairwise1, d.Pairwise(a, b).data<double>().ToArray());
-            var twin = Catalog.CreateDistance(name, new DistanceOptions { Projections = 6, Seed = 11 });
+            var twin = Distances.Create(name, new DistanceOptions { Projections = 6, Seed = 11 });
             Assert.Equal(pairwise1, twin.Pairwise(a, b).data<double>().ToArray());
             var seeded = Assert.IsAssignableFrom<ISeededDistance>(d);
             Assert.Equal(11L, seeded.Seed);
@@ -96,7 +96,8 @@ public sealed class CatalogTests
         var valid = SequenceTestData.Make(3, 4, 4, labelOffset: 50);
         var options = new TrainerOptions
         {
-            Epochs = 2, ClassesPerBatch = 4, ItemsPerClass = 3, LearningRate = 5e-3, Seed = 17, Distance = "sliced-w2", Projections = 8,
+            Epochs = 2, ClassesPerBatch = 4, ItemsPerClass = 3, LearningRate = 5e-3, Seed = 17, Distance = "sliced-w2",
+            DistanceSettings = new DistanceSettings { Projections = 8 },
         };
         var model = SequenceEmbedder.Create(new EmbedderOptions { InputChannels = 2, Hidden = 8, Features = 4, Layers = 2, Head = "distribution" }, 1);
         var result = SequenceTrainer.Train(model, train, valid, options);
@@ -116,7 +117,7 @@ public sealed class CatalogTests
         using var batch = VectorBatch.FromTensor(values);
         var labels = torch.tensor(new long[] { 0, 0, 1, 1, 2, 2, 3, 3 });
         var distance = Distances.Create("euclidean", null);
-        Assert.Equal(["triplet", "contrastive", "ntxent", "multi-similarity"], Catalog.LossNames);
+        Assert.Equal(["triplet", "contrastive", "ntxent", "multi-similarity", "prototype"], Catalog.LossNames);
         Assert.Equal(["all", "batch-hard", "semi-hard"], Catalog.MinerNames);
         Assert.Equal(Catalog.Losses.Select(l => l.Name), Catalog.LossNames);
         Assert.Equal(Catalog.Miners.Select(m => m.Name), Catalog.MinerNames);
@@ -135,6 +136,7 @@ public sealed class CatalogTests
             ["contrastive"] = ContrastiveLoss.Compute(batch, labels, distance, pairs, null),
             ["ntxent"] = NTXentLoss.Compute(batch, labels, distance, pairs, options.NTXent),
             ["multi-similarity"] = MultiSimilarityLoss.Compute(batch, labels, distance, pairs, null),
+            ["prototype"] = PrototypeLoss.Compute(batch, labels, distance, hard, null),
         };
         foreach (var (name, value) in expected)
         {
@@ -213,7 +215,7 @@ public sealed class CatalogTests
     /// <summary>The docs table of the catalog: name, accepts, metric, what it computes, options read with their defaults.</summary>
     private static string RenderTable()
     {
-        var defaults = new DistanceOptions();
+        var defaults = new DistanceSettings();
         var sb = new StringBuilder();
         sb.Append("| name | accepts | metric | what it computes | options read (default) |\n");
         sb.Append("| --- | --- | --- | --- | --- |\n");
@@ -226,7 +228,7 @@ public sealed class CatalogTests
                 _ => "quantile functions",
             };
             var metric = d.Kind switch { DistanceKind.Metric => "yes", DistanceKind.PseudoMetric => "pseudo", _ => "no" };
-            var options = string.Join(", ", d.Options.Select(o => $"{o} ({Format(typeof(DistanceOptions).GetProperty(o)!.GetValue(defaults))})"));
+            var options = string.Join(", ", d.Options.Select(o => $"{o} ({Format(typeof(DistanceSettings).GetProperty(o)!.GetValue(defaults))})"));
             sb.Append($"| `{d.Name}` | {accepts} | {metric} | {d.Summary.Replace("|", "∣", StringComparison.Ordinal)} | {options} |\n");
         }
         return sb.ToString().TrimEnd('\n');

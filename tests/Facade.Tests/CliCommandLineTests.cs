@@ -84,11 +84,11 @@ public sealed class CliCommandLineTests : IDisposable
 
     /// <summary>The distance options each command takes: one name per setting, old names as aliases.</summary>
     [Theory]
-    [InlineData("distance", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --projections --seed --p --bandwidths --directions")]
-    [InlineData("compare", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --projections --seed --p --bandwidths --directions")]
-    [InlineData("evaluate", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --projections --seed --p --bandwidths --directions")]
-    [InlineData("train sequence", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --projections --seed")]
-    [InlineData("train", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --projections --seed")]
+    [InlineData("distance", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --rho --projections --seed --p --bandwidths --directions")]
+    [InlineData("compare", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --rho --projections --seed --p --bandwidths --directions")]
+    [InlineData("evaluate", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --rho --projections --seed --p --bandwidths --directions")]
+    [InlineData("train sequence", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --rho --projections --seed")]
+    [InlineData("train", "--distance --epsilon --sinkhorn-iterations --tolerance --epsilon-scaling --rho --projections --seed")]
     public void DistanceSettingsHaveOneNameAndTheLibraryDefaults(string path, string names)
     {
         var command = Commands().Single(c => c.Path == path).Command;
@@ -107,6 +107,7 @@ public sealed class CliCommandLineTests : IDisposable
         Assert.Equal(d.MaxIterations, parsed.GetValue<int>("--sinkhorn-iterations"));
         Assert.Equal(d.Tolerance, parsed.GetValue<double>("--tolerance"));
         Assert.Equal(d.EpsilonScaling, parsed.GetValue<double>("--epsilon-scaling"));
+        Assert.Equal(d.Rho, parsed.GetValue<double>("--rho"));
         Assert.Equal(d.Projections, parsed.GetValue<int>("--projections"));
         if (options.ContainsKey("--p"))
         {

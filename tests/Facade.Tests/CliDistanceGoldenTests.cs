@@ -54,7 +54,7 @@ public sealed class CliDistanceGoldenTests : IDisposable
             var (a, aw) = Write($"u{i}", Rows(inst.GetProperty("u")), Doubles(inst.GetProperty("uWeights")));
             var (b, bw) = Write($"v{i}", Rows(inst.GetProperty("v")), Doubles(inst.GetProperty("vWeights")));
             var metric = p == 1.0 ? "marginal-w1" : "marginal-w2";
-            var result = DistanceCommand.Compute(a, b, aw, bw, metric, new DistanceOptions(), false, "cpu");
+            var result = DistanceCommand.Compute(a, b, aw, bw, metric, new DistanceSettings(), false, "cpu");
             var pot = inst.GetProperty("expected").GetDouble();
             AssertRelative(p == 1.0 ? pot : Math.Sqrt(pot), result.Values[0], 1e-6, $"instance {i} ({metric})");
             checkedCount++;
@@ -76,7 +76,7 @@ public sealed class CliDistanceGoldenTests : IDisposable
             var dirs = Rows(inst.GetProperty("directions"));
             var dirPath = Path.Combine(_dir, $"dirs{i}.npy");
             Npy.Write(dirPath, dirs.SelectMany(r => r).ToArray(), [dirs.Length, dirs[0].Length]);
-            var result = DistanceCommand.Compute(a, b, aw, bw, "sliced-w2", new DistanceOptions(), false, "cpu", dirPath);
+            var result = DistanceCommand.Compute(a, b, aw, bw, "sliced-w2", new DistanceSettings(), false, "cpu", dirPath);
             AssertRelative(inst.GetProperty("expected").GetDouble(), result.Values[0], 1e-6, $"instance {i}");
             checkedCount++;
             i++;
@@ -94,7 +94,7 @@ public sealed class CliDistanceGoldenTests : IDisposable
             if (inst.GetProperty("p").GetInt32() != 2) { i++; continue; }
             var (a, aw) = Write($"sx{i}", Rows(inst.GetProperty("x")), Doubles(inst.GetProperty("wa")));
             var (b, bw) = Write($"sy{i}", Rows(inst.GetProperty("y")), Doubles(inst.GetProperty("wb")));
-            var options = new DistanceOptions { Epsilon = inst.GetProperty("reg").GetDouble(), MaxIterations = 100_000, Tolerance = 1e-13 };
+            var options = new DistanceSettings { Epsilon = inst.GetProperty("reg").GetDouble(), SinkhornIterations = 100_000, Tolerance = 1e-13 };
             var result = DistanceCommand.Compute(a, b, aw, bw, "sinkhorn", options, false, "cpu");
             AssertRelative(inst.GetProperty("sinkhorn2").GetDouble(), result.Values[0], 1e-6, $"instance {i}");
             checkedCount++;

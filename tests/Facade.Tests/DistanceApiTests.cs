@@ -50,11 +50,11 @@ public sealed class DistanceApiTests : IDisposable
         var b = Random3(2, 6, 2, 4);
         var mask = new float[2, 6];
         for (var i = 0; i < 2; i++) for (var t = 0; t < 4; t++) mask[i, t] = 1f;
-        var masked = ArrayDistances.Paired(a, b, "sliced-w2", new DistanceOptions { Projections = 8, Seed = 5 }, mask, mask);
+        var masked = ArrayDistances.Paired(a, b, "sliced-w2", new DistanceSettings { Projections = 8, Seed = 5 }, mask, mask);
         var trimmedA = new float[2, 4, 2];
         var trimmedB = new float[2, 4, 2];
         for (var i = 0; i < 2; i++) for (var t = 0; t < 4; t++) for (var k = 0; k < 2; k++) { trimmedA[i, t, k] = a[i, t, k]; trimmedB[i, t, k] = b[i, t, k]; }
-        var trimmed = ArrayDistances.Paired(trimmedA, trimmedB, "sliced-w2", new DistanceOptions { Projections = 8, Seed = 5 });
+        var trimmed = ArrayDistances.Paired(trimmedA, trimmedB, "sliced-w2", new DistanceSettings { Projections = 8, Seed = 5 });
         Assert.Equal(trimmed[0], masked[0], 9);
         Assert.Equal(trimmed[1], masked[1], 9);
     }
@@ -105,7 +105,7 @@ public sealed class DistanceApiTests : IDisposable
     }
 
     [Fact]
-    public void CommandPrintsJsonAndWritesTheMatrix()
+    public void CommandWithJsonAndOutReportsTheFileNotTheValues()
     {
         var (a, am) = Save("a", Random3(3, 5, 2, 7));
         var (b, bm) = Save("b", Random3(2, 4, 2, 8));
@@ -114,12 +114,40 @@ public sealed class DistanceApiTests : IDisposable
             "--pairwise", "--json", "--out", outPath, "--device", "cpu");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
-        Assert.Equal("energy", doc.RootElement.GetProperty("metric").GetString());
-        Assert.Equal([3L, 2L], doc.RootElement.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()));
-        Assert.Equal(6, doc.RootElement.GetProperty("values").GetArrayLength());
+        var root = doc.RootElement;
+        Assert.Equal("energy", root.GetProperty("metric").GetString());
+        Assert.Equal([3L, 2L], root.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()));
+        Assert.False(root.TryGetProperty("values", out _), "with --out the values go to the file, not to stdout");
+        Assert.Equal(Path.GetFullPath(outPath), root.GetProperty("out").GetString());
         var written = Npy.Read(outPath);
         Assert.Equal([3L, 2L], written.Shape);
-        Assert.Equal(doc.RootElement.GetProperty("values")[5].GetDouble(), written.ToDoubleArray()[5], 12);
+        var values = written.ToDoubleArray();
+        var summary = root.GetProperty("summary");
+        Assert.Equal(6, summary.GetProperty("count").GetInt64());
+        Assert.Equal(values.Min(), summary.GetProperty("min").GetDouble(), 12);
+        Assert.Equal(values.Max(), summary.GetProperty("max").GetDouble(), 12);
+        Assert.Equal(values.Average(), summary.GetProperty("mean").GetDouble(), 12);
+    }
+
+    [Fact]
+    public void CommandWithJsonAloneStillPrintsEveryValue()
+    {
+        var (a, am) = Save("a", Random3(3, 5, 2, 7));
+        var (b, bm) = Save("b", Random3(2, 4, 2, 8));
+        var (code, stdout, _) = RunCli("distance", "--a", a, "--b", b, "--a-mask", am, "--b-mask", bm, "--metric", "energy",
+            "--pairwise", "--json", "--device", "cpu");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(6, doc.RootElement.GetProperty("values").GetArrayLength());
+        Assert.False(doc.RootElement.TryGetProperty("out", out _));
+        var outPath = Path.Combine(_dir, "same.npy");
+        (code, var text, _) = RunCli("distance", "--a", a, "--b", b, "--a-mask", am, "--b-mask", bm, "--metric", "energy",
+            "--pairwise", "--out", outPath, "--device", "cpu");
+        Assert.Equal(0, code);
+        // Without --json, --out prints the file and a one-line summary instead of the matrix.
+        Assert.Contains("written: " + Path.GetFullPath(outPath), text);
+        Assert.Equal(2, text.Trim().Split('\n').Length);
+        Assert.Equal(doc.RootElement.GetProperty("values")[5].GetDouble(), Npy.Read(outPath).ToDoubleArray()[5], 12);
     }
 
     [Fact]

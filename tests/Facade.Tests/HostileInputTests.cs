@@ -161,7 +161,8 @@ public sealed class HostileInputTests : IDisposable
         var e = Assert.Throws<ArgumentException>(() => Distances.Create("sliced-w2", new DistanceOptions { Projections = 2_000_000_000 }));
         Assert.Equal("projections", e.ParamName);
         Assert.Contains("at most 65536", e.Message);
-        Assert.Equal("Projections", Assert.Throws<ArgumentException>(() => new TrainerOptions { Projections = 100_000 }.Validate()).ParamName);
+        Assert.Equal("DistanceSettings.Projections", Assert.Throws<ArgumentException>(() =>
+            new TrainerOptions { DistanceSettings = new DistanceSettings { Projections = 100_000 } }.Validate()).ParamName);
         Assert.Equal("count", Assert.Throws<ArgumentException>(() =>
             SlicedWasserstein.RandomDirections(70_000, 3, 0L, torch.ScalarType.Float32, torch.CPU)).ParamName);
     }

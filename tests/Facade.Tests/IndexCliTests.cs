@@ -51,7 +51,7 @@ public sealed class IndexCliTests : IDisposable
 
         using var gb = QuantileBatch.FromTensor(gallery, null);
         using var qb = QuantileBatch.FromTensor(queries, null);
-        var truth = NearestNeighbours.Search(qb, gb, Catalog.CreateDistance("quantile-w2", null), 5, 0);
+        var truth = NearestNeighbours.Search(qb, gb, Catalog.CreateDistance("quantile-w2", null).Core, 5, 0);
         var hits = 0;
         for (var i = 0; i < 6; i++)
         {

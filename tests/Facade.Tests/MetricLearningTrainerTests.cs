@@ -12,7 +12,7 @@ public class MetricLearningTrainerTests
 {
     private static MetricLearningOptions Options(int epochs) => new()
     {
-        Distance = "sliced-w2", Projections = 16, Epochs = epochs, ClassesPerBatch = 4, ItemsPerClass = 3,
+        Distance = "sliced-w2", DistanceSettings = new DistanceSettings { Projections = 16 }, Epochs = epochs, ClassesPerBatch = 4, ItemsPerClass = 3,
         LearningRate = 2e-2, Seed = 23, CheckpointEverySteps = 2, Margin = 0.5,
     };
 
@@ -52,7 +52,7 @@ public class MetricLearningTrainerTests
 
     private static double MapAtR(PointCloudEncoder model, LabelledData data, string distanceName)
     {
-        var distance = Catalog.CreateDistance(distanceName, new DistanceOptions { Projections = 16, Seed = 23 });
+        var distance = Catalog.CreateDistance(distanceName, new DistanceSettings { Projections = 16, Seed = 23 });
         var (d, y) = MetricLearningTrainer.DistanceMatrix(model, data, distance, 7);
         return RetrievalMetrics.Evaluate(d, y, y, true, [1]).MapAtR;
     }
@@ -126,7 +126,7 @@ public class MetricLearningTrainerTests
         var reports = new List<TrainingProgress>();
         var options = Options(1) with
         {
-            Distance = "sinkhorn-divergence", CheckpointEverySteps = 0, SinkhornMaxIterations = 20, SinkhornEpsilonScaling = 0.5,
+            Distance = "sinkhorn-divergence", CheckpointEverySteps = 0, DistanceSettings = new DistanceSettings { SinkhornIterations = 20, EpsilonScaling = 0.5 },
         };
         var result = MetricLearningTrainer.Train(model, train, null, options, progress: new SyncProgress(reports.Add));
         Assert.Null(result.BestMapAtR);
@@ -151,7 +151,8 @@ public class MetricLearningTrainerTests
         Bad("Epochs", () => MetricLearningTrainer.Train(model, train, null, Options(1) with { Epochs = 0 }));
         Bad("ClipNorm", () => MetricLearningTrainer.Train(model, train, null, Options(1) with { ClipNorm = double.NaN }));
         Bad("WarmupFraction", () => MetricLearningTrainer.Train(model, train, null, Options(1) with { WarmupFraction = 1 }));
-        Bad("Projections", () => MetricLearningTrainer.Train(model, train, null, Options(1) with { Projections = 0 }));
+        Bad("DistanceSettings.Projections", () => MetricLearningTrainer.Train(model, train, null,
+            Options(1) with { DistanceSettings = new DistanceSettings { Projections = 0 } }));
         Bad("train", () => MetricLearningTrainer.Train(model, train, null, Options(1) with { ClassesPerBatch = 5 }));
         Bad("valid", () => MetricLearningTrainer.Train(model, train, oneClass, Options(1)));
         Bad("labels", () => new LabelledData(torch.zeros(3, 16), [0, 1]));

@@ -184,8 +184,7 @@ public sealed class NpyTests : IDisposable
     [Theory]
     [InlineData("not_npy.npy", "not a NumPy .npy file")]
     [InlineData("f8_fortran.npy", "Fortran (column-major) order, which is not supported")]
-    [InlineData("f8_bigendian.npy", "dtype '>f8' is big-endian, which is not supported")]
-    [InlineData("c16_complex.npy", "dtype '<c16' is not supported; supported dtypes: <f4 (float32), <f8 (float64), <i8 (int64), <i4 (int32), |b1 (bool), |u1 (uint8)")]
+    [InlineData("c16_complex.npy", "dtype '<c16' is not supported; supported dtypes: <f4 (float32), <f8 (float64), >f4 and >f8 (big-endian floats), <i8 (int64), <i4 (int32), |b1 (bool), |u1 (uint8)")]
     [InlineData("structured.npy", "structured dtype [('a', '<f4'), ('b', '<i4')] is not supported")]
     [InlineData("i8_too_large.npy", "value 9007199254740993 at index 0 does not fit exactly in a float64")]
     [InlineData("f8_truncated.npy", "the data section has 72 bytes but shape (10,) of dtype '<f8' needs 80 bytes (10 values of 8 bytes); the file is truncated")]
@@ -288,5 +287,107 @@ public sealed class NpyTests : IDisposable
         Directory.CreateDirectory(blocked);
         Assert.ThrowsAny<SystemException>(() => Npy.Write(blocked, new double[] { 1 }, [1]));
         Assert.Equal(new[] { "atomic.npy", "blocked.npy" }, Directory.EnumerateFileSystemEntries(_folder).Select(Path.GetFileName).Order());
+    }
+
+    /// <summary>A .npy file of dtype <paramref name="descr"/> (&lt;f4, &gt;f4, &lt;f8 or &gt;f8) holding the awkward values
+    /// of <see cref="Awkward"/>, its bytes in the file's order written by hand (not by <see cref="Npy.Write(string, NpyArray)"/>).</summary>
+    private string HandWritten(string descr, long[] shape)
+    {
+        var count = (int)Size(shape);
+        var itemSize = descr[1..] == "f4" ? 4 : 8;
+        var data = new byte[count * itemSize];
+        for (var i = 0; i < count; i++)
+        {
+            var span = data.AsSpan(i * itemSize, itemSize);
+            if (itemSize == 4)
+            {
+                var bits = BitConverter.SingleToInt32Bits((float)Awkward(i));
+                if (descr[0] == '>') BinaryPrimitives.WriteInt32BigEndian(span, bits);
+                else BinaryPrimitives.WriteInt32LittleEndian(span, bits);
+            }
+            else
+            {
+                var bits = BitConverter.DoubleToInt64Bits(Awkward(i));
+                if (descr[0] == '>') BinaryPrimitives.WriteInt64BigEndian(span, bits);
+                else BinaryPrimitives.WriteInt64LittleEndian(span, bits);
+            }
+        }
+        var tuple = shape.Length == 1 ? $"({shape[0]},)" : "(" + string.Join(", ", shape) + ")";
+        var header = Encoding.ASCII.GetBytes($"{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}\n");
+        var bytes = new byte[10 + header.Length + data.Length];
+        bytes[0] = 0x93;
+        Encoding.ASCII.GetBytes("NUMPY").CopyTo(bytes, 1);
+        bytes[6] = 1;
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), (ushort)header.Length);
+        header.CopyTo(bytes, 10);
+        data.CopyTo(bytes, 10 + header.Length);
+        var path = Temp($"hand-{descr[0] switch { '>' => "be", _ => "le" }}-{descr[1..]}.npy");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static byte[] TensorBytes(torch.Tensor t)
+    {
+        using var cpu = t.cpu().contiguous();
+        return cpu.numel() == 0 ? [] : cpu.bytes.ToArray();
+    }
+
+    public static TheoryData<string, long[]> FloatFiles
+    {
+        get
+        {
+            var data = new TheoryData<string, long[]>();
+            foreach (var descr in new[] { "<f4", ">f4", "<f8", ">f8" })
+                foreach (var shape in new[] { Array.Empty<long>(), new long[] { 7 }, new long[] { 3, 4, 5 }, new long[] { 0, 3 } })
+                    data.Add(descr, shape);
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(FloatFiles))]
+    public void TensorsReadStraightIntoStorageEqualTheArrayPathBitForBit(string descr, long[] shape)
+    {
+        var path = HandWritten(descr, shape);
+        var single = descr[1..] == "f4";
+        foreach (var dtype in new torch.ScalarType?[] { null, torch.ScalarType.Float32, torch.ScalarType.Float64 })
+        {
+            using var fast = Npy.ReadTensor(path, null, dtype);
+            using var old = Npy.ReadTensorViaArray(path, null, dtype);
+            Assert.Equal(old.dtype, fast.dtype);
+            Assert.Equal(dtype ?? (single ? torch.ScalarType.Float32 : torch.ScalarType.Float64), fast.dtype);
+            Assert.Equal(shape, fast.shape);
+            Assert.Equal(old.shape, fast.shape);
+            Assert.Equal(TensorBytes(old), TensorBytes(fast));
+        }
+        // And the values are the ones written, whatever the file's byte order.
+        using var native = Npy.ReadTensor(path, null, torch.ScalarType.Float64);
+        var values = native.numel() == 0 ? [] : native.data<double>().ToArray();
+        var expected = Enumerable.Range(0, (int)Size(shape)).Select(i => single ? (double)(float)Awkward(i) : Awkward(i));
+        Assert.Equal(expected.Select(BitConverter.DoubleToInt64Bits), values.Select(BitConverter.DoubleToInt64Bits));
+    }
+
+    [Fact]
+    public void BigEndianFloatFilesAreReadInTheirByteOrder()
+    {
+        // scripts/golden/make_npy_fixtures.py: np.arange(3, dtype=">f8").
+        var read = Npy.Read(Fixture("f8_bigendian.npy"));
+        Assert.Equal(">f8", read.SourceDType);
+        Assert.Equal("<f8", read.DType);
+        Assert.Equal(new[] { 0.0, 1.0, 2.0 }, read.Doubles!);
+        using var tensor = Npy.ReadTensor(Fixture("f8_bigendian.npy"));
+        Assert.Equal(new[] { 0.0, 1.0, 2.0 }, tensor.data<double>().ToArray());
+    }
+
+    [Theory]
+    [InlineData("f8_fortran.npy", "Fortran (column-major) order, which is not supported")]
+    [InlineData("f8_truncated.npy", "the data section has 72 bytes but shape (10,) of dtype '<f8' needs 80 bytes (10 values of 8 bytes); the file is truncated")]
+    [InlineData("c16_complex.npy", "dtype '<c16' is not supported")]
+    public void TensorReaderRejectsWhatTheArrayReaderRejects(string name, string message)
+    {
+        var path = Fixture(name);
+        var e = Assert.Throws<InvalidDataException>(() => Npy.ReadTensor(path));
+        Assert.StartsWith(path + ": ", e.Message);
+        Assert.Contains(message, e.Message);
     }
 }

@@ -8,7 +8,7 @@ namespace DistEmbed.Facade.Tests;
 public sealed class OwnershipTests
 {
     /// <summary>Types whose tensor properties are inputs the caller keeps owning (options), not results.</summary>
-    private static readonly HashSet<Type> Borrowing = [typeof(DistanceOptions)];
+    private static readonly HashSet<Type> Borrowing = [typeof(DistanceOptions), typeof(DistanceSettings)];
 
     [Fact]
     public void EveryPublicTypeThatHoldsTensorsIsDisposable()

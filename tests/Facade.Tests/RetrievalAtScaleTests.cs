@@ -30,7 +30,7 @@ public sealed class RetrievalAtScaleTests
     {
         var (x, labels) = Clusters(90, 5, 4, 7);
         using var values = torch.tensor(x).to_type(torch.ScalarType.Float64);
-        using var batch = VectorBatch.FromTensor(values);
+        using var batch = EmbeddingBatch.Vectors(values);
         var longLabels = labels.Select(l => (long)l).ToArray();
         foreach (var name in new[] { "euclidean", "cosine" })
         {
@@ -94,22 +94,22 @@ public sealed class RetrievalAtScaleTests
     {
         using var scope = torch.NewDisposeScope();
         var g = new torch.Generator(11);
-        var quantiles = QuantileBatch.FromTensor(torch.randn([6, 3, 8], generator: g, dtype: torch.ScalarType.Float64).sort(2).Values, null);
+        var quantiles = EmbeddingBatch.Quantiles(torch.randn([6, 3, 8], generator: g, dtype: torch.ScalarType.Float64).sort(2).Values);
         AssertSameMatrix(Catalog.CreateDistance("quantile-w2", null).Pairwise(quantiles, quantiles), L2(quantiles.ToEuclidean()), 1e-9);
         AssertSameMatrix(Catalog.CreateDistance("quantile-w2", null).Pairwise(quantiles, quantiles),
-            L2(((IEmbeddingBatch)quantiles).ToEuclidean(Catalog.CreateDistance("quantile-w2", null))), 1e-9);
+            L2(quantiles.ToEuclidean(Catalog.CreateDistance("quantile-w2", null))), 1e-9);
 
-        var points = DistributionBatch.FromTensors(torch.randn([5, 7, 2], generator: g, dtype: torch.ScalarType.Float64), null);
+        var points = EmbeddingBatch.Distributions(torch.randn([5, 7, 2], generator: g, dtype: torch.ScalarType.Float64));
         AssertSameMatrix(Catalog.CreateDistance("marginal-w2", null).Pairwise(points, points), L2(points.ToEuclidean()), 1e-9);
 
         var directions = torch.randn([4, 2], generator: g, dtype: torch.ScalarType.Float64);
-        var sliced = Catalog.CreateDistance("sliced-w2", new DistanceOptions { Directions = directions });
+        var sliced = Catalog.CreateDistance("sliced-w2", new DistanceSettings { Directions = directions });
         AssertSameMatrix(sliced.Pairwise(points, points), L2(points.ToEuclidean(directions)), 1e-9);
 
-        var e = Assert.Throws<ArgumentException>(() => ((IEmbeddingBatch)points).ToEuclidean(Catalog.CreateDistance("sinkhorn", null)));
+        var e = Assert.Throws<ArgumentException>(() => points.ToEuclidean(Catalog.CreateDistance("sinkhorn", null)));
         Assert.Equal("distance", e.ParamName);
         Assert.Contains("re-rank", e.Message);
-        var padded = DistributionBatch.FromTensors(torch.ones([2, 3, 1], dtype: torch.ScalarType.Float64), torch.tensor(new double[,] { { 1, 1, 1 }, { 1, 1, 0 } }));
+        var padded = EmbeddingBatch.Distributions(torch.ones([2, 3, 1], dtype: torch.ScalarType.Float64), torch.tensor(new double[,] { { 1, 1, 1 }, { 1, 1, 0 } }));
         e = Assert.Throws<ArgumentException>(() => padded.ToEuclidean());
         Assert.Equal("batch", e.ParamName);
         Assert.Contains("row 1 has padding", e.Message);

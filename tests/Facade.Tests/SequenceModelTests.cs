@@ -68,7 +68,7 @@ public class SequenceModelTests
         using var _ = torch.no_grad();
         using var e1 = model.forward(x1, m1);
         using var e2 = model.forward(x2, m2);
-        var d = Distances.Create(model.Options.DefaultDistance(), null);
+        var d = Distance.Create(model.Options.DefaultDistance());
         var paired = d.Paired(e1, e2);
         Assert.True(paired.abs().max().item<float>() < 1e-4, $"max paired distance {paired.abs().max().item<float>()}");
     }
@@ -141,7 +141,7 @@ public class SequenceModelTests
         var (x, m) = Padded([5, 2, 8], 2, 8, 7, 3.0);
         x.requires_grad_(true);
         var head = new QuantileHead(6, learnable: true);
-        using var e = (QuantileBatch)head.forward(x.mul(m.unsqueeze(-1).to_type(x.dtype)), m);
+        using var e = head.forward(x.mul(m.unsqueeze(-1).to_type(x.dtype)), m);
         e.Values.pow(2).sum().backward();
         var g = x.grad!;
         Assert.True(g.abs().sum().item<float>() > 0);
@@ -191,7 +191,7 @@ public class SequenceModelTests
                 Assert.True(l[i] > l[i - 1], $"pattern {pattern}, {dtype}: τ_{i + 1} = {l[i]:R} ≤ τ_{i} = {l[i - 1]:R}");
         }
         var (x, m) = Padded([5, 2, 8], 2, 8, 7, 3.0);
-        using var e = (QuantileBatch)head.forward(x.mul(m.unsqueeze(-1).to_type(x.dtype)), m);
+        using var e = head.forward(x.mul(m.unsqueeze(-1).to_type(x.dtype)), m);
         e.Values.sum().backward();
         Assert.True(theta.grad!.isfinite().all().item<bool>());
     }

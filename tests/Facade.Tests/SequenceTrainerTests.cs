@@ -17,12 +17,10 @@ public class SequenceTrainerTests
 
     private static string TempDir() => Path.Combine(Path.GetTempPath(), "distembed-seq-" + Guid.NewGuid().ToString("N"));
 
-    private static float[] Flat(IEmbeddingBatch batch) => batch switch
+    private static float[] Flat(EmbeddingBatch batch) => batch.Representation switch
     {
-        VectorBatch v => v.Values.data<float>().ToArray(),
-        QuantileBatch q => q.Values.data<float>().ToArray(),
-        DistributionBatch d => d.Points.data<float>().ToArray(),
-        _ => throw new InvalidOperationException(),
+        Representation.Distributions => batch.Points.data<float>().ToArray(),
+        _ => batch.Values.data<float>().ToArray(),
     };
 
     [Fact]
@@ -73,6 +71,8 @@ public class SequenceTrainerTests
     [InlineData("gru", "distribution", "contrastive", "all")]
     [InlineData("tcn", "stats", "multi-similarity", "semi-hard")]
     [InlineData("tcn", "attention", "ntxent", "batch-hard")]
+    [InlineData("tcn", "quantile", "prototype", "batch-hard")]
+    [InlineData("gru", "distribution", "prototype", "all")]
     public void TrainSaveLoadGivesIdenticalEmbeddingsAndEvaluates(string encoder, string head, string loss, string miner)
     {
         var train = SequenceTestData.Make(5, 6, 3);
@@ -91,7 +91,7 @@ public class SequenceTrainerTests
             using var e2 = loaded.EmbedAll(test);
             Assert.Equal(model.Representation, e2.Representation);
             Assert.Equal(Flat(e1), Flat(e2));
-            var distance = Distances.Create(model.Options.DefaultDistance(), null);
+            var distance = Distance.Create(model.Options.DefaultDistance());
             var (d, y) = SequenceTrainer.DistanceMatrix(loaded, test, distance);
             var report = RetrievalMetrics.Evaluate(d, y, y, true, [1]);
             Assert.InRange(report.MapAtR, 0.0, 1.0);
@@ -161,18 +161,24 @@ public class SequenceTrainerTests
     {
         var o = new TrainerOptions
         {
-            Seed = 9, Projections = 12, SinkhornEpsilon = 0.5, SinkhornMaxIterations = 7, SinkhornTolerance = 1e-4, SinkhornEpsilonScaling = 0.25,
+            Seed = 9,
+            DistanceSettings = new DistanceSettings { Seed = 3, Projections = 12, Epsilon = 0.5, SinkhornIterations = 7, Tolerance = 1e-4, EpsilonScaling = 0.25 },
         };
-        var d = o.CreateDistanceOptions();
+        var d = o.EffectiveDistanceSettings().ToCore();
         Assert.Equal((9L, 12, 0.5, 7, 1e-4, 0.25), (d.Seed, d.Projections, d.Epsilon, d.MaxIterations, d.Tolerance, d.EpsilonScaling));
+        Assert.Equal(Core.SinkhornNonConvergence.Ignore, d.OnNonConvergence);
 
         var train = SequenceTestData.Make(4, 4, 1);
         var model = SequenceEmbedder.Create(Tiny with { Head = "distribution" }, 0);
         foreach (var (bad, name) in new (TrainerOptions, string)[]
                  {
-                     (new() { SinkhornEpsilon = 0 }, "SinkhornEpsilon"), (new() { SinkhornEpsilon = double.NaN }, "SinkhornEpsilon"),
-                     (new() { SinkhornMaxIterations = 0 }, "SinkhornMaxIterations"), (new() { SinkhornTolerance = -1 }, "SinkhornTolerance"),
-                     (new() { SinkhornEpsilonScaling = 1.0 }, "SinkhornEpsilonScaling"), (new() { Projections = 0 }, "Projections"),
+                     (new() { DistanceSettings = new() { Epsilon = 0 } }, "DistanceSettings.Epsilon"),
+                     (new() { DistanceSettings = new() { Epsilon = double.NaN } }, "DistanceSettings.Epsilon"),
+                     (new() { DistanceSettings = new() { SinkhornIterations = 0 } }, "DistanceSettings.SinkhornIterations"),
+                     (new() { DistanceSettings = new() { Tolerance = -1 } }, "DistanceSettings.Tolerance"),
+                     (new() { DistanceSettings = new() { EpsilonScaling = 1.0 } }, "DistanceSettings.EpsilonScaling"),
+                     (new() { DistanceSettings = new() { Projections = 0 } }, "DistanceSettings.Projections"),
+                     (new() { DistanceSettings = null! }, "DistanceSettings"),
                  })
         {
             var ex = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, train, null, bad with { ClassesPerBatch = 4 }));
@@ -190,7 +196,7 @@ public class SequenceTrainerTests
         var options = Options(4) with
         {
             Distance = "sinkhorn-divergence", Miner = "all", CheckpointEverySteps = 0,
-            SinkhornEpsilon = 0.01, SinkhornEpsilonScaling = 0.5, SinkhornMaxIterations = 5, SinkhornTolerance = 1e-3,
+            DistanceSettings = new DistanceSettings { Epsilon = 0.01, EpsilonScaling = 0.5, SinkhornIterations = 5, Tolerance = 1e-3 },
         };
         var result = SequenceTrainer.Train(model, train, null, options);
         Assert.All(result.History, e => Assert.True(double.IsFinite(e.TrainLoss), $"epoch {e.Epoch} loss {e.TrainLoss}"));
@@ -207,7 +213,7 @@ public class SequenceTrainerTests
         var options = Options(1) with
         {
             Distance = "sinkhorn", Miner = "all", CheckpointEverySteps = 0,
-            SinkhornEpsilon = 1e-3, SinkhornMaxIterations = 2, SinkhornTolerance = 1e-9,
+            DistanceSettings = new DistanceSettings { Epsilon = 1e-3, SinkhornIterations = 2, Tolerance = 1e-9 },
         };
         var reports = new List<TrainingProgress>();
         var dir = TempDir();

@@ -5,6 +5,7 @@ using DistEmbed.IO;
 using TorchSharp;
 using Xunit;
 using SpaceReference = DistEmbed.Core.Reference.SpaceSimilarity;
+using GwReference = DistEmbed.Core.Reference.GromovWasserstein;
 
 namespace DistEmbed.Facade.Tests;
 
@@ -13,6 +14,8 @@ namespace DistEmbed.Facade.Tests;
 /// agreement with the float64 reference and with the scikit-learn/NumPy golden values, the JSON and table output,
 /// the plot, and the messages for bad input.
 /// </summary>
+/// <remarks>In the Console collection: <c>CliErrors.Run</c> writes to the console, which other tests of that collection redirect.</remarks>
+[Collection("Console")]
 public sealed class SimilarityTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("distembed-similarity-").FullName;
@@ -101,8 +104,8 @@ public sealed class SimilarityTests : IDisposable
         var x = new float[20, 6, 2];
         for (var i = 0; i < 20; i++) for (var t = 0; t < 6; t++) for (var k = 0; k < 2; k++) x[i, t, k] = (float)rng.NextDouble();
         Assert.All(EmbeddingSpaceSimilarity.Nngs(x, x, [1, 5], "marginal-w1"), v => Assert.Equal(1.0, v));
-        using var batch = DistributionBatch.FromTensors(torch.tensor(x).to_type(torch.ScalarType.Float64), null);
-        var distance = Distances.Create("marginal-w2", null);
+        using var batch = EmbeddingBatch.Distributions(torch.tensor(x).to_type(torch.ScalarType.Float64));
+        var distance = Distance.Create("marginal-w2");
         var viaBatch = EmbeddingSpaceSimilarity.MutualKnn(batch, batch, distance, [3]);
         Assert.Equal(1.0, viaBatch[0]);
         Assert.Equal(1.0, EmbeddingSpaceSimilarity.RbfCka(batch, batch, distance), 12);
@@ -115,9 +118,9 @@ public sealed class SimilarityTests : IDisposable
         var count = 0;
         foreach (var inst in doc.RootElement.GetProperty("instances").EnumerateArray())
         {
-            using var x = VectorBatch.FromArray(Matrix(inst.GetProperty("x")), torch.CPU);
-            using var y = VectorBatch.FromArray(Matrix(inst.GetProperty("y")), torch.CPU);
-            var distance = Distances.Create(inst.GetProperty("metric").GetString()!, null);
+            using var x = EmbeddingBatch.Vectors(Matrix(inst.GetProperty("x")));
+            using var y = EmbeddingBatch.Vectors(Matrix(inst.GetProperty("y")));
+            var distance = Distance.Create(inst.GetProperty("metric").GetString()!);
             var ks = inst.GetProperty("ks").EnumerateArray().Select(e => e.GetInt32()).ToArray();
             var nngs = EmbeddingSpaceSimilarity.Nngs(x, y, distance, ks);
             var expected = inst.GetProperty("nngs").EnumerateArray().Select(e => e.GetDouble()).ToArray();
@@ -155,6 +158,117 @@ public sealed class SimilarityTests : IDisposable
         Assert.Equal("count", Assert.Throws<ArgumentException>(() => EmbeddingSpaceSimilarity.RandomBaseline(1, 1)).ParamName);
         Assert.Equal("fraction", Assert.Throws<ArgumentException>(() => EmbeddingSpaceSimilarity.KFromFraction(2.0, 10)).ParamName);
         Assert.Throws<ArgumentNullException>(() => EmbeddingSpaceSimilarity.Nngs((float[,])null!, x, [1]));
+    }
+
+    // ------------------------------------------------------------------ Gromov–Wasserstein (unpaired spaces)
+
+    /// <summary>Rows of x in reverse order.</summary>
+    private static float[,] Reversed(float[,] x)
+    {
+        var (n, d) = (x.GetLength(0), x.GetLength(1));
+        var r = new float[n, d];
+        for (var i = 0; i < n; i++) for (var k = 0; k < d; k++) r[i, k] = x[n - 1 - i, k];
+        return r;
+    }
+
+    /// <summary>Euclidean distances of the rows (float64, from differences), divided by their mean off-diagonal entry.</summary>
+    private static double[,] NormalisedDistances(float[,] x)
+    {
+        var n = x.GetLength(0);
+        var c = new double[n, n];
+        double sum = 0;
+        for (var i = 0; i < n; i++)
+            for (var j = 0; j < n; j++)
+            {
+                double s2 = 0;
+                for (var k = 0; k < x.GetLength(1); k++) s2 += Math.Pow((double)x[i, k] - x[j, k], 2);
+                c[i, j] = Math.Sqrt(s2);
+                if (i != j) sum += c[i, j];
+            }
+        var mean = sum / (n * (n - 1.0));
+        for (var i = 0; i < n; i++) for (var j = 0; j < n; j++) c[i, j] /= mean;
+        return c;
+    }
+
+    [Fact]
+    public void GromovWassersteinIsZeroForAnIsometricCopyInAnotherOrderAndScale()
+    {
+        var x = Normal(60, 5, 21);
+        // Rotated in the first two coordinates, every coordinate scaled by 3, shifted, rows reversed: a similarity.
+        var copy = Reversed(RotateScaleShift(x));
+        for (var i = 0; i < 60; i++) for (var k = 2; k < 5; k++) copy[i, k] *= 3;
+        var r = EmbeddingSpaceSimilarity.GromovWasserstein(x, copy);
+        Assert.Equal((60, 60), (r.CountX, r.CountY));
+        Assert.True(r.Converged);
+        Assert.InRange(r.Value, -1e-9, 1e-9);              // (float32 coordinates: distances agree to ~1e-7)
+        // In raw units the scale 3 shows: GW > 0.
+        var raw = EmbeddingSpaceSimilarity.GromovWasserstein(x, copy, normalizeScale: false);
+        Assert.True(raw.Value > 1.0, $"raw GW = {raw.Value}");
+        // Unrelated spaces are far apart on the same (normalised) scale.
+        var other = EmbeddingSpaceSimilarity.GromovWasserstein(x, Normal(60, 5, 22));
+        Assert.True(other.Value > 1e-3, $"GW of unrelated spaces = {other.Value}");
+    }
+
+    [Fact]
+    public void GromovWassersteinComparesSpacesOfDifferentSizesAsTheReferenceDoes()
+    {
+        var x = Normal(40, 4, 23);
+        var y = Normal(27, 7, 24);
+        var r = EmbeddingSpaceSimilarity.GromovWasserstein(x, y);
+        Assert.Equal((40, 27), (r.CountX, r.CountY));
+        var p = Enumerable.Repeat(1.0, 40).ToArray();
+        var q = Enumerable.Repeat(1.0, 27).ToArray();
+        var reference = GwReference.ConditionalGradient(NormalisedDistances(x), NormalisedDistances(y), p, q, 200, 1e-9, 1e-9);
+        Assert.Equal(reference.Value, r.Value, 1e-9 * reference.Value);
+        Assert.Equal(reference.Iterations, r.Iterations);
+        // Symmetric: the spaces swapped give the same value.
+        Assert.Equal(r.Value, EmbeddingSpaceSimilarity.GromovWasserstein(y, x).Value, 1e-9 * r.Value);
+        var entropic = EmbeddingSpaceSimilarity.GromovWasserstein(x, y, epsilon: 0.05);
+        var entropicReference = GwReference.Entropic(NormalisedDistances(x), NormalisedDistances(y), p, q, 0.05, 1000, 1e-9);
+        Assert.Equal(entropicReference.Value, entropic.Value, 1e-6 * entropicReference.Value);
+    }
+
+    [Fact]
+    public void GromovWassersteinSubsamplesLargeSpacesReproducibly()
+    {
+        var x = Normal(90, 3, 25);
+        var y = Normal(70, 2, 26);
+        var a = EmbeddingSpaceSimilarity.GromovWasserstein(x, y, sampleSize: 30, seed: 4);
+        Assert.Equal((30, 30), (a.CountX, a.CountY));
+        Assert.Equal(a, EmbeddingSpaceSimilarity.GromovWasserstein(x, y, sampleSize: 30, seed: 4));
+        Assert.NotEqual(a.Value, EmbeddingSpaceSimilarity.GromovWasserstein(x, y, sampleSize: 30, seed: 5).Value);
+        // A sample as large as the space takes every item: the same as no subsampling.
+        Assert.Equal(EmbeddingSpaceSimilarity.GromovWasserstein(x, y).Value,
+            EmbeddingSpaceSimilarity.GromovWasserstein(x, y, sampleSize: 90, seed: 9).Value);
+    }
+
+    private sealed class OneWayDivergence : IDistance
+    {
+        public string Name => "one-way";
+        public bool IsMetric => false;
+        public bool IsSymmetric => false;
+        public DistEmbed.Core.Representation Accepts => DistEmbed.Core.Representation.Vectors;
+        public torch.Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => throw new InvalidOperationException("not called");
+        public torch.Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => throw new InvalidOperationException("not called");
+    }
+
+    [Fact]
+    public void GromovWassersteinRejectsBadInputNamingTheArgument()
+    {
+        var x = Normal(10, 2, 27);
+        void Rejects(string parameter, string fragment, Action action)
+        {
+            var e = Assert.Throws<ArgumentException>(action);
+            Assert.Equal(parameter, e.ParamName);
+            Assert.Contains(fragment, e.Message);
+        }
+        Rejects("sampleSize", "sampleSize = 1 is invalid", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, x, sampleSize: 1));
+        Rejects("epsilon", "epsilon = 0 is invalid", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, x, epsilon: 0.0));
+        Rejects("epsilon", "epsilon = NaN is invalid", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, x, epsilon: double.NaN));
+        Rejects("y", "y has 1 item(s)", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, new float[1, 2]));
+        Rejects("metric", "accepts", () => EmbeddingSpaceSimilarity.GromovWasserstein(x, x, "marginal-w2"));
+        using var bx = VectorBatch.FromArray(ToDouble(x), null);
+        Rejects("distance", "'one-way' is not symmetric", () => EmbeddingSpaceSimilarity.GromovWassersteinCore(bx, bx, new OneWayDivergence(), 500, 0, true, null));
     }
 
     // ------------------------------------------------------------------ distembed compare
@@ -240,5 +354,31 @@ public sealed class SimilarityTests : IDisposable
         Rejects("measures", "cka-linear needs [N,d] vectors", () =>
             CompareCommand.Execute(Request(distributions, distributions, "cka-linear") with { Metric = "marginal-w2" }, null, true));
         Assert.Equal(1, CliErrors.Run(() => CompareCommand.Execute(Request(Path.Combine(_dir, "missing.npy"), x), null, true)));
+        // gw alone accepts spaces of different sizes; with a paired measure the sizes must agree.
+        Rejects("b", "nngs compare the same N items in both spaces (only gw compares spaces of different items)",
+            () => CompareCommand.Execute(Request(x, short_, "gw,nngs"), null, true));
+        Rejects("gw-sample", "--gw-sample = 1 is invalid", () => CompareCommand.Execute(Request(x, short_, "gw") with { GwSample = 1 }, null, true));
+        Rejects("gw-epsilon", "--gw-epsilon = -1 is invalid", () => CompareCommand.Execute(Request(x, short_, "gw") with { GwEpsilon = -1 }, null, true));
+    }
+
+    [Fact]
+    public void CompareGromovWassersteinOnSpacesOfDifferentSizes()
+    {
+        var x = Normal(30, 4, 31);
+        var y = Normal(22, 6, 32);
+        var (a, b) = (Save("x", x), Save("y", y));
+        var text = CompareCommand.Execute(Request(a, b, "gw"), null, json: true);
+        var root = JsonDocument.Parse(text).RootElement;
+        Assert.Equal(30, root.GetProperty("n").GetInt32());
+        Assert.Equal(22, root.GetProperty("n_b").GetInt32());
+        var entry = root.GetProperty("results").EnumerateArray().Single();
+        Assert.Equal("gw", entry.GetProperty("measure").GetString());
+        Assert.False(entry.TryGetProperty("k", out _));
+        // The command computes distances in the file's dtype (float32 here); the array entry point in float64.
+        Assert.Equal(EmbeddingSpaceSimilarity.GromovWasserstein(x, y).Value, entry.GetProperty("value").GetDouble(), 1e-4);
+        var table = CompareCommand.Execute(Request(a, b, "gw") with { GwSample = 10, GwSeed = 3, GwRaw = true, GwEpsilon = 0.5 }, null, json: false);
+        Assert.Contains("N = 30 (a), 22 (b), metric euclidean", table);
+        var sub = CompareCommand.Compute(Request(a, b, "gw") with { GwSample = 10, GwSeed = 3, GwRaw = true, GwEpsilon = 0.5 });
+        Assert.True(sub.Results.Single().Value > 0);
     }
 }

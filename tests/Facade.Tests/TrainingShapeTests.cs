@@ -46,8 +46,8 @@ public sealed class TrainingShapeTests : IDisposable
         return LabelledData.FromArrays(x, y);
     }
 
-    private static DeepBregmanModel TinyModel(string divergence = "max-affine") =>
-        new(6, new DeepBregmanOptions { Divergence = divergence, Hidden = 16, EmbeddingDimension = 4, Seed = 7, Generator = new GeneratorOptions { Pieces = 4 } }, torch.CPU);
+    private static Bregman.BregmanModel TinyModel(string divergence = "max-affine") =>
+        Bregman.BregmanModel.Create(new DeepBregmanArchitecture { InputDimension = 6, Divergence = divergence, Hidden = 16, EmbeddingDimension = 4, Seed = 7, GeneratorPieces = 4 });
 
     private static MetricLearningOptions TinyOptions(int epochs = 3) => DeepBregmanTrainer.DefaultOptions with
     {
@@ -68,10 +68,10 @@ public sealed class TrainingShapeTests : IDisposable
         }
     }
 
-    private static double[] Divergences(DeepBregmanModel model, LabelledData data)
+    private static double[] Divergences(Bregman.BregmanModel model, LabelledData data)
     {
         using var scope = torch.NewDisposeScope();
-        var e = VectorBatch.FromTensor(model.Embed(data.Inputs, 64));
+        using var e = EmbeddingBatch.Vectors(model.Embed(data.Inputs, 64));
         return model.Distance.Pairwise(e, e).to_type(torch.ScalarType.Float64).data<double>().ToArray();
     }
 

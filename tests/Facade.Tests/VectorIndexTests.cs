@@ -155,10 +155,10 @@ public sealed class VectorIndexTests : IDisposable
         var g = new torch.Generator(41);
         using var galleryValues = torch.randn([400, 3, 16], generator: g, dtype: torch.ScalarType.Float64).sort(2).Values;
         using var queryValues = torch.randn([25, 3, 16], generator: g, dtype: torch.ScalarType.Float64).sort(2).Values;
-        using var gallery = QuantileBatch.FromTensor(galleryValues, null);
-        using var queries = QuantileBatch.FromTensor(queryValues, null);
+        using var gallery = EmbeddingBatch.Quantiles(galleryValues);
+        using var queries = EmbeddingBatch.Quantiles(queryValues);
         var w2 = Catalog.CreateDistance("quantile-w2", null);
-        var truth = NearestNeighbours.Search(queries, gallery, w2, 10, 0);
+        var truth = NearestNeighbours.Search(queries.Core, gallery.Core, w2.Core, 10, 0);
         var ids = Enumerable.Range(0, 400).Select(i => 1000L + i).ToArray();
         using var exported = gallery.ToEuclidean();
         using var exportedQueries = queries.ToEuclidean();
@@ -177,9 +177,9 @@ public sealed class VectorIndexTests : IDisposable
         Assert.True(Recall(approximate, result) >= 0.98, $"recall {Recall(approximate, result)}");
 
         // Marginal W2 between equal-length uniform point sets: the sorted-coordinate export.
-        using var points = DistributionBatch.FromTensors(torch.randn([300, 9, 2], generator: g, dtype: torch.ScalarType.Float64), null);
-        using var probe = DistributionBatch.FromTensors(torch.randn([15, 9, 2], generator: g, dtype: torch.ScalarType.Float64), null);
-        var marginal = NearestNeighbours.Search(probe, points, Catalog.CreateDistance("marginal-w2", null), 5, 0);
+        using var points = EmbeddingBatch.Distributions(torch.randn([300, 9, 2], generator: g, dtype: torch.ScalarType.Float64));
+        using var probe = EmbeddingBatch.Distributions(torch.randn([15, 9, 2], generator: g, dtype: torch.ScalarType.Float64));
+        var marginal = NearestNeighbours.Search(probe.Core, points.Core, Catalog.CreateDistance("marginal-w2", null).Core, 5, 0);
         using var px = points.ToEuclidean();
         using var qx = probe.ToEuclidean();
         using var byMarginal = new ExactIndex((int)px.shape[1], IndexMetric.Euclidean, IndexPrecision.Float64);

@@ -196,7 +196,7 @@ public sealed class VerificationKitTests
         public string Name => "lopsided";
         public bool IsMetric => true;
         public bool IsSymmetric => true;
-        public Representation Accepts => Representation.Vectors;
+        public Core.Representation Accepts => Core.Representation.Vectors;
 
         public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b)
         {
@@ -247,7 +247,7 @@ public sealed class VerificationKitTests
         public string Name => "sqeuclidean-as-metric";
         public bool IsMetric => true;
         public bool IsSymmetric => true;
-        public Representation Accepts => Representation.Vectors;
+        public Core.Representation Accepts => Core.Representation.Vectors;
         public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => inner.Paired(a, b);
         public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => inner.Pairwise(a, b);
     }
@@ -282,7 +282,7 @@ public sealed class VerificationKitTests
         public string Name => readPadding ? "mean-reading-padding" : "mean-ignoring-weights";
         public bool IsMetric => false;
         public bool IsSymmetric => true;
-        public Representation Accepts => Representation.Distributions;
+        public Core.Representation Accepts => Core.Representation.Distributions;
 
         private Tensor Mean(DistributionBatch x)
         {
@@ -341,7 +341,7 @@ public sealed class VerificationKitTests
         public string Name => detachAll ? "detached" : "half-gradient";
         public bool IsMetric => false;
         public bool IsSymmetric => true;
-        public Representation Accepts => Representation.Vectors;
+        public Core.Representation Accepts => Core.Representation.Vectors;
 
         public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b)
         {
@@ -375,7 +375,7 @@ public sealed class VerificationKitTests
         public string Name => "transposed-pairwise";
         public bool IsMetric => true;
         public bool IsSymmetric => true;
-        public Representation Accepts => Representation.Vectors;
+        public Core.Representation Accepts => Core.Representation.Vectors;
         public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => inner.Paired(a, b);
         public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => inner.Pairwise(a, b).t();
     }
@@ -421,7 +421,7 @@ public sealed class VerificationKitTests
         public string Name => "redrawing-sliced-w2";
         public bool IsMetric => true;
         public bool IsSymmetric => true;
-        public Representation Accepts => Representation.Distributions;
+        public Core.Representation Accepts => Core.Representation.Distributions;
         public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => Next().Paired(a, b);
         public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => Next().Pairwise(a, b);
     }

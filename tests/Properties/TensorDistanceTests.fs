@@ -74,6 +74,9 @@ let catalog (d: int) (blockSize: int) : Entry list =
       entry (Distances.QuantileWasserstein(1.0, blockSize)) AsQuantiles 1
       entry (Distances.QuantileWasserstein(2.0, blockSize)) AsQuantiles 1
       entry (Distances.QuantileWassersteinCost(2.0, blockSize)) AsQuantiles 2
+      entry (Distances.ExactWasserstein(1.0, blockSize)) AsDistributions 1
+      entry (Distances.ExactWasserstein(2.0, blockSize)) AsDistributions 1
+      entry (Distances.ExactWassersteinCost(2.0, blockSize)) AsDistributions 2
       entry (Distances.SlicedWasserstein(directions, 2.0, blockSize)) AsDistributions 1
       entry (Distances.SlicedWassersteinCost(directions, 2.0, blockSize)) AsDistributions 2
       entry (Distances.MaxSlicedWasserstein(directions, 2.0, blockSize)) AsDistributions 1

@@ -110,9 +110,13 @@ let weightGradients =
                 let fd = finiteDifferences [| 2L; 4L |] w0 1e-6 loss
                 expectGradient tol $"{name} weights (uniform = {uniform})" fd g
             for name, distance, tol in distances do
-                check name tol (fun w ->
-                    let a, b = batches w
-                    distance.Paired(a, b).sum().add (combination seed (distance.Pairwise(a, b)), sc 1.0))
+                // Exactly uniform weights make exact OT an assignment problem: a degenerate vertex, where W_p^p is
+                // not differentiable in the weights and the dual potential is one subgradient, not the central
+                // difference; random weights (non-degenerate) are checked.
+                if not (uniform && name.StartsWith "exact-") then
+                    check name tol (fun w ->
+                        let a, b = batches w
+                        distance.Paired(a, b).sum().add (combination seed (distance.Pairwise(a, b)), sc 1.0))
             check "OT_ε (Sinkhorn.solve EntropicCost)" 1e-6 (fun w ->
                 let a, b = batches w
                 use r = DistEmbed.Core.Sinkhorn.solve (a, b, convergedSinkhorn)

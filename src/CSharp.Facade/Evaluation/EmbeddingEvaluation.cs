@@ -10,8 +10,8 @@ public sealed record EvaluationOptions
     /// <summary>The distance, a name of <see cref="Catalog.DistanceNames"/> that accepts the embeddings' representation. Default euclidean.</summary>
     public string Distance { get; init; } = "euclidean";
 
-    /// <summary>The distance's options (seed of sliced directions, Sinkhorn ε, …); null for the defaults.</summary>
-    public DistanceOptions? DistanceOptions { get; init; }
+    /// <summary>The distance's settings (seed of sliced directions, Sinkhorn ε, …); null for the catalog's defaults.</summary>
+    public DistanceSettings? DistanceSettings { get; init; }
 
     /// <summary>The k of each recall@k; null (the default) means 1, 5 and 10, keeping those ≤ N − 1. Given values must lie in [1, N − 1].</summary>
     public int[]? RecallAtK { get; init; }
@@ -26,7 +26,7 @@ public sealed record EvaluationOptions
     public string Device { get; init; } = "cpu";
 
     /// <summary>
-    /// For <see cref="EmbeddingEvaluation.EvaluateRetrieval(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>: the
+    /// For <see cref="EmbeddingEvaluation.EvaluateRetrieval(EmbeddingBatch, long[], Distance, EvaluationOptions?)"/>: the
     /// distances held at once (one band of query rows × all N items), ≥ 0; 0 (the default) means
     /// <c>StreamedRetrieval.DefaultBandElements</c> = 2^21.
     /// </summary>
@@ -34,7 +34,7 @@ public sealed record EvaluationOptions
 }
 
 /// <summary>The retrieval metrics of one labelled set computed in bounded memory (leave-one-out: every item queries all
-/// the others), by <see cref="EmbeddingEvaluation.EvaluateRetrieval(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>.</summary>
+/// the others), by <see cref="EmbeddingEvaluation.EvaluateRetrieval(EmbeddingBatch, long[], Distance, EvaluationOptions?)"/>.</summary>
 /// <param name="Count">The number of embeddings N.</param>
 /// <param name="Classes">The number of distinct labels.</param>
 /// <param name="Distance">The distance name.</param>
@@ -170,10 +170,10 @@ public static class EmbeddingEvaluation
             throw new ArgumentException(
                 $"mask has shape [{mask.GetLength(0)},{mask.GetLength(1)}] but points has shape [{points.GetLength(0)},{points.GetLength(1)},{points.GetLength(2)}]; it must be [N, T].", nameof(mask));
         var m = mask is null ? null : torch.tensor(mask, device: device).to_type(torch.ScalarType.Float64);
-        if (distance.Accepts == Representation.Vectors)
+        if (distance.Accepts == Core.Representation.Vectors)
             throw new ArgumentException($"options.Distance '{distance.Name}' accepts vectors [N, d], but points holds distributions [N, T, d].", nameof(options));
-        using var batch = Embeddings.FromTensor(t, m, distance.Accepts);
-        return Evaluate(batch, ToLong(labels), distance, o);
+        using var batch = Embeddings.FromTensor(t, m, (Representation)(int)distance.Accepts);
+        return Evaluate(batch.Core, ToLong(labels), distance, o);
     }
 
     /// <summary>Evaluates a batch of embeddings (any representation) under a distance.</summary>
@@ -184,10 +184,15 @@ public static class EmbeddingEvaluation
     /// <returns>The report (NMI for vector batches only).</returns>
     /// <exception cref="ArgumentException">Fewer than 2 embeddings or non-finite values (names embeddings), labels of another
     /// length or with fewer than 2 classes (names labels), a distance for another representation (names distance).</exception>
-    public static EvaluationReport Evaluate(IEmbeddingBatch embeddings, long[] labels, IDistance distance, EvaluationOptions? options = null)
+    public static EvaluationReport Evaluate(EmbeddingBatch embeddings, long[] labels, Distance distance, EvaluationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(embeddings);
         ArgumentNullException.ThrowIfNull(distance);
+        return Evaluate(embeddings.Core, labels, distance.Core, options);
+    }
+
+    private static EvaluationReport Evaluate(IEmbeddingBatch embeddings, long[] labels, IDistance distance, EvaluationOptions? options)
+    {
         var o = options ?? new EvaluationOptions();
         if (o.KMeansRestarts < 1)
             throw new ArgumentException($"options.KMeansRestarts = {o.KMeansRestarts}; it must be ≥ 1.", nameof(options));
@@ -221,7 +226,7 @@ public static class EmbeddingEvaluation
     /// (<see cref="EvaluationOptions.BandElements"/> distances), so it scales to N in the hundreds of thousands.
     /// </summary>
     /// <remarks>
-    /// <c>StreamedRetrieval.EvaluateWithin</c>: the same values as <see cref="Evaluate(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>
+    /// <c>StreamedRetrieval.EvaluateWithin</c>: the same values as <see cref="Evaluate(EmbeddingBatch, long[], Distance, EvaluationOptions?)"/>
     /// gives for its retrieval fields (ranks of the relevant items counted per band; ties ranked by index). The
     /// verification metrics (ROC AUC, EER over all N² pairs) and the NMI are not computed here; use
     /// <c>Evaluate</c> where the N × N matrix fits in memory.
@@ -234,10 +239,11 @@ public static class EmbeddingEvaluation
     /// <exception cref="ArgumentException">Fewer than 2 embeddings or non-finite values (names embeddings), labels of another
     /// length or without a class of 2 (names labels), a distance for another representation (names distance), a negative
     /// band size or a bad k (names options).</exception>
-    public static RetrievalEvaluationReport EvaluateRetrieval(IEmbeddingBatch embeddings, long[] labels, IDistance distance, EvaluationOptions? options = null)
+    public static RetrievalEvaluationReport EvaluateRetrieval(EmbeddingBatch embeddings, long[] labels, Distance distance, EvaluationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(embeddings);
         ArgumentNullException.ThrowIfNull(distance);
+        var (batch, d) = (embeddings.Core, distance.Core);
         var o = options ?? new EvaluationOptions();
         var n = embeddings.Count;
         if (n < 2) throw new ArgumentException($"embeddings has {n} item(s); evaluation needs at least 2.", nameof(embeddings));
@@ -246,14 +252,14 @@ public static class EmbeddingEvaluation
             throw new ArgumentException($"labels has {labels.Length} entries but there are {n} embeddings; they must match (one label per embedding).", nameof(labels));
         if (labels.GroupBy(l => l).All(g => g.Count() < 2))
             throw new ArgumentException("every label in labels occurs once; retrieval needs at least one class with 2 or more items.", nameof(labels));
-        if (distance.Accepts != embeddings.Representation)
+        if (d.Accepts != batch.Representation)
             throw new ArgumentException(
-                $"distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds {Embeddings.Describe(embeddings.Representation)}.", nameof(distance));
+                $"distance '{distance.Name}' accepts {Embeddings.Describe(d.Accepts)}, but embeddings holds {Embeddings.Describe(batch.Representation)}.", nameof(distance));
         if (o.BandElements < 0)
             throw new ArgumentException($"options.BandElements = {o.BandElements}; it must be ≥ 0 (0 = automatic).", nameof(options));
-        CheckFinite(embeddings);
+        CheckFinite(batch);
         var ks = Ks(o.RecallAtK, n - 1);
-        var r = StreamedRetrieval.EvaluateWithin(distance, embeddings, labels, ks, o.BandElements);
+        var r = StreamedRetrieval.EvaluateWithin(d, batch, labels, ks, o.BandElements);
         return new RetrievalEvaluationReport(
             n, labels.Distinct().Count(), distance.Name, r.PrecisionAt1, r.RPrecision, r.MapAtR, r.MeanAveragePrecision,
             ks.Select((k, i) => (k, i)).ToDictionary(t => t.k, t => r.RecallAtK[t.i]), r.MeanReciprocalRank,
@@ -261,7 +267,7 @@ public static class EmbeddingEvaluation
     }
 
     /// <summary>The retrieval metrics of vector embeddings [N, d] in bounded memory (see
-    /// <see cref="EvaluateRetrieval(IEmbeddingBatch, long[], IDistance, EvaluationOptions?)"/>).</summary>
+    /// <see cref="EvaluateRetrieval(EmbeddingBatch, long[], Distance, EvaluationOptions?)"/>).</summary>
     /// <param name="embeddings">[N, d] embeddings, finite, N ≥ 2.</param>
     /// <param name="labels">[N] class labels.</param>
     /// <param name="options">The distance (default euclidean), its options, k of recall@k, device and band size; null for
@@ -280,13 +286,13 @@ public static class EmbeddingEvaluation
         CheckFinite(flat, d, nameof(embeddings));
         using var scope = torch.NewDisposeScope();
         var distance = CreateDistance(o);
-        if (distance.Accepts != Representation.Vectors)
+        if (distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException(
                 $"options.Distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds vectors [N, d]; use euclidean, sqeuclidean, cosine or lp.", nameof(options));
         var device = NativeRuntime.ResolveDevice(o.Device);
         using var values = torch.tensor(flat, [n, d], device: device);
-        using var batch = VectorBatch.FromTensor(values);
-        return EvaluateRetrieval(batch, ToLong(labels), distance, o);
+        using var batch = EmbeddingBatch.Wrap(VectorBatch.FromTensor(values));
+        return EvaluateRetrieval(batch, ToLong(labels), new Distance(distance), o);
     }
 
     private static EvaluationReport EvaluateVectors(float[] flat, int n, int d, int[] labels, EvaluationOptions? options)
@@ -295,7 +301,7 @@ public static class EmbeddingEvaluation
         CheckFinite(flat, d, "embeddings");
         using var scope = torch.NewDisposeScope();
         var distance = CreateDistance(o);
-        if (distance.Accepts != Representation.Vectors)
+        if (distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException(
                 $"options.Distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds vectors [N, d]; use euclidean, sqeuclidean, cosine or lp.", nameof(options));
         var device = NativeRuntime.ResolveDevice(o.Device);
@@ -308,7 +314,7 @@ public static class EmbeddingEvaluation
     {
         try
         {
-            return Catalog.CreateDistance(o.Distance, o.DistanceOptions);
+            return Core.Distances.Create(o.Distance, o.DistanceSettings?.ToCore());
         }
         catch (ArgumentException e) when (e.ParamName == "name")
         {

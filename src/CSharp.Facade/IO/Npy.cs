@@ -58,6 +58,11 @@ public sealed class NpyArray
         Doubles = data;
     }
 
+    internal NpyArray(float[] data, long[] shape, string sourceDType) : this(shape, data.LongLength, sourceDType)
+    {
+        Singles = data;
+    }
+
     /// <summary>The shape (a copy); empty for a 0-d array.</summary>
     public long[] Shape => (long[])_shape.Clone();
 
@@ -98,27 +103,30 @@ public sealed class NpyArray
 /// (little-endian uint16 in 1.0, uint32 in 2.0 and 3.0), an ASCII (1.0, 2.0) or UTF-8 (3.0) Python dict literal
 /// <c>{'descr': '&lt;f8', 'fortran_order': False, 'shape': (2, 3), }</c> padded with spaces and a newline, then the
 /// raw values.</para>
-/// <para>Supported: C order only; read dtypes <c>&lt;f4</c>, <c>&lt;f8</c>, <c>&lt;i8</c>, <c>&lt;i4</c>,
+/// <para>Supported: C order only (Fortran order is rejected); read dtypes <c>&lt;f4</c>, <c>&lt;f8</c>, their
+/// big-endian forms <c>&gt;f4</c>, <c>&gt;f8</c> (byte-swapped on reading), <c>&lt;i8</c>, <c>&lt;i4</c>,
 /// <c>|b1</c>, <c>|u1</c> (integers and booleans become float64; int64 values beyond ±2^53 are rejected because
 /// float64 cannot hold them exactly); written dtypes <c>&lt;f4</c> and <c>&lt;f8</c>, as version 1.0 (2.0 when the
 /// header needs more than 65,535 bytes), header padded so that the data starts at a multiple of 64 bytes.
 /// Writes are atomic: a temporary file in the target folder is renamed over the target.</para>
+/// <para><see cref="ReadTensor"/> reads float files straight into the storage of a new CPU tensor (no managed array
+/// in between); integer and boolean files go through <see cref="Read"/>.</para>
 /// </remarks>
 public static class Npy
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
-    private const string SupportedList = "<f4 (float32), <f8 (float64), <i8 (int64), <i4 (int32), |b1 (bool), |u1 (uint8)";
+    private const string SupportedList = "<f4 (float32), <f8 (float64), >f4 and >f8 (big-endian floats), <i8 (int64), <i4 (int32), |b1 (bool), |u1 (uint8)";
 
     /// <summary>The dtypes <see cref="Read"/> accepts, as NumPy writes them.</summary>
-    public static IReadOnlyList<string> SupportedDTypes { get; } = ["<f4", "<f8", "<i8", "<i4", "|b1", "|u1"];
+    public static IReadOnlyList<string> SupportedDTypes { get; } = ["<f4", "<f8", ">f4", ">f8", "<i8", "<i4", "|b1", "|u1"];
 
     /// <summary>Reads a <c>.npy</c> file.</summary>
     /// <param name="path">The file to read.</param>
     /// <returns>The array: float32 files as <see cref="NpyArray.Singles"/>, every other supported dtype as <see cref="NpyArray.Doubles"/>.</returns>
     /// <exception cref="ArgumentException"><paramref name="path"/> is null or empty.</exception>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
-    /// <exception cref="InvalidDataException">Not a .npy file, an unsupported version, dtype (big-endian included) or Fortran order, a malformed header, or a data section whose size does not match the shape; the message names the file and says what was found.</exception>
+    /// <exception cref="InvalidDataException">Not a .npy file, an unsupported version, dtype (big-endian integers included) or Fortran order, a malformed header, or a data section whose size does not match the shape; the message names the file and says what was found.</exception>
     public static NpyArray Read(string path)
     {
         CheckPath(path);
@@ -127,37 +135,24 @@ public static class Npy
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         var header = ReadHeader(stream, path);
         var count = header.Count;
-        var itemSize = ItemSize(header.DType);
         if (count > Array.MaxLength)
             throw new InvalidDataException($"{path}: shape {FormatShape(header.Shape)} has {count} values, more than the largest .NET array holds ({Array.MaxLength}).");
-        var expected = count * itemSize;
-        var actual = stream.Length - stream.Position;
-        if (actual != expected)
-            throw new InvalidDataException(
-                $"{path}: the data section has {actual} bytes but shape {FormatShape(header.Shape)} of dtype '{header.DType}' needs {expected} bytes ({count} values of {itemSize} bytes){(actual < expected ? "; the file is truncated" : "")}.");
+        CheckDataSize(stream, header, path);
         switch (header.DType)
         {
-            case "<f4":
+            case "<f4" or ">f4":
                 {
                     var data = new float[count];
                     stream.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan()));
-                    if (!BitConverter.IsLittleEndian)
-                    {
-                        var words = MemoryMarshal.Cast<float, int>(data.AsSpan());
-                        BinaryPrimitives.ReverseEndianness(words, words);
-                    }
-                    return new NpyArray(data, header.Shape);
+                    ToNativeOrder(MemoryMarshal.AsBytes(data.AsSpan()), header.DType);
+                    return new NpyArray(data, header.Shape, header.DType);
                 }
-            case "<f8":
+            case "<f8" or ">f8":
                 {
                     var data = new double[count];
                     stream.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan()));
-                    if (!BitConverter.IsLittleEndian)
-                    {
-                        var words = MemoryMarshal.Cast<double, long>(data.AsSpan());
-                        BinaryPrimitives.ReverseEndianness(words, words);
-                    }
-                    return new NpyArray(data, header.Shape, "<f8");
+                    ToNativeOrder(MemoryMarshal.AsBytes(data.AsSpan()), header.DType);
+                    return new NpyArray(data, header.Shape, header.DType);
                 }
             default:
                 return new NpyArray(ReadConverted(stream, header.DType, count, path), header.Shape, header.DType);
@@ -240,7 +235,44 @@ public static class Npy
         if (dtype is { } requested && requested != torch.ScalarType.Float32 && requested != torch.ScalarType.Float64)
             throw new ArgumentException($"dtype {requested} is not supported; use Float32 or Float64 (or null to keep the file's precision).", nameof(dtype));
         NativeRuntime.EnsureInitialized();
-        var array = Read(path);
+        CheckPath(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path}: no such file.", path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        var header = ReadHeader(stream, path);
+        if (header.DType is not ("<f4" or ">f4" or "<f8" or ">f8"))
+        {
+            // Integers and booleans are converted value by value (and checked) by Read.
+            stream.Dispose();
+            return FromArray(Read(path), device, dtype);
+        }
+        CheckDataSize(stream, header, path);
+        var fileType = header.DType[1..] == "f4" ? torch.ScalarType.Float32 : torch.ScalarType.Float64;
+        var target = dtype ?? fileType;
+        using var scope = torch.NewDisposeScope();
+        // Float files are read straight into the storage of a CPU tensor of the file's dtype: no managed array, no
+        // second copy. Views of at most 2^30 bytes keep each span within what Span<byte> can address.
+        var cpu = torch.empty(header.Shape, fileType, torch.CPU);
+        if (header.Count > 0)
+        {
+            using var flat = cpu.view(-1);
+            var itemSize = ItemSize(header.DType);
+            var perChunk = (1L << 30) / itemSize;
+            for (long start = 0; start < header.Count; start += perChunk)
+            {
+                using var chunk = flat.narrow(0, start, Math.Min(perChunk, header.Count - start));
+                var bytes = chunk.bytes;
+                stream.ReadExactly(bytes);
+                ToNativeOrder(bytes, header.DType);
+            }
+        }
+        var result = cpu.to_type(target).to(device ?? torch.CPU);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The tensor of an array read by <see cref="Read"/> (the copying path, used for integer and boolean files).</summary>
+    private static torch.Tensor FromArray(NpyArray array, torch.Device? device, torch.ScalarType? dtype)
+    {
         var target = dtype ?? (array.Singles is null ? torch.ScalarType.Float64 : torch.ScalarType.Float32);
         using var scope = torch.NewDisposeScope();
         var cpu = array.Singles is { } singles
@@ -248,6 +280,33 @@ public static class Npy
             : torch.tensor(array.Doubles!, array.Shape, torch.ScalarType.Float64);
         var result = cpu.to_type(target).to(device ?? torch.CPU);
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Reads a .npy file through <see cref="Read"/> (a managed array) and then copies it into a tensor: the
+    /// path <see cref="ReadTensor"/> took before it read float files straight into tensor storage. Kept for the tests
+    /// that check both give identical tensors.</summary>
+    internal static torch.Tensor ReadTensorViaArray(string path, torch.Device? device = null, torch.ScalarType? dtype = null)
+    {
+        NativeRuntime.EnsureInitialized();
+        return FromArray(Read(path), device, dtype);
+    }
+
+    /// <summary>Puts the float32/float64 values of a data section read from a file of dtype <paramref name="dtype"/>
+    /// into this machine's byte order (a no-op when the file's order is the machine's).</summary>
+    private static void ToNativeOrder(Span<byte> bytes, string dtype)
+    {
+        var bigEndianFile = dtype[0] == '>';
+        if (bigEndianFile == !BitConverter.IsLittleEndian) return;
+        if (ItemSize(dtype) == 4)
+        {
+            var words = MemoryMarshal.Cast<byte, int>(bytes);
+            BinaryPrimitives.ReverseEndianness(words, words);
+        }
+        else
+        {
+            var words = MemoryMarshal.Cast<byte, long>(bytes);
+            BinaryPrimitives.ReverseEndianness(words, words);
+        }
     }
 
     /// <summary>Writes a float32 or float64 tensor (any device, any layout) as a .npy file of its dtype, atomically.</summary>
@@ -275,6 +334,20 @@ public static class Npy
     // Internals
 
     private sealed record Header(string DType, long[] Shape, long Count);
+
+    /// <summary>InvalidDataException unless the bytes after the header are exactly the shape's values.</summary>
+    private static void CheckDataSize(Stream stream, Header header, string path)
+    {
+        var itemSize = ItemSize(header.DType);
+        var count = header.Count;
+        var actual = stream.Length - stream.Position;
+        if (count > long.MaxValue / itemSize || actual != count * itemSize)
+        {
+            var expected = count > long.MaxValue / itemSize ? "more than 2^63" : (count * itemSize).ToString(CultureInfo.InvariantCulture);
+            throw new InvalidDataException(
+                $"{path}: the data section has {actual} bytes but shape {FormatShape(header.Shape)} of dtype '{header.DType}' needs {expected} bytes ({count} values of {itemSize} bytes){(actual < count * itemSize || count > long.MaxValue / itemSize ? "; the file is truncated" : "")}.");
+        }
+    }
 
     private static void CheckPath(string path)
     {
@@ -321,8 +394,8 @@ public static class Npy
 
     private static int ItemSize(string dtype) => dtype switch
     {
-        "<f8" or "<i8" => 8,
-        "<f4" or "<i4" => 4,
+        "<f8" or ">f8" or "<i8" => 8,
+        "<f4" or ">f4" or "<i4" => 4,
         _ => 1,
     };
 
@@ -380,7 +453,7 @@ public static class Npy
             throw new InvalidDataException($"{path}: fortran_order is {Shown(fortran)}; expected True or False.");
         if (descr.StartsWith('['))
             throw new InvalidDataException($"{path}: structured dtype {Shown(descr)} is not supported; supported dtypes: {SupportedList}.");
-        if (descr.Length > 0 && descr[0] == '>' && descr != ">u1" && descr != ">b1")
+        if (descr.Length > 0 && descr[0] == '>' && descr != ">u1" && descr != ">b1" && descr != ">f4" && descr != ">f8")
             throw new InvalidDataException($"{path}: dtype '{Shown(descr)}' is big-endian, which is not supported; convert with arr.astype(arr.dtype.newbyteorder('<')).");
         var dtype = descr switch
         {

@@ -94,7 +94,7 @@ public sealed class ExactIndex : IVectorIndex
         var all = Gallery();
         var distance = Catalog.CreateDistance(VectorIndex.Name(Metric));
         // VectorBatch wraps the tensors without copying; the wrappers are not disposed so that the gallery survives.
-        var lists = NearestNeighbours.Search(VectorBatch.FromTensor(rows), VectorBatch.FromTensor(all), distance, k, 0);
+        var lists = NearestNeighbours.Search(VectorBatch.FromTensor(rows), VectorBatch.FromTensor(all), distance.Core, k, 0);
         var q = lists.Count;
         var resultIds = new long[q, k];
         for (var i = 0; i < q; i++)

@@ -74,7 +74,7 @@ public sealed class SearchResult
 /// holds an id the index already has, and then adds nothing. Vectors and queries are [N, D] float32 or float64
 /// tensors with D = <see cref="Dimension"/> and finite values; anything else is rejected with an
 /// <see cref="ArgumentException"/> naming the argument. Distributional embeddings go in through their exact
-/// Euclidean export (<see cref="EuclideanExports.ToEuclidean(QuantileBatch)"/>): the Euclidean distances the index
+/// Euclidean export (<see cref="EuclideanExports.ToEuclidean(EmbeddingBatch)"/>): the Euclidean distances the index
 /// returns are then the quantile-w2 / marginal-w2 / sliced-w2 distances of the embeddings.
 /// </remarks>
 public interface IVectorIndex : IDisposable

@@ -262,7 +262,7 @@ public static class Checkpoint
         if (parameters > MaxParameters)
             throw Bad($"the model it describes has about {parameters:E2} parameters; at most {MaxParameters} are loaded.");
         var t = manifest.Trainer;
-        if (t.Projections > MaxProjections) throw Bad($"trainer.projections = {t.Projections} exceeds {MaxProjections}.");
+        if (t.DistanceSettings is { } ds && ds.Projections > MaxProjections) throw Bad($"trainer.distanceSettings.projections = {ds.Projections} exceeds {MaxProjections}.");
         if (t.Epochs > MaxEpochs) throw Bad($"trainer.epochs = {t.Epochs} exceeds {MaxEpochs}.");
         try { t.Validate(); }
         catch (ArgumentException e) { throw Bad($"trainer: {Detail(e)}"); }

@@ -10,7 +10,7 @@ namespace DistEmbed.Sequences;
 /// embeddings (<see cref="VectorBatch"/>, <see cref="DistributionBatch"/> or <see cref="QuantileBatch"/>). Padded
 /// steps never influence the result.
 /// </summary>
-public abstract class EmbeddingHead : nn.Module<Tensor, Tensor, IEmbeddingBatch>
+public abstract class EmbeddingHead : nn.Module<Tensor, Tensor, EmbeddingBatch>
 {
     /// <summary>Names the module.</summary>
     /// <param name="name">The module name.</param>
@@ -64,10 +64,10 @@ public sealed class MeanPoolingHead : EmbeddingHead
     /// <param name="features">[B, T, d] per-step features.</param>
     /// <param name="mask">[B, T] bool.</param>
     /// <returns>A vector batch [B, d].</returns>
-    public override IEmbeddingBatch forward(Tensor features, Tensor mask)
+    public override EmbeddingBatch forward(Tensor features, Tensor mask)
     {
         CheckInputs(features, mask);
-        return VectorBatch.FromTensor(MaskedMean(features, mask));
+        return EmbeddingBatch.Wrap(VectorBatch.FromTensor(MaskedMean(features, mask)));
     }
 }
 
@@ -92,7 +92,7 @@ public sealed class StatisticsPoolingHead : EmbeddingHead
     /// <param name="features">[B, T, d] per-step features.</param>
     /// <param name="mask">[B, T] bool.</param>
     /// <returns>A vector batch [B, 2d].</returns>
-    public override IEmbeddingBatch forward(Tensor features, Tensor mask)
+    public override EmbeddingBatch forward(Tensor features, Tensor mask)
     {
         CheckInputs(features, mask);
         using var scope = NewDisposeScope();
@@ -100,7 +100,7 @@ public sealed class StatisticsPoolingHead : EmbeddingHead
         var mean = MaskedMean(features, mask);
         var centred = features.sub(mean.unsqueeze(1)).mul(m);
         var std = centred.square().sum(1).div(m.sum(1)).add(Scalars.Of(1e-5), Scalars.One).sqrt();
-        return VectorBatch.FromTensor(torch.cat([mean, std], 1).MoveToOuterDisposeScope());
+        return EmbeddingBatch.Wrap(VectorBatch.FromTensor(torch.cat([mean, std], 1).MoveToOuterDisposeScope()));
     }
 }
 
@@ -135,14 +135,14 @@ public sealed class AttentionPoolingHead : EmbeddingHead
     /// <param name="features">[B, T, d] per-step features.</param>
     /// <param name="mask">[B, T] bool.</param>
     /// <returns>A vector batch [B, d].</returns>
-    public override IEmbeddingBatch forward(Tensor features, Tensor mask)
+    public override EmbeddingBatch forward(Tensor features, Tensor mask)
     {
         CheckInputs(features, mask);
         using var scope = NewDisposeScope();
         var s = score.forward(project.forward(features).tanh()).squeeze(-1);
         var alpha = s.masked_fill(mask.logical_not(), Scalars.Of(double.NegativeInfinity)).softmax(1);
         var pooled = alpha.unsqueeze(-1).mul(features).sum(1);
-        return VectorBatch.FromTensor(pooled.MoveToOuterDisposeScope());
+        return EmbeddingBatch.Wrap(VectorBatch.FromTensor(pooled.MoveToOuterDisposeScope()));
     }
 }
 
@@ -164,12 +164,12 @@ public sealed class DistributionHead : EmbeddingHead
     /// <param name="features">[B, T, d] per-step features.</param>
     /// <param name="mask">[B, T] bool.</param>
     /// <returns>A distribution batch with uniform weight 1/n_b on the valid steps of row b.</returns>
-    public override IEmbeddingBatch forward(Tensor features, Tensor mask)
+    public override EmbeddingBatch forward(Tensor features, Tensor mask)
     {
         CheckInputs(features, mask);
         using var scope = NewDisposeScope();
         var m = mask.unsqueeze(-1).to_type(features.dtype);
-        return BatchScope.MoveOut(DistributionBatch.FromTensors(features.mul(m), mask.to_type(features.dtype)));
+        return EmbeddingBatch.Wrap(BatchScope.MoveOut(DistributionBatch.FromTensors(features.mul(m), mask.to_type(features.dtype))));
     }
 }
 
@@ -236,12 +236,12 @@ public sealed class QuantileHead : EmbeddingHead
     /// <param name="features">[B, T, d] per-step features.</param>
     /// <param name="mask">[B, T] bool.</param>
     /// <returns>A quantile batch [B, d, Q] at <see cref="Levels"/>.</returns>
-    public override IEmbeddingBatch forward(Tensor features, Tensor mask)
+    public override EmbeddingBatch forward(Tensor features, Tensor mask)
     {
         CheckInputs(features, mask);
         using var scope = NewDisposeScope();
         var levels = Levels(features.dtype).to(features.device);
-        return BatchScope.MoveOut(QuantileBatch.FromTensor(QuantileLayer.Compute(features, mask, levels), levels));
+        return EmbeddingBatch.Wrap(BatchScope.MoveOut(QuantileBatch.FromTensor(QuantileLayer.Compute(features, mask, levels), levels)));
     }
 }
 
@@ -311,6 +311,12 @@ internal static class BatchScope
             case DistributionBatch d: d.Points.MoveToOuterDisposeScope(); d.Weights.MoveToOuterDisposeScope(); break;
             case QuantileBatch q: q.Values.MoveToOuterDisposeScope(); q.Levels.MoveToOuterDisposeScope(); break;
         }
+        return batch;
+    }
+
+    public static EmbeddingBatch MoveOut(EmbeddingBatch batch)
+    {
+        MoveOut(batch.Core);
         return batch;
     }
 }

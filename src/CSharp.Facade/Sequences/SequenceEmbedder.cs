@@ -87,7 +87,7 @@ public sealed record EmbedderOptions
 
 /// <summary>
 /// A sequence embedding model: an encoder (per-step features) followed by a head (vector, distribution or quantile
-/// embedding). Input: a padded batch x [B, T, C] with its mask [B, T]; output: an <see cref="IEmbeddingBatch"/>.
+/// embedding). Input: a padded batch x [B, T, C] with its mask [B, T]; output: an <see cref="EmbeddingBatch"/>.
 /// </summary>
 /// <remarks>
 /// With the quantile or distribution head and a Wasserstein distance this is the distributional sequence embedding of
@@ -95,7 +95,7 @@ public sealed record EmbedderOptions
 /// [1] A. Abdelwahab, N. Landwehr, "Deep Distributional Sequence Embeddings Based on a Wasserstein Loss",
 /// Neural Processing Letters (2022), arXiv:1912.01933.
 /// </remarks>
-public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, IEmbeddingBatch>
+public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, EmbeddingBatch>
 {
     private readonly SequenceEncoder encoder;
     private readonly EmbeddingHead head;
@@ -192,7 +192,7 @@ public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, IEmbeddingBatch
     /// <param name="mask">[B, T] bool, true at valid steps, at least one per row.</param>
     /// <returns>The embeddings in <see cref="Representation"/>.</returns>
     /// <exception cref="ArgumentException">Wrong shapes (x must have C = <c>Options.InputChannels</c>) or an empty row.</exception>
-    public override IEmbeddingBatch forward(Tensor x, Tensor mask)
+    public override EmbeddingBatch forward(Tensor x, Tensor mask)
     {
         using var scope = NewDisposeScope();
         var features = encoder.forward(x, mask);
@@ -209,7 +209,7 @@ public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, IEmbeddingBatch
     /// <param name="device">The model's device; null = CPU.</param>
     /// <returns>The N embeddings, float32, on the CPU. The caller disposes it.</returns>
     /// <exception cref="ArgumentException">Channel mismatch or batchSize &lt; 1.</exception>
-    public IEmbeddingBatch EmbedAll(SequenceDataset data, int batchSize = 256, Device? device = null)
+    public EmbeddingBatch EmbedAll(SequenceDataset data, int batchSize = 256, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         Require.AtLeast(nameof(batchSize), batchSize, 1);
@@ -230,7 +230,7 @@ public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, IEmbeddingBatch
                 var idx = Enumerable.Range(start, Math.Min(batchSize, data.Count - start)).ToArray();
                 using var b = data.ToBatch(idx, device);
                 var e = forward(b.Features, b.Mask);
-                switch (e)
+                switch (e.Core)
                 {
                     case VectorBatch v: parts.Add(v.Values.cpu()); break;
                     case QuantileBatch q: parts.Add(q.Values.cpu()); levels = q.Levels.cpu(); break;
@@ -248,7 +248,7 @@ public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, IEmbeddingBatch
                 Representation.Quantiles => QuantileBatch.FromTensor(all, levels!.clone()),
                 _ => DistributionBatch.FromTensors(all, torch.cat(weights, 0)),
             };
-            return BatchScope.MoveOut(result);
+            return EmbeddingBatch.Wrap(BatchScope.MoveOut(result));
         }
         finally
         {

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.IO;
@@ -53,31 +54,27 @@ public sealed record TrainerOptions
     public int CheckpointEverySteps { get; init; }
     /// <summary>Sequences per forward pass when embedding the validation set (≥ 1). Default 256.</summary>
     public int EvaluationBatchSize { get; init; } = D.EvaluationBatchSize;
-    /// <summary>The most directions <see cref="Projections"/> may ask for: 65,536 (the bound of <c>Distances.Create</c>).</summary>
-    public const int MaxProjections = 65536;
+    /// <summary>The distance's settings, each defaulting to the catalog's; see
+    /// <see cref="MetricLearningOptions.DistanceSettings"/> (the trainer's <see cref="Seed"/> seeds the directions).</summary>
+    public DistanceSettings DistanceSettings { get; init; } = D.DistanceSettings;
 
-    /// <summary>
-    /// The number L of random directions of <c>sliced-w2</c> / <c>max-sliced-w2</c> (1 ≤ L ≤ <see cref="MaxProjections"/>). Default 64. The trainer asks
-    /// for a fresh draw each step (<see cref="ISeededDistance.WithFreshDirections"/> with a seed derived from
-    /// <see cref="Seed"/> and the step, so a resumed run draws the same directions); validation uses the draw of <see cref="Seed"/>.
-    /// </summary>
-    public int Projections { get; init; } = D.Projections;
-    /// <summary>The entropic regularisation ε of <c>sinkhorn</c> / <c>sinkhorn-divergence</c>, in units of the squared Euclidean cost between features (finite, &gt; 0). Default 0.1.</summary>
-    public double SinkhornEpsilon { get; init; } = D.SinkhornEpsilon;
-    /// <summary>The Sinkhorn iteration cap at the target ε (≥ 1). Default 1000.</summary>
-    public int SinkhornMaxIterations { get; init; } = D.SinkhornMaxIterations;
-    /// <summary>The Sinkhorn stopping tolerance on the L1 marginal error (finite, &gt; 0). Default 1e-6.</summary>
-    public double SinkhornTolerance { get; init; } = D.SinkhornTolerance;
-    /// <summary>
-    /// The Sinkhorn ε-scaling ratio q: 0 (default) iterates at ε only; q ∈ (0, 1) anneals from the largest cost down
-    /// to ε by factors q, one iteration per level (Schmitzer 2019, §3.2; GeomLoss's <c>scaling</c>). For training with
-    /// the Sinkhorn divergence, q = 0.5 with <see cref="SinkhornMaxIterations"/> = 20 costs a few dozen iterations per step.
-    /// </summary>
-    public double SinkhornEpsilonScaling { get; init; }
+    // Manifests written before the distance settings were grouped hold them as flat trainer fields; these write-only
+    // members read them into DistanceSettings (never written back).
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private int? Projections { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Projections = v }; } }
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private double? SinkhornEpsilon { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Epsilon = v }; } }
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private int? SinkhornMaxIterations { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { SinkhornIterations = v }; } }
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private double? SinkhornTolerance { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Tolerance = v }; } }
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private double? SinkhornEpsilonScaling { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { EpsilonScaling = v }; } }
 
-    /// <summary>The options of <c>Distances.Create</c> these settings describe (seed, directions, Sinkhorn parameters).</summary>
-    /// <returns>A new <see cref="DistanceOptions"/>.</returns>
-    public DistanceOptions CreateDistanceOptions() => ToMetricLearning(Distance).CreateDistanceOptions();
+    /// <summary>The settings the trainer creates its distance with (<see cref="MetricLearningOptions.EffectiveDistanceSettings"/>):
+    /// <see cref="DistanceSettings"/> with the trainer's <see cref="Seed"/>.</summary>
+    /// <returns>The settings.</returns>
+    public DistanceSettings EffectiveDistanceSettings() => ToMetricLearning(Distance).EffectiveDistanceSettings();
 
     /// <summary>These settings as options of the generic <see cref="MetricLearningTrainer"/>.</summary>
     /// <param name="distance">The distance name (this record's <see cref="Distance"/>, or the head's default when that is null).</param>
@@ -87,9 +84,7 @@ public sealed record TrainerOptions
         Distance = distance, Loss = Loss, Miner = Miner, Margin = Margin, SoftMargin = SoftMargin, Epochs = Epochs,
         ClassesPerBatch = ClassesPerBatch, ItemsPerClass = ItemsPerClass, LearningRate = LearningRate, WeightDecay = WeightDecay,
         WarmupFraction = WarmupFraction, ClipNorm = ClipNorm, Patience = Patience, Seed = Seed, Device = Device,
-        CheckpointEverySteps = CheckpointEverySteps, EvaluationBatchSize = EvaluationBatchSize, Projections = Projections,
-        SinkhornEpsilon = SinkhornEpsilon, SinkhornMaxIterations = SinkhornMaxIterations, SinkhornTolerance = SinkhornTolerance,
-        SinkhornEpsilonScaling = SinkhornEpsilonScaling,
+        CheckpointEverySteps = CheckpointEverySteps, EvaluationBatchSize = EvaluationBatchSize, DistanceSettings = DistanceSettings,
     };
 
     /// <summary>Checks every field (the checks of <see cref="MetricLearningOptions.Validate"/>; a null <see cref="Distance"/> is allowed).</summary>
@@ -118,7 +113,7 @@ public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int Steps
 {
     /// <summary>Sinkhorn solves run so far in this run (training steps and validation; 0 for other distances).</summary>
     public long SinkhornSolves { get; init; }
-    /// <summary>Of those, the solves that stopped at <see cref="TrainerOptions.SinkhornMaxIterations"/> above <see cref="TrainerOptions.SinkhornTolerance"/>.</summary>
+    /// <summary>Of those, the solves that stopped at <see cref="DistEmbed.DistanceSettings.SinkhornIterations"/> above <see cref="DistEmbed.DistanceSettings.Tolerance"/>.</summary>
     public long UnconvergedSinkhornSolves { get; init; }
     /// <summary>The largest final L1 marginal error of any Sinkhorn solve so far (0 for other distances).</summary>
     public double MaxSinkhornMarginalError { get; init; }
@@ -253,7 +248,13 @@ public static class SequenceTrainer
     /// <param name="batchSize">Sequences per forward pass.</param>
     /// <param name="device">The model's device, or null for the CPU.</param>
     /// <returns>The distance matrix [N, N] (float64) and the labels.</returns>
-    public static (double[,] Distances, long[] Labels) DistanceMatrix(SequenceEmbedder model, SequenceDataset data, IDistance distance, int batchSize = 256, Device? device = null)
+    public static (double[,] Distances, long[] Labels) DistanceMatrix(SequenceEmbedder model, SequenceDataset data, Distance distance, int batchSize = 256, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(distance);
+        return CoreDistanceMatrix(model, data, distance.Core, batchSize, device);
+    }
+
+    internal static (double[,] Distances, long[] Labels) CoreDistanceMatrix(SequenceEmbedder model, SequenceDataset data, IDistance distance, int batchSize, Device? device)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -261,7 +262,7 @@ public static class SequenceTrainer
         using var embeddings = model.EmbedAll(data, batchSize, device);
         using var _ = torch.no_grad();
         using var scope = NewDisposeScope();
-        var m = distance.Pairwise(embeddings, embeddings).cpu().to_type(ScalarType.Float64);
+        var m = distance.Pairwise(embeddings.Core, embeddings.Core).cpu().to_type(ScalarType.Float64);
         var n = data.Count;
         var flat = m.data<double>().ToArray();
         var result = new double[n, n];
@@ -318,8 +319,8 @@ public static class SequenceTrainer
                 throw new ArgumentException($"train has {classes} classes but ClassesPerBatch = {options.ClassesPerBatch}; lower it.", nameof(train));
             var distanceName = options.Distance ?? model.Options.DefaultDistance();
             var settings = options.ToMetricLearning(distanceName);
-            var distance = Distances.Create(distanceName, settings.CreateDistanceOptions());
-            if (distance.Accepts != model.Representation)
+            var distance = Distances.Create(distanceName, settings.EffectiveDistanceSettings().ToCore());
+            if ((Representation)(int)distance.Accepts != model.Representation)
                 throw new ArgumentException(
                     $"distance '{distanceName}' accepts {distance.Accepts} but the '{model.Options.Head}' head gives {model.Representation}.", nameof(options));
             return (settings, distance);
@@ -343,13 +344,13 @@ public static class SequenceTrainer
         protected override (IEmbeddingBatch Embeddings, Tensor Labels, IDisposable? Owner) ForwardBatch(int[] indices)
         {
             var batch = train.ToBatch(indices, Device);
-            return (model.forward(batch.Features, batch.Mask), batch.Labels, batch);
+            return (model.forward(batch.Features, batch.Mask).Core, batch.Labels, batch);
         }
 
         protected override bool HasValidation => valid is not null;
 
         protected override (double[,] Distances, long[] Labels) ValidationDistances() =>
-            DistanceMatrix(model, valid!, Distance, options.EvaluationBatchSize, Device);
+            CoreDistanceMatrix(model, valid!, Distance, options.EvaluationBatchSize, Device);
 
         protected override void WriteCheckpoint()
         {

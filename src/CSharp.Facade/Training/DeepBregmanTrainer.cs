@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace DistEmbed.Training;
 
-/// <summary>The architecture of a <see cref="DeepBregmanModel"/>, as stored in a deep-Bregman checkpoint's manifest.</summary>
+/// <summary>The architecture of a <see cref="Bregman.BregmanModel"/>, as stored in a deep-Bregman checkpoint's manifest.</summary>
 public sealed record DeepBregmanArchitecture
 {
     /// <summary>The input dimension (≥ 1).</summary>
@@ -38,7 +38,13 @@ public sealed record DeepBregmanArchitecture
     /// <summary>The architecture of a model.</summary>
     /// <param name="model">The model.</param>
     /// <returns>Its architecture.</returns>
-    public static DeepBregmanArchitecture Of(DeepBregmanModel model)
+    public static DeepBregmanArchitecture Of(Bregman.BregmanModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return Of(model.Core);
+    }
+
+    internal static DeepBregmanArchitecture Of(DeepBregmanModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var o = model.Options;
@@ -55,7 +61,9 @@ public sealed record DeepBregmanArchitecture
     /// <param name="device">The device, or null for the CPU.</param>
     /// <returns>The model.</returns>
     /// <exception cref="ArgumentException">An invalid architecture (the message names the member).</exception>
-    public DeepBregmanModel CreateModel(Device? device = null) => new(InputDimension, new DeepBregmanOptions
+    public Bregman.BregmanModel CreateModel(Device? device = null) => new(CreateCoreModel(device));
+
+    internal DeepBregmanModel CreateCoreModel(Device? device = null) => new(InputDimension, new DeepBregmanOptions
     {
         Divergence = Divergence, Hidden = Hidden, EmbeddingDimension = EmbeddingDimension, Normalize = Normalize, Seed = Seed,
         Generator = new GeneratorOptions
@@ -140,8 +148,15 @@ public static class DeepBregmanTrainer
     /// <returns>The history; the model holds the best epoch's weights (the last epoch's without validation), in evaluation mode.</returns>
     /// <exception cref="ArgumentException">Invalid options (named), a distance name given, inputs of another width than the
     /// model's (names train or valid), too few classes, or a refused checkpoint folder.</exception>
-    public static TrainingResult Train(DeepBregmanModel model, LabelledData train, LabelledData? valid, MetricLearningOptions? options = null,
+    public static TrainingResult Train(Bregman.BregmanModel model, LabelledData train, LabelledData? valid, MetricLearningOptions? options = null,
         string? checkpointDirectory = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, bool overwrite = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return TrainCore(model.Core, train, valid, options, checkpointDirectory, progress, cancellationToken, overwrite);
+    }
+
+    internal static TrainingResult TrainCore(DeepBregmanModel model, LabelledData train, LabelledData? valid, MetricLearningOptions? options,
+        string? checkpointDirectory, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, bool overwrite)
     {
         ArgumentNullException.ThrowIfNull(model);
         options ??= DefaultOptions;
@@ -166,8 +181,15 @@ public static class DeepBregmanTrainer
     /// <exception cref="FileNotFoundException">A checkpoint file is missing (named).</exception>
     /// <exception cref="InvalidDataException">An invalid or earlier-layout manifest, or a truncated or corrupt file (named).</exception>
     /// <exception cref="ArgumentException">Other data than the checkpoint's (the message says what differs), or too few epochs.</exception>
-    public static (DeepBregmanModel Model, TrainingResult Result) Resume(string checkpointDirectory, LabelledData train, LabelledData? valid,
+    public static (Bregman.BregmanModel Model, TrainingResult Result) Resume(string checkpointDirectory, LabelledData train, LabelledData? valid,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null)
+    {
+        var (model, result) = ResumeCore(checkpointDirectory, train, valid, progress, cancellationToken, epochs);
+        return (new Bregman.BregmanModel(model), result);
+    }
+
+    internal static (DeepBregmanModel Model, TrainingResult Result) ResumeCore(string checkpointDirectory, LabelledData train, LabelledData? valid,
+        IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, int? epochs)
     {
         ArgumentNullException.ThrowIfNull(train);
         CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.DeepBregman, CheckpointMode.Resume, null, nameof(checkpointDirectory));
@@ -175,7 +197,7 @@ public static class DeepBregmanTrainer
         TrainingCheckpoint.CheckSame(nameof(train), train.Fingerprint(), manifest.TrainData);
         TrainingCheckpoint.CheckSameValidation(valid, manifest.ValidData);
         var options = TrainingCheckpoint.WithEpochs(manifest.Trainer, manifest.State, epochs);
-        var model = manifest.Model.CreateModel(NativeRuntime.ResolveDevice(options.Device));
+        var model = manifest.Model.CreateCoreModel(NativeRuntime.ResolveDevice(options.Device));
         try
         {
             MetricLearningTrainer.CheckSignature(model, manifest.Parameters);
@@ -199,10 +221,12 @@ public static class DeepBregmanTrainer
     /// <exception cref="DirectoryNotFoundException">No such folder.</exception>
     /// <exception cref="FileNotFoundException">No manifest or weights (named).</exception>
     /// <exception cref="InvalidDataException">An invalid or earlier-layout manifest, or a truncated or corrupt weights file (named).</exception>
-    public static DeepBregmanModel Load(string checkpointDirectory, string device = "cpu")
+    public static Bregman.BregmanModel Load(string checkpointDirectory, string device = "cpu") => new(LoadCore(checkpointDirectory, device));
+
+    internal static DeepBregmanModel LoadCore(string checkpointDirectory, string device)
     {
         var manifest = ReadManifest(checkpointDirectory);
-        var model = manifest.Model.CreateModel(NativeRuntime.ResolveDevice(device));
+        var model = manifest.Model.CreateCoreModel(NativeRuntime.ResolveDevice(device));
         try
         {
             if (!MetricLearningTrainer.Signature(model).SequenceEqual(manifest.Parameters))

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using DistEmbed.Core;
 using DistEmbed.Sequences;
 
@@ -16,7 +17,7 @@ public sealed record MetricLearningOptions
     /// <summary>The miner, a name of <see cref="Catalog.MinerNames"/>. Default <see cref="Catalog.DefaultMiner"/> (all: every valid tuple).</summary>
     public string Miner { get; init; } = Catalog.DefaultMiner;
     /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
-    public double Margin { get; init; } = 0.2;
+    public double Margin { get; init; } = Catalog.DefaultMargin;
     /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
     public bool SoftMargin { get; init; }
     /// <summary>The number of epochs (≥ 1). Default 10.</summary>
@@ -44,45 +45,44 @@ public sealed record MetricLearningOptions
     /// <summary>Items per forward pass when embedding the validation set (≥ 1). Default 256.</summary>
     public int EvaluationBatchSize { get; init; } = 256;
     /// <summary>
-    /// The number L of random directions of <c>sliced-w2</c> / <c>max-sliced-w2</c> (1 ≤ L ≤ <see cref="TrainerOptions.MaxProjections"/>).
-    /// Default 64. The trainer asks for a fresh draw each step (<see cref="ISeededDistance.WithFreshDirections"/> with a
-    /// seed derived from <see cref="Seed"/> and the step, so a resumed run draws the same directions); validation uses
-    /// the draw of <see cref="Seed"/>.
+    /// The distance's settings (Sinkhorn ε, iterations, tolerance and ε-scaling; the number of directions of
+    /// <c>sliced-w2</c> / <c>max-sliced-w2</c>; …), each defaulting to the catalog's. The trainer asks for a fresh draw
+    /// of directions each step (a seed derived from <see cref="Seed"/> and the step, so a resumed run draws the same
+    /// directions; validation uses the draw of <see cref="Seed"/>): <see cref="Seed"/> replaces
+    /// <see cref="DistEmbed.DistanceSettings.Seed"/>, and unconverged Sinkhorn solves are counted in the progress
+    /// reports (<see cref="DistEmbed.DistanceSettings.OnNonConvergence"/> is not read).
     /// </summary>
-    public int Projections { get; init; } = 64;
-    /// <summary>The entropic regularisation ε of <c>sinkhorn</c> / <c>sinkhorn-divergence</c>, in units of the squared Euclidean cost (finite, &gt; 0). Default 0.1.</summary>
-    public double SinkhornEpsilon { get; init; } = 0.1;
-    /// <summary>The Sinkhorn iteration cap at the target ε (≥ 1). Default 1000.</summary>
-    public int SinkhornMaxIterations { get; init; } = 1000;
-    /// <summary>The Sinkhorn stopping tolerance on the L1 marginal error (finite, &gt; 0). Default 1e-6.</summary>
-    public double SinkhornTolerance { get; init; } = 1e-6;
-    /// <summary>The Sinkhorn ε-scaling ratio q: 0 (default) iterates at ε only; q ∈ (0, 1) anneals ε by factors q (Schmitzer 2019, §3.2).</summary>
-    public double SinkhornEpsilonScaling { get; init; }
+    public DistanceSettings DistanceSettings { get; init; } = new();
 
-    /// <summary>The options of <c>Distances.Create</c> these settings describe (seed, directions, Sinkhorn parameters).</summary>
-    /// <returns>A new <see cref="DistanceOptions"/>; unconverged Sinkhorn solves are counted in the progress reports, not printed.</returns>
-    public DistanceOptions CreateDistanceOptions() => new()
-    {
-        Seed = Seed,
-        Projections = Projections,
-        Epsilon = SinkhornEpsilon,
-        MaxIterations = SinkhornMaxIterations,
-        Tolerance = SinkhornTolerance,
-        EpsilonScaling = SinkhornEpsilonScaling,
-        // The trainer reports unconverged solves in its progress reports and the manifest instead of on stderr.
-        OnNonConvergence = SinkhornNonConvergence.Ignore,
-    };
+    /// <summary>The settings the trainer creates its distance with: <see cref="DistanceSettings"/> with the trainer's
+    /// seed and unconverged Sinkhorn solves counted rather than printed.</summary>
+    /// <returns>A copy of <see cref="DistanceSettings"/> with <see cref="Seed"/> and <see cref="SinkhornNonConvergence.Ignore"/>.</returns>
+    public DistanceSettings EffectiveDistanceSettings() =>
+        (DistanceSettings ?? new()) with { Seed = Seed, OnNonConvergence = SinkhornNonConvergence.Ignore };
+
+    // Manifests written before the distance settings were grouped hold them as flat trainer fields; these write-only
+    // members read them into DistanceSettings (never written back).
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private int? Projections { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Projections = v }; } }
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private double? SinkhornEpsilon { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Epsilon = v }; } }
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private int? SinkhornMaxIterations { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { SinkhornIterations = v }; } }
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private double? SinkhornTolerance { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Tolerance = v }; } }
+    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private double? SinkhornEpsilonScaling { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { EpsilonScaling = v }; } }
 
     /// <summary>The loss these settings name, with their margin and penalty.</summary>
     /// <returns>A new loss from <see cref="Catalog.CreateLoss"/>.</returns>
-    public IMetricLoss CreateLoss() => Catalog.CreateLoss(Loss, new LossOptions
+    internal IMetricLoss CreateLoss() => Catalog.CreateLoss(Loss, new LossOptions
     {
         Triplet = new TripletMarginLossOptions { Margin = Margin, Penalty = SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge },
     });
 
     /// <summary>The miner these settings name, with their margin.</summary>
     /// <returns>A new miner from <see cref="Catalog.CreateMiner"/>.</returns>
-    public IMiner CreateMiner() => Catalog.CreateMiner(Miner, new MinerOptions { Margin = Margin });
+    internal IMiner CreateMiner() => Catalog.CreateMiner(Miner, new MinerOptions { Margin = Margin });
 
     /// <summary>Checks every field; <see cref="Distance"/> must be set.</summary>
     /// <exception cref="ArgumentException">A missing distance, an unknown name or a value out of range (the message names the field).</exception>
@@ -110,12 +110,8 @@ public sealed record MetricLearningOptions
             throw new ArgumentException($"WarmupFraction = {WarmupFraction}; it must lie in [0, 1).", nameof(WarmupFraction));
         Require.Positive(nameof(ClipNorm), ClipNorm);
         Require.AtLeast(nameof(Patience), Patience, 0);
-        Require.Between(nameof(Projections), Projections, 1, TrainerOptions.MaxProjections);
-        Require.Positive(nameof(SinkhornEpsilon), SinkhornEpsilon);
-        Require.AtLeast(nameof(SinkhornMaxIterations), SinkhornMaxIterations, 1);
-        Require.Positive(nameof(SinkhornTolerance), SinkhornTolerance);
-        if (!(SinkhornEpsilonScaling >= 0 && SinkhornEpsilonScaling < 1))
-            throw new ArgumentException($"SinkhornEpsilonScaling = {SinkhornEpsilonScaling}; it must lie in [0, 1): 0 turns ε-scaling off.", nameof(SinkhornEpsilonScaling));
+        if (DistanceSettings is null) throw new ArgumentException("DistanceSettings is null; leave it out for the catalog's defaults.", nameof(DistanceSettings));
+        DistanceSettings.Validate(nameof(DistanceSettings) + ".");
         Require.AtLeast(nameof(CheckpointEverySteps), CheckpointEverySteps, 0);
         Require.AtLeast(nameof(EvaluationBatchSize), EvaluationBatchSize, 1);
     }

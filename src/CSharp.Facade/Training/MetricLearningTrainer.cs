@@ -68,7 +68,7 @@ public static class MetricLearningTrainer
     /// <returns>The history; the model holds the best epoch's weights (evaluation mode).</returns>
     /// <exception cref="ArgumentException">Invalid options (named), too few classes, a distance that does not accept the
     /// model's output (found at the first step), or a refused checkpoint folder.</exception>
-    public static TrainingResult Train(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
+    public static TrainingResult Train(nn.Module<Tensor, EmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
         string? checkpointDirectory = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, bool overwrite = false)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -94,7 +94,7 @@ public static class MetricLearningTrainer
     /// <exception cref="FileNotFoundException">A checkpoint file is missing.</exception>
     /// <exception cref="InvalidDataException">An invalid manifest, or a truncated or corrupt file (named).</exception>
     /// <exception cref="ArgumentException">Other data or another model than the checkpoint's (the message says what differs), or too few epochs.</exception>
-    public static TrainingResult Resume(nn.Module<Tensor, IEmbeddingBatch> model, string checkpointDirectory, LabelledData train, LabelledData? valid,
+    public static TrainingResult Resume(nn.Module<Tensor, EmbeddingBatch> model, string checkpointDirectory, LabelledData train, LabelledData? valid,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -143,13 +143,14 @@ public static class MetricLearningTrainer
     /// <param name="device">The model's device, or null for the CPU.</param>
     /// <returns>The matrix [N, N] (float64) and the labels.</returns>
     /// <exception cref="ArgumentException">batchSize &lt; 1, or a distance that does not accept the model's output.</exception>
-    public static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData data, IDistance distance, int batchSize = 256, Device? device = null)
+    public static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module<Tensor, EmbeddingBatch> model, LabelledData data, Distance distance, int batchSize = 256, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return DistanceMatrix(model, model.forward, data, distance, batchSize, device);
+        ArgumentNullException.ThrowIfNull(distance);
+        return DistanceMatrix(model, x => model.forward(x).Core, data, distance.Core, batchSize, device);
     }
 
-    /// <summary><see cref="DistanceMatrix(nn.Module{Tensor, IEmbeddingBatch}, LabelledData, IDistance, int, Device?)"/> of a
+    /// <summary><see cref="DistanceMatrix(nn.Module{Tensor, EmbeddingBatch}, LabelledData, Distance, int, Device?)"/> of a
     /// module whose embedding batch is made by <paramref name="forward"/>.</summary>
     internal static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module model, Func<Tensor, IEmbeddingBatch> forward, LabelledData data, IDistance distance, int batchSize, Device? device)
     {
@@ -224,13 +225,13 @@ public static class MetricLearningTrainer
     }
 
     /// <summary>The run of a generic module with a catalog distance (checkpoint kind metric-learning).</summary>
-    private static ModuleRun Generic(nn.Module<Tensor, IEmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
+    private static ModuleRun Generic(nn.Module<Tensor, EmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
         string? directory, TrainingState state)
     {
-        var distance = Catalog.CreateDistance(options.Distance!, options.CreateDistanceOptions());
+        var distance = Core.Distances.Create(options.Distance!, options.EffectiveDistanceSettings().ToCore());
         var trainPrint = directory is null ? null : train?.Fingerprint();
         var validPrint = directory is null ? null : valid?.Fingerprint();
-        return new ModuleRun(model, model.forward, train!, valid, options, distance, directory, state, CheckpointKind.MetricLearning,
+        return new ModuleRun(model, x => model.forward(x).Core, train!, valid, options, distance, directory, state, CheckpointKind.MetricLearning,
             s => JsonSerializer.Serialize(new MetricLearningManifest
             {
                 Parameters = Signature(model),

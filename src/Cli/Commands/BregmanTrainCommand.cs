@@ -213,19 +213,20 @@ public static class BregmanTrainCommand
         using var trainData = new LabelledData(train.ToTensor(), train.Labels);
         var clock = Stopwatch.StartNew();
         var progress = new EpochLog(log, clock);
-        DeepBregmanModel model;
+        Bregman.BregmanModel model;
         TrainingResult history;
         if (settings.Resume)
         {
             (model, history) = DeepBregmanTrainer.Resume(settings.Out!, trainData, null, progress, cancellationToken, settings.Epochs);
-            kind = model.Kind;
+            kind = model.Divergence;
         }
         else
         {
-            model = new DeepBregmanModel(train.Rows * train.Cols, new DeepBregmanOptions
+            model = new DeepBregmanArchitecture
             {
-                Divergence = kind, Seed = settings.Seed, EmbeddingDimension = settings.EmbeddingDimension, Hidden = settings.Hidden,
-            }, device);
+                InputDimension = train.Rows * train.Cols, Divergence = kind, Seed = settings.Seed, EmbeddingDimension = settings.EmbeddingDimension,
+                Hidden = settings.Hidden,
+            }.CreateModel(device);
             var options = DeepBregmanTrainer.DefaultOptions with
             {
                 Epochs = settings.Epochs ?? DeepBregmanTrainer.DefaultOptions.Epochs, Seed = settings.Seed, Margin = settings.Margin,
@@ -250,7 +251,7 @@ public static class BregmanTrainCommand
                 ? []
                 : [.. new[] { CheckpointFolder.ManifestFile }.Concat(CheckpointKind.DeepBregman.Files)
                     .Select(f => Path.Combine(Path.GetFullPath(settings.Out), f)).Where(File.Exists)];
-            return new BregmanTrainResult(settings.Data, kind, settings.Resume ? model.Options.Seed : settings.Seed, report.PrecisionAt1, report.RPrecision, report.MapAtR,
+            return new BregmanTrainResult(settings.Data, kind, settings.Resume ? model.Architecture.Seed : settings.Seed, report.PrecisionAt1, report.RPrecision, report.MapAtR,
                 history.History.Select(e => e.TrainLoss).ToArray(), seconds, train.Count, test.Count, paths);
         }
     }

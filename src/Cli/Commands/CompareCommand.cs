@@ -9,7 +9,7 @@ using TorchSharp;
 namespace DistEmbed.Cli.Commands;
 
 /// <summary>
-/// <c>distembed compare</c>: how similar two embedding spaces of the same N items are — NNGS, normalised NNGS and mutual
+/// <c>distembed compare</c>: how similar two embedding spaces are (Gromov–Wasserstein also for spaces of different items) — NNGS, normalised NNGS and mutual
 /// k-NN at several k, linear and RBF CKA — with an optional PNG of the neighbourhood measures against k.
 /// </summary>
 public static class CompareCommand
@@ -30,21 +30,27 @@ public static class CompareCommand
     /// <param name="FixedBandwidth">True: <paramref name="Bandwidth"/> is σ.</param>
     /// <param name="Unbiased">True: CKA with the unbiased HSIC estimator.</param>
     /// <param name="Options">The distance's settings (<c>--epsilon</c>, <c>--projections</c>, …), or null for the defaults.</param>
+    /// <param name="GwSample">Gromov–Wasserstein: at most this many items of each space (<c>--gw-sample</c>).</param>
+    /// <param name="GwEpsilon">Gromov–Wasserstein: null for the conditional-gradient solver, or the entropic ε (<c>--gw-epsilon</c>).</param>
+    /// <param name="GwRaw">Gromov–Wasserstein: true keeps each space's distances in its own units (<c>--gw-raw</c>).</param>
+    /// <param name="GwSeed">Gromov–Wasserstein: seed of the subsample (<c>--gw-seed</c>).</param>
     public sealed record Request(string APath, string BPath, string? AMaskPath, string? BMaskPath, string Measures, string Ks,
         string Metric, string Device = DeviceOption.Default, double Bandwidth = 1.0, bool FixedBandwidth = false, bool Unbiased = false,
-        DistanceOptions? Options = null);
+        DistEmbed.DistanceSettings? Options = null, int GwSample = EmbeddingSpaceSimilarity.DefaultGromovWassersteinSample, double? GwEpsilon = null,
+        bool GwRaw = false, int GwSeed = 0);
 
     /// <summary>The outcome: N and the values in the order asked for (per measure, per k).</summary>
     /// <param name="N">The number of items.</param>
     /// <param name="Metric">The distance name.</param>
     /// <param name="Results">The values.</param>
-    public sealed record Result(int N, string Metric, IReadOnlyList<SimilarityMeasurement> Results);
+    /// <param name="NB">The number of items of the second space when it differs from <paramref name="N"/> (gw only), else null.</param>
+    public sealed record Result(int N, string Metric, IReadOnlyList<SimilarityMeasurement> Results, int? NB = null);
 
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
         var a = new Option<string>("--a") { Description = "First space (.npy): [N,d] vectors or [N,T,d] distributions.", Required = true };
-        var b = new Option<string>("--b") { Description = "Second space (.npy): the same N items (its d may differ).", Required = true };
+        var b = new Option<string>("--b") { Description = "Second space (.npy): the same N items (its d may differ); for gw alone, any items.", Required = true };
         var aMask = new Option<string?>("--a-mask") { Description = "[N,T] mask (.npy) of --a: 0 marks padding." };
         var bMask = new Option<string?>("--b-mask") { Description = "[N,T] mask (.npy) of --b." };
         var measures = new Option<string>("--measures")
@@ -57,20 +63,28 @@ public static class CompareCommand
         var unbiased = new Option<bool>("--unbiased") { Description = "CKA with the unbiased HSIC estimator (Song et al. 2012)." };
         var plot = new Option<string?>("--plot") { Description = "Write a PNG of the neighbourhood measures against k." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object {n, results: [{measure, k, value}]}." };
+        var gwSample = new Option<int>("--gw-sample")
+        {
+            Description = "gw: at most this many items of each space, drawn at random (the solver is O(N³) per step).",
+            DefaultValueFactory = _ => EmbeddingSpaceSimilarity.DefaultGromovWassersteinSample,
+        };
+        var gwEpsilon = new Option<double?>("--gw-epsilon") { Description = "gw: entropic Gromov–Wasserstein with this ε (in normalised squared-distance units) instead of conditional gradient." };
+        var gwRaw = new Option<bool>("--gw-raw") { Description = "gw: keep each space's distances in its own units (default: divide by the mean distance)." };
+        var gwSeed = new Option<int>("--gw-seed") { Description = "gw: seed of the subsample (default 0).", DefaultValueFactory = _ => 0 };
         var device = DeviceOption.Create();
-        var command = new Command("compare", "Similarity of two embedding spaces of the same items: NNGS, mutual k-NN, CKA.")
+        var command = new Command("compare", "Similarity of two embedding spaces: NNGS, mutual k-NN, CKA (same items); Gromov–Wasserstein (any items).")
         {
             a, b, aMask, bMask, measures, k,
         };
         var settings = DistanceSettings.Add(command, DistanceSetting.All, "Distance name used in both spaces (default euclidean)", "euclidean");
-        foreach (var o in new Option[] { bandwidth, sigma, unbiased, plot, json, device }) command.Options.Add(o);
+        foreach (var o in new Option[] { bandwidth, sigma, unbiased, gwSample, gwEpsilon, gwRaw, gwSeed, plot, json, device }) command.Options.Add(o);
         command.SetAction(r => CliErrors.Run(() =>
         {
             var fixedSigma = r.GetValue(sigma);
             var options = settings.Bind(r, NativeRuntime.ResolveDevice(r.GetValue(device)!));
             var request = new Request(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(measures)!,
                 r.GetValue(k)!, settings.DistanceName(r)!, r.GetValue(device)!, fixedSigma ?? r.GetValue(bandwidth), fixedSigma is not null,
-                r.GetValue(unbiased), options);
+                r.GetValue(unbiased), options, r.GetValue(gwSample), r.GetValue(gwEpsilon), r.GetValue(gwRaw), r.GetValue(gwSeed));
             Console.WriteLine(Execute(request, r.GetValue(plot), r.GetValue(json)));
         }));
         return command;
@@ -128,16 +142,23 @@ public static class CompareCommand
         var measures = Option("--measures", () => EmbeddingSpaceComparison.ParseMeasures(request.Measures));
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(request.Device);
-        var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistanceOptions());
+        var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistEmbed.DistanceSettings());
         using var x = Embeddings.Load(request.APath, request.AMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);
-        if (x.Count != y.Count)
-            throw new ArgumentException($"--b has {y.Count} items but --a has {x.Count}; both spaces must describe the same N items.", "b");
+        var paired = measures.Where(m => m != "gw").Distinct().ToArray();
+        if (x.Count != y.Count && paired.Length > 0)
+            throw new ArgumentException($"--b has {y.Count} items but --a has {x.Count}; {string.Join(", ", paired)} compare the same N items in both spaces (only gw compares spaces of different items).", "b");
         var n = x.Count;
         if (n < 2) throw new ArgumentException($"--a has {n} item(s); comparing spaces needs N ≥ 2.", "a");
+        if (y.Count < 2) throw new ArgumentException($"--b has {y.Count} item(s); comparing spaces needs N ≥ 2.", "b");
+        if (measures.Contains("gw") && request.GwSample < 2)
+            throw new ArgumentException($"--gw-sample = {request.GwSample} is invalid; at least 2 items of each space must enter.", "gw-sample");
+        if (measures.Contains("gw") && request.GwEpsilon is { } ge && !(ge > 0.0 && double.IsFinite(ge)))
+            throw new ArgumentException($"--gw-epsilon = {ge} is invalid; it must be a finite number > 0.", "gw-epsilon");
         var ks = measures.Any(m => EmbeddingSpaceComparison.NeighbourhoodMeasures.Contains(m)) ? ParseKs(request.Ks, n) : [];
-        var results = Option("--measures", () => EmbeddingSpaceComparison.Compare(x, y, distance, measures, ks, request.Bandwidth, !request.FixedBandwidth, request.Unbiased));
-        return new Result(n, distance.Name, results);
+        var results = Option("--measures", () => EmbeddingSpaceComparison.Compare(x, y, distance, measures, ks, request.Bandwidth, !request.FixedBandwidth,
+            request.Unbiased, request.GwSample, request.GwSeed, !request.GwRaw, request.GwEpsilon));
+        return new Result(n, distance.Name, results, y.Count != n ? y.Count : null);
     }
 
     /// <summary>The result as one JSON object <c>{"n":N, "results":[{"measure":…, "k":…, "value":…}]}</c> (CKA entries without k).</summary>
@@ -152,7 +173,10 @@ public static class CompareCommand
             o["value"] = e.Value;
             return o;
         }).ToArray();
-        return JsonSerializer.Serialize(new Dictionary<string, object> { ["n"] = result.N, ["results"] = entries });
+        var doc = new Dictionary<string, object> { ["n"] = result.N };
+        if (result.NB is { } nb) doc["n_b"] = nb;
+        doc["results"] = entries;
+        return JsonSerializer.Serialize(doc);
     }
 
     /// <summary>The result as a readable table.</summary>
@@ -161,7 +185,7 @@ public static class CompareCommand
     public static string ToTable(Result result)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"N = {result.N}, metric {result.Metric}");
+        sb.AppendLine(result.NB is { } nb ? $"N = {result.N} (a), {nb} (b), metric {result.Metric}" : $"N = {result.N}, metric {result.Metric}");
         sb.AppendLine($"{"measure",-16} {"k",6}  value");
         foreach (var e in result.Results)
             sb.AppendLine($"{e.Measure,-16} {(e.K is { } k ? k.ToString(CultureInfo.InvariantCulture) : "-"),6}  {e.Value.ToString("F6", CultureInfo.InvariantCulture)}");

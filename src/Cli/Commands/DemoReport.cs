@@ -29,7 +29,7 @@ internal static class DemoReport
             var tag = results[k].Head == "quantile" ? "distributional" : "baseline";
             var flat = Flattened(models[k], sorted);
             files.Add(Projection(Path.Combine(dir, $"pca-{tag}.png"), flat, sorted.Labels, $"PCA of test embeddings — {results[k].Name}"));
-            var distance = Distances.Create(models[k].Options.DefaultDistance(), null);
+            var distance = Distance.Create(models[k].Options.DefaultDistance());
             var (matrix, _) = SequenceTrainer.DistanceMatrix(models[k], sorted, distance);
             files.Add(HeatMap(Path.Combine(dir, $"distances-{tag}.png"), matrix, $"{distance.Name} between test sequences (sorted by class) — {tag}"));
         }
@@ -86,11 +86,11 @@ internal static class DemoReport
     {
         using var e = model.EmbedAll(data);
         using var scope = torch.NewDisposeScope();
-        var t = e switch
+        var t = e.Representation switch
         {
-            VectorBatch v => v.Values,
-            QuantileBatch q => q.Values.reshape(q.Count, -1).div(Math.Sqrt(q.LevelCount)),
-            DistributionBatch d => d.Points.mul(d.Weights.unsqueeze(-1)).sum(1),
+            Representation.Vectors => e.Values,
+            Representation.Quantiles => e.Values.reshape(e.Count, -1).div(Math.Sqrt(e.Levels.shape[0])),
+            Representation.Distributions => e.Points.mul(e.Weights.unsqueeze(-1)).sum(1),
             _ => throw new InvalidOperationException("unknown representation"),
         };
         var n = (int)t.shape[0];

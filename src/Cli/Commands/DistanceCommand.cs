@@ -1,7 +1,7 @@
+using DistEmbed.Core;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using DistEmbed.Core;
 using DistEmbed.IO;
 using TorchSharp;
 
@@ -20,7 +20,7 @@ public static class DistanceCommand
         var aMask = new Option<string?>("--a-mask") { Description = "[N,T] mask (.npy) of --a: 0 marks padding." };
         var bMask = new Option<string?>("--b-mask") { Description = "[M,T] mask (.npy) of --b." };
         var output = new Option<string?>("--out") { Description = "Write the result to this .npy file (float64)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object {metric, shape, values}." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object: {metric, shape, values}, or with --out {metric, shape, out, summary} (the values go to the file only)." };
         var device = DeviceOption.Create();
         var command = new Command("distance", "Distances between two batches of embeddings stored as NumPy .npy files.") { a, b };
         var settings = DistanceSettings.Add(command, DistanceSetting.All, "Distance name", required: true);
@@ -58,12 +58,25 @@ public static class DistanceCommand
             if (outPath is not null) Npy.Write(outPath, result.Values, result.Shape);
             if (r.GetValue(json))
             {
-                var doc = new Dictionary<string, object?>
+                var doc = new Dictionary<string, object?> { ["metric"] = result.Metric, ["shape"] = result.Shape };
+                if (outPath is not null)
                 {
-                    ["metric"] = result.Metric, ["shape"] = result.Shape, ["values"] = result.Values,
-                };
-                if (outPath is not null) doc["out"] = Path.GetFullPath(outPath);
+                    // The values are in the file: print where, and a summary, not every value (a 512 × 512 matrix
+                    // would be 262,144 numbers on stdout).
+                    doc["out"] = Path.GetFullPath(outPath);
+                    doc["summary"] = Summary.Of(result.Values).ToJson();
+                }
+                else
+                {
+                    doc["values"] = result.Values;
+                }
                 Console.WriteLine(JsonSerializer.Serialize(doc));
+            }
+            else if (outPath is not null)
+            {
+                var summary = Summary.Of(result.Values);
+                Console.WriteLine($"{result.Metric} [{string.Join(",", result.Shape)}] written: {Path.GetFullPath(outPath)}");
+                Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "count {0}  min {1:G8}  max {2:G8}  mean {3:G8}", summary.Count, summary.Min, summary.Max, summary.Mean));
             }
             else
             {
@@ -71,12 +84,46 @@ public static class DistanceCommand
                 var cols = result.Shape.Length == 2 ? (int)result.Shape[1] : 1;
                 for (var i = 0; i < result.Values.Length; i += cols)
                     Console.WriteLine(string.Join("  ", result.Values.Skip(i).Take(cols).Select(v => v.ToString("G8", CultureInfo.InvariantCulture))));
-                if (outPath is not null) Console.WriteLine($"written: {Path.GetFullPath(outPath)}");
             }
         });
             return unconverged ? 1 : code;
         });
         return command;
+    }
+
+    /// <summary>What <c>--out</c> reports instead of the values: their count, minimum, maximum and mean (NaN when there are none; non-finite values propagate).</summary>
+    /// <param name="Count">The number of values.</param>
+    /// <param name="Min">The smallest value.</param>
+    /// <param name="Max">The largest value.</param>
+    /// <param name="Mean">The arithmetic mean.</param>
+    public sealed record Summary(long Count, double Min, double Max, double Mean)
+    {
+        /// <summary>The summary of a set of values.</summary>
+        /// <param name="values">The values.</param>
+        /// <returns>Count, min, max and mean (NaN for min, max and mean when empty or when a value is NaN).</returns>
+        public static Summary Of(double[] values)
+        {
+            ArgumentNullException.ThrowIfNull(values);
+            if (values.Length == 0) return new Summary(0, double.NaN, double.NaN, double.NaN);
+            double min = double.PositiveInfinity, max = double.NegativeInfinity, sum = 0;
+            foreach (var v in values)
+            {
+                min = Math.Min(min, v);
+                max = Math.Max(max, v);
+                sum += v;
+            }
+            return new Summary(values.Length, min, max, sum / values.Length);
+        }
+
+        /// <summary>The summary as the JSON object <c>{count, min, max, mean}</c>; a non-finite statistic becomes null (JSON has no NaN or infinity).</summary>
+        /// <returns>The object's members.</returns>
+        public Dictionary<string, object?> ToJson() => new()
+        {
+            ["count"] = Count,
+            ["min"] = double.IsFinite(Min) ? Min : null,
+            ["max"] = double.IsFinite(Max) ? Max : null,
+            ["mean"] = double.IsFinite(Mean) ? Mean : null,
+        };
     }
 
     /// <summary>The result of <see cref="Compute"/>: the distance name, the shape ([N] or [N,M]) and the values row-major.</summary>
@@ -98,17 +145,17 @@ public static class DistanceCommand
     /// <param name="directionsPath">Optional fixed [L,d] directions (.npy) for the sliced distances.</param>
     /// <returns>The values and their shape.</returns>
     public static Result Compute(string aPath, string bPath, string? aMaskPath, string? bMaskPath, string metric,
-        DistanceOptions options, bool pairwise, string deviceName, string? directionsPath = null)
+        DistEmbed.DistanceSettings options, bool pairwise, string deviceName, string? directionsPath = null)
     {
         using var scope = torch.NewDisposeScope();
         var device = NativeRuntime.ResolveDevice(deviceName);
         if (directionsPath is not null)
         {
-            options.Directions = DistanceSettings.ReadDirections(directionsPath, device);
+            options = options with { Directions = DistanceSettings.ReadDirections(directionsPath, device) };
         }
         // A warning is reported once, in the result, instead of by the distance on stderr; Throw still throws.
-        if (options.OnNonConvergence == SinkhornNonConvergence.Warn) options.OnNonConvergence = SinkhornNonConvergence.Ignore;
-        var distance = Distances.Create(metric, options);
+        if (options.OnNonConvergence == SinkhornNonConvergence.Warn) options = options with { OnNonConvergence = SinkhornNonConvergence.Ignore };
+        var distance = Distance.Create(metric, options);
         using var x = Embeddings.Load(aPath, aMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(bPath, bMaskPath, distance.Accepts, device);
         if (!pairwise && x.Count != y.Count)
@@ -117,10 +164,10 @@ public static class DistanceCommand
         var t = pairwise ? distance.Pairwise(x, y) : distance.Paired(x, y);
         var values = t.cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
         string? warning = null;
-        if (distance is ISinkhornDistance { Diagnostics: { UnconvergedSolves: > 0 } d })
+        if (distance.SinkhornConvergence is { UnconvergedSolves: > 0 } d)
             warning = string.Format(CultureInfo.InvariantCulture,
                 "{0}: {1} of {2} Sinkhorn solves stopped at --sinkhorn-iterations {3} with a marginal error up to {4:G3} > --tolerance {5:G3}; the values are not converged (raise --sinkhorn-iterations or --epsilon).",
-                distance.Name, d.UnconvergedSolves, d.Solves, options.MaxIterations, d.MaxUnconvergedMarginalError, options.Tolerance);
+                distance.Name, d.UnconvergedSolves, d.Solves, options.SinkhornIterations, d.MaxUnconvergedMarginalError, options.Tolerance);
         return new Result(distance.Name, t.shape, values) { ConvergenceWarning = warning };
     }
 }

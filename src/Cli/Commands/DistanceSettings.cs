@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using DistEmbed.Core;
 using DistEmbed.IO;
 using TorchSharp;
 
@@ -12,26 +11,28 @@ public enum DistanceSetting
 {
     /// <summary>None.</summary>
     None = 0,
-    /// <summary><c>--epsilon</c>: <see cref="DistanceOptions.Epsilon"/>.</summary>
+    /// <summary><c>--epsilon</c>: <see cref="DistEmbed.DistanceSettings.Epsilon"/>.</summary>
     Epsilon = 1,
-    /// <summary><c>--sinkhorn-iterations</c> (alias <c>--max-iterations</c>): <see cref="DistanceOptions.MaxIterations"/>.</summary>
+    /// <summary><c>--sinkhorn-iterations</c> (alias <c>--max-iterations</c>): <see cref="DistEmbed.DistanceSettings.SinkhornIterations"/>.</summary>
     SinkhornIterations = 2,
-    /// <summary><c>--tolerance</c>: <see cref="DistanceOptions.Tolerance"/>.</summary>
+    /// <summary><c>--tolerance</c>: <see cref="DistEmbed.DistanceSettings.Tolerance"/>.</summary>
     Tolerance = 4,
-    /// <summary><c>--epsilon-scaling</c>: <see cref="DistanceOptions.EpsilonScaling"/>.</summary>
+    /// <summary><c>--epsilon-scaling</c>: <see cref="DistEmbed.DistanceSettings.EpsilonScaling"/>.</summary>
     EpsilonScaling = 8,
-    /// <summary><c>--projections</c>: <see cref="DistanceOptions.Projections"/>.</summary>
+    /// <summary><c>--projections</c>: <see cref="DistEmbed.DistanceSettings.Projections"/>.</summary>
     Projections = 16,
-    /// <summary><c>--seed</c>: <see cref="DistanceOptions.Seed"/>.</summary>
+    /// <summary><c>--seed</c>: <see cref="DistEmbed.DistanceSettings.Seed"/>.</summary>
     Seed = 32,
-    /// <summary><c>--p</c>: <see cref="DistanceOptions.P"/>.</summary>
+    /// <summary><c>--p</c>: <see cref="DistEmbed.DistanceSettings.P"/>.</summary>
     P = 64,
-    /// <summary><c>--bandwidths</c>: <see cref="DistanceOptions.Bandwidths"/>.</summary>
+    /// <summary><c>--bandwidths</c>: <see cref="DistEmbed.DistanceSettings.Bandwidths"/>.</summary>
     Bandwidths = 128,
-    /// <summary><c>--directions</c>: <see cref="DistanceOptions.Directions"/> read from an [L, d] .npy file.</summary>
+    /// <summary><c>--directions</c>: <see cref="DistEmbed.DistanceSettings.Directions"/> read from an [L, d] .npy file.</summary>
     Directions = 256,
-    /// <summary>The Sinkhorn settings: ε, the iteration cap, the tolerance and ε-scaling.</summary>
-    Sinkhorn = Epsilon | SinkhornIterations | Tolerance | EpsilonScaling,
+    /// <summary><c>--rho</c>: <see cref="DistEmbed.DistanceSettings.Rho"/> (the marginal relaxation of the unbalanced Sinkhorn distances).</summary>
+    Rho = 512,
+    /// <summary>The Sinkhorn settings: ε, the iteration cap, the tolerance, ε-scaling and ρ.</summary>
+    Sinkhorn = Epsilon | SinkhornIterations | Tolerance | EpsilonScaling | Rho,
     /// <summary>Every setting.</summary>
     All = Sinkhorn | Projections | Seed | P | Bandwidths | Directions,
 }
@@ -39,9 +40,10 @@ public enum DistanceSetting
 /// <summary>
 /// The one command-line binder of distance settings, shared by <c>distance</c>, <c>compare</c>, <c>train sequence</c> and
 /// <c>evaluate</c>: one option per setting — <c>--distance</c> (alias <c>--metric</c>), <c>--epsilon</c>,
-/// <c>--sinkhorn-iterations</c> (alias <c>--max-iterations</c>), <c>--tolerance</c>, <c>--epsilon-scaling</c>,
+/// <c>--sinkhorn-iterations</c> (alias <c>--max-iterations</c>), <c>--tolerance</c>, <c>--epsilon-scaling</c>, <c>--rho</c>,
 /// <c>--projections</c>, <c>--seed</c>, <c>--p</c>, <c>--bandwidths</c>, <c>--directions</c> — whose defaults are read
-/// from a fresh <see cref="DistanceOptions"/> (never written here), and which builds a <see cref="DistanceOptions"/>.
+/// from a fresh <see cref="DistEmbed.DistanceSettings"/> (the catalog's, never written here), and which builds a
+/// <see cref="DistEmbed.DistanceSettings"/>.
 /// </summary>
 public sealed class DistanceSettings
 {
@@ -72,17 +74,17 @@ public sealed class DistanceSettings
         if (defaultName is not null) name.DefaultValueFactory = _ => defaultName;
         var binder = new DistanceSettings(name);
         command.Options.Add(name);
-        var d = new DistanceOptions();
+        var d = new DistEmbed.DistanceSettings();
         if (settings.HasFlag(DistanceSetting.Epsilon))
             binder.AddOption(command, DistanceSetting.Epsilon, new Option<double>("--epsilon")
             {
-                Description = "Entropic regularisation ε > 0 of sinkhorn / sinkhorn-divergence, in units of the squared Euclidean ground cost.",
+                Description = "Entropic regularisation ε > 0 of the sinkhorn distances, in units of the squared Euclidean ground cost.",
                 DefaultValueFactory = _ => d.Epsilon,
             });
         if (settings.HasFlag(DistanceSetting.SinkhornIterations))
             binder.AddOption(command, DistanceSetting.SinkhornIterations, new Option<int>("--sinkhorn-iterations", "--max-iterations")
             {
-                Description = "Sinkhorn iteration cap at the target ε (≥ 1).", DefaultValueFactory = _ => d.MaxIterations,
+                Description = "Sinkhorn iteration cap at the target ε (≥ 1).", DefaultValueFactory = _ => d.SinkhornIterations,
             });
         if (settings.HasFlag(DistanceSetting.Tolerance))
             binder.AddOption(command, DistanceSetting.Tolerance, new Option<double>("--tolerance")
@@ -94,6 +96,12 @@ public sealed class DistanceSettings
             {
                 Description = "Sinkhorn ε-scaling ratio in [0, 1): 0 iterates at ε only (e.g. 0.5 with --sinkhorn-iterations 20 for training).",
                 DefaultValueFactory = _ => d.EpsilonScaling,
+            });
+        if (settings.HasFlag(DistanceSetting.Rho))
+            binder.AddOption(command, DistanceSetting.Rho, new Option<double>("--rho")
+            {
+                Description = "Marginal relaxation ρ > 0 of sinkhorn-unbalanced / sinkhorn-divergence-unbalanced (POT's reg_m; GeomLoss's reach r is ρ = r²; ∞ is balanced).",
+                DefaultValueFactory = _ => d.Rho,
             });
         if (settings.HasFlag(DistanceSetting.Projections))
             binder.AddOption(command, DistanceSetting.Projections, new Option<int>("--projections")
@@ -152,48 +160,49 @@ public sealed class DistanceSettings
     /// <returns>The name.</returns>
     public string? DistanceName(ParseResult result) => result.GetValue(Name);
 
-    /// <summary>Builds the <see cref="DistanceOptions"/> of the parsed settings; the settings a command does not take keep
-    /// their <see cref="DistanceOptions"/> defaults.</summary>
+    /// <summary>Builds the <see cref="DistEmbed.DistanceSettings"/> of the parsed settings; the settings a command does
+    /// not take keep the catalog's defaults.</summary>
     /// <param name="result">The parse result.</param>
     /// <param name="device">The device <c>--directions</c> is read onto (default CPU).</param>
-    /// <param name="readDirections">False: leave <see cref="DistanceOptions.Directions"/> null (the caller reads
+    /// <param name="readDirections">False: leave <see cref="DistEmbed.DistanceSettings.Directions"/> null (the caller reads
     /// <see cref="DirectionsPath"/> itself, e.g. once the device is resolved).</param>
-    /// <returns>The options.</returns>
+    /// <returns>The settings.</returns>
     /// <exception cref="ArgumentException">A bandwidth that is not a number, or directions that are not [L, d] (names the option).</exception>
-    public DistanceOptions Bind(ParseResult result, torch.Device? device = null, bool readDirections = true)
+    public DistEmbed.DistanceSettings Bind(ParseResult result, torch.Device? device = null, bool readDirections = true)
     {
         ArgumentNullException.ThrowIfNull(result);
-        var options = new DistanceOptions();
+        var s = new DistEmbed.DistanceSettings();
         foreach (var (setting, option) in _options)
         {
-            switch (setting)
+            s = setting switch
             {
-                case DistanceSetting.Epsilon: options.Epsilon = result.GetValue((Option<double>)option); break;
-                case DistanceSetting.SinkhornIterations: options.MaxIterations = result.GetValue((Option<int>)option); break;
-                case DistanceSetting.Tolerance: options.Tolerance = result.GetValue((Option<double>)option); break;
-                case DistanceSetting.EpsilonScaling: options.EpsilonScaling = result.GetValue((Option<double>)option); break;
-                case DistanceSetting.Projections: options.Projections = result.GetValue((Option<int>)option); break;
-                case DistanceSetting.Seed: options.Seed = result.GetValue((Option<long>)option); break;
-                case DistanceSetting.P: options.P = result.GetValue((Option<double>)option); break;
-                case DistanceSetting.Bandwidths: options.Bandwidths = ParseList(result.GetValue((Option<string>)option)!, "--bandwidths"); break;
-                case DistanceSetting.Directions:
-                    if (readDirections && result.GetValue((Option<string?>)option) is { } path) options.Directions = ReadDirections(path, device);
-                    break;
-            }
+                DistanceSetting.Epsilon => s with { Epsilon = result.GetValue((Option<double>)option) },
+                DistanceSetting.SinkhornIterations => s with { SinkhornIterations = result.GetValue((Option<int>)option) },
+                DistanceSetting.Tolerance => s with { Tolerance = result.GetValue((Option<double>)option) },
+                DistanceSetting.EpsilonScaling => s with { EpsilonScaling = result.GetValue((Option<double>)option) },
+                DistanceSetting.Rho => s with { Rho = result.GetValue((Option<double>)option) },
+                DistanceSetting.Projections => s with { Projections = result.GetValue((Option<int>)option) },
+                DistanceSetting.Seed => s with { Seed = result.GetValue((Option<long>)option) },
+                DistanceSetting.P => s with { P = result.GetValue((Option<double>)option) },
+                DistanceSetting.Bandwidths => s with { Bandwidths = ParseList(result.GetValue((Option<string>)option)!, "--bandwidths") },
+                DistanceSetting.Directions when readDirections && result.GetValue((Option<string?>)option) is { } path =>
+                    s with { Directions = ReadDirections(path, device) },
+                _ => s,
+            };
         }
-        return options;
+        return s;
     }
 
     /// <summary>Creates a catalog distance with an error that names the command-line option behind a bad setting.</summary>
     /// <param name="name">The distance name.</param>
-    /// <param name="options">The options (from <see cref="Bind"/>).</param>
+    /// <param name="settings">The settings (from <see cref="Bind"/>).</param>
     /// <returns>The distance.</returns>
     /// <exception cref="ArgumentException">An unknown name (names <c>--distance</c>) or a setting out of range (names its option).</exception>
-    public static IBlockwiseDistance Create(string name, DistanceOptions options)
+    public static Distance Create(string name, DistEmbed.DistanceSettings settings)
     {
         try
         {
-            return Distances.Create(name, options);
+            return Distance.Create(name, settings);
         }
         catch (ArgumentException failure) when (AsOption(failure) is { } renamed)
         {
@@ -225,6 +234,7 @@ public sealed class DistanceSettings
             "directions" => "--directions",
             "epsilon" => "--epsilon",
             "epsilonScaling" => "--epsilon-scaling",
+            "rho" => "--rho",
             "name" => "--distance",
             _ => null,
         };

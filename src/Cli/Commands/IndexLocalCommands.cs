@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using DistEmbed.Core;
 using DistEmbed.IO;
 using DistEmbed.Retrieval;
 using TorchSharp;
@@ -190,7 +189,7 @@ public static class IndexLocalCommands
             "marginal-w2" => Representation.Distributions,
             _ => Representation.Vectors,
         };
-        IEmbeddingBatch batch;
+        EmbeddingBatch batch;
         try
         {
             batch = Embeddings.Load(path, null, representation);
@@ -207,7 +206,7 @@ public static class IndexLocalCommands
         {
             try
             {
-                return batch is VectorBatch v ? v.Values.alias() : batch.ToEuclidean(DistanceSettings.Create(name, new DistanceOptions()));
+                return batch.Representation == Representation.Vectors ? batch.Values.alias() : batch.ToEuclidean(Distance.Create(name));
             }
             catch (ArgumentException e)
             {

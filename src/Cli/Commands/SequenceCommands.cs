@@ -100,11 +100,11 @@ public static class SequenceCommands
                 KeepsSetting(r, distance, t.Distance);
                 KeepsSetting(r, patience, t.Patience);
                 KeepsSetting(r, seed, (int)t.Seed);
-                KeepsSetting(r, projections, t.Projections);
-                KeepsSetting(r, epsilon, t.SinkhornEpsilon);
-                KeepsSetting(r, sinkhornIterations, t.SinkhornMaxIterations);
-                KeepsSetting(r, tolerance, t.SinkhornTolerance);
-                KeepsSetting(r, epsilonScaling, t.SinkhornEpsilonScaling);
+                KeepsSetting(r, projections, t.DistanceSettings.Projections);
+                KeepsSetting(r, epsilon, t.DistanceSettings.Epsilon);
+                KeepsSetting(r, sinkhornIterations, t.DistanceSettings.SinkhornIterations);
+                KeepsSetting(r, tolerance, t.DistanceSettings.Tolerance);
+                KeepsSetting(r, epsilonScaling, t.DistanceSettings.EpsilonScaling);
                 KeepsSetting(r, encoder, mo.Encoder);
                 KeepsSetting(r, head, mo.Head);
                 KeepsSetting(r, hidden, mo.Hidden);
@@ -147,9 +147,7 @@ public static class SequenceCommands
                 {
                     Distance = r.GetValue(distance), Loss = r.GetValue(loss)!, Miner = r.GetValue(miner)!, Epochs = r.GetValue(epochs),
                     ClassesPerBatch = Math.Min(b / 4, train.Classes.Length), ItemsPerClass = 4, LearningRate = r.GetValue(lr),
-                    Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!,
-                    Projections = d.Projections, SinkhornEpsilon = d.Epsilon, SinkhornMaxIterations = d.MaxIterations,
-                    SinkhornTolerance = d.Tolerance, SinkhornEpsilonScaling = d.EpsilonScaling,
+                    Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!, DistanceSettings = d,
                 };
                 if (valid is not null && valid.Classes.Length < 2)
                     throw new ArgumentException(
@@ -262,7 +260,7 @@ public static class SequenceCommands
     /// <param name="options">The distance's settings (seed, projections, Sinkhorn parameters, …), or null for the defaults.</param>
     /// <returns>precision_at_1, r_precision, map_at_r, mean_average_precision, recall_at_k, mrr, auc, eer, nmi, counts, distance.</returns>
     /// <exception cref="ArgumentException">Bad labels (names labels), a shape or count mismatch, non-finite values (names embeddings), an unknown distance or a setting out of range (names the option).</exception>
-    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, DistanceOptions? options = null)
+    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, DistEmbed.DistanceSettings? options = null)
     {
         var labels = ReadLabels(labelsPath);
         var values = Npy.Read(embeddingsPath);
@@ -273,7 +271,7 @@ public static class SequenceCommands
             throw new ArgumentException(
                 $"--labels {labelsPath} has {labels.Length} labels but --embeddings {embeddingsPath} has {values.Shape[0]} rows; they must match (one label per embedding).", "labels");
         var name = distanceName ?? (values.Rank == 2 ? "euclidean" : "marginal-w2");
-        var distance = DistanceSettings.Create(name, options ?? new DistanceOptions());
+        var distance = DistanceSettings.Create(name, options ?? new DistEmbed.DistanceSettings());
         if (values.Rank == 2 && distance.Accepts != Representation.Vectors)
             throw new ArgumentException($"--distance {distance.Name} reads {Embeddings.Describe(distance.Accepts)}, but --embeddings holds [N,d] vectors; use euclidean, sqeuclidean, cosine or lp.", "distance");
         if (values.Rank == 3 && distance.Accepts == Representation.Vectors)
@@ -281,7 +279,7 @@ public static class SequenceCommands
         if (maskPath is not null && distance.Accepts != Representation.Distributions)
             throw new ArgumentException("--mask marks padding of [N,T,d] distributions; it does not apply to " + Embeddings.Describe(distance.Accepts) + ".", "mask");
         using var scope = torch.NewDisposeScope();
-        IEmbeddingBatch batch;
+        EmbeddingBatch batch;
         try
         {
             batch = Embeddings.Load(embeddingsPath, maskPath, distance.Accepts);
@@ -336,9 +334,9 @@ public static class SequenceCommands
     /// <summary>The command-line option behind each checked <see cref="TrainerOptions"/> and <see cref="EmbedderOptions"/> field.</summary>
     private static readonly Dictionary<string, string> TrainerOptionNames = new()
     {
-        ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["Projections"] = "--projections",
-        ["SinkhornEpsilon"] = "--epsilon", ["SinkhornMaxIterations"] = "--sinkhorn-iterations", ["SinkhornTolerance"] = "--tolerance",
-        ["SinkhornEpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance", ["Loss"] = "--loss", ["Miner"] = "--miner",
+        ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["DistanceSettings.Projections"] = "--projections",
+        ["DistanceSettings.Epsilon"] = "--epsilon", ["DistanceSettings.SinkhornIterations"] = "--sinkhorn-iterations",
+        ["DistanceSettings.Tolerance"] = "--tolerance", ["DistanceSettings.EpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance", ["Loss"] = "--loss", ["Miner"] = "--miner",
         ["ClassesPerBatch"] = "--batch-size", ["Encoder"] = "--encoder", ["Head"] = "--head", ["Hidden"] = "--hidden",
         ["Features"] = "--features", ["Quantiles"] = "--quantiles",
     };
@@ -406,20 +404,20 @@ public static class SequenceCommands
         using var e = model.EmbedAll(data);
         var stem = outPath.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? outPath[..^4] : outPath;
         var written = new List<string> { outPath };
-        switch (e)
+        switch (e.Representation)
         {
-            case VectorBatch v: Npy.WriteTensor(outPath, v.Values); shape = v.Values.shape; break;
-            case QuantileBatch q:
-                Npy.WriteTensor(outPath, q.Values);
-                Npy.WriteTensor(stem + ".levels.npy", q.Levels);
+            case Representation.Vectors: Npy.WriteTensor(outPath, e.Values); shape = e.Values.shape; break;
+            case Representation.Quantiles:
+                Npy.WriteTensor(outPath, e.Values);
+                Npy.WriteTensor(stem + ".levels.npy", e.Levels);
                 written.Add(stem + ".levels.npy");
-                shape = q.Values.shape;
+                shape = e.Values.shape;
                 break;
-            case DistributionBatch d:
-                Npy.WriteTensor(outPath, d.Points);
-                using (var mask = d.Mask().to_type(torch.ScalarType.Float32)) Npy.WriteTensor(stem + ".mask.npy", mask);
+            case Representation.Distributions:
+                Npy.WriteTensor(outPath, e.Points);
+                using (var mask = e.Mask().to_type(torch.ScalarType.Float32)) Npy.WriteTensor(stem + ".mask.npy", mask);
                 written.Add(stem + ".mask.npy");
-                shape = d.Points.shape;
+                shape = e.Points.shape;
                 break;
             default: throw new InvalidOperationException("unknown representation");
         }
@@ -443,7 +441,7 @@ public static class SequenceCommands
             throw new ArgumentException(
                 $"--query {querySpec} holds {queries.Classes.Length} class; retrieval metrics need at least 2 (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
                 "query");
-        var distance = Distances.Create(manifest.Distance, manifest.Trainer.CreateDistanceOptions());
+        var distance = Distance.Create(manifest.Distance, manifest.Trainer.EffectiveDistanceSettings());
         double[,] d;
         long[] qy;
         long[] gy;

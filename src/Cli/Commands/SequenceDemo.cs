@@ -107,7 +107,7 @@ public static class SequenceDemo
             var progress = new LineProgress(p => log?.Invoke(
                 $"  {name}: epoch {p.Epoch}/{p.Epochs}  loss {p.EpochResult!.TrainLoss:F4}  valid MAP@R {p.EpochResult.ValidMapAtR:F3}"));
             var trained = SequenceTrainer.Train(model, train, valid, trainer, null, standardizer.ToJson(), progress);
-            var distance = Distances.Create(options.DefaultDistance(), null);
+            var distance = Distance.Create(options.DefaultDistance());
             var (d, y) = SequenceTrainer.DistanceMatrix(model, test, distance, 256, NativeRuntime.ResolveDevice(settings.Device));
             var retrieval = RetrievalMetrics.Evaluate(d, y, y, true, [1]);
             var verification = VerificationMetrics.EvaluateMatrix(d, y, y, true);

@@ -76,7 +76,7 @@ type DistanceOptions() =
     member val Bandwidths = [| 0.5; 1.0; 2.0; 4.0 |] with get, set
     /// <summary>True (the default) for the biased V-statistic MMD², false for the unbiased U-statistic.</summary>
     member val Biased = true with get, set
-    /// <summary>The entropic regularisation ε &gt; 0 of <c>sinkhorn</c> and <c>sinkhorn-divergence</c>, in units of the squared Euclidean ground cost. Default 0.1.</summary>
+    /// <summary>The entropic regularisation ε &gt; 0 of the <c>sinkhorn*</c> distances, in units of the squared Euclidean ground cost. Default 0.1.</summary>
     member val Epsilon = 0.1 with get, set
     /// <summary>The Sinkhorn iteration cap (≥ 1). Default 1000 (that of <c>SinkhornOptions.Create</c>).</summary>
     member val MaxIterations = (SinkhornOptions.Create 1.0).MaxIterations with get, set
@@ -94,6 +94,12 @@ type DistanceOptions() =
     /// standard error per distance object) or Throw (<see cref="T:DistEmbed.Core.SinkhornNotConvergedException"/>).
     /// </summary>
     member val OnNonConvergence = SinkhornNonConvergence.Warn with get, set
+    /// <summary>
+    /// The marginal relaxation ρ &gt; 0 of <c>sinkhorn-unbalanced</c> and <c>sinkhorn-divergence-unbalanced</c> (the
+    /// weight of ρ·KL(P1 | a) + ρ·KL(Pᵀ1 | b); POT's <c>reg_m</c>), in cost units; GeomLoss's <c>reach</c> r is
+    /// ρ = r² for the squared Euclidean cost. +∞ gives balanced transport. Default 1.
+    /// </summary>
+    member val Rho = 1.0 with get, set
 
 /// <summary>
 /// Gives a Sinkhorn distance the streaming form of <see cref="T:DistEmbed.Core.IBlockwiseDistance"/>: blocks of
@@ -224,9 +230,11 @@ type DistanceDescriptor
 /// | marginal-w1, marginal-w2 | Distributions | MW_p (<c>MarginalWasserstein</c>) | yes |
 /// | quantile-w1, quantile-w2 | Quantiles | MW_p on quantile functions | yes |
 /// | sliced-w2, max-sliced-w2 | Distributions | SW_2, maxSW_2 (<c>SlicedWasserstein</c>) | yes |
+/// | exact-w1, exact-w2 | Distributions | exact W_p by the network simplex (<c>ExactWasserstein</c>), envelope gradient | yes |
 /// | bures, bures-diag | Distributions | W_2 between Gaussian fits (<c>Bures</c>) | yes |
 /// | mmd, energy | Distributions | MMD², energy distance (<c>KernelDistances</c>) | no |
 /// | sinkhorn, sinkhorn-divergence | Distributions | ⟨P_ε, C⟩ of the entropic plan, debiased S_ε (<c>Sinkhorn</c>; also an <c>ISinkhornDistance</c> with convergence diagnostics) | no |
+/// | sinkhorn-unbalanced, sinkhorn-divergence-unbalanced | Distributions | ⟨P, C⟩ of the unbalanced entropic plan (KL-relaxed marginals, strength ρ), debiased unbalanced divergence (<c>Sinkhorn.UnbalancedDistance</c>, <c>Sinkhorn.UnbalancedDivergence</c>) | no |
 /// | …-cost | as the base | the p-th power W_p^p (W_2² for the *-w2 and bures forms) | no |
 /// "IsMetric" counts pseudo-metrics: marginal, sliced and Gaussian-fit distances are metrics on the marginals,
 /// projections or fits, and are zero for different distributions that share them. Every distance here is symmetric.
@@ -580,6 +588,53 @@ type Distances =
         ) =
         Distances.SlicedDrawn("max", projections, seed, p, blockSize)
 
+    /// <summary>
+    /// The exact p-Wasserstein distance W_p = (min_P Σ_ij P_ij ‖x_i − y_j‖₂^p)^{1/p} between distributions (names
+    /// <c>exact-w1</c>, <c>exact-w2</c>, <c>exact-wp</c> for other p), solved per pair by the network simplex in float64
+    /// on the CPU (POT's <c>ot.emd2</c> to the p-th root), with the envelope gradient; see <c>ExactWasserstein</c>.
+    /// </summary>
+    /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
+    /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
+    /// <returns>A metric on <c>Distributions</c> (Peyré &amp; Cuturi 2019, Prop. 2.2).</returns>
+    /// <exception cref="T:System.ArgumentException">p &lt; 1 or not finite (names p); blockSize &lt; 0.</exception>
+    static member ExactWasserstein
+        (
+            [<Optional; DefaultParameterValue(2.0)>] p: float,
+            [<Optional; DefaultParameterValue(0)>] blockSize: int
+        ) =
+        checkOrder p
+        Distances.Distribution(
+            $"exact-w{Distances.OrderName p}",
+            true,
+            blockSize,
+            Distances.NoCheck,
+            (fun a b -> safeRoot p (ExactWasserstein.costPaired p a b)),
+            (fun a b bs -> ExactWasserstein.costPlan p a b bs |> mapPlan (safeRoot p))
+        )
+
+    /// <summary>
+    /// The exact optimal transport cost W_p^p = min_P ⟨P, C⟩ with C_ij = ‖x_i − y_j‖₂^p (W_2² for p = 2; name
+    /// <c>exact-wp-cost</c>): POT's <c>ot.emd2(a, b, ot.dist(x, y, "minkowski", p=2)**p)</c>, with the envelope gradient.
+    /// </summary>
+    /// <param name="p">The order, finite, ≥ 1 (default 2).</param>
+    /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
+    /// <returns>A symmetric divergence (a metric for p = 1) on <c>Distributions</c>.</returns>
+    /// <exception cref="T:System.ArgumentException">p &lt; 1 or not finite (names p); blockSize &lt; 0.</exception>
+    static member ExactWassersteinCost
+        (
+            [<Optional; DefaultParameterValue(2.0)>] p: float,
+            [<Optional; DefaultParameterValue(0)>] blockSize: int
+        ) =
+        checkOrder p
+        Distances.Distribution(
+            $"exact-w{Distances.OrderName p}-cost",
+            (p = 1.0),
+            blockSize,
+            Distances.NoCheck,
+            ExactWasserstein.costPaired p,
+            ExactWasserstein.costPlan p
+        )
+
     /// <summary>The Bures–Wasserstein distance W_2 between full-covariance Gaussian fits (name <c>bures</c>).</summary>
     /// <param name="blockSize">Rows and columns per pairwise block; 0 (default) chooses automatically.</param>
     /// <returns>A (pseudo-)metric on <c>Distributions</c>; see <c>Bures</c>.</returns>
@@ -681,6 +736,28 @@ type Distances =
     static member SinkhornDivergence(options: SinkhornOptions) : IBlockwiseDistance =
         SinkhornBlockwise(Sinkhorn.divergence options, 64) :> IBlockwiseDistance
 
+    /// <summary>
+    /// The unbalanced Sinkhorn cost <c>sinkhorn-unbalanced</c>: ⟨P, C⟩ of the entropic plan with KL-relaxed marginals
+    /// of strength ρ (see <c>Sinkhorn.UnbalancedDistance</c>), streamable in blocks of 64 × 64 pairs.
+    /// </summary>
+    /// <param name="rho">ρ &gt; 0 (+∞: balanced).</param>
+    /// <param name="options">Solver options.</param>
+    /// <returns>A symmetric divergence on <c>Distributions</c>.</returns>
+    /// <exception cref="T:System.ArgumentException">ρ or an option out of range.</exception>
+    static member SinkhornUnbalanced(rho: float, options: SinkhornOptions) : IBlockwiseDistance =
+        SinkhornBlockwise(Sinkhorn.unbalancedDistance (rho, options), 64) :> IBlockwiseDistance
+
+    /// <summary>
+    /// The debiased unbalanced Sinkhorn divergence <c>sinkhorn-divergence-unbalanced</c>
+    /// (Séjourné et al. 2019; see <c>Sinkhorn.UnbalancedDivergence</c>), streamable in blocks of 64 × 64 pairs.
+    /// </summary>
+    /// <param name="rho">ρ &gt; 0 (+∞: balanced).</param>
+    /// <param name="options">Solver options (KeepPlan is ignored).</param>
+    /// <returns>A symmetric divergence on <c>Distributions</c>, zero for a = b.</returns>
+    /// <exception cref="T:System.ArgumentException">ρ or an option out of range.</exception>
+    static member SinkhornDivergenceUnbalanced(rho: float, options: SinkhornOptions) : IBlockwiseDistance =
+        SinkhornBlockwise(Sinkhorn.unbalancedDivergence (rho, options), 64) :> IBlockwiseDistance
+
     /// The Sinkhorn solver options a DistanceOptions describes (pairs per batched solve: BlockSize, or 256).
     static member private SinkhornOptionsOf(o: DistanceOptions) =
         { SinkhornOptions.Create(o.Epsilon) with
@@ -723,6 +800,12 @@ type Distances =
            entry "sliced-w2" dists pseudo "sliced W₂: (mean over L directions θ of W₂²(θᵀx, θᵀy))^{1/2}; directions drawn once per instance" slicedOptions (sliced "sliced")
            entry "sliced-w2-cost" dists divergence "sliced W₂²" slicedOptions (sliced "cost")
            entry "max-sliced-w2" dists pseudo "max over the L directions of W₂(θᵀx, θᵀy)" slicedOptions (sliced "max")
+           entry "exact-w1" dists metric "exact W₁ = min_P ⟨P, ‖x − y‖⟩ (network simplex per pair, as POT's emd2)" [] (fun o ->
+               Distances.ExactWasserstein(1.0, o.BlockSize))
+           entry "exact-w2" dists metric "exact W₂ = (min_P ⟨P, ‖x − y‖²⟩)^{1/2} (network simplex per pair)" [] (fun o ->
+               Distances.ExactWasserstein(2.0, o.BlockSize))
+           entry "exact-w2-cost" dists divergence "exact W₂² = min_P ⟨P, ‖x − y‖²⟩ (POT's emd2 with the squared Euclidean cost)" [] (fun o ->
+               Distances.ExactWassersteinCost(2.0, o.BlockSize))
            entry "bures" dists pseudo "Bures–Wasserstein W₂ between the Gaussian fits (mean, full covariance)" [] (fun o -> Distances.Bures o.BlockSize)
            entry "bures-cost" dists divergence "its square" [] (fun o -> Distances.BuresCost o.BlockSize)
            entry "bures-diag" dists pseudo "(‖m₁ − m₂‖² + ‖σ₁ − σ₂‖²)^{1/2}, diagonal Gaussian fits" [] (fun o -> Distances.BuresDiagonal o.BlockSize)
@@ -733,7 +816,11 @@ type Distances =
            entry "sinkhorn" dists divergence "transport cost ⟨P_ε, C⟩ of the entropic plan, C = ‖x − y‖² (POT's sinkhorn2)" sinkhornOptions (fun o ->
                Distances.Sinkhorn(Distances.SinkhornOptionsOf o))
            entry "sinkhorn-divergence" dists divergence "S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) ≥ 0, zero for a = b" sinkhornOptions (fun o ->
-               Distances.SinkhornDivergence(Distances.SinkhornOptionsOf o)) |]
+               Distances.SinkhornDivergence(Distances.SinkhornOptionsOf o))
+           entry "sinkhorn-unbalanced" dists divergence "⟨P, C⟩ of the unbalanced entropic plan: marginals relaxed by ρ·KL, entropy relative to a⊗b; → sinkhorn as ρ → ∞" ("Rho" :: sinkhornOptions) (fun o ->
+               Distances.SinkhornUnbalanced(o.Rho, Distances.SinkhornOptionsOf o))
+           entry "sinkhorn-divergence-unbalanced" dists divergence "OT_ε,ρ(a, b) − ½OT_ε,ρ(a, a) − ½OT_ε,ρ(b, b) + ε/2·(m(a) − m(b))² ≥ 0 (Séjourné et al. 2019)" ("Rho" :: sinkhornOptions) (fun o ->
+               Distances.SinkhornDivergenceUnbalanced(o.Rho, Distances.SinkhornOptionsOf o)) |]
         |> Array.AsReadOnly
         :> Collections.Generic.IReadOnlyList<DistanceDescriptor>
 

@@ -69,6 +69,36 @@ type ISinkhornDistance =
     /// <summary>The convergence record of every solve this distance has run (see <see cref="T:DistEmbed.Core.SinkhornDiagnostics"/>).</summary>
     abstract Diagnostics: SinkhornDiagnostics
 
+/// <summary>The outcome of a batched unbalanced Sinkhorn solve between B pairs of measures (a_i, b_i) with masses.</summary>
+/// <remarks>Disposing the result disposes its tensors.</remarks>
+type UnbalancedSinkhornResult =
+    { /// <summary>⟨P, C⟩ of the plan, [B] (what POT 0.8.2's <c>ot.unbalanced.sinkhorn_unbalanced2</c> returns, for the counting reference).</summary>
+      TransportCost: torch.Tensor
+      /// <summary>
+      /// The dual value OT_ε,ρ = Σ_i a_i φ(F_i) + Σ_j b_j φ(G_j) − ε Σ_ij (P_ij − μ_i ν_j), φ(t) = ρ(1 − e^{−t/ρ}),
+      /// equal at convergence to min ⟨P, C⟩ + ε KL(P | μ⊗ν) + ρ KL(P1 | a) + ρ KL(Pᵀ1 | b), [B].
+      /// </summary>
+      EntropicCost: torch.Tensor
+      /// <summary>The mass Σ_ij P_ij of the plan, [B].</summary>
+      Mass: torch.Tensor
+      /// <summary>The plan P_ij = μ_i ν_j exp((F_i + G_j − C_ij)/ε), [B, T, T'], when <c>KeepPlan</c> is set; null otherwise.</summary>
+      Plan: torch.Tensor
+      /// <summary>The potential on a's points, [B, T] (zero at zero mass).</summary>
+      F: torch.Tensor
+      /// <summary>The potential on b's points, [B, T'] (zero at zero mass).</summary>
+      G: torch.Tensor
+      /// <summary>The iterations run.</summary>
+      Iterations: int
+      /// <summary>The largest change of a potential over ε in the last checked iteration, max(‖ΔF‖∞, ‖ΔG‖∞)/ε (the largest over the pairs).</summary>
+      Residual: float
+      /// <summary>Whether the residual met the tolerance before MaxIterations.</summary>
+      Converged: bool }
+
+    interface IDisposable with
+        member this.Dispose() =
+            for t in [ this.TransportCost; this.EntropicCost; this.Mass; this.Plan; this.F; this.G ] do
+                if not (isNull t) then t.Dispose()
+
 /// <summary>
 /// Batched entropic optimal transport between weighted empirical distributions: log-domain Sinkhorn iterations,
 /// the transport cost, the entropic cost, the plan, and the debiased Sinkhorn divergence; float32/float64, any
@@ -308,4 +338,181 @@ module Sinkhorn =
                 let sb = pairedBlocks b b options.BlockSize self
                 let c = pairwiseBlocks a b options.BlockSize cross
                 (SinkhornSolver.debiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L)).MoveToOuterDisposeScope() }
+        :> IDistance
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Unbalanced transport
+
+    /// Checks a points tensor [B,T,d] with masses [B,T] (finite, non-negative, no all-zero row) by building the
+    /// (normalising) batch, and returns the masses in the points' dtype.
+    let private checkMasses (pointsName: string) (massesName: string) (points: Tensor) (masses: Tensor) : Tensor =
+        if isNull points then raise (ArgumentNullException(pointsName, $"{pointsName} must not be null."))
+        if isNull masses then raise (ArgumentNullException(massesName, $"{massesName} must not be null."))
+        TensorChecks.floating pointsName points
+        TensorChecks.floating massesName masses
+        if points.dim() <> 3L || points.shape |> Array.exists (fun s -> s = 0L) then
+            Validation.fail pointsName $"{pointsName} has shape {TensorChecks.shape points}; it must be [B, T, d] with B, T, d ≥ 1."
+        if masses.dim() <> 2L || masses.shape.[0] <> points.shape.[0] || masses.shape.[1] <> points.shape.[1] then
+            Validation.fail massesName $"{massesName} has shape {TensorChecks.shape masses} but {pointsName} has shape {TensorChecks.shape points}; it must be [B, T] = [{points.shape.[0]},{points.shape.[1]}]."
+        if not (TensorChecks.sameDevice masses.device points.device) then
+            Validation.fail massesName $"{massesName} is on {masses.device} but {pointsName} is on {points.device}; both must be on one device."
+        (use _ = torch.NewDisposeScope()
+         let m = masses.detach()
+         TensorChecks.finite massesName m
+         match TensorChecks.firstTrue (m.lt(TensorChecks.zero.Force())) with
+         | Some idx -> Validation.fail massesName $"{massesName}[{idx.[0]},{idx.[1]}] is negative; masses must be non-negative."
+         | None -> ()
+         match TensorChecks.firstTrue (m.sum(1L).le(TensorChecks.zero.Force())) with
+         | Some row -> Validation.fail massesName $"{massesName} row {row.[0]} is all zero: measure {row.[0]} is empty."
+         | None -> ()
+         TensorChecks.finite pointsName (points.detach().masked_fill(m.le(TensorChecks.zero.Force()).unsqueeze(2L), TensorChecks.zero.Force())))
+        if masses.dtype = points.dtype then masses else masses.to_type points.dtype
+
+    /// <summary>
+    /// Solves B unbalanced entropic OT problems between measures with masses (not normalised):
+    /// min_P ⟨P, C⟩ + ε KL(P | μ⊗ν) + ρ KL(P1 | a) + ρ KL(Pᵀ1 | b), C_ij = ‖x_i − y_j‖^p.
+    /// </summary>
+    /// <remarks>
+    /// <para>Log-domain Sinkhorn with the damping exponent λ = ρ/(ρ + ε) [6, Alg. 1, Prop. 3.6; 7]:
+    /// G = λ(ε log(b/ν) − ε log Σ_i μ_i e^{(F_i − C_ij)/ε}), F = λ(ε log(a/μ) − ε log Σ_j ν_j e^{(G_j − C_ij)/ε}).
+    /// <paramref name="reference"/> = <c>Product</c> takes μ⊗ν = a⊗b (GeomLoss, [7]); <c>Counting</c> the counting
+    /// measure on the points of positive mass, which is POT 0.8.2's <c>ot.unbalanced.sinkhorn_unbalanced</c>
+    /// (u = (a/Kv)^λ): with it, TransportCost is POT's <c>sinkhorn_unbalanced2</c>. ρ = +∞ is balanced transport
+    /// (equal masses needed). GeomLoss's <c>reach</c> r is ρ = r^p. Stops when max(‖ΔF‖∞, ‖ΔG‖∞)/ε ≤ Tolerance
+    /// (checked every CheckEvery iterations); each half-step is a λ-contraction. EpsilonScaling and BlockSize are not used.</para>
+    /// <para>Gradients as for <see cref="M:DistEmbed.Core.Sinkhorn.Solve(DistEmbed.Core.DistributionBatch,DistEmbed.Core.DistributionBatch,DistEmbed.Core.SinkhornOptions)"/>:
+    /// Envelope differentiates EntropicCost at fixed potentials (∂/∂C = P, exact at convergence) and TransportCost
+    /// with the plan held fixed; Unrolled differentiates through the iterations. Masses are differentiable too.</para>
+    /// <para>[6] L. Chizat, G. Peyré, B. Schmitzer, F.-X. Vialard, "Scaling algorithms for unbalanced optimal transport problems", Math. Comp. 87 (2018), arXiv:1607.05816.
+    /// [7] T. Séjourné, J. Feydy, F.-X. Vialard, A. Trouvé, G. Peyré, "Sinkhorn Divergences for Unbalanced Optimal Transport", arXiv:1910.12958 (2019).</para>
+    /// </remarks>
+    /// <param name="pointsA">The points of a, [B, T, d], float32/float64.</param>
+    /// <param name="massesA">The masses of a, [B, T]: finite, ≥ 0, no all-zero row; zero = padding.</param>
+    /// <param name="pointsB">The points of b, [B, T', d], same B, d, dtype and device.</param>
+    /// <param name="massesB">The masses of b, [B, T'].</param>
+    /// <param name="rho">The marginal relaxation ρ &gt; 0 (POT's <c>reg_m</c>), +∞ allowed.</param>
+    /// <param name="reference">The entropy's reference measure (<c>Product</c> or <c>Counting</c>).</param>
+    /// <param name="options">Solver options (Epsilon, Power, MaxIterations, Tolerance, CheckEvery, Gradient, KeepPlan, OnNonConvergence).</param>
+    /// <returns>The result (see <see cref="T:DistEmbed.Core.UnbalancedSinkhornResult"/>).</returns>
+    /// <exception cref="T:System.ArgumentException">A shape, value, dtype or device rule is broken (the message names the argument), ρ ≤ 0 or NaN, an undefined reference, an option out of range.</exception>
+    /// <exception cref="T:DistEmbed.Core.SinkhornNotConvergedException">MaxIterations was reached above the tolerance and OnNonConvergence is Throw.</exception>
+    [<CompiledName("SolveUnbalanced")>]
+    let solveUnbalanced (pointsA: Tensor, massesA: Tensor, pointsB: Tensor, massesB: Tensor, rho: float, reference: EntropyReference, options: SinkhornOptions) : UnbalancedSinkhornResult =
+        NativeRuntime.EnsureInitialized()
+        SinkhornSolver.checkOptions options
+        SinkhornSolver.checkRho "rho" rho
+        if not (Enum.IsDefined(typeof<EntropyReference>, reference)) then
+            Validation.fail "reference" $"reference = {int reference} is invalid; valid values: Product, Counting."
+        use _ = torch.NewDisposeScope()
+        let wa = checkMasses "pointsA" "massesA" pointsA massesA
+        let wb = checkMasses "pointsB" "massesB" pointsB massesB
+        if pointsA.shape.[0] <> pointsB.shape.[0] then
+            Validation.fail "pointsB" $"pointsB has {pointsB.shape.[0]} measures but pointsA has {pointsA.shape.[0]}; paired solves need equal counts."
+        if pointsA.shape.[2] <> pointsB.shape.[2] then
+            Validation.fail "pointsB" $"pointsB has dimension d = {pointsB.shape.[2]} but pointsA has d = {pointsA.shape.[2]}; both must live in one space."
+        if pointsA.dtype <> pointsB.dtype then
+            Validation.fail "pointsB" $"pointsB has dtype {pointsB.dtype} but pointsA has dtype {pointsA.dtype}; both must have one dtype."
+        if not (TensorChecks.sameDevice pointsA.device pointsB.device) then
+            Validation.fail "pointsB" $"pointsB is on {pointsB.device} but pointsA is on {pointsA.device}; both must be on one device."
+        let r = SinkhornSolver.unbalancedSolve pointsA wa pointsB wb rho (reference = EntropyReference.Product) options options.KeepPlan
+        enforce options null (ref 0) "sinkhorn-unbalanced" r.Outcome
+        { TransportCost = r.Transport.MoveToOuterDisposeScope()
+          EntropicCost = r.Dual.MoveToOuterDisposeScope()
+          Mass = r.Mass.MoveToOuterDisposeScope()
+          Plan = (if isNull r.Plan then null else r.Plan.MoveToOuterDisposeScope())
+          F = r.F.MoveToOuterDisposeScope()
+          G = r.G.MoveToOuterDisposeScope()
+          Iterations = r.Outcome.Iterations
+          Residual = r.Outcome.Error
+          Converged = r.Outcome.Converged }
+
+    /// <summary>
+    /// The divergence-like cost <c>sinkhorn-unbalanced</c>: ⟨P, C⟩ of the unbalanced entropic plan (entropy relative to
+    /// a⊗b, marginals relaxed by ρ·KL) between the distributions of two batches, paired [B] and pairwise [B, B'].
+    /// </summary>
+    /// <remarks>
+    /// Symmetric, not a metric. The distributions are probability measures (a batch normalises its weights), so ρ
+    /// sets how much mass may be created or destroyed instead of transported far: cheaper than ⟨P, C⟩ of balanced
+    /// Sinkhorn when the measures differ by far-away mass (outliers), and equal to it as ρ → ∞. See
+    /// <see cref="M:DistEmbed.Core.Sinkhorn.SolveUnbalanced(TorchSharp.torch.Tensor,TorchSharp.torch.Tensor,TorchSharp.torch.Tensor,TorchSharp.torch.Tensor,System.Double,DistEmbed.Core.EntropyReference,DistEmbed.Core.SinkhornOptions)"/>
+    /// for the iteration, the references and the gradients. Convergence is recorded in <c>Diagnostics</c> (the error
+    /// there is the potentials' residual).
+    /// </remarks>
+    /// <param name="rho">ρ &gt; 0 (+∞: balanced).</param>
+    /// <param name="options">Solver options.</param>
+    /// <returns>An <see cref="T:DistEmbed.Core.IDistance"/> accepting <see cref="T:DistEmbed.Core.DistributionBatch"/> inputs.</returns>
+    /// <exception cref="T:System.ArgumentException">ρ ≤ 0 or NaN, or an option out of range.</exception>
+    [<CompiledName("UnbalancedDistance")>]
+    let unbalancedDistance (rho: float, options: SinkhornOptions) : IDistance =
+        SinkhornSolver.checkOptions options
+        SinkhornSolver.checkRho "rho" rho
+        let name = "sinkhorn-unbalanced"
+        let diagnostics = SinkhornDiagnostics()
+        let warned = ref 0
+        let compute x wa y wb =
+            let r = SinkhornSolver.unbalancedSolve x wa y wb rho true options false
+            enforce options diagnostics warned name r.Outcome
+            r.Transport
+        { new ISinkhornDistance with
+            member _.Diagnostics = diagnostics
+          interface IDistance with
+            member _.Name = name
+            member _.IsMetric = false
+            member _.IsSymmetric = true
+            member _.Accepts = Representation.Distributions
+            member _.Paired(a, b) =
+                let a, b = inputs name a b true
+                pairedBlocks a b options.BlockSize compute
+            member _.Pairwise(a, b) =
+                let a, b = inputs name a b false
+                pairwiseBlocks a b options.BlockSize compute }
+        :> IDistance
+
+    /// <summary>
+    /// The divergence <c>sinkhorn-divergence-unbalanced</c>: S_ε,ρ(a, b) = OT_ε,ρ(a, b) − ½OT_ε,ρ(a, a) − ½OT_ε,ρ(b, b)
+    /// + (ε/2)(m(a) − m(b))² [7], OT_ε,ρ the unbalanced entropic cost with the entropy relative to a⊗b, paired [B]
+    /// and pairwise [B, B'].
+    /// </summary>
+    /// <remarks>
+    /// S ≥ 0 and S(a, a) = 0 [7]; symmetric, not a metric. For the probability measures of a batch the mass term is 0;
+    /// GeomLoss's <c>SamplesLoss("sinkhorn", p, blur, reach)</c> computes it with ε = blur^p, ρ = reach^p in its own
+    /// cost units (½‖x − y‖² for p = 2). The terms are combined in float64 and clamped at 0 (see <c>Divergence</c>).
+    /// Envelope gradients are exact at convergence.
+    /// </remarks>
+    /// <param name="rho">ρ &gt; 0 (+∞: the balanced divergence).</param>
+    /// <param name="options">Solver options (KeepPlan is ignored).</param>
+    /// <returns>An <see cref="T:DistEmbed.Core.IDistance"/> accepting <see cref="T:DistEmbed.Core.DistributionBatch"/> inputs.</returns>
+    /// <exception cref="T:System.ArgumentException">ρ ≤ 0 or NaN, or an option out of range.</exception>
+    [<CompiledName("UnbalancedDivergence")>]
+    let unbalancedDivergence (rho: float, options: SinkhornOptions) : IDistance =
+        SinkhornSolver.checkOptions options
+        SinkhornSolver.checkRho "rho" rho
+        let name = "sinkhorn-divergence-unbalanced"
+        let diagnostics = SinkhornDiagnostics()
+        let warned = ref 0
+        let solveTerm x wa y wb =
+            let r = SinkhornSolver.unbalancedSolve x wa y wb rho true options false
+            enforce options diagnostics warned name r.Outcome
+            r.Dual
+        let mass (wa: Tensor) = wa.sum(1L)
+        let self x wa (_: Tensor) (_: Tensor) = solveTerm x wa x wa
+        { new ISinkhornDistance with
+            member _.Diagnostics = diagnostics
+          interface IDistance with
+            member _.Name = name
+            member _.IsMetric = false
+            member _.IsSymmetric = true
+            member _.Accepts = Representation.Distributions
+            member _.Paired(a, b) =
+                let a, b = inputs name a b true
+                pairedBlocks a b options.BlockSize (fun x wa y wb ->
+                    SinkhornSolver.unbalancedDebiased (solveTerm x wa y wb) (solveTerm x wa x wa) (solveTerm y wb y wb) (mass wa) (mass wb) options.Epsilon)
+            member _.Pairwise(a, b) =
+                let a, b = inputs name a b false
+                use _ = torch.NewDisposeScope()
+                let sa = pairedBlocks a a options.BlockSize self
+                let sb = pairedBlocks b b options.BlockSize self
+                let c = pairwiseBlocks a b options.BlockSize solveTerm
+                let ma, mb = mass a.Weights, mass b.Weights
+                (SinkhornSolver.unbalancedDebiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L) (ma.unsqueeze 1L) (mb.unsqueeze 0L) options.Epsilon).MoveToOuterDisposeScope() }
         :> IDistance

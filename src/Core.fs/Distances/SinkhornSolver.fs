@@ -698,3 +698,111 @@ module internal SinkhornSolver =
         let f64 = asType torch.float64
         let s = cross |> f64 |> fun c -> c - mulBy (plus (f64 selfA) (f64 selfB)) 0.5
         asType cross.dtype (clampMin s 0.0)
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Unbalanced transport (KL-relaxed marginals)
+
+    /// The outcome of a batched unbalanced solve: ⟨P, C⟩ (plan held fixed under Envelope), the dual value, the plan's
+    /// mass, the plan (when asked for), the potentials and the iteration record.
+    type Unbalanced =
+        { Transport: Tensor
+          Dual: Tensor
+          Mass: Tensor
+          Plan: Tensor
+          F: Tensor
+          G: Tensor
+          Outcome: Outcome }
+
+    /// Checks ρ (&gt; 0, +∞ allowed) under the given argument name.
+    let checkRho (name: string) (rho: float) =
+        if Double.IsNaN rho || rho <= 0.0 then
+            Validation.fail name $"{name} = {rho} is invalid; the marginal relaxation ρ must be > 0 (+∞ gives balanced transport)."
+
+    /// φ(t) = ρ(1 − e^{−t/ρ}) = −ρ·expm1(−t/ρ), the dual term of ρ·KL (Séjourné et al. 2019, the dual with
+    /// φ*(q) = ρ(e^{q/ρ} − 1)); t itself for ρ = ∞.
+    let private dualMarginal (rho: float) (t: Tensor) =
+        if Double.IsPositiveInfinity rho then t
+        else mulBy ((mulBy t (-1.0 / rho)).expm1()) -rho
+
+    /// Unbalanced entropic OT between masses wa [B,T] on x [B,T,d] and wb [B,T'] on y [B,T',d] (not normalised):
+    /// min_P ⟨P, C⟩ + ε KL(P | μ⊗ν) + ρ KL(P1 | a) + ρ KL(Pᵀ1 | b), μ⊗ν = a⊗b (product) or the counting measure on
+    /// the points of positive mass. Log-domain iterations with λ = ρ/(ρ + ε) (Chizat et al. 2018, Alg. 1 with the
+    /// KL proximal step of Prop. 3.6; Séjourné et al. 2019, the aprox form)
+    ///   g = λ·(ε log(b/ν) − ε log Σ_i μ_i e^{(f_i − C_ij)/ε}),  f = λ·(ε log(a/μ) − ε log Σ_j ν_j e^{(g_j − C_ij)/ε}),
+    /// from f = 0, checked every CheckEvery iterations: stop when max(‖Δf‖∞, ‖Δg‖∞)/ε ≤ Tolerance for every pair.
+    /// Envelope: the iterations run without autograd, and the dual value
+    ///   D = Σ_i a_i φ(f_i) + Σ_j b_j φ(g_j) − ε Σ_ij (P_ij − μ_i ν_j),  P_ij = μ_i ν_j e^{(f_i + g_j − C_ij)/ε},
+    /// is formed from the detached potentials with the cost and the masses live: its gradient is the envelope
+    /// gradient (∂D/∂C = P, ∂D/∂a at fixed potentials). Unrolled: the iterations are on the tape.
+    let unbalancedSolve (x: Tensor) (wa: Tensor) (y: Tensor) (wb: Tensor) (rho: float) (product: bool) (o: SinkhornOptions) (keepPlan: bool) : Unbalanced =
+        let eps = o.Epsilon
+        let lambda = if Double.IsPositiveInfinity rho then 1.0 else rho / (rho + eps)
+        let maskA = positive wa
+        let maskB = positive wb
+        let unit (w: Tensor) = w / w.sum(1L, keepdim = true)
+        // A per-item centre from the normalised masses (detached; the cost is translation invariant).
+        let m = centre x (unit (wa.detach())) y (unit (wb.detach()))
+        let xc, yc = x - m, y - m
+        let unrolled = o.Gradient = SinkhornGradient.Unrolled && torch.is_grad_enabled ()
+        let live (t: Tensor) = if unrolled then t else t.detach()
+        // log μ, log ν and ε log(a/μ), ε log(b/ν) (0 off the support).
+        let referenceLog (w: Tensor) (mask: Tensor) =
+            if product then logWeights w
+            else torch.where(mask, torch.zeros_like w, fillLike w Double.NegativeInfinity)
+        let shift (w: Tensor) (mask: Tensor) =
+            if product then torch.zeros_like w else masked mask (mulBy (logWeights w) eps)
+        let iterate (c: Tensor) (wa: Tensor) (wb: Tensor) =
+            let k = mulBy c (-1.0 / eps)
+            let logMu, logNu = referenceLog wa maskA, referenceLog wb maskB
+            let shiftA, shiftB = shift wa maskA, shift wb maskB
+            let mutable f = torch.zeros_like wa
+            let mutable g = torch.zeros_like wb
+            let mutable it = 0
+            let mutable result = ValueNone
+            while result.IsNone do
+                let gNext = scoped (fun () -> masked maskB (mulBy (plus shiftB (updateG null k f logMu eps)) lambda))
+                let fNext = scoped (fun () -> masked maskA (mulBy (plus shiftA (updateF null k gNext logNu eps)) lambda))
+                it <- it + 1
+                if it % o.CheckEvery = 0 || it >= o.MaxIterations then
+                    let change =
+                        use _ = torch.no_grad ()
+                        use _ = torch.NewDisposeScope()
+                        let e = toHost (torch.maximum((fNext - f).abs().amax([| 1L |]), (gNext - g).abs().amax([| 1L |])).max()) / eps
+                        if Double.IsNaN e then Double.PositiveInfinity else e
+                    if change <= o.Tolerance || it >= o.MaxIterations then
+                        result <- ValueSome { Iterations = it; Converged = (change <= o.Tolerance); Error = change }
+                f <- replace f fNext
+                g <- replace g gNext
+            f, g, result.Value
+        let f, g, outcome =
+            if unrolled then iterate (pairCost o.Power xc yc) wa wb
+            else
+                use _ = torch.no_grad ()
+                iterate (pairCost o.Power (xc.detach()) (yc.detach())) (wa.detach()) (wb.detach())
+        let f, g = live f, live g
+        let c = pairCost o.Power xc yc
+        let logMu, logNu = referenceLog wa maskA, referenceLog wb maskB
+        let logRef = plus (logMu.unsqueeze 2L) (logNu.unsqueeze 1L)
+        let plan = (plus (mulBy (plus (plus (f.unsqueeze 2L) (g.unsqueeze 1L)) (mulBy c -1.0)) (1.0 / eps)) logRef).exp()
+        let dual =
+            plus (plus ((wa * dualMarginal rho f).sum(1L)) ((wb * dualMarginal rho g).sum(1L)))
+                 (mulBy ((plan - logRef.exp()).sum([| 1L; 2L |])) -eps)
+        // ⟨P, C⟩: through the iterations when unrolled, else with the plan held fixed (POT's convention, as balanced).
+        let transport = ((if unrolled then plan else plan.detach()) * c).sum([| 1L; 2L |])
+        let mass = plan.detach().sum([| 1L; 2L |])
+        { Transport = transport
+          Dual = dual
+          Mass = mass
+          Plan = (if keepPlan then plan.detach() else null)
+          F = f.detach()
+          G = g.detach()
+          Outcome = outcome }
+
+    /// S = OT(a, b) − ½OT(a, a) − ½OT(b, b) + (ε/2)(m(a) − m(b))² (Séjourné et al. 2019, the unbalanced Sinkhorn
+    /// divergence) from its terms and the masses m [B] (broadcast), in float64, returned as max(S, 0) in the terms'
+    /// dtype: S ≥ 0 holds exactly, so a negative value is rounding of the terms or an unconverged solve.
+    let unbalancedDebiased (cross: Tensor) (selfA: Tensor) (selfB: Tensor) (massA: Tensor) (massB: Tensor) (eps: float) =
+        let f64 = asType torch.float64
+        let dm = f64 massA - f64 massB
+        let s = plus (f64 cross - mulBy (plus (f64 selfA) (f64 selfB)) 0.5) (mulBy (dm * dm) (0.5 * eps))
+        asType cross.dtype (clampMin s 0.0)

@@ -35,6 +35,8 @@ type LossOptions() =
     member val NTXent = NTXentLossOptions() with get, set
     /// <summary>Options of <c>multi-similarity</c> (α = 2, β = 50, λ = 0.5, mean).</summary>
     member val MultiSimilarity = MultiSimilarityLossOptions() with get, set
+    /// <summary>Options of <c>prototype</c> (temperature 1, mean).</summary>
+    member val Prototype = PrototypeLossOptions() with get, set
 
 /// <summary>Whether a loss is computed on triplets or on positive and negative pairs.</summary>
 type LossTuples =
@@ -63,7 +65,7 @@ type LossDescriptor internal (name: string, tuples: LossTuples, summary: string,
 
 /// <summary>
 /// The loss catalog: <c>triplet</c> (<c>TripletMarginLoss</c>), <c>contrastive</c> (<c>ContrastiveLoss</c>),
-/// <c>ntxent</c> (<c>NTXentLoss</c>), <c>multi-similarity</c> (<c>MultiSimilarityLoss</c>), created by name with
+/// <c>ntxent</c> (<c>NTXentLoss</c>), <c>multi-similarity</c> (<c>MultiSimilarityLoss</c>), <c>prototype</c> (<c>PrototypeLoss</c>), created by name with
 /// <see cref="T:DistEmbed.Core.LossOptions"/>; the default is <see cref="P:DistEmbed.Core.Losses.Default"/>.
 /// </summary>
 [<AbstractClass; Sealed>]
@@ -89,7 +91,9 @@ type Losses =
            LossDescriptor("ntxent", LossTuples.Pairs, "normalised temperature-scaled cross-entropy over −D/τ (SimCLR)", "NTXent", fun o ->
                Losses.Pairs("ntxent", fun e y d p -> NTXentLoss.compute (e, y, d, p, o.NTXent)))
            LossDescriptor("multi-similarity", LossTuples.Pairs, "multi-similarity loss over −D (Wang et al. 2019)", "MultiSimilarity", fun o ->
-               Losses.Pairs("multi-similarity", fun e y d p -> MultiSimilarityLoss.compute (e, y, d, p, o.MultiSimilarity))) |]
+               Losses.Pairs("multi-similarity", fun e y d p -> MultiSimilarityLoss.compute (e, y, d, p, o.MultiSimilarity)))
+           LossDescriptor("prototype", LossTuples.Triplets, "softmax over −D/τ to class prototypes = W2 barycenters of the batch's classes (ProxyNCA, Movshovitz-Attias et al. 2017); anchors: the triplets' anchors", "Prototype", fun o ->
+               Losses.Loss("prototype", fun e y d t -> PrototypeLoss.compute (e, y, d, t, o.Prototype))) |]
         |> Array.AsReadOnly
         :> IReadOnlyList<LossDescriptor>
 

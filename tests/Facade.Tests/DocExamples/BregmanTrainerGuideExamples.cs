@@ -1,4 +1,4 @@
-using DistEmbed.Core.Bregman;
+using DistEmbed.Bregman;
 using DistEmbed.Sequences;
 using DistEmbed.Training;
 using TorchSharp;
@@ -38,10 +38,10 @@ public sealed class BregmanTrainerGuideExamples
         {
             #region snippet:bregman-trainer
             // train, valid: LabelledData (inputs [N, 6] float32 + int class labels); valid holds other classes.
-            using var model = new DeepBregmanModel(6, new DeepBregmanOptions
+            using var model = BregmanModel.Create(new DeepBregmanArchitecture
             {
-                Divergence = "icnn", Hidden = 32, EmbeddingDimension = 8, Generator = new GeneratorOptions { Hidden = [16] },
-            }, torch.CPU);
+                InputDimension = 6, Divergence = "icnn", Hidden = 32, EmbeddingDimension = 8, GeneratorHidden = [16],
+            });
             var options = DeepBregmanTrainer.DefaultOptions with { Epochs = 4, ClassesPerBatch = 5, ItemsPerClass = 8, LearningRate = 5e-3 };
             TrainingResult result = DeepBregmanTrainer.Train(model, train, valid, options, checkpointDirectory: folder);
             foreach (var e in result.History) Console.WriteLine($"epoch {e.Epoch}: loss {e.TrainLoss:F4}, validation MAP@R {e.ValidMapAtR:F3}");

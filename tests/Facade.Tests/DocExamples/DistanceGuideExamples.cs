@@ -1,5 +1,4 @@
 using DistEmbed;
-using DistEmbed.Core;
 using DistEmbed.Core.Reference;
 using DistEmbed.Data;
 using DistEmbed.Plots;
@@ -20,7 +19,7 @@ public sealed class DistanceGuideExamples(DocImages images) : IClassFixture<DocI
         var (x, mask) = RandomDistributions.Generate(count: 6, minLength: 20, maxLength: 60, dimension: 2, seed: 5);
         foreach (var name in new[] { "marginal-w2", "sliced-w2", "sinkhorn-divergence" })
         {
-            double[,] d = ArrayDistances.Pairwise(x, x, name, new DistanceOptions { Epsilon = 0.5, Seed = 1 }, mask, mask);
+            double[,] d = ArrayDistances.Pairwise(x, x, name, new DistanceSettings { Epsilon = 0.5, Seed = 1 }, mask, mask);
             Svg.WriteHeatmap(Path.Combine(imageFolder, $"distances-{name}.svg"), d, title: $"{name}, 6 × 6");
         }
         #endregion
@@ -37,12 +36,12 @@ public sealed class DistanceGuideExamples(DocImages images) : IClassFixture<DocI
     {
         var (x, mask) = RandomDistributions.Generate(count: 3, minLength: 5, maxLength: 9, dimension: 2, seed: 3);
         #region snippet:distances-options
-        var options = new DistanceOptions
+        var options = new DistanceSettings
         {
-            Epsilon = 0.05,          // sinkhorn, sinkhorn-divergence: entropic regularisation (squared-Euclidean cost units)
-            MaxIterations = 2000,    //   and its iteration cap and L1 marginal tolerance
+            Epsilon = 0.05,              // sinkhorn, sinkhorn-divergence: entropic regularisation (squared-Euclidean cost units)
+            SinkhornIterations = 2000,   //   and its iteration cap and L1 marginal tolerance
             Tolerance = 1e-8,
-            Projections = 256,       // sliced-w2, max-sliced-w2: random directions, drawn once from Seed
+            Projections = 256,           // sliced-w2, max-sliced-w2: random directions, drawn once from Seed
             Seed = 42,
             Bandwidths = [0.25, 1.0, 4.0],   // mmd: Gaussian kernel bandwidths
         };
@@ -61,7 +60,7 @@ public sealed class DistanceGuideExamples(DocImages images) : IClassFixture<DocI
         double exact = ExactTransport.Cost(2.0, Empirical.Uniform(p), Empirical.Uniform(q));   // W₂², network simplex, float64
         double[,] tensor = ArrayDistances.Pairwise(
             new float[,,] { { { 0, 0 }, { 1, 0 }, { 0, 2 } } }, new float[,,] { { { 1, 1 }, { 2, 1 } } },
-            "sinkhorn", new DistanceOptions { Epsilon = 0.01, Tolerance = 1e-9, MaxIterations = 20000 });   // ⟨P_ε, C⟩ → W₂² as ε → 0
+            "sinkhorn", new DistanceSettings { Epsilon = 0.01, Tolerance = 1e-9, SinkhornIterations = 20000 });   // ⟨P_ε, C⟩ → W₂² as ε → 0
         Console.WriteLine($"exact W₂² = {exact:F6}, Sinkhorn (ε = 0.01) = {tensor[0, 0]:F6}");
         #endregion
         Assert.InRange(Math.Abs(exact - tensor[0, 0]), 0, 0.05);

@@ -1,5 +1,4 @@
 using DistEmbed;
-using DistEmbed.Core;
 using DistEmbed.Core.Reference;
 using DistEmbed.Data;
 using DistEmbed.Evaluation;
@@ -42,7 +41,7 @@ public sealed class GettingStartedExamples : IDisposable
         var (y, yMask) = RandomDistributions.Generate(count: 8, minLength: 10, maxLength: 30, dimension: 3, seed: 2);
 
         double[] paired = ArrayDistances.Paired(x, y, "sliced-w2",
-            new DistanceOptions { Projections = 128, Seed = 7 }, xMask, yMask);                 // SW₂(x_i, y_i), 8 values
+            new DistanceSettings { Projections = 128, Seed = 7 }, xMask, yMask);                // SW₂(x_i, y_i), 8 values
         double[,] self = ArrayDistances.Pairwise(x, x, "energy", aMask: xMask, bMask: xMask);   // 8 × 8, zero diagonal
         #endregion
         Assert.Equal(8, paired.Length);
@@ -73,11 +72,11 @@ public sealed class GettingStartedExamples : IDisposable
     public void TensorsAndGradients()
     {
         #region snippet:getting-started-tensors
-        var distance = Distances.Create("sinkhorn-divergence", new DistanceOptions { Epsilon = 0.5 });
+        var distance = Distance.Create("sinkhorn-divergence", new DistanceSettings { Epsilon = 0.5 });
         var points = torch.randn(new long[] { 6, 20, 2 }, dtype: torch.float64, generator: torch.manual_seed(3)).requires_grad_(true);
         var targets = torch.randn(new long[] { 6, 15, 2 }, dtype: torch.float64, generator: torch.manual_seed(4));
-        using var a = DistributionBatch.FromTensors(points, null);      // uniform weights
-        using var b = DistributionBatch.FromTensors(targets, null);
+        using var a = EmbeddingBatch.Distributions(points);             // uniform weights
+        using var b = EmbeddingBatch.Distributions(targets);
         using var loss = distance.Paired(a, b).sum();                   // Σ_i S_ε(a_i, b_i)
         loss.backward();                                                // ∂loss/∂points in points.grad
         #endregion
@@ -97,8 +96,8 @@ public sealed class GettingStartedExamples : IDisposable
         Npy.Write(pointsFile, p.Cast<float>().ToArray(), [5, 9, 2]);    // float32 [5, 9, 2], written atomically
         Npy.Write(maskFile, mask.Cast<float>().ToArray(), [5, 9]);
 
-        var distance = Distances.Create("marginal-w1", null);
-        using var batch = Embeddings.Load(pointsFile, maskFile, distance.Accepts);   // a DistributionBatch
+        var distance = Distance.Create("marginal-w1");
+        using var batch = Embeddings.Load(pointsFile, maskFile, distance.Accepts);   // distributions [5, 9, 2]
         using var matrix = distance.Pairwise(batch, batch);                           // [5, 5] tensor
         #endregion
         Assert.Equal(new long[] { 5, 5 }, matrix.shape);

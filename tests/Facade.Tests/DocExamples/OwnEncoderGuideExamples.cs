@@ -1,4 +1,3 @@
-using DistEmbed.Core;
 using DistEmbed.Sequences;
 using DistEmbed.Training;
 using TorchSharp;
@@ -10,7 +9,7 @@ namespace DistEmbed.Facade.Tests.DocExamples;
 
 #region snippet:own-encoder-module
 /// <summary>An MLP mapping a feature vector to a cloud of K equally weighted points in R^d (an empirical distribution).</summary>
-public sealed class PointCloudEncoder : nn.Module<Tensor, IEmbeddingBatch>
+public sealed class PointCloudEncoder : nn.Module<Tensor, EmbeddingBatch>
 {
     private readonly Linear hidden;
     private readonly Linear output;
@@ -25,11 +24,11 @@ public sealed class PointCloudEncoder : nn.Module<Tensor, IEmbeddingBatch>
         RegisterComponents();
     }
 
-    public override IEmbeddingBatch forward(Tensor x)
+    public override EmbeddingBatch forward(Tensor x)
     {
         var cloud = output.forward(nn.functional.relu(hidden.forward(x))).reshape(x.shape[0], points, dimension);
         var weights = torch.ones(x.shape[0], points, device: x.device) / points;
-        return DistributionBatch.FromTensors(cloud, weights);
+        return EmbeddingBatch.Distributions(cloud, weights);
     }
 }
 #endregion
@@ -73,7 +72,7 @@ public sealed class OwnEncoderGuideExamples
                 Distance = "sinkhorn-divergence",     // any distance of Catalog.DistanceNames for distributions
                 Loss = "triplet", Miner = "batch-hard", Margin = 0.5,
                 Epochs = 4, ClassesPerBatch = 4, ItemsPerClass = 4, LearningRate = 2e-2,
-                SinkhornEpsilon = 0.05, SinkhornMaxIterations = 20, SinkhornEpsilonScaling = 0.5,
+                DistanceSettings = new DistanceSettings { Epsilon = 0.05, SinkhornIterations = 20, EpsilonScaling = 0.5 },
             };
             TrainingResult result = MetricLearningTrainer.Train(encoder, trainData, validData, options, checkpointDirectory: folder);
             foreach (var e in result.History) Console.WriteLine($"epoch {e.Epoch}: loss {e.TrainLoss:F3}, validation MAP@R {e.ValidMapAtR:F3}");

@@ -1,5 +1,4 @@
 using DistEmbed;
-using DistEmbed.Core;
 using DistEmbed.Data;
 using Xunit;
 
@@ -19,7 +18,7 @@ public sealed class ReadmeExamples
 
         double[,] w2 = ArrayDistances.Pairwise(a, b, "marginal-w2", aMask: aMask, bMask: bMask);     // 4 × 3
         double[,] sd = ArrayDistances.Pairwise(a, b, "sinkhorn-divergence",
-            new DistanceOptions { Epsilon = 0.5 }, aMask, bMask);                                   // debiased Sinkhorn
+            new DistanceSettings { Epsilon = 0.5 }, aMask, bMask);                                  // debiased Sinkhorn
         Console.WriteLine($"MW2(a0, b0) = {w2[0, 0]:F4}, S_0.5(a0, b0) = {sd[0, 0]:F4}");
         #endregion
         Assert.Equal((4, 3), (w2.GetLength(0), w2.GetLength(1)));

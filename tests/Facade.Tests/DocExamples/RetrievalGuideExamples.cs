@@ -1,5 +1,4 @@
 using DistEmbed;
-using DistEmbed.Core;
 using DistEmbed.Retrieval;
 using TorchSharp;
 using Xunit;
@@ -16,8 +15,8 @@ public sealed class RetrievalGuideExamples
         var g = new torch.Generator(3);
         using var galleryValues = torch.randn([2000, 4, 16], generator: g).sort(2).Values;   // 2,000 quantile embeddings
         using var queryValues = torch.randn([5, 4, 16], generator: g).sort(2).Values;
-        using var gallery = QuantileBatch.FromTensor(galleryValues, null);
-        using var queries = QuantileBatch.FromTensor(queryValues, null);
+        using var gallery = EmbeddingBatch.Quantiles(galleryValues);
+        using var queries = EmbeddingBatch.Quantiles(queryValues);
         long[] ids = Enumerable.Range(0, 2000).Select(i => 5000L + i).ToArray();
         try
         {
@@ -39,7 +38,7 @@ public sealed class RetrievalGuideExamples
             #endregion
             var overlap = Enumerable.Range(0, 5).Sum(i => hits.IdsOf(i).Intersect(truth.IdsOf(i)).Count());
             Assert.True(overlap >= 45, $"{overlap} of 50 exact neighbours found");
-            var w2 = Catalog.CreateDistance("quantile-w2", null);
+            var w2 = Distance.Create("quantile-w2");
             using var pair = w2.Pairwise(queries, gallery);
             Assert.Equal(pair[0, truth.Ids[0, 0] - 5000].item<float>(), truth.Distances[0, 0], 1e-4);
         }

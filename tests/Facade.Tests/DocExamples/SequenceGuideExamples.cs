@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using DistEmbed;
-using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.Evaluation;
 using DistEmbed.Sequences;
@@ -37,7 +36,7 @@ public sealed class SequenceGuideExamples
         File.WriteAllText(path, csv.ToString());
     }
 
-    private static float[] Flat(IEmbeddingBatch batch) => ((QuantileBatch)batch).Values.data<float>().ToArray();
+    private static float[] Flat(EmbeddingBatch batch) => batch.Values.data<float>().ToArray();
 
     [Fact]
     public void TrainFromCsvEvaluateSaveReloadEmbed()
@@ -78,13 +77,13 @@ public sealed class SequenceGuideExamples
             // Later: reload the model and its standardiser, embed new data.
             var (loaded, manifest) = Checkpoint.LoadModel(modelFolder);
             var fresh = Standardizer.FromJson(manifest.Standardizer!).Apply(SequenceFiles.Read(Path.Combine(folder, "new.csv")));
-            using var embeddings = loaded.EmbedAll(fresh);                  // a QuantileBatch [N, features, levels]
+            using var embeddings = loaded.EmbedAll(fresh);                  // quantiles [N, features, levels]
             #endregion
 
             Assert.Equal(3, result.History.Count);
             Assert.Equal(6, fresh.Count);
             Assert.Equal(Representation.Quantiles, embeddings.Representation);
-            Assert.Equal(new long[] { 6, 4, 8 }, ((QuantileBatch)embeddings).Values.shape);
+            Assert.Equal(new long[] { 6, 4, 8 }, embeddings.Values.shape);
             // The reloaded model embeds exactly as the trained one (best weights = the ones the model holds).
             using (var direct = model.EmbedAll(fresh)) Assert.Equal(Flat(direct), Flat(embeddings));
             // Held-out classes differ in their step distributions: retrieval is far above chance (P@1 ≈ 1/3 at random).

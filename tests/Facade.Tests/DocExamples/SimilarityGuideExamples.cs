@@ -49,4 +49,37 @@ public sealed class SimilarityGuideExamples
         // (up to float32 near-ties).
         Assert.True(dist[0] > 0.98, $"NNGS of a and its affine image = {dist[0]}");
     }
+
+    [Fact]
+    public void GromovWassersteinOfUnpairedSpaces()
+    {
+        var x = Gaussian(150, 8, 3);
+        // z: another sample (90 items) of a space with x's shape, in other coordinates: 8 dimensions mixed by a
+        // rotation of the first two, scaled by 4, and 2 constant extra coordinates — no item corresponds to one of x.
+        var source = Gaussian(90, 8, 4);
+        var z = new float[90, 10];
+        var (c, s) = (Math.Cos(1.1), Math.Sin(1.1));
+        for (var i = 0; i < 90; i++)
+        {
+            z[i, 0] = (float)(4 * (c * source[i, 0] - s * source[i, 1]));
+            z[i, 1] = (float)(4 * (s * source[i, 0] + c * source[i, 1]));
+            for (var k = 2; k < 8; k++) z[i, k] = 4 * source[i, k];
+            (z[i, 8], z[i, 9]) = (1f, -2f);
+        }
+        #region snippet:similarity-gw
+        // x: float[N,dx], z: float[M,dz] — N ≠ M and dx ≠ dz are fine; no item of x corresponds to an item of z.
+        GromovWassersteinComparison gw = EmbeddingSpaceSimilarity.GromovWasserstein(x, z);
+        GromovWassersteinComparison ent = EmbeddingSpaceSimilarity.GromovWasserstein(x, z, epsilon: 0.05, sampleSize: 200, seed: 1);
+        Console.WriteLine($"GW = {gw.Value:F6} on {gw.CountX} × {gw.CountY} items, {gw.Iterations} steps, converged {gw.Converged}");
+        #endregion
+        Assert.Equal((150, 90), (gw.CountX, gw.CountY));
+        Assert.True(gw.Value >= 0);
+        Assert.True(ent.Value >= 0);
+        // The same shape (two samples of one Gaussian, isometric up to scale) is much closer than a different shape:
+        // a sample of a 1-D segment embedded in 10 dimensions.
+        var line = new float[90, 10];
+        for (var i = 0; i < 90; i++) line[i, 3] = i;
+        var far = EmbeddingSpaceSimilarity.GromovWasserstein(x, line);
+        Assert.True(gw.Value < 0.5 * far.Value, $"GW(x, z) = {gw.Value}, GW(x, line) = {far.Value}");
+    }
 }

@@ -5,6 +5,9 @@ using Xunit;
 
 namespace DistEmbed.Facade.Tests.DocExamples;
 
+// The verification kit checks core distances (DistEmbed.Core.IDistance), whose representation is the core's.
+using Representation = DistEmbed.Core.Representation;
+
 #region snippet:verification-own-distance
 /// <summary>The Chebyshev distance max_k |x_k − y_k| between vectors, written by a user.</summary>
 public sealed class ChebyshevDistance : IDistance
