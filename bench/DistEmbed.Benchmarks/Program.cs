@@ -20,6 +20,8 @@ namespace DistEmbed.Benchmarks;
 ///     runs ours and the peers (bench/peers/*.py) in the same process run and prints/writes the ratio table.
 ///   retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--threads K] [--json FILE]
 ///     retrieval metrics of N labelled vectors in bounded memory (see <see cref="RetrievalScale"/>).
+///   index [--n N] [--d D] [--queries Q] [--k K] [--data random|clustered|quantile] [--ef 64,128,256] [--threads T] [--json FILE]
+///     recall@k and queries per second of the USearch HNSW index against exact blocked search (see <see cref="IndexBench"/>).
 ///   pgvector --connection STR [--n N] [--d D] [--q Q] [--queries M] [--k K] [--ef 40,100,200] [--json FILE]
 ///     PostgreSQL + pgvector: insert, exact and HNSW query rates, index build time (see <see cref="PgVectorScale"/>).
 /// </summary>
@@ -36,9 +38,10 @@ public static class Program
         if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "retrieval") return RetrievalScale.Run(args.Skip(1).ToArray());
+        if (args.Length > 0 && args[0] == "index") return IndexBench.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "online-sinkhorn") return OnlineSinkhornScale.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 

@@ -62,7 +62,9 @@ public static class Program
         root.Subcommands.Add(SequenceCommands.Evaluate());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(TvaeCommand.Create(alias: true));
-        var index = new Command("index", "Vector indexes of embeddings: PostgreSQL tables with pgvector (index export, index search).");
+        var index = new Command("index", "Vector indexes of embeddings: local USearch HNSW or exact index folders (index build, index query) and PostgreSQL tables with pgvector (index export, index search).");
+        index.Subcommands.Add(IndexLocalCommands.Build());
+        index.Subcommands.Add(IndexLocalCommands.Query());
         index.Subcommands.Add(IndexDatabaseCommands.Export());
         index.Subcommands.Add(IndexDatabaseCommands.Search());
         root.Subcommands.Add(index);

@@ -335,6 +335,25 @@ let propertyTests =
             let g = NearestNeighbours.exact (b, distance, 5, 4)
             expectSameGraph "marginal-w2" (SpaceSimilarity.nearestNeighbours (full, 5)) g.Indices)
 
+        property "search (queries against a gallery) = a sort by (distance, index), any block size (grid points, Gram and generic)" 30 gridGen (fun x ->
+            let n = Array2D.length1 x
+            let q = Array2D.init 5 (Array2D.length2 x) (fun i c -> x.[n - 1 - 2 * i, c] + (if i = 4 then 0.5 else 0.0))
+            use bq = batch q
+            use bx = batch x
+            for metric in [ "euclidean"; "lp3" ] do
+                let distance = distanceOf metric
+                let full = TensorSupport.matrix (distance.Pairwise(bq, bx))
+                for k in [ 1; n / 2; n ] do
+                    for blockSize in [ 0; 1; 3; n + 5 ] do
+                        let found = NearestNeighbours.search (bq, bx, distance, k, blockSize)
+                        for i in 0 .. 4 do
+                            let expected = [| 0 .. n - 1 |] |> Array.sortBy (fun j -> full.[i, j], j) |> Array.take k
+                            let actual = Array.init k (fun j -> found.Indices.[i, j])
+                            if actual <> expected then
+                                failtestf "%s, k %d, blockSize %d, query %d: %A, expected %A" metric k blockSize i actual expected
+                            for j in 0 .. k - 1 do
+                                expectClose 1e-12 $"{metric} distance [{i},{j}]" full.[i, expected.[j]] found.Distances.[i, j])
+
         property "prefix property: the k-NN graph is the first k columns of the k' > k graph" 30 caseGen (fun (seed, n, d, ks) ->
             let x = normalPoints (Random seed) n d
             let big = graph x "euclidean" (n - 1) 0
@@ -435,6 +454,10 @@ let validationTests =
     let e = Distances.Create("euclidean", null)
     let vb () = batch two
     testList "validation" [
+        invalid "search k = G + 1" "k" (fun () -> box (NearestNeighbours.search (vb (), vb (), e, 6, 0)))
+        invalid "search dimension mismatch" "queries" (fun () -> box (NearestNeighbours.search (batch (array2D [ [ 1.0 ] ]), vb (), e, 1, 0)))
+        invalid "search representation mismatch" "queries" (fun () ->
+            box (NearestNeighbours.search (vb (), vb (), Distances.Create("marginal-w2", null), 1, 0)))
         invalid "k-NN k = 0" "k" (fun () -> box (NearestNeighbours.exact (vb (), e, 0, 0)))
         invalid "k-NN k = N" "k" (fun () -> box (NearestNeighbours.exact (vb (), e, 5, 0)))
         invalid "k-NN blockSize < 0" "blockSize" (fun () -> box (NearestNeighbours.exact (vb (), e, 2, -1)))

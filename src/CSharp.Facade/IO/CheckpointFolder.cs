@@ -44,8 +44,11 @@ public sealed class CheckpointKind
     /// <summary>A checkpoint of the generic metric-learning trainer (<c>MetricLearningTrainer</c>): any module's weights, best weights and optimiser state.</summary>
     public static CheckpointKind MetricLearning { get; } = new("metric-learning", ["model.dat", "best.dat", "optimizer.dat", "loss.dat"], _ => false);
 
+    /// <summary>A saved vector index (<c>ExactIndex</c> or <c>HnswIndex</c> of <c>DistEmbed.Retrieval</c>, <c>distembed index build</c>).</summary>
+    public static CheckpointKind VectorIndex { get; } = new("vector-index", ["index.usearch", "vectors.npy", "ids.npy"], _ => false);
+
     /// <summary>Every kind.</summary>
-    public static IReadOnlyList<CheckpointKind> All { get; } = [SequenceEmbedder, DeepBregman, Tvae, MetricLearning];
+    public static IReadOnlyList<CheckpointKind> All { get; } = [SequenceEmbedder, DeepBregman, Tvae, MetricLearning, VectorIndex];
 
     /// <summary>The kind a parsed manifest declares (its <c>"kind"</c>, or the shape of a manifest written before that field existed).</summary>
     /// <param name="manifest">The manifest's root object.</param>

@@ -177,6 +177,30 @@ public static class Npy
     /// <exception cref="DirectoryNotFoundException">The target folder does not exist.</exception>
     public static void Write(string path, float[] data, long[] shape) => Write(path, new NpyArray(data, shape));
 
+    /// <summary>Writes int64 values as a .npy file of dtype <c>&lt;i8</c> (C order), atomically (ids, neighbour lists).</summary>
+    /// <param name="path">The target file (replaced if it exists; its folder must exist).</param>
+    /// <param name="data">The values, row-major.</param>
+    /// <param name="shape">The shape; its product must equal the number of values.</param>
+    /// <exception cref="ArgumentException">An empty path, or a shape whose product is not <paramref name="data"/>'s length (names shape).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="data"/> or <paramref name="shape"/> is null.</exception>
+    /// <exception cref="DirectoryNotFoundException">The target folder does not exist.</exception>
+    public static void Write(string path, long[] data, long[] shape)
+    {
+        CheckPath(path);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(shape);
+        if (ElementCount(shape, nameof(shape)) != data.LongLength)
+            throw new ArgumentException($"shape {FormatShape(shape)} holds {ElementCount(shape, nameof(shape))} values but data has {data.LongLength}.", nameof(shape));
+        var header = HeaderBytes("<i8", shape);
+        AtomicFile.Write(path, stream =>
+        {
+            stream.Write(header);
+            var bytes = new byte[8 * data.Length];
+            for (var i = 0; i < data.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(8 * i), data[i]);
+            stream.Write(bytes);
+        });
+    }
+
     /// <summary>Writes an array as a .npy file of its <see cref="NpyArray.DType"/>, atomically.</summary>
     /// <param name="path">The target file (replaced if it exists; its folder must exist).</param>
     /// <param name="array">The array.</param>
@@ -603,7 +627,7 @@ public static class Npy
         return dict + new string(' ', (unpadded + 63) / 64 * 64 - unpadded) + "\n";
     }
 
-    private static byte[] HeaderBytes(string dtype, long[] shape)
+    internal static byte[] HeaderBytes(string dtype, long[] shape)
     {
         var dict = $"{{'descr': '{dtype}', 'fortran_order': False, 'shape': {FormatShape(shape)}, }}";
         // Version 1.0 stores the header length in 2 bytes; longer headers (rank in the thousands) need 2.0.

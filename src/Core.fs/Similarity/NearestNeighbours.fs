@@ -39,6 +39,38 @@ type NeighbourGraph(indices: int[,], distances: float[,]) =
     member _.K = Array2D.length2 indices
 
 /// <summary>
+/// The k nearest gallery items of each of Q queries, nearest first, ties broken by the smaller gallery index (the
+/// result of <see cref="M:DistEmbed.Core.Similarity.NearestNeighbours.Search"/>).
+/// </summary>
+/// <param name="indices">Q × k gallery indices; row q lists the neighbours of query q.</param>
+/// <param name="distances">Q × k distances d(query q, gallery item), non-decreasing along each row.</param>
+/// <exception cref="T:System.ArgumentException">indices and distances differ in shape (names distances), or an index is
+/// negative (names indices).</exception>
+[<Sealed>]
+type NeighbourLists(indices: int[,], distances: float[,]) =
+    do
+        Validation.notNull "indices" indices
+        Validation.notNull "distances" distances
+        let q, k = Array2D.length1 indices, Array2D.length2 indices
+        if Array2D.length1 distances <> q || Array2D.length2 distances <> k then
+            Validation.fail
+                "distances"
+                $"distances has shape [{Array2D.length1 distances},{Array2D.length2 distances}] but indices has shape [{q},{k}]; they must match."
+        for i in 0 .. q - 1 do
+            for j in 0 .. k - 1 do
+                if indices.[i, j] < 0 then
+                    Validation.fail "indices" $"indices[{i},{j}] = {indices.[i, j]} is negative; gallery indices are ≥ 0."
+
+    /// <summary>Q × k gallery indices: row q lists the k nearest gallery items to query q, nearest first.</summary>
+    member _.Indices = indices
+    /// <summary>Q × k distances to those items (float64), non-decreasing along each row.</summary>
+    member _.Distances = distances
+    /// <summary>The number of queries Q.</summary>
+    member _.Count = Array2D.length1 indices
+    /// <summary>The number of neighbours per query k.</summary>
+    member _.K = Array2D.length2 indices
+
+/// <summary>
 /// Exact k-nearest-neighbour graphs for any <see cref="T:DistEmbed.Core.IDistance"/> (vectors, distributions,
 /// quantile functions), in bounded memory: blocks of query rows against blocks of items with a running top-k, so
 /// that the N × N distance matrix is never held (peak: one rows × columns block of distances).
@@ -87,39 +119,46 @@ module NearestNeighbours =
             Some v
         | _ -> None
 
-    let private gramScorer (name: string) (v: VectorBatch) : Scorer =
-        let values = v.Values
+    /// Gram-form scorer of query rows against gallery columns (the same tensor for a k-NN graph). Euclidean forms
+    /// centre both sides by the gallery mean (distances are translation invariant; centring reduces cancellation).
+    let private gramScorer (name: string) (queries: Tensor) (gallery: Tensor) : Scorer =
+        let same = Object.ReferenceEquals(queries, gallery)
         if name = "cosine" then
-            let norm = safeSqrt (values.pow(sc 2.0).sum (1L, keepdim = true))
-            let floor = if values.dtype = torch.float64 then 1e-300 else 1e-30
-            let u = values.div (norm.clamp_min (sc floor))
-            { Scores = fun r0 rn c0 cn -> u.narrow(0L, r0, rn).mm(u.narrow(0L, c0, cn).t ()).neg ()
+            let floor = if gallery.dtype = torch.float64 then 1e-300 else 1e-30
+            let unit (values: Tensor) =
+                let norm = safeSqrt (values.pow(sc 2.0).sum (1L, keepdim = true))
+                values.div (norm.clamp_min (sc floor))
+            let ug = unit gallery
+            let uq = if same then ug else unit queries
+            { Scores = fun r0 rn c0 cn -> uq.narrow(0L, r0, rn).mm(ug.narrow(0L, c0, cn).t ()).neg ()
               Distances =
                 fun r0 rn idx _ ->
-                    let rows = u.narrow(0L, r0, rn).unsqueeze 1L
-                    let others = u.index_select(0L, idx.flatten ()).reshape ([| rn; idx.shape.[1]; u.shape.[1] |])
+                    let rows = uq.narrow(0L, r0, rn).unsqueeze 1L
+                    let others = ug.index_select(0L, idx.flatten ()).reshape ([| rn; idx.shape.[1]; ug.shape.[1] |])
                     rows.mul(others).sum(2L).neg().add(sc 1.0).clamp (sc 0.0, sc 2.0) }
         else
-            let xc = values.sub (values.mean ([| 0L |], keepdim = true))
+            let mean = gallery.mean ([| 0L |], keepdim = true)
+            let xc = gallery.sub mean
+            let qc = if same then xc else queries.sub mean
             let sq = xc.pow(sc 2.0).sum (1L)
             { Scores =
                 fun r0 rn c0 cn ->
-                    torch.addmm (sq.narrow(0L, c0, cn).unsqueeze 0L, xc.narrow (0L, r0, rn), xc.narrow(0L, c0, cn).t (), 1.0f, -2.0f)
+                    torch.addmm (sq.narrow(0L, c0, cn).unsqueeze 0L, qc.narrow (0L, r0, rn), xc.narrow(0L, c0, cn).t (), 1.0f, -2.0f)
               Distances =
                 fun r0 rn idx _ ->
-                    let rows = xc.narrow(0L, r0, rn).unsqueeze 1L
+                    let rows = qc.narrow(0L, r0, rn).unsqueeze 1L
                     let others = xc.index_select(0L, idx.flatten ()).reshape ([| rn; idx.shape.[1]; xc.shape.[1] |])
                     let squared = rows.sub(others).pow(sc 2.0).sum (2L)
                     if name = "sqeuclidean" then squared else safeSqrt squared }
 
-    let private genericScorer (distance: IDistance) (batch: IEmbeddingBatch) : Scorer =
-        let select (start: int64) (count: int64) =
+    let private genericScorer (distance: IDistance) (queries: IEmbeddingBatch) (gallery: IEmbeddingBatch) : Scorer =
+        let select (batch: IEmbeddingBatch) (start: int64) (count: int64) =
             use idx = torch.arange (start, start + count, dtype = torch.int64, device = batch.Device)
             batch.Select idx
         { Scores =
             fun r0 rn c0 cn ->
-                use rows = select r0 rn
-                use columns = select c0 cn
+                use rows = select queries r0 rn
+                use columns = select gallery c0 cn
                 distance.Pairwise(rows, columns)
           Distances = fun _ _ _ scores -> scores }
 
@@ -149,6 +188,46 @@ module NearestNeighbours =
         let struct (_, order) = chosen.sort (1L, false, true)
         let final = positions.gather (1L, order)
         values.gather (1L, final), indices.gather (1L, final)
+
+    /// The blocked top-k of q64 query rows against g64 gallery columns (self excluded on the diagonal when asked):
+    /// indices [Q, k] and float64 distances [Q, k], ordered by (distance, index). Runs in the caller's scopes.
+    let private run (scorer: Scorer) (q64: int64) (g64: int64) (k: int) (blockSize: int) (excludeSelf: bool) : int[,] * float[,] =
+        let columnsPerBlock, rowsPerBlock =
+            if blockSize > 0 then int64 blockSize, int64 blockSize
+            else
+                let c = min g64 1048576L
+                c, max 1L (min q64 (BlockElements / c))
+        let indices = Array2D.zeroCreate<int> (int q64) k
+        let distances = Array2D.zeroCreate<float> (int q64) k
+        let infinity = sc Double.PositiveInfinity
+        for r0 in 0L .. rowsPerBlock .. q64 - 1L do
+            use rowScope = torch.NewDisposeScope()
+            let rn = min rowsPerBlock (q64 - r0)
+            let mutable running: (Tensor * Tensor) option = None
+            for c0 in 0L .. columnsPerBlock .. g64 - 1L do
+                use blockScope = torch.NewDisposeScope()
+                let cn = min columnsPerBlock (g64 - c0)
+                let scores = scorer.Scores r0 rn c0 cn
+                if excludeSelf && r0 < c0 + cn && c0 < r0 + rn then
+                    scores.diagonal(offset = r0 - c0).fill_ infinity |> ignore
+                let columns =
+                    torch.arange(c0, c0 + cn, dtype = torch.int64, device = scores.device).unsqueeze(0L).expand (rn, cn)
+                let values, candidates =
+                    match running with
+                    | None -> scores, columns
+                    | Some (v, i) -> torch.cat ([| v; scores |], 1L), torch.cat ([| i; columns |], 1L)
+                let kk = int (min (int64 k) values.shape.[1])
+                let v, i = selectK values candidates kk
+                running <- Some (v.MoveToOuterDisposeScope(), i.MoveToOuterDisposeScope())
+            let v, i = running.Value
+            let d = scorer.Distances r0 rn i v
+            let idx = i.cpu().data<int64>().ToArray()
+            let dist = d.cpu().to_type(torch.float64).data<float>().ToArray()
+            for a in 0 .. int rn - 1 do
+                for b in 0 .. k - 1 do
+                    indices.[int r0 + a, b] <- int idx.[a * k + b]
+                    distances.[int r0 + a, b] <- dist.[a * k + b]
+        indices, distances
 
     /// <summary>
     /// The exact k-NN graph of a batch under a distance, self excluded, ties to the smaller index; memory-bounded.
@@ -180,42 +259,52 @@ module NearestNeighbours =
         use _ = torch.no_grad ()
         let scorer =
             match gramForm distance batch with
-            | Some v -> gramScorer distance.Name v
-            | None -> genericScorer distance batch
-        let n64 = int64 n
-        let columnsPerBlock, rowsPerBlock =
-            if blockSize > 0 then int64 blockSize, int64 blockSize
-            else
-                let c = min n64 1048576L
-                c, max 1L (min n64 (BlockElements / c))
-        let indices = Array2D.zeroCreate<int> n k
-        let distances = Array2D.zeroCreate<float> n k
-        let infinity = sc Double.PositiveInfinity
-        for r0 in 0L .. rowsPerBlock .. n64 - 1L do
-            use rowScope = torch.NewDisposeScope()
-            let rn = min rowsPerBlock (n64 - r0)
-            let mutable running: (Tensor * Tensor) option = None
-            for c0 in 0L .. columnsPerBlock .. n64 - 1L do
-                use blockScope = torch.NewDisposeScope()
-                let cn = min columnsPerBlock (n64 - c0)
-                let scores = scorer.Scores r0 rn c0 cn
-                if r0 < c0 + cn && c0 < r0 + rn then
-                    scores.diagonal(offset = r0 - c0).fill_ infinity |> ignore
-                let columns =
-                    torch.arange(c0, c0 + cn, dtype = torch.int64, device = scores.device).unsqueeze(0L).expand (rn, cn)
-                let values, candidates =
-                    match running with
-                    | None -> scores, columns
-                    | Some (v, i) -> torch.cat ([| v; scores |], 1L), torch.cat ([| i; columns |], 1L)
-                let kk = int (min (int64 k) values.shape.[1])
-                let v, i = selectK values candidates kk
-                running <- Some (v.MoveToOuterDisposeScope(), i.MoveToOuterDisposeScope())
-            let v, i = running.Value
-            let d = scorer.Distances r0 rn i v
-            let idx = i.cpu().data<int64>().ToArray()
-            let dist = d.cpu().to_type(torch.float64).data<float>().ToArray()
-            for a in 0 .. int rn - 1 do
-                for b in 0 .. k - 1 do
-                    indices.[int r0 + a, b] <- int idx.[a * k + b]
-                    distances.[int r0 + a, b] <- dist.[a * k + b]
+            | Some v -> gramScorer distance.Name v.Values v.Values
+            | None -> genericScorer distance batch batch
+        let indices, distances = run scorer (int64 n) (int64 n) k blockSize true
         NeighbourGraph(indices, distances)
+
+    /// <summary>
+    /// The exact k nearest gallery items of each query under a distance (queries and gallery are separate batches,
+    /// nothing excluded), ties to the smaller gallery index; memory-bounded, the same blocked top-k as
+    /// <see cref="M:DistEmbed.Core.Similarity.NearestNeighbours.Exact"/>.
+    /// </summary>
+    /// <param name="queries">Q ≥ 1 queries of the representation the distance accepts; row q uses d(query q, gallery j).</param>
+    /// <param name="gallery">G ≥ 1 gallery items of the same representation, dtype and device.</param>
+    /// <param name="distance">Any distance or divergence.</param>
+    /// <param name="k">Neighbours per query, 1 ≤ k ≤ G.</param>
+    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically as for <c>Exact</c>.</param>
+    /// <returns>Q × k gallery indices and Q × k float64 distances, nearest first.</returns>
+    /// <exception cref="T:System.ArgumentException">A null argument; an empty batch or a representation the distance does
+    /// not accept (names queries or gallery); k out of range (names k); blockSize &lt; 0 (names blockSize).</exception>
+    [<CompiledName("Search")>]
+    let search (queries: IEmbeddingBatch, gallery: IEmbeddingBatch, distance: IDistance, k: int, blockSize: int) : NeighbourLists =
+        NativeRuntime.EnsureInitialized()
+        Validation.notNull "queries" queries
+        Validation.notNull "gallery" gallery
+        Validation.notNull "distance" distance
+        if queries.Count < 1 then Validation.fail "queries" "queries is empty; a search needs at least one query."
+        if gallery.Count < 1 then Validation.fail "gallery" "gallery is empty; a search needs at least one gallery item."
+        for name, b in [ "queries", queries; "gallery", gallery ] do
+            if b.Representation <> distance.Accepts then
+                Validation.fail name $"{name} holds {b.Representation} but distance '{distance.Name}' accepts {distance.Accepts}."
+        if queries.DType <> gallery.DType || queries.Device.ToString() <> gallery.Device.ToString() then
+            Validation.fail
+                "queries"
+                $"queries are {queries.DType} on {queries.Device} but the gallery is {gallery.DType} on {gallery.Device}; they must match."
+        match queries, gallery with
+        | (:? VectorBatch as q), (:? VectorBatch as g) when q.Dimension <> g.Dimension ->
+            Validation.fail "queries" $"queries have dimension {q.Dimension} but the gallery has dimension {g.Dimension}; they must match."
+        | _ -> ()
+        if k < 1 || k > gallery.Count then
+            Validation.fail "k" $"k = {k} is invalid; it must lie in [1, G] = [1, {gallery.Count}]."
+        if blockSize < 0 then
+            Validation.fail "blockSize" $"blockSize = {blockSize} is invalid; it must be ≥ 0 (0 = automatic)."
+        use scope = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        let scorer =
+            match gramForm distance gallery, queries with
+            | Some g, (:? VectorBatch as q) -> gramScorer distance.Name q.Values g.Values
+            | _ -> genericScorer distance queries gallery
+        let indices, distances = run scorer (int64 queries.Count) (int64 gallery.Count) k blockSize false
+        NeighbourLists(indices, distances)
