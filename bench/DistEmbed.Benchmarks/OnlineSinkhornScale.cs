@@ -46,6 +46,7 @@ public static class OnlineSinkhornScale
         var result = new Dictionary<string, object> { ["n"] = n, ["d"] = d, ["epsilon"] = eps, ["tile"] = tile, ["threads"] = torch.get_num_threads() };
 
         // (1) Agreement with the tensorised solver where both fit.
+        if (checkN > 0)
         using (var scope = torch.NewDisposeScope())
         {
             var (x, a, y, b) = Clouds(checkN);

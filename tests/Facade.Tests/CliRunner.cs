@@ -1,3 +1,5 @@
+using Xunit;
+
 namespace DistEmbed.Facade.Tests;
 
 /// <summary>Runs the <c>distembed</c> entry point in-process with the console captured (one lock for every test class).</summary>
@@ -20,3 +22,10 @@ internal static class CliRunner
         }
     }
 }
+
+/// <summary>
+/// The tests that write to the process's console (doc examples that print) or capture it (the CLI and TVAE runs): they
+/// run with nothing else in parallel, so that no other test's output lands in a captured console.
+/// </summary>
+[CollectionDefinition("Console", DisableParallelization = true)]
+public sealed class ConsoleCollection;

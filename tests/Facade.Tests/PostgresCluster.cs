@@ -7,7 +7,7 @@ using Xunit;
 namespace DistEmbed.Facade.Tests;
 
 /// <summary>The test collection of everything that needs PostgreSQL: one throwaway cluster for the whole run.</summary>
-[CollectionDefinition(Name)]
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class PostgresCollection : ICollectionFixture<PostgresCluster>
 {
     /// <summary>The collection's name.</summary>

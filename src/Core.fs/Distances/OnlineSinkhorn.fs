@@ -144,12 +144,14 @@ module OnlineSinkhorn =
             let xr = rows.Points.narrow(0L, r0, r)
             let lses = ResizeArray<Tensor>()
             for c0 in 0L .. tile .. cols.Count - 1L do
+                // One scope per tile: the tile and its temporaries are freed before the next one (O(tile²) memory).
+                use tileScope = torch.NewDisposeScope()
                 let c = min tile (cols.Count - c0)
                 let t = colTerm.narrow(0L, c0, c).unsqueeze(0L)
                 let s =
                     if power = 2 then torch.addmm(t, xr, scaled.narrow(0L, c0, c).t(), beta = 1.0f, alpha = 1.0f)
                     else minus t (times (exactDistance xr (cols.Points.narrow(0L, c0, c))) (1.0 / eps))
-                lses.Add(s.logsumexp(1L))
+                lses.Add(s.logsumexp(1L).MoveToOuterDisposeScope())
             let lse = torch.stack(lses, 1L).logsumexp(1L)
             let out =
                 if power = 2 then minus (rows.Norms.narrow(0L, r0, r)) (times lse eps)
@@ -184,6 +186,7 @@ module OnlineSinkhorn =
             let xr = xs.Points.narrow(0L, r0, r)
             let rowLog = plus (xs.LogWeights.narrow(0L, r0, r)) (times (f.narrow(0L, r0, r)) (1.0 / eps))
             for c0 in 0L .. tile .. ys.Count - 1L do
+                use tileScope = torch.NewDisposeScope()
                 let c = min tile (ys.Count - c0)
                 let yc = ys.Points.narrow(0L, c0, c)
                 let cost =

@@ -8,6 +8,7 @@ namespace DistEmbed.Facade.Tests.DocExamples;
 
 /// <summary>The C# examples of docs/bregman.md: a deep Bregman model trained and evaluated on held-out classes, and a
 /// convex generator trained directly with the toolkit's miner and triplet loss.</summary>
+[Collection("Console")]
 public sealed class BregmanGuideExamples
 {
     /// <summary>

@@ -9,6 +9,7 @@ using Xunit;
 namespace DistEmbed.Facade.Tests.DocExamples;
 
 /// <summary>The C# example of docs/sequence-embeddings.md: CSV files → training → held-out evaluation → save, reload, embed.</summary>
+[Collection("Console")]
 public sealed class SequenceGuideExamples
 {
     /// <summary>

@@ -4,6 +4,7 @@ using Xunit;
 namespace DistEmbed.Facade.Tests.DocExamples;
 
 /// <summary>The C# example of docs/similarity.md.</summary>
+[Collection("Console")]
 public sealed class SimilarityGuideExamples
 {
     private static float[,] Gaussian(int n, int d, int seed)
