@@ -198,6 +198,32 @@ module Sinkhorn =
     // ----------------------------------------------------------------------------------------------------------------
     // Public API
 
+    /// The symmetric, non-metric distance object of a Sinkhorn distance named name over distribution batches: paired and
+    /// pairwise receive the checked batches; diagnostics is the record its solves report to.
+    let private sinkhornDistance (name: string) (diagnostics: SinkhornDiagnostics)
+                                 (paired: DistributionBatch -> DistributionBatch -> Tensor)
+                                 (pairwise: DistributionBatch -> DistributionBatch -> Tensor) : IDistance =
+        { new ISinkhornDistance with
+            member _.Diagnostics = diagnostics
+          interface IDistance with
+            member _.Name = name
+            member _.IsMetric = false
+            member _.IsSymmetric = true
+            member _.Accepts = Representation.Distributions
+            member _.Paired(a, b) =
+                let a, b = inputs name a b true
+                paired a b
+            member _.Pairwise(a, b) =
+                let a, b = inputs name a b false
+                pairwise a b }
+        :> IDistance
+
+    /// A Sinkhorn distance whose value for each pair is compute x wa y wb, in blocks of blockSize pairs.
+    let private transportDistance (name: string) (diagnostics: SinkhornDiagnostics) (blockSize: int) compute : IDistance =
+        sinkhornDistance name diagnostics
+            (fun a b -> pairedBlocks a b blockSize compute)
+            (fun a b -> pairwiseBlocks a b blockSize compute)
+
     /// <summary>The paired ground-cost matrices C_ij = ‖x_i − y_j‖₂^p between a_k and b_k, k = 1..B.</summary>
     /// <remarks>Padding points are included (their rows/columns carry zero weight in every solve). Differentiable.</remarks>
     /// <param name="a">B distributions, points [B, T, d].</param>
@@ -275,20 +301,7 @@ module Sinkhorn =
             let r = SinkhornSolver.crossSolve x wa y wb options true
             enforce options diagnostics warned name r.Outcome
             r.Transport
-        { new ISinkhornDistance with
-            member _.Diagnostics = diagnostics
-          interface IDistance with
-            member _.Name = name
-            member _.IsMetric = false
-            member _.IsSymmetric = true
-            member _.Accepts = Representation.Distributions
-            member _.Paired(a, b) =
-                let a, b = inputs name a b true
-                pairedBlocks a b options.BlockSize compute
-            member _.Pairwise(a, b) =
-                let a, b = inputs name a b false
-                pairwiseBlocks a b options.BlockSize compute }
-        :> IDistance
+        transportDistance name diagnostics options.BlockSize compute
 
     /// <summary>
     /// The divergence <c>sinkhorn-divergence</c>: S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) [3, 4],
@@ -320,25 +333,16 @@ module Sinkhorn =
             enforce options diagnostics warned name r
             value
         let self x wa (_: Tensor) (_: Tensor) = selfTerm x wa
-        { new ISinkhornDistance with
-            member _.Diagnostics = diagnostics
-          interface IDistance with
-            member _.Name = name
-            member _.IsMetric = false
-            member _.IsSymmetric = true
-            member _.Accepts = Representation.Distributions
-            member _.Paired(a, b) =
-                let a, b = inputs name a b true
+        sinkhornDistance name diagnostics
+            (fun a b ->
                 pairedBlocks a b options.BlockSize (fun x wa y wb ->
-                    SinkhornSolver.debiased (cross x wa y wb) (selfTerm x wa) (selfTerm y wb))
-            member _.Pairwise(a, b) =
-                let a, b = inputs name a b false
+                    SinkhornSolver.debiased (cross x wa y wb) (selfTerm x wa) (selfTerm y wb)))
+            (fun a b ->
                 use _ = torch.NewDisposeScope()
                 let sa = pairedBlocks a a options.BlockSize self
                 let sb = pairedBlocks b b options.BlockSize self
                 let c = pairwiseBlocks a b options.BlockSize cross
-                (SinkhornSolver.debiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L)).MoveToOuterDisposeScope() }
-        :> IDistance
+                (SinkhornSolver.debiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L)).MoveToOuterDisposeScope())
 
     // ----------------------------------------------------------------------------------------------------------------
     // Unbalanced transport
@@ -453,20 +457,7 @@ module Sinkhorn =
             let r = SinkhornSolver.unbalancedSolve x wa y wb rho true options false
             enforce options diagnostics warned name r.Outcome
             r.Transport
-        { new ISinkhornDistance with
-            member _.Diagnostics = diagnostics
-          interface IDistance with
-            member _.Name = name
-            member _.IsMetric = false
-            member _.IsSymmetric = true
-            member _.Accepts = Representation.Distributions
-            member _.Paired(a, b) =
-                let a, b = inputs name a b true
-                pairedBlocks a b options.BlockSize compute
-            member _.Pairwise(a, b) =
-                let a, b = inputs name a b false
-                pairwiseBlocks a b options.BlockSize compute }
-        :> IDistance
+        transportDistance name diagnostics options.BlockSize compute
 
     /// <summary>
     /// The divergence <c>sinkhorn-divergence-unbalanced</c>: S_ε,ρ(a, b) = OT_ε,ρ(a, b) − ½OT_ε,ρ(a, a) − ½OT_ε,ρ(b, b)
@@ -496,23 +487,14 @@ module Sinkhorn =
             r.Dual
         let mass (wa: Tensor) = wa.sum(1L)
         let self x wa (_: Tensor) (_: Tensor) = solveTerm x wa x wa
-        { new ISinkhornDistance with
-            member _.Diagnostics = diagnostics
-          interface IDistance with
-            member _.Name = name
-            member _.IsMetric = false
-            member _.IsSymmetric = true
-            member _.Accepts = Representation.Distributions
-            member _.Paired(a, b) =
-                let a, b = inputs name a b true
+        sinkhornDistance name diagnostics
+            (fun a b ->
                 pairedBlocks a b options.BlockSize (fun x wa y wb ->
-                    SinkhornSolver.unbalancedDebiased (solveTerm x wa y wb) (solveTerm x wa x wa) (solveTerm y wb y wb) (mass wa) (mass wb) options.Epsilon)
-            member _.Pairwise(a, b) =
-                let a, b = inputs name a b false
+                    SinkhornSolver.unbalancedDebiased (solveTerm x wa y wb) (solveTerm x wa x wa) (solveTerm y wb y wb) (mass wa) (mass wb) options.Epsilon))
+            (fun a b ->
                 use _ = torch.NewDisposeScope()
                 let sa = pairedBlocks a a options.BlockSize self
                 let sb = pairedBlocks b b options.BlockSize self
                 let c = pairwiseBlocks a b options.BlockSize solveTerm
                 let ma, mb = mass a.Weights, mass b.Weights
-                (SinkhornSolver.unbalancedDebiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L) (ma.unsqueeze 1L) (mb.unsqueeze 0L) options.Epsilon).MoveToOuterDisposeScope() }
-        :> IDistance
+                (SinkhornSolver.unbalancedDebiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L) (ma.unsqueeze 1L) (mb.unsqueeze 0L) options.Epsilon).MoveToOuterDisposeScope())
