@@ -11,14 +11,11 @@ open TorchSharp
 open DistEmbed.Core
 open DistEmbed.Core.Reference
 open DistEmbed.Properties.Generators
+open DistEmbed.Properties.TensorSupport
 
 type private Tensor = torch.Tensor
 
 module TensorSinkhorn = DistEmbed.Core.Sinkhorn
-
-let private values (t: Tensor) : float[] =
-    use _ = torch.NewDisposeScope()
-    t.detach().cpu().to_type(torch.float64).contiguous().data<float>().ToArray()
 
 let private scalar (t: Tensor) = (values t).[0]
 
