@@ -161,6 +161,77 @@ public sealed class PgVectorTableTests(PostgresCluster cluster)
         Assert.Contains("ids[7]", dup.Message);
     }
 
+    [Fact]
+    public void AQuantileTableRecordsItsLevelsAndRefusesEmbeddingsAtOtherLevels()
+    {
+        cluster.Sql("DROP TABLE IF EXISTS levelled; DROP TABLE IF EXISTS levelled_late; DROP TABLE IF EXISTS points", PostgresCluster.Database);
+        using var midpoints = Quantiles(40, 2, 4, 31);
+        using var table = PgVectorTable.Export(cluster.ConnectionString(), "levelled", midpoints, QuantileW2, buildIndex: false);
+        Assert.Equal([0.125, 0.375, 0.625, 0.875], table.QuantileLevels!);
+        using (var reopened = PgVectorTable.Open(cluster.ConnectionString(), "levelled"))
+            Assert.Equal([0.125, 0.375, 0.625, 0.875], reopened.QuantileLevels!);
+        Assert.Contains("\"levels\":[0.125,0.375,0.625,0.875]", Convert.ToString(cluster.Sql("SELECT obj_description('levelled'::regclass, 'pg_class')", PostgresCluster.Database)));
+
+        // The same shape [B, 2, 4] (so the same 8 columns) at other levels: the L2 distances would not be quantile-w2.
+        using var otherValues = torch.randn([5, 2, 4], dtype: torch.ScalarType.Float64).sort(2).Values;
+        using var otherLevels = torch.tensor(new[] { 0.1, 0.3, 0.5, 0.9 }, dtype: torch.ScalarType.Float64);
+        using var elsewhere = EmbeddingBatch.Quantiles(otherValues, otherLevels);
+        var a = Assert.Throws<ArgumentException>(() => table.Search(elsewhere, QuantileW2, 3));
+        Assert.Equal("queries", a.ParamName);
+        Assert.Contains("queries have quantile level 0 = 0.1 but table 'levelled' was exported at level 0.125", a.Message);
+        OneLine(a);
+        a = Assert.Throws<ArgumentException>(() => table.Upsert(elsewhere, QuantileW2, [9001, 9002, 9003, 9004, 9005]));
+        Assert.Equal("batch", a.ParamName);
+        a = Assert.Throws<ArgumentException>(() => PgVectorTable.Export(cluster.ConnectionString(), "levelled", elsewhere, QuantileW2, buildIndex: false));
+        Assert.Equal("batch", a.ParamName);
+        Assert.Contains("quantile level 0 = 0.1", a.Message);
+        Assert.Equal(40, table.Count());
+        // 4 features at 2 levels also export to 8 columns: the feature count is named.
+        using var wide = Quantiles(3, 4, 2, 32);
+        a = Assert.Throws<ArgumentException>(() => table.Search(wide, QuantileW2, 1));
+        Assert.Equal("queries", a.ParamName);
+        Assert.Contains("queries have 4 features but table 'levelled' holds quantile-w2 exports of 2 features", a.Message);
+        // Float32 queries at the midpoint levels (rounded to float32) are the same levels.
+        using var single = EmbeddingBatch.Quantiles(torch.randn([2, 2, 4]).sort(2).Values);
+        Assert.Equal(2, table.Search(single, QuantileW2, 1).Length);
+
+        // A table created empty records the levels of its first embeddings.
+        using (var late = PgVectorTable.Create(cluster.ConnectionString(), "levelled_late", 8, "quantile-w2"))
+        {
+            Assert.Null(late.QuantileLevels);
+            late.Upsert(elsewhere, QuantileW2);
+            Assert.Equal([0.1, 0.3, 0.5, 0.9], late.QuantileLevels!);
+            a = Assert.Throws<ArgumentException>(() => late.Search(midpoints, QuantileW2, 1));
+            Assert.Equal("queries", a.ParamName);
+        }
+        using (var late = PgVectorTable.Open(cluster.ConnectionString(), "levelled_late"))
+            Assert.Equal([0.1, 0.3, 0.5, 0.9], late.QuantileLevels!);
+
+        // Marginal-w2 exports of 4 points in 2 dimensions and of 2 points in 4 dimensions have 8 columns each.
+        using var fourPoints = EmbeddingBatch.Distributions(torch.randn([6, 4, 2], dtype: torch.ScalarType.Float64));
+        using var twoPoints = EmbeddingBatch.Distributions(torch.randn([2, 2, 4], dtype: torch.ScalarType.Float64));
+        var marginal = Distance.Create("marginal-w2");
+        using (var points = PgVectorTable.Export(cluster.ConnectionString(), "points", fourPoints, marginal, buildIndex: false))
+        {
+            Assert.Null(points.QuantileLevels);
+            a = Assert.Throws<ArgumentException>(() => points.Search(twoPoints, marginal, 1));
+            Assert.Equal("queries", a.ParamName);
+            Assert.Contains("queries have 4 features but table 'points' holds marginal-w2 exports of 2 features", a.Message);
+        }
+
+        // Metadata edited behind DistEmbed's back: levels that do not fill the columns, or that do not increase.
+        static string Comment(string levels) =>
+            $"COMMENT ON TABLE levelled IS '{{\"format\":\"distembed-pgvector/1\",\"dimension\":8,\"distance\":\"quantile-w2\",\"export\":{{\"map\":\"quantile-values-times-sqrt-level-mass\",\"features\":2,\"levels\":{levels}}}}}'";
+        cluster.Sql(Comment("[0.25,0.75]"), PostgresCluster.Database);
+        var e = Assert.Throws<PgVectorException>(() => PgVectorTable.Open(cluster.ConnectionString(), "levelled"));
+        Assert.Equal(PgVectorProblem.NotAVectorTable, e.Problem);
+        Assert.Contains("2 features × 2 levels = 4 columns, not the table's 8", e.Message);
+        cluster.Sql(Comment("[0.1,0.5,0.4,0.9]"), PostgresCluster.Database);
+        e = Assert.Throws<PgVectorException>(() => PgVectorTable.Open(cluster.ConnectionString(), "levelled"));
+        Assert.Contains("quantile level 2 = 0.4", e.Message);
+        OneLine(e);
+    }
+
     private static void OneLine(Exception e) => Assert.DoesNotContain('\n', e.Message);
 
     [Fact]

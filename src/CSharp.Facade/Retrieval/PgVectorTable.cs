@@ -20,8 +20,15 @@ namespace DistEmbed.Retrieval;
 /// </summary>
 /// <remarks>
 /// <para>Layout: <c>CREATE TABLE t (id bigint PRIMARY KEY, label bigint, embedding vector(F) NOT NULL)</c>, with the
-/// table's comment holding DistEmbed's metadata (<c>{"format":"distembed-pgvector/1","dimension":F,"distance":NAME}</c>),
-/// checked against the column's declared dimension whenever the table is opened; the index is
+/// table's comment holding DistEmbed's metadata (<c>{"format":"distembed-pgvector/1","dimension":F,"distance":NAME,"export":{…}}</c>),
+/// checked against the column's declared dimension whenever the table is opened. <c>export</c>, written by
+/// <see cref="Export"/> and by the first <see cref="Upsert(EmbeddingBatch, Distance, long[], long[], IProgress{long}, CancellationToken)"/>
+/// of embeddings, records the map that made the rows: for quantile-w2 <c>{"map":"quantile-values-times-sqrt-level-mass",
+/// "features":d,"levels":[τ_1, …, τ_Q]}</c> (the rows are a_kq·√w_q with w_q the masses of those levels), for marginal-w2
+/// <c>{"map":"sorted-coordinates-over-sqrt-points","features":d,"points":T}</c>, for euclidean <c>{"map":"identity",
+/// "features":F}</c>. Opening checks it against the dimension; every later upsert or search of embeddings checks that
+/// they are exported the same way (the same levels within 1e-6, the same T and d), because embeddings of another level
+/// set or length can export to the same F while their L2 distances are no longer the table's distance. The index is
 /// <c>t_hnsw</c>, <c>USING hnsw (embedding vector_l2_ops) WITH (m, ef_construction)</c>.</para>
 /// <para>Writes: each batch of <see cref="PgVectorTableOptions.BatchSize"/> rows is one transaction (a binary COPY into a
 /// temporary staging table, then <c>INSERT … ON CONFLICT (id) DO UPDATE</c>), so an interrupted export keeps the batches
@@ -52,6 +59,7 @@ public sealed partial class PgVectorTable : IDisposable
     private readonly string quoted;
     private readonly string indexName;
     private readonly PgVectorTableOptions options;
+    private ExportLayout? layout;
 
     private PgVectorTable(string connectionString, string table, PgVectorTableOptions? options)
     {
@@ -94,6 +102,10 @@ public sealed partial class PgVectorTable : IDisposable
     /// name of the distance whose exact Euclidean export the rows are (e.g. <c>quantile-w2</c>).</summary>
     public string Distance { get; private set; } = "";
 
+    /// <summary>The quantile levels τ_1 … τ_Q of a table of quantile-w2 exports (the levels its rows were exported at;
+    /// queries must have the same levels), or null for any other table or one that has no embeddings yet.</summary>
+    public IReadOnlyList<double>? QuantileLevels => layout?.Levels is { } levels ? Array.AsReadOnly(levels) : null;
+
     /// <summary>Opens a table that DistEmbed created, checking the server, the extension and the table's metadata.</summary>
     /// <param name="connectionString">An Npgsql connection string (Host, Port, Username, Password, Database, …).</param>
     /// <param name="table">The table: lowercase letters, digits and _ (optionally <c>schema.table</c>).</param>
@@ -129,7 +141,10 @@ public sealed partial class PgVectorTable : IDisposable
     /// <returns>The table.</returns>
     /// <exception cref="ArgumentException">Bad arguments (named); an existing table of another dimension (names dimension) or distance (names distance).</exception>
     /// <exception cref="PgVectorException">As for <see cref="Open"/>.</exception>
-    public static PgVectorTable Create(string connectionString, string table, int dimension, string distance = "euclidean", PgVectorTableOptions? options = null)
+    public static PgVectorTable Create(string connectionString, string table, int dimension, string distance = "euclidean", PgVectorTableOptions? options = null) =>
+        CreateCore(connectionString, table, dimension, distance, null, options);
+
+    private static PgVectorTable CreateCore(string connectionString, string table, int dimension, string distance, ExportLayout? layout, PgVectorTableOptions? options)
     {
         Require.Between(nameof(dimension), dimension, 1, MaxDimension);
         ArgumentNullException.ThrowIfNull(distance);
@@ -147,9 +162,10 @@ public sealed partial class PgVectorTable : IDisposable
                 if (t.Distance != distance)
                     throw new ArgumentException(
                         $"table '{table}' holds exports of {t.Distance}, not {distance}; export into another table or drop it.", nameof(distance));
+                if (layout is not null) t.AgreeOnLayout(conn, layout, "batch");
                 return t;
             }
-            var meta = JsonSerializer.Serialize(new Dictionary<string, object> { ["format"] = Format, ["dimension"] = dimension, ["distance"] = distance });
+            var meta = t.Metadata(dimension, distance, layout);
             t.Run(() =>
             {
                 using var tx = conn.BeginTransaction();
@@ -159,6 +175,7 @@ public sealed partial class PgVectorTable : IDisposable
             });
             t.Dimension = dimension;
             t.Distance = distance;
+            t.layout = layout;
             return t;
         }
         catch
@@ -182,7 +199,9 @@ public sealed partial class PgVectorTable : IDisposable
     /// <param name="progress">Receives the rows written so far after each committed batch, or null.</param>
     /// <param name="cancellationToken">Stops between batches; the committed ones stay, and exporting again resumes without duplicates.</param>
     /// <returns>The table.</returns>
-    /// <exception cref="ArgumentException">A distance without an exact export (names distance); bad ids, labels or batch (named).</exception>
+    /// <exception cref="ArgumentException">A distance without an exact export (names distance); bad ids, labels or batch
+    /// (named); an existing table whose rows were exported differently — other quantile levels, feature count or number
+    /// of points (names batch).</exception>
     /// <exception cref="PgVectorException">As for <see cref="Open"/>.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public static PgVectorTable Export(string connectionString, string table, EmbeddingBatch batch, Distance distance,
@@ -202,7 +221,7 @@ public sealed partial class PgVectorTable : IDisposable
         if (buildIndex && dimension > MaxIndexedDimension)
             throw new ArgumentException(
                 $"batch exports to {dimension} dimensions under {distance.Name}; pgvector's HNSW index takes at most {MaxIndexedDimension} (export without the index, or use fewer quantile levels or dimensions).", nameof(batch));
-        var t = Create(connectionString, table, dimension, distance.Name, options);
+        var t = CreateCore(connectionString, table, dimension, distance.Name, LayoutOf(batch, distance, dimension), options);
         try
         {
             t.UpsertCore(batch, distance, ids, labels, progress, cancellationToken);
@@ -334,7 +353,8 @@ public sealed partial class PgVectorTable : IDisposable
     /// <param name="cancellationToken">Stops between batches (committed batches stay).</param>
     /// <returns>N.</returns>
     /// <exception cref="ArgumentException">Another distance than the table's (names distance); an export of another
-    /// dimension (names batch); bad ids or labels (named).</exception>
+    /// dimension, or embeddings exported differently from the table's rows — other quantile levels, feature count or
+    /// number of points (names batch); bad ids or labels (named).</exception>
     /// <exception cref="PgVectorException">The server fails.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public long Upsert(EmbeddingBatch batch, Distance distance, long[]? ids = null, long[]? labels = null,
@@ -357,6 +377,8 @@ public sealed partial class PgVectorTable : IDisposable
             throw new ArgumentException(
                 $"batch exports to {dimension} dimensions under {distance.Name} but table '{Table}' holds {Dimension}-dimensional vectors; export into another table.", nameof(batch));
         CheckVectors(nameof(batch), n, dimension, ids.Length, "items");
+        using (var conn = Connect())
+            AgreeOnLayout(conn, LayoutOf(batch, distance, dimension), nameof(batch));
         return Write(ids, labels, (start, count) =>
         {
             using var scope = torch.NewDisposeScope();
@@ -393,7 +415,9 @@ public sealed partial class PgVectorTable : IDisposable
     /// <param name="mode">Exact or HNSW.</param>
     /// <param name="efSearch">HNSW: ef_search in [k, 1000]; 0 = max(40, k).</param>
     /// <returns>For each query its neighbours, nearest first; the distances are the table's distance.</returns>
-    /// <exception cref="ArgumentException">Another distance (names distance); an export of another dimension (names queries); k or efSearch out of range.</exception>
+    /// <exception cref="ArgumentException">Another distance (names distance); an export of another dimension, or queries
+    /// exported differently from the table's rows — other quantile levels, feature count or number of points (names
+    /// queries); k or efSearch out of range.</exception>
     /// <exception cref="PgVectorException">As for the float[,] overload.</exception>
     public PgVectorHit[][] Search(EmbeddingBatch queries, Distance distance, int k, PgVectorSearchMode mode = PgVectorSearchMode.Exact, int efSearch = 0)
     {
@@ -409,6 +433,7 @@ public sealed partial class PgVectorTable : IDisposable
         using var scope = torch.NewDisposeScope();
         var exported = EuclideanExport.For(distance, queries);
         CheckQueryDimension((int)exported.shape[1]);
+        if (layout is not null) CheckLayout(LayoutOf(queries, distance, Dimension), "queries");
         using var host = ToHostFloat32(nameof(queries), exported);
         var values = host.data<float>().ToArray();
         var f = Dimension;
@@ -611,6 +636,7 @@ public sealed partial class PgVectorTable : IDisposable
             var comment = Scalar<string?>(conn, null, "SELECT obj_description(to_regclass($1), 'pg_class')", Table);
             string? distance = null;
             var dimension = 0;
+            JsonElement? export = null;
             try
             {
                 if (comment is not null)
@@ -620,7 +646,10 @@ public sealed partial class PgVectorTable : IDisposable
                     if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("format", out var format) && format.ValueKind == JsonValueKind.String && format.GetString() == Format
                         && root.TryGetProperty("dimension", out var dim) && dim.ValueKind == JsonValueKind.Number && dim.TryGetInt32(out dimension)
                         && root.TryGetProperty("distance", out var dist) && dist.ValueKind == JsonValueKind.String)
+                    {
                         distance = dist.GetString();
+                        if (root.TryGetProperty("export", out var exportElement)) export = exportElement.Clone();
+                    }
                 }
             }
             catch (JsonException)
@@ -638,9 +667,140 @@ public sealed partial class PgVectorTable : IDisposable
                     $"table '{Table}' {where} says it holds {dimension}-dimensional vectors but its embedding column is {(column is null ? "missing or not of type vector" : $"vector({column})")}; the table was altered outside DistEmbed: drop it and export again.");
             Dimension = dimension;
             Distance = distance;
+            layout = export is { } described ? ParseLayout(described, dimension, distance) : null;
             return true;
         });
     }
+
+    /// <summary>How a table's rows were exported from embeddings (the <c>export</c> object of its metadata).</summary>
+    /// <param name="Map">The map's name.</param>
+    /// <param name="Features">d (F for the identity).</param>
+    /// <param name="Levels">The quantile levels (quantile-w2), else null.</param>
+    /// <param name="Points">T (marginal-w2), else 0.</param>
+    private sealed record ExportLayout(string Map, int Features, double[]? Levels, int Points);
+
+    private const string QuantileMap = "quantile-values-times-sqrt-level-mass";
+    private const string MarginalMap = "sorted-coordinates-over-sqrt-points";
+    private const string IdentityMap = "identity";
+
+    /// <summary>The layout of a batch's export under a distance (the batch is known to export to F columns).</summary>
+    private static ExportLayout? LayoutOf(IEmbeddingBatch batch, IDistance distance, int dimension)
+    {
+        switch (distance.Name, batch)
+        {
+            case ("quantile-w2", QuantileBatch q):
+                using (var scope = torch.NewDisposeScope())
+                    return new ExportLayout(QuantileMap, q.Dimension, q.Levels.cpu().to_type(torch.ScalarType.Float64).contiguous().data<double>().ToArray(), 0);
+            case ("marginal-w2", DistributionBatch p):
+                return new ExportLayout(MarginalMap, p.Dimension, null, p.Length);
+            case ("euclidean", VectorBatch):
+                return new ExportLayout(IdentityMap, dimension, null, 0);
+            default:
+                return null;
+        }
+    }
+
+    private string Metadata(int dimension, string distance, ExportLayout? layout)
+    {
+        var meta = new Dictionary<string, object> { ["format"] = Format, ["dimension"] = dimension, ["distance"] = distance };
+        if (layout is not null)
+        {
+            var export = new Dictionary<string, object> { ["map"] = layout.Map, ["features"] = layout.Features };
+            if (layout.Levels is not null) export["levels"] = layout.Levels;
+            if (layout.Points > 0) export["points"] = layout.Points;
+            meta["export"] = export;
+        }
+        return JsonSerializer.Serialize(meta);
+    }
+
+    /// <summary>Reads and checks the export layout of a table's metadata against its dimension and distance.</summary>
+    private ExportLayout ParseLayout(JsonElement export, int dimension, string distance)
+    {
+        string Bad(string what) =>
+            $"table '{Table}' {where} has DistEmbed metadata whose export description {what}; the table was altered outside DistEmbed: drop it and export again.";
+        if (export.ValueKind != JsonValueKind.Object
+            || !export.TryGetProperty("map", out var mapElement) || mapElement.ValueKind != JsonValueKind.String
+            || !export.TryGetProperty("features", out var featuresElement) || !featuresElement.TryGetInt32(out var features) || features < 1)
+            throw new PgVectorException(PgVectorProblem.NotAVectorTable, Bad("lacks its map or feature count"));
+        var map = mapElement.GetString()!;
+        var expected = distance switch { "quantile-w2" => QuantileMap, "marginal-w2" => MarginalMap, "euclidean" => IdentityMap, _ => null };
+        if (map != expected)
+            throw new PgVectorException(PgVectorProblem.NotAVectorTable, Bad($"names the map '{map}', which does not give {distance} distances"));
+        switch (map)
+        {
+            case QuantileMap:
+            {
+                if (!export.TryGetProperty("levels", out var levelsElement) || levelsElement.ValueKind != JsonValueKind.Array)
+                    throw new PgVectorException(PgVectorProblem.NotAVectorTable, Bad("lacks the quantile levels"));
+                var levels = new double[levelsElement.GetArrayLength()];
+                var i = 0;
+                foreach (var level in levelsElement.EnumerateArray())
+                {
+                    if (level.ValueKind != JsonValueKind.Number || !level.TryGetDouble(out levels[i]) || !(levels[i] > 0 && levels[i] < 1) || (i > 0 && levels[i] <= levels[i - 1]))
+                        throw new PgVectorException(PgVectorProblem.NotAVectorTable, Bad($"has quantile level {i} = {level}, but the levels must increase strictly within (0, 1)"));
+                    i++;
+                }
+                if (levels.Length == 0 || (long)features * levels.Length != dimension)
+                    throw new PgVectorException(PgVectorProblem.NotAVectorTable,
+                        Bad($"has {features} features × {levels.Length} levels = {(long)features * levels.Length} columns, not the table's {dimension}"));
+                return new ExportLayout(map, features, levels, 0);
+            }
+            case MarginalMap:
+            {
+                if (!export.TryGetProperty("points", out var pointsElement) || !pointsElement.TryGetInt32(out var points) || points < 1)
+                    throw new PgVectorException(PgVectorProblem.NotAVectorTable, Bad("lacks the number of points"));
+                if ((long)features * points != dimension)
+                    throw new PgVectorException(PgVectorProblem.NotAVectorTable,
+                        Bad($"has {points} points × {features} features = {(long)features * points} columns, not the table's {dimension}"));
+                return new ExportLayout(map, features, null, points);
+            }
+            default:
+                if (features != dimension)
+                    throw new PgVectorException(PgVectorProblem.NotAVectorTable, Bad($"has {features} features, not the table's {dimension}"));
+                return new ExportLayout(map, features, null, 0);
+        }
+    }
+
+    /// <summary>Checks embeddings' export layout against the table's, recording it when the table has none yet.</summary>
+    private void AgreeOnLayout(NpgsqlConnection conn, ExportLayout? actual, string name)
+    {
+        if (actual is null) return;
+        if (layout is not null)
+        {
+            CheckLayout(actual, name);
+            return;
+        }
+        var meta = Metadata(Dimension, Distance, actual);
+        Run(() => Execute(conn, null, $"COMMENT ON TABLE {quoted} IS '{meta.Replace("'", "''", StringComparison.Ordinal)}'"));
+        layout = actual;
+    }
+
+    /// <summary>Throws (naming <paramref name="name"/>) when embeddings export differently from the table's rows.</summary>
+    private void CheckLayout(ExportLayout? actual, string name)
+    {
+        if (layout is null || actual is null) return;
+        if (actual.Map != layout.Map)
+            throw new ArgumentException($"{name} export by the map {actual.Map} but table '{Table}' holds rows exported by {layout.Map}.", name);
+        if (actual.Features != layout.Features)
+            throw new ArgumentException(
+                $"{name} have {actual.Features} features but table '{Table}' holds {Distance} exports of {layout.Features} features; use embeddings of the kind that was exported.", name);
+        if (layout.Levels is { } stored && actual.Levels is { } levels)
+        {
+            if (levels.Length != stored.Length)
+                throw new ArgumentException(
+                    $"{name} have {levels.Length} quantile levels but table '{Table}' was exported at {stored.Length} levels ({FormatLevels(stored)}); use quantile embeddings at the table's levels.", name);
+            for (var i = 0; i < levels.Length; i++)
+                if (!(Math.Abs(levels[i] - stored[i]) <= 1e-6))
+                    throw new ArgumentException(
+                        $"{name} have quantile level {i} = {levels[i].ToString("R", CultureInfo.InvariantCulture)} but table '{Table}' was exported at level {stored[i].ToString("R", CultureInfo.InvariantCulture)} (levels {FormatLevels(stored)}); the rows are the quantiles scaled by √(level mass) of those levels, so the L2 distances are quantile-w2 only for embeddings at the same levels.", name);
+        }
+        if (actual.Points != layout.Points)
+            throw new ArgumentException(
+                $"{name} have {actual.Points} points per item but table '{Table}' holds marginal-w2 exports of {layout.Points} points (sorted coordinates divided by √T); use distributions of {layout.Points} points.", name);
+    }
+
+    private static string FormatLevels(double[] levels) =>
+        "[" + string.Join(", ", levels.Take(6).Select(l => l.ToString("G6", CultureInfo.InvariantCulture))) + (levels.Length > 6 ? ", …" : "") + "]";
 
     private bool HasIndex(NpgsqlConnection conn)
     {

@@ -2,6 +2,7 @@ namespace DistEmbed.Core
 
 open System
 open System.Collections.Generic
+open System.Threading.Tasks
 open TorchSharp
 
 /// <summary>
@@ -19,9 +20,12 @@ open TorchSharp
 /// <code>
 /// rank_m = m + #{ non-relevant candidates c : (d_c, c) &lt; (d_(m), j_(m)) }
 /// </code>
-/// The R relevant distances of each query are taken with one <c>topk</c> (R ≤ the largest class size), each
-/// non-relevant candidate is located among them with <c>searchsorted</c> and counted in a histogram of R + 1 bins
-/// whose prefix sums give the counts above; a non-relevant candidate whose distance equals a relevant one is placed
+/// The band's values are copied once to a managed array and its rows are ranked in parallel (one task per row, at most
+/// <c>torch.get_num_threads()</c> at once): the R relevant items of the query (the gallery items with its label, self
+/// excluded) are sorted by (distance, gallery index), and one pass over the row places each gallery item c with
+/// (d_c, c) ≤ (d_(R), j_(R)) in bucket #{m : (d_(m), j_(m)) &lt; (d_c, c)} by binary search, a histogram of R bins whose
+/// prefix sums give the counts above (the relevant items and self, which the pass also places, are taken out
+/// afterwards). Comparing (distance, index) pairs places a non-relevant candidate whose distance equals a relevant one
 /// by gallery index (the tie rule of <c>RetrievalMetrics</c>). Then, per query,
 /// <code>
 /// P@1 = [rank_1 = 1]          R-prec = #{m : rank_m ≤ R} / R       MAP@R = (1/R) Σ_{m : rank_m ≤ R} m / rank_m
@@ -33,7 +37,8 @@ open TorchSharp
 /// distances both give the same report.
 ///
 /// Memory: the distance's prepared per-item data, one band of about <c>bandElements</c> distances and its temporaries
-/// (about 40 bytes per entry), O(Q + G) labels and O(rows × R) per band. Time: that of computing all Q × G distances, plus O(Q·G·log R).
+/// (the distance's block temporaries and one managed copy of the band), O(Q + G) labels and O(rows × R) per band. Time:
+/// that of computing all Q × G distances, plus O(Q·G·log R) comparisons on the CPU.
 /// </remarks>
 [<RequireQualifiedAccess>]
 module StreamedRetrieval =
@@ -79,6 +84,96 @@ module StreamedRetrieval =
             fun r0 rn ->
                 use rows = queries.Select(torch.arange (r0, r0 + rn, dtype = torch.int64, device = queries.Device))
                 distance.Pairwise(rows, gallery).detach ()
+
+    /// The per-query quantities of one query row: its first relevant rank, the relevant items within the first R,
+    /// and the sums of m / rank_m over those and over all R.
+    [<Struct>]
+    type private RowRanks =
+        { First: int64
+          HitsAtR: int
+          SumAtR: float
+          SumAll: float }
+
+    /// The gallery indices of each label, ascending.
+    let private membersByLabel (galleryLabels: int64[]) =
+        let lists = Dictionary<int64, ResizeArray<int>>()
+        for j in 0 .. galleryLabels.Length - 1 do
+            match lists.TryGetValue galleryLabels.[j] with
+            | true, list -> list.Add j
+            | _ -> lists.[galleryLabels.[j]] <- ResizeArray [ j ]
+        let result = Dictionary<int64, int[]>(lists.Count)
+        for pair in lists do
+            result.[pair.Key] <- pair.Value.ToArray()
+        result
+
+    /// The ranks of the r relevant items of one query among its candidates, from the query's row of G distances
+    /// (values[offset .. offset + G − 1]); members are the gallery items with the query's label (ascending), self is
+    /// the query's own gallery index (−1 when the queries are not the gallery), r the number of members other than self.
+    /// The relevant items are sorted by (distance, index); one pass over the row places every gallery item c with
+    /// (d_c, c) ≤ (d_(r), j_(r)) in bucket b = #{m : (d_(m), j_(m)) &lt; (d_c, c)} (a binary search; items after the
+    /// r-th relevant one are not needed). The pass counts the relevant items too (the m-th in bucket m − 1) and self:
+    /// both are taken out afterwards, leaving the non-relevant candidates that precede each relevant item.
+    let inline private rankRowOf (values: 'T[]) (offset: int) (g: int) (members: int[]) (self: int) (r: int) : RowRanks =
+        let sorted = Array.zeroCreate<'T> r
+        let index = Array.zeroCreate<int> r
+        let mutable k = 0
+        for j in members do
+            if j <> self then
+                sorted.[k] <- values.[offset + j]
+                index.[k] <- j
+                k <- k + 1
+        Array.Sort(sorted, index)
+        // Equal distances are ordered by gallery index (the tie rule of RetrievalMetrics).
+        let mutable s = 0
+        while s < r do
+            let mutable e = s + 1
+            while e < r && sorted.[e] = sorted.[s] do
+                e <- e + 1
+            if e - s > 1 then Array.Sort(index, s, e - s)
+            s <- e
+        let lastValue = sorted.[r - 1]
+        let lastIndex = index.[r - 1]
+        let histogram = Array.zeroCreate<int64> r
+        // The bucket of (v, j) ≤ (d_(r), j_(r)): the number of relevant items before it, in 0 .. r − 1.
+        let inline bucket (v: 'T) (j: int) =
+            let mutable lo = 0
+            let mutable hi = r - 1
+            while lo < hi do
+                let mid = (lo + hi) >>> 1
+                let m = sorted.[mid]
+                if m < v || (m = v && index.[mid] < j) then lo <- mid + 1 else hi <- mid
+            lo
+        for j in 0 .. g - 1 do
+            let v = values.[offset + j]
+            if v < lastValue || (v = lastValue && j <= lastIndex) then
+                let b = bucket v j
+                histogram.[b] <- histogram.[b] + 1L
+        for m in 0 .. r - 1 do
+            histogram.[m] <- histogram.[m] - 1L
+        if self >= 0 then
+            let v = values.[offset + self]
+            if v < lastValue || (v = lastValue && self < lastIndex) then
+                let b = bucket v self
+                histogram.[b] <- histogram.[b] - 1L
+        // rank_m = m + #{non-relevant candidates before the m-th relevant item}.
+        let mutable before = 0L
+        let mutable hitsAtR = 0
+        let mutable sumAtR = 0.0
+        let mutable sumAll = 0.0
+        let mutable first = 0L
+        for m in 1 .. r do
+            before <- before + histogram.[m - 1]
+            let rank = int64 m + before
+            if m = 1 then first <- rank
+            let precision = float m / float rank
+            sumAll <- sumAll + precision
+            if rank <= int64 r then
+                sumAtR <- sumAtR + precision
+                hitsAtR <- hitsAtR + 1
+        { First = first; HitsAtR = hitsAtR; SumAtR = sumAtR; SumAll = sumAll }
+
+    let private rankRow32 (values: float32[]) offset g members self r = rankRowOf values offset g members self r
+    let private rankRow64 (values: float[]) offset g members self r = rankRowOf values offset g members self r
 
     /// The relevant counts R per query (self excluded when the queries are the gallery).
     let private relevantCounts (queryLabels: int64[]) (galleryLabels: int64[]) (queryIsGallery: bool) =
@@ -153,12 +248,21 @@ module StreamedRetrieval =
                 "galleryLabels"
                 "galleryLabels holds no item relevant to any query (a gallery item other than the query itself with its label); the retrieval metrics are undefined."
         let budget = if bandElements = 0L then DefaultBandElements else bandElements
-        let rowsPerBand = rowsPerBand budget g q
+        // A band's values are copied to one managed array: at most 2^30 of them.
+        let rowsPerBand = min (rowsPerBand budget g q) (max 1L ((1L <<< 30) / int64 g))
         use scope = torch.NewDisposeScope()
         use _ = torch.no_grad ()
-        let device = gallery.Device
-        let galleryLabelsT = torch.tensor(galleryLabels, device = device).unsqueeze 0L
-        let infinity = TensorChecks.sc Double.PositiveInfinity
+        let members = membersByLabel galleryLabels
+        let parallelism = ParallelOptions(MaxDegreeOfParallelism = max 1 (torch.get_num_threads ()))
+        // One managed buffer for the band's values, reused by every band (its size is that of the first band).
+        let mutable values32 : float32[] = null
+        let mutable values64 : float[] = null
+        let buffer32 length =
+            if isNull values32 || values32.Length < length then values32 <- Array.zeroCreate length
+            values32
+        let buffer64 length =
+            if isNull values64 || values64.Length < length then values64 <- Array.zeroCreate length
+            values64
         let distancesOf = bandSource distance queries gallery
         let mutable evaluated = 0
         let mutable precisionAt1 = 0.0
@@ -185,75 +289,37 @@ module StreamedRetrieval =
                         Validation.fail
                             "distance"
                             $"distance '{distance.Name}' between query {r0 + i} and gallery item {j} is {value}; the retrieval metrics need finite distances (check the embeddings for NaN or ∞)."
-                let queryLabelsT = torch.tensor(queryLabels.[int r0 .. int (r0 + rn) - 1], device = device).unsqueeze 1L
-                let rel = galleryLabelsT.eq queryLabelsT
-                let nonRelevant = rel.logical_not ()
-                if queryIsGallery then
-                    // Query r0 + a is gallery item r0 + a: neither relevant nor a candidate.
-                    rel.diagonal(offset = r0).fill_ (false) |> ignore
-                    nonRelevant.diagonal(offset = r0).fill_ (false) |> ignore
-                // The rb smallest relevant distances per row (rows with R < rb are padded with +∞).
-                let struct (relSorted, relIndex) = d.masked_fill(rel.logical_not (), infinity).topk (rb, dim = 1, largest = false, sorted = true)
-                let relSorted = relSorted.contiguous ()
-                // pos_c = #{m : d_(m) ≤ d_c}; a non-relevant candidate is before the m-th relevant one iff m > pos_c,
-                // unless its distance equals a relevant one (a tie: pos differs from the left insertion point; such
-                // candidates are moved to their bucket by gallery index below).
-                let dc = d.contiguous ()
-                let pos = torch.searchsorted (relSorted, dc, right = true)
-                let histogram =
-                    torch.zeros([| rn; int64 rb + 1L |], dtype = torch.int64, device = device)
-                        .scatter_add_ (1L, pos, nonRelevant.to_type torch.int64)
-                let tie = torch.searchsorted(relSorted, dc, right = false).ne(pos).logical_and nonRelevant
-                let hist = histogram.cpu().contiguous().data<int64>().ToArray()
-                let sortedValues = relSorted.cpu().to_type(torch.float64).contiguous().data<float>().ToArray()
-                let sortedIndex = relIndex.cpu().contiguous().data<int64>().ToArray()
-                // Relevant items per row in (distance, index) order.
-                let order =
-                    Array.init (int rn) (fun a ->
-                        let items = Array.init bandR.[a] (fun m -> sortedValues.[a * rb + m], sortedIndex.[a * rb + m])
-                        Array.sortInPlace items
-                        items)
-                if tie.any().item<bool> () then
-                    // Ties are rare: read them by flat index (index_select is O(ties); masked_select is a full pass).
-                    let found = tie.nonzero ()
-                    let tieCount = int found.shape.[0]
-                    let at = found.cpu().contiguous().data<int64>().ToArray()
-                    let flat = found.select(1L, 0L).mul(TensorChecks.sci (int64 g)).add (found.select (1L, 1L))
-                    let values = dc.view(-1L).index_select(0L, flat).cpu().to_type(torch.float64).data<float>().ToArray()
-                    let tiePos = pos.view(-1L).index_select(0L, flat).cpu().data<int64>().ToArray()
-                    for t in 0 .. tieCount - 1 do
-                        let a, c = int at.[2 * t], at.[2 * t + 1]
-                        let v = values.[t]
-                        // bucket = #{m : (d_(m), j_(m)) < (v, c)}: the candidate precedes relevant items m > bucket.
-                        let bucket = order.[a] |> Array.sumBy (fun (dm, jm) -> if dm < v || (dm = v && jm < c) then 1 else 0)
-                        let counted = a * (rb + 1) + int tiePos.[t]
-                        hist.[counted] <- hist.[counted] - 1L
-                        hist.[a * (rb + 1) + bucket] <- hist.[a * (rb + 1) + bucket] + 1L
+                // The band's rows as managed values of the band's precision (float32 stays float32; any other type is
+                // widened to float64, exactly), read once by the ranking pass below.
+                let rowResults = Array.zeroCreate<RowRanks> (int rn)
+                let queryRow a = if queryIsGallery then int r0 + a else -1
+                let membersOf a = match members.TryGetValue queryLabels.[int r0 + a] with | true, m -> m | _ -> Array.empty
+                let dc = d.cpu ()
+                if dc.dtype = torch.float32 then
+                    let dc = dc.contiguous ()
+                    let buffer = buffer32 (int rn * g)
+                    dc.data<float32>().CopyTo(Span<float32>(buffer, 0, int rn * g), 0, 0L)
+                    Parallel.For(0, int rn, parallelism, Action<int>(fun a ->
+                        if bandR.[a] > 0 then rowResults.[a] <- rankRow32 buffer (a * g) g (membersOf a) (queryRow a) bandR.[a])) |> ignore
+                else
+                    let dc = dc.to_type(torch.float64).contiguous ()
+                    let buffer = buffer64 (int rn * g)
+                    dc.data<float>().CopyTo(Span<float>(buffer, 0, int rn * g), 0, 0L)
+                    Parallel.For(0, int rn, parallelism, Action<int>(fun a ->
+                        if bandR.[a] > 0 then rowResults.[a] <- rankRow64 buffer (a * g) g (membersOf a) (queryRow a) bandR.[a])) |> ignore
+                // Summed in query order, as RetrievalMetrics.Evaluate does.
                 for a in 0 .. int rn - 1 do
                     let r = bandR.[a]
                     if r > 0 then
+                        let row = rowResults.[a]
                         evaluated <- evaluated + 1
-                        let mutable before = 0L
-                        let mutable hitsAtR = 0
-                        let mutable sumAtR = 0.0
-                        let mutable sumAll = 0.0
-                        let mutable first = 0L
-                        for m in 1 .. r do
-                            before <- before + hist.[a * (rb + 1) + m - 1]
-                            let rank = int64 m + before
-                            if m = 1 then first <- rank
-                            let precision = float m / float rank
-                            sumAll <- sumAll + precision
-                            if rank <= int64 r then
-                                sumAtR <- sumAtR + precision
-                                hitsAtR <- hitsAtR + 1
-                        rPrecision <- rPrecision + float hitsAtR / float r
-                        if first = 1L then precisionAt1 <- precisionAt1 + 1.0
-                        mapAtR <- mapAtR + sumAtR / float r
-                        averagePrecision <- averagePrecision + sumAll / float r
-                        reciprocalRank <- reciprocalRank + 1.0 / float first
+                        rPrecision <- rPrecision + float row.HitsAtR / float r
+                        if row.First = 1L then precisionAt1 <- precisionAt1 + 1.0
+                        mapAtR <- mapAtR + row.SumAtR / float r
+                        averagePrecision <- averagePrecision + row.SumAll / float r
+                        reciprocalRank <- reciprocalRank + 1.0 / float row.First
                         for m in 0 .. ks.Length - 1 do
-                            if first <= int64 ks.[m] then recall.[m] <- recall.[m] + 1.0
+                            if row.First <= int64 ks.[m] then recall.[m] <- recall.[m] + 1.0
         RetrievalMetrics.meanReport precisionAt1 rPrecision mapAtR averagePrecision ks recall reciprocalRank evaluated q
 
     /// <summary>Leave-one-out retrieval metrics within one labelled set, in bounded memory: every item queries all the
