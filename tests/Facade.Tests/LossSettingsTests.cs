@@ -19,6 +19,9 @@ namespace DistEmbed.Facade.Tests;
 [Collection("Console")]
 public sealed class LossSettingsTests
 {
+    private static string Root([System.Runtime.CompilerServices.CallerFilePath] string path = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", ".."));
+
     private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => report(value);
@@ -141,8 +144,7 @@ public sealed class LossSettingsTests
         var tiny = new EmbedderOptions { InputChannels = 2, Hidden = 8, Features = 4, Layers = 2, Head = "distribution" };
         var options = new TrainerOptions
         {
-            Loss = "xbm", MemoryLoss = "triplet", MemorySize = 20, Miner = "batch-hard", Distance = "sinkhorn-divergence",
-            DistanceSettings = new DistanceSettings { SinkhornIterations = 10 },
+            Loss = "xbm", MemoryLoss = "triplet", MemorySize = 20, Miner = "batch-hard",   // the head's distance, marginal-w2
             Epochs = 2, ClassesPerBatch = 4, ItemsPerClass = 3, LearningRate = 5e-3, Seed = 17, CheckpointEverySteps = 2,
         };
         var train = SequenceTestData.Make(6, 8, 1);
@@ -188,6 +190,30 @@ public sealed class LossSettingsTests
         var wrong = (byte[])bytes.Clone();
         wrong[0] ^= 0xFF;
         Assert.Contains("header", Assert.Throws<InvalidDataException>(() => copy.LoadState(new MemoryStream(wrong), CPU)).Message);
+    }
+
+    [Fact]
+    public void TheLossSettingsTableOfTheLossGuideIsTheLibrarys()
+    {
+        var text = File.ReadAllText(Path.Combine(Root(), "docs", "losses.md")).ReplaceLineEndings("\n");
+        var start = text.IndexOf("<!-- loss-settings:begin -->", StringComparison.Ordinal);
+        var end = text.IndexOf("<!-- loss-settings:end -->", StringComparison.Ordinal);
+        Assert.True(start >= 0 && end > start, "docs/losses.md has no loss-settings table");
+        var rows = text[start..end].Split('\n').Where(l => l.StartsWith("| `", StringComparison.Ordinal))
+            .Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToArray();
+        var defaults = new TrainerOptions();
+        var seen = new List<string>();
+        foreach (var cells in rows)
+        {
+            var name = cells[1].Trim('`');
+            var option = cells[2].Trim('`');
+            seen.Add(name);
+            object? value = defaults;
+            foreach (var part in name.Split('.')) value = value!.GetType().GetProperty(part)!.GetValue(value);
+            Assert.Equal(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)!.ToLowerInvariant(), cells[4]);
+            Assert.Equal(name == nameof(TrainerOptions.SoftMargin) ? "--soft-margin" : LossSettingsOptions.OptionNames[name], option);
+        }
+        Assert.Equal(LossSettingsOptions.OptionNames.Keys.Append(nameof(TrainerOptions.SoftMargin)).Order(), seen.Order());
     }
 
     [Fact]
