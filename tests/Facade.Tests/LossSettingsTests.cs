@@ -125,6 +125,18 @@ public sealed class LossSettingsTests
             Assert.Equal(uninterrupted.History.Select(h => h.TrainLoss), resumed.History.Select(h => h.TrainLoss));
             Assert.Equal(ModuleWeights.ToBytes(whole), ModuleWeights.ToBytes(second));
 
+            // The same checkpoint with an empty memory (what a resumed run had before the memory was checkpointed) ends elsewhere.
+            var emptied = folder + "-empty";
+            Directory.CreateDirectory(emptied);
+            foreach (var file in Directory.GetFiles(folder)) File.Copy(file, Path.Combine(emptied, Path.GetFileName(file)));
+            using (var empty = (CrossBatchMemory)Losses.Create("xbm", new LossOptions { CrossBatchMemory = new CrossBatchMemoryOptions { Size = 40 } }))
+            using (var stream = File.Create(Path.Combine(emptied, "loss.dat")))
+                empty.SaveState(stream);
+            using var withoutMemory = new VectorEncoder(16, 8);
+            var restarted = MetricLearningTrainer.Resume(withoutMemory, emptied, train, null, epochs: 4);
+            Directory.Delete(emptied, true);
+            Assert.NotEqual(uninterrupted.History.Select(h => h.TrainLoss), restarted.History.Select(h => h.TrainLoss));
+
             File.Delete(Path.Combine(folder, "loss.dat"));
             using var third = new VectorEncoder(16, 8);
             var missing = Assert.Throws<FileNotFoundException>(() => MetricLearningTrainer.Resume(third, folder, train, null, epochs: 5));
@@ -133,7 +145,7 @@ public sealed class LossSettingsTests
         }
         finally
         {
-            if (Directory.Exists(folder)) Directory.Delete(folder, true);
+            foreach (var d in new[] { folder, folder + "-empty" }) if (Directory.Exists(d)) Directory.Delete(d, true);
         }
     }
 
@@ -169,6 +181,50 @@ public sealed class LossSettingsTests
         {
             foreach (var d in new[] { dirA, dirB }) if (Directory.Exists(d)) Directory.Delete(d, true);
         }
+    }
+
+    [Fact]
+    public void TheMemoryStateRoundTripsEveryRepresentationBitForBit()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator().manual_seed(11);
+        IEmbeddingBatch Batch(string kind, int count, int length) => kind switch
+        {
+            "vectors" => VectorBatch.FromTensor(randn([count, 3], ScalarType.Float64, generator: g)),
+            "quantiles" => QuantileBatch.FromTensor(randn([count, 3, 5], generator: g).sort(2).Item1, null),
+            _ => DistributionBatch.FromTensors(randn([count, length, 2], generator: g), rand([count, length], generator: g).add(0.1)),
+        };
+        Tensor[] Tensors(IEmbeddingBatch b) => b switch
+        {
+            VectorBatch v => [v.Values],
+            QuantileBatch q => [q.Values, q.Levels],
+            DistributionBatch d => [d.Points, d.Weights],
+            _ => [],
+        };
+        foreach (var kind in new[] { "vectors", "quantiles", "distributions" })
+        {
+            using var memory = (CrossBatchMemory)Losses.Create("xbm", new LossOptions { CrossBatchMemory = new CrossBatchMemoryOptions { Size = 7 } });
+            memory.Enqueue(Batch(kind, 4, 3), tensor(new long[] { 0, 1, 2, 3 }));
+            memory.Enqueue(Batch(kind, 5, 6), tensor(new long[] { 4, 5, 6, 7, 8 }));   // 9 items: the oldest 2 dropped; distributions padded to 6
+            using var stream = new MemoryStream();
+            memory.SaveState(stream);
+            using var restored = (CrossBatchMemory)Losses.Create("xbm", new LossOptions { CrossBatchMemory = new CrossBatchMemoryOptions { Size = 7 } });
+            restored.LoadState(new MemoryStream(stream.ToArray()), CPU);
+            Assert.Equal(memory.MemoryLabels, restored.MemoryLabels);
+            var (a, b) = (Tensors(memory.Memory), Tensors(restored.Memory));
+            Assert.Equal(a.Length, b.Length);
+            for (var i = 0; i < a.Length; i++)
+            {
+                Assert.Equal(a[i].shape, b[i].shape);
+                Assert.Equal(a[i].dtype, b[i].dtype);
+                Assert.True(a[i].equal(b[i]), $"{kind}: tensor {i} of the restored memory differs");
+            }
+        }
+        using var none = (CrossBatchMemory)Losses.Create("xbm", null);
+        using var emptyStream = new MemoryStream();
+        none.SaveState(emptyStream);
+        none.LoadState(new MemoryStream(emptyStream.ToArray()), CPU);
+        Assert.Equal(0, none.Count);
     }
 
     [Fact]
