@@ -85,12 +85,6 @@ module Gaussian =
                 $"{name} is not positive semi-definite: its smallest eigenvalue is {bottom} (largest in magnitude {top}); a covariance must be positive semi-definite."
         m
 
-    let private checkPair (a: Empirical) (b: Empirical) =
-        Validation.notNull "a" a
-        Validation.notNull "b" b
-        if b.Dimension <> a.Dimension then
-            Validation.fail "b" $"b has dimension {b.Dimension} but a has dimension {a.Dimension}; they must match."
-
     /// Weighted mean and biased weighted covariance, no checks.
     let private fitCore (e: Empirical) : float[] * float[,] =
         let n, d = e.Count, e.Dimension
@@ -183,7 +177,7 @@ module Gaussian =
     /// <exception cref="T:System.ArgumentException">a or b is null; the dimensions differ (names b).</exception>
     [<CompiledName("BuresOfFitsSquared")>]
     let buresOfFitsSquared (a: Empirical, b: Empirical, diagonal: bool) : float =
-        checkPair a b
+        Validation.comparable a b (fun e -> e.Dimension)
         let m1, s1 = fitCore a
         let m2, s2 = fitCore b
         if diagonal then
@@ -237,7 +231,7 @@ module Gaussian =
     /// <exception cref="T:System.ArgumentException">a or b null; the dimensions differ (names b); with full covariances, a singular weighted covariance (names a or b).</exception>
     [<CompiledName("BuresOfFitsGradient")>]
     let buresOfFitsGradient (a: Empirical, b: Empirical, diagonal: bool) : float[,] * float[,] =
-        checkPair a b
+        Validation.comparable a b (fun e -> e.Dimension)
         let m1, s1 = fitCore a
         let m2, s2 = fitCore b
         let d = a.Dimension
