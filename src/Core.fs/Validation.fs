@@ -102,3 +102,18 @@ module Validation =
         notNull "a" a
         notNull "b" b
         sameDimension (dimension a) (dimension b)
+
+    /// Checks a symmetric matrix argument: not null, size × size (sizeSource says where size comes from), finite, and
+    /// symmetric to tolerance × its largest |entry| (why says what needs the symmetry).
+    let internal symmetricMatrix (name: string) (m: float[,]) (size: int) (sizeSource: string) (tolerance: float) (why: string) =
+        notNull name m
+        let rows, columns = Array2D.length1 m, Array2D.length2 m
+        if rows <> size || columns <> size then
+            fail name $"{name} has shape [{rows},{columns}]; it must be {size} × {size} ({sizeSource})."
+        finite2D name m
+        let mutable largest = 0.0
+        m |> Array2D.iter (fun x -> largest <- max largest (abs x))
+        for i in 0 .. size - 1 do
+            for j in i + 1 .. size - 1 do
+                if abs (m.[i, j] - m.[j, i]) > tolerance * largest then
+                    fail name $"{name} is not symmetric: {name}[{i},{j}] = {m.[i, j]:R} but {name}[{j},{i}] = {m.[j, i]:R}; {why}."

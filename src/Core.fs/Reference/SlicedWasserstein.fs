@@ -24,7 +24,7 @@ open DistEmbed.Core
 ///     Max-Sliced Wasserstein Distance and its use for GANs, CVPR (2019), arXiv:1904.05877.
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Sliced =
+module SlicedWasserstein =
 
     let private check (p: float) (a: Empirical) (b: Empirical) (directions: float[,]) =
         Validation.atLeast "p" 1.0 p

@@ -19,7 +19,7 @@ open DistEmbed.Core
 /// [1] F. Santambrogio, Optimal Transport for Applied Mathematicians, Birkhäuser (2015), Proposition 2.17.
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Marginal =
+module MarginalWasserstein =
 
     let private check (p: float) (a: Empirical) (b: Empirical) =
         Validation.atLeast "p" 1.0 p

@@ -27,7 +27,7 @@ open DistEmbed.Core
 ///     Mathematische Nachrichten 147(1), 185–203 (1990).
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Gaussian =
+module Bures =
 
     /// Eigenvalues and eigenvectors (columns) of a symmetric matrix.
     let private eigen (s: Matrix<float>) : float[] * Matrix<float> =
@@ -62,19 +62,7 @@ module Gaussian =
     /// Checks a covariance: d × d, finite, symmetric to 1e-10 of its largest entry, and positive semi-definite to
     /// 1e-9 of its largest eigenvalue. Returns it symmetrised, as a MathNet matrix.
     let private checkCovariance (name: string) (d: int) (s: float[,]) : Matrix<float> =
-        Validation.notNull name s
-        let rows, columns = Array2D.length1 s, Array2D.length2 s
-        if rows <> d || columns <> d then
-            Validation.fail name $"{name} has shape [{rows},{columns}]; it must be d × d with d = {d} (the length of m1)."
-        Validation.finite2D name s
-        let mutable largest = 0.0
-        s |> Array2D.iter (fun x -> largest <- max largest (abs x))
-        for i in 0 .. d - 1 do
-            for j in i + 1 .. d - 1 do
-                if abs (s.[i, j] - s.[j, i]) > 1e-10 * largest then
-                    Validation.fail
-                        name
-                        $"{name} is not symmetric: {name}[{i},{j}] = {s.[i, j]} but {name}[{j},{i}] = {s.[j, i]}; a covariance must be symmetric."
+        Validation.symmetricMatrix name s d $"d = {d}, the length of m1" 1e-10 "a covariance must be symmetric"
         let m = symmetrise (Matrix<float>.Build.DenseOfArray s)
         let values, _ = eigen m
         let top = values |> Array.map abs |> Array.max

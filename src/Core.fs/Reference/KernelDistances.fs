@@ -21,7 +21,7 @@ open DistEmbed.Core
 ///     Journal of Statistical Planning and Inference 143(8), 1249–1272 (2013), Section 2.
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Kernel =
+module KernelDistances =
 
     let private squaredDistance (x: float[,]) (i: int) (y: float[,]) (j: int) =
         let mutable s = 0.0
