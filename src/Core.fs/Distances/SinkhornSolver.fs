@@ -60,7 +60,10 @@ type SinkhornOptions =
       EpsilonScaling: float
       /// <summary>How gradients flow (<see cref="F:DistEmbed.Core.SinkhornGradient.Envelope"/> by default).</summary>
       Gradient: SinkhornGradient
-      /// <summary>How many pairs one batched solve handles at most in the distance objects (≥ 1): bounds memory at O(BlockSize·T·T').</summary>
+      /// <summary>
+      /// How many pairs one batched solve handles at most in the distance objects (≥ 1): bounds memory at O(BlockSize·T·T').
+      /// Pairwise matrices are computed (and streamed by <c>PairwiseBlocks</c>) in tiles of BlockSize × BlockSize pairs.
+      /// </summary>
       BlockSize: int
       /// <summary>Whether <c>Sinkhorn.solve</c> returns the transport plan [B, T, T'] (false: <c>Plan</c> is null).</summary>
       KeepPlan: bool
