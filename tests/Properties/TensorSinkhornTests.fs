@@ -275,8 +275,8 @@ let tests =
             use ba = batchOf torch.float64 xs
             use bb = batchOf torch.float64 ys
             let n, m = xs.Length, ys.Length
-            use pa = ba.Select(torch.tensor [| for k in 0 .. n * m - 1 -> int64 (k / m) |])
-            use pb = bb.Select(torch.tensor [| for k in 0 .. n * m - 1 -> int64 (k % m) |])
+            use pa = (ba :> IEmbeddingBatch).Select(torch.tensor [| for k in 0 .. n * m - 1 -> int64 (k / m) |])
+            use pb = (bb :> IEmbeddingBatch).Select(torch.tensor [| for k in 0 .. n * m - 1 -> int64 (k % m) |])
             for extra in [ 0; 1; 3 ] do
                 let o =
                     { SinkhornOptions.Create(0.3 * scale) with
