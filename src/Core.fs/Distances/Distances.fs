@@ -524,8 +524,8 @@ type Distances =
             true,
             blockSize,
             Distances.NoCheck,
-            (fun a b -> safeRoot p (ExactWasserstein.costPaired p a b)),
-            (fun a b bs -> ExactWasserstein.costPlan p a b bs |> mapPlan (safeRoot p))
+            (fun a b -> safeRoot p (ExactTransport.costPaired p a b)),
+            (fun a b bs -> ExactTransport.costPlan p a b bs |> mapPlan (safeRoot p))
         )
 
     /// <summary>
@@ -547,8 +547,8 @@ type Distances =
             (p = 1.0),
             blockSize,
             Distances.NoCheck,
-            ExactWasserstein.costPaired p,
-            ExactWasserstein.costPlan p
+            ExactTransport.costPaired p,
+            ExactTransport.costPlan p
         )
 
     /// <summary>The Bures–Wasserstein distance W_2 between full-covariance Gaussian fits (name <c>bures</c>).</summary>
