@@ -22,6 +22,8 @@ namespace DistEmbed.Benchmarks;
 ///     retrieval metrics of N labelled vectors in bounded memory (see <see cref="RetrievalScale"/>).
 ///   index [--n N] [--d D] [--queries Q] [--k K] [--data random|clustered|quantile] [--ef 64,128,256] [--threads T] [--json FILE]
 ///     recall@k and queries per second of the USearch HNSW index against exact blocked search (see <see cref="IndexBench"/>).
+///   knn [--threads 1,2] [--repeats 5] [--workloads K1,K2,N1] [--block B] [--json FILE]
+///     exact k-NN and N1 against faiss IndexFlatL2, alternating runs in one session (see <see cref="KnnVsFaiss"/>).
 ///   pgvector --connection STR [--n N] [--d D] [--q Q] [--queries M] [--k K] [--ef 40,100,200] [--json FILE]
 ///     PostgreSQL + pgvector: insert, exact and HNSW query rates, index build time (see <see cref="PgVectorScale"/>).
 /// </summary>
@@ -40,8 +42,9 @@ public static class Program
         if (args.Length > 0 && args[0] == "retrieval") return RetrievalScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "index") return IndexBench.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());
+        if (args.Length > 0 && args[0] == "knn") return KnnVsFaiss.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "online-sinkhorn") return OnlineSinkhornScale.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | knn [--threads 1,2] [--repeats 5] [--workloads K1,K2,N1] [--block B] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,K1,K2,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -78,7 +81,7 @@ public static class Program
             }
         }
 
-        var torchIds = workloads.Where(id => id is not "W4" and not "W4-reference" and not "S1" and not "T1" && !id.StartsWith('B')).ToArray();
+        var torchIds = workloads.Where(id => id is not "W4" and not "W4-reference" and not "S1" and not "T1" and not "K1" and not "K2" && !id.StartsWith('B')).ToArray();
         var torchPeer = torchIds.Length == 0 ? null : RunPeer(python, Path.Combine(peersDir, "torch_peer.py"),
             $"--device {deviceName} --repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads {string.Join(',', torchIds)} --inputs {inputs}");
         // S1 (sequence training) has its own peer, which reads the very sequences written above.
@@ -107,14 +110,21 @@ public static class Program
             sklearnPeer = RunPeer(python, Path.Combine(peersDir, "sklearn_peer.py"),
                 $"--repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --workloads N1");
 
+        // faiss (IndexFlatL2, exact) runs on the CPU only; it is the k-NN peer of N1, K1 and K2 (bench/peers/faiss_peer.py).
+        JsonNode? faissPeer = null;
+        var faissIds = workloads.Where(id => id is "N1" or "K1" or "K2").ToArray();
+        if (deviceName == "cpu" && faissIds.Length > 0 && !args.Contains("--no-faiss"))
+            faissPeer = RunPeer(python, Path.Combine(peersDir, "faiss_peer.py"),
+                $"--repeats {repeats} --scale {scale.ToString(CultureInfo.InvariantCulture)} --threads {torch.get_num_threads()} --workloads {string.Join(',', faissIds)}");
+
         var md = new StringBuilder();
         md.AppendLine($"Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; device: {deviceName}"
             + (device.type == DeviceType.CUDA ? "" : $"; TorchSharp threads {torch.get_num_threads()}") + $"; date {DateTime.UtcNow:yyyy-MM-dd}.");
         var versionPeer = torchPeer ?? seqPeer;
-        md.AppendLine($"PyTorch peer: {versionPeer?["version"]} ({versionPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}; scikit-learn: {sklearnPeer?["version"]?.ToString() ?? "not run"}. Scale {scale}, median of {repeats} runs after a warm-up.");
+        md.AppendLine($"PyTorch peer: {versionPeer?["version"]} ({versionPeer?["threads"]} threads); POT: {potPeer?["version"]?.ToString() ?? "not run"}; scikit-learn: {sklearnPeer?["version"]?.ToString() ?? "not run"}; faiss: {(faissPeer is null ? "not run" : $"{faissPeer["version"]} ({faissPeer["threads"]} threads, BLAS {faissPeer["blas"]?[0]})")}. Scale {scale}, median of {repeats} runs after a warm-up.");
         md.AppendLine();
-        md.AppendLine("| id | sizes | ours (ms) | PyTorch (ms) | speed-up vs PyTorch | POT (ms) | speed-up vs POT | scikit-learn (ms) | speed-up vs scikit-learn |");
-        md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        md.AppendLine("| id | sizes | ours (ms) | PyTorch (ms) | speed-up vs PyTorch | POT (ms) | speed-up vs POT | scikit-learn (ms) | speed-up vs scikit-learn | faiss (ms) | speed-up vs faiss |");
+        md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var json = new JsonObject { ["device"] = deviceName, ["scale"] = scale, ["repeats"] = repeats };
         var results = new JsonObject();
         foreach (var id in workloads)
@@ -124,8 +134,9 @@ public static class Program
             var pp = potPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
             var potNote = potPeer?["results"]?[id]?["extrapolated"]?.GetValue<bool>() == true ? " (extrapolated)" : "";
             var sp = sklearnPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
-            md.AppendLine($"| {id} | {sizes} | {ms:F2} | {Fmt(tp)} | {Ratio(tp, ms)} | {Fmt(pp)}{potNote} | {Ratio(pp, ms)} | {Fmt(sp)} | {Ratio(sp, ms)} |");
-            results[id] = new JsonObject { ["sizes"] = sizes, ["ours_ms"] = ms, ["pytorch_ms"] = tp, ["pot_ms"] = pp, ["sklearn_ms"] = sp };
+            var fp = faissPeer?["results"]?[id]?["median_ms"]?.GetValue<double>();
+            md.AppendLine($"| {id} | {sizes} | {ms:F2} | {Fmt(tp)} | {Ratio(tp, ms)} | {Fmt(pp)}{potNote} | {Ratio(pp, ms)} | {Fmt(sp)} | {Ratio(sp, ms)} | {Fmt(fp)} | {Ratio(fp, ms)} |");
+            results[id] = new JsonObject { ["sizes"] = sizes, ["ours_ms"] = ms, ["pytorch_ms"] = tp, ["pot_ms"] = pp, ["sklearn_ms"] = sp, ["faiss_ms"] = fp };
         }
         if (ours.ContainsKey("B1") && ours.ContainsKey("B1-sqeuclidean"))
         {
@@ -170,7 +181,7 @@ public static class Program
         }
     }
 
-    private static void AtomicWrite(string path, string text)
+    internal static void AtomicWrite(string path, string text)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
@@ -179,7 +190,7 @@ public static class Program
         File.Move(tmp, full, overwrite: true);
     }
 
-    private static string FindRepoRoot()
+    internal static string FindRepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir != null && !File.Exists(Path.Combine(dir.FullName, "DistEmbed.Verified.sln")) && !Directory.Exists(Path.Combine(dir.FullName, "bench", "peers")))
