@@ -33,6 +33,7 @@ public static class KnnVsFaiss
         var python = Program.Arg(args, "--python", Environment.GetEnvironmentVariable("PEER_PYTHON") ?? "/usr/bin/python3");
         var script = Path.Combine(Program.Arg(args, "--peers", Path.Combine(Program.FindRepoRoot(), "bench", "peers")), "faiss_peer.py");
         NativeRuntime.EnsureInitialized();
+        if (args.Contains("--profile")) return Profile(args);
 
         var dir = Directory.CreateTempSubdirectory("distembed-knn-").FullName;
         int Scaled(int n) => Math.Max(20, (int)(n * scale));
@@ -142,6 +143,49 @@ public static class KnnVsFaiss
         Console.WriteLine(report.ToString());
         var jsonPath = Program.Arg(args, "--json", "");
         if (jsonPath != "") Program.AtomicWrite(jsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    /// <summary>Times the parts of our K1 path: the matrix products alone (blocks on and above the diagonal) and the whole search.</summary>
+    private static int Profile(string[] args)
+    {
+        var n = long.Parse(Program.Arg(args, "--n", "10000"), CultureInfo.InvariantCulture);
+        var rows = long.Parse(Program.Arg(args, "--rows", "1024"), CultureInfo.InvariantCulture);
+        var cols = long.Parse(Program.Arg(args, "--cols", "4096"), CultureInfo.InvariantCulture);
+        torch.manual_seed(0);
+        using var x = torch.randn(n, 256);
+        using var buf = torch.empty(rows * cols);
+        void Time(string name, Action f)
+        {
+            f();
+            var sw = Stopwatch.StartNew();
+            f();
+            Console.WriteLine($"{name}: {sw.Elapsed.TotalMilliseconds:F0} ms (load {LoadAverage()})");
+        }
+        foreach (var t in new[] { 1, 2 })
+        {
+            torch.set_num_threads(t);
+            Time($"t={t} gemm blocks on/above the diagonal {rows}x{cols}", () =>
+            {
+                for (var r0 = 0L; r0 < n; r0 += rows)
+                {
+                    var rn = Math.Min(rows, n - r0);
+                    for (var c0 = r0; c0 < n; c0 += cols)
+                    {
+                        using var scope = torch.NewDisposeScope();
+                        var cn = Math.Min(cols, n - c0);
+                        buf.narrow(0, 0, rn * cn).view(rn, cn).addmm_(x.narrow(0, r0, rn), x.narrow(0, c0, cn).t(), beta: 0, alpha: 1);
+                    }
+                }
+            });
+            var b = VectorBatch.FromTensor(x);
+            var e = Distances.Create("euclidean", null);
+            foreach (var block in Program.Arg(args, "--blocks", "0").Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)))
+            {
+                Time($"t={t} exact k-NN graph, block {block}", () => NearestNeighbours.Exact(b, e, 10, block));
+                Time($"t={t} search (not symmetric), block {block}", () => NearestNeighbours.Search(b, b, e, 10, block));
+            }
+        }
         return 0;
     }
 

@@ -360,64 +360,79 @@ module NearestNeighbours =
     /// docs/benchmarks.md "Exact k-NN against faiss").
     let private cpuBlock (rows: int64) (columns: int64) (blockSize: int) =
         if blockSize > 0 then int64 blockSize, int64 blockSize
-        else min rows 1024L, min columns 4096L
+        else min rows 512L, min columns 512L
 
     /// One Gram-form pass on the CPU (float32 or float64): blocks of query rows against panels of gallery columns,
     /// one matrix product per block into a reused buffer (addmm_ with β = 0), then the fused selection. When
     /// `symmetric` (queries = gallery, self excluded) only the blocks on and above the diagonal are multiplied and
-    /// each score serves both its row and its column.
+    /// each score of an off-diagonal block serves both its row and its column. With T = torch.get_num_threads() > 1
+    /// the blocks are shared out among T workers, each with its own buffer and running top-k, multiplying its blocks
+    /// on one BLAS thread (the torch thread count is 1 meanwhile and restored afterwards); the T running top-k are then
+    /// merged. Every candidate pair is scored in exactly one block, so the result does not depend on the schedule.
     let private gramCpu
         (qc: Tensor) (xc: Tensor) (sqQ: Tensor) (sqX: Tensor) (symmetric: bool) (skipSelf: bool) (k: int) (blockSize: int) : RunningTopK =
         let q64 = qc.shape.[0]
         let g64 = xc.shape.[0]
         let rowsPerBlock, columnsPerBlock = cpuBlock q64 g64 blockSize
-        let top = RunningTopK(int q64, k)
-        let threads = max 1 (torch.get_num_threads ())
-        use buffer = torch.empty ([| rowsPerBlock * columnsPerBlock |], dtype = xc.dtype)
+        let tasks = ResizeArray<struct (int64 * int64)>()
+        for r0 in 0L .. rowsPerBlock .. q64 - 1L do
+            for c0 in (if symmetric then r0 else 0L) .. columnsPerBlock .. g64 - 1L do
+                tasks.Add(struct (r0, c0))
+        let workers = max 1 (min (torch.get_num_threads ()) tasks.Count)
+        let tops = Array.init workers (fun _ -> RunningTopK(int q64, k))
         let isDouble = xc.dtype = torch.float64
-        let thr32 = if isDouble then [||] else Array.zeroCreate<float32> (int columnsPerBlock)
-        let thr64 = if isDouble then Array.zeroCreate<float> (int columnsPerBlock) else [||]
         let sqQAddress = address sqQ
         let sqXAddress = address sqX
-        for r0 in 0L .. rowsPerBlock .. q64 - 1L do
-            let rn = min rowsPerBlock (q64 - r0)
-            let first = if symmetric then r0 else 0L
-            use rows = qc.narrow (0L, r0, rn)
-            for c0 in first .. columnsPerBlock .. g64 - 1L do
+        let next = ref -1
+        let work (w: int) =
+            let top = tops.[w]
+            use buffer = torch.empty ([| rowsPerBlock * columnsPerBlock |], dtype = xc.dtype)
+            let thr32 = if isDouble then [||] else Array.zeroCreate<float32> (int columnsPerBlock)
+            let thr64 = if isDouble then Array.zeroCreate<float> (int columnsPerBlock) else [||]
+            let mutable t = Threading.Interlocked.Increment &next.contents
+            while t < tasks.Count do
                 use blockScope = torch.NewDisposeScope()
+                let struct (r0, c0) = tasks.[t]
+                let rn = min rowsPerBlock (q64 - r0)
                 let cn = min columnsPerBlock (g64 - c0)
                 let block = buffer.narrow(0L, 0L, rn * cn).view (rn, cn)
-                block.addmm_ (rows, xc.narrow(0L, c0, cn).t (), beta = 0.0f, alpha = 1.0f) |> ignore
+                block.addmm_ (qc.narrow (0L, r0, rn), xc.narrow(0L, c0, cn).t (), beta = 0.0f, alpha = 1.0f) |> ignore
                 let b = address block
                 // Column side: the block's columns at or beyond the end of the row block (symmetric only).
                 let ja = if symmetric then int (max 0L (r0 + rn - c0)) else int cn
-                let rowTasks = (int rn + RowsPerTask - 1) / RowsPerTask
-                let columnTasks = (int cn - ja + ColumnsPerTask - 1) / ColumnsPerTask
                 let rn, cn, r0, c0 = int rn, int cn, int r0, int c0
-                forTasks threads (rowTasks + columnTasks) (fun t ->
-                    if t < rowTasks then
-                        for i in t * RowsPerTask .. min rn ((t + 1) * RowsPerTask) - 1 do
-                            let r = r0 + i
-                            let skip = if skipSelf then r else -1
-                            if isDouble then
-                                let sq = NativePtr.ofNativeInt<float> sqXAddress
-                                gramRow (NativePtr.add (NativePtr.ofNativeInt<float> b) (i * cn)) (NativePtr.add sq c0)
-                                    (NativePtr.get (NativePtr.ofNativeInt<float> sqQAddress) r) 2.0 cn c0 skip top r id id
-                            else
-                                let sq = NativePtr.ofNativeInt<float32> sqXAddress
-                                gramRow (NativePtr.add (NativePtr.ofNativeInt<float32> b) (i * cn)) (NativePtr.add sq c0)
-                                    (NativePtr.get (NativePtr.ofNativeInt<float32> sqQAddress) r) 2.0f cn c0 skip top r float float32
+                for i in 0 .. rn - 1 do
+                    let r = r0 + i
+                    let skip = if skipSelf then r else -1
+                    if isDouble then
+                        gramRow (NativePtr.add (NativePtr.ofNativeInt<float> b) (i * cn)) (NativePtr.add (NativePtr.ofNativeInt<float> sqXAddress) c0)
+                            (NativePtr.get (NativePtr.ofNativeInt<float> sqQAddress) r) 2.0 cn c0 skip top r id id
                     else
-                        let ja' = ja + (t - rowTasks) * ColumnsPerTask
-                        let jb' = min cn (ja' + ColumnsPerTask)
-                        if isDouble then
-                            gramColumns (NativePtr.ofNativeInt<float> b) cn rn
-                                (NativePtr.add (NativePtr.ofNativeInt<float> sqQAddress) r0)
-                                (NativePtr.add (NativePtr.ofNativeInt<float> sqXAddress) c0) 2.0 r0 c0 ja' jb' thr64 top id id
-                        else
-                            gramColumns (NativePtr.ofNativeInt<float32> b) cn rn
-                                (NativePtr.add (NativePtr.ofNativeInt<float32> sqQAddress) r0)
-                                (NativePtr.add (NativePtr.ofNativeInt<float32> sqXAddress) c0) 2.0f r0 c0 ja' jb' thr32 top float float32)
+                        gramRow (NativePtr.add (NativePtr.ofNativeInt<float32> b) (i * cn)) (NativePtr.add (NativePtr.ofNativeInt<float32> sqXAddress) c0)
+                            (NativePtr.get (NativePtr.ofNativeInt<float32> sqQAddress) r) 2.0f cn c0 skip top r float float32
+                if ja < cn then
+                    if isDouble then
+                        gramColumns (NativePtr.ofNativeInt<float> b) cn rn (NativePtr.add (NativePtr.ofNativeInt<float> sqQAddress) r0)
+                            (NativePtr.add (NativePtr.ofNativeInt<float> sqXAddress) c0) 2.0 r0 c0 ja cn thr64 top id id
+                    else
+                        gramColumns (NativePtr.ofNativeInt<float32> b) cn rn (NativePtr.add (NativePtr.ofNativeInt<float32> sqQAddress) r0)
+                            (NativePtr.add (NativePtr.ofNativeInt<float32> sqXAddress) c0) 2.0f r0 c0 ja cn thr32 top float float32
+                t <- Threading.Interlocked.Increment &next.contents
+        if workers = 1 then work 0
+        else
+            let saved = torch.get_num_threads ()
+            torch.set_num_threads 1
+            try
+                Parallel.For(0, workers, ParallelOptions(MaxDegreeOfParallelism = workers), (fun w -> work w)) |> ignore
+            finally
+                torch.set_num_threads saved
+        let top = tops.[0]
+        for w in 1 .. workers - 1 do
+            let other = tops.[w]
+            for r in 0 .. int q64 - 1 do
+                for s in 0 .. k - 1 do
+                    let j = other.Indices.[r * k + s]
+                    if j >= 0 then top.Offer(r, other.Values.[r * k + s], j) |> ignore
         top
 
     /// The CPU selection over blocks of ready-made scores (a distance's own Pairwise on blocks of items).
@@ -450,34 +465,56 @@ module NearestNeighbours =
                             directRow (NativePtr.add (NativePtr.ofNativeInt<float32> b) (i * cn)) cn c0 skip top r float float32)
         top
 
-    /// Copies a running top-k into the result arrays; Gram distances are recomputed from the differences (in row
-    /// chunks, bounded memory), direct ones are the selected scores.
-    let private finish (top: RunningTopK) (q64: int64) (k: int) (recompute: (int64 -> int64 -> Tensor -> Tensor) option) =
+    /// The reported distance of query row r to gallery row j on the CPU, from the rows of the Gram form (centred, or
+    /// unit for cosine) with float64 accumulation: Σ_c (q_rc − x_jc)², its square root, or 1 − ⟨u_r, u_j⟩ clamped to [0, 2].
+    let inline private rowDistance (q: nativeptr<'T>) (x: nativeptr<'T>) (d: int) (cosine: bool) (root: bool) (toFloat: 'T -> float) =
+        let mutable acc = 0.0
+        if cosine then
+            for c in 0 .. d - 1 do
+                acc <- acc + toFloat (NativePtr.get q c) * toFloat (NativePtr.get x c)
+            min 2.0 (max 0.0 (1.0 - acc))
+        else
+            for c in 0 .. d - 1 do
+                let e = toFloat (NativePtr.get q c) - toFloat (NativePtr.get x c)
+                acc <- acc + e * e
+            if root then sqrt acc else acc
+
+    /// Copies a running top-k into the result arrays: Gram distances are recomputed from the rows (no temporaries),
+    /// direct ones are the selected scores.
+    let private finish (top: RunningTopK) (q64: int64) (k: int) (form: (GramForm * string) option) =
         let indices = Array2D.zeroCreate<int> (int q64) k
         let distances = Array2D.zeroCreate<float> (int q64) k
         let chosen = top.Indices
         for r in 0 .. int q64 - 1 do
             for b in 0 .. k - 1 do
                 indices.[r, b] <- chosen.[r * k + b]
-        match recompute with
+        match form with
         | None ->
             let values = top.Values
             for r in 0 .. int q64 - 1 do
                 for b in 0 .. k - 1 do
                     distances.[r, b] <- values.[r * k + b]
-        | Some distancesOf ->
-            let chunk = max 1L (min q64 (BlockElements / int64 (max 1 k) / 64L))
-            for r0 in 0L .. chunk .. q64 - 1L do
-                use scope = torch.NewDisposeScope()
-                let rn = min chunk (q64 - r0)
-                let idx =
-                    torch.tensor(Array.init (int rn * k) (fun e -> int64 chosen.[int r0 * k + e]), dtype = torch.int64)
-                        .reshape ([| rn; int64 k |])
-                let d = (distancesOf r0 rn idx).to_type(torch.float64).contiguous ()
-                let values = d.data<float>().ToArray()
-                for a in 0 .. int rn - 1 do
+        | Some (form, name) ->
+            let d = int form.Gallery.shape.[1]
+            let cosine = name = "cosine"
+            let root = name = "euclidean"
+            let qa = address form.Queries
+            let xa = address form.Gallery
+            let isDouble = form.Gallery.dtype = torch.float64
+            let rows = int q64
+            let threads = max 1 (torch.get_num_threads ())
+            let per = 256
+            forTasks threads ((rows + per - 1) / per) (fun t ->
+                for r in t * per .. min rows ((t + 1) * per) - 1 do
                     for b in 0 .. k - 1 do
-                        distances.[int r0 + a, b] <- values.[a * k + b]
+                        let j = chosen.[r * k + b]
+                        distances.[r, b] <-
+                            if isDouble then
+                                rowDistance (NativePtr.add (NativePtr.ofNativeInt<float> qa) (r * d))
+                                    (NativePtr.add (NativePtr.ofNativeInt<float> xa) (j * d)) d cosine root id
+                            else
+                                rowDistance (NativePtr.add (NativePtr.ofNativeInt<float32> qa) (r * d))
+                                    (NativePtr.add (NativePtr.ofNativeInt<float32> xa) (j * d)) d cosine root float)
         indices, distances
 
     /// The blocked top-k on an accelerator (tensor operations only): q64 query rows against g64 gallery columns (self
@@ -527,8 +564,9 @@ module NearestNeighbours =
     /// <param name="batch">N ≥ 2 items of the representation the distance accepts, on any device.</param>
     /// <param name="distance">Any distance or divergence; row i uses d(x_i, x_j).</param>
     /// <param name="k">Neighbours per item, 1 ≤ k ≤ N − 1.</param>
-    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: all N columns per block
-    /// (up to 2^20) and as many query rows as fit <c>BlockElements</c> = 2^22 entries.</param>
+    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: 512 × 512 for the Gram-form
+    /// distances on the CPU (measured best, docs/benchmarks.md), otherwise all N columns per block (up to 2^20) and as
+    /// many query rows as fit <c>BlockElements</c> = 2^22 entries.</param>
     /// <returns>The graph: N × k indices and float64 distances, nearest first.</returns>
     /// <exception cref="T:System.ArgumentException">batch is null, has fewer than 2 items or a representation the distance
     /// does not accept (names batch); k out of range (names k); blockSize &lt; 0 (names blockSize).</exception>
@@ -555,7 +593,7 @@ module NearestNeighbours =
                 let form = gramScorer distance.Name v.Values v.Values
                 if onCpu v.Values then
                     let top = gramCpu form.Queries form.Gallery form.QueryNorms form.GalleryNorms true true k blockSize
-                    finish top (int64 n) k (Some(fun r0 rn idx -> form.Scorer.Distances r0 rn idx null))
+                    finish top (int64 n) k (Some(form, distance.Name))
                 else runTorch form.Scorer (int64 n) (int64 n) k blockSize true
             | None ->
                 let scorer = genericScorer distance batch batch
@@ -608,7 +646,7 @@ module NearestNeighbours =
                 let form = gramScorer distance.Name q.Values g.Values
                 if onCpu g.Values then
                     let top = gramCpu form.Queries form.Gallery form.QueryNorms form.GalleryNorms false false k blockSize
-                    finish top q64 k (Some(fun r0 rn idx -> form.Scorer.Distances r0 rn idx null))
+                    finish top q64 k (Some(form, distance.Name))
                 else runTorch form.Scorer q64 g64 k blockSize false
             | _ ->
                 let scorer = genericScorer distance queries gallery
