@@ -34,6 +34,19 @@ public static class KnnVsFaiss
         var script = Path.Combine(Program.Arg(args, "--peers", Path.Combine(Program.FindRepoRoot(), "bench", "peers")), "faiss_peer.py");
         NativeRuntime.EnsureInitialized();
         if (args.Contains("--profile")) return Profile(args);
+        if (args.Contains("--gemm-shapes"))
+        {
+            torch.set_num_threads(1);
+            foreach (var (m, n) in new[] { (1024, 4096), (512, 512), (2048, 2048), (256, 256), (512, 1024), (1024, 4096), (512, 512), (512, 2048), (256, 512) })
+            {
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                var reps = (int)Math.Max(5, 4e10 / (2.0 * m * n * 256));
+                var wall = OurGemmGflops(m, n, 256, reps);
+                var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+                Console.WriteLine($"sgemm {m}x{n}x256 (B transposed), one thread: {wall:F1} GFLOP/s wall, {2.0 * m * n * 256 * (reps + 1) / cpu / 1e9:F1} GFLOP/s of process CPU time (load {LoadAverage()})");
+            }
+            return 0;
+        }
 
         var dir = Directory.CreateTempSubdirectory("distembed-knn-").FullName;
         int Scaled(int n) => Math.Max(20, (int)(n * scale));
@@ -63,11 +76,15 @@ public static class KnnVsFaiss
                 peer.Ask(new JsonObject { ["op"] = "load", ["name"] = "y1", ["path"] = Path.Combine(dir, "y1.npy") });
                 if (workloads.Contains("K2"))
                     peer.Ask(new JsonObject { ["op"] = "load", ["name"] = "x2", ["path"] = Path.Combine(dir, "x2.npy") });
-                var ourGemm = OurGemmGflops(1024, 4096, 256, 5);
-                var peerGemm = peer.Ask(new JsonObject { ["op"] = "gemm", ["m"] = 1024, ["n"] = 4096, ["d"] = 256, ["repeats"] = 5 })!["gflops"]!.GetValue<double>();
+                var gemmCpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                var ourGemm = OurGemmGflops(1024, 4096, 256, 20);
+                var ourGemmCpu = 2.0 * 1024 * 4096 * 256 * 21 / (Process.GetCurrentProcess().TotalProcessorTime - gemmCpu0).TotalSeconds / 1e9;
+                var peerGemmReply = peer.Ask(new JsonObject { ["op"] = "gemm", ["m"] = 1024, ["n"] = 4096, ["d"] = 256, ["repeats"] = 20 })!;
+                var peerGemm = peerGemmReply["gflops"]!.GetValue<double>();
+                var peerGemmCpu = peerGemmReply["cpu_gflops"]!.GetValue<double>();
                 var loadBefore = LoadAverage();
                 report.AppendLine($"threads {threads}: TorchSharp {torch.get_num_threads()} threads; faiss {info!["version"]} ({info["threads"]} threads), BLAS {string.Join("; ", info["blas"]!.AsArray().Select(b => b!.ToString()))}");
-                report.AppendLine($"  sgemm 1024×4096×256: ours (libtorch) {ourGemm:F1} GFLOP/s, NumPy/faiss BLAS {peerGemm:F1} GFLOP/s; load average {loadBefore}");
+                report.AppendLine($"  sgemm 1024×4096×256 ({threads} threads): ours (libtorch's MKL) {ourGemm:F1} GFLOP/s wall, {ourGemmCpu:F1} per CPU second; NumPy (faiss's BLAS) {peerGemm:F1} GFLOP/s wall, {peerGemmCpu:F1} per CPU second; load average {loadBefore}");
                 var rows = new JsonObject();
                 foreach (var id in workloads)
                 {
@@ -109,20 +126,29 @@ public static class KnnVsFaiss
                     }
                     var oursMs = new List<double>();
                     var peerMs = new List<double>();
+                    var oursCpu = new List<double>();
+                    var peerCpu = new List<double>();
                     for (var r = 0; r < repeats; r++)
                     {
+                        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                         var sw = Stopwatch.StartNew();
                         ours();
                         oursMs.Add(sw.Elapsed.TotalMilliseconds);
-                        peerMs.Add(peer.Ask(command.DeepClone().AsObject())!["ms"]!.GetValue<double>());
+                        oursCpu.Add((Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds);
+                        var reply = peer.Ask(command.DeepClone().AsObject())!;
+                        peerMs.Add(reply["ms"]!.GetValue<double>());
+                        peerCpu.Add(reply["cpu_ms"]!.GetValue<double>());
                     }
                     var o = Median(oursMs);
                     var p = Median(peerMs);
+                    var oc = Median(oursCpu);
+                    var pc = Median(peerCpu);
                     var load = LoadAverage();
-                    report.AppendLine($"  {id}: ours {o:F0} ms, faiss {p:F0} ms, ratio (faiss/ours) {p / o:F2}×; {check}; load {load}");
+                    report.AppendLine($"  {id}: wall ours {o:F0} ms, faiss {p:F0} ms, ratio (faiss/ours) {p / o:F2}×; CPU time ours {oc:F0} ms, faiss {pc:F0} ms, ratio {pc / oc:F2}×; {check}; load {load}");
                     rows[id] = new JsonObject
                     {
-                        ["ours_ms"] = o, ["faiss_ms"] = p, ["ratio"] = p / o, ["check"] = check, ["load"] = load,
+                        ["ours_ms"] = o, ["faiss_ms"] = p, ["ratio"] = p / o, ["ours_cpu_ms"] = oc, ["faiss_cpu_ms"] = pc, ["cpu_ratio"] = pc / oc,
+                        ["check"] = check, ["load"] = load,
                         ["ours_all_ms"] = new JsonArray(oursMs.Select(v => (JsonNode)v).ToArray()),
                         ["faiss_all_ms"] = new JsonArray(peerMs.Select(v => (JsonNode)v).ToArray()),
                     };
@@ -130,7 +156,7 @@ public static class KnnVsFaiss
                 }
                 runs.Add(new JsonObject
                 {
-                    ["threads"] = threads, ["faiss"] = info.DeepClone(), ["ours_gemm_gflops"] = ourGemm, ["faiss_blas_gemm_gflops"] = peerGemm,
+                    ["threads"] = threads, ["faiss"] = info.DeepClone(), ["ours_gemm_gflops"] = ourGemm, ["faiss_blas_gemm_gflops"] = peerGemm, ["ours_gemm_cpu_gflops"] = ourGemmCpu, ["faiss_blas_gemm_cpu_gflops"] = peerGemmCpu,
                     ["load_before"] = loadBefore, ["results"] = rows,
                 });
             }
@@ -250,7 +276,7 @@ public static class KnnVsFaiss
         return 2.0 * m * n * d / Median(times) / 1e9;
     }
 
-    private static double Median(List<double> values)
+    private static double Median(IEnumerable<double> values)
     {
         var s = values.OrderBy(v => v).ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);

@@ -4,6 +4,7 @@ namespace DistEmbed.Core.Similarity
 
 open System
 open System.Numerics
+open System.Runtime.CompilerServices
 open System.Runtime.InteropServices
 open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
@@ -251,6 +252,7 @@ module NearestNeighbours =
         /// The value of row r's last slot: a candidate scoring strictly more cannot enter (+∞ while a slot is empty).
         member _.Threshold(r: int) = values.[r * k + k - 1]
         /// Offers candidate (v, j) to row r; returns the row's new threshold.
+        [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
         member _.Offer(r: int, v: float, j: int) : float =
             let off = r * k
             let last = off + k - 1
@@ -362,6 +364,36 @@ module NearestNeighbours =
         if blockSize > 0 then int64 blockSize, int64 blockSize
         else min rows 512L, min columns 512L
 
+    /// The fused selection of one Gram block [rn, cn] of inner products at address b (rows r0.., columns c0..): the row
+    /// side for every row, the column side for columns ≥ ja. Compiled fully optimised at once (no tiering), since a
+    /// search calls it only a few times.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private selectGram32
+        (b: nativeint) (rn: int) (cn: int) (r0: int) (c0: int) (ja: int) (sqQ: nativeint) (sqX: nativeint) (skipSelf: bool)
+        (thr: float32[]) (top: RunningTopK) =
+        let block = NativePtr.ofNativeInt<float32> b
+        let sqRows = NativePtr.ofNativeInt<float32> sqQ
+        let sqCols = NativePtr.add (NativePtr.ofNativeInt<float32> sqX) c0
+        for i in 0 .. rn - 1 do
+            let r = r0 + i
+            gramRow (NativePtr.add block (i * cn)) sqCols (NativePtr.get sqRows r) 2.0f cn c0 (if skipSelf then r else -1) top r float float32
+        if ja < cn then
+            gramColumns block cn rn (NativePtr.add sqRows r0) sqCols 2.0f r0 c0 ja cn thr top float float32
+
+    /// <c>selectGram32</c> for float64 blocks.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private selectGram64
+        (b: nativeint) (rn: int) (cn: int) (r0: int) (c0: int) (ja: int) (sqQ: nativeint) (sqX: nativeint) (skipSelf: bool)
+        (thr: float[]) (top: RunningTopK) =
+        let block = NativePtr.ofNativeInt<float> b
+        let sqRows = NativePtr.ofNativeInt<float> sqQ
+        let sqCols = NativePtr.add (NativePtr.ofNativeInt<float> sqX) c0
+        for i in 0 .. rn - 1 do
+            let r = r0 + i
+            gramRow (NativePtr.add block (i * cn)) sqCols (NativePtr.get sqRows r) 2.0 cn c0 (if skipSelf then r else -1) top r id id
+        if ja < cn then
+            gramColumns block cn rn (NativePtr.add sqRows r0) sqCols 2.0 r0 c0 ja cn thr top id id
+
     /// One Gram-form pass on the CPU (float32 or float64): blocks of query rows against panels of gallery columns,
     /// one matrix product per block into a reused buffer (addmm_ with β = 0), then the fused selection. When
     /// `symmetric` (queries = gallery, self excluded) only the blocks on and above the diagonal are multiplied and
@@ -400,23 +432,8 @@ module NearestNeighbours =
                 let b = address block
                 // Column side: the block's columns at or beyond the end of the row block (symmetric only).
                 let ja = if symmetric then int (max 0L (r0 + rn - c0)) else int cn
-                let rn, cn, r0, c0 = int rn, int cn, int r0, int c0
-                for i in 0 .. rn - 1 do
-                    let r = r0 + i
-                    let skip = if skipSelf then r else -1
-                    if isDouble then
-                        gramRow (NativePtr.add (NativePtr.ofNativeInt<float> b) (i * cn)) (NativePtr.add (NativePtr.ofNativeInt<float> sqXAddress) c0)
-                            (NativePtr.get (NativePtr.ofNativeInt<float> sqQAddress) r) 2.0 cn c0 skip top r id id
-                    else
-                        gramRow (NativePtr.add (NativePtr.ofNativeInt<float32> b) (i * cn)) (NativePtr.add (NativePtr.ofNativeInt<float32> sqXAddress) c0)
-                            (NativePtr.get (NativePtr.ofNativeInt<float32> sqQAddress) r) 2.0f cn c0 skip top r float float32
-                if ja < cn then
-                    if isDouble then
-                        gramColumns (NativePtr.ofNativeInt<float> b) cn rn (NativePtr.add (NativePtr.ofNativeInt<float> sqQAddress) r0)
-                            (NativePtr.add (NativePtr.ofNativeInt<float> sqXAddress) c0) 2.0 r0 c0 ja cn thr64 top id id
-                    else
-                        gramColumns (NativePtr.ofNativeInt<float32> b) cn rn (NativePtr.add (NativePtr.ofNativeInt<float32> sqQAddress) r0)
-                            (NativePtr.add (NativePtr.ofNativeInt<float32> sqXAddress) c0) 2.0f r0 c0 ja cn thr32 top float float32
+                if isDouble then selectGram64 b (int rn) (int cn) (int r0) (int c0) ja sqQAddress sqXAddress skipSelf thr64 top
+                else selectGram32 b (int rn) (int cn) (int r0) (int c0) ja sqQAddress sqXAddress skipSelf thr32 top
                 t <- Threading.Interlocked.Increment &next.contents
         if workers = 1 then work 0
         else
