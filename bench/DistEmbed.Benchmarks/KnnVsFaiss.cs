@@ -20,6 +20,8 @@ namespace DistEmbed.Benchmarks;
 /// Before timing, both sides' neighbours (K1, K2) or NNGS values (N1) are compared. Also reports the sgemm GFLOP/s of
 /// both sides (TorchSharp's libtorch BLAS and NumPy's, which is the BLAS faiss uses) and the load average.
 ///   knn [--threads 1,2] [--repeats 5] [--workloads K1,K2,N1] [--scale S] [--block B] [--python PATH] [--json FILE]
+///   knn --profile [--n N] [--blocks 0,512,...]   times the matrix products alone and our whole k-NN per block size
+///   knn --gemm-shapes                          libtorch sgemm GFLOP/s (wall and per CPU second) for several block shapes
 /// </summary>
 public static class KnnVsFaiss
 {
