@@ -41,7 +41,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "index") return IndexBench.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "online-sinkhorn") return OnlineSinkhornScale.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--kernel fused|tiled] [--n N1,N2] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--repeats R] [--full-n F] [--tolerance TOL] [--scaling Q] [--threads K] [--json FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N] [--python PATH] [--no-pot] [--no-sklearn] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
