@@ -92,6 +92,13 @@ public static class OnlineSinkhornScale
             ["kernel"] = kernelName, ["d"] = d, ["epsilon"] = eps, ["tile"] = tile, ["threads"] = threads,
             ["vector_width_float32"] = System.Numerics.Vector<float>.Count, ["load_at_start"] = Load(),
         };
+        // Warm-up (JIT of the kernel and the solver) so that the first timed solve does not carry it.
+        using (var warm = torch.NewDisposeScope())
+        {
+            var (wx, wa, wy, wb) = Clouds(2000);
+            for (var r = 0; r < 3; r++)
+                using (Solve(wx, wa, wy, wb, Options(eps, 3, 1e-300, 4, 0.0, DistEmbed.Core.SinkhornNonConvergence.Ignore))) { }
+        }
         Console.Error.WriteLine($"online-sinkhorn: kernel {kernelName}, {threads} threads, float32 vector width {System.Numerics.Vector<float>.Count}, load {Load():F1}");
 
         // (1) Agreement with the tensorised solver where both fit; alternating timings, medians.
