@@ -6,10 +6,10 @@ namespace DistEmbed.Cli;
 /// Settings of the native runtime that must be in the process environment before libtorch (and its OpenMP runtime)
 /// is loaded, which happens on the first tensor operation.
 /// </summary>
-internal static class NativeEnvironment
+public static class NativeEnvironment
 {
-    /// <summary>The OpenMP variable read by libgomp when it is loaded.</summary>
-    internal const string WaitPolicyVariable = "OMP_WAIT_POLICY";
+    /// <summary>The OpenMP variable read by libgomp when it is loaded: <c>OMP_WAIT_POLICY</c>.</summary>
+    public const string WaitPolicyVariable = "OMP_WAIT_POLICY";
 
     /// <summary>
     /// Sets <c>OMP_WAIT_POLICY=PASSIVE</c> in the native environment unless the user has set it: libtorch's OpenMP
@@ -21,17 +21,18 @@ internal static class NativeEnvironment
     /// </summary>
     /// <remarks>.NET's <see cref="Environment.SetEnvironmentVariable(string, string)"/> does not reach the native
     /// environment on Unix, so libc's <c>setenv</c> is called (Linux and macOS; a no-op elsewhere).</remarks>
-    internal static void PreferPassiveOpenMpWait()
+    /// <returns>True when the native environment now holds the variable (set here or by the user); false where
+    /// libc's <c>setenv</c> is not available (Windows).</returns>
+    public static bool PreferPassiveOpenMpWait()
     {
-        if (!(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())) return;
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(WaitPolicyVariable))) return;
+        if (!(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())) return false;
         try
         {
-            // overwrite = 0: a value set by the user (even after the check above) wins.
-            _ = SetEnv(WaitPolicyVariable, "PASSIVE", 0);
+            // overwrite = 0: a value the user set wins.
+            return SetEnv(WaitPolicyVariable, "PASSIVE", 0) == 0;
         }
-        catch (DllNotFoundException) { }
-        catch (EntryPointNotFoundException) { }
+        catch (DllNotFoundException) { return false; }
+        catch (EntryPointNotFoundException) { return false; }
     }
 
     [DllImport("libc", EntryPoint = "setenv")]
