@@ -21,6 +21,9 @@ public sealed class PeerProcess : IDisposable
         Workloads = header["workloads"]?.AsArray().Select(n => n!.GetValue<string>()).ToHashSet() ?? [];
     }
 
+    /// <summary>OMP_WAIT_POLICY given to every peer process (the harness's own policy), or null for the default.</summary>
+    public static string? WaitPolicy { get; set; }
+
     /// <summary>The peer's display name (PyTorch, POT, …).</summary>
     public string Name { get; }
 
@@ -42,6 +45,7 @@ public sealed class PeerProcess : IDisposable
             {
                 RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
             };
+            if (WaitPolicy is { } policy) psi.Environment["OMP_WAIT_POLICY"] = policy;
             process = Process.Start(psi)!;
         }
         catch (System.ComponentModel.Win32Exception e)

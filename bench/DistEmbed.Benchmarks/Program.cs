@@ -16,7 +16,7 @@ namespace DistEmbed.Benchmarks;
 /// Benchmarks of DistEmbed.Verified against its Python peers.
 ///   bdn [BenchmarkDotNet args]   the BenchmarkDotNet suite (in-process toolchain)
 ///   compare [--device cpu|cuda] [--scale S] [--repeats N] [--threads N or 1,2] [--workloads W1,W2,...,T1 (TVAE epoch, not in the default list)] [--python PATH] [--pot-pairs N]
-///           [--no-floors] [--json FILE] [--markdown FILE]
+///           [--omp-wait passive|active|default] [--no-floors] [--json FILE] [--markdown FILE]
 ///     runs ours and the peers (bench/peers/*.py) alternating in the same process run, one table per thread count
 ///     (peers limited to the same count), with each peer's version, BLAS and threads, and each workload's floor.
 ///   floors [--threads 1,2] [--scale S] [--markdown FILE]
@@ -45,7 +45,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "online-sinkhorn") return OnlineSinkhornScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "floors") return Floors.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | floors [--threads 1,2] [--scale S] [--markdown FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N or 1,2] [--python PATH] [--no-pot] [--no-sklearn] [--no-floors] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | floors [--threads 1,2] [--scale S] [--markdown FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N or 1,2] [--omp-wait passive|active|default] [--python PATH] [--no-pot] [--no-sklearn] [--no-floors] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -91,6 +91,13 @@ public static class Program
     /// </summary>
     private static int Compare(string[] args)
     {
+        // Before libtorch (and its OpenMP runtime) loads: the same OpenMP wait policy for ours and every peer. On a
+        // loaded machine spinning OpenMP threads take the cores from the threads with work (docs/benchmarks.md).
+        var waitPolicy = Arg(args, "--omp-wait", "passive").ToUpperInvariant();
+        if (waitPolicy is not ("PASSIVE" or "ACTIVE" or "DEFAULT"))
+            throw new ArgumentException($"--omp-wait: '{waitPolicy}' is not passive, active or default.");
+        if (waitPolicy != "DEFAULT") SetNativeEnvironment("OMP_WAIT_POLICY", waitPolicy);
+        PeerProcess.WaitPolicy = waitPolicy == "DEFAULT" ? null : waitPolicy;
         var deviceName = Arg(args, "--device", "cpu");
         var scale = double.Parse(Arg(args, "--scale", "1"), CultureInfo.InvariantCulture);
         var repeats = int.Parse(Arg(args, "--repeats", "5"), CultureInfo.InvariantCulture);
@@ -111,7 +118,8 @@ public static class Program
         md.AppendLine($"Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; device: {deviceName}; "
             + $"ours: TorchSharp {typeof(torch).Assembly.GetName().Version} (libtorch's own BLAS); date {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. "
             + $"Scale {scale}; {repeats} alternating rounds (each round runs every workload once in ours and once in each peer, the order swapped every round, after one warm-up each); "
-            + "times are medians over the rounds, a speed-up is the median of the per-round ratios peer ÷ ours.");
+            + "times are medians over the rounds, a speed-up is the median of the per-round ratios peer ÷ ours. "
+            + $"OpenMP wait policy (OMP_WAIT_POLICY) of ours and every peer: {(waitPolicy == "DEFAULT" ? "the runtime's default" : waitPolicy)}.");
         var json = new JsonObject { ["device"] = deviceName, ["scale"] = scale, ["repeats"] = repeats };
         var tables = new JsonArray();
         var inputs = Directory.CreateTempSubdirectory("distembed-bench-").FullName;
@@ -276,19 +284,37 @@ public static class Program
                     },
                     ["results"] = results,
                 });
+                // Written after every table, so that a long run that is stopped keeps the tables it finished.
+                WriteOutputs(args, md, json, tables);
             }
         }
         finally
         {
             Directory.Delete(inputs, recursive: true);
         }
-        json["tables"] = tables;
         Console.WriteLine(md.ToString());
+        WriteOutputs(args, md, json, tables);
+        return 0;
+    }
+
+    private static void WriteOutputs(string[] args, StringBuilder md, JsonObject json, JsonArray tables)
+    {
+        json["tables"] = tables.DeepClone();
         var jsonPath = Arg(args, "--json", "");
         if (jsonPath != "") AtomicWrite(jsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var mdPath = Arg(args, "--markdown", "");
         if (mdPath != "") AtomicWrite(mdPath, md.ToString());
-        return 0;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
+    private static extern int SetEnv([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string name,
+        [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string value, int overwrite);
+
+    /// <summary>Sets a variable in the native environment (read by native libraries when they load; .NET's
+    /// Environment.SetEnvironmentVariable does not reach it on Unix). Linux and macOS only.</summary>
+    private static void SetNativeEnvironment(string name, string value)
+    {
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) SetEnv(name, value, 1);
     }
 
     /// <summary>The list stored under <paramref name="key"/>, added when missing.</summary>
@@ -315,6 +341,7 @@ public static class Program
         try
         {
             var psi = new ProcessStartInfo(python, $"{script} {arguments}") { RedirectStandardOutput = true, RedirectStandardError = true };
+            if (PeerProcess.WaitPolicy is { } policy) psi.Environment["OMP_WAIT_POLICY"] = policy;
             using var p = Process.Start(psi)!;
             var stdout = p.StandardOutput.ReadToEnd();
             var stderr = p.StandardError.ReadToEnd();
