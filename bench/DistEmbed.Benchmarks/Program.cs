@@ -312,7 +312,7 @@ public static class Program
 
     /// <summary>Sets a variable in the native environment (read by native libraries when they load; .NET's
     /// Environment.SetEnvironmentVariable does not reach it on Unix). Linux and macOS only.</summary>
-    private static void SetNativeEnvironment(string name, string value)
+    internal static void SetNativeEnvironment(string name, string value)
     {
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) SetEnv(name, value, 1);
     }
