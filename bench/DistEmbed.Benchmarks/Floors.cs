@@ -12,7 +12,7 @@ namespace DistEmbed.Benchmarks;
 /// "How far from the limit": the machine's rates measured at the current thread count (streaming triad bandwidth in
 /// .NET, libtorch's GEMM, sort and exp2 throughput) and, from them, a simple lower bound of each workload's time —
 /// the work it cannot avoid divided by the rate of the fastest kernel that does that work here.
-///   floors [--threads 1,2] [--scale S] [--tries N] [--markdown FILE]   prints the rates (the best of N measurements) and
+///   floors [--threads 1,2] [--scale S] [--tries N] [--omp-wait passive|active|default] [--markdown FILE]   prints the rates (the best of N measurements) and
 ///   the floors of W1, W2, W3, W4, N1.
 /// </summary>
 public sealed class Floors
@@ -180,7 +180,10 @@ public sealed class Floors
     public static int Run(string[] args)
     {
         // The wait policy compare uses (before libtorch loads): idle OpenMP threads sleep instead of spinning.
-        Program.SetNativeEnvironment("OMP_WAIT_POLICY", Program.Arg(args, "--omp-wait", "passive").ToUpperInvariant());
+        var waitPolicy = Program.Arg(args, "--omp-wait", "passive").ToUpperInvariant();
+        if (waitPolicy is not ("PASSIVE" or "ACTIVE" or "DEFAULT"))
+            throw new ArgumentException($"--omp-wait: '{waitPolicy}' is not passive, active or default.");
+        if (waitPolicy != "DEFAULT") Program.SetNativeEnvironment("OMP_WAIT_POLICY", waitPolicy);
         var scale = double.Parse(Program.Arg(args, "--scale", "1"), CultureInfo.InvariantCulture);
         var md = new StringBuilder();
         foreach (var threads in Program.ParseThreads(Program.Arg(args, "--threads", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)), "--threads"))

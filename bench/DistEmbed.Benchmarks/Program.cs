@@ -198,7 +198,7 @@ public static class Program
                 var peerNames = peers.Select(p => p.Name).ToList();
                 if (oneShot.Count > 0 && !peerNames.Contains("PyTorch")) peerNames.Insert(0, "PyTorch");
                 md.AppendLine();
-                md.AppendLine($"#### {threads} thread{(threads == 1 ? "" : "s")} (ours and every peer)");
+                md.AppendLine($"### {threads} thread{(threads == 1 ? "" : "s")} (ours and every peer)");
                 md.AppendLine();
                 md.AppendLine($"Load average (1, 5, 15 min) {loadBefore} before, {loadAfter} after: under load (the machine is shared with other jobs).");
                 foreach (var h in peerHeaders.Concat(oneShot.Values))
