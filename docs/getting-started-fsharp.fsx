@@ -40,7 +40,7 @@ let p = Empirical.Uniform(array2D [ [ 0.0; 0.0 ]; [ 1.0; 1.0 ] ]) // two points 
 let q = Empirical.Create(array2D [ [ 1.0; 0.0 ]; [ 0.0; 1.0 ] ], [| 1.0; 1.0 |]) // two on the anti-diagonal; weights are normalised
 
 let exact = ExactTransport.wasserstein (2.0, p, q) // W₂ by the network simplex
-let marginal = Marginal.wasserstein (2.0, p, q) // MW₂: exact 1-D transport per coordinate
+let marginal = Reference.MarginalWasserstein.wasserstein (2.0, p, q) // MW₂: exact 1-D transport per coordinate
 printfn "W2 = %.6f, MW2 = %.6f" exact marginal
 (*** include-output ***)
 
@@ -74,7 +74,7 @@ Each entry equals the float64 reference on the same points; `ToEmpirical(i)` dro
 *)
 for i in 0..3 do
     for j in 0..3 do
-        let expected = Marginal.wasserstein (2.0, batch.ToEmpirical i, batch.ToEmpirical j)
+        let expected = Reference.MarginalWasserstein.wasserstein (2.0, batch.ToEmpirical i, batch.ToEmpirical j)
         let actual = matrix[int64 i, int64 j].item<float> ()
         if abs (actual - expected) > 1e-9 then failwithf "entry (%d, %d): %g vs %g" i j actual expected
 

@@ -80,7 +80,7 @@ public static class Streaming
         for (var s = 0; s < samples.Length; s++)
         {
             var (i, j) = samples[s];
-            var reference = Marginal.Wasserstein(2.0, batch.ToEmpirical(i), batch.ToEmpirical(j));
+            var reference = Core.Reference.MarginalWasserstein.Wasserstein(2.0, batch.ToEmpirical(i), batch.ToEmpirical(j));
             var relative = Math.Abs(sampled[s] - reference) / Math.Max(reference, 1e-12);
             worstRelative = Math.Max(worstRelative, i == j ? Math.Abs(sampled[s]) : relative);
         }

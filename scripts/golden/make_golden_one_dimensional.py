@@ -16,7 +16,7 @@ POT (which does not normalise) and the reference (which does) see the same proba
 POT 0.8.2's sliced_wasserstein_distance takes projections as a d x L matrix, uses its columns as given (no
 normalisation) and divides the summed slice costs by its n_projections argument, not by the number of columns it was
 given: n_projections=L is passed explicitly. The fixture stores the directions as L x d (rows = directions), the
-convention of Sliced.wasserstein.
+convention of Reference.SlicedWasserstein.wasserstein.
 """
 import json
 import os

@@ -105,7 +105,7 @@ public static class Transport
     /// <param name="lambdas">N barycentric weights, or null for uniform.</param>
     /// <returns>The barycenter's quantile function.</returns>
     /// <exception cref="ArgumentException">Unequal lengths, non-finite values or bad weights.</exception>
-    public static double[] QuantileBarycenter(double[][] quantiles, double[]? lambdas = null) => Ref.Barycenter.OfQuantiles(quantiles, lambdas);
+    public static double[] QuantileBarycenter(double[][] quantiles, double[]? lambdas = null) => Ref.Barycenters.OfQuantiles(quantiles, lambdas);
 
     /// <summary>The exact W2 barycenter of one-dimensional weighted distributions (quantile functions on the merged levels).</summary>
     /// <param name="values">N value arrays.</param>
@@ -114,7 +114,7 @@ public static class Transport
     /// <returns>The barycenter's points and weights.</returns>
     /// <exception cref="ArgumentException">Mismatched lengths, non-finite values or bad weights.</exception>
     public static (double[] Points, double[] Weights) Barycenter1D(double[][] values, double[][] weights, double[]? lambdas = null) =>
-        Ref.Barycenter.OneDimensional(values, weights, lambdas).ToValueTuple();
+        Ref.Barycenters.OneDimensional(values, weights, lambdas).ToValueTuple();
 
     /// <summary>
     /// The free-support W2 barycenter of point clouds with k atoms of fixed weights (Cuturi &amp; Doucet 2014, Alg. 2,
@@ -136,6 +136,6 @@ public static class Transport
         ArgumentNullException.ThrowIfNull(weights);
         if (clouds.Length != weights.Length) throw new ArgumentException($"weights has {weights.Length} arrays but clouds has {clouds.Length}; they must match.", nameof(weights));
         var distributions = clouds.Select((c, i) => Ref.Empirical.Create(c, weights[i])).ToArray();
-        return Ref.Barycenter.FreeSupport(distributions, lambdas, initialSupport, supportWeights, maxIterations, stopThreshold).Item1;
+        return Ref.Barycenters.FreeSupport(distributions, lambdas, initialSupport, supportWeights, maxIterations, stopThreshold).Item1;
     }
 }

@@ -86,3 +86,34 @@ module Validation =
     /// <summary>Checks that an integer parameter is at least <paramref name="lower"/>.</summary>
     let atLeastInt (name: string) (lower: int) (value: int) =
         if value < lower then fail name $"{name} = {value} is invalid; it must be ≥ {lower}."
+
+    /// Checks a marginal relaxation ρ of unbalanced transport: a number &gt; 0, +∞ allowed (balanced marginals).
+    let internal relaxation (name: string) (rho: float) =
+        if Double.IsNaN rho || rho <= 0.0 then
+            fail name $"{name} = {rho} is invalid; the marginal relaxation ρ must be > 0 (+∞ gives balanced transport)."
+
+    /// Checks that the second argument b lives in the space of the first, a (names b).
+    let internal sameDimension (aDimension: int) (bDimension: int) =
+        if bDimension <> aDimension then
+            fail "b" $"b has dimension d = {bDimension} but a has d = {aDimension}; both must live in one space."
+
+    /// Checks two arguments a and b compared with each other: neither null, b in the space of a.
+    let internal comparable (a: 'T) (b: 'T) (dimension: 'T -> int) =
+        notNull "a" a
+        notNull "b" b
+        sameDimension (dimension a) (dimension b)
+
+    /// Checks a symmetric matrix argument: not null, size × size (sizeSource says where size comes from), finite, and
+    /// symmetric to tolerance × its largest |entry| (why says what needs the symmetry).
+    let internal symmetricMatrix (name: string) (m: float[,]) (size: int) (sizeSource: string) (tolerance: float) (why: string) =
+        notNull name m
+        let rows, columns = Array2D.length1 m, Array2D.length2 m
+        if rows <> size || columns <> size then
+            fail name $"{name} has shape [{rows},{columns}]; it must be {size} × {size} ({sizeSource})."
+        finite2D name m
+        let mutable largest = 0.0
+        m |> Array2D.iter (fun x -> largest <- max largest (abs x))
+        for i in 0 .. size - 1 do
+            for j in i + 1 .. size - 1 do
+                if abs (m.[i, j] - m.[j, i]) > tolerance * largest then
+                    fail name $"{name} is not symmetric: {name}[{i},{j}] = {m.[i, j]:R} but {name}[{j},{i}] = {m.[j, i]:R}; {why}."

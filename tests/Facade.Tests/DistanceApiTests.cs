@@ -38,7 +38,7 @@ public sealed class DistanceApiTests : IDisposable
         for (var i = 0; i < 4; i++)
             for (var j = 0; j < 5; j++)
             {
-                var expected = Core.Reference.Marginal.Wasserstein(2.0, Empirical(a, i), Empirical(b, j));
+                var expected = Core.Reference.MarginalWasserstein.Wasserstein(2.0, Empirical(a, i), Empirical(b, j));
                 Assert.InRange(Math.Abs(d[i, j] - expected), 0, 1e-9 * Math.Max(1, expected));
             }
     }

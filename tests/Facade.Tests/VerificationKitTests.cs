@@ -7,8 +7,8 @@ using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 using RefSinkhorn = DistEmbed.Core.Reference.Sinkhorn;
-using RefMarginal = DistEmbed.Core.Reference.Marginal;
-using RefKernel = DistEmbed.Core.Reference.Kernel;
+using RefMarginal = DistEmbed.Core.Reference.MarginalWasserstein;
+using RefKernel = DistEmbed.Core.Reference.KernelDistances;
 
 namespace DistEmbed.Facade.Tests;
 

@@ -1,4 +1,4 @@
-/// W2 barycenters (DistEmbed.Core.Reference.Barycenter and the tensor DistEmbed.Core.Barycenters) and the prototype
+/// W2 barycenters (DistEmbed.Core.Reference.Barycenters and the tensor DistEmbed.Core.Barycenters) and the prototype
 /// loss: golden free-support barycenters from POT 0.8.2 (ot.lp.free_support_barycenter,
 /// fixtures/golden_free_support_barycenter.json, scripts/golden/make_golden_unbalanced.py), identical inputs, the
 /// minimising property under perturbation, tensor = reference, and the prototype loss by loops and gradient sign.
@@ -17,7 +17,7 @@ open DistEmbed.Properties.Generators
 open DistEmbed.Properties.ReferenceSupport
 open DistEmbed.Properties.TensorSupport
 
-module RefBarycenter = DistEmbed.Core.Reference.Barycenter
+module RefBarycenter = DistEmbed.Core.Reference.Barycenters
 
 /// Σ_n λ_n W2² of a 1-D candidate (points, weights) to 1-D inputs.
 let private objective1D (values: float[][]) (weights: float[][]) (lambdas: float[]) (points: float[], masses: float[]) =
@@ -126,7 +126,7 @@ let tests =
             (fun (es, s) ->
                 use _ = torch.NewDisposeScope()
                 use batch = batchOf torch.float64 es
-                use bary = Barycenters.marginal (batch, null)
+                use bary = DistEmbed.Core.Barycenters.marginal (batch, null)
                 let e = bary.ToEmpirical 0
                 let reference = RefBarycenter.marginal (es, null)
                 for j in 0 .. e.Dimension - 1 do
@@ -135,7 +135,7 @@ let tests =
                     Expect.isLessThanOrEqual w2 (1e-13 * s * s) $"coordinate {j}: W2² to the reference barycenter (rounding of the levels)"
                 // Identical inputs: the marginal barycenter of copies has the input's marginals.
                 use copies = batchOf torch.float64 [| es.[0]; es.[0] |]
-                use same = Barycenters.marginal (copies, torch.tensor([| 0.25; 0.75 |], dtype = torch.float64))
+                use same = DistEmbed.Core.Barycenters.marginal (copies, torch.tensor([| 0.25; 0.75 |], dtype = torch.float64))
                 let e0 = same.ToEmpirical 0
                 for j in 0 .. e0.Dimension - 1 do
                     let w2 = OneDimensional.costP (2.0, Array.init e0.Count (fun i -> e0.Points.[i, j]), e0.Weights, Array.init es.[0].Count (fun i -> es.[0].Points.[i, j]), es.[0].Weights)
@@ -145,7 +145,7 @@ let tests =
                 let quantiles = es |> Array.map (fun e -> Array.init e.Dimension (fun j -> Array.init q (fun t -> let v = Array.init e.Count (fun i -> e.Points.[i, j]) |> Array.sort in v.[min (v.Length - 1) (t * v.Length / q)])))
                 let qv = torch.tensor(quantiles |> Array.collect (Array.collect id), dtype = torch.float64).reshape(int64 es.Length, int64 es.[0].Dimension, int64 q)
                 use qb = QuantileBatch.FromTensor(qv, null)
-                use mean = Barycenters.ofQuantiles (qb, null)
+                use mean = DistEmbed.Core.Barycenters.ofQuantiles (qb, null)
                 let got = values mean.Values
                 for j in 0 .. es.[0].Dimension - 1 do
                     let expected = RefBarycenter.ofQuantiles (quantiles |> Array.map (fun qs -> qs.[j]), null)

@@ -77,9 +77,9 @@ let tests =
                   (fun c -> OneDimensional.costP (c.P, c.U, c.UWeights, c.V, c.VWeights))
                   (fun c -> c.Expected)
                   (fun c -> sprintf "p = %g\nu = %A\nuWeights = %A\nv = %A\nvWeights = %A" c.P c.U c.UWeights c.V c.VWeights)
-          testCase $"Sliced.wasserstein matches POT ot.sliced_wasserstein_distance on {fixtureCount slicedCases} instances (1e-9 relative)" <| fun () ->
+          testCase $"SlicedWasserstein.wasserstein matches POT ot.sliced_wasserstein_distance on {fixtureCount slicedCases} instances (1e-9 relative)" <| fun () ->
               check
                   slicedCases
-                  (fun c -> Sliced.wasserstein (c.P, Empirical.Create(c.X, c.A), Empirical.Create(c.Y, c.B), c.Directions))
+                  (fun c -> SlicedWasserstein.wasserstein (c.P, Empirical.Create(c.X, c.A), Empirical.Create(c.Y, c.B), c.Directions))
                   (fun c -> c.Expected)
                   (fun c -> sprintf "p = %g\nx = %A\na = %A\ny = %A\nb = %A\ndirections = %A" c.P c.X c.A c.Y c.B c.Directions) ]

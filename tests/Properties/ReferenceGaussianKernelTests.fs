@@ -52,7 +52,7 @@ let private diagonalMatrix (values: float[]) = Array2D.init values.Length values
 /// Size of a Bures problem, for tolerances: ‖m1 − m2‖² + tr S1 + tr S2.
 let private size (m1, s1) (m2, s2) = squaredNorm (difference m1 m2) + trace s1 + trace s2 |> max 1e-300
 
-let private bures (m1, s1) (m2, s2) = Gaussian.buresSquared (m1, s1, m2, s2)
+let private bures (m1, s1) (m2, s2) = Bures.buresSquared (m1, s1, m2, s2)
 
 /// A distribution whose weighted covariance is exactly diagonal: the 2d points c ± √d·σ_k e_k, uniform.
 let private axisCross (centre: float[]) (sd: float[]) =
@@ -67,20 +67,20 @@ let private gaussianLaws =
     testList
         "Bures"
         [ testCase "fit: weighted mean and biased covariance of {0, 4} with weights (3, 1) are 1 and 3" <| fun () ->
-              let mean, covariance = Gaussian.fit (Empirical.OfValues([| 0.0; 4.0 |], [| 3.0; 1.0 |]))
+              let mean, covariance = Bures.fit (Empirical.OfValues([| 0.0; 4.0 |], [| 3.0; 1.0 |]))
               expectClose 1e-15 "mean" 1.0 mean.[0]
               expectClose 1e-15 "variance" 3.0 covariance.[0, 0]
           property "fit: one point has zero covariance; translation moves the mean only" 200 (Gen.zip pair (Gen.choose (-1000, 1000))) (fun ((a, _), c) ->
               let shift = Array.create a.Dimension (float c / 10.0)
-              let m, s = Gaussian.fit a
-              let m2, s2 = Gaussian.fit (translate shift a)
+              let m, s = Bures.fit a
+              let m2, s2 = Bures.fit (translate shift a)
               let e = extent [ a ] + 100.0
               for k in 0 .. a.Dimension - 1 do
                   expectClose 1e-12 "mean + c" ((m.[k] + shift.[k]) / e) (m2.[k] / e)
                   for l in 0 .. a.Dimension - 1 do
                       expectClose 1e-12 "covariance" (s.[k, l] / (e * e)) (s2.[k, l] / (e * e))
               let one = Empirical.Uniform(Array2D.init 1 a.Dimension (fun _ k -> a.Points.[0, k]))
-              let _, s1 = Gaussian.fit one
+              let _, s1 = Bures.fit one
               if s1 |> Seq.cast<float> |> Seq.exists (fun x -> x <> 0.0) then failtestf "one-point covariance %A" s1)
           // B² is not Lipschitz at singular covariances (a perturbation δ of S moves it by ~√δ), so the rounding of
           // the eigendecomposition (~eps·tr S) shows as ~√eps·tr S ≈ 1e-8·tr S when a covariance is singular (the
@@ -128,7 +128,7 @@ let private gaussianLaws =
               let m1, m2 = s * float v.[0] / 100.0, s * float v.[1] / 100.0
               let s1, s2 = s * abs (float v.[2]) / 100.0, s * abs (float v.[3]) / 100.0
               let expected = (m1 - m2) ** 2.0 + (s1 - s2) ** 2.0
-              let actual = Gaussian.buresSquared ([| m1 |], array2D [ [ s1 * s1 ] ], [| m2 |], array2D [ [ s2 * s2 ] ])
+              let actual = Bures.buresSquared ([| m1 |], array2D [ [ s1 * s1 ] ], [| m2 |], array2D [ [ s2 * s2 ] ])
               if abs (actual - expected) > 1e-12 * ((m1 - m2) ** 2.0 + s1 * s1 + s2 * s2) then
                   failtestf "expected %.17g, got %.17g" expected actual)
           property
@@ -136,8 +136,8 @@ let private gaussianLaws =
               200
               diagonalParameters
               (fun (m1, sd1, m2, sd2) ->
-                  let diagonal = Gaussian.buresDiagonalSquared (m1, sd1, m2, sd2)
-                  let full = Gaussian.buresSquared (m1, diagonalMatrix (Array.map (fun x -> x * x) sd1), m2, diagonalMatrix (Array.map (fun x -> x * x) sd2))
+                  let diagonal = Bures.buresDiagonalSquared (m1, sd1, m2, sd2)
+                  let full = Bures.buresSquared (m1, diagonalMatrix (Array.map (fun x -> x * x) sd1), m2, diagonalMatrix (Array.map (fun x -> x * x) sd2))
                   let closedForm = squaredNorm (difference m1 m2) + squaredNorm (difference sd1 sd2)
                   let tolerance = 1e-12 * (squaredNorm (difference m1 m2) + squaredNorm sd1 + squaredNorm sd2)
                   if abs (diagonal - closedForm) > tolerance || abs (full - closedForm) > tolerance then
@@ -150,26 +150,26 @@ let private gaussianLaws =
                   let a, b = axisCross c1 sd1, axisCross c2 sd2
                   let closedForm = squaredNorm (difference c1 c2) + squaredNorm (difference sd1 sd2)
                   let size = squaredNorm (difference c1 c2) + squaredNorm sd1 + squaredNorm sd2 + 1e-300
-                  let full, diagonal = Gaussian.buresOfFitsSquared (a, b, false), Gaussian.buresOfFitsSquared (a, b, true)
+                  let full, diagonal = Bures.buresOfFitsSquared (a, b, false), Bures.buresOfFitsSquared (a, b, true)
                   // A zero σ_k makes the covariance singular: the full form's square roots then amplify rounding to
                   // about √eps of the size (see the symmetry law); the diagonal form has no square root of a matrix.
                   if abs (full - closedForm) > 1e-7 * size || abs (diagonal - closedForm) > 1e-12 * size then
                       failtestf "closed form %.17g, full %.17g, diagonal %.17g" closedForm full diagonal)
           property "buresOfFitsSquared(diagonal) = ‖m1 − m2‖² + Σ_k (√S1_kk − √S2_kk)² from fit" 200 pair (fun (a, b) ->
-              let m1, s1 = Gaussian.fit a
-              let m2, s2 = Gaussian.fit b
+              let m1, s1 = Bures.fit a
+              let m2, s2 = Bures.fit b
               let sd (s: float[,]) = Array.init a.Dimension (fun k -> sqrt s.[k, k])
               let expected = squaredNorm (difference m1 m2) + squaredNorm (difference (sd s1) (sd s2))
-              expectClose 1e-12 "diagonal Bures of fits" (expected / size (m1, s1) (m2, s2)) (Gaussian.buresOfFitsSquared (a, b, true) / size (m1, s1) (m2, s2)))
+              expectClose 1e-12 "diagonal Bures of fits" (expected / size (m1, s1) (m2, s2)) (Bures.buresOfFitsSquared (a, b, true) / size (m1, s1) (m2, s2)))
           // Gelbrich's bound per coordinate: W_2²(a_k, b_k) ≥ (m1_k − m2_k)² + (σ1_k − σ2_k)², summed over k.
           property "Gelbrich: marginal W_2² ≥ diagonal Bures of the fits (and = full Bures in d = 1)" 200 pair (fun (a, b) ->
-              let marginal = Marginal.costP (2.0, a, b)
-              let diagonal = Gaussian.buresOfFitsSquared (a, b, true)
+              let marginal = MarginalWasserstein.costP (2.0, a, b)
+              let diagonal = Bures.buresOfFitsSquared (a, b, true)
               let s = extent [ a; b ]
               if diagonal > marginal + 1e-12 * s * s * float a.Dimension then
                   failtestf "diagonal Bures %.17g > marginal W_2² %.17g\na = %s\nb = %s" diagonal marginal (describe a) (describe b)
               if a.Dimension = 1 then
-                  let full = Gaussian.buresOfFitsSquared (a, b, false)
+                  let full = Bures.buresOfFitsSquared (a, b, false)
                   if abs (full - diagonal) > 1e-12 * s * s then failtestf "d = 1: full %.17g vs diagonal %.17g" full diagonal) ]
 
 /// Well-conditioned distributions for the Bures gradient: d + 3 to 12 points of positive weight, continuous values,
@@ -182,7 +182,7 @@ let private conditioned (d: int) (s: float) : Gen<Empirical> =
         return Empirical.Create(Array2D.init n d (fun i k -> values.[i * d + k]), w)
     }
     |> Gen.filter (fun e ->
-        let _, covariance = Gaussian.fit e
+        let _, covariance = Bures.fit e
         let evd = MathNet.Numerics.LinearAlgebra.Matrix<float>.Build.DenseOfArray(covariance).Evd()
         let values = [| for c in evd.EigenValues -> c.Real |]
         Array.min values > 1e-2 * Array.max values)
@@ -200,12 +200,12 @@ let private zeroVarianceGradient =
     testCase "diagonal gradient at a zero variance is 0 in that coordinate (the central-difference limit)" <| fun () ->
         let a = Empirical.Create(array2D [ [ 1.0; 0.0 ]; [ 1.0; 2.0 ] ], [| 1.0; 1.0 |])
         let b = Empirical.Create(array2D [ [ 0.0; 0.0 ]; [ 2.0; 1.0 ] ], [| 1.0; 1.0 |])
-        let ga, _ = Gaussian.buresOfFitsGradient (a, b, true)
+        let ga, _ = Bures.buresOfFitsGradient (a, b, true)
         // Coordinate 0 of a: mean 1, variance 0; the mean term alone: 2·w_i·(m1 − m2) = 2·0.5·(1 − 1) = 0.
         Expect.equal ga.[0, 0] 0.0 "a[0,0]"
         Expect.equal ga.[1, 0] 0.0 "a[1,0]"
         let h = 1e-6
-        let f (x: float) = Gaussian.buresOfFitsSquared (Empirical.Create(array2D [ [ 1.0 + x; 0.0 ]; [ 1.0; 2.0 ] ], [| 1.0; 1.0 |]), b, true)
+        let f (x: float) = Bures.buresOfFitsSquared (Empirical.Create(array2D [ [ 1.0 + x; 0.0 ]; [ 1.0; 2.0 ] ], [| 1.0; 1.0 |]), b, true)
         expectClose 1e-8 "central difference" 0.0 ((f h - f -h) / (2.0 * h))
 
 let private gaussianGradients =
@@ -217,10 +217,10 @@ let private gaussianGradients =
               // ~1e-9·s of rounding and ~h²·|third derivative| ~ 1e-8·s·κ of truncation (κ < 100, the condition
               // number): 1e-6 of the largest entry (or of 1e-3·s) is above both.
               property $"buresOfFitsGradient (diagonal = {diagonal}) matches central differences" 150 gradientCase (fun (s, a, b) ->
-                  let ga, gb = Gaussian.buresOfFitsGradient (a, b, diagonal)
+                  let ga, gb = Bures.buresOfFitsGradient (a, b, diagonal)
                   let h = 1e-4 * s
-                  let fa x = Gaussian.buresOfFitsSquared (Empirical.Create(unflatten a.Count a.Dimension x, a.Weights), b, diagonal)
-                  let fb x = Gaussian.buresOfFitsSquared (a, Empirical.Create(unflatten b.Count b.Dimension x, b.Weights), diagonal)
+                  let fa x = Bures.buresOfFitsSquared (Empirical.Create(unflatten a.Count a.Dimension x, a.Weights), b, diagonal)
+                  let fb x = Bures.buresOfFitsSquared (a, Empirical.Create(unflatten b.Count b.Dimension x, b.Weights), diagonal)
                   let analytic = Array.append (flatten ga) (flatten gb)
                   let tolerance = 1e-6 * max (analytic |> Array.map abs |> Array.max) (1e-3 * s)
                   expectGradient "∂a" tolerance (flatten ga) (centralDifferences h fa (flatten a.Points))
@@ -287,32 +287,32 @@ let private kernelLaws =
     testList
         "kernel"
         [ property "MMD²_b ≥ 0 (to 1e-11 · #bandwidths) and finite" 200 kernelCase (fun (a, b, bandwidths) ->
-              let value = Kernel.mmdSquared (a, b, bandwidths, true)
+              let value = KernelDistances.mmdSquared (a, b, bandwidths, true)
               if not (value >= -1e-11 * float bandwidths.Length && Double.IsFinite value) then failtestf "MMD²_b = %g" value)
           property "MMD²_b(a, a) = 0 exactly; MMD²_b of the same measure written differently ≈ 0" 200 (kernelCase |> Gen.bind (fun (a, b, bandwidths) ->
               rewritten (extent [ a; b ]) a |> Gen.map (fun a2 -> a, a2, bandwidths))) (fun (a, a2, bandwidths) ->
-              let same = Kernel.mmdSquared (a, a, bandwidths, true)
+              let same = KernelDistances.mmdSquared (a, a, bandwidths, true)
               if same <> 0.0 then failtestf "MMD²_b(a, a) = %g" same
-              let rewrittenValue = Kernel.mmdSquared (a, a2, bandwidths, true)
+              let rewrittenValue = KernelDistances.mmdSquared (a, a2, bandwidths, true)
               if abs rewrittenValue > 1e-11 * float bandwidths.Length then failtestf "MMD²_b(a, a rewritten) = %g" rewrittenValue)
           property "MMD² is additive over bandwidths (biased and unbiased)" 200 uniformCase (fun (a, b, bandwidths) ->
               for biased in [ true; false ] do
-                  let whole = Kernel.mmdSquared (a, b, bandwidths, biased)
-                  let parts = bandwidths |> Array.sumBy (fun s -> Kernel.mmdSquared (a, b, [| s |], biased))
+                  let whole = KernelDistances.mmdSquared (a, b, bandwidths, biased)
+                  let parts = bandwidths |> Array.sumBy (fun s -> KernelDistances.mmdSquared (a, b, [| s |], biased))
                   expectClose 1e-12 $"biased = {biased}" parts whole)
           property "MMD² is invariant to scaling points and bandwidths together, and to translation" 200 (Gen.zip kernelCase (Gen.choose (1, 1000))) (fun ((a, b, bandwidths), c) ->
               let c = float c / 37.0
               let scaleBy (e: Empirical) = Empirical.Create(Array2D.map (fun x -> c * x) e.Points, e.Weights)
               let shift = Array.create a.Dimension (extent [ a; b ])
-              let original = Kernel.mmdSquared (a, b, bandwidths, true)
-              expectClose 1e-11 "scaled" original (Kernel.mmdSquared (scaleBy a, scaleBy b, Array.map (fun s -> c * s) bandwidths, true))
-              expectClose 1e-11 "translated" original (Kernel.mmdSquared (translate shift a, translate shift b, bandwidths, true)))
+              let original = KernelDistances.mmdSquared (a, b, bandwidths, true)
+              expectClose 1e-11 "scaled" original (KernelDistances.mmdSquared (scaleBy a, scaleBy b, Array.map (fun s -> c * s) bandwidths, true))
+              expectClose 1e-11 "translated" original (KernelDistances.mmdSquared (translate shift a, translate shift b, bandwidths, true)))
           property "MMD²_b of two points δx, δy = 2 Σ_σ (1 − exp(−‖x − y‖²/(2σ²)))" 200 kernelCase (fun (a, b, bandwidths) ->
               let x = Empirical.Uniform(Array2D.init 1 a.Dimension (fun _ k -> a.Points.[0, k]))
               let y = Empirical.Uniform(Array2D.init 1 b.Dimension (fun _ k -> b.Points.[0, k]))
               let squared = Seq.sum (seq { for k in 0 .. a.Dimension - 1 -> (x.Points.[0, k] - y.Points.[0, k]) ** 2.0 })
               let expected = bandwidths |> Array.sumBy (fun s -> 2.0 * (1.0 - exp (-squared / (2.0 * s * s))))
-              expectClose 1e-12 "MMD²_b" expected (Kernel.mmdSquared (x, y, bandwidths, true)))
+              expectClose 1e-12 "MMD²_b" expected (KernelDistances.mmdSquared (x, y, bandwidths, true)))
           property
               "MMD²_u is unbiased: its mean over every i.i.d. sample (enumerated) equals MMD²_b of the populations"
               60
@@ -344,16 +344,16 @@ let private kernelLaws =
                           seq {
                               for xs, px in samples population1 m do
                                   for ys, py in samples population2 n ->
-                                      px * py * Kernel.mmdSquared (draw population1 xs, draw population2 ys, bandwidths, false)
+                                      px * py * KernelDistances.mmdSquared (draw population1 xs, draw population2 ys, bandwidths, false)
                           }
                       )
-                  expectClose 1e-12 "E[MMD²_u]" (Kernel.mmdSquared (population1, population2, bandwidths, true)) expectation)
+                  expectClose 1e-12 "E[MMD²_u]" (KernelDistances.mmdSquared (population1, population2, bandwidths, true)) expectation)
           property "energy distance ≥ 0 (to 1e-12·S), symmetric, = 0 exactly for identical inputs" 200 pair (fun (a, b) ->
               let s = extent [ a; b ]
-              let ab, ba = Kernel.energyDistance (a, b), Kernel.energyDistance (b, a)
+              let ab, ba = KernelDistances.energyDistance (a, b), KernelDistances.energyDistance (b, a)
               if not (ab >= -1e-12 * s) then failtestf "energy = %g" ab
               expectClose 1e-12 "symmetric" (ab / s) (ba / s)
-              let aa = Kernel.energyDistance (a, a)
+              let aa = KernelDistances.energyDistance (a, a)
               if aa <> 0.0 then failtestf "energy(a, a) = %g" aa)
           property "energy distance = 0 iff the measures are equal (same support and weights)" 300 (pair |> Gen.bind (fun (a, b) ->
               gen {
@@ -362,7 +362,7 @@ let private kernelLaws =
                   return a, (if which then a2 else b)
               })) (fun (a, b) ->
               let s = extent [ a; b ]
-              let value = Kernel.energyDistance (a, b)
+              let value = KernelDistances.energyDistance (a, b)
               match compareMeasures a b with
               | "equal" -> if abs value > 1e-12 * s then failtestf "equal measures, energy = %g\na = %s\nb = %s" value (describe a) (describe b)
               | "different" -> if not (value > 1e-12 * s) then failtestf "different measures, energy = %g\na = %s\nb = %s" value (describe a) (describe b)
@@ -372,7 +372,7 @@ let private kernelLaws =
               let x = Empirical.Uniform(Array2D.init 1 a.Dimension (fun _ k -> a.Points.[0, k]))
               let y = Empirical.Uniform(Array2D.init 1 b.Dimension (fun _ k -> b.Points.[0, k]))
               let distance = sqrt (Seq.sum (seq { for k in 0 .. a.Dimension - 1 -> (x.Points.[0, k] - y.Points.[0, k]) ** 2.0 }))
-              expectClose 1e-12 "δx vs δy" (2.0 * distance / s) (Kernel.energyDistance (x, y) / s))
+              expectClose 1e-12 "δx vs δy" (2.0 * distance / s) (KernelDistances.energyDistance (x, y) / s))
           property
               "1-D energy distance = 2 ∫ (F − G)² (Székely–Rizzo), computed independently by merging the supports"
               200
@@ -384,7 +384,7 @@ let private kernelLaws =
               })
               (fun (a, b) ->
                   let s = extent [ a; b ]
-                  expectClose 1e-11 "2 ∫ (F − G)²" (cdfEnergy a b / s) (Kernel.energyDistance (a, b) / s)) ]
+                  expectClose 1e-11 "2 ∫ (F − G)²" (cdfEnergy a b / s) (KernelDistances.energyDistance (a, b) / s)) ]
 
 [<Tests>]
 let tests = testList "reference.gaussian-kernel" [ gaussianLaws; gaussianGradients; kernelLaws ]

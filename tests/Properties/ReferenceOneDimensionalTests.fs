@@ -42,7 +42,7 @@ let private marginal =
     { Name = "marginal"
       Pair = pair
       Triple = triple
-      Cost = fun p a b -> Marginal.costP (p, a, b) }
+      Cost = fun p a b -> MarginalWasserstein.costP (p, a, b) }
 
 let private distance (subject: Subject) p a b = Math.Pow(subject.Cost p a b, 1.0 / p)
 
@@ -54,7 +54,7 @@ let private laws (subject: Subject) (p: float) =
               if subject.Name = "1-D" then
                   OneDimensional.wasserstein (p, a.Column 0, a.Weights, b.Column 0, b.Weights)
               else
-                  Marginal.wasserstein (p, a, b)
+                  MarginalWasserstein.wasserstein (p, a, b)
           if not (cost >= 0.0 && Double.IsFinite cost) then
               failtestf "W_p^p = %g for %s | %s" cost (describe a) (describe b)
           expectClose 1e-14 "W_p vs (W_p^p)^(1/p)" (Math.Pow(cost, 1.0 / p)) w)
@@ -141,16 +141,16 @@ let private handValues =
               let a = Empirical.Create(array2D [ [ 0.0; 10.0 ]; [ 1.0; 20.0 ] ], [| 1.0; 1.0 |])
               let b = Empirical.Create(array2D [ [ 3.0; 10.0 ] ], [| 1.0 |])
               // Coordinate 0: {0,1} vs δ3 → (9 + 4)/2; coordinate 1: {10,20} vs δ10 → (0 + 100)/2.
-              expectClose 1e-15 "W_2^2" 56.5 (Marginal.costP (2.0, a, b)) ]
+              expectClose 1e-15 "W_2^2" 56.5 (MarginalWasserstein.costP (2.0, a, b)) ]
 
 let private marginalMatchesOneDimensional =
     [ for p in orders ->
           property $"marginal in d = 1 equals 1-D, p = {p}" 200 oneDimensional.Pair (fun (a, b) ->
               // OneDimensional.costP normalises the (already normalised) weights again, which can move them by an ulp.
               let s = extent [ a; b ]
-              expectCostClose p s "marginal vs 1-D" (OneDimensional.costP (p, a.Column 0, a.Weights, b.Column 0, b.Weights)) (Marginal.costP (p, a, b))
+              expectCostClose p s "marginal vs 1-D" (OneDimensional.costP (p, a.Column 0, a.Weights, b.Column 0, b.Weights)) (MarginalWasserstein.costP (p, a, b))
               let gu, gv = OneDimensional.costPGradient (p, a.Column 0, a.Weights, b.Column 0, b.Weights)
-              let ga, gb = Marginal.costPGradient (p, a, b)
+              let ga, gb = MarginalWasserstein.costPGradient (p, a, b)
               let tolerance = 1e-12 * p * Math.Pow(2.0 * s, p - 1.0)
               expectGradient "marginal ∂a vs 1-D ∂u" tolerance (flatten ga) gu
               expectGradient "marginal ∂b vs 1-D ∂v" tolerance (flatten gb) gv) ]
@@ -194,10 +194,10 @@ let private gradients =
               expectGradient "∂u" (tolerance s) gu (centralDifferences h (fun x -> OneDimensional.costP (p, x, uw, v, vw)) u)
               expectGradient "∂v" (tolerance s) gv (centralDifferences h (fun x -> OneDimensional.costP (p, u, uw, x, vw)) v))
           property $"marginal ∂W_p^p/∂points match central differences, p = {p}" 100 marginalGradientCase (fun (s, a, b) ->
-              let ga, gb = Marginal.costPGradient (p, a, b)
+              let ga, gb = MarginalWasserstein.costPGradient (p, a, b)
               let h = 1e-6 * s
-              let costA x = Marginal.costP (p, Empirical.Create(unflatten a.Count a.Dimension x, a.Weights), b)
-              let costB x = Marginal.costP (p, a, Empirical.Create(unflatten b.Count b.Dimension x, b.Weights))
+              let costA x = MarginalWasserstein.costP (p, Empirical.Create(unflatten a.Count a.Dimension x, a.Weights), b)
+              let costB x = MarginalWasserstein.costP (p, a, Empirical.Create(unflatten b.Count b.Dimension x, b.Weights))
               expectGradient "∂a" (tolerance s) (flatten ga) (centralDifferences h costA (flatten a.Points))
               expectGradient "∂b" (tolerance s) (flatten gb) (centralDifferences h costB (flatten b.Points)))
           property $"1-D gradient, ties included: finite, zero on zero weights, Σ∂u + Σ∂v = 0 (translation), p = {p}" 200 oneDimensional.Pair (fun (a, b) ->

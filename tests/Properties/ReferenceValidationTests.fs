@@ -64,7 +64,7 @@ let private oneDimensional =
 
 let private marginal =
     let functions : (string * (float * Empirical * Empirical -> obj)) list =
-        [ "costP", (Marginal.costP >> box); "wasserstein", (Marginal.wasserstein >> box); "costPGradient", (Marginal.costPGradient >> box) ]
+        [ "costP", (MarginalWasserstein.costP >> box); "wasserstein", (MarginalWasserstein.wasserstein >> box); "costPGradient", (MarginalWasserstein.costPGradient >> box) ]
     testList
         "Marginal"
         [ for name, f in functions do
@@ -75,7 +75,7 @@ let private marginal =
 
 let private sliced =
     let functions : (string * (float * Empirical * Empirical * float[,] -> obj)) list =
-        [ "wasserstein", (Sliced.wasserstein >> box); "maxSliced", (Sliced.maxSliced >> box) ]
+        [ "wasserstein", (SlicedWasserstein.wasserstein >> box); "maxSliced", (SlicedWasserstein.maxSliced >> box) ]
     let directions = array2D [ [ 1.0; 0.0 ] ]
     testList
         "Sliced"
@@ -88,17 +88,17 @@ let private sliced =
               yield invalid $"{name}: no directions (0 × d)" "directions" (fun () -> f (2.0, line, other, Array2D.zeroCreate 0 2))
               yield invalid $"{name}: directions of the wrong dimension" "directions" (fun () -> f (2.0, line, other, array2D [ [ 1.0; 0.0; 0.0 ] ]))
               yield invalid $"{name}: a NaN direction" "directions" (fun () -> f (2.0, line, other, array2D [ [ 1.0; nan ] ]))
-          yield invalid "randomDirections: count 0" "count" (fun () -> box (Sliced.randomDirections (0, 2, 1)))
-          yield invalid "randomDirections: dimension 0" "dimension" (fun () -> box (Sliced.randomDirections (3, 0, 1))) ]
+          yield invalid "randomDirections: count 0" "count" (fun () -> box (SlicedWasserstein.randomDirections (0, 2, 1)))
+          yield invalid "randomDirections: dimension 0" "dimension" (fun () -> box (SlicedWasserstein.randomDirections (3, 0, 1))) ]
 
 let private gaussian =
     let identity = array2D [ [ 1.0; 0.0 ]; [ 0.0; 1.0 ] ]
     let m = [| 0.0; 1.0 |]
-    let bures (m1, s1, m2, s2) () = box (Gaussian.buresSquared (m1, s1, m2, s2))
-    let diagonal (m1, sd1, m2, sd2) () = box (Gaussian.buresDiagonalSquared (m1, sd1, m2, sd2))
+    let bures (m1, s1, m2, s2) () = box (Bures.buresSquared (m1, s1, m2, s2))
+    let diagonal (m1, sd1, m2, sd2) () = box (Bures.buresDiagonalSquared (m1, sd1, m2, sd2))
     testList
         "Gaussian"
-        [ yield missing "fit: a null" "a" (fun () -> box (Gaussian.fit nullEmpirical))
+        [ yield missing "fit: a null" "a" (fun () -> box (Bures.fit nullEmpirical))
           yield missing "buresSquared: m1 null" "m1" (bures (null, identity, m, identity))
           yield invalid "buresSquared: m1 empty" "m1" (bures ([||], identity, m, identity))
           yield invalid "buresSquared: m1 NaN" "m1" (bures ([| nan; 0.0 |], identity, m, identity))
@@ -122,20 +122,20 @@ let private gaussian =
           yield invalid "buresDiagonalSquared: sd2 of the wrong length" "sd2" (diagonal (m, [| 1.0; 1.0 |], m, [| 1.0 |]))
           yield invalid "buresDiagonalSquared: sd2 negative" "sd2" (diagonal (m, [| 1.0; 1.0 |], m, [| -2.0; 1.0 |]))
           for diagonalForm in [ true; false ] do
-              yield missing $"buresOfFitsSquared (diagonal = {diagonalForm}): a null" "a" (fun () -> box (Gaussian.buresOfFitsSquared (nullEmpirical, other, diagonalForm)))
-              yield missing $"buresOfFitsSquared (diagonal = {diagonalForm}): b null" "b" (fun () -> box (Gaussian.buresOfFitsSquared (line, nullEmpirical, diagonalForm)))
-              yield invalid $"buresOfFitsSquared (diagonal = {diagonalForm}): dimensions differ" "b" (fun () -> box (Gaussian.buresOfFitsSquared (line, line3, diagonalForm)))
-              yield missing $"buresOfFitsGradient (diagonal = {diagonalForm}): a null" "a" (fun () -> box (Gaussian.buresOfFitsGradient (nullEmpirical, other, diagonalForm)))
-              yield missing $"buresOfFitsGradient (diagonal = {diagonalForm}): b null" "b" (fun () -> box (Gaussian.buresOfFitsGradient (line, nullEmpirical, diagonalForm)))
-              yield invalid $"buresOfFitsGradient (diagonal = {diagonalForm}): dimensions differ" "b" (fun () -> box (Gaussian.buresOfFitsGradient (line, line3, diagonalForm)))
-          yield invalid "buresOfFitsGradient (full): a has a singular covariance (points on a line)" "a" (fun () -> box (Gaussian.buresOfFitsGradient (line, plane, false)))
-          yield invalid "buresOfFitsGradient (full): b has a singular covariance (one point)" "b" (fun () -> box (Gaussian.buresOfFitsGradient (plane, Empirical.Uniform(array2D [ [ 1.0; 2.0 ] ]), false)))
+              yield missing $"buresOfFitsSquared (diagonal = {diagonalForm}): a null" "a" (fun () -> box (Bures.buresOfFitsSquared (nullEmpirical, other, diagonalForm)))
+              yield missing $"buresOfFitsSquared (diagonal = {diagonalForm}): b null" "b" (fun () -> box (Bures.buresOfFitsSquared (line, nullEmpirical, diagonalForm)))
+              yield invalid $"buresOfFitsSquared (diagonal = {diagonalForm}): dimensions differ" "b" (fun () -> box (Bures.buresOfFitsSquared (line, line3, diagonalForm)))
+              yield missing $"buresOfFitsGradient (diagonal = {diagonalForm}): a null" "a" (fun () -> box (Bures.buresOfFitsGradient (nullEmpirical, other, diagonalForm)))
+              yield missing $"buresOfFitsGradient (diagonal = {diagonalForm}): b null" "b" (fun () -> box (Bures.buresOfFitsGradient (line, nullEmpirical, diagonalForm)))
+              yield invalid $"buresOfFitsGradient (diagonal = {diagonalForm}): dimensions differ" "b" (fun () -> box (Bures.buresOfFitsGradient (line, line3, diagonalForm)))
+          yield invalid "buresOfFitsGradient (full): a has a singular covariance (points on a line)" "a" (fun () -> box (Bures.buresOfFitsGradient (line, plane, false)))
+          yield invalid "buresOfFitsGradient (full): b has a singular covariance (one point)" "b" (fun () -> box (Bures.buresOfFitsGradient (plane, Empirical.Uniform(array2D [ [ 1.0; 2.0 ] ]), false)))
           yield testCase "buresOfFitsGradient (diagonal): a one-point distribution is accepted and the gradient is finite" <| fun () ->
-              let ga, gb = Gaussian.buresOfFitsGradient (Empirical.Uniform(array2D [ [ 1.0; 2.0 ] ]), plane, true)
+              let ga, gb = Bures.buresOfFitsGradient (Empirical.Uniform(array2D [ [ 1.0; 2.0 ] ]), plane, true)
               Expect.isTrue (Seq.cast<float> ga |> Seq.forall Double.IsFinite && Seq.cast<float> gb |> Seq.forall Double.IsFinite) "finite" ]
 
 let private kernel =
-    let mmd (a, b, bandwidths, biased) () = box (Kernel.mmdSquared (a, b, bandwidths, biased))
+    let mmd (a, b, bandwidths, biased) () = box (KernelDistances.mmdSquared (a, b, bandwidths, biased))
     let onePoint = Empirical.Uniform(array2D [ [ 0.0; 1.0 ] ])
     let padded = Empirical.Create(array2D [ [ 0.0; 0.0 ]; [ 1.0; 1.0 ]; [ 5.0; 5.0 ] ], [| 1.0; 1.0; 0.0 |])
     testList
@@ -156,10 +156,10 @@ let private kernel =
           yield invalid "mmdSquared (unbiased): a has zero-weight padding" "a" (mmd (padded, plane, [| 1.0 |], false))
           yield invalid "mmdSquared (unbiased): b has non-uniform weights" "b" (mmd (plane, other, [| 1.0 |], false))
           yield testCase "mmdSquared (biased) accepts one point and padding" <| fun () ->
-              Expect.isTrue (Double.IsFinite(Kernel.mmdSquared (onePoint, padded, [| 1.0 |], true))) "finite"
-          yield missing "energyDistance: a null" "a" (fun () -> box (Kernel.energyDistance (nullEmpirical, plane)))
-          yield missing "energyDistance: b null" "b" (fun () -> box (Kernel.energyDistance (plane, nullEmpirical)))
-          yield invalid "energyDistance: dimensions differ" "b" (fun () -> box (Kernel.energyDistance (plane, line3))) ]
+              Expect.isTrue (Double.IsFinite(KernelDistances.mmdSquared (onePoint, padded, [| 1.0 |], true))) "finite"
+          yield missing "energyDistance: a null" "a" (fun () -> box (KernelDistances.energyDistance (nullEmpirical, plane)))
+          yield missing "energyDistance: b null" "b" (fun () -> box (KernelDistances.energyDistance (plane, nullEmpirical)))
+          yield invalid "energyDistance: dimensions differ" "b" (fun () -> box (KernelDistances.energyDistance (plane, line3))) ]
 
 [<Tests>]
 let tests = testList "reference.validation" [ empirical; oneDimensional; marginal; sliced; gaussian; kernel ]

@@ -254,7 +254,7 @@ let private exportCases =
                   // The float64 reference of the marginal distance (merged quantiles, no fast path) is the expected value.
                   let expected =
                       let es = Array.init b (fun i -> exact.ToEmpirical i)
-                      Array2D.init b b (fun i j -> Marginal.wasserstein (2.0, es.[i], es.[j]))
+                      Array2D.init b b (fun i j -> Reference.MarginalWasserstein.wasserstein (2.0, es.[i], es.[j]))
                   use typed = DistributionBatch.FromTensors(points.to_type dtype, null)
                   let exported = EuclideanExport.ofDistributions typed
                   Expect.equal exported.shape [| int64 b; int64 (t * d) |] "shape [B, T·d]"
@@ -272,7 +272,7 @@ let private exportCases =
                   let expected = matrix (Distances.SlicedWasserstein(theta).Pairwise(exact, exact))
                   let es = Array.init b (fun i -> exact.ToEmpirical i)
                   let th = Array2D.init (int l) d (fun i k -> theta.[int64 i, int64 k].item<float> ())
-                  expectMatrix 1e-9 s "sliced-w2 tensor vs reference" (fun i j -> Sliced.wasserstein (2.0, es.[i], es.[j], th)) expected
+                  expectMatrix 1e-9 s "sliced-w2 tensor vs reference" (fun i j -> Reference.SlicedWasserstein.wasserstein (2.0, es.[i], es.[j], th)) expected
                   use typed = DistributionBatch.FromTensors(points.to_type dtype, null)
                   let exported = EuclideanExport.ofSliced (typed, theta.to_type dtype)
                   Expect.equal exported.shape [| int64 b; int64 t * l |] "shape [B, T·L]"

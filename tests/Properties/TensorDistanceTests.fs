@@ -61,7 +61,7 @@ let private entry distance maker power = { Distance = distance; Maker = maker; P
 
 /// Every distance with its options, for dimension d and a block size (0 = automatic).
 let catalog (d: int) (blockSize: int) : Entry list =
-    let directions = SlicedWasserstein.randomDirections (7, d, 11L, torch.float64, torch.CPU)
+    let directions = DistEmbed.Core.SlicedWasserstein.randomDirections (7, d, 11L, torch.float64, torch.CPU)
     [ entry (Distances.Euclidean blockSize) AsVectors 1
       entry (Distances.SquaredEuclidean blockSize) AsVectors 2
       entry (Distances.Cosine blockSize) AsVectors 0
@@ -275,9 +275,9 @@ let private expectPairwise tol (dtype: torch.ScalarType) (a: Empirical[]) (b: Em
 let private expectWassersteinPairwise check (d: int) (s: float) theta (directions: Tensor) (ba: DistributionBatch) (bb: DistributionBatch) =
     let r = 4.0 * s * sqrt (float d)
     for p in [ 1.0; 1.5; 2.0; 3.0 ] do
-        check $"marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Marginal.costP (p, x, y)) (MarginalWasserstein.costPairwise (ba, bb, p, 0))
-        check $"marginal p={p}" r (fun x y -> Marginal.wasserstein (p, x, y)) (MarginalWasserstein.pairwise (ba, bb, p, 0))
-        check $"sliced p={p}" r (fun x y -> Sliced.wasserstein (p, x, y, theta)) (SlicedWasserstein.pairwise (ba, bb, p, directions, 0))
+        check $"marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Reference.MarginalWasserstein.costP (p, x, y)) (MarginalWasserstein.costPairwise (ba, bb, p, 0))
+        check $"marginal p={p}" r (fun x y -> Reference.MarginalWasserstein.wasserstein (p, x, y)) (MarginalWasserstein.pairwise (ba, bb, p, 0))
+        check $"sliced p={p}" r (fun x y -> Reference.SlicedWasserstein.wasserstein (p, x, y, theta)) (SlicedWasserstein.pairwise (ba, bb, p, directions, 0))
 
 /// Uniform weights of one length take the sorted fast paths (one matrix product for p = 2, cdist otherwise, direct
 /// differences for max-sliced); padding one zero-weight point leaves each row uniform on its support, which takes the
@@ -300,7 +300,7 @@ let fastPathMatchesMerge =
             DistributionBatch.FromTensors(
                 torch.cat ([| batch.Points; torch.full ([| batch.Points.shape.[0]; 1L; batch.Points.shape.[2] |], sc (7.0 * s), dtype = batch.Points.dtype) |], 1L),
                 torch.cat ([| batch.Weights; torch.zeros (batch.Points.shape.[0], 1L, dtype = batch.Points.dtype) |], 1L))
-        let directions = SlicedWasserstein.randomDirections (5, d, 3L, torch.float64, null)
+        let directions = DistEmbed.Core.SlicedWasserstein.randomDirections (5, d, 3L, torch.float64, null)
         let distances =
             [ Distances.MarginalWasserstein(1.0, 0), 1.0
               Distances.MarginalWasserstein(2.0, 0), 1.0
@@ -344,7 +344,7 @@ let commonGridMatchesReference =
         }
     property "uniform-on-support batches of several lengths (common grid; paired: merge) = float64 reference: marginal and sliced" 25 gen (fun (d, a, b) ->
         let s = coordinateScale (Seq.append a b)
-        let theta = Sliced.randomDirections (5, d, 7)
+        let theta = Reference.SlicedWasserstein.randomDirections (5, d, 7)
         let directions = torch.tensor(theta, dtype = torch.float64)
         let r = 4.0 * s * sqrt (float d)
         for dtype, tol in dtypes do
@@ -361,13 +361,13 @@ let commonGridMatchesReference =
                     for i in 0 .. a.Length - 1 do
                         expectWithin tol scale $"{what} {dtype} [{i}]" (reference a.[i] partners.[i]) v.[i]
                 for p in [ 1.0; 1.5; 2.0; 3.0 ] do
-                    checkPaired $"paired marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Marginal.costP (p, x, y)) (MarginalWasserstein.costPaired (ba, bp, p))
-                    checkPaired $"paired sliced p={p}" r (fun x y -> Sliced.wasserstein (p, x, y, theta)) (SlicedWasserstein.paired (ba, bp, p, directions))
-                    checkPaired $"paired max-sliced p={p}" r (fun x y -> Sliced.maxSliced (p, x, y, theta)) (SlicedWasserstein.maxSlicedPaired (ba, bp, p, directions))
+                    checkPaired $"paired marginal cost p={p}" (float d * (2.0 * s) ** p) (fun x y -> Reference.MarginalWasserstein.costP (p, x, y)) (MarginalWasserstein.costPaired (ba, bp, p))
+                    checkPaired $"paired sliced p={p}" r (fun x y -> Reference.SlicedWasserstein.wasserstein (p, x, y, theta)) (SlicedWasserstein.paired (ba, bp, p, directions))
+                    checkPaired $"paired max-sliced p={p}" r (fun x y -> Reference.SlicedWasserstein.maxSliced (p, x, y, theta)) (SlicedWasserstein.maxSlicedPaired (ba, bp, p, directions))
                 // Weights that need gradients take the merge; the values are the same.
                 use wa = ba.Weights.detach().clone().requires_grad_(true)
                 use live = DistributionBatch.FromTensors(ba.Points, wa)
-                check "marginal p=2 (merge, weights with gradients)" r (fun x y -> Marginal.wasserstein (2.0, x, y)) (MarginalWasserstein.pairwise (live, bb, 2.0, 0))))
+                check "marginal p=2 (merge, weights with gradients)" r (fun x y -> Reference.MarginalWasserstein.wasserstein (2.0, x, y)) (MarginalWasserstein.pairwise (live, bb, 2.0, 0))))
 
 /// Distributions whose Gaussian fits are well conditioned: 4–8 continuous points of positive weight in d ≤ 3.
 let conditioned (d: int) (s: float) : Gen<Empirical> =
@@ -382,7 +382,7 @@ let conditioned (d: int) (s: float) : Gen<Empirical> =
 let matchesReference =
     property "tensor = float64 reference: marginal, sliced, max-sliced, Bures (diagonal), MMD, energy" 12 batchPair (fun (d, _, a, b) ->
         let s = coordinateScale (Seq.append a b)
-        let theta = Sliced.randomDirections (6, d, 5)
+        let theta = Reference.SlicedWasserstein.randomDirections (6, d, 5)
         let directions = torch.tensor(theta, dtype = torch.float64)
         let r = 4.0 * s * sqrt (float d)
         let sigmas = [| 0.5 * s; 2.0 * s; 1.0 |]
@@ -393,14 +393,14 @@ let matchesReference =
                 let check = expectPairwise tol dtype a b
                 expectWassersteinPairwise check d s theta directions ba bb
                 for p in [ 1.0; 1.5; 2.0; 3.0 ] do
-                    check $"max-sliced p={p}" r (fun x y -> Sliced.maxSliced (p, x, y, theta)) (SlicedWasserstein.maxSlicedPairwise (ba, bb, p, directions, 0))
-                check "bures-diag" (r * r) (fun x y -> Gaussian.buresOfFitsSquared (x, y, true)) (Bures.diagonalSquaredPairwise (ba, bb, 0))
-                check "mmd" 3.0 (fun x y -> Kernel.mmdSquared (x, y, sigmas, true)) (KernelDistances.mmdSquaredPairwise (ba, bb, sigmas, true, 0))
-                check "energy" r (fun x y -> Kernel.energyDistance (x, y)) (KernelDistances.energyPairwise (ba, bb, 0))
+                    check $"max-sliced p={p}" r (fun x y -> Reference.SlicedWasserstein.maxSliced (p, x, y, theta)) (SlicedWasserstein.maxSlicedPairwise (ba, bb, p, directions, 0))
+                check "bures-diag" (r * r) (fun x y -> Reference.Bures.buresOfFitsSquared (x, y, true)) (Bures.diagonalSquaredPairwise (ba, bb, 0))
+                check "mmd" 3.0 (fun x y -> Reference.KernelDistances.mmdSquared (x, y, sigmas, true)) (KernelDistances.mmdSquaredPairwise (ba, bb, sigmas, true, 0))
+                check "energy" r (fun x y -> Reference.KernelDistances.energyDistance (x, y)) (KernelDistances.energyPairwise (ba, bb, 0))
                 // Full covariances: the square root of a singular covariance moves by √ε·‖S‖^{1/2} under a rounding
                 // perturbation, in the reference as here, so the agreement is at that level in general.
                 let buresTolerance = if dtype = torch.float64 then 1e-6 else 3e-3
-                expectMatrix buresTolerance (r * r) $"bures (any covariance) {dtype}" (fun i j -> Gaussian.buresOfFitsSquared (a.[i], b.[j], false)) (matrix (Bures.squaredPairwise (ba, bb, 0)))))
+                expectMatrix buresTolerance (r * r) $"bures (any covariance) {dtype}" (fun i j -> Reference.Bures.buresOfFitsSquared (a.[i], b.[j], false)) (matrix (Bures.squaredPairwise (ba, bb, 0)))))
 
 /// Full-covariance Bures agrees with the reference to rounding when the covariances are well conditioned.
 let buresMatchesReference =
@@ -420,14 +420,14 @@ let buresMatchesReference =
             scoped (fun () ->
                 use ba = batchOf dtype a
                 use bb = batchOf dtype b
-                expectMatrix tol (r * r) $"bures squared {dtype}" (fun i j -> Gaussian.buresOfFitsSquared (a.[i], b.[j], false)) (matrix (Bures.squaredPairwise (ba, bb, 0)))
-                expectMatrix tol r $"bures {dtype}" (fun i j -> sqrt (Gaussian.buresOfFitsSquared (a.[i], b.[j], false))) (matrix (Bures.pairwise (ba, bb, 0)))
+                expectMatrix tol (r * r) $"bures squared {dtype}" (fun i j -> Reference.Bures.buresOfFitsSquared (a.[i], b.[j], false)) (matrix (Bures.squaredPairwise (ba, bb, 0)))
+                expectMatrix tol r $"bures {dtype}" (fun i j -> sqrt (Reference.Bures.buresOfFitsSquared (a.[i], b.[j], false))) (matrix (Bures.pairwise (ba, bb, 0)))
                 let paired = values (Bures.squaredPaired (ba, bb))
                 for i in 0 .. a.Length - 1 do
-                    expectWithin tol (r * r) $"bures paired {dtype}" (Gaussian.buresOfFitsSquared (a.[i], b.[i], false)) paired.[i]
-                let fits = Bures.fit ba
+                    expectWithin tol (r * r) $"bures paired {dtype}" (Reference.Bures.buresOfFitsSquared (a.[i], b.[i], false)) paired.[i]
+                let fits = DistEmbed.Core.Bures.fit ba
                 for i in 0 .. a.Length - 1 do
-                    let mean, covariance = Gaussian.fit a.[i]
+                    let mean, covariance = Reference.Bures.fit a.[i]
                     let m = values fits.Means.[int64 i]
                     let c = values fits.Covariances.[int64 i]
                     Array.iteri (fun k v -> expectWithin tol r $"mean {dtype}" v m.[k]) mean
@@ -454,10 +454,10 @@ let unbiasedMmdMatchesReference =
             scoped (fun () ->
                 use ba = batchOf dtype a
                 use bb = batchOf dtype b
-                expectMatrix tol 3.0 $"unbiased mmd {dtype}" (fun i j -> Kernel.mmdSquared (a.[i], b.[j], sigmas, false)) (matrix (KernelDistances.mmdSquaredPairwise (ba, bb, sigmas, false, 0)))
+                expectMatrix tol 3.0 $"unbiased mmd {dtype}" (fun i j -> Reference.KernelDistances.mmdSquared (a.[i], b.[j], sigmas, false)) (matrix (KernelDistances.mmdSquaredPairwise (ba, bb, sigmas, false, 0)))
                 let paired = values (KernelDistances.mmdSquaredPaired (ba, bb, sigmas, false))
                 for i in 0 .. a.Length - 1 do
-                    expectWithin tol 3.0 $"unbiased mmd paired {dtype}" (Kernel.mmdSquared (a.[i], b.[i], sigmas, false)) paired.[i]))
+                    expectWithin tol 3.0 $"unbiased mmd paired {dtype}" (Reference.KernelDistances.mmdSquared (a.[i], b.[i], sigmas, false)) paired.[i]))
 
 /// Vector distances against direct float64 loops.
 let vectorsMatchDirect =
@@ -561,7 +561,7 @@ let quantilesMatchWeightedDistributions =
                 expectMatrix 1e-9 (r ** p) $"quantile cost W{p}" (fun i j -> expectedCost.[i, j]) (matrix (MarginalWasserstein.quantileCostPairwise (qa, qb, p, 0)))
                 // And against the float64 reference on the same discrete measures.
                 let atoms (t: Tensor) i = Empirical.Create(Array2D.init q d (fun l k -> (values t.[int64 i, int64 k]).[l]), values w)
-                let reference i j = Marginal.costP (p, atoms qa.Values i, atoms qb.Values j)
+                let reference i j = Reference.MarginalWasserstein.costP (p, atoms qa.Values i, atoms qb.Values j)
                 expectMatrix 1e-9 (r ** p) $"quantile cost W{p} vs reference" reference (matrix (MarginalWasserstein.quantileCostPairwise (qa, qb, p, 0)))))
 
 /// Sliced over the coordinate axes is the marginal distance divided by d; max-sliced is the largest marginal.
@@ -654,8 +654,8 @@ let mmdProperties =
 let drawnDirections =
     testCase "randomDirections: unit rows, reproducible; drawn sliced distances fixed per instance, reproducible per seed" <| fun () ->
         scoped (fun () ->
-            let d1 = SlicedWasserstein.randomDirections (16, 5, 3L, torch.float64, null)
-            let d2 = SlicedWasserstein.randomDirections (16, 5, 3L, torch.float32, torch.CPU)
+            let d1 = DistEmbed.Core.SlicedWasserstein.randomDirections (16, 5, 3L, torch.float64, null)
+            let d2 = DistEmbed.Core.SlicedWasserstein.randomDirections (16, 5, 3L, torch.float32, torch.CPU)
             Expect.equal d1.shape [| 16L; 5L |] "shape [L, d]"
             for v in values (d1.square().sum (1L)) do
                 Expect.floatClose Accuracy.veryHigh v 1.0 "unit rows"
@@ -670,7 +670,7 @@ let drawnDirections =
             Expect.equal (values (again.Pairwise(batch, other))) x1 "same seed, same directions"
             Expect.equal x2 x1 "a second call uses the same directions"
             Expect.equal (values (first.Paired(batch, other))) (values (first.Paired(batch, other))) "two Paired calls agree"
-            let theta = SlicedWasserstein.randomDirections (8, 5, 42L, torch.float64, null)
+            let theta = DistEmbed.Core.SlicedWasserstein.randomDirections (8, 5, 42L, torch.float64, null)
             let fixedDirections = Distances.SlicedWasserstein theta
             Expect.equal (values (fixedDirections.Pairwise(batch, other))) x1 "the directions are RandomDirections(L, d, seed)"
             let fresh = first.WithFreshDirections 43L

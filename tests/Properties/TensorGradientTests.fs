@@ -182,7 +182,7 @@ let tiesInIndexOrder =
         let spread () = Array2D.init t d (fun _ _ -> 10.0 * random.NextDouble())
         let a = Empirical.Create(tied (), Array.create t 1.0)
         let b = Empirical.Create(spread (), Array.create t 1.0)
-        let ra, _ = Marginal.costPGradient (2.0, a, b)
+        let ra, _ = Reference.MarginalWasserstein.costPGradient (2.0, a, b)
         let expected = flatten ra
         let check (name: string) (f: DistributionBatch -> DistributionBatch -> Tensor) =
             let ga, _ = tensorGradients f a b
@@ -195,11 +195,11 @@ let tiesInIndexOrder =
 
 /// Autograd of the marginal cost equals the reference's analytic gradient, ties and padding included.
 let marginalGradientMatchesReference =
-    property "marginal cost: autograd = Marginal.costPGradient (ties, duplicates, zero weights included)" 40 pair (fun (a, b) ->
+    property "marginal cost: autograd = Reference.MarginalWasserstein.costPGradient (ties, duplicates, zero weights included)" 40 pair (fun (a, b) ->
         let s = coordinateScale [ a; b ]
         for p in [ 1.0; 1.5; 2.0; 3.0 ] do
             let ga, gb = tensorGradients (fun x y -> MarginalWasserstein.costPaired (x, y, p)) a b
-            let ra, rb = Marginal.costPGradient (p, a, b)
+            let ra, rb = Reference.MarginalWasserstein.costPGradient (p, a, b)
             let scale = p * (2.0 * s) ** (p - 1.0)
             Array.iteri2 (fun i e g -> expectWithin 1e-9 scale $"∂/∂a[{i}] p={p}" e g) (flatten ra) ga
             Array.iteri2 (fun i e g -> expectWithin 1e-9 scale $"∂/∂b[{i}] p={p}" e g) (flatten rb) gb)
@@ -216,16 +216,16 @@ let buresGradientMatchesReference =
         }
     testList
         "bures gradients"
-        [ property "full covariance: autograd = Gaussian.buresOfFitsGradient (well-conditioned fits)" 30 full (fun (a, b) ->
+        [ property "full covariance: autograd = Reference.Bures.buresOfFitsGradient (well-conditioned fits)" 30 full (fun (a, b) ->
               let s = coordinateScale [ a; b ]
               let ga, gb = tensorGradients (fun x y -> Bures.squaredPaired (x, y)) a b
-              let ra, rb = Gaussian.buresOfFitsGradient (a, b, false)
+              let ra, rb = Reference.Bures.buresOfFitsGradient (a, b, false)
               Array.iteri2 (fun i e g -> expectWithin 1e-8 (8.0 * s) $"∂/∂a[{i}]" e g) (flatten ra) ga
               Array.iteri2 (fun i e g -> expectWithin 1e-8 (8.0 * s) $"∂/∂b[{i}]" e g) (flatten rb) gb)
-          property "diagonal: autograd = Gaussian.buresOfFitsGradient (ties and zero variances included)" 40 pair (fun (a, b) ->
+          property "diagonal: autograd = Reference.Bures.buresOfFitsGradient (ties and zero variances included)" 40 pair (fun (a, b) ->
               let s = coordinateScale [ a; b ]
               let ga, gb = tensorGradients (fun x y -> Bures.diagonalSquaredPaired (x, y)) a b
-              let ra, rb = Gaussian.buresOfFitsGradient (a, b, true)
+              let ra, rb = Reference.Bures.buresOfFitsGradient (a, b, true)
               Array.iteri2 (fun i e g -> expectWithin 1e-9 (8.0 * s) $"∂/∂a[{i}]" e g) (flatten ra) ga
               Array.iteri2 (fun i e g -> expectWithin 1e-9 (8.0 * s) $"∂/∂b[{i}]" e g) (flatten rb) gb) ]
 
@@ -237,19 +237,19 @@ let autogradMatchesReferenceDifferences =
             let x = continuous (seed + offset) (t * d)
             let w = if uniform then Array.create t 1.0 else positiveWeights (seed + offset) t
             Empirical.Create(Array2D.init t d (fun i k -> x.[i * d + k]), w)
-        let theta = Sliced.randomDirections (4, d, seed)
+        let theta = Reference.SlicedWasserstein.randomDirections (4, d, seed)
         let directions = torch.tensor(theta, dtype = torch.float64)
         let sigmas = [| 0.7; 2.0 |]
         let cases: (string * bool * (Empirical -> Empirical -> float) * (DistributionBatch -> DistributionBatch -> Tensor)) list =
-            [ "marginal p=2", false, (fun x y -> Marginal.costP (2.0, x, y)), (fun x y -> MarginalWasserstein.costPaired (x, y, 2.0))
-              "marginal p=3", false, (fun x y -> Marginal.wasserstein (3.0, x, y)), (fun x y -> MarginalWasserstein.paired (x, y, 3.0))
-              "sliced p=2", false, (fun x y -> Sliced.wasserstein (2.0, x, y, theta)), (fun x y -> SlicedWasserstein.paired (x, y, 2.0, directions))
-              "max-sliced p=2", false, (fun x y -> Sliced.maxSliced (2.0, x, y, theta)), (fun x y -> SlicedWasserstein.maxSlicedPaired (x, y, 2.0, directions))
-              "bures", false, (fun x y -> sqrt (Gaussian.buresOfFitsSquared (x, y, false))), (fun x y -> Bures.paired (x, y))
-              "bures-diag", false, (fun x y -> Gaussian.buresOfFitsSquared (x, y, true)), (fun x y -> Bures.diagonalSquaredPaired (x, y))
-              "mmd biased", false, (fun x y -> Kernel.mmdSquared (x, y, sigmas, true)), (fun x y -> KernelDistances.mmdSquaredPaired (x, y, sigmas, true))
-              "mmd unbiased", true, (fun x y -> Kernel.mmdSquared (x, y, sigmas, false)), (fun x y -> KernelDistances.mmdSquaredPaired (x, y, sigmas, false))
-              "energy", false, (fun x y -> Kernel.energyDistance (x, y)), (fun x y -> KernelDistances.energyPaired (x, y)) ]
+            [ "marginal p=2", false, (fun x y -> Reference.MarginalWasserstein.costP (2.0, x, y)), (fun x y -> MarginalWasserstein.costPaired (x, y, 2.0))
+              "marginal p=3", false, (fun x y -> Reference.MarginalWasserstein.wasserstein (3.0, x, y)), (fun x y -> MarginalWasserstein.paired (x, y, 3.0))
+              "sliced p=2", false, (fun x y -> Reference.SlicedWasserstein.wasserstein (2.0, x, y, theta)), (fun x y -> SlicedWasserstein.paired (x, y, 2.0, directions))
+              "max-sliced p=2", false, (fun x y -> Reference.SlicedWasserstein.maxSliced (2.0, x, y, theta)), (fun x y -> SlicedWasserstein.maxSlicedPaired (x, y, 2.0, directions))
+              "bures", false, (fun x y -> sqrt (Reference.Bures.buresOfFitsSquared (x, y, false))), (fun x y -> Bures.paired (x, y))
+              "bures-diag", false, (fun x y -> Reference.Bures.buresOfFitsSquared (x, y, true)), (fun x y -> Bures.diagonalSquaredPaired (x, y))
+              "mmd biased", false, (fun x y -> Reference.KernelDistances.mmdSquared (x, y, sigmas, true)), (fun x y -> KernelDistances.mmdSquaredPaired (x, y, sigmas, true))
+              "mmd unbiased", true, (fun x y -> Reference.KernelDistances.mmdSquared (x, y, sigmas, false)), (fun x y -> KernelDistances.mmdSquaredPaired (x, y, sigmas, false))
+              "energy", false, (fun x y -> Reference.KernelDistances.energyDistance (x, y)), (fun x y -> KernelDistances.energyPaired (x, y)) ]
         for name, uniform, reference, tensor in cases do
             let a = make 0 uniform
             let b = make 1 uniform

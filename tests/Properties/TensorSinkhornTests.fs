@@ -266,6 +266,24 @@ let tests =
                     Array.iter2 (fun x y -> expectClose 1e-11 $"pairwise, block {blockSize}" (x / scale) (y / scale)) pw1 pw
                     Array.iter2 (fun x y -> expectClose 1e-11 $"paired, block {blockSize}" (x / scale) (y / scale)) pd1 pd)
 
+        // Each batched solve stops when all of its pairs meet the tolerance, so the grouping of pairs into solves shows
+        // in the values: pairwise must solve the row-major pairs (i, j) BlockSize at a time (for B' ≤ BlockSize), the
+        // grouping paired uses for the same list of pairs.
+        property "pairwise solves the row-major pairs BlockSize at a time (B' ≤ BlockSize): = paired on those pairs, bit for bit" 15 lists (fun (xs, ys, p) ->
+            use _ = torch.NewDisposeScope()
+            let scale = Array.average [| for x in xs do for y in ys -> costScale p x y |]
+            use ba = batchOf torch.float64 xs
+            use bb = batchOf torch.float64 ys
+            let n, m = xs.Length, ys.Length
+            use pa = (ba :> IEmbeddingBatch).Select(torch.tensor [| for k in 0 .. n * m - 1 -> int64 (k / m) |])
+            use pb = (bb :> IEmbeddingBatch).Select(torch.tensor [| for k in 0 .. n * m - 1 -> int64 (k % m) |])
+            for extra in [ 0; 1; 3 ] do
+                let o =
+                    { SinkhornOptions.Create(0.3 * scale) with
+                        Power = p; Tolerance = 1e-4; CheckEvery = 1; BlockSize = m + extra; OnNonConvergence = SinkhornNonConvergence.Ignore }
+                for distance in [ TensorSinkhorn.distance o; TensorSinkhorn.unbalancedDistance (scale, o) ] do
+                    Expect.equal (values (distance.Pairwise(ba, bb))) (values (distance.Paired(pa, pb))) $"{distance.Name}, BlockSize {o.BlockSize}")
+
         property "float64 agrees with the reference (both converged to 1e-11): costs, plan, S_ε within 1e-8" 40 problem (fun (a, b, p, rel) ->
             let scale = costScale p a b
             let eps = rel * scale

@@ -14,7 +14,7 @@ public sealed record TrainerOptions
     /// <summary>The defaults, written once in <see cref="MetricLearningOptions"/>.</summary>
     private static readonly MetricLearningOptions D = new();
 
-    /// <summary>The loss names (<see cref="Catalog.LossNames"/>): triplet, contrastive, ntxent, multi-similarity.</summary>
+    /// <summary>The loss names (<see cref="Catalog.LossNames"/>).</summary>
     public static IReadOnlyList<string> LossNames => Catalog.LossNames;
 
     /// <summary>The miner names (<see cref="Catalog.MinerNames"/>): all, batch-hard, semi-hard.</summary>
@@ -29,7 +29,15 @@ public sealed record TrainerOptions
     /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
     public double Margin { get; init; } = D.Margin;
     /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
-    public bool SoftMargin { get; init; }
+    public bool SoftMargin { get; init; } = D.SoftMargin;
+    /// <summary>With the loss <c>xbm</c>: the wrapped triplet or pair loss (<see cref="MetricLearningOptions.MemoryLoss"/>).</summary>
+    public string MemoryLoss { get; init; } = D.MemoryLoss;
+    /// <summary>With the loss <c>xbm</c>: the memory size in items, ≥ 0 (<see cref="MetricLearningOptions.MemorySize"/>); the
+    /// memory is part of the resumable checkpoint.</summary>
+    public int MemorySize { get; init; } = D.MemorySize;
+    /// <summary>The settings of the other losses: temperatures, margins, scales (<see cref="Training.LossSettings"/>), each
+    /// defaulting to the core's.</summary>
+    public LossSettings LossSettings { get; init; } = D.LossSettings;
     /// <summary>The number of epochs (≥ 1). Default 10.</summary>
     public int Epochs { get; init; } = D.Epochs;
     /// <summary>Classes per M-per-class batch P (≥ 2). Default 8.</summary>
@@ -81,7 +89,8 @@ public sealed record TrainerOptions
     /// <returns>The generic options.</returns>
     public MetricLearningOptions ToMetricLearning(string? distance) => new()
     {
-        Distance = distance, Loss = Loss, Miner = Miner, Margin = Margin, SoftMargin = SoftMargin, Epochs = Epochs,
+        Distance = distance, Loss = Loss, Miner = Miner, Margin = Margin, SoftMargin = SoftMargin, MemoryLoss = MemoryLoss,
+        MemorySize = MemorySize, LossSettings = LossSettings, Epochs = Epochs,
         ClassesPerBatch = ClassesPerBatch, ItemsPerClass = ItemsPerClass, LearningRate = LearningRate, WeightDecay = WeightDecay,
         WarmupFraction = WarmupFraction, ClipNorm = ClipNorm, Patience = Patience, Seed = Seed, Device = Device,
         CheckpointEverySteps = CheckpointEverySteps, EvaluationBatchSize = EvaluationBatchSize, DistanceSettings = DistanceSettings,

@@ -9,31 +9,36 @@ using static TorchSharp.torch;
 
 namespace DistEmbed.Training;
 
-/// <summary>The architecture of a <see cref="Bregman.BregmanModel"/>, as stored in a deep-Bregman checkpoint's manifest.</summary>
+/// <summary>The architecture of a <see cref="Bregman.BregmanModel"/>, as stored in a deep-Bregman checkpoint's manifest.
+/// Every default is the F# core's (<c>DeepBregmanOptions</c> and its <c>GeneratorOptions</c>), read from there, not repeated.</summary>
 public sealed record DeepBregmanArchitecture
 {
+    /// <summary>The core's defaults (the one place they are written).</summary>
+    private static readonly DeepBregmanOptions D = new();
+    private static readonly GeneratorOptions G = D.Generator ?? new GeneratorOptions();
+
     /// <summary>The input dimension (≥ 1).</summary>
     public int InputDimension { get; init; }
     /// <summary>The divergence: quadratic, max-affine, smooth-max-affine, icnn, euclidean or cosine.</summary>
-    public string Divergence { get; init; } = "icnn";
+    public string Divergence { get; init; } = D.Divergence;
     /// <summary>The backbone's hidden width.</summary>
-    public int Hidden { get; init; } = 256;
+    public int Hidden { get; init; } = D.Hidden;
     /// <summary>The embedding dimension d.</summary>
-    public int EmbeddingDimension { get; init; } = 32;
+    public int EmbeddingDimension { get; init; } = D.EmbeddingDimension;
     /// <summary>Unit-norm embeddings.</summary>
-    public bool Normalize { get; init; } = true;
-    /// <summary>The generator's rank (quadratic).</summary>
-    public int GeneratorRank { get; init; }
+    public bool Normalize { get; init; } = D.Normalize;
+    /// <summary>The generator's rank (quadratic; 0 = d).</summary>
+    public int GeneratorRank { get; init; } = G.Rank;
     /// <summary>The generator's pieces (max-affine, smooth-max-affine).</summary>
-    public int GeneratorPieces { get; init; } = 16;
+    public int GeneratorPieces { get; init; } = G.Pieces;
     /// <summary>The generator's temperature (smooth-max-affine).</summary>
-    public double GeneratorTemperature { get; init; } = 0.1;
+    public double GeneratorTemperature { get; init; } = G.Temperature;
     /// <summary>The generator's hidden widths (icnn).</summary>
-    public int[] GeneratorHidden { get; init; } = [64, 64];
-    /// <summary>The generator's strength.</summary>
-    public double GeneratorStrength { get; init; } = 1.0;
+    public int[] GeneratorHidden { get; init; } = [.. G.Hidden];
+    /// <summary>The generator's strength ε of ½ε‖x‖² (max-affine, icnn).</summary>
+    public double GeneratorStrength { get; init; } = G.Strength;
     /// <summary>The initialisation seed.</summary>
-    public int Seed { get; init; }
+    public int Seed { get; init; } = D.Seed;
 
     /// <summary>The architecture of a model.</summary>
     /// <param name="model">The model.</param>

@@ -16,10 +16,20 @@ public sealed record MetricLearningOptions
     public string Loss { get; init; } = Catalog.DefaultLoss;
     /// <summary>The miner, a name of <see cref="Catalog.MinerNames"/>. Default <see cref="Catalog.DefaultMiner"/> (all: every valid tuple).</summary>
     public string Miner { get; init; } = Catalog.DefaultMiner;
-    /// <summary>With the loss <c>xbm</c> (cross-batch memory): the wrapped triplet or pair loss, a name of <see cref="Catalog.LossNames"/>. Default <c>contrastive</c>.</summary>
-    public string MemoryLoss { get; init; } = new CrossBatchMemoryOptions().Loss;
-    /// <summary>With the loss <c>xbm</c>: the memory size in items (≥ 0; 0 keeps no memory). Default 1024.</summary>
-    public int MemorySize { get; init; } = new CrossBatchMemoryOptions().Size;
+    /// <summary>With the loss <c>xbm</c> (cross-batch memory, Wang et al., CVPR 2020): the wrapped triplet or pair loss, a
+    /// name of <see cref="Catalog.LossNames"/>; it reads its own settings from <see cref="LossSettings"/>. Default: the core's
+    /// (<c>contrastive</c>).</summary>
+    public string MemoryLoss { get; init; } = MemoryDefaults.Loss;
+    /// <summary>With the loss <c>xbm</c>: the memory size in items (≥ 0; 0 keeps no memory). Default: the core's (1024).
+    /// The memory is part of the resumable checkpoint (<c>loss.dat</c>).</summary>
+    public int MemorySize { get; init; } = MemoryDefaults.Size;
+    /// <summary>The settings of the other losses (contrastive margins, NT-Xent / SupCon / prototype temperatures,
+    /// multi-similarity α, β, λ, circle m, γ, proxy-anchor α, δ), each defaulting to the core's; the chosen loss (or the
+    /// loss wrapped by <c>xbm</c>) reads its own.</summary>
+    public LossSettings LossSettings { get; init; } = new();
+
+    /// <summary>The core's cross-batch memory defaults (the one place they are written).</summary>
+    private static readonly CrossBatchMemoryOptions MemoryDefaults = new();
     /// <summary>The triplet / semi-hard margin (&gt; 0). Default 0.2.</summary>
     public double Margin { get; init; } = Catalog.DefaultMargin;
     /// <summary>Triplet loss with the soft margin log(1 + exp(d_ap − d_an)) instead of the hinge (Hermans et al. 2017, §2). Default false.</summary>
@@ -82,11 +92,8 @@ public sealed record MetricLearningOptions
     /// memory of <see cref="MemorySize"/> items and mines with <see cref="Miner"/> between the batch and the memory.
     /// </summary>
     /// <returns>A new loss from <see cref="Catalog.CreateLoss"/>.</returns>
-    internal IMetricLoss CreateLoss() => Catalog.CreateLoss(Loss, new LossOptions
-    {
-        Triplet = new TripletMarginLossOptions { Margin = Margin, Penalty = SoftMargin ? TripletPenalty.SoftPlus : TripletPenalty.Hinge },
-        CrossBatchMemory = new CrossBatchMemoryOptions { Loss = MemoryLoss, Size = MemorySize, Miner = Miner, MinerMargin = Margin },
-    });
+    internal IMetricLoss CreateLoss() =>
+        Catalog.CreateLoss(Loss, (LossSettings ?? new()).ToCore(Margin, SoftMargin, MemoryLoss, MemorySize, Miner));
 
     /// <summary>The miner these settings name, with their margin.</summary>
     /// <returns>A new miner from <see cref="Catalog.CreateMiner"/>.</returns>
@@ -121,6 +128,8 @@ public sealed record MetricLearningOptions
         if (Distance is not null && !Catalog.DistanceNames.Contains(Distance))
             throw new ArgumentException($"unknown distance '{Distance}'; known: {string.Join(", ", Catalog.DistanceNames)}.", nameof(Distance));
         Require.Positive(nameof(Margin), Margin);
+        if (LossSettings is null) throw new ArgumentException("LossSettings is null; leave it out for the core's defaults.", nameof(LossSettings));
+        LossSettings.Validate(nameof(LossSettings) + ".");
         Require.AtLeast(nameof(Epochs), Epochs, 1);
         Require.AtLeast(nameof(ClassesPerBatch), ClassesPerBatch, 2);
         Require.AtLeast(nameof(ItemsPerClass), ItemsPerClass, 2);

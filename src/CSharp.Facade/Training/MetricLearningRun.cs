@@ -105,30 +105,44 @@ internal abstract class MetricLearningRun
         }
     }
 
-    /// <summary>The file of the loss's own parameters in a checkpoint, or null for a loss without parameters.</summary>
+    /// <summary>The file of the loss's own state in a checkpoint: the parameters of a loss with parameters of its own
+    /// (<see cref="ITrainableLoss"/>, e.g. <c>proxy-anchor</c>'s proxies) or the memory of past batches of <c>xbm</c>;
+    /// null for a loss without state.</summary>
     protected CheckpointFile? LossStateFile()
     {
-        if (loss is not ITrainableLoss trainable) return null;
-        InitialiseLoss();
-        return new CheckpointFile(LossStateFileName, trainable.SaveState);
+        switch (loss)
+        {
+            case ITrainableLoss trainable:
+                InitialiseLoss();
+                return new CheckpointFile(LossStateFileName, trainable.SaveState);
+            case CrossBatchMemory memory:
+                return new CheckpointFile(LossStateFileName, memory.SaveState);
+            default:
+                return null;
+        }
     }
 
     /// <summary>The name of the loss-state file of a checkpoint (<see cref="LossStateFile"/>).</summary>
     internal const string LossStateFileName = "loss.dat";
 
-    /// <summary>Restores the loss's own parameters from a checkpoint folder (nothing for a loss without parameters).</summary>
-    /// <exception cref="FileNotFoundException">The folder has no loss state though the loss has parameters.</exception>
+    /// <summary>Restores the loss's own state (parameters or memory) from a checkpoint folder (nothing for a loss without state).</summary>
+    /// <exception cref="FileNotFoundException">The folder has no loss state though the loss has one (a checkpoint of <c>xbm</c>
+    /// written before the memory was checkpointed cannot be resumed exactly).</exception>
+    /// <exception cref="InvalidDataException">The loss state is truncated or corrupt (names the file).</exception>
     protected void LoadLossState(string dir)
     {
-        if (loss is not ITrainableLoss trainable) return;
-        InitialiseLoss();
+        if (loss is not (ITrainableLoss or CrossBatchMemory)) return;
+        if (loss is ITrainableLoss) InitialiseLoss();
         var file = Path.Combine(dir, LossStateFileName);
         if (!File.Exists(file))
-            throw new FileNotFoundException($"'{dir}' has no {LossStateFileName}; the loss '{loss.Name}' has parameters of its own that a resumable checkpoint stores there.", file);
+            throw new FileNotFoundException(loss is CrossBatchMemory
+                ? $"'{dir}' has no {LossStateFileName}; the loss '{loss.Name}' keeps a memory of past batches that a resumable checkpoint stores there (checkpoints of earlier versions did not: train afresh)."
+                : $"'{dir}' has no {LossStateFileName}; the loss '{loss.Name}' has parameters of its own that a resumable checkpoint stores there.", file);
         try
         {
             using var s = File.OpenRead(file);
-            trainable.LoadState(s);
+            if (loss is CrossBatchMemory memory) memory.LoadState(s, Device);
+            else ((ITrainableLoss)loss).LoadState(s);
             if (s.Position != s.Length) throw new InvalidDataException($"{s.Length - s.Position} bytes follow the loss state.");
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -50,7 +50,7 @@ public sealed class MetricLearningManifest
 /// <para>Checkpoints go through <see cref="CheckpointFolder"/> (kind <see cref="CheckpointKind.MetricLearning"/>):
 /// <c>manifest.json</c> (<see cref="MetricLearningManifest"/>), <c>model.dat</c>, <c>best.dat</c>, <c>optimizer.dat</c>
 /// (and <c>loss.dat</c> for a loss with parameters of its own, such as <c>proxy-anchor</c>'s class proxies, which the
-/// optimiser updates with the model's), written atomically at every epoch end (and every <c>CheckpointEverySteps</c> steps). On the CPU, with a model that
+/// optimiser updates with the model's, and for <c>xbm</c>'s memory of past batches), written atomically at every epoch end (and every <c>CheckpointEverySteps</c> steps). On the CPU, with a model that
 /// draws no random numbers in its forward pass (no dropout), a run resumed from any checkpoint ends bit-identically
 /// to the uninterrupted run.</para>
 /// </remarks>

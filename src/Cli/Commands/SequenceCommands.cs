@@ -51,7 +51,10 @@ public static class SequenceCommands
         };
         var settings = DistanceSettings.Add(command, DistanceSetting.Sinkhorn | DistanceSetting.Projections,
             "Distance name (default: quantile-w2, marginal-w2 or euclidean by head; sliced distances draw fresh directions each step)");
-        foreach (var o in new Option[] { loss, miner, epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json })
+        command.Options.Add(loss);
+        command.Options.Add(miner);
+        var lossSettings = LossSettingsOptions.Add(command);
+        foreach (var o in new Option[] { epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json })
             command.Options.Add(o);
         Option<string>? task = null;
         if (isParent)
@@ -105,6 +108,7 @@ public static class SequenceCommands
                 KeepsSetting(r, sinkhornIterations, t.DistanceSettings.SinkhornIterations);
                 KeepsSetting(r, tolerance, t.DistanceSettings.Tolerance);
                 KeepsSetting(r, epsilonScaling, t.DistanceSettings.EpsilonScaling);
+                lossSettings.CheckKept(r, t, KeptSetting);
                 KeepsSetting(r, encoder, mo.Encoder);
                 KeepsSetting(r, head, mo.Head);
                 KeepsSetting(r, hidden, mo.Hidden);
@@ -149,6 +153,7 @@ public static class SequenceCommands
                     ClassesPerBatch = Math.Min(b / 4, train.Classes.Length), ItemsPerClass = 4, LearningRate = r.GetValue(lr),
                     Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!, DistanceSettings = d,
                 };
+                trainer = lossSettings.Bind(r, trainer);
                 if (valid is not null && valid.Classes.Length < 2)
                     throw new ArgumentException(
                         $"{(validSpec is null ? "the validation classes held out of --train" : "--valid " + validSpec)} hold {valid.Classes.Length} class; validation MAP@R needs at least 2 (with one class it is 1 whatever the model).",
@@ -375,7 +380,8 @@ public static class SequenceCommands
         {
             validate();
         }
-        catch (ArgumentException e) when (e.ParamName is not null && TrainerOptionNames.TryGetValue(e.ParamName, out var option))
+        catch (ArgumentException e) when (e.ParamName is not null
+            && (TrainerOptionNames.TryGetValue(e.ParamName, out var option) || LossSettingsOptions.OptionNames.TryGetValue(e.ParamName, out option)))
         {
             var detail = OutputFiles.Bare(e);
             detail = detail.StartsWith(e.ParamName + " ", StringComparison.Ordinal)

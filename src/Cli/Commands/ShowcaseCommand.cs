@@ -41,7 +41,7 @@ public static class ShowcaseCommand
         var eb = Enumerable.Range(0, count).Select(i => ToEmpirical(pb, mb, i)).ToArray();
         using var a = DistributionBatch.FromEmpirical(ea, device);
         using var b = DistributionBatch.FromEmpirical(eb, device);
-        var directions = Sliced.RandomDirections(64, dim, seed);
+        var directions = Core.Reference.SlicedWasserstein.RandomDirections(64, dim, seed);
         using var directionTensor = torch.tensor(directions, device: device);
         var bandwidths = new[] { 0.5, 1.0, 2.0, 4.0 };
         const double epsilon = 2.0;
@@ -52,15 +52,15 @@ public static class ShowcaseCommand
         Console.WriteLine($"{"distance",-20} {"D(a0,b0) tensor",18} {"reference",18} {"rel. error",11} {"pairwise",10} {"time",9}");
         var rows = new (string Name, Func<double> Reference)[]
         {
-            ("marginal-w1", () => Marginal.Wasserstein(1.0, ea[0], eb[0])),
-            ("marginal-w2", () => Marginal.Wasserstein(2.0, ea[0], eb[0])),
-            ("sliced-w2", () => Sliced.Wasserstein(2.0, ea[0], eb[0], directions)),
-            ("max-sliced-w2", () => Sliced.MaxSliced(2.0, ea[0], eb[0], directions)),
+            ("marginal-w1", () => Core.Reference.MarginalWasserstein.Wasserstein(1.0, ea[0], eb[0])),
+            ("marginal-w2", () => Core.Reference.MarginalWasserstein.Wasserstein(2.0, ea[0], eb[0])),
+            ("sliced-w2", () => Core.Reference.SlicedWasserstein.Wasserstein(2.0, ea[0], eb[0], directions)),
+            ("max-sliced-w2", () => Core.Reference.SlicedWasserstein.MaxSliced(2.0, ea[0], eb[0], directions)),
             ("sinkhorn-divergence", () => Core.Reference.Sinkhorn.Divergence(2.0, ea[0], eb[0], epsilon, 5000, 1e-11)),
-            ("bures", () => Math.Sqrt(Gaussian.BuresOfFitsSquared(ea[0], eb[0], false))),
-            ("bures-diag", () => Math.Sqrt(Gaussian.BuresOfFitsSquared(ea[0], eb[0], true))),
-            ("mmd", () => Kernel.MmdSquared(ea[0], eb[0], bandwidths, true)),
-            ("energy", () => Kernel.EnergyDistance(ea[0], eb[0])),
+            ("bures", () => Math.Sqrt(Core.Reference.Bures.BuresOfFitsSquared(ea[0], eb[0], false))),
+            ("bures-diag", () => Math.Sqrt(Core.Reference.Bures.BuresOfFitsSquared(ea[0], eb[0], true))),
+            ("mmd", () => Core.Reference.KernelDistances.MmdSquared(ea[0], eb[0], bandwidths, true)),
+            ("energy", () => Core.Reference.KernelDistances.EnergyDistance(ea[0], eb[0])),
         };
         var worst = 0.0;
         foreach (var (name, reference) in rows)
@@ -82,7 +82,7 @@ public static class ShowcaseCommand
         var exact = ExactTransport.Wasserstein(2.0, ea[0], eb[0]);
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Exact W2(a0,b0) by the network simplex: {exact:G12} (≥ marginal-w2 and ≥ sliced-w2, as theory says: {exact + 1e-9 >= Marginal.Wasserstein(2.0, ea[0], eb[0]) && exact + 1e-9 >= Sliced.Wasserstein(2.0, ea[0], eb[0], directions)})."));
+            $"Exact W2(a0,b0) by the network simplex: {exact:G12} (≥ marginal-w2 and ≥ sliced-w2, as theory says: {exact + 1e-9 >= Core.Reference.MarginalWasserstein.Wasserstein(2.0, ea[0], eb[0]) && exact + 1e-9 >= Core.Reference.SlicedWasserstein.Wasserstein(2.0, ea[0], eb[0], directions)})."));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Largest relative error against the reference: {worst:E2}."));
         if (worst > 1e-6)
             throw new InvalidDataException($"a tensor distance disagrees with the float64 reference (relative error {worst:E2} > 1e-6).");

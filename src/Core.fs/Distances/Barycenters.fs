@@ -14,7 +14,7 @@ open TorchSharp
 /// quantile embeddings on shared levels this is the mean of the quantile values; for the coordinate marginals of
 /// weighted empirical distributions the quantile functions are step functions whose steps are the inputs'
 /// cumulative weights, so the barycenter is exact on the merged levels. The float64 reference is
-/// <c>DistEmbed.Core.Reference.Barycenter</c>; the free-support barycenter of point clouds is there too.
+/// <c>DistEmbed.Core.Reference.Barycenters</c>; the free-support barycenter of point clouds is there too.
 /// </remarks>
 [<RequireQualifiedAccess>]
 module Barycenters =

@@ -131,6 +131,18 @@ module Blocked =
                 if rows.Length = 1 then rows.[0] else torch.cat (rows, 0L)
         result.MoveToOuterDisposeScope()
 
+    /// Computes a per-item vector [count] in consecutive chunks of at most chunkSize items, each chunk (start, length)
+    /// inside its own dispose scope so that one chunk's temporaries are all that is held beyond the result, and
+    /// concatenates them (differentiable). For the batched per-pair solvers (Sinkhorn), whose memory is O(chunk · T · T').
+    let internal chunks (count: int64) (chunkSize: int64) (chunk: int64 -> int64 -> torch.Tensor) : torch.Tensor =
+        let part (start: int64) =
+            use inner = torch.NewDisposeScope()
+            (chunk start (min chunkSize (count - start))).MoveToOuterDisposeScope()
+        if count <= chunkSize then part 0L
+        else
+            use scope = torch.NewDisposeScope()
+            torch.cat([| for start in 0L .. chunkSize .. count - 1L -> part start |], 0L).MoveToOuterDisposeScope()
+
     let internal streamPlan (plan: PairwisePlan) (sink: Action<int64, int64, torch.Tensor>) =
         for (r0, _, c0, _) as tile in tiles plan do
             use inner = torch.NewDisposeScope()

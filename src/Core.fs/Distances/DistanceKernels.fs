@@ -176,6 +176,12 @@ module internal DistanceKernels =
         | Representation.Distributions -> "Distributions (DistributionBatch [B, T, d] + weights [B, T])"
         | _ -> "Quantiles (QuantileBatch [B, d, Q])"
 
+    let private itemsName (r: Representation) =
+        match r with
+        | Representation.Vectors -> "vectors"
+        | Representation.Distributions -> "distributions"
+        | _ -> "quantile embeddings"
+
     /// The batch as the representation a distance accepts, or ArgumentException naming the argument.
     let require<'T when 'T :> IEmbeddingBatch> (distance: string) (accepts: Representation) (name: string) (batch: IEmbeddingBatch) : 'T =
         Validation.notNull name batch
@@ -186,7 +192,8 @@ module internal DistanceKernels =
                 name
                 $"{name} is a {batch.Representation} batch but the distance '{distance}' accepts {representationName accepts} only."
 
-    /// Checks that two batches can be compared: same dtype, device and dimension; same count when paired.
+    /// Checks that two batches can be compared: same dtype, device and dimension; same count when paired. The one
+    /// batch-pair check of every tensor distance (the catalog's and the Sinkhorn family's).
     let checkPair (a: IEmbeddingBatch) (aDimension: int) (b: IEmbeddingBatch) (bDimension: int) (paired: bool) =
         Validation.notNull "a" a
         Validation.notNull "b" b
@@ -194,10 +201,9 @@ module internal DistanceKernels =
             Validation.fail "b" $"b has dtype {b.DType} but a has dtype {a.DType}; both batches must have one dtype."
         if not (TensorChecks.sameDevice b.Device a.Device) then
             Validation.fail "b" $"b is on {b.Device} but a is on {a.Device}; both batches must be on one device."
-        if bDimension <> aDimension then
-            Validation.fail "b" $"b has dimension {bDimension} but a has dimension {aDimension}; they must match."
+        Validation.sameDimension aDimension bDimension
         if paired && b.Count <> a.Count then
-            Validation.fail "b" $"b has {b.Count} items but a has {a.Count}; a paired distance needs equal counts (use Pairwise for all pairs)."
+            Validation.fail "b" $"b has {b.Count} {itemsName b.Representation} but a has {a.Count}; a paired distance needs equal counts (use Pairwise for all pairs)."
 
     /// True when every row of a [B, T] weight tensor is exactly uniform (all T weights equal, hence no padding).
     let uniformRows (weights: Tensor) : bool =

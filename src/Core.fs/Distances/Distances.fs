@@ -5,57 +5,6 @@ open System.Runtime.InteropServices
 open TorchSharp
 open DistEmbed.Core.DistanceKernels
 
-/// One distance: a name, its flags, the representation it accepts, and typed paired/pairwise kernels behind the
-/// representation and compatibility checks of the <see cref="T:DistEmbed.Core.IDistance"/> contract.
-[<Sealed>]
-type internal TensorDistance<'B when 'B :> IEmbeddingBatch>
-    (
-        name: string,
-        isMetric: bool,
-        accepts: Representation,
-        blockSize: int,
-        dimension: 'B -> int,
-        extraCheck: 'B -> 'B -> bool -> unit,
-        paired: 'B -> 'B -> torch.Tensor,
-        plan: 'B -> 'B -> PairwisePlan
-    ) =
-
-    member private _.Prepare(a: IEmbeddingBatch, b: IEmbeddingBatch, isPaired: bool) =
-        NativeRuntime.EnsureInitialized()
-        let ta = require<'B> name accepts "a" a
-        let tb = require<'B> name accepts "b" b
-        checkPair a (dimension ta) b (dimension tb) isPaired
-        extraCheck ta tb isPaired
-        ta, tb
-
-    override _.ToString() = name
-
-    interface IBlockwiseDistance with
-        member _.BlockSize = blockSize
-
-        member this.PairwiseBlocks(a, b, sink) =
-            let ta, tb = this.Prepare(a, b, false)
-            streamPlan (fun () -> plan ta tb) sink
-
-    interface IPlannedDistance with
-        member this.Plan(a, b) =
-            let ta, tb = this.Prepare(a, b, false)
-            plan ta tb
-
-    interface IDistance with
-        member _.Name = name
-        member _.IsMetric = isMetric
-        member _.IsSymmetric = true
-        member _.Accepts = accepts
-
-        member this.Paired(a, b) =
-            let ta, tb = this.Prepare(a, b, true)
-            scoped (fun () -> paired ta tb)
-
-        member this.Pairwise(a, b) =
-            let ta, tb = this.Prepare(a, b, false)
-            runPlan (fun () -> plan ta tb)
-
 /// <summary>
 /// Options for <see cref="M:DistEmbed.Core.Distances.Create(System.String,DistEmbed.Core.DistanceOptions)"/>:
 /// each distance reads the options it needs and ignores the rest.
@@ -100,39 +49,6 @@ type DistanceOptions() =
     /// ρ = r² for the squared Euclidean cost. +∞ gives balanced transport. Default 1.
     /// </summary>
     member val Rho = 1.0 with get, set
-
-/// <summary>
-/// Gives a Sinkhorn distance the streaming form of <see cref="T:DistEmbed.Core.IBlockwiseDistance"/>: blocks of
-/// <c>streamBlock</c> × <c>streamBlock</c> pairs, each solved by the distance's own batched solver.
-/// </summary>
-type internal SinkhornBlockwise(inner: IDistance, streamBlock: int) =
-    let diagnostics = (inner :?> ISinkhornDistance).Diagnostics
-    let select (batch: IEmbeddingBatch) (start: int64) (count: int64) =
-        use idx = torch.arange(start, start + count, dtype = torch.int64, device = batch.Device)
-        batch.Select idx
-
-    interface ISinkhornDistance with
-        member _.Diagnostics = diagnostics
-
-    interface IDistance with
-        member _.Name = inner.Name
-        member _.IsMetric = inner.IsMetric
-        member _.IsSymmetric = inner.IsSymmetric
-        member _.Accepts = inner.Accepts
-        member _.Paired(a, b) = inner.Paired(a, b)
-        member _.Pairwise(a, b) = inner.Pairwise(a, b)
-
-    interface IBlockwiseDistance with
-        member _.BlockSize = streamBlock
-        member _.PairwiseBlocks(a, b, sink) =
-            Validation.notNull "a" a
-            Validation.notNull "b" b
-            let block =
-                Func<int64, int64, int64, int64, torch.Tensor>(fun r0 rn c0 cn ->
-                    use x = select a r0 rn
-                    use y = select b c0 cn
-                    inner.Pairwise(x, y))
-            Blocked.stream (int64 a.Count, int64 b.Count, int64 streamBlock, block, sink)
 
 /// <summary>
 /// A distance over random directions (<c>sliced-w2</c>, <c>sliced-w2-cost</c>, <c>max-sliced-w2</c>) drawn once per
@@ -608,8 +524,8 @@ type Distances =
             true,
             blockSize,
             Distances.NoCheck,
-            (fun a b -> safeRoot p (ExactWasserstein.costPaired p a b)),
-            (fun a b bs -> ExactWasserstein.costPlan p a b bs |> mapPlan (safeRoot p))
+            (fun a b -> safeRoot p (ExactTransport.costPaired p a b)),
+            (fun a b bs -> ExactTransport.costPlan p a b bs |> mapPlan (safeRoot p))
         )
 
     /// <summary>
@@ -631,8 +547,8 @@ type Distances =
             (p = 1.0),
             blockSize,
             Distances.NoCheck,
-            ExactWasserstein.costPaired p,
-            ExactWasserstein.costPlan p
+            ExactTransport.costPaired p,
+            ExactTransport.costPlan p
         )
 
     /// <summary>The Bures–Wasserstein distance W_2 between full-covariance Gaussian fits (name <c>bures</c>).</summary>
@@ -718,45 +634,45 @@ type Distances =
 
     /// <summary>
     /// The Sinkhorn distance <c>sinkhorn</c>: the transport cost ⟨P_ε, C⟩ of the entropic plan (see
-    /// <c>Sinkhorn.Distance</c>), whose pairwise matrix can also be streamed in blocks of 64 × 64 pairs.
+    /// <c>Sinkhorn.Distance</c>), whose pairwise matrix can also be streamed in blocks of BlockSize × BlockSize pairs.
     /// </summary>
     /// <param name="options">Solver options (<c>SinkhornOptions.Create(epsilon)</c> with changed fields).</param>
     /// <returns>A symmetric divergence on <c>Distributions</c>.</returns>
     /// <exception cref="T:System.ArgumentException">An option out of range.</exception>
     static member Sinkhorn(options: SinkhornOptions) : IBlockwiseDistance =
-        SinkhornBlockwise(Sinkhorn.distance options, 64) :> IBlockwiseDistance
+        Sinkhorn.distance options :?> IBlockwiseDistance
 
     /// <summary>
     /// The debiased Sinkhorn divergence <c>sinkhorn-divergence</c> S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b)
-    /// (Feydy et al., AISTATS 2019, definition of S_ε; see <c>Sinkhorn.Divergence</c>), streamable in blocks of 64 × 64 pairs.
+    /// (Feydy et al., AISTATS 2019, definition of S_ε; see <c>Sinkhorn.Divergence</c>), streamable in blocks of BlockSize × BlockSize pairs.
     /// </summary>
     /// <param name="options">Solver options (KeepPlan is ignored).</param>
     /// <returns>A symmetric divergence on <c>Distributions</c>, zero for a = b.</returns>
     /// <exception cref="T:System.ArgumentException">An option out of range.</exception>
     static member SinkhornDivergence(options: SinkhornOptions) : IBlockwiseDistance =
-        SinkhornBlockwise(Sinkhorn.divergence options, 64) :> IBlockwiseDistance
+        Sinkhorn.divergence options :?> IBlockwiseDistance
 
     /// <summary>
     /// The unbalanced Sinkhorn cost <c>sinkhorn-unbalanced</c>: ⟨P, C⟩ of the entropic plan with KL-relaxed marginals
-    /// of strength ρ (see <c>Sinkhorn.UnbalancedDistance</c>), streamable in blocks of 64 × 64 pairs.
+    /// of strength ρ (see <c>Sinkhorn.UnbalancedDistance</c>), streamable in blocks of BlockSize × BlockSize pairs.
     /// </summary>
     /// <param name="rho">ρ &gt; 0 (+∞: balanced).</param>
     /// <param name="options">Solver options.</param>
     /// <returns>A symmetric divergence on <c>Distributions</c>.</returns>
     /// <exception cref="T:System.ArgumentException">ρ or an option out of range.</exception>
     static member SinkhornUnbalanced(rho: float, options: SinkhornOptions) : IBlockwiseDistance =
-        SinkhornBlockwise(Sinkhorn.unbalancedDistance (rho, options), 64) :> IBlockwiseDistance
+        Sinkhorn.unbalancedDistance (rho, options) :?> IBlockwiseDistance
 
     /// <summary>
     /// The debiased unbalanced Sinkhorn divergence <c>sinkhorn-divergence-unbalanced</c>
-    /// (Séjourné et al. 2019; see <c>Sinkhorn.UnbalancedDivergence</c>), streamable in blocks of 64 × 64 pairs.
+    /// (Séjourné et al. 2019; see <c>Sinkhorn.UnbalancedDivergence</c>), streamable in blocks of BlockSize × BlockSize pairs.
     /// </summary>
     /// <param name="rho">ρ &gt; 0 (+∞: balanced).</param>
     /// <param name="options">Solver options (KeepPlan is ignored).</param>
     /// <returns>A symmetric divergence on <c>Distributions</c>, zero for a = b.</returns>
     /// <exception cref="T:System.ArgumentException">ρ or an option out of range.</exception>
     static member SinkhornDivergenceUnbalanced(rho: float, options: SinkhornOptions) : IBlockwiseDistance =
-        SinkhornBlockwise(Sinkhorn.unbalancedDivergence (rho, options), 64) :> IBlockwiseDistance
+        Sinkhorn.unbalancedDivergence (rho, options) :?> IBlockwiseDistance
 
     /// The Sinkhorn solver options a DistanceOptions describes (pairs per batched solve: BlockSize, or 256).
     static member private SinkhornOptionsOf(o: DistanceOptions) =

@@ -4,102 +4,6 @@ open System
 open TorchSharp
 
 /// <summary>
-/// The convergence record of the Sinkhorn solves a distance object has run (every batched solve: each block of
-/// pairs and, for the divergence, each self term): how many, how many stopped at the iteration cap, the largest
-/// final marginal error and the last solve's figures. Thread-safe; <see cref="M:DistEmbed.Core.SinkhornDiagnostics.Reset"/> starts over.
-/// </summary>
-/// <remarks>
-/// The marginal error is the stopping criterion's L1 row-marginal error Σ_i |Σ_j P_ij − a_i| of the final plan
-/// (the column marginal is exact after each iteration), the largest over the pairs of a solve. A converged solve
-/// records the value measured at its last check (≤ Tolerance); an unconverged one the error after its last iteration.
-/// </remarks>
-[<Sealed; AllowNullLiteral>]
-type SinkhornDiagnostics() =
-    let gate = obj ()
-    let mutable solves = 0L
-    let mutable unconverged = 0L
-    let mutable maxError = 0.0
-    let mutable maxUnconvergedError = 0.0
-    let mutable lastIterations = 0
-    let mutable lastError = 0.0
-    let mutable lastConverged = true
-    /// <summary>Batched solves recorded since creation or the last reset.</summary>
-    member _.Solves = lock gate (fun () -> solves)
-    /// <summary>Of those, the solves that stopped at the iteration cap with the marginal error above the tolerance.</summary>
-    member _.UnconvergedSolves = lock gate (fun () -> unconverged)
-    /// <summary>The largest final marginal error of any recorded solve (0 when none).</summary>
-    member _.MaxMarginalError = lock gate (fun () -> maxError)
-    /// <summary>The largest final marginal error of the unconverged solves (0 when none).</summary>
-    member _.MaxUnconvergedMarginalError = lock gate (fun () -> maxUnconvergedError)
-    /// <summary>The iterations of the last recorded solve (ε-scaling levels included).</summary>
-    member _.LastIterations = lock gate (fun () -> lastIterations)
-    /// <summary>The final marginal error of the last recorded solve.</summary>
-    member _.LastMarginalError = lock gate (fun () -> lastError)
-    /// <summary>Whether the last recorded solve met the tolerance (true when none was recorded).</summary>
-    member _.LastConverged = lock gate (fun () -> lastConverged)
-    /// <summary>Records one solve.</summary>
-    /// <param name="iterations">Iterations run.</param>
-    /// <param name="marginalError">Its final marginal error (NaN counts as +∞).</param>
-    /// <param name="converged">Whether it met the tolerance.</param>
-    member _.Record(iterations: int, marginalError: float, converged: bool) =
-        let e = if Double.IsNaN marginalError then Double.PositiveInfinity else marginalError
-        lock gate (fun () ->
-            solves <- solves + 1L
-            if not converged then
-                unconverged <- unconverged + 1L
-                maxUnconvergedError <- max maxUnconvergedError e
-            maxError <- max maxError e
-            lastIterations <- iterations
-            lastError <- e
-            lastConverged <- converged)
-    /// <summary>Forgets every recorded solve.</summary>
-    member _.Reset() =
-        lock gate (fun () ->
-            solves <- 0L
-            unconverged <- 0L
-            maxError <- 0.0
-            maxUnconvergedError <- 0.0
-            lastIterations <- 0
-            lastError <- 0.0
-            lastConverged <- true)
-
-/// <summary>A distance computed by Sinkhorn solves, with the convergence record of those solves.</summary>
-type ISinkhornDistance =
-    inherit IDistance
-    /// <summary>The convergence record of every solve this distance has run (see <see cref="T:DistEmbed.Core.SinkhornDiagnostics"/>).</summary>
-    abstract Diagnostics: SinkhornDiagnostics
-
-/// <summary>The outcome of a batched unbalanced Sinkhorn solve between B pairs of measures (a_i, b_i) with masses.</summary>
-/// <remarks>Disposing the result disposes its tensors.</remarks>
-type UnbalancedSinkhornResult =
-    { /// <summary>⟨P, C⟩ of the plan, [B] (what POT 0.8.2's <c>ot.unbalanced.sinkhorn_unbalanced2</c> returns, for the counting reference).</summary>
-      TransportCost: torch.Tensor
-      /// <summary>
-      /// The dual value OT_ε,ρ = Σ_i a_i φ(F_i) + Σ_j b_j φ(G_j) − ε Σ_ij (P_ij − μ_i ν_j), φ(t) = ρ(1 − e^{−t/ρ}),
-      /// equal at convergence to min ⟨P, C⟩ + ε KL(P | μ⊗ν) + ρ KL(P1 | a) + ρ KL(Pᵀ1 | b), [B].
-      /// </summary>
-      EntropicCost: torch.Tensor
-      /// <summary>The mass Σ_ij P_ij of the plan, [B].</summary>
-      Mass: torch.Tensor
-      /// <summary>The plan P_ij = μ_i ν_j exp((F_i + G_j − C_ij)/ε), [B, T, T'], when <c>KeepPlan</c> is set; null otherwise.</summary>
-      Plan: torch.Tensor
-      /// <summary>The potential on a's points, [B, T] (zero at zero mass).</summary>
-      F: torch.Tensor
-      /// <summary>The potential on b's points, [B, T'] (zero at zero mass).</summary>
-      G: torch.Tensor
-      /// <summary>The iterations run.</summary>
-      Iterations: int
-      /// <summary>The largest change of a potential over ε in the last checked iteration, max(‖ΔF‖∞, ‖ΔG‖∞)/ε (the largest over the pairs).</summary>
-      Residual: float
-      /// <summary>Whether the residual met the tolerance before MaxIterations.</summary>
-      Converged: bool }
-
-    interface IDisposable with
-        member this.Dispose() =
-            for t in [ this.TransportCost; this.EntropicCost; this.Mass; this.Plan; this.F; this.G ] do
-                if not (isNull t) then t.Dispose()
-
-/// <summary>
 /// Batched entropic optimal transport between weighted empirical distributions: log-domain Sinkhorn iterations,
 /// the transport cost, the entropic cost, the plan, and the debiased Sinkhorn divergence; float32/float64, any
 /// device, padding-aware, differentiable.
@@ -135,94 +39,15 @@ module Sinkhorn =
 
     type private Tensor = torch.Tensor
 
-    /// Applies the non-convergence policy of o to one solve's outcome and records it.
-    let private enforce (o: SinkhornOptions) (diagnostics: SinkhornDiagnostics) (warned: int ref) (name: string) (r: SinkhornSolver.Outcome) =
-        if not (isNull diagnostics) then diagnostics.Record(r.Iterations, r.Error, r.Converged)
-        if not r.Converged then
-            let message =
-                String.Format(
-                    Globalization.CultureInfo.InvariantCulture,
-                    "{0}: Sinkhorn did not converge: marginal error {1:G3} > tolerance {2:G3} after {3} iterations (ε = {4:G4}); the value is that of an unconverged plan. Raise MaxIterations or ε, or use ε-scaling.",
-                    name, r.Error, o.Tolerance, r.Iterations, o.Epsilon)
-            match o.OnNonConvergence with
-            | SinkhornNonConvergence.Throw -> raise (SinkhornNotConvergedException(message, r.Iterations, r.Error, o.Tolerance))
-            | SinkhornNonConvergence.Warn ->
-                if Threading.Interlocked.Exchange(&warned.contents, 1) = 0 then eprintfn "warning: %s" message
-            | _ -> ()
-
-    /// Runs compute on consecutive blocks of at most blockSize items of equal-count batches and concatenates.
-    let private pairedBlocks (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) (compute: Tensor -> Tensor -> Tensor -> Tensor -> Tensor) =
-        let n = a.Count
-        if n <= blockSize then SinkhornSolver.scoped (fun () -> compute a.Points a.Weights b.Points b.Weights)
-        else
-            use _ = torch.NewDisposeScope()
-            let parts =
-                [| for s in 0 .. blockSize .. n - 1 ->
-                       let len = int64 (min blockSize (n - s))
-                       let part (t: Tensor) = t.narrow(0L, int64 s, len)
-                       SinkhornSolver.scoped (fun () -> compute (part a.Points) (part a.Weights) (part b.Points) (part b.Weights)) |]
-            torch.cat(parts, 0L).MoveToOuterDisposeScope()
-
-    /// Runs compute on every pair (a_i, b_j), blockSize pairs at a time, and returns the [B, B'] matrix.
-    let private pairwiseBlocks (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) (compute: Tensor -> Tensor -> Tensor -> Tensor -> Tensor) =
-        use _ = torch.NewDisposeScope()
-        let n, m = a.Count, b.Count
-        let total = n * m
-        let device = a.Points.device
-        let parts =
-            [| for s in 0 .. blockSize .. total - 1 ->
-                   SinkhornSolver.scoped (fun () ->
-                       let e = min total (s + blockSize)
-                       let ia = torch.tensor([| for p in s .. e - 1 -> int64 (p / m) |], device = device)
-                       let ib = torch.tensor([| for p in s .. e - 1 -> int64 (p % m) |], device = device)
-                       compute (a.Points.index_select(0L, ia)) (a.Weights.index_select(0L, ia))
-                               (b.Points.index_select(0L, ib)) (b.Weights.index_select(0L, ib))) |]
-        torch.cat(parts, 0L).reshape([| int64 n; int64 m |]).MoveToOuterDisposeScope()
-
-    let private asDistributions (metric: string) (name: string) (batch: IEmbeddingBatch) : DistributionBatch =
-        if isNull (box batch) then raise (ArgumentNullException(name, $"{name} must not be null."))
-        match batch with
-        | :? DistributionBatch as d -> d
-        | _ ->
-            Validation.fail name $"{name} is a {batch.Representation} batch but '{metric}' accepts Distributions (a DistributionBatch)."
-
-    /// The entry checks of every Paired/Pairwise call: both arguments are compatible distribution batches, of
-    /// equal counts when paired.
-    let private inputs (metric: string) (a: IEmbeddingBatch) (b: IEmbeddingBatch) (paired: bool) =
-        NativeRuntime.EnsureInitialized()
-        let a, b = asDistributions metric "a" a, asDistributions metric "b" b
-        SinkhornSolver.checkCompatible a b
-        if paired then SinkhornSolver.checkSameCount a b
-        a, b
+    /// The entry checks of Cost and Solve: two distribution batches (not null) of one space, dtype and device, with
+    /// equal counts (the shared batch-pair check of the distances).
+    let private checkPaired (a: DistributionBatch) (b: DistributionBatch) =
+        Validation.notNull "a" a
+        Validation.notNull "b" b
+        DistanceKernels.checkPair a a.Dimension b b.Dimension true
 
     // ----------------------------------------------------------------------------------------------------------------
-    // Public API
-
-    /// The symmetric, non-metric distance object of a Sinkhorn distance named name over distribution batches: paired and
-    /// pairwise receive the checked batches; diagnostics is the record its solves report to.
-    let private sinkhornDistance (name: string) (diagnostics: SinkhornDiagnostics)
-                                 (paired: DistributionBatch -> DistributionBatch -> Tensor)
-                                 (pairwise: DistributionBatch -> DistributionBatch -> Tensor) : IDistance =
-        { new ISinkhornDistance with
-            member _.Diagnostics = diagnostics
-          interface IDistance with
-            member _.Name = name
-            member _.IsMetric = false
-            member _.IsSymmetric = true
-            member _.Accepts = Representation.Distributions
-            member _.Paired(a, b) =
-                let a, b = inputs name a b true
-                paired a b
-            member _.Pairwise(a, b) =
-                let a, b = inputs name a b false
-                pairwise a b }
-        :> IDistance
-
-    /// A Sinkhorn distance whose value for each pair is compute x wa y wb, in blocks of blockSize pairs.
-    let private transportDistance (name: string) (diagnostics: SinkhornDiagnostics) (blockSize: int) compute : IDistance =
-        sinkhornDistance name diagnostics
-            (fun a b -> pairedBlocks a b blockSize compute)
-            (fun a b -> pairwiseBlocks a b blockSize compute)
+    // Balanced transport
 
     /// <summary>The paired ground-cost matrices C_ij = ‖x_i − y_j‖₂^p between a_k and b_k, k = 1..B.</summary>
     /// <remarks>Padding points are included (their rows/columns carry zero weight in every solve). Differentiable.</remarks>
@@ -234,8 +59,7 @@ module Sinkhorn =
     [<CompiledName("Cost")>]
     let cost (a: DistributionBatch, b: DistributionBatch, power: int) : torch.Tensor =
         NativeRuntime.EnsureInitialized()
-        SinkhornSolver.checkCompatible a b
-        SinkhornSolver.checkSameCount a b
+        checkPaired a b
         if power <> 1 && power <> 2 then
             Validation.fail "power" $"power = {power} is invalid; valid values: 1 (cost ‖x − y‖) and 2 (cost ‖x − y‖²)."
         use _ = torch.NewDisposeScope()
@@ -262,11 +86,10 @@ module Sinkhorn =
     let solve (a: DistributionBatch, b: DistributionBatch, options: SinkhornOptions) : SinkhornResult =
         NativeRuntime.EnsureInitialized()
         SinkhornSolver.checkOptions options
-        SinkhornSolver.checkCompatible a b
-        SinkhornSolver.checkSameCount a b
+        checkPaired a b
         use _ = torch.NewDisposeScope()
         let r = SinkhornSolver.crossSolve a.Points a.Weights b.Points b.Weights options true
-        enforce options null (ref 0) "sinkhorn" r.Outcome
+        SinkhornSolver.enforce options null (ref 0) "sinkhorn" r.Outcome
         { TransportCost = r.Transport.MoveToOuterDisposeScope()
           EntropicCost = r.Entropic.MoveToOuterDisposeScope()
           Plan = if options.KeepPlan then r.Plan.MoveToOuterDisposeScope() else null
@@ -297,11 +120,10 @@ module Sinkhorn =
         let name = "sinkhorn"
         let diagnostics = SinkhornDiagnostics()
         let warned = ref 0
-        let compute x wa y wb =
+        SinkhornDistances.transport name diagnostics options.BlockSize (fun x wa y wb ->
             let r = SinkhornSolver.crossSolve x wa y wb options true
-            enforce options diagnostics warned name r.Outcome
-            r.Transport
-        transportDistance name diagnostics options.BlockSize compute
+            SinkhornSolver.enforce options diagnostics warned name r.Outcome
+            r.Transport)
 
     /// <summary>
     /// The divergence <c>sinkhorn-divergence</c>: S_ε(a, b) = OT_ε(a, b) − ½OT_ε(a, a) − ½OT_ε(b, b) [3, 4],
@@ -326,23 +148,13 @@ module Sinkhorn =
         let warned = ref 0
         let cross x wa y wb =
             let r = SinkhornSolver.crossSolve x wa y wb options false
-            enforce options diagnostics warned name r.Outcome
+            SinkhornSolver.enforce options diagnostics warned name r.Outcome
             r.Entropic
-        let selfTerm x wa =
+        let self x wa =
             let value, r = SinkhornSolver.selfSolve x wa options
-            enforce options diagnostics warned name r
+            SinkhornSolver.enforce options diagnostics warned name r
             value
-        let self x wa (_: Tensor) (_: Tensor) = selfTerm x wa
-        sinkhornDistance name diagnostics
-            (fun a b ->
-                pairedBlocks a b options.BlockSize (fun x wa y wb ->
-                    SinkhornSolver.debiased (cross x wa y wb) (selfTerm x wa) (selfTerm y wb)))
-            (fun a b ->
-                use _ = torch.NewDisposeScope()
-                let sa = pairedBlocks a a options.BlockSize self
-                let sb = pairedBlocks b b options.BlockSize self
-                let c = pairwiseBlocks a b options.BlockSize cross
-                (SinkhornSolver.debiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L)).MoveToOuterDisposeScope())
+        SinkhornDistances.debiased name diagnostics options.BlockSize cross self (fun c sa sb _ _ -> SinkhornSolver.debiased c sa sb)
 
     // ----------------------------------------------------------------------------------------------------------------
     // Unbalanced transport
@@ -350,8 +162,8 @@ module Sinkhorn =
     /// Checks a points tensor [B,T,d] with masses [B,T] (finite, non-negative, no all-zero row) by building the
     /// (normalising) batch, and returns the masses in the points' dtype.
     let private checkMasses (pointsName: string) (massesName: string) (points: Tensor) (masses: Tensor) : Tensor =
-        if isNull points then raise (ArgumentNullException(pointsName, $"{pointsName} must not be null."))
-        if isNull masses then raise (ArgumentNullException(massesName, $"{massesName} must not be null."))
+        Validation.notNull pointsName points
+        Validation.notNull massesName masses
         TensorChecks.floating pointsName points
         TensorChecks.floating massesName masses
         if points.dim() <> 3L || points.shape |> Array.exists (fun s -> s = 0L) then
@@ -404,7 +216,7 @@ module Sinkhorn =
     let solveUnbalanced (pointsA: Tensor, massesA: Tensor, pointsB: Tensor, massesB: Tensor, rho: float, reference: EntropyReference, options: SinkhornOptions) : UnbalancedSinkhornResult =
         NativeRuntime.EnsureInitialized()
         SinkhornSolver.checkOptions options
-        SinkhornSolver.checkRho "rho" rho
+        Validation.relaxation "rho" rho
         if not (Enum.IsDefined(typeof<EntropyReference>, reference)) then
             Validation.fail "reference" $"reference = {int reference} is invalid; valid values: Product, Counting."
         use _ = torch.NewDisposeScope()
@@ -419,7 +231,7 @@ module Sinkhorn =
         if not (TensorChecks.sameDevice pointsA.device pointsB.device) then
             Validation.fail "pointsB" $"pointsB is on {pointsB.device} but pointsA is on {pointsA.device}; both must be on one device."
         let r = SinkhornSolver.unbalancedSolve pointsA wa pointsB wb rho (reference = EntropyReference.Product) options options.KeepPlan
-        enforce options null (ref 0) "sinkhorn-unbalanced" r.Outcome
+        SinkhornSolver.enforce options null (ref 0) "sinkhorn-unbalanced" r.Outcome
         { TransportCost = r.Transport.MoveToOuterDisposeScope()
           EntropicCost = r.Dual.MoveToOuterDisposeScope()
           Mass = r.Mass.MoveToOuterDisposeScope()
@@ -449,15 +261,14 @@ module Sinkhorn =
     [<CompiledName("UnbalancedDistance")>]
     let unbalancedDistance (rho: float, options: SinkhornOptions) : IDistance =
         SinkhornSolver.checkOptions options
-        SinkhornSolver.checkRho "rho" rho
+        Validation.relaxation "rho" rho
         let name = "sinkhorn-unbalanced"
         let diagnostics = SinkhornDiagnostics()
         let warned = ref 0
-        let compute x wa y wb =
+        SinkhornDistances.transport name diagnostics options.BlockSize (fun x wa y wb ->
             let r = SinkhornSolver.unbalancedSolve x wa y wb rho true options false
-            enforce options diagnostics warned name r.Outcome
-            r.Transport
-        transportDistance name diagnostics options.BlockSize compute
+            SinkhornSolver.enforce options diagnostics warned name r.Outcome
+            r.Transport)
 
     /// <summary>
     /// The divergence <c>sinkhorn-divergence-unbalanced</c>: S_ε,ρ(a, b) = OT_ε,ρ(a, b) − ½OT_ε,ρ(a, a) − ½OT_ε,ρ(b, b)
@@ -477,24 +288,13 @@ module Sinkhorn =
     [<CompiledName("UnbalancedDivergence")>]
     let unbalancedDivergence (rho: float, options: SinkhornOptions) : IDistance =
         SinkhornSolver.checkOptions options
-        SinkhornSolver.checkRho "rho" rho
+        Validation.relaxation "rho" rho
         let name = "sinkhorn-divergence-unbalanced"
         let diagnostics = SinkhornDiagnostics()
         let warned = ref 0
         let solveTerm x wa y wb =
             let r = SinkhornSolver.unbalancedSolve x wa y wb rho true options false
-            enforce options diagnostics warned name r.Outcome
+            SinkhornSolver.enforce options diagnostics warned name r.Outcome
             r.Dual
-        let mass (wa: Tensor) = wa.sum(1L)
-        let self x wa (_: Tensor) (_: Tensor) = solveTerm x wa x wa
-        sinkhornDistance name diagnostics
-            (fun a b ->
-                pairedBlocks a b options.BlockSize (fun x wa y wb ->
-                    SinkhornSolver.unbalancedDebiased (solveTerm x wa y wb) (solveTerm x wa x wa) (solveTerm y wb y wb) (mass wa) (mass wb) options.Epsilon))
-            (fun a b ->
-                use _ = torch.NewDisposeScope()
-                let sa = pairedBlocks a a options.BlockSize self
-                let sb = pairedBlocks b b options.BlockSize self
-                let c = pairwiseBlocks a b options.BlockSize solveTerm
-                let ma, mb = mass a.Weights, mass b.Weights
-                (SinkhornSolver.unbalancedDebiased c (sa.unsqueeze 1L) (sb.unsqueeze 0L) (ma.unsqueeze 1L) (mb.unsqueeze 0L) options.Epsilon).MoveToOuterDisposeScope())
+        SinkhornDistances.debiased name diagnostics options.BlockSize solveTerm (fun x wa -> solveTerm x wa x wa) (fun c sa sb ma mb ->
+            SinkhornSolver.unbalancedDebiased c sa sb ma mb options.Epsilon)

@@ -60,7 +60,10 @@ type SinkhornOptions =
       EpsilonScaling: float
       /// <summary>How gradients flow (<see cref="F:DistEmbed.Core.SinkhornGradient.Envelope"/> by default).</summary>
       Gradient: SinkhornGradient
-      /// <summary>How many pairs one batched solve handles at most in the distance objects (≥ 1): bounds memory at O(BlockSize·T·T').</summary>
+      /// <summary>
+      /// How many pairs one batched solve handles at most in the distance objects (≥ 1): bounds memory at O(BlockSize·T·T').
+      /// Pairwise matrices are computed (and streamed by <c>PairwiseBlocks</c>) in tiles of BlockSize × BlockSize pairs.
+      /// </summary>
       BlockSize: int
       /// <summary>Whether <c>Sinkhorn.solve</c> returns the transport plan [B, T, T'] (false: <c>Plan</c> is null).</summary>
       KeepPlan: bool
@@ -111,10 +114,100 @@ type SinkhornResult =
                 if not (isNull t) then t.Dispose()
 
 /// <summary>
+/// The convergence record of the Sinkhorn solves a distance object has run (every batched solve: each block of
+/// pairs and, for the divergence, each self term): how many, how many stopped at the iteration cap, the largest
+/// final marginal error and the last solve's figures. Thread-safe; <see cref="M:DistEmbed.Core.SinkhornDiagnostics.Reset"/> starts over.
+/// </summary>
+/// <remarks>
+/// The marginal error is the stopping criterion's L1 row-marginal error Σ_i |Σ_j P_ij − a_i| of the final plan
+/// (the column marginal is exact after each iteration), the largest over the pairs of a solve. A converged solve
+/// records the value measured at its last check (≤ Tolerance); an unconverged one the error after its last iteration.
+/// </remarks>
+[<Sealed; AllowNullLiteral>]
+type SinkhornDiagnostics() =
+    let gate = obj ()
+    let mutable solves = 0L
+    let mutable unconverged = 0L
+    let mutable maxError = 0.0
+    let mutable maxUnconvergedError = 0.0
+    let mutable lastIterations = 0
+    let mutable lastError = 0.0
+    let mutable lastConverged = true
+    /// <summary>Batched solves recorded since creation or the last reset.</summary>
+    member _.Solves = lock gate (fun () -> solves)
+    /// <summary>Of those, the solves that stopped at the iteration cap with the marginal error above the tolerance.</summary>
+    member _.UnconvergedSolves = lock gate (fun () -> unconverged)
+    /// <summary>The largest final marginal error of any recorded solve (0 when none).</summary>
+    member _.MaxMarginalError = lock gate (fun () -> maxError)
+    /// <summary>The largest final marginal error of the unconverged solves (0 when none).</summary>
+    member _.MaxUnconvergedMarginalError = lock gate (fun () -> maxUnconvergedError)
+    /// <summary>The iterations of the last recorded solve (ε-scaling levels included).</summary>
+    member _.LastIterations = lock gate (fun () -> lastIterations)
+    /// <summary>The final marginal error of the last recorded solve.</summary>
+    member _.LastMarginalError = lock gate (fun () -> lastError)
+    /// <summary>Whether the last recorded solve met the tolerance (true when none was recorded).</summary>
+    member _.LastConverged = lock gate (fun () -> lastConverged)
+    /// <summary>Records one solve.</summary>
+    /// <param name="iterations">Iterations run.</param>
+    /// <param name="marginalError">Its final marginal error (NaN counts as +∞).</param>
+    /// <param name="converged">Whether it met the tolerance.</param>
+    member _.Record(iterations: int, marginalError: float, converged: bool) =
+        let e = if Double.IsNaN marginalError then Double.PositiveInfinity else marginalError
+        lock gate (fun () ->
+            solves <- solves + 1L
+            if not converged then
+                unconverged <- unconverged + 1L
+                maxUnconvergedError <- max maxUnconvergedError e
+            maxError <- max maxError e
+            lastIterations <- iterations
+            lastError <- e
+            lastConverged <- converged)
+    /// <summary>Forgets every recorded solve.</summary>
+    member _.Reset() =
+        lock gate (fun () ->
+            solves <- 0L
+            unconverged <- 0L
+            maxError <- 0.0
+            maxUnconvergedError <- 0.0
+            lastIterations <- 0
+            lastError <- 0.0
+            lastConverged <- true)
+
+/// <summary>The outcome of a batched unbalanced Sinkhorn solve between B pairs of measures (a_i, b_i) with masses.</summary>
+/// <remarks>Disposing the result disposes its tensors.</remarks>
+type UnbalancedSinkhornResult =
+    { /// <summary>⟨P, C⟩ of the plan, [B] (what POT 0.8.2's <c>ot.unbalanced.sinkhorn_unbalanced2</c> returns, for the counting reference).</summary>
+      TransportCost: torch.Tensor
+      /// <summary>
+      /// The dual value OT_ε,ρ = Σ_i a_i φ(F_i) + Σ_j b_j φ(G_j) − ε Σ_ij (P_ij − μ_i ν_j), φ(t) = ρ(1 − e^{−t/ρ}),
+      /// equal at convergence to min ⟨P, C⟩ + ε KL(P | μ⊗ν) + ρ KL(P1 | a) + ρ KL(Pᵀ1 | b), [B].
+      /// </summary>
+      EntropicCost: torch.Tensor
+      /// <summary>The mass Σ_ij P_ij of the plan, [B].</summary>
+      Mass: torch.Tensor
+      /// <summary>The plan P_ij = μ_i ν_j exp((F_i + G_j − C_ij)/ε), [B, T, T'], when <c>KeepPlan</c> is set; null otherwise.</summary>
+      Plan: torch.Tensor
+      /// <summary>The potential on a's points, [B, T] (zero at zero mass).</summary>
+      F: torch.Tensor
+      /// <summary>The potential on b's points, [B, T'] (zero at zero mass).</summary>
+      G: torch.Tensor
+      /// <summary>The iterations run.</summary>
+      Iterations: int
+      /// <summary>The largest change of a potential over ε in the last checked iteration, max(‖ΔF‖∞, ‖ΔG‖∞)/ε (the largest over the pairs).</summary>
+      Residual: float
+      /// <summary>Whether the residual met the tolerance before MaxIterations.</summary>
+      Converged: bool }
+
+    interface IDisposable with
+        member this.Dispose() =
+            for t in [ this.TransportCost; this.EntropicCost; this.Mass; this.Plan; this.F; this.G ] do
+                if not (isNull t) then t.Dispose()
+
+/// <summary>
 /// The batched log-domain Sinkhorn solver behind <see cref="T:DistEmbed.Core.Sinkhorn"/>: cost matrices, log-weights,
-/// the half-steps, the cross and symmetric iterations (with ε-scaling), the solves and the debiased combination.
-/// The iteration, the gradients and the references are described on the <c>Sinkhorn</c> module; the distance
-/// objects, their blocking and their convergence policy live there too.
+/// the half-steps, the cross and symmetric iterations (with ε-scaling), the solves, the debiased combination and the
+/// non-convergence policy. The iteration, the gradients and the references are described on the <c>Sinkhorn</c>
+/// module; the distance objects and their blocking are in <c>SinkhornDistances</c>.
 /// </summary>
 module internal SinkhornSolver =
 
@@ -167,7 +260,7 @@ module internal SinkhornSolver =
     // Validation
 
     let checkOptions (o: SinkhornOptions) =
-        if isNull (box o) then raise (ArgumentNullException("options", "options must not be null."))
+        Validation.notNull "options" o
         if Double.IsNaN o.Epsilon || Double.IsInfinity o.Epsilon || o.Epsilon <= 0.0 then
             Validation.fail "options" $"options.Epsilon = {o.Epsilon} is invalid; the entropic regularisation ε must be a finite number > 0."
         if o.Power <> 1 && o.Power <> 2 then
@@ -187,30 +280,8 @@ module internal SinkhornSolver =
         if not (Enum.IsDefined(typeof<SinkhornNonConvergence>, o.OnNonConvergence)) then
             Validation.fail "options" $"options.OnNonConvergence = {int o.OnNonConvergence} is invalid; valid values: Ignore, Warn, Throw."
 
-    let private checkBatch (name: string) (batch: DistributionBatch) =
-        if isNull (box batch) then raise (ArgumentNullException(name, $"{name} must not be null."))
-
-    let checkCompatible (a: DistributionBatch) (b: DistributionBatch) =
-        checkBatch "a" a
-        checkBatch "b" b
-        if a.Dimension <> b.Dimension then
-            Validation.fail "b" $"b has dimension d = {b.Dimension} but a has d = {a.Dimension}; both batches must live in one space."
-        if a.Points.dtype <> b.Points.dtype then
-            Validation.fail "b" $"b has dtype {b.Points.dtype} but a has dtype {a.Points.dtype}; both must have one dtype."
-        if not (TensorChecks.sameDevice a.Points.device b.Points.device) then
-            Validation.fail "b" $"b is on {b.Points.device} but a is on {a.Points.device}; both must be on one device."
-
-    let checkSameCount (a: DistributionBatch) (b: DistributionBatch) =
-        if a.Count <> b.Count then
-            Validation.fail "b" $"b has {b.Count} distributions but a has {a.Count}; paired computations need equal counts (use Pairwise for all pairs)."
-
     // ----------------------------------------------------------------------------------------------------------------
     // Cost and log-weights
-
-    /// Runs body in its own dispose scope and keeps only its result.
-    let scoped (body: unit -> Tensor) : Tensor =
-        use _ = torch.NewDisposeScope()
-        (body ()).MoveToOuterDisposeScope()
 
     /// ‖x_i − y_j‖² by the expansion ‖x‖² + ‖y‖² − 2x·y (one batched matrix product), [B,T,T'], differentiable.
     let private expandedSquared (x: Tensor) (y: Tensor) : Tensor =
@@ -225,7 +296,7 @@ module internal SinkhornSolver =
         use _ = torch.NewDisposeScope()
         let b, t, t2, d = x.shape.[0], x.shape.[1], y.shape.[1], x.shape.[2]
         let rows = max 1L ((1L <<< 22) / max 1L (t2 * d))
-        let chunk (xs: Tensor) (ys: Tensor) = scoped (fun () -> (squared (xs.unsqueeze 2L - ys.unsqueeze 1L)).sum(-1L))
+        let chunk (xs: Tensor) (ys: Tensor) = DistanceKernels.scoped (fun () -> (squared (xs.unsqueeze 2L - ys.unsqueeze 1L)).sum(-1L))
         let result =
             if rows >= t then
                 let items = rows / t
@@ -371,16 +442,16 @@ module internal SinkhornSolver =
 
     /// f = −ε log Σ_j b_j exp((g_j − C_ij)/ε), [B,T].
     let private updateF (buffer: Scratch) (k: Tensor) (g: Tensor) (logb: Tensor) eps =
-        scoped (fun () -> softmin buffer k ((plus (mulBy g (1.0 / eps)) logb).unsqueeze 1L) 2L eps)
+        DistanceKernels.scoped (fun () -> softmin buffer k ((plus (mulBy g (1.0 / eps)) logb).unsqueeze 1L) 2L eps)
 
     /// g = −ε log Σ_i a_i exp((f_i − C_ij)/ε), [B,T'], from k [B,T,T'] (autograd: a reduction over T).
     let private updateG (buffer: Scratch) (k: Tensor) (f: Tensor) (loga: Tensor) eps =
-        scoped (fun () -> softmin buffer k ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 2L) 1L eps)
+        DistanceKernels.scoped (fun () -> softmin buffer k ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 2L) 1L eps)
 
     /// g = −ε log Σ_i a_i exp((f_i − C_ij)/ε), [B,T'], from the contiguous transpose kT = −Cᵀ/ε [B,T',T]: the
     /// reduction runs over the contiguous last axis (a strided reduction over T is several times slower on the CPU).
     let private updateGT (buffer: Scratch) (kT: Tensor) (f: Tensor) (loga: Tensor) eps =
-        scoped (fun () -> softmin buffer kT ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 1L) 2L eps)
+        DistanceKernels.scoped (fun () -> softmin buffer kT ((plus (mulBy f (1.0 / eps)) loga).unsqueeze 1L) 2L eps)
 
     /// Max over the batch of Σ_i a_i |exp((f_i − f̂_i)/ε) − 1|: the L1 error of the plan's row marginal, given the
     /// next update f̂ (row i of P(f, g) sums to a_i·exp((f_i − f̂_i)/ε)). One host synchronisation.
@@ -482,7 +553,7 @@ module internal SinkhornSolver =
             use k0 = kernelAt schedule.[0]
             use zero = torch.zeros_like loga
             t k0 zero schedule.[0]
-        let average (f: Tensor) (fn: Tensor) = scoped (fun () -> mulBy (plus f fn) 0.5)
+        let average (f: Tensor) (fn: Tensor) = DistanceKernels.scoped (fun () -> mulBy (plus f fn) 0.5)
         for e in schedule.[.. schedule.Length - 2] do
             use ke = kernelAt e
             use fn = t ke f e
@@ -713,11 +784,6 @@ module internal SinkhornSolver =
           G: Tensor
           Outcome: Outcome }
 
-    /// Checks ρ (&gt; 0, +∞ allowed) under the given argument name.
-    let checkRho (name: string) (rho: float) =
-        if Double.IsNaN rho || rho <= 0.0 then
-            Validation.fail name $"{name} = {rho} is invalid; the marginal relaxation ρ must be > 0 (+∞ gives balanced transport)."
-
     /// φ(t) = ρ(1 − e^{−t/ρ}) = −ρ·expm1(−t/ρ), the dual term of ρ·KL (Séjourné et al. 2019, the dual with
     /// φ*(q) = ρ(e^{q/ρ} − 1)); t itself for ρ = ∞.
     let private dualMarginal (rho: float) (t: Tensor) =
@@ -760,8 +826,8 @@ module internal SinkhornSolver =
             let mutable it = 0
             let mutable result = ValueNone
             while result.IsNone do
-                let gNext = scoped (fun () -> masked maskB (mulBy (plus shiftB (updateG null k f logMu eps)) lambda))
-                let fNext = scoped (fun () -> masked maskA (mulBy (plus shiftA (updateF null k gNext logNu eps)) lambda))
+                let gNext = DistanceKernels.scoped (fun () -> masked maskB (mulBy (plus shiftB (updateG null k f logMu eps)) lambda))
+                let fNext = DistanceKernels.scoped (fun () -> masked maskA (mulBy (plus shiftA (updateF null k gNext logNu eps)) lambda))
                 it <- it + 1
                 if it % o.CheckEvery = 0 || it >= o.MaxIterations then
                     let change =
@@ -806,3 +872,22 @@ module internal SinkhornSolver =
         let dm = f64 massA - f64 massB
         let s = plus (f64 cross - mulBy (plus (f64 selfA) (f64 selfB)) 0.5) (mulBy (dm * dm) (0.5 * eps))
         asType cross.dtype (clampMin s 0.0)
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Non-convergence policy
+
+    /// Applies the non-convergence policy of o to one solve's outcome and records it in diagnostics (when not null);
+    /// warned holds 1 once this owner (a distance object, a Solve call) has printed its one warning.
+    let enforce (o: SinkhornOptions) (diagnostics: SinkhornDiagnostics) (warned: int ref) (name: string) (r: Outcome) =
+        if not (isNull diagnostics) then diagnostics.Record(r.Iterations, r.Error, r.Converged)
+        if not r.Converged then
+            let message =
+                String.Format(
+                    Globalization.CultureInfo.InvariantCulture,
+                    "{0}: Sinkhorn did not converge: marginal error {1:G3} > tolerance {2:G3} after {3} iterations (ε = {4:G4}); the value is that of an unconverged plan. Raise MaxIterations or ε, or use ε-scaling.",
+                    name, r.Error, o.Tolerance, r.Iterations, o.Epsilon)
+            match o.OnNonConvergence with
+            | SinkhornNonConvergence.Throw -> raise (SinkhornNotConvergedException(message, r.Iterations, r.Error, o.Tolerance))
+            | SinkhornNonConvergence.Warn ->
+                if Threading.Interlocked.Exchange(&warned.contents, 1) = 0 then eprintfn "warning: %s" message
+            | _ -> ()

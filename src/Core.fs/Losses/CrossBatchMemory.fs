@@ -1,6 +1,7 @@
 namespace DistEmbed.Core
 
 open System
+open System.IO
 open TorchSharp
 
 /// <summary>Options of the catalog's <c>xbm</c> (<see cref="T:DistEmbed.Core.CrossBatchMemory"/>).</summary>
@@ -64,6 +65,52 @@ module internal EmbeddingBatches =
         | :? DistributionBatch as x -> DistributionBatch.FromTensors(copy x.Points, copy x.Weights) :> IEmbeddingBatch
         | _ -> Validation.fail name $"{name} of type {a.GetType().Name} cannot be kept in a memory; give a VectorBatch, QuantileBatch or DistributionBatch."
 
+/// The memory's checkpoint format: header, representation code, its tensors and the labels, each tensor as
+/// (dtype code, rank, shape, raw little-endian bytes).
+module internal MemoryState =
+    let magic = 0x4D425831u // "1XBM"
+    let private codeOf (t: torch.ScalarType) =
+        if t = torch.float32 then 1 elif t = torch.float64 then 2 elif t = torch.int64 then 3
+        else invalidOp $"a memory tensor of dtype {t} cannot be stored."
+    let private dtypeOf (code: int) =
+        match code with
+        | 1 -> torch.float32, 4L
+        | 2 -> torch.float64, 8L
+        | 3 -> torch.int64, 8L
+        | other -> raise (InvalidDataException $"the memory state names dtype code {other}; 1 (float32), 2 (float64) or 3 (int64) was expected.")
+
+    let write (w: BinaryWriter) (t: torch.Tensor) =
+        use scope = torch.NewDisposeScope()
+        let cpu = t.detach().cpu().contiguous()
+        w.Write(codeOf cpu.dtype)
+        w.Write(int (cpu.dim()))
+        for n in cpu.shape do w.Write(n)
+        w.Flush()
+        if cpu.numel() > 0L then w.BaseStream.Write(cpu.bytes)
+
+    /// Reads one tensor of an expected rank and dtype kind onto a device (outside any dispose scope).
+    let read (r: BinaryReader) (what: string) (rank: int) (floating: bool) (device: torch.Device) : torch.Tensor =
+        let dtype, size = dtypeOf (r.ReadInt32())
+        if floating <> (dtype <> torch.int64) then
+            let expected = if floating then "float32 or float64" else "int64"
+            raise (InvalidDataException $"the memory state's {what} have dtype {dtype}; {expected} was expected.")
+        let stored = r.ReadInt32()
+        if stored <> rank then raise (InvalidDataException $"the memory state's {what} have rank {stored}; {rank} was expected.")
+        let shape = Array.init rank (fun _ -> r.ReadInt64())
+        let stream = r.BaseStream
+        let remaining = if stream.CanSeek then stream.Length - stream.Position else Int64.MaxValue
+        if shape |> Array.exists (fun n -> n < 0L || n > remaining) then
+            raise (InvalidDataException $"the memory state's {what} claim shape [{String.Join(',', shape)}], more than the {remaining} bytes left.")
+        let count = shape |> Array.fold (fun acc n -> acc * n) 1L
+        if count > remaining / size then
+            raise (InvalidDataException $"the memory state's {what} claim {count} values, more than the {remaining} bytes left hold.")
+        use scope = torch.NewDisposeScope()
+        let cpu = torch.empty(shape, dtype = dtype)
+        if count > 0L then stream.ReadExactly(cpu.bytes)
+        let result = cpu.``to``(device).clone()
+        result.DetachFromDisposeScope() |> ignore
+        result
+
 /// <summary>
 /// Cross-batch memory (XBM) [1]: a FIFO queue of the embeddings and labels of past batches (detached), and a wrapped
 /// triplet or pair loss computed on tuples whose anchor is in the current batch and whose other items come from the
@@ -79,8 +126,9 @@ module internal EmbeddingBatches =
 /// loss with the same miner. [1] enqueues the batch before computing; here its pairs with itself come from the
 /// batch, with gradient, instead of from the memory.</para>
 /// <para>Cost: the miner sees B + m items (a <c>Pairwise</c> matrix of (B + m)², and O((B + m)³) booleans for
-/// <c>semi-hard</c>); the memory lives on the embeddings' device. The memory is not checkpointed: a resumed training
-/// run starts with an empty memory.</para>
+/// <c>semi-hard</c>); the memory lives on the embeddings' device. <c>SaveState</c> / <c>LoadState</c> store and restore
+/// the memory bit for bit (the facade's trainers keep it in their resumable checkpoints, so a resumed run continues with
+/// the memory the uninterrupted run had).</para>
 /// <para>[1] X. Wang, H. Zhang, W. Huang, M. R. Scott, "Cross-Batch Memory for Embedding Learning", CVPR 2020, §3–4 (Algorithm 1).</para>
 /// </remarks>
 [<Sealed>]
@@ -148,6 +196,79 @@ type CrossBatchMemory internal (inner: string, tuples: LossTuples, size: int, mi
         if not (isNull memoryLabels) then memoryLabels.Dispose()
         memory <- Unchecked.defaultof<IEmbeddingBatch>
         memoryLabels <- null
+
+    /// <summary>Writes the memory — its representation, embeddings and labels, bit for bit — to a stream (left open).</summary>
+    /// <param name="stream">A writable stream.</param>
+    member _.SaveState(stream: Stream) =
+        Validation.notNull "stream" stream
+        use w = new BinaryWriter(stream, Text.Encoding.UTF8, true)
+        w.Write(MemoryState.magic)
+        if isNull (box memory) then w.Write(0)
+        else
+            let code, tensors =
+                match memory with
+                | :? VectorBatch as v -> 1, [ v.Values ]
+                | :? QuantileBatch as q -> 2, [ q.Values; q.Levels ]
+                | :? DistributionBatch as d -> 3, [ d.Points; d.Weights ]
+                | other -> invalidOp $"a memory of {other.GetType().Name} cannot be stored."
+            w.Write(code)
+            for t in tensors do MemoryState.write w t
+            MemoryState.write w memoryLabels
+        w.Flush()
+
+    /// <summary>Replaces the memory with the one written by <c>SaveState</c>, on a device.</summary>
+    /// <param name="stream">A readable stream positioned at the state.</param>
+    /// <param name="device">The device of the memory (that of the embeddings it will be joined with); null means CPU.</param>
+    /// <exception cref="T:System.IO.InvalidDataException">Not a memory state, or a truncated or inconsistent one (more
+    /// items than Size, labels of another count, shapes that do not fit the representation).</exception>
+    member this.LoadState(stream: Stream, device: torch.Device) =
+        NativeRuntime.EnsureInitialized()
+        Validation.notNull "stream" stream
+        let device = if isNull device then torch.CPU else device
+        use r = new BinaryReader(stream, Text.Encoding.UTF8, true)
+        if r.ReadUInt32() <> MemoryState.magic then raise (InvalidDataException "the stream is not a cross-batch memory state (wrong header).")
+        let code = r.ReadInt32()
+        let read what rank floating = MemoryState.read r what rank floating device
+        let tensors =
+            match code with
+            | 0 -> []
+            | 1 -> [ read "embeddings" 2 true ]
+            | 2 -> [ read "quantile values" 3 true; read "quantile levels" 1 true ]
+            | 3 -> [ read "distribution points" 3 true; read "distribution weights" 2 true ]
+            | other -> raise (InvalidDataException $"the memory state names representation code {other}; 0 (empty), 1 (vectors), 2 (quantiles) or 3 (distributions) was expected.")
+        let labels = if code = 0 then null else read "labels" 1 false
+        try
+            let batch: IEmbeddingBatch =
+                match code, tensors with
+                | 0, _ -> Unchecked.defaultof<IEmbeddingBatch>
+                | 1, [ v ] -> VectorBatch.FromTensor v :> IEmbeddingBatch
+                | 2, [ v; l ] -> QuantileBatch.FromTensor(v, l) :> IEmbeddingBatch
+                | 3, [ p; w ] ->
+                    if w.shape.[0] <> p.shape.[0] || w.shape.[1] <> p.shape.[1] then
+                        raise (InvalidDataException $"the memory state's weights have shape [{String.Join(',', w.shape)}] but its points [{String.Join(',', p.shape)}].")
+                    DistributionBatch.OfNormalised(p, w) :> IEmbeddingBatch
+                | _ -> invalidOp "unreachable"
+            if code <> 0 then
+                if int64 batch.Count <> labels.shape.[0] then
+                    raise (InvalidDataException $"the memory state holds {batch.Count} items but {labels.shape.[0]} labels.")
+                if batch.Count > size then
+                    raise (InvalidDataException $"the memory state holds {batch.Count} items, more than this memory's Size = {size}.")
+            // The memory outlives the caller's dispose scopes: detach every tensor the batch holds from them.
+            match batch with
+            | :? QuantileBatch as q -> q.Levels.DetachFromDisposeScope() |> ignore
+            | _ -> ()
+            this.Clear()
+            memory <- batch
+            memoryLabels <- labels
+        with
+        | :? ArgumentException as e ->
+            for t in tensors do t.Dispose()
+            if not (isNull labels) then labels.Dispose()
+            raise (InvalidDataException($"the memory state is invalid: {e.Message}", e))
+        | _ ->
+            for t in tensors do t.Dispose()
+            if not (isNull labels) then labels.Dispose()
+            reraise ()
 
     /// <summary>Frees the memory.</summary>
     member this.Dispose() = this.Clear()

@@ -60,21 +60,7 @@ module GromovWasserstein =
     let private PotTolerance = 1e-9
 
     let private checkSquare (name: string) (c: float[,]) (size: int) (weightsName: string) =
-        Validation.notNull name c
-        let r, k = Array2D.length1 c, Array2D.length2 c
-        if r <> size || k <> size then
-            Validation.fail name $"{name} has shape [{r},{k}] but {weightsName} has length {size}; {name} must be {size} × {size}."
-        Validation.finite2D name c
-        let mutable scale = 0.0
-        for i in 0 .. size - 1 do
-            for j in 0 .. size - 1 do
-                scale <- max scale (abs c.[i, j])
-        for i in 0 .. size - 1 do
-            for j in i + 1 .. size - 1 do
-                if abs (c.[i, j] - c.[j, i]) > 1e-12 * scale then
-                    Validation.fail
-                        name
-                        $"{name} is not symmetric: {name}[{i},{j}] = {c.[i, j]:R} but {name}[{j},{i}] = {c.[j, i]:R}; the square-loss solvers need symmetric matrices (distances or similarities)."
+        Validation.symmetricMatrix name c size $"{weightsName} has length {size}" 1e-12 "the square-loss solvers need symmetric matrices (distances or similarities)"
 
     /// Validates (C1, C2, p, q), normalises the weights and restricts everything to the points of positive weight.
     /// Returns (c1, c2, p, q) on the supports and the support indices.

@@ -91,11 +91,6 @@ module UnbalancedSinkhorn =
             if values.[i] < 0.0 then Validation.fail name $"{name}[{i}] = {values.[i]} is negative; masses must be non-negative."
         if Array.sum values <= 0.0 then Validation.fail name $"{name} are all zero; at least one mass must be positive."
 
-    /// Checks ρ: a number &gt; 0, +∞ allowed (balanced marginals).
-    let internal checkRho (name: string) (rho: float) =
-        if Double.IsNaN rho || rho <= 0.0 then
-            Validation.fail name $"{name} = {rho} is invalid; the marginal relaxation ρ must be > 0 (+∞ gives balanced transport)."
-
     /// φ(t) = ρ(1 − e^{−t/ρ}) = −ρ·expm1(−t/ρ), the dual marginal term of ρ·KL [2]; t for ρ = ∞.
     let private phi (rho: float) (t: float) =
         if Double.IsPositiveInfinity rho then t
@@ -144,7 +139,7 @@ module UnbalancedSinkhorn =
             Validation.fail "cost" $"cost has shape [{Array2D.length1 cost},{Array2D.length2 cost}] but a has length {n} and b has length {m}; cost must be {n} × {m}."
         Validation.finite2D "cost" cost
         Validation.positive "epsilon" epsilon
-        checkRho "rho" rho
+        Validation.relaxation "rho" rho
         if not (Enum.IsDefined(typeof<EntropyReference>, reference)) then
             Validation.fail "reference" $"reference = {int reference} is invalid; valid values: Product, Counting."
         Validation.atLeastInt "maxIterations" 1 maxIterations

@@ -148,6 +148,9 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
     member _.Dimension = int points.shape.[2]
     /// <summary>The validity mask [B, T]: true where the weight is positive.</summary>
     member _.Mask() = weights.gt(TensorChecks.zero.Force())
+    /// A batch over points and weights taken as they are (already normalised, e.g. restored from a checkpoint): no
+    /// check and no renormalisation, so the bits are kept exactly.
+    static member internal OfNormalised(points: Tensor, weights: Tensor) = new DistributionBatch(points, weights)
 
     /// <summary>Distribution <paramref name="index"/> as a float64 reference <see cref="T:DistEmbed.Core.Reference.Empirical"/> (padding dropped).</summary>
     /// <param name="index">0 ≤ index &lt; B.</param>

@@ -1,13 +1,13 @@
-using DistEmbed.Core;
-using DistEmbed.Core.Bregman;
+using DistEmbed.Bregman;
+using DistEmbed.Evaluation;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
 namespace DistEmbed.Facade.Tests.DocExamples;
 
-/// <summary>The C# examples of docs/bregman.md: a deep Bregman model trained and evaluated on held-out classes, and a
-/// convex generator trained directly with the toolkit's miner and triplet loss.</summary>
+/// <summary>The C# examples of docs/bregman.md: convex generators and their Bregman divergences through the facade, and
+/// a convex generator trained directly with a triplet loss over its divergence.</summary>
 [Collection("Console")]
 public sealed class BregmanGuideExamples
 {
@@ -31,36 +31,43 @@ public sealed class BregmanGuideExamples
     }
 
     [Fact]
-    public void TrainADeepBregmanModelAndEvaluateOnHeldOutClasses()
+    public void EvaluateConvexGeneratorsAndTheirDivergences()
     {
         using var scope = torch.NewDisposeScope();
-        var (trainX, trainY) = Points([0, 1, 2, 3, 4], perClass: 40, seed: 1);
-        var (testX, testY) = Points([5, 6, 7], perClass: 20, seed: 2);          // classes never seen in training
-        #region snippet:bregman-deep
-        // An MLP backbone (6 → 32 → 8, L2-normalised) with a learned ICNN generator φ on the embeddings.
-        var options = new DeepBregmanOptions
-        {
-            Divergence = "icnn", Hidden = 32, EmbeddingDimension = 8, Generator = new GeneratorOptions { Hidden = [16] },
-            Epochs = 4, ClassesPerBatch = 5, ItemsPerClass = 8, LearningRate = 5e-3, Seed = 0,
-        };
-        using var model = new DeepBregmanModel(inputDimension: 6, options, torch.CPU);
-        EpochReport[] epochs = model.Fit(trainX, trainY, e => Console.WriteLine($"epoch {e.Epoch}: loss {e.MeanLoss:F4}"));
+        var (x, labels) = Points([0, 1, 2, 3, 4], perClass: 12, seed: 1);
+        var y = x.roll(1, 0);                                                    // other points of ℝ⁶
+        #region snippet:bregman-divergence
+        // φ(x) = max_k (w_kᵀx + c_k) + ½ε‖x‖² with K = 8 pieces on ℝ⁶, and an input-convex network; ε = 1 by default.
+        using var maxAffine = ConvexGenerator.MaxAffine(dimension: 6, pieces: 8, seed: 1);
+        using var icnn = ConvexGenerator.Icnn(dimension: 6, hidden: [32, 32], seed: 1);
 
-        // Leave-one-out retrieval on held-out classes under the learned divergence D_φ.
-        RetrievalReport report = model.Evaluate(testX, testY);
-        Console.WriteLine($"P@1 {report.PrecisionAt1:F3}  R-precision {report.RPrecision:F3}  MAP@R {report.MapAtR:F3}");
+        Tensor phi = icnn.Value(x);                                // [N]: φ(x_i)
+        Tensor paired = icnn.Divergence(x, y);                     // [N]: D_φ(x_i, y_i) ≥ 0, y_i the point of linearisation
+        Tensor pairwise = maxAffine.PairwiseDivergence(x, x);      // [N, N]: D_φ(x_i, x_j), zero diagonal, not symmetric
 
-        // The learned divergence is an IDistance: D[i, j] = D_φ(e_i, e_j) between embeddings (not symmetric).
-        using var embeddings = VectorBatch.FromTensor(model.Embed(testX, batchSize: 256));
-        Tensor d = model.Distance.Pairwise(embeddings, embeddings);       // [60, 60], zero diagonal
+        // The divergence is a Distance: retrieval of each point among the others under D_φ(query, gallery item).
+        EvaluationReport report = EmbeddingEvaluation.Evaluate(EmbeddingBatch.Vectors(x), labels, maxAffine.Distance);
+        Console.WriteLine($"{maxAffine.Distance.Name}: P@1 {report.PrecisionAt1:F3}, MAP@R {report.MapAtR:F3}");
         #endregion
-        Assert.Equal(4, epochs.Length);
-        Assert.All(epochs, e => Assert.True(double.IsFinite(e.MeanLoss)));
-        Assert.Equal("bregman-icnn", model.Distance.Name);
-        Assert.True(report.PrecisionAt1 > 0.6, $"P@1 on held-out classes = {report.PrecisionAt1}");
-        Assert.Equal(new long[] { 60, 60 }, d.shape);
-        Assert.True(d.min().item<float>() >= -1e-5f, "a Bregman divergence is ≥ 0");
-        Assert.Equal(0.0, d.diagonal().abs().max().item<float>(), 1e-5);
+        Assert.Equal(new long[] { 60 }, phi.shape);
+        Assert.True(paired.min().item<float>() >= -1e-5f, "a Bregman divergence is ≥ 0");
+        Assert.Equal(new long[] { 60, 60 }, pairwise.shape);
+        Assert.Equal(0.0, pairwise.diagonal().abs().max().item<float>(), 1e-5);
+        Assert.Equal("bregman-max-affine", maxAffine.Distance.Name);
+        Assert.True(report.PrecisionAt1 > 0.8, $"P@1 {report.PrecisionAt1}: the ½‖x − y‖² term alone separates these classes");
+    }
+
+    /// <summary>The batch-hard triplet loss with margin 1 under D_φ (the loss of the example), without gradient.</summary>
+    private static float BatchHardLoss(ConvexGenerator generator, Tensor x, long[] labels)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var y = torch.tensor(labels);
+        var same = y.unsqueeze(1).eq(y.unsqueeze(0));
+        var d = generator.PairwiseDivergence(x, x);
+        var (hardestPositive, _) = d.masked_fill(same.logical_not(), float.NegativeInfinity).max(1);
+        var (hardestNegative, _) = d.masked_fill(same, float.PositiveInfinity).min(1);
+        return (hardestPositive - hardestNegative + 1.0).relu().mean().item<float>();
     }
 
     [Fact]
@@ -69,27 +76,26 @@ public sealed class BregmanGuideExamples
         using var scope = torch.NewDisposeScope();
         var (x, labels) = Points([0, 1, 2], perClass: 12, seed: 3);   // neighbouring classes: the loss starts above 0
         #region snippet:bregman-generator
-        // φ: an input-convex network on ℝ⁶; D_φ(x, y) = φ(x) − φ(y) − ⟨∇φ(y), x − y⟩ is an IDistance on VectorBatch.
-        using var generator = ConvexGenerators.Create("icnn", 6, new GeneratorOptions { Hidden = [16], Seed = 1 }, ScalarType.Float32, null);
-        var divergence = new BregmanDivergence(generator);
-        var batch = VectorBatch.FromTensor(x);                              // x: [N, 6] float32
+        // φ: an input-convex network on ℝ⁶ (x: [N, 6] float32, labels: long[]); its parameters are a TorchSharp module.
+        using var generator = ConvexGenerator.Icnn(dimension: 6, hidden: [16], seed: 1);
+        using var optimizer = torch.optim.AdamW(generator.Module.parameters(), lr: 0.02);
         var y = torch.tensor(labels);
-        using var optimizer = torch.optim.AdamW(generator.parameters(), lr: 0.02);
-        var lossOptions = new TripletMarginLossOptions { Margin = 1.0 };
+        var same = y.unsqueeze(1).eq(y.unsqueeze(0));                     // [N, N]: same class
         for (var step = 0; step < 30; step++)
         {
             using var stepScope = torch.NewDisposeScope();
-            var triplets = Miners.BatchHard(batch, y, divergence);          // mined under D_φ
-            var loss = TripletMarginLoss.Compute(batch, y, divergence, triplets, lossOptions);
+            var d = generator.PairwiseDivergence(x, x);                    // D_φ(anchor, other), differentiable through ∇φ
+            var (hardestPositive, _) = d.masked_fill(same.logical_not(), float.NegativeInfinity).max(1);
+            var (hardestNegative, _) = d.masked_fill(same, float.PositiveInfinity).min(1);
+            var loss = (hardestPositive - hardestNegative + 1.0).relu().mean();   // batch-hard triplet loss, margin 1
             optimizer.zero_grad();
-            loss.backward();                                                // through ∇φ (create_graph)
+            loss.backward();
             optimizer.step();
         }
         #endregion
-        using var _ = torch.no_grad();
-        var after = TripletMarginLoss.Compute(batch, y, divergence, null, lossOptions).item<float>();
-        using var fresh = ConvexGenerators.Create("icnn", 6, new GeneratorOptions { Hidden = [16], Seed = 1 }, ScalarType.Float32, null);
-        var before = TripletMarginLoss.Compute(batch, y, new BregmanDivergence(fresh), null, lossOptions).item<float>();
+        var after = BatchHardLoss(generator, x, labels);
+        using var fresh = ConvexGenerator.Icnn(dimension: 6, hidden: [16], seed: 1);
+        var before = BatchHardLoss(fresh, x, labels);
         Assert.True(before > 0, $"the untrained loss should be positive ({before})");
         Assert.True(after < before, $"the triplet loss should go down ({before} → {after})");
     }

@@ -27,7 +27,7 @@ public sealed class GettingStartedExamples : IDisposable
         Assert.Equal((2, 2), (d.GetLength(0), d.GetLength(1)));
         // b_1 is a_0 shifted far away, so it is farther from a_0 than b_0 is.
         Assert.True(d[0, 1] > d[0, 0]);
-        var expected = Marginal.Wasserstein(2.0, Empirical.Uniform(new double[,] { { 0, 0 }, { 1, 0 }, { 0, 1 } }),
+        var expected = MarginalWasserstein.Wasserstein(2.0, Empirical.Uniform(new double[,] { { 0, 0 }, { 1, 0 }, { 0, 1 } }),
             Empirical.Uniform(new double[,] { { 0, 0 }, { 1, 1 } }));
         Assert.Equal(expected, d[0, 0], 9);
     }

@@ -72,4 +72,22 @@ public sealed class LossGuideExamples
             if (Directory.Exists(folder)) Directory.Delete(folder, true);
         }
     }
+
+    [Fact]
+    public void TrainASequenceModelWithLossSettings()
+    {
+        var trainSequences = SequenceTestData.Make(6, 8, 1);
+        #region snippet:losses-sequence-settings
+        var sequenceOptions = new TrainerOptions
+        {
+            Loss = "xbm", MemoryLoss = "ntxent", MemorySize = 64,
+            LossSettings = new LossSettings { NTXentTemperature = 0.05 },
+            Epochs = 2, ClassesPerBatch = 4, ItemsPerClass = 3,
+        };
+        var model = SequenceEmbedder.Create(new EmbedderOptions { InputChannels = 2, Hidden = 8, Features = 4 }, seed: 0);
+        TrainingResult run = SequenceTrainer.Train(model, trainSequences, null, sequenceOptions);
+        #endregion
+        Assert.Equal(2, run.History.Count);
+        Assert.All(run.History, h => Assert.True(double.IsFinite(h.TrainLoss) && h.TrainLoss > 0, $"loss {h.TrainLoss}"));
+    }
 }

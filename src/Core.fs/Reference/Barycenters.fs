@@ -18,7 +18,7 @@ open DistEmbed.Core
 /// [3] G. Peyré, M. Cuturi, "Computational Optimal Transport", 2019, Remark 2.30 and §9.2 (barycenters).
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Barycenter =
+module Barycenters =
 
     /// Checks barycentric weights (finite, ≥ 0, not all zero) of a given count and normalises them.
     let private lambdasOf (count: int) (lambdas: float[]) =
@@ -100,7 +100,7 @@ module Barycenter =
 
     /// <summary>
     /// The W2 barycenter of each coordinate marginal of N distributions in ℝ^d (the barycenter for the marginal W2
-    /// distance Σ_j W2²(μ_j, ν_j)): coordinate j's barycenter is <see cref="M:DistEmbed.Core.Reference.Barycenter.OneDimensional(System.Double[][],System.Double[][],System.Double[])"/> of the inputs' j-th marginals.
+    /// distance Σ_j W2²(μ_j, ν_j)): coordinate j's barycenter is <see cref="M:DistEmbed.Core.Reference.Barycenters.OneDimensional(System.Double[][],System.Double[][],System.Double[])"/> of the inputs' j-th marginals.
     /// </summary>
     /// <param name="distributions">N ≥ 1 distributions of one dimension d.</param>
     /// <param name="lambdas">N barycentric weights, or null for uniform.</param>

@@ -24,14 +24,11 @@ open DistEmbed.Core
 ///     Max-Sliced Wasserstein Distance and its use for GANs, CVPR (2019), arXiv:1904.05877.
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Sliced =
+module SlicedWasserstein =
 
     let private check (p: float) (a: Empirical) (b: Empirical) (directions: float[,]) =
         Validation.atLeast "p" 1.0 p
-        Validation.notNull "a" a
-        Validation.notNull "b" b
-        if b.Dimension <> a.Dimension then
-            Validation.fail "b" $"b has dimension {b.Dimension} but a has dimension {a.Dimension}; they must match."
+        Validation.comparable a b (fun e -> e.Dimension)
         Validation.notNull "directions" directions
         let rows, columns = Array2D.length1 directions, Array2D.length2 directions
         if rows = 0 || columns <> a.Dimension then

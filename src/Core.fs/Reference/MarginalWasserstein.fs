@@ -19,14 +19,11 @@ open DistEmbed.Core
 /// [1] F. Santambrogio, Optimal Transport for Applied Mathematicians, Birkhäuser (2015), Proposition 2.17.
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Marginal =
+module MarginalWasserstein =
 
     let private check (p: float) (a: Empirical) (b: Empirical) =
         Validation.atLeast "p" 1.0 p
-        Validation.notNull "a" a
-        Validation.notNull "b" b
-        if b.Dimension <> a.Dimension then
-            Validation.fail "b" $"b has dimension {b.Dimension} but a has dimension {a.Dimension}; they must match."
+        Validation.comparable a b (fun e -> e.Dimension)
 
     /// <summary>The marginal p-Wasserstein cost: the sum over coordinates of the one-dimensional W_p^p.</summary>
     /// <remarks><code>MW_p^p(a, b) = Σ_{k=1}^{d} W_p^p(a_k, b_k)</code>, a_k the k-th coordinate marginal of a.</remarks>

@@ -27,7 +27,7 @@ open DistEmbed.Core
 ///     Mathematische Nachrichten 147(1), 185–203 (1990).
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Gaussian =
+module Bures =
 
     /// Eigenvalues and eigenvectors (columns) of a symmetric matrix.
     let private eigen (s: Matrix<float>) : float[] * Matrix<float> =
@@ -62,19 +62,7 @@ module Gaussian =
     /// Checks a covariance: d × d, finite, symmetric to 1e-10 of its largest entry, and positive semi-definite to
     /// 1e-9 of its largest eigenvalue. Returns it symmetrised, as a MathNet matrix.
     let private checkCovariance (name: string) (d: int) (s: float[,]) : Matrix<float> =
-        Validation.notNull name s
-        let rows, columns = Array2D.length1 s, Array2D.length2 s
-        if rows <> d || columns <> d then
-            Validation.fail name $"{name} has shape [{rows},{columns}]; it must be d × d with d = {d} (the length of m1)."
-        Validation.finite2D name s
-        let mutable largest = 0.0
-        s |> Array2D.iter (fun x -> largest <- max largest (abs x))
-        for i in 0 .. d - 1 do
-            for j in i + 1 .. d - 1 do
-                if abs (s.[i, j] - s.[j, i]) > 1e-10 * largest then
-                    Validation.fail
-                        name
-                        $"{name} is not symmetric: {name}[{i},{j}] = {s.[i, j]} but {name}[{j},{i}] = {s.[j, i]}; a covariance must be symmetric."
+        Validation.symmetricMatrix name s d $"d = {d}, the length of m1" 1e-10 "a covariance must be symmetric"
         let m = symmetrise (Matrix<float>.Build.DenseOfArray s)
         let values, _ = eigen m
         let top = values |> Array.map abs |> Array.max
@@ -84,12 +72,6 @@ module Gaussian =
                 name
                 $"{name} is not positive semi-definite: its smallest eigenvalue is {bottom} (largest in magnitude {top}); a covariance must be positive semi-definite."
         m
-
-    let private checkPair (a: Empirical) (b: Empirical) =
-        Validation.notNull "a" a
-        Validation.notNull "b" b
-        if b.Dimension <> a.Dimension then
-            Validation.fail "b" $"b has dimension {b.Dimension} but a has dimension {a.Dimension}; they must match."
 
     /// Weighted mean and biased weighted covariance, no checks.
     let private fitCore (e: Empirical) : float[] * float[,] =
@@ -183,7 +165,7 @@ module Gaussian =
     /// <exception cref="T:System.ArgumentException">a or b is null; the dimensions differ (names b).</exception>
     [<CompiledName("BuresOfFitsSquared")>]
     let buresOfFitsSquared (a: Empirical, b: Empirical, diagonal: bool) : float =
-        checkPair a b
+        Validation.comparable a b (fun e -> e.Dimension)
         let m1, s1 = fitCore a
         let m2, s2 = fitCore b
         if diagonal then
@@ -237,7 +219,7 @@ module Gaussian =
     /// <exception cref="T:System.ArgumentException">a or b null; the dimensions differ (names b); with full covariances, a singular weighted covariance (names a or b).</exception>
     [<CompiledName("BuresOfFitsGradient")>]
     let buresOfFitsGradient (a: Empirical, b: Empirical, diagonal: bool) : float[,] * float[,] =
-        checkPair a b
+        Validation.comparable a b (fun e -> e.Dimension)
         let m1, s1 = fitCore a
         let m2, s2 = fitCore b
         let d = a.Dimension

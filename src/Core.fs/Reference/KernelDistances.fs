@@ -21,13 +21,7 @@ open DistEmbed.Core
 ///     Journal of Statistical Planning and Inference 143(8), 1249–1272 (2013), Section 2.
 /// </remarks>
 [<RequireQualifiedAccess>]
-module Kernel =
-
-    let private checkPair (a: Empirical) (b: Empirical) =
-        Validation.notNull "a" a
-        Validation.notNull "b" b
-        if b.Dimension <> a.Dimension then
-            Validation.fail "b" $"b has dimension {b.Dimension} but a has dimension {a.Dimension}; they must match."
+module KernelDistances =
 
     let private squaredDistance (x: float[,]) (i: int) (y: float[,]) (j: int) =
         let mutable s = 0.0
@@ -74,7 +68,7 @@ module Kernel =
     /// <exception cref="T:System.ArgumentException">a or b null; the dimensions differ (names b); bandwidths empty, not finite or not positive; unbiased with fewer than 2 points or non-uniform weights (names a or b).</exception>
     [<CompiledName("MmdSquared")>]
     let mmdSquared (a: Empirical, b: Empirical, bandwidths: float[], biased: bool) : float =
-        checkPair a b
+        Validation.comparable a b (fun e -> e.Dimension)
         Validation.nonEmpty "bandwidths" bandwidths
         bandwidths
         |> Array.iteri (fun i s ->
@@ -105,5 +99,5 @@ module Kernel =
     /// <exception cref="T:System.ArgumentException">a or b null; the dimensions differ (names b).</exception>
     [<CompiledName("EnergyDistance")>]
     let energyDistance (a: Empirical, b: Empirical) : float =
-        checkPair a b
+        Validation.comparable a b (fun e -> e.Dimension)
         2.0 * weightedSum sqrt a b false - weightedSum sqrt a a false - weightedSum sqrt b b false

@@ -367,7 +367,7 @@ type internal ExactSolutions =
 /// Σ_k P*_k ‖x_{i_k} − y_{j_k}‖^p + ⟨f, a⟩ + ⟨g, b⟩ minus its own detached value. P* is a vertex of U(a, b): where the
 /// optimal plan is not unique (ties), the gradient is that of the plan found (a subgradient-like choice, as POT's).</para>
 /// </remarks>
-module internal ExactWasserstein =
+module internal ExactTransport =
 
     type private Tensor = torch.Tensor
 
