@@ -38,13 +38,16 @@ public static class Program
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args.Skip(1).ToArray(), config);
             return 0;
         }
-        if (args.Length > 0 && args[0] == "compare") return Compare(args.Skip(1).ToArray());
+        if (args.Length > 0 && args[0] is "compare" or "floors")
+        {
+            try { return args[0] == "compare" ? Compare(args.Skip(1).ToArray()) : Floors.Run(args.Skip(1).ToArray()); }
+            catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return 2; }
+        }
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "retrieval") return RetrievalScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "index") return IndexBench.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "online-sinkhorn") return OnlineSinkhornScale.Run(args.Skip(1).ToArray());
-        if (args.Length > 0 && args[0] == "floors") return Floors.Run(args.Skip(1).ToArray());
         Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | floors [--threads 1,2] [--scale S] [--markdown FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N or 1,2] [--omp-wait passive|active|default] [--python PATH] [--no-pot] [--no-sklearn] [--no-floors] [--json FILE] [--markdown FILE]");
         return 1;
     }
