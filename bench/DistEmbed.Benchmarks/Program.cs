@@ -25,6 +25,8 @@ namespace DistEmbed.Benchmarks;
 ///     retrieval metrics of N labelled vectors in bounded memory (see <see cref="RetrievalScale"/>).
 ///   index [--n N] [--d D] [--queries Q] [--k K] [--data random|clustered|quantile] [--ef 64,128,256] [--threads T] [--json FILE]
 ///     recall@k and queries per second of the USearch HNSW index against exact blocked search (see <see cref="IndexBench"/>).
+///   knn [--threads 1,2] [--repeats 5] [--workloads K1,K2,N1] [--block B] [--json FILE]
+///     exact k-NN and N1 against faiss IndexFlatL2, alternating runs in one session (see <see cref="KnnVsFaiss"/>).
 ///   pgvector --connection STR [--n N] [--d D] [--q Q] [--queries M] [--k K] [--ef 40,100,200] [--json FILE]
 ///     PostgreSQL + pgvector: insert, exact and HNSW query rates, index build time (see <see cref="PgVectorScale"/>).
 /// </summary>
@@ -47,8 +49,9 @@ public static class Program
         if (args.Length > 0 && args[0] == "retrieval") return RetrievalScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "index") return IndexBench.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());
+        if (args.Length > 0 && args[0] == "knn") return KnnVsFaiss.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "online-sinkhorn") return OnlineSinkhornScale.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | floors [--threads 1,2] [--scale S] [--markdown FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,B1,S1,T1] [--seed S] [--threads N or 1,2] [--omp-wait passive|active|default] [--python PATH] [--no-pot] [--no-sklearn] [--no-floors] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | knn [--threads 1,2] [--repeats 5] [--workloads K1,K2,N1] [--block B] [--json FILE] | online-sinkhorn [--n N] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--full-n F] [--json FILE] | floors [--threads 1,2] [--scale S] [--markdown FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,K1,K2,B1,S1,T1] [--seed S] [--threads N or 1,2] [--omp-wait passive|active|default] [--python PATH] [--no-pot] [--no-sklearn] [--no-faiss] [--no-floors] [--json FILE] [--markdown FILE]");
         return 1;
     }
 
@@ -187,25 +190,32 @@ public static class Program
                 var peerHeaders = peers.Select(p => p.Header).ToList();
                 foreach (var p in peers) p.Dispose();
 
-                // One-shot peers: S1 (sequence training; reads the sequences written above) and T1 (TVAE epoch).
-                var oneShot = new Dictionary<string, JsonNode>();
+                // One-shot peers (median of --repeats runs after a warm-up, after our rounds): S1 (sequence training;
+                // reads the sequences written above), T1 (TVAE epoch) and faiss (IndexFlatL2, exact; the k-NN peer of
+                // N1, K1 and K2, bench/peers/faiss_peer.py), each at this thread count.
+                var oneShot = new List<(string Name, JsonNode Node)>();
                 if (workloads.Contains("S1") && RunPeer(python, Path.Combine(peersDir, "seq_peer.py"), $"--inputs {inputs} --repeats {repeats} --threads {threads}") is { } seq)
-                    oneShot["S1"] = seq;
+                    oneShot.Add(("PyTorch", seq));
                 if (workloads.Contains("T1") && RunPeer(python, Path.Combine(peersDir, "tvae_peer.py"),
                         $"--device {deviceName} --repeats {repeats} --scale {scaleText} --threads {threads}") is { } tvae)
-                    oneShot["T1"] = tvae;
+                    oneShot.Add(("PyTorch", tvae));
+                var faissIds = workloads.Where(id => id is "N1" or "K1" or "K2").ToArray();
+                if (deviceName == "cpu" && faissIds.Length > 0 && !args.Contains("--no-faiss")
+                    && RunPeer(python, Path.Combine(peersDir, "faiss_peer.py"),
+                        $"--repeats {repeats} --scale {scaleText} --threads {threads} --workloads {string.Join(',', faissIds)}") is { } faiss)
+                    oneShot.Add(("faiss", faiss));
 
                 var loadAfter = LoadAverage();
 
                 // The peer columns: every peer that answered, in the order started, then PyTorch for one-shot rows.
                 var peerNames = peers.Select(p => p.Name).ToList();
-                if (oneShot.Count > 0 && !peerNames.Contains("PyTorch")) peerNames.Insert(0, "PyTorch");
+                foreach (var (name, _) in oneShot) if (!peerNames.Contains(name)) peerNames.Add(name);
                 md.AppendLine();
                 md.AppendLine($"### {threads} thread{(threads == 1 ? "" : "s")} (ours and every peer)");
                 md.AppendLine();
                 md.AppendLine($"Load average (1, 5, 15 min) {loadBefore} before, {loadAfter} after: under load (the machine is shared with other jobs).");
-                foreach (var h in peerHeaders.Concat(oneShot.Values))
-                    md.AppendLine($"- {PeerName(h)} {h["version"]}: {h["threads"]?.ToString() ?? "its default"} thread(s); BLAS {h["blas"]?.ToString() ?? "unknown"}"
+                foreach (var h in peerHeaders.Concat(oneShot.Select(o => o.Node)))
+                    md.AppendLine($"- {PeerName(h)} {h["version"]}: {h["threads"]?.ToString() ?? "its default"} thread(s); BLAS {BlasText(h["blas"])}"
                         + $" ({h["blas_threads"]?.ToString() ?? "?"} BLAS thread(s), OpenMP {h["openmp_threads"]?.ToString() ?? "—"}){(h["blas_path"] is { } bp ? $", {bp}" : "")}.");
                 if (floors is not null) md.AppendLine(floors.Describe());
                 md.AppendLine();
@@ -236,7 +246,7 @@ public static class Program
                             ratio = Median(peerRatios[(name, id)]);
                             extrapolated = id is "W1" or "W2" && name == "POT";
                         }
-                        else if (name == "PyTorch" && oneShot.TryGetValue(id, out var o) && o["results"]?[id]?["median_ms"]?.GetValue<double>() is { } m)
+                        else if (oneShot.Where(o => o.Name == name).Select(o => o.Node["results"]?[id]?["median_ms"]?.GetValue<double>()).FirstOrDefault(v => v is not null) is { } m)
                         {
                             ms = m;
                             ratio = m / oursMs;
@@ -279,7 +289,7 @@ public static class Program
                 tables.Add(new JsonObject
                 {
                     ["threads"] = threads, ["load_before"] = loadBefore, ["load_after"] = loadAfter,
-                    ["peers"] = new JsonArray(peerHeaders.Concat(oneShot.Values).Select(h => h.DeepClone()).ToArray()),
+                    ["peers"] = new JsonArray(peerHeaders.Concat(oneShot.Select(o => o.Node)).Select(h => h.DeepClone()).ToArray()),
                     ["floors"] = floors is null ? null : new JsonObject
                     {
                         ["bandwidth_bytes_per_s"] = floors.BandwidthBytesPerSecond, ["gemm_flops_per_s"] = floors.GemmFlopsPerSecond,
@@ -327,6 +337,15 @@ public static class Program
         return list;
     }
 
+    /// <summary>A peer's "blas" field as one line: a string as is, a list (faiss_peer.py) joined, "unknown" when absent.</summary>
+    private static string BlasText(JsonNode? blas) => blas switch
+    {
+        null => "unknown",
+        JsonArray list => string.Join("; ", list.Select(x => x is JsonValue ? x.ToString() : x?.ToJsonString())),
+        JsonValue => blas.ToString(),
+        _ => blas.ToJsonString(),
+    };
+
     private static string PeerName(JsonNode header) => header["peer"]?.ToString() switch
     {
         "pytorch" => "PyTorch",
@@ -370,7 +389,7 @@ public static class Program
         File.Move(tmp, full, overwrite: true);
     }
 
-    private static string FindRepoRoot()
+    internal static string FindRepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir != null && !File.Exists(Path.Combine(dir.FullName, "DistEmbed.Verified.sln")) && !Directory.Exists(Path.Combine(dir.FullName, "bench", "peers")))
