@@ -8,6 +8,9 @@
 #   ./build.sh sample  pack the libraries, then restore samples/ConsoleSample from artifacts/packages and run it
 #   ./build.sh verify-sample  pack the libraries, then dotnet test samples/VerificationSample (the verification kit from artifacts/packages)
 #   ./build.sh docs    the fsdocs site (guides with evaluated examples and their figures, API reference) into output/
+#   ./build.sh bench-setup  the benchmark peers (Debian, as root, when missing): python3-torch, python3-pot, python3-sklearn,
+#                      python3-faiss, python3-threadpoolctl and libopenblas0-pthread (the libblas.so.3 the peers then use);
+#                      prints the BLAS and thread count of each peer (threadpoolctl, torch.__config__)
 #   ./build.sh case-study  the similarity case study (two sentence-embedding models on WordNet glosses; docs/similarity.md)
 #   ./build.sh mutate  mutation testing: the named mutations of scripts/mutations.txt, each applied to a scratch copy
 #                      and run against the property suites; table in artifacts/mutate/results.md, last line
@@ -215,6 +218,66 @@ build_docs() {
   log "site in output/ (root ${DOCS_ROOT:-/}); serve it with: python3 -m http.server -d output 8000"
 }
 
+# The benchmark peers of bench/peers (docs/benchmarks.md) and the BLAS they link. Debian's python3-torch and
+# python3-faiss call libblas.so.3, which is the reference (netlib) BLAS unless an optimised one is installed:
+# libopenblas0-pthread registers itself as the libblas.so.3 alternative with a higher priority.
+BENCH_PEER_PACKAGES=(python3-numpy python3-torch python3-pot python3-sklearn python3-faiss python3-threadpoolctl libopenblas0-pthread)
+BENCH_PYTHON=${PEER_PYTHON:-/usr/bin/python3}
+
+setup_bench_peers() {
+  local missing=() pkg id=""
+  if command -v dpkg-query >/dev/null 2>&1; then
+    for pkg in "${BENCH_PEER_PACKAGES[@]}"; do
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+  else
+    missing=("${BENCH_PEER_PACKAGES[@]}")
+  fi
+  if [ -r /etc/os-release ]; then id=$(. /etc/os-release; echo "${ID:-}"); fi
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "benchmark peers already installed: ${BENCH_PEER_PACKAGES[*]}"
+  elif [ "$id" = "debian" ] && [ "$(id -u)" = "0" ]; then
+    log "installing the benchmark peers: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+  else
+    cat >&2 <<MSG
+The benchmark peers are missing: ${missing[*]}.
+On Debian (12 or 13), run this script as root: ./build.sh bench-setup installs them with apt-get.
+Elsewhere install, for $BENCH_PYTHON: PyTorch, POT, scikit-learn, faiss (CPU), threadpoolctl and NumPy, and make the
+BLAS they link an optimised one (OpenBLAS or MKL), e.g. on Ubuntu: apt-get install ${BENCH_PEER_PACKAGES[*]};
+with pip: pip install torch pot scikit-learn faiss-cpu threadpoolctl (the wheels bundle OpenBLAS or MKL).
+Then re-run ./build.sh bench-setup to see which BLAS each peer uses.
+MSG
+    exit 1
+  fi
+  if command -v update-alternatives >/dev/null 2>&1; then
+    local blas
+    blas=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | sed -n 's/^Value: //p')
+    log "libblas.so.3 -> ${blas:-(no alternative registered)}"
+    case "$blas" in
+      *openblas*|*mkl*|*blis*) ;;
+      *) log "warning: libblas.so.3 is not an optimised BLAS; the peers' matrix products run on the reference BLAS" ;;
+    esac
+  fi
+  # Which BLAS (and how many threads) each peer uses, each from inside a fresh process of its own.
+  local peer
+  for peer in numpy:numpy torch:torch POT:ot scikit-learn:sklearn faiss:faiss; do
+    "$BENCH_PYTHON" - "${peer%%:*}" "${peer#*:}" <<'PY' || log "peer ${peer%%:*} could not report its BLAS"
+import importlib, sys
+from threadpoolctl import threadpool_info
+name, module = sys.argv[1], sys.argv[2]
+m = importlib.import_module(module)
+pools = [f"{p['user_api']}: {p.get('internal_api')} {p.get('version') or ''} {p.get('num_threads')} threads ({p.get('filepath')})"
+         for p in threadpool_info()]
+print(f"{name} {getattr(m, '__version__', '?')}: " + ("; ".join(pools) or "no BLAS or OpenMP pool loaded"))
+if module == "torch":
+    flags = [s.strip() for line in m.__config__.show().splitlines() for s in line.split(",") if "BLAS_INFO" in s or "LAPACK_INFO" in s]
+    print(f"  torch.__config__: {', '.join(flags)}; torch threads {m.get_num_threads()} (the benchmarks set it with --threads)")
+PY
+  done
+}
+
 cmd=${1:-test}
 case "$cmd" in
   setup) setup_native; setup_postgres; restore ;;
@@ -239,6 +302,7 @@ case "$cmd" in
     setup_native
     shift || true
     nice -n 10 dotnet fsi scripts/mutate.fsx "$@" ;;
+  bench-setup) setup_bench_peers ;;
   case-study)
     # The similarity case study of docs/similarity.md: WordNet glosses (Debian's wordnet-base) embedded by two
     # sentence-embedding models whose ONNX weights ship in their NuGet packages (167 MB each; kept out of the solution).
@@ -248,5 +312,5 @@ case "$cmd" in
     fi
     shift || true
     dotnet run --project bench/SimilarityCaseStudy -c Release -- "$@" ;;
-  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|verify-sample|docs|mutate|case-study]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [demo|test|setup|data|pack|sample|verify-sample|docs|mutate|case-study|bench-setup]" >&2; exit 2 ;;
 esac

@@ -114,6 +114,25 @@ public sealed class Workloads : IDisposable
                     if (Device.type == DeviceType.CUDA) torch.cuda.synchronize();
                 });
             }
+            case "K1":
+            {
+                // k-NN graph alone (self excluded), the faiss peer's K1.
+                var n = Scaled(10_000, 20);
+                var x = VectorBatch.FromTensor(Randn(n, 256));
+                var distance = Distances.Create("euclidean", null);
+                return ($"N={n}, d=256, k=10 (k-NN graph, self excluded)", () => Core.Similarity.NearestNeighbours.Exact(x, distance, 10, 0));
+            }
+            case "K2":
+            {
+                // The first 10,000 of 100,000 items against all of them, k + 1 = 11 (the item itself is then dropped).
+                var n = Scaled(100_000, 20);
+                var q = Scaled(10_000, 20);
+                var all = Randn(n, 256);
+                var gallery = VectorBatch.FromTensor(all);
+                var queries = VectorBatch.FromTensor(all.narrow(0, 0, q));
+                var distance = Distances.Create("euclidean", null);
+                return ($"N={n}, Q={q}, d=256, k=10 (search, self excluded)", () => Core.Similarity.NearestNeighbours.Search(queries, gallery, distance, 11, 0));
+            }
             case "B1":
             {
                 // Learned Bregman divergence: pairwise D_φ(x_i, y_j) with an ICNN generator (hidden 64, 64), one
@@ -190,7 +209,7 @@ public sealed class Workloads : IDisposable
                 return ($"{n} triplets (1 epoch), MLP 784-400-20, batch 128", () => model.Fit(images, labels));
             }
             default:
-                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, W4-reference, N1, B1, B1-sqeuclidean, S1, T1", nameof(id));
+                throw new ArgumentException($"unknown workload '{id}'; valid: W1, W2, W3, W4, W4-reference, N1, K1, K2, B1, B1-sqeuclidean, S1, T1", nameof(id));
         }
     }
 

@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import peer_common
+
 
 class Tcn(nn.Module):
     def __init__(self, channels, hidden, features, layers=3, kernel=3):
@@ -97,7 +99,9 @@ def main():
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--features", type=int, default=8)
     ap.add_argument("--quantiles", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=0, help="PyTorch's and the BLAS's thread count (0 = defaults)")
     args = ap.parse_args()
+    peer_common.set_threads(args.threads)
     torch.manual_seed(0)
     x = torch.from_numpy(np.load(os.path.join(args.inputs, "s1_x.npy")).astype(np.float32))
     y_np = np.load(os.path.join(args.inputs, "s1_y.npy")).astype(np.int64)
@@ -123,7 +127,7 @@ def main():
         one_epoch()
         times.append((time.perf_counter() - t0) * 1000.0)
     n, t, c = x.shape
-    print(json.dumps({"peer": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(),
+    print(json.dumps({"peer": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(), **peer_common.blas_info(),
                       "results": {"S1": {"median_ms": statistics.median(times), "sizes": [int(n), int(t), int(c)]}}}))
 
 

@@ -4,18 +4,19 @@
 What a scikit-learn user would write: sklearn.neighbors.NearestNeighbors(algorithm="brute") fitted on each space,
 kneighbors() without a query (so an item is not its own neighbour), then the mean Jaccard index of the two
 neighbour sets of each item (NumPy, vectorised). Inputs are float32 standard normal draws with a fixed seed.
-Prints one JSON object: {"peer": "scikit-learn", "version": ..., "results": {"N1": {"median_ms": ..., "nngs": ...}}}.
+Prints one JSON object: {"peer": "scikit-learn", "version": ..., "threads": ..., "blas": ..., "results": {"N1": {"median_ms": ..., "nngs": ...}}}
+(or, with --serve, answers "run ID" lines; see peer_common.py).
 
-Usage: python3 sklearn_peer.py [--repeats N] [--scale 1.0] [--workloads N1]
+Usage: python3 sklearn_peer.py [--repeats N] [--threads N] [--serve] [--scale 1.0] [--workloads N1]
+--threads limits the BLAS and OpenMP pools (threadpoolctl) to that count.
 """
 import argparse
-import json
-import statistics
-import time
 
 import numpy as np
 import sklearn
 from sklearn.neighbors import NearestNeighbors
+
+import peer_common
 
 
 def nngs(x, y, k):
@@ -27,24 +28,21 @@ def nngs(x, y, k):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--workloads", default="N1")
+    peer_common.add_arguments(ap)
     args = ap.parse_args()
-    res = {}
+    peer_common.set_threads(args.threads)
+    work, extra = {}, {}
     if "N1" in args.workloads.split(","):
         n = max(20, int(10000 * args.scale))
         rng = np.random.default_rng(0)
         x = rng.standard_normal((n, 256)).astype(np.float32)
         y = rng.standard_normal((n, 256)).astype(np.float32)
-        value = nngs(x, y, 10)
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            nngs(x, y, 10)
-            times.append((time.perf_counter() - t0) * 1000.0)
-        res["N1"] = {"median_ms": statistics.median(times), "sizes": [n, 256, 10], "nngs": value}
-    print(json.dumps({"peer": "scikit-learn", "version": sklearn.__version__, "results": res}))
+        work["N1"] = ([n, 256, 10], lambda: nngs(x, y, 10))
+        if not args.serve:
+            extra["N1"] = {"nngs": nngs(x, y, 10)}
+    peer_common.main_loop("scikit-learn", sklearn.__version__, args.threads if args.threads > 0 else None, work, args, extra=extra)
 
 
 if __name__ == "__main__":

@@ -4,32 +4,18 @@
 The same algorithms as the library, written vectorised as a PyTorch user would. Inputs are standard normal draws
 with a fixed seed. Prints one JSON object: {"peer": "pytorch", "version": ..., "device": ..., "results": {id: {"median_ms": ...}}}.
 
-Usage: python3 torch_peer.py [--device cpu|cuda] [--repeats N] [--workloads W1,W2,W3,N1] [--scale 1.0]
+Usage: python3 torch_peer.py [--device cpu|cuda] [--repeats N] [--threads N] [--serve] [--workloads W1,W2,W3,N1] [--scale 1.0]
+--threads sets PyTorch's intra-op threads and the BLAS's (threadpoolctl) to the harness's count; --serve answers
+"run ID" lines on stdin (peer_common.py), so that the harness can alternate single runs of ours and the peer's.
 --scale shrinks the batch sizes for a quick run (the report states the sizes used).
 """
 import argparse
 import json
 import os
-import statistics
-import time
-
 import numpy as np
 import torch
 
-
-def timed(fn, device, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times)
+import peer_common
 
 
 def pairwise_marginal_w2(a, b):
@@ -92,45 +78,46 @@ def knn(x, k):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workloads", default="W1,W2,W3,N1")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--inputs", default="", help="folder with w3_x.npy / w3_y.npy written by the .NET side (same inputs)")
+    peer_common.add_arguments(ap)
     args = ap.parse_args()
+    peer_common.set_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
+    torch.set_grad_enabled(False)
     s = args.scale
-    res = {}
     wl = args.workloads.split(",")
-    with torch.no_grad():
-        if "W1" in wl:
-            b = max(1, int(512 * s))
-            a = torch.randn(b, 128, 64, device=device)
-            c = torch.randn(b, 128, 64, device=device)
-            res["W1"] = {"median_ms": timed(lambda: pairwise_marginal_w2(a, c), device, args.repeats), "sizes": [b, 128, 64]}
-        if "W2" in wl:
-            b = max(1, int(512 * s))
-            a = torch.randn(b, 128, 64, device=device)
-            c = torch.randn(b, 128, 64, device=device)
-            theta = torch.randn(64, 256, device=device)
-            theta = theta / theta.norm(dim=0, keepdim=True)
-            res["W2"] = {"median_ms": timed(lambda: pairwise_sliced_w2(a, c, theta), device, args.repeats), "sizes": [b, 128, 64, 256]}
-        if "W3" in wl:
-            b = max(1, int(256 * s))
-            if args.inputs and os.path.exists(os.path.join(args.inputs, "w3_x.npy")):
-                x = torch.from_numpy(np.load(os.path.join(args.inputs, "w3_x.npy"))).to(device)
-                y = torch.from_numpy(np.load(os.path.join(args.inputs, "w3_y.npy"))).to(device)
-            else:
-                x = torch.randn(b, 256, 64, device=device)
-                y = torch.randn(b, 256, 64, device=device)
-            res["W3"] = {"median_ms": timed(lambda: paired_sinkhorn(x, y), device, args.repeats), "sizes": [b, 256, 64, 100]}
-        if "N1" in wl:
-            n = max(20, int(10000 * s))
-            x = torch.randn(n, 256, device=device)
-            y = torch.randn(n, 256, device=device)
-            res["N1"] = {"median_ms": timed(lambda: nngs(x, y, 10), device, args.repeats), "sizes": [n, 256, 10]}
-    print(json.dumps({"peer": "pytorch", "version": torch.__version__, "device": str(device),
-                      "threads": torch.get_num_threads(), "results": res}))
+    work = {}
+    if "W1" in wl:
+        b = max(1, int(512 * s))
+        a1 = torch.randn(b, 128, 64, device=device)
+        c1 = torch.randn(b, 128, 64, device=device)
+        work["W1"] = ([b, 128, 64], lambda: pairwise_marginal_w2(a1, c1))
+    if "W2" in wl:
+        b = max(1, int(512 * s))
+        a2 = torch.randn(b, 128, 64, device=device)
+        c2 = torch.randn(b, 128, 64, device=device)
+        theta = torch.randn(64, 256, device=device)
+        theta = theta / theta.norm(dim=0, keepdim=True)
+        work["W2"] = ([b, 128, 64, 256], lambda: pairwise_sliced_w2(a2, c2, theta))
+    if "W3" in wl:
+        b = max(1, int(256 * s))
+        if args.inputs and os.path.exists(os.path.join(args.inputs, "w3_x.npy")):
+            x3 = torch.from_numpy(np.load(os.path.join(args.inputs, "w3_x.npy"))).to(device)
+            y3 = torch.from_numpy(np.load(os.path.join(args.inputs, "w3_y.npy"))).to(device)
+        else:
+            x3 = torch.randn(b, 256, 64, device=device)
+            y3 = torch.randn(b, 256, 64, device=device)
+        work["W3"] = ([x3.shape[0], 256, 64, 100], lambda: paired_sinkhorn(x3, y3))
+    if "N1" in wl:
+        n = max(20, int(10000 * s))
+        xn = torch.randn(n, 256, device=device)
+        yn = torch.randn(n, 256, device=device)
+        work["N1"] = ([n, 256, 10], lambda: nngs(xn, yn, 10))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    peer_common.main_loop("pytorch", torch.__version__, torch.get_num_threads(), work, args, sync=sync)
 
 
 if __name__ == "__main__":

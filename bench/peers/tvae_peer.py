@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import peer_common
+
 
 class Vae(nn.Module):
     def __init__(self, pixels=784, hidden=400, latent=20):
@@ -88,8 +90,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    peer_common.set_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -106,7 +107,7 @@ def main():
         times.append((time.perf_counter() - t0) * 1000.0)
     median = statistics.median(times)
     print(json.dumps({"peer": "pytorch", "version": torch.__version__, "device": args.device, "threads": torch.get_num_threads(),
-                      "results": {"T1": {"median_ms": median, "triplets": n, "seconds": median / 1000.0}}}))
+                      **peer_common.blas_info(), "results": {"T1": {"median_ms": median, "triplets": n, "seconds": median / 1000.0}}}))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ public static class Program
     /// trace follows only with <c>--verbose</c>.</returns>
     public static int Main(string[] args)
     {
+        // Before anything loads libtorch: OpenMP threads that sleep instead of spinning (see NativeEnvironment).
+        NativeEnvironment.PreferPassiveOpenMpWait();
         var verbose = new Option<bool>("--verbose") { Description = "On an error, also print the stack trace.", Recursive = true };
         var root = CreateRoot();
         root.Options.Add(verbose);

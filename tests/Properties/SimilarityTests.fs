@@ -213,6 +213,92 @@ let goldenTests =
             expectClose 1e-12 $"instance {i} reference unbiased" c.RbfUnbiased (SpaceSimilarity.rbfCka (dx, dy, sx, sy, true)))
     ]
 
+// ---------------------------------------------------------------- the CPU fast path against brute force
+
+/// The points as a float32 or float64 batch.
+let typedBatch (x: float[,]) (dtype: torch.ScalarType) =
+    use t = torch.tensor(x, dtype = torch.float64)
+    VectorBatch.FromTensor(t.to_type dtype) :> IEmbeddingBatch
+
+/// Runs f with torch's thread count set to `threads`, restoring it afterwards.
+let withThreads (threads: int) (f: unit -> 'T) =
+    let saved = torch.get_num_threads ()
+    torch.set_num_threads threads
+    try f () finally torch.set_num_threads saved
+
+/// Brute force: for each query row the k gallery rows of smallest exact squared distance (integer points: exact in
+/// float64), ordered by (distance, index), the row's own index skipped when `self`.
+let bruteForce (queries: float[,]) (gallery: float[,]) (k: int) (self: bool) =
+    let q, g, d = Array2D.length1 queries, Array2D.length1 gallery, Array2D.length2 gallery
+    let squared i j = Seq.sumBy (fun c -> (queries.[i, c] - gallery.[j, c]) ** 2.0) [ 0 .. d - 1 ]
+    Array2D.init q k (fun i b ->
+        let order = [| 0 .. g - 1 |] |> Array.filter (fun j -> not self || j <> i) |> Array.sortBy (fun j -> squared i j, j)
+        order.[b])
+
+/// Grid points (ties everywhere; N = 16 or 32 keeps the centring exact), a dtype, a k (1, N − 2, N − 1 or any), a
+/// block size (automatic, 1, smaller than k, not dividing N, larger than N) and a thread count.
+let fastPathGen : Gen<float[,] * torch.ScalarType * int * int * int> =
+    gen {
+        let! x = gridGen
+        let n = Array2D.length1 x
+        let! dtype = Gen.elements [ torch.float32; torch.float64 ]
+        let! k = Gen.oneof [ Gen.elements [ 1; n - 2; n - 1 ]; Gen.choose (1, n - 1) ]
+        let! blockSize = Gen.elements [ 0; 1; 3; 5; 7; n + 3 ]
+        let! threads = Gen.elements [ 1; 2 ]
+        return x, dtype, k, blockSize, threads
+    }
+
+let fastPathTests =
+    testList "CPU fast path" [
+        property "k-NN graph = brute force by (distance, index), float32 and float64, ties, any block and thread count" 60 fastPathGen
+            (fun (x, dtype, k, blockSize, threads) ->
+                let g =
+                    withThreads threads (fun () ->
+                        use b = typedBatch x dtype
+                        NearestNeighbours.exact (b, Distances.Create("euclidean", null), k, blockSize))
+                expectSameGraph $"{dtype}, k {k}, block {blockSize}, threads {threads}" (bruteForce x x k true) g.Indices
+                let d = Array2D.length2 x
+                for i in 0 .. Array2D.length1 x - 1 do
+                    for j in 0 .. k - 1 do
+                        let exact = sqrt (Seq.sumBy (fun c -> (x.[i, c] - x.[g.Indices.[i, j], c]) ** 2.0) [ 0 .. d - 1 ])
+                        expectClose 1e-12 $"distance [{i},{j}]" exact g.Distances.[i, j])
+
+        property "search = brute force by (distance, index): query count not a multiple of the block, k up to G, k > block" 60 fastPathGen
+            (fun (x, dtype, k, blockSize, threads) ->
+                let n = Array2D.length1 x
+                let q = Array2D.init (n / 2 + 1) (Array2D.length2 x) (fun i c -> x.[(3 * i + 1) % n, c] + (if i % 3 = 0 then 1.0 else 0.0))
+                let k = if k = n - 1 then n else k
+                let found =
+                    withThreads threads (fun () ->
+                        use bq = typedBatch q dtype
+                        use bx = typedBatch x dtype
+                        NearestNeighbours.search (bq, bx, Distances.Create("sqeuclidean", null), k, blockSize))
+                let expected = bruteForce q x k false
+                if found.Indices <> expected then
+                    failtestf "%O, k %d, block %d, threads %d: %A, expected %A" dtype k blockSize threads found.Indices expected)
+
+        property "k-NN graph and search with 1 and 2 threads are identical, block by block (random data, float32)" 30 caseGen (fun (seed, n, d, ks) ->
+            let x = normalPoints (Random seed) (n + 20) (d + 2)
+            let k = Array.max ks
+            for blockSize in [ 0; 3; 7 ] do
+                let run threads =
+                    withThreads threads (fun () ->
+                        use b = typedBatch x torch.float32
+                        let e = Distances.Create("euclidean", null)
+                        NearestNeighbours.exact (b, e, k, blockSize), NearestNeighbours.search (b, b, e, k, blockSize))
+                let g1, s1 = run 1
+                let g2, s2 = run 2
+                expectSameGraph $"graph, block {blockSize}" g1.Indices g2.Indices
+                if g1.Distances <> g2.Distances then failtestf "graph, block %d: distances differ" blockSize
+                if s1.Indices <> s2.Indices || s1.Distances <> s2.Distances then failtestf "search, block %d: results differ" blockSize)
+
+        testCase "exact cosine and NaN-free distances: N = 2, k = 1 (the smallest graph), float32" <| fun () ->
+            use b = typedBatch (array2D [ [ 1.0; 0.0 ]; [ 0.0; 2.0 ] ]) torch.float32
+            let g = NearestNeighbours.exact (b, Distances.Create("cosine", null), 1, 0)
+            if g.Indices <> array2D [ [ 1 ]; [ 0 ] ] then failtestf "indices %A" g.Indices
+            expectClose 1e-7 "cosine distance" 1.0 g.Distances.[0, 0]
+    ]
+
 // ---------------------------------------------------------------- properties
 
 let propertyTests =
@@ -514,4 +600,4 @@ let validationTests =
     ]
 
 [<Tests>]
-let tests = testList "similarity" [ goldenTests; propertyTests; validationTests ]
+let tests = testList "similarity" [ goldenTests; propertyTests; fastPathTests; validationTests ]

@@ -18,9 +18,9 @@ namespace DistEmbed.Retrieval;
 /// </code>
 /// </summary>
 /// <remarks>
-/// Distances: Euclidean ‖q − x‖₂ recomputed from the differences (float64 when the index stores float64), or cosine
-/// 1 − cos. Ranking is by the Gram form ‖x‖² − 2⟨q, x⟩ on centred vectors (see <c>NearestNeighbours</c>); among equal
-/// distances the vector added first comes first. Memory: the vectors (N·D values) plus one block of 2^22 scores.
+/// Distances: Euclidean ‖q − x‖₂ recomputed from the differences (accumulated in float64), or cosine
+/// 1 − cos. Ranking is by the Gram form (‖q‖² + ‖x‖²) − 2⟨q, x⟩ on centred vectors (see <c>NearestNeighbours</c>); among equal
+/// distances the vector added first comes first. Memory: the vectors (N·D values) plus one 512 × 512 block of scores per thread.
 /// Saved as <c>vectors.npy</c> ([N, D]) and <c>ids.npy</c> (int64 [N]) beside the manifest.
 /// </remarks>
 public sealed class ExactIndex : IVectorIndex
