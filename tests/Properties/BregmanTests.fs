@@ -333,7 +333,7 @@ let tests =
               let distance = BregmanDivergence(g) :> IDistance
               let x3 = vectors (points 1 4 3 1.0)
               throwsNaming "a" "dimension 2" (fun () -> distance.Pairwise(vectors (points 1 4 2 1.0), vectors (points 1 4 2 1.0)))
-              throwsNaming "b" "dimension 2" (fun () -> distance.Pairwise(x3, vectors (points 1 4 2 1.0)))
+              throwsNaming "b" "dimension d = 2" (fun () -> distance.Pairwise(x3, vectors (points 1 4 2 1.0)))
               throwsNaming "b" "paired distance needs equal counts" (fun () -> distance.Paired(x3, vectors (points 1 5 3 1.0)))
               throwsNaming "b" "dtype" (fun () -> distance.Pairwise(x3, vectors ((points 1 4 3 1.0).to_type torch.float32)))
               throwsNaming "a" "generator's parameters are" (fun () ->
