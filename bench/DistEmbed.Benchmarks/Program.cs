@@ -83,6 +83,18 @@ public static class Program
         catch (UnauthorizedAccessException) { return "unknown"; }
     }
 
+    /// <summary>"under load" when a 1-minute load average (before or after) exceeds the core count, else "quiet".</summary>
+    internal static string LoadVerdict(string before, string after)
+    {
+        static double First(string load) =>
+            double.TryParse(load.Split(' ')[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : double.NaN;
+        var peak = Math.Max(First(before), First(after));
+        if (double.IsNaN(peak)) return "load unknown";
+        return peak > Environment.ProcessorCount
+            ? $"under load (1-minute load average above the {Environment.ProcessorCount} cores: other jobs shared the machine)"
+            : $"quiet (1-minute load average at most the {Environment.ProcessorCount} cores)";
+    }
+
     private static double Median(IEnumerable<double> values)
     {
         var v = values.OrderBy(x => x).ToArray();
@@ -213,7 +225,7 @@ public static class Program
                 md.AppendLine();
                 md.AppendLine($"### {threads} thread{(threads == 1 ? "" : "s")} (ours and every peer)");
                 md.AppendLine();
-                md.AppendLine($"Load average (1, 5, 15 min) {loadBefore} before, {loadAfter} after: under load (the machine is shared with other jobs).");
+                md.AppendLine($"Load average (1, 5, 15 min) {loadBefore} before, {loadAfter} after: {LoadVerdict(loadBefore, loadAfter)}.");
                 foreach (var h in peerHeaders.Concat(oneShot.Select(o => o.Node)))
                     md.AppendLine($"- {PeerName(h)} {h["version"]}: {h["threads"]?.ToString() ?? "its default"} thread(s); BLAS {BlasText(h["blas"])}"
                         + $" ({h["blas_threads"]?.ToString() ?? "?"} BLAS thread(s), OpenMP {h["openmp_threads"]?.ToString() ?? "—"}){(h["blas_path"] is { } bp ? $", {bp}" : "")}.");
