@@ -12,6 +12,18 @@ open TorchSharp
 open DistEmbed.Core
 open DistEmbed.Core.DistanceKernels
 
+/// The argument checks shared by NeighbourGraph and NeighbourLists: both arrays present and of one shape.
+module internal NeighbourArrays =
+    /// Fails naming indices or distances when either is null, or distances when the two shapes differ.
+    let checkShapes (indices: int[,]) (distances: float[,]) =
+        Validation.notNull "indices" indices
+        Validation.notNull "distances" distances
+        let rows, k = Array2D.length1 indices, Array2D.length2 indices
+        if Array2D.length1 distances <> rows || Array2D.length2 distances <> k then
+            Validation.fail
+                "distances"
+                $"distances has shape [{Array2D.length1 distances},{Array2D.length2 distances}] but indices has shape [{rows},{k}]; they must match."
+
 /// <summary>
 /// An exact k-nearest-neighbour graph of N items: for each item its k neighbours (itself excluded) in increasing
 /// order of distance, ties broken by the smaller index.
@@ -23,13 +35,8 @@ open DistEmbed.Core.DistanceKernels
 [<Sealed>]
 type NeighbourGraph(indices: int[,], distances: float[,]) =
     do
-        Validation.notNull "indices" indices
-        Validation.notNull "distances" distances
+        NeighbourArrays.checkShapes indices distances
         let n, k = Array2D.length1 indices, Array2D.length2 indices
-        if Array2D.length1 distances <> n || Array2D.length2 distances <> k then
-            Validation.fail
-                "distances"
-                $"distances has shape [{Array2D.length1 distances},{Array2D.length2 distances}] but indices has shape [{n},{k}]; they must match."
         for i in 0 .. n - 1 do
             for j in 0 .. k - 1 do
                 let v = indices.[i, j]
@@ -56,13 +63,8 @@ type NeighbourGraph(indices: int[,], distances: float[,]) =
 [<Sealed>]
 type NeighbourLists(indices: int[,], distances: float[,]) =
     do
-        Validation.notNull "indices" indices
-        Validation.notNull "distances" distances
+        NeighbourArrays.checkShapes indices distances
         let q, k = Array2D.length1 indices, Array2D.length2 indices
-        if Array2D.length1 distances <> q || Array2D.length2 distances <> k then
-            Validation.fail
-                "distances"
-                $"distances has shape [{Array2D.length1 distances},{Array2D.length2 distances}] but indices has shape [{q},{k}]; they must match."
         for i in 0 .. q - 1 do
             for j in 0 .. k - 1 do
                 if indices.[i, j] < 0 then
