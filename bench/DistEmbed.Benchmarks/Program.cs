@@ -46,7 +46,6 @@ public static class Program
             catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return 2; }
         }
         if (args.Length > 0 && args[0] == "stream") return Streaming.Run(args.Skip(1).ToArray());
-        if (args.Length > 0 && args[0] == "gemmcheck") return GemmCheck.Run();
         if (args.Length > 0 && args[0] == "retrieval") return RetrievalScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "index") return IndexBench.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());

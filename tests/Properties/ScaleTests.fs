@@ -211,26 +211,35 @@ type private FusedCase =
 let private fusedCase =
     gen {
         let! kind = Gen.choose (0, 4)
-        let! data = Gen.choose (0, 2)
+        let! data = Gen.choose (0, 3)
         // Tied and near-duplicate data use a power-of-two gallery, so that the gallery mean (the kernel's centre) and
         // every Gram value are exact: the ties of exact arithmetic are then ties of the kernel whatever the order of
         // the matrix product's sums (random data has no near-ties, so any n serves).
-        let! n = if data = 0 then Gen.choose (3, 28) else Gen.elements [ 4; 8; 16; 32 ]
+        let! n = if data = 0 || data = 3 then Gen.choose (3, 28) else Gen.elements [ 4; 8; 16; 32 ]
         let! classes = Gen.choose (1, 5)
         let! seed = Gen.choose (0, 100000)
         let! band = Gen.elements [ 0L; 1L; 7L; 40L; 1000L ]
-        let! float64 = Gen.elements [ false; true ]
+        // Clustered near-duplicates (data 3) in float64 only: there the distances across clusters are far apart at the
+        // rounding of the product while the Gram values inside a cluster are pure rounding noise (recomputed).
+        let! float64 = if data = 3 then Gen.constant true else Gen.elements [ false; true ]
         let! separate = Gen.elements [ false; true ]
         return { Kind = kind; Data = data; Count = n; Classes = classes; Seed = seed; Band = band; Float64 = float64; Separate = separate }
     }
 
-/// Values of the given shape: standard normal (data 0), integers 0..3 (data 1, exact ties), or integers 0..2 plus
+/// Values of the given shape: standard normal (data 0), integers 0..3 (data 1, exact ties), integers 0..2 plus
 /// 2^-k · {0, 1, 2} (data 2: near-duplicate points whose Gram values cancel and are recomputed from the differences),
 /// k = 1..3 in float32 and 1..8 in float64, so that the centred values, their squares and sums stay exact.
+/// Data 3: two far clusters (every coordinate near ±64) of points about 10⁻⁸ apart, where the Gram form cancels
+/// completely (its rounding, ~10⁻¹² here in float64, exceeds the squared distances) and the distances inside a cluster
+/// come from the recomputation from the differences.
 let private fusedValues (g: torch.Generator) (data: int) (dtype: torch.ScalarType) (shape: int64[]) =
     match data with
     | 0 -> torch.randn(shape, generator = g, dtype = torch.float64).to_type dtype
     | 1 -> torch.randint(0L, 4L, shape, generator = g, dtype = torch.int64).to_type dtype
+    | 3 ->
+        let side = Array.append [| shape.[0] |] (Array.create (shape.Length - 1) 1L)
+        let cluster = torch.randint(0L, 2L, side, generator = g, dtype = torch.int64).to_type(torch.float64).mul(sc 128.0).sub (sc 64.0)
+        cluster.add(torch.randn(shape, generator = g, dtype = torch.float64).mul (sc 1e-8)).to_type dtype
     | _ ->
         let top = if dtype = torch.float64 then 8L else 3L
         let k = 1 + int (torch.randint(0L, top, [| 1L |], generator = g, dtype = torch.int64).item<int64> ())
@@ -282,6 +291,31 @@ let private fusedCases =
                       let fused = StreamedRetrieval.evaluateWithin (distance, gallery, labels, ks, c.Band)
                       expectSame $"{distance.Name} generic vs in-memory" expected generic
                       expectSame $"{distance.Name} fused vs in-memory" expected fused))
+          testCase "the fused distances equal Pairwise bit for bit (one product of the same shape, the same finishing operations)" <| fun () ->
+              init ()
+              scoped (fun () ->
+                  for seed in [ 1; 2; 3 ] do
+                      for dtype in [ torch.float32; torch.float64 ] do
+                          let g = new torch.Generator(uint64 seed)
+                          let randn (shape: int64[]) = torch.randn(shape, generator = g, dtype = torch.float64).to_type dtype
+                          let theta = torch.randn([| 5L; 6L |], generator = g, dtype = torch.float64)
+                          let points = randn [| 300L; 7L; 6L |]
+                          let struct (quantiles, _) = (randn [| 300L; 6L; 8L |]).sort (2L)
+                          // Vectors scaled by 2^70 take the Euclidean distance's power-of-two scale (s ≠ 1).
+                          let cases : (IEmbeddingBatch * IDistance) list =
+                              [ VectorBatch.FromTensor(randn [| 300L; 48L |]), Distances.Euclidean()
+                                VectorBatch.FromTensor((randn [| 300L; 48L |]).mul (sc (Math.Pow(2.0, 70.0)))), Distances.Euclidean()
+                                VectorBatch.FromTensor(randn [| 300L; 48L |]), Distances.SquaredEuclidean()
+                                QuantileBatch.FromTensor(quantiles, null), Distances.QuantileWasserstein()
+                                DistributionBatch.FromTensors(points, null), Distances.MarginalWasserstein()
+                                DistributionBatch.FromTensors(points, null), Distances.SlicedWasserstein(theta) ]
+                          for batch, distance in cases do
+                              let expected = distance.Pairwise(batch, batch)
+                              match StreamedRetrieval.fusedDistances (distance, batch, batch) with
+                              | Some fused ->
+                                  let differ = expected.ne(fused).sum().item<int64> ()
+                                  Expect.equal differ 0L $"{distance.Name} ({dtype}, seed {seed}): entries that differ from Pairwise"
+                              | None -> failtestf "%s has no Gram form" distance.Name)
           testCase "distances without a Gram form on these batches stay on the generic path" <| fun () ->
               init ()
               scoped (fun () ->

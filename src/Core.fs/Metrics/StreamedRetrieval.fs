@@ -437,14 +437,9 @@ module StreamedRetrieval =
         if f.Root then
             // The root is taken by the tensor library (see finishBandOf): finish every row, then rank.
             let all = Array.create rn true
-            let sw = Diagnostics.Stopwatch.StartNew()
             finishBandOf form f band g r0 xn yn all parallelism zero
-            let t1 = sw.Elapsed.TotalSeconds
             checkFiniteOf basePtr g r0 all parallelism infinity toFloat name
-            let t2 = sw.Elapsed.TotalSeconds
             rankMarked all
-            let t3 = sw.Elapsed.TotalSeconds
-            if not (isNull (Environment.GetEnvironmentVariable "FUSED_DEBUG")) then eprintfn "finish %.3f check %.3f rank %.3f" t1 (t2 - t1) (t3 - t2)
         else
             let deferred = Array.zeroCreate<bool> rn
             Parallel.For(0, rn, parallelism, Action<int>(fun a ->
