@@ -178,13 +178,16 @@ public static class Checkpoint
     /// <summary>The largest number of epochs a manifest may give.</summary>
     public const int MaxEpochs = 1_000_000;
 
-    /// <summary>JSON options of the manifest (camelCase, indented, named floating-point literals allowed, nulls in non-nullable members rejected).</summary>
+    /// <summary>JSON options of the manifest (camelCase, indented, named floating-point literals allowed, nulls in
+    /// non-nullable members rejected; the flat distance fields of earlier trainer options are read into their
+    /// <c>DistanceSettings</c>).</summary>
     public static JsonSerializerOptions Json { get; } = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         RespectNullableAnnotations = true,
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver { Modifiers = { Training.LegacyTrainerFields.Modify } },
     };
 
     /// <summary>

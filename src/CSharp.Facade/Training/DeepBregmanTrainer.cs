@@ -173,6 +173,19 @@ public static class DeepBregmanTrainer
         return run.Execute(progress, cancellationToken);
     }
 
+    /// <summary>Checks trainer options for <see cref="Train"/> without training: every check of
+    /// <see cref="MetricLearningOptions.Validate"/> but the distance, which must stay null (the model's divergence).</summary>
+    /// <param name="options">The options.</param>
+    /// <exception cref="ArgumentException">A distance name given, an unknown loss or miner, or a value out of range (the
+    /// parameter name is the field's: <c>Margin</c>, <c>LossSettings.CircleGamma</c>, …).</exception>
+    public static void Validate(MetricLearningOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Distance is not null)
+            throw new ArgumentException($"Distance = '{options.Distance}', but the deep Bregman trainer uses the model's divergence; leave Distance null.", nameof(options.Distance));
+        options.ValidateExceptDistancePresence();
+    }
+
     /// <summary>Resumes the run whose last checkpoint is in <paramref name="checkpointDirectory"/>: the model is rebuilt
     /// from the manifest, its weights and the optimiser state are restored, and the remaining epochs run.</summary>
     /// <param name="checkpointDirectory">A folder written by <see cref="Train"/>.</param>

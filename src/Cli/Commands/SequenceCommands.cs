@@ -27,8 +27,6 @@ public static class SequenceCommands
         var validData = new Option<string?>("--valid") { Description = "Validation sequences (held-out classes); default: 20% of the training classes held out." };
         var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => "tcn" };
         var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => "quantile" };
-        var loss = new Option<string>("--loss") { Description = CatalogHelp.Loss, DefaultValueFactory = _ => Catalog.DefaultLoss };
-        var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
         var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 10 };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per batch (classes × 4 per class).", DefaultValueFactory = _ => 32 };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-3 };
@@ -51,8 +49,6 @@ public static class SequenceCommands
         };
         var settings = DistanceSettings.Add(command, DistanceSetting.Sinkhorn | DistanceSetting.Projections,
             "Distance name (default: quantile-w2, marginal-w2 or euclidean by head; sliced distances draw fresh directions each step)");
-        command.Options.Add(loss);
-        command.Options.Add(miner);
         var lossSettings = LossSettingsOptions.Add(command);
         foreach (var o in new Option[] { epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json })
             command.Options.Add(o);
@@ -98,8 +94,6 @@ public static class SequenceCommands
                 var t = resumed.Trainer;
                 var mo = resumed.Model;
                 KeepsSetting(r, lr, t.LearningRate);
-                KeepsSetting(r, loss, t.Loss);
-                KeepsSetting(r, miner, t.Miner);
                 KeepsSetting(r, distance, t.Distance);
                 KeepsSetting(r, patience, t.Patience);
                 KeepsSetting(r, seed, (int)t.Seed);
@@ -149,7 +143,7 @@ public static class SequenceCommands
                 var d = settings.Bind(r);
                 var trainer = new TrainerOptions
                 {
-                    Distance = r.GetValue(distance), Loss = r.GetValue(loss)!, Miner = r.GetValue(miner)!, Epochs = r.GetValue(epochs),
+                    Distance = r.GetValue(distance), Epochs = r.GetValue(epochs),
                     ClassesPerBatch = Math.Min(b / 4, train.Classes.Length), ItemsPerClass = 4, LearningRate = r.GetValue(lr),
                     Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!, DistanceSettings = d,
                 };
@@ -342,7 +336,7 @@ public static class SequenceCommands
     {
         ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["DistanceSettings.Projections"] = "--projections",
         ["DistanceSettings.Epsilon"] = "--epsilon", ["DistanceSettings.SinkhornIterations"] = "--sinkhorn-iterations",
-        ["DistanceSettings.Tolerance"] = "--tolerance", ["DistanceSettings.EpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance", ["Loss"] = "--loss", ["Miner"] = "--miner",
+        ["DistanceSettings.Tolerance"] = "--tolerance", ["DistanceSettings.EpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance",
         ["ClassesPerBatch"] = "--batch-size", ["Encoder"] = "--encoder", ["Head"] = "--head", ["Hidden"] = "--hidden",
         ["Features"] = "--features", ["Quantiles"] = "--quantiles",
     };
@@ -374,22 +368,7 @@ public static class SequenceCommands
 
     /// <summary>Runs a validation and names the command-line option in the error, not the API field: the message's
     /// leading field name is replaced by the option, and one parameter suffix is kept.</summary>
-    private static void ValidateAsOptions(Action validate)
-    {
-        try
-        {
-            validate();
-        }
-        catch (ArgumentException e) when (e.ParamName is not null
-            && (TrainerOptionNames.TryGetValue(e.ParamName, out var option) || LossSettingsOptions.OptionNames.TryGetValue(e.ParamName, out option)))
-        {
-            var detail = OutputFiles.Bare(e);
-            detail = detail.StartsWith(e.ParamName + " ", StringComparison.Ordinal)
-                ? option + detail[e.ParamName.Length..]
-                : $"{option}: {detail}";
-            throw new ArgumentException(detail, option.TrimStart('-'), e);
-        }
-    }
+    private static void ValidateAsOptions(Action validate) => LossSettingsOptions.Validate(validate, TrainerOptionNames);
 
     private static string Format(object v) => v switch
     {

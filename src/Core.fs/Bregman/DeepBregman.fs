@@ -114,8 +114,8 @@ type DeepBregmanModel(inputDimension: int, options: DeepBregmanOptions, device: 
     let checkImages (images: torch.Tensor) =
         Validation.notNull "images" images
         if images.dim () <> 2L || images.shape.[0] = 0L || images.shape.[1] <> int64 inputDimension then
-            Validation.fail "images" $"images has shape {TensorChecks.shape images}; the model takes [N, {inputDimension}] with N ≥ 1."
-        TensorChecks.floating "images" images
+            Validation.fail "images" $"images has shape {Validation.shape images}; the model takes [N, {inputDimension}] with N ≥ 1."
+        Validation.floating "images" images
 
     /// <summary>The input dimension.</summary>
     member _.InputDimension = inputDimension
