@@ -122,6 +122,21 @@ public sealed class CliCommandLineTests : IDisposable
     }
 
     [Fact]
+    public void EveryDistanceOptionIsNamedDistanceWithMetricAsItsAlias()
+    {
+        var withDistance = Commands().Where(c => c.Command.Options.Any(o => o.Name == "--distance" || o.Aliases.Contains("--distance"))).ToArray();
+        foreach (var path in new[] { "distance", "compare", "train", "train sequence", "evaluate", "index build", "index export" })
+            Assert.Contains(withDistance, c => c.Path == path);
+        foreach (var (path, command) in withDistance)
+        {
+            var option = command.Options.Single(o => o.Name == "--distance" || o.Aliases.Contains("--distance"));
+            Assert.True(option.Name == "--distance", $"{path}: the distance option is named {option.Name}");
+            Assert.True(option.Aliases.SequenceEqual(["--metric"]), $"{path}: --distance has the aliases [{string.Join(", ", option.Aliases)}], not [--metric]");
+        }
+        Assert.DoesNotContain(Commands(), c => c.Command.Options.Any(o => o.Name == "--metric"));
+    }
+
+    [Fact]
     public void EveryDeviceOptionDefaultsToAuto()
     {
         var withDevice = Commands().Where(c => c.Command.Options.Any(o => o.Name == "--device")).ToArray();

@@ -137,9 +137,16 @@ public sealed class DeepBregmanManifest
 /// </remarks>
 public static class DeepBregmanTrainer
 {
-    /// <summary>The defaults of <c>distembed train bregman</c>: 3 epochs, P = 5 classes × M = 16 items, learning rate 1e-3;
-    /// every other setting is <see cref="MetricLearningOptions"/>'s default.</summary>
-    public static MetricLearningOptions DefaultOptions { get; } = new() { Epochs = 3, ClassesPerBatch = 5, ItemsPerClass = 16, LearningRate = 1e-3 };
+    /// <summary>The defaults of the deep Bregman trainer and <c>distembed train bregman</c>: those of the core's deep Bregman
+    /// options (3 epochs, P = 5 classes × M = 16 items, learning rate 1e-3, weight decay 1e-4, the triplet margin and the
+    /// default miner), read from there; every other setting is <see cref="MetricLearningOptions"/>'s default.</summary>
+    public static MetricLearningOptions DefaultOptions { get; } = FromCore(new DeepBregmanOptions());
+
+    private static MetricLearningOptions FromCore(DeepBregmanOptions d) => new()
+    {
+        Epochs = d.Epochs, ClassesPerBatch = d.ClassesPerBatch, ItemsPerClass = d.ItemsPerClass, LearningRate = d.LearningRate,
+        WeightDecay = d.WeightDecay, Margin = d.Margin, Miner = d.Miner, Seed = d.Seed,
+    };
 
     /// <summary>Trains <paramref name="model"/> from its current weights.</summary>
     /// <param name="model">The model (moved to the options' device).</param>

@@ -17,6 +17,9 @@ namespace DistEmbed.Cli.Commands;
 /// </summary>
 public static class SequenceCommands
 {
+    /// <summary>The items per class M of <c>train sequence</c>'s batches (the library's default; <c>--batch-size</c> = P × M).</summary>
+    private static readonly int ItemsPerClass = new TrainerOptions().ItemsPerClass;
+
     /// <summary>Builds <c>train sequence</c>, or (<paramref name="name"/> <c>train</c>) the <c>train</c> command itself,
     /// which runs the same sequence training and keeps <c>--task sequence</c> for older scripts.</summary>
     /// <param name="name">The command's name: <c>sequence</c> (the subcommand) or <c>train</c> (the parent, with <c>--task</c>).</param>
@@ -25,16 +28,19 @@ public static class SequenceCommands
     {
         var trainData = new Option<string>("--train") { Description = "Training sequences: a .csv/.parquet file, synthetic:<task>, mnist-rows or fashion-mnist-rows.", Required = true };
         var validData = new Option<string?>("--valid") { Description = "Validation sequences (held-out classes); default: 20% of the training classes held out." };
-        var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => "tcn" };
-        var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => "quantile" };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 10 };
-        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per batch (classes × 4 per class).", DefaultValueFactory = _ => 32 };
-        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-3 };
-        var hidden = new Option<int>("--hidden") { Description = "Encoder width.", DefaultValueFactory = _ => 32 };
-        var features = new Option<int>("--features") { Description = "Per-step features d.", DefaultValueFactory = _ => 8 };
-        var quantiles = new Option<int>("--quantiles") { Description = "Quantile levels Q.", DefaultValueFactory = _ => 16 };
-        var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs (0 = off).", DefaultValueFactory = _ => 0 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the weights, the sampler, the held-out classes and the sliced distances' directions.", DefaultValueFactory = _ => 0 };
+        // Every default is the library's (TrainerOptions, EmbedderOptions), read here, never written here.
+        var trainerDefaults = new TrainerOptions();
+        var modelDefaults = new EmbedderOptions();
+        var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => modelDefaults.Encoder };
+        var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => modelDefaults.Head };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => trainerDefaults.Epochs };
+        var batchSize = new Option<int>("--batch-size") { Description = $"Sequences per batch (classes × {ItemsPerClass} per class).", DefaultValueFactory = _ => trainerDefaults.ClassesPerBatch * ItemsPerClass };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate (linear warm-up, cosine decay).", DefaultValueFactory = _ => trainerDefaults.LearningRate };
+        var hidden = new Option<int>("--hidden") { Description = "Encoder width.", DefaultValueFactory = _ => modelDefaults.Hidden };
+        var features = new Option<int>("--features") { Description = "Per-step features d.", DefaultValueFactory = _ => modelDefaults.Features };
+        var quantiles = new Option<int>("--quantiles") { Description = "Quantile levels Q.", DefaultValueFactory = _ => modelDefaults.Quantiles };
+        var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs (0 = off).", DefaultValueFactory = _ => trainerDefaults.Patience };
+        var seed = new Option<int>("--seed") { Description = "Seed of the weights, the sampler, the held-out classes and the sliced distances' directions.", DefaultValueFactory = _ => (int)trainerDefaults.Seed };
         var device = DeviceOption.Create();
         var output = new Option<string>("--out") { Description = "Model / checkpoint directory.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same data and settings; --epochs may extend it)." };
@@ -120,15 +126,15 @@ public static class SequenceCommands
             {
                 var standardizer = StandardizerOf(resumed, outDir)!;
                 var (train, valid) = Prepare(raw, validSpec, standardizer, resumed.Trainer.Seed);
-                if (r.GetResult(batchSize) is { Implicit: false } && Math.Min(r.GetValue(batchSize) / 4, train.Classes.Length) != resumed.Trainer.ClassesPerBatch)
-                    throw KeptSetting("--batch-size", r.GetValue(batchSize).ToString(CultureInfo.InvariantCulture), (4 * resumed.Trainer.ClassesPerBatch).ToString(CultureInfo.InvariantCulture));
+                if (r.GetResult(batchSize) is { Implicit: false } && Math.Min(r.GetValue(batchSize) / ItemsPerClass, train.Classes.Length) != resumed.Trainer.ClassesPerBatch)
+                    throw KeptSetting("--batch-size", r.GetValue(batchSize).ToString(CultureInfo.InvariantCulture), (ItemsPerClass * resumed.Trainer.ClassesPerBatch).ToString(CultureInfo.InvariantCulture));
                 int? total = r.GetResult(epochs) is { Implicit: false } ? r.GetValue(epochs) : null;
                 (model, result) = WithProgress(asJson, total ?? resumed.Trainer.Epochs, p => SequenceTrainer.Resume(outDir, train, valid, p, default, total));
             }
             else
             {
                 var b = r.GetValue(batchSize);
-                if (b < 8 || b % 4 != 0) throw new ArgumentException($"--batch-size = {b}; it must be a multiple of 4 (classes × 4 sequences), at least 8.", "batch-size");
+                if (b < 2 * ItemsPerClass || b % ItemsPerClass != 0) throw new ArgumentException($"--batch-size = {b}; it must be a multiple of {ItemsPerClass} (classes × {ItemsPerClass} sequences), at least {2 * ItemsPerClass}.", "batch-size");
                 var seedValue = r.GetValue(seed);
                 if (raw.Classes.Length < 2)
                     throw new ArgumentException($"--train {r.GetValue(trainData)} has {raw.Classes.Length} class; metric learning needs at least 2.", "train");
@@ -144,7 +150,7 @@ public static class SequenceCommands
                 var trainer = new TrainerOptions
                 {
                     Distance = r.GetValue(distance), Epochs = r.GetValue(epochs),
-                    ClassesPerBatch = Math.Min(b / 4, train.Classes.Length), ItemsPerClass = 4, LearningRate = r.GetValue(lr),
+                    ClassesPerBatch = Math.Min(b / ItemsPerClass, train.Classes.Length), ItemsPerClass = ItemsPerClass, LearningRate = r.GetValue(lr),
                     Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!, DistanceSettings = d,
                 };
                 trainer = lossSettings.Bind(r, trainer);

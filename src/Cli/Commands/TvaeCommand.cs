@@ -21,13 +21,14 @@ public static class TvaeCommand
     public static Command Create(bool alias = false)
     {
         var data = new Option<string>("--data") { Description = "mnist, fashion-mnist or idx:DIR.", Required = true };
-        var variant = new Option<string>("--variant") { Description = "tvae, vae or wtvae.", DefaultValueFactory = _ => "tvae" };
-        var architecture = new Option<string>("--architecture") { Description = "mlp (the paper's) or conv.", DefaultValueFactory = _ => "mlp" };
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 10 };
-        var triplets = new Option<int>("--triplets-per-epoch") { Description = "Random triplets per epoch.", DefaultValueFactory = _ => 60_000 };
-        var seed = new Option<int>("--seed") { Description = "Seed of weights, triplets and noise.", DefaultValueFactory = _ => 0 };
-        var evalTriplets = new Option<int>("--eval-triplets") { Description = "Test triplets (seeded, the same for every variant).", DefaultValueFactory = _ => 10_000 };
-        var retrieval = new Option<int>("--retrieval-items") { Description = "Test images in the P@1 / MAP@R evaluation.", DefaultValueFactory = _ => 10_000 };
+        var defaults = new TvaeOptions(); // every default is the library's, read here, never written here
+        var variant = new Option<string>("--variant") { Description = "tvae, vae or wtvae.", DefaultValueFactory = _ => defaults.Variant.ToString().ToLowerInvariant() };
+        var architecture = new Option<string>("--architecture") { Description = "mlp (the paper's) or conv.", DefaultValueFactory = _ => defaults.Architecture.ToString().ToLowerInvariant() };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => defaults.Epochs };
+        var triplets = new Option<int>("--triplets-per-epoch") { Description = "Random triplets per epoch.", DefaultValueFactory = _ => defaults.TripletsPerEpoch };
+        var seed = new Option<int>("--seed") { Description = "Seed of weights, triplets and noise.", DefaultValueFactory = _ => defaults.Seed };
+        var evalTriplets = new Option<int>("--eval-triplets") { Description = "Test triplets (seeded, the same for every variant).", DefaultValueFactory = _ => Tvae.DefaultEvaluationTriplets };
+        var retrieval = new Option<int>("--retrieval-items") { Description = "Test images in the P@1 / MAP@R evaluation.", DefaultValueFactory = _ => Tvae.DefaultRetrievalItems };
         var device = DeviceOption.Create();
         var output = new Option<string>("--out") { Description = "Output folder: checkpoint/, metrics.json, reconstructions.png, latent_pca.png.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics and paths (progress goes to stderr)." };
