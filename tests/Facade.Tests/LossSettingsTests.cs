@@ -387,7 +387,7 @@ public sealed class LossSettingsTests
                 manifest.Trainer.LossSettings.ContrastiveNegativeMargin));
             Assert.True(File.Exists(Path.Combine(dir, "xbm", "loss.dat")), "the memory of the xbm loss is not in the checkpoint");
             string[] resume = ["train", "bregman", "--data", "idx:" + data, "--train-per-class", "0", "--test-per-class", "0", "--device", "cpu",
-                "--out", Path.Combine(dir, "xbm"), "--resume", "--epochs", "2", "--loss", "xbm", "--json"];
+                "--out", Path.Combine(dir, "xbm"), "--resume", "--generator", "euclidean", "--epochs", "2", "--loss", "xbm", "--json"];
             (code, _, stderr) = CliRunner.Run([.. resume, "--memory-size", "8"]);
             Assert.Equal(1, code);
             Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
