@@ -174,7 +174,7 @@ public static class Checkpoint
     /// <summary>The largest number of model parameters a manifest may describe (2^28, 1 GiB of float32).</summary>
     public const long MaxParameters = 1L << 28;
     /// <summary>The largest number of sliced-W2 projections a manifest may give.</summary>
-    public const int MaxProjections = 1 << 16;
+    public const int MaxProjections = DistanceSettings.MaxProjections;
     /// <summary>The largest number of epochs a manifest may give.</summary>
     public const int MaxEpochs = 1_000_000;
 

@@ -69,11 +69,6 @@ public static class SequenceCommands
             command.Options.Add(task);
         }
         var distance = settings.Name;
-        var projections = settings.Option<int>(DistanceSetting.Projections);
-        var epsilon = settings.Option<double>(DistanceSetting.Epsilon);
-        var sinkhornIterations = settings.Option<int>(DistanceSetting.SinkhornIterations);
-        var tolerance = settings.Option<double>(DistanceSetting.Tolerance);
-        var epsilonScaling = settings.Option<double>(DistanceSetting.EpsilonScaling);
         command.SetAction(r => CliErrors.Run(() =>
         {
             if (task is not null && r.GetValue(task) is var taskName and not "sequence")
@@ -100,14 +95,9 @@ public static class SequenceCommands
                 var t = resumed.Trainer;
                 var mo = resumed.Model;
                 KeepsSetting(r, lr, t.LearningRate);
-                KeepsSetting(r, distance, t.Distance);
                 KeepsSetting(r, patience, t.Patience);
                 KeepsSetting(r, seed, (int)t.Seed);
-                KeepsSetting(r, projections, t.DistanceSettings.Projections);
-                KeepsSetting(r, epsilon, t.DistanceSettings.Epsilon);
-                KeepsSetting(r, sinkhornIterations, t.DistanceSettings.SinkhornIterations);
-                KeepsSetting(r, tolerance, t.DistanceSettings.Tolerance);
-                KeepsSetting(r, epsilonScaling, t.DistanceSettings.EpsilonScaling);
+                settings.CheckKept(r, t.Distance, t.DistanceSettings, KeptSetting);
                 lossSettings.CheckKept(r, t, KeptSetting);
                 KeepsSetting(r, encoder, mo.Encoder);
                 KeepsSetting(r, head, mo.Head);
@@ -338,14 +328,13 @@ public static class SequenceCommands
     }
 
     /// <summary>The command-line option behind each checked <see cref="TrainerOptions"/> and <see cref="EmbedderOptions"/> field.</summary>
-    private static readonly Dictionary<string, string> TrainerOptionNames = new()
+    private static readonly Dictionary<string, string> TrainerOptionNames = new Dictionary<string, string>
     {
-        ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["DistanceSettings.Projections"] = "--projections",
-        ["DistanceSettings.Epsilon"] = "--epsilon", ["DistanceSettings.SinkhornIterations"] = "--sinkhorn-iterations",
-        ["DistanceSettings.Tolerance"] = "--tolerance", ["DistanceSettings.EpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance",
+        ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["Distance"] = "--distance",
         ["ClassesPerBatch"] = "--batch-size", ["Encoder"] = "--encoder", ["Head"] = "--head", ["Hidden"] = "--hidden",
         ["Features"] = "--features", ["Quantiles"] = "--quantiles",
-    };
+    }.Concat(DistanceSettings.OptionNames.Select(p => KeyValuePair.Create(nameof(TrainerOptions.DistanceSettings) + "." + p.Key, p.Value)))
+        .ToDictionary(p => p.Key, p => p.Value);
 
     /// <summary>On resume, an option given explicitly must equal the checkpoint's setting: a resumed run cannot honour another.</summary>
     private static void KeepsSetting<T>(ParseResult r, Option<T> option, T recorded)
