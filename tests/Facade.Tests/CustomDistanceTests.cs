@@ -1,0 +1,245 @@
+using DistEmbed.Evaluation;
+using DistEmbed.Verification;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace DistEmbed.Facade.Tests;
+
+/// <summary>
+/// A user's own distance written in facade terms only (<see cref="CustomDistance"/>, <see cref="Distance.Custom"/>):
+/// it passes the verification kit's laws, a broken one is caught with a clear message, bad definitions and inputs are
+/// rejected by name, and it evaluates embeddings exactly like the catalog distance it re-implements.
+/// </summary>
+public sealed class CustomDistanceTests
+{
+    private static VerificationOptions Few(int cases = 30) => new() { Cases = cases, MaxPoints = 8 };
+
+    /// <summary>The Chebyshev distance max_k |x_k − y_k| with a broadcast Pairwise.</summary>
+    private sealed class Chebyshev : CustomDistance
+    {
+        public override string Name => "chebyshev";
+        public override bool IsMetric => true;
+        public override Representation Accepts => Representation.Vectors;
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => (a.Values - b.Values).abs().amax([1]);
+        public override Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b) => (a.Values.unsqueeze(1) - b.Values.unsqueeze(0)).abs().amax([2]);
+    }
+
+    /// <summary>‖Σ_t w_t x_t − Σ_t w'_t y_t‖ between the weighted means of two distributions (a pseudo-metric), with
+    /// only Paired written: Pairwise is the default one.</summary>
+    private sealed class MeanEmbedding : CustomDistance
+    {
+        public override string Name => "mean-embedding";
+        public override bool IsMetric => true;
+        public override Representation Accepts => Representation.Distributions;
+        private static Tensor Mean(EmbeddingBatch x) => (x.Points * x.Weights.unsqueeze(2)).sum(1) / x.Weights.sum(1, keepdim: true);
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => (Mean(a) - Mean(b)).pow(2).sum(1).sqrt();
+    }
+
+    private static double MeanReference(DistributionSample x, DistributionSample y)
+    {
+        double[] Mean(DistributionSample s)
+        {
+            var w = s.NormalizedWeights();
+            return Enumerable.Range(0, s.Dimension).Select(k => Enumerable.Range(0, s.Count).Sum(t => w[t] * s[t, k])).ToArray();
+        }
+        var (mx, my) = (Mean(x), Mean(y));
+        return Math.Sqrt(mx.Zip(my, (p, q) => (p - q) * (p - q)).Sum());
+    }
+
+    [Fact]
+    public void UserDistancesPassTheirDeclaredLawsGradientsAndReference()
+    {
+        var o = Few();
+        Laws.Declared(new Chebyshev(), o);
+        Laws.TranslationInvariance(new Chebyshev(), o);
+        Laws.Gradients(new Chebyshev(), o);
+        Laws.AgreesWithReference(new Chebyshev(),
+            (VectorSample x, VectorSample y) => Enumerable.Range(0, x.Dimension).Max(k => Math.Abs(x[k] - y[k])), o);
+        // Distributions through the default Pairwise: padded multi-item batches, points and weights differentiated.
+        Laws.Declared(new MeanEmbedding(), o);
+        Laws.MeasureInvariances(new MeanEmbedding(), o);
+        Laws.Gradients(new MeanEmbedding(), Few(20));
+        Laws.AgreesWithReference(new MeanEmbedding(), MeanReference, o);
+    }
+
+    [Fact]
+    public void TheDefaultPairwiseComparesEveryPairAndKeepsTheGradient()
+    {
+        var l1 = Distance.Custom("l1", Representation.Vectors, (a, b) => (a.Values - b.Values).abs().sum(1), isMetric: true);
+        using var scope = NewDisposeScope();
+        var x = torch.tensor(new double[] { 0, 1, 2, 3, -1, 5 }).reshape(3, 2).requires_grad_(true);
+        var y = torch.tensor(new double[] { 1, 1, 0, -2, 4, 4, 7, 0 }).reshape(4, 2);
+        var d = l1.Pairwise(EmbeddingBatch.Vectors(x), EmbeddingBatch.Vectors(y));
+        Assert.Equal(new long[] { 3, 4 }, d.shape);
+        var (xs, ys) = (x.detach().data<double>().ToArray(), y.data<double>().ToArray());
+        for (var i = 0; i < 3; i++)
+            for (var j = 0; j < 4; j++)
+                Assert.Equal(Math.Abs(xs[2 * i] - ys[2 * j]) + Math.Abs(xs[2 * i + 1] - ys[2 * j + 1]), d[i, j].item<double>(), 12);
+        d.sum().backward();
+        // ∂/∂x_ik Σ_j |x_ik − y_jk| = Σ_j sign(x_ik − y_jk): for x_00 = 0 against 1, 0, 4, 7 that is −1 + 0 − 1 − 1 = −3.
+        Assert.Equal(-3.0, x.grad!.data<double>()[0], 12);
+        Laws.Declared(l1, Few());
+    }
+
+    [Fact]
+    public void ACustomDistanceThatBreaksTheTriangleInequalityIsCaught()
+    {
+        var claimed = Distance.Custom("sqeuclidean-claimed-metric", Representation.Vectors,
+            (a, b) => (a.Values - b.Values).pow(2).sum(1), isMetric: true);
+        var e = Assert.Throws<LawViolationException>(() => Laws.Declared(claimed, Few(100)));
+        Assert.Equal("triangle inequality", e.Law);
+        Assert.Equal("sqeuclidean-claimed-metric", e.Distance);
+        Assert.Contains("for distance 'sqeuclidean-claimed-metric'", e.Message);
+        var observed = e.Observed.Select(p => p.Value).ToArray();
+        Assert.True(observed[0] > observed[1] + observed[2] + e.Tolerance, e.Message);
+    }
+
+    [Fact]
+    public void AResultOfTheWrongShapeOrTypeFailsWithTheDistanceAndTheExpectedShape()
+    {
+        using var scope = NewDisposeScope();
+        using var a = EmbeddingBatch.Vectors(torch.randn(3, 2, dtype: ScalarType.Float64));
+        using var b = EmbeddingBatch.Vectors(torch.randn(3, 2, dtype: ScalarType.Float64));
+        using var c = EmbeddingBatch.Vectors(torch.randn(2, 2, dtype: ScalarType.Float64));
+
+        var column = Distance.Custom("column", Representation.Vectors, (x, y) => (x.Values - y.Values).abs().sum(1, keepdim: true));
+        var paired = Assert.Throws<InvalidOperationException>(() => column.Paired(a, b));
+        Assert.Equal("distance 'column': Paired returned a tensor of shape [3, 1]; it must have shape [B] = [3] (one value per pair a[i], b[i]).", paired.Message);
+        // The default Pairwise calls Paired on all pairs and says so.
+        var pairwise = Assert.Throws<InvalidOperationException>(() => column.Pairwise(a, c));
+        Assert.Contains("distance 'column': Paired returned a tensor of shape [6, 1]", pairwise.Message);
+        Assert.Contains("[B·B'] = [6]", pairwise.Message);
+        // The law checks report it as the case's failure, with the distance's own message.
+        var law = Assert.Throws<LawViolationException>(() => Laws.Declared(column, Few()));
+        Assert.IsType<InvalidOperationException>(law.InnerException);
+        Assert.Contains("it must have shape [B] = [1]", law.Message);
+        Assert.Equal(0, law.CasesPassed);
+
+        var transposed = Distance.Custom("transposed", Representation.Vectors, (x, y) => (x.Values - y.Values).abs().sum(1),
+            (x, y) => (x.Values.unsqueeze(1) - y.Values.unsqueeze(0)).abs().sum(2).t());
+        var t = Assert.Throws<InvalidOperationException>(() => transposed.Pairwise(a, c));
+        Assert.Equal("distance 'transposed': Pairwise returned a tensor of shape [2, 3]; it must have shape [B, B'] = [3, 2] (one value per a[i], b[j]).", t.Message);
+
+        var integer = Distance.Custom("rounded", Representation.Vectors, (x, y) => (x.Values - y.Values).abs().sum(1).to_type(ScalarType.Int64));
+        Assert.Contains("returned a tensor of dtype Int64; distances are floating point",
+            Assert.Throws<InvalidOperationException>(() => integer.Paired(a, b)).Message);
+        var nothing = Distance.Custom("nothing", Representation.Vectors, (x, y) => null!);
+        Assert.Equal("distance 'nothing': Paired returned null; it must return a tensor of shape [B] = [3] (one value per pair a[i], b[i]).",
+            Assert.Throws<InvalidOperationException>(() => nothing.Paired(a, b)).Message);
+    }
+
+    private sealed class Nameless : CustomDistance
+    {
+        public override string Name => " ";
+        public override Representation Accepts => Representation.Vectors;
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => (a.Values - b.Values).abs().sum(1);
+    }
+
+    private sealed class AsymmetricMetric : CustomDistance
+    {
+        public override string Name => "asymmetric-metric";
+        public override bool IsMetric => true;
+        public override bool IsSymmetric => false;
+        public override Representation Accepts => Representation.Vectors;
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => (a.Values - b.Values).abs().sum(1);
+    }
+
+    [Fact]
+    public void BadDefinitionsAndInputsAreRejectedByName()
+    {
+        Tensor L1(EmbeddingBatch a, EmbeddingBatch b) => (a.Values - b.Values).abs().sum(1);
+        Assert.Equal("name", Assert.Throws<ArgumentException>(() => Distance.Custom("", Representation.Vectors, L1)).ParamName);
+        Assert.Equal("paired", Assert.Throws<ArgumentNullException>(() => Distance.Custom("l1", Representation.Vectors, null!)).ParamName);
+        Assert.Equal("accepts", Assert.Throws<ArgumentException>(() => Distance.Custom("l1", (Representation)7, L1)).ParamName);
+        var metric = Assert.Throws<ArgumentException>(() => Distance.Custom("l1", Representation.Vectors, L1, isMetric: true, isSymmetric: false));
+        Assert.Equal("isSymmetric", metric.ParamName);
+        Assert.Contains("a metric is symmetric", metric.Message);
+        Assert.Contains("Nameless.Name is empty", Assert.Throws<ArgumentException>(() => new Nameless().ToDistance()).Message);
+        Assert.Contains("distance 'asymmetric-metric' claims IsMetric but not IsSymmetric",
+            Assert.Throws<ArgumentException>(() => Laws.Declared(new AsymmetricMetric())).Message);
+        Assert.Throws<ArgumentNullException>(() => Laws.Declared((CustomDistance)null!));
+
+        var l1 = Distance.Custom("l1", Representation.Vectors, L1, isMetric: true);
+        using var scope = NewDisposeScope();
+        using var v3 = EmbeddingBatch.Vectors(torch.zeros(3, 2, dtype: ScalarType.Float64));
+        using var v2 = EmbeddingBatch.Vectors(torch.zeros(2, 2, dtype: ScalarType.Float64));
+        using var wide = EmbeddingBatch.Vectors(torch.zeros(3, 5, dtype: ScalarType.Float64));
+        using var p = EmbeddingBatch.Distributions(torch.zeros(3, 4, 2, dtype: ScalarType.Float64));
+        var rep = Assert.Throws<ArgumentException>(() => l1.Paired(p, v3));
+        Assert.Equal("a", rep.ParamName);
+        Assert.Contains("distance 'l1' accepts vectors", rep.Message);
+        Assert.Equal("b", Assert.Throws<ArgumentException>(() => l1.Pairwise(v3, p)).ParamName);
+        var count = Assert.Throws<ArgumentException>(() => l1.Paired(v3, v2));
+        Assert.Equal("b", count.ParamName);
+        Assert.Contains("b has 2 embeddings but a has 3", count.Message);
+        var dimension = Assert.Throws<ArgumentException>(() => l1.Pairwise(v3, wide));
+        Assert.Equal("b", dimension.ParamName);
+        Assert.Contains("b has dimension 5 but a has 2", dimension.Message);
+    }
+
+    [Fact]
+    public void ACustomDistanceIsOneDistanceWithItsDeclaredProperties()
+    {
+        var chebyshev = new Chebyshev();
+        Distance first = chebyshev;
+        Distance again = chebyshev;
+        Assert.Same(first, again);
+        Assert.Same(first, chebyshev.ToDistance());
+        Assert.Equal("chebyshev", first.Name);
+        Assert.True(first.IsMetric);
+        Assert.True(first.IsSymmetric);
+        Assert.Equal(Representation.Vectors, first.Accepts);
+        Assert.False(first.HasRandomDirections);
+        Assert.Null(first.SinkhornConvergence);
+        Assert.Contains("has no random directions", Assert.Throws<InvalidOperationException>(() => first.WithFreshDirections(1)).Message);
+        var divergence = DelegateDistance.ForVectors("half-l1", (x, y) => 0.5 * Enumerable.Range(0, x.Dimension).Sum(k => Math.Abs(x[k] - y[k])), isSymmetric: false);
+        Distance d = divergence;
+        Assert.False(d.IsMetric);
+        Assert.False(d.IsSymmetric);
+    }
+
+    /// <summary>Three noisy classes in 3-D (30 items): well inside (0, 1) for every retrieval metric.</summary>
+    private static (EmbeddingBatch Batch, long[] Labels) Blobs()
+    {
+        var rng = new Random(4);
+        var values = new double[30 * 3];
+        var labels = new long[30];
+        for (var i = 0; i < 30; i++)
+        {
+            labels[i] = i % 3;
+            for (var k = 0; k < 3; k++) values[i * 3 + k] = (k == labels[i] ? 1.0 : 0.0) + 1.2 * (rng.NextDouble() - 0.5);
+        }
+        return (EmbeddingBatch.Vectors(torch.tensor(values).reshape(30, 3)), labels);
+    }
+
+    [Fact]
+    public void ACustomDistanceEvaluatesEmbeddingsLikeTheCatalogDistanceItReimplements()
+    {
+        // A user's Euclidean distance (Paired only; Pairwise by default) against the catalog's, on the same embeddings.
+        var mine = Distance.Custom("my-euclidean", Representation.Vectors, (a, b) => (a.Values - b.Values).pow(2).sum(1).sqrt(), isMetric: true);
+        var (batch, labels) = Blobs();
+        using (batch)
+        {
+            var ours = EmbeddingEvaluation.Evaluate(batch, labels, mine);
+            var catalog = EmbeddingEvaluation.Evaluate(batch, labels, Distance.Create("euclidean"));
+            Assert.Equal("my-euclidean", ours.Distance);
+            Assert.InRange(ours.MapAtR, 0.2, 0.95);
+            Assert.Equal(catalog.PrecisionAt1, ours.PrecisionAt1, 12);
+            Assert.Equal(catalog.RPrecision, ours.RPrecision, 12);
+            Assert.Equal(catalog.MapAtR, ours.MapAtR, 12);
+            Assert.Equal(catalog.MeanAveragePrecision, ours.MeanAveragePrecision, 12);
+            Assert.Equal(catalog.MeanReciprocalRank, ours.MeanReciprocalRank, 12);
+            Assert.Equal(catalog.RocAuc, ours.RocAuc, 12);
+            Assert.Equal(catalog.EqualErrorRate, ours.EqualErrorRate, 12);
+            // The streamed path (bands of query rows selected from the batch) agrees too.
+            var streamed = EmbeddingEvaluation.EvaluateRetrieval(batch, labels, mine, new EvaluationOptions { BandElements = 64 });
+            Assert.Equal(catalog.MapAtR, streamed.MapAtR, 12);
+            Assert.Equal(catalog.PrecisionAt1, streamed.PrecisionAt1, 12);
+            // A Chebyshev distance ranks differently from the Euclidean one, and the report says whose it is.
+            var chebyshev = EmbeddingEvaluation.Evaluate(batch, labels, new Chebyshev());
+            Assert.Equal("chebyshev", chebyshev.Distance);
+            Assert.InRange(chebyshev.MapAtR, 0.0, 1.0);
+        }
+    }
+}
