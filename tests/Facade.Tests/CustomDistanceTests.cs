@@ -242,4 +242,31 @@ public sealed class CustomDistanceTests
             Assert.InRange(chebyshev.MapAtR, 0.0, 1.0);
         }
     }
+
+    [Fact]
+    public void ArrayDistancesTakeACatalogOrACustomDistance()
+    {
+        var rng = new Random(9);
+        float R() => (float)(4 * rng.NextDouble() - 2);
+        var a = new float[3, 2];
+        var b = new float[4, 2];
+        for (var i = 0; i < 3; i++) for (var k = 0; k < 2; k++) a[i, k] = R();
+        for (var j = 0; j < 4; j++) for (var k = 0; k < 2; k++) b[j, k] = R();
+        var chebyshev = ArrayDistances.Pairwise(a, b, new Chebyshev());
+        for (var i = 0; i < 3; i++)
+            for (var j = 0; j < 4; j++)
+                Assert.Equal(Math.Max(Math.Abs((double)a[i, 0] - b[j, 0]), Math.Abs((double)a[i, 1] - b[j, 1])), chebyshev[i, j], 12);
+        Assert.Equal(ArrayDistances.Pairwise(a, b, "euclidean"), ArrayDistances.Pairwise(a, b, Distance.Create("euclidean")));
+
+        // Distributions with a mask: the weighted-mean distance sees only the unmasked points.
+        var p = new float[2, 3, 1] { { { 0 }, { 2 }, { 100 } }, { { 1 }, { 1 }, { 1 } } };
+        var q = new float[2, 2, 1] { { { 4 }, { 6 } }, { { -1 }, { 3 } } };
+        var pMask = new float[2, 3] { { 1, 1, 0 }, { 1, 1, 1 } };
+        var pairwise = ArrayDistances.Pairwise(p, q, new MeanEmbedding(), pMask);
+        Assert.Equal(new double[,] { { 4, 0 }, { 4, 0 } }, pairwise);
+        Assert.Equal(new double[] { 4, 0 }, ArrayDistances.Paired(p, q, new MeanEmbedding(), pMask));
+        var wrong = Assert.Throws<ArgumentException>(() => ArrayDistances.Pairwise(p, q, new Chebyshev()));
+        Assert.Equal("a", wrong.ParamName);
+        Assert.Contains("distance 'chebyshev' accepts vectors", wrong.Message);
+    }
 }
