@@ -1,4 +1,5 @@
 using DistEmbed.Evaluation;
+using DistEmbed.Training;
 using DistEmbed.Verification;
 using TorchSharp;
 using Xunit;
@@ -268,5 +269,26 @@ public sealed class CustomDistanceTests
         var wrong = Assert.Throws<ArgumentException>(() => ArrayDistances.Pairwise(p, q, new Chebyshev()));
         Assert.Equal("a", wrong.ParamName);
         Assert.Contains("distance 'chebyshev' accepts vectors", wrong.Message);
+    }
+
+    /// <summary>A module without parameters: the first two input coordinates as the embedding.</summary>
+    private sealed class FirstTwo() : nn.Module<Tensor, EmbeddingBatch>(nameof(FirstTwo))
+    {
+        public override EmbeddingBatch forward(Tensor x) => EmbeddingBatch.Vectors(x.narrow(1, 0, 2));
+    }
+
+    [Fact]
+    public void TheTrainersDistanceMatrixTakesACustomDistanceBlockByBlock()
+    {
+        var values = new float[7, 3];
+        var rng = new Random(12);
+        for (var i = 0; i < 7; i++) for (var k = 0; k < 3; k++) values[i, k] = (float)(2 * rng.NextDouble() - 1);
+        using var data = LabelledData.FromArrays(values, [0, 1, 0, 1, 2, 2, 0]);
+        using var model = new FirstTwo();
+        var (d, labels) = MetricLearningTrainer.DistanceMatrix(model, data, new Chebyshev(), batchSize: 3);
+        Assert.Equal(new long[] { 0, 1, 0, 1, 2, 2, 0 }, labels);
+        for (var i = 0; i < 7; i++)
+            for (var j = 0; j < 7; j++)
+                Assert.Equal(Math.Max(Math.Abs((double)values[i, 0] - values[j, 0]), Math.Abs((double)values[i, 1] - values[j, 1])), d[i, j], 6);
     }
 }
