@@ -93,6 +93,8 @@ public abstract class CustomDistance
 
     /// <summary>Converts a custom distance to a <see cref="Distance"/> (<see cref="ToDistance"/>; null stays null).</summary>
     /// <param name="custom">The custom distance.</param>
+    /// <exception cref="ArgumentException">As for <see cref="ToDistance"/>: an empty name, an undefined representation,
+    /// or a metric that is not symmetric.</exception>
     public static implicit operator Distance(CustomDistance custom) => custom?.ToDistance()!;
 
     /// <inheritdoc/>
