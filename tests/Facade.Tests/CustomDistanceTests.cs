@@ -1,4 +1,6 @@
 using DistEmbed.Evaluation;
+using DistEmbed.Facade.Tests.DocExamples;
+using DistEmbed.Sequences;
 using DistEmbed.Training;
 using DistEmbed.Verification;
 using TorchSharp;
@@ -290,5 +292,124 @@ public sealed class CustomDistanceTests
         for (var i = 0; i < 7; i++)
             for (var j = 0; j < 7; j++)
                 Assert.Equal(Math.Max(Math.Abs((double)values[i, 0] - values[j, 0]), Math.Abs((double)values[i, 1] - values[j, 1])), d[i, j], 6);
+    }
+
+    /// <summary>A linear encoder 16 → 3 (vectors) whose weights come from a seeded stream.</summary>
+    private sealed class LinearEncoder : nn.Module<Tensor, EmbeddingBatch>
+    {
+        private readonly TorchSharp.Modules.Linear layer = nn.Linear(16, 3);
+
+        public LinearEncoder(int seed) : base(nameof(LinearEncoder))
+        {
+            RegisterComponents();
+            var random = new Random(seed);
+            using var _ = torch.no_grad();
+            foreach (var (_, p) in named_parameters())
+            {
+                var values = Enumerable.Range(0, (int)p.numel()).Select(_ => (float)((2 * random.NextDouble() - 1) * 0.25)).ToArray();
+                using var t = torch.tensor(values).reshape(p.shape);
+                p.copy_(t);
+            }
+        }
+
+        public override EmbeddingBatch forward(Tensor x) => EmbeddingBatch.Vectors(layer.forward(x));
+    }
+
+    /// <summary>The user's squared Euclidean distance (Paired only: Pairwise by default), named apart from the catalog's.</summary>
+    private static Distance MySquaredEuclidean() =>
+        Distance.Custom("my-sqeuclidean", Representation.Vectors, (a, b) => (a.Values - b.Values).pow(2).sum(1));
+
+    private static MetricLearningOptions TrainerOptions(int epochs) => new()
+    {
+        Epochs = epochs, ClassesPerBatch = 4, ItemsPerClass = 3, LearningRate = 2e-2, Seed = 23, Margin = 0.5, CheckpointEverySteps = 0,
+    };
+
+    private sealed class SyncProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => action(value);
+    }
+
+    private static string TempDir() => Path.Combine(Path.GetTempPath(), "distembed-custom-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public void TrainingUnderACustomDistanceFollowsTheCatalogDistanceItReimplements()
+    {
+        using var train = OwnEncoderGuideExamples.Clusters(8, 12, 1);
+        using var valid = OwnEncoderGuideExamples.Clusters(4, 10, 2, labelOffset: 100);
+        using var ours = new LinearEncoder(5);
+        using var theirs = new LinearEncoder(5);
+        var mine = MySquaredEuclidean();
+        var a = MetricLearningTrainer.Train(ours, mine, train, valid, TrainerOptions(3));
+        var b = MetricLearningTrainer.Train(theirs, train, valid, TrainerOptions(3) with { Distance = "sqeuclidean" });
+        Assert.Equal(3, a.History.Count);
+        Assert.True(a.History[^1].TrainLoss < a.History[0].TrainLoss, $"loss {a.History[0].TrainLoss} → {a.History[^1].TrainLoss}");
+        for (var e = 0; e < 3; e++)
+        {
+            Assert.Equal(b.History[e].TrainLoss, a.History[e].TrainLoss, 1e-5 * Math.Max(1, b.History[e].TrainLoss));
+            Assert.Equal(b.History[e].ValidMapAtR!.Value, a.History[e].ValidMapAtR!.Value, 1e-6);
+        }
+        // The trained model is scored under the user's distance like any other.
+        var (d, y) = MetricLearningTrainer.DistanceMatrix(ours, valid, mine);
+        Assert.Equal(a.BestMapAtR!.Value, Core.RetrievalMetrics.Evaluate(d, y, y, true, [1]).MapAtR, 9);
+    }
+
+    [Fact]
+    public void ARunUnderACustomDistanceCheckpointsAndResumesOnlyWithThatDistance()
+    {
+        using var train = OwnEncoderGuideExamples.Clusters(8, 12, 3);
+        var dir = TempDir();
+        try
+        {
+            var options = TrainerOptions(3) with { CheckpointEverySteps = 2 };
+            using var straight = new LinearEncoder(8);
+            var full = MetricLearningTrainer.Train(straight, MySquaredEuclidean(), train, null, options);
+
+            // The same run, cancelled in its second epoch: the last checkpoint stays.
+            using var first = new LinearEncoder(8);
+            using var cts = new CancellationTokenSource();
+            var progress = new SyncProgress(p => { if (p.Epoch == 2 && p.Step == 3 && p.EpochResult is null) cts.Cancel(); });
+            Assert.Throws<OperationCanceledException>(() =>
+                MetricLearningTrainer.Train(first, MySquaredEuclidean(), train, null, options, dir, progress, cts.Token));
+            var manifest = MetricLearningTrainer.ReadManifest(dir);
+            Assert.Equal(1, manifest.State.Epoch);
+            Assert.Equal("my-sqeuclidean", manifest.Distance);
+            Assert.Null(manifest.Trainer.Distance);
+
+            using var again = new LinearEncoder(99);
+            var plain = Assert.Throws<ArgumentException>(() => MetricLearningTrainer.Resume(again, dir, train, null));
+            Assert.Equal("checkpointDirectory", plain.ParamName);
+            Assert.Contains("your own distance 'my-sqeuclidean'", plain.Message);
+            var other = Distance.Custom("my-l1", Representation.Vectors, (x, z) => (x.Values - z.Values).abs().sum(1));
+            var wrong = Assert.Throws<ArgumentException>(() => MetricLearningTrainer.Resume(again, other, dir, train, null));
+            Assert.Equal("distance", wrong.ParamName);
+            Assert.Contains("differs from the checkpoint's distance 'my-sqeuclidean'", wrong.Message);
+
+            var resumed = MetricLearningTrainer.Resume(again, MySquaredEuclidean(), dir, train, null);
+            Assert.Equal(3, resumed.History.Count);
+            // On the CPU a resumed run ends bit-identically to the uninterrupted one.
+            Assert.Equal(full.History.Select(h => h.TrainLoss), resumed.History.Select(h => h.TrainLoss));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void TheCustomDistanceTrainerRefusesCatalogDistancesAndNames()
+    {
+        using var train = OwnEncoderGuideExamples.Clusters(6, 9, 3);
+        using var model = new LinearEncoder(1);
+        var catalog = Assert.Throws<ArgumentException>(() => MetricLearningTrainer.Train(model, Distance.Create("euclidean"), train, null, TrainerOptions(1)));
+        Assert.Equal("distance", catalog.ParamName);
+        Assert.Contains("naming it in options.Distance", catalog.Message);
+        var named = Distance.Custom("Euclidean", Representation.Vectors, (a, b) => (a.Values - b.Values).pow(2).sum(1).sqrt());
+        var clash = Assert.Throws<ArgumentException>(() => MetricLearningTrainer.Train(model, named, train, null, TrainerOptions(1)));
+        Assert.Equal("distance", clash.ParamName);
+        Assert.Contains("a name of the catalog", clash.Message);
+        var both = Assert.Throws<ArgumentException>(() =>
+            MetricLearningTrainer.Train(model, MySquaredEuclidean(), train, null, TrainerOptions(1) with { Distance = "sqeuclidean" }));
+        Assert.Equal("options", both.ParamName);
+        Assert.Contains("leave options.Distance null", both.Message);
     }
 }
