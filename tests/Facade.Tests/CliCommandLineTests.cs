@@ -140,7 +140,9 @@ public sealed class CliCommandLineTests : IDisposable
     public void EveryDeviceOptionDefaultsToAuto()
     {
         var withDevice = Commands().Where(c => c.Command.Options.Any(o => o.Name == "--device")).ToArray();
-        Assert.Contains(withDevice, c => c.Path == "demo");
+        // Every command that runs a model or computes distances with TorchSharp takes --device.
+        foreach (var path in new[] { "distance", "showcase", "compare", "demo", "train", "train sequence", "train bregman", "train tvae", "embed", "evaluate" })
+            Assert.Contains(withDevice, c => c.Path == path);
         foreach (var (path, _) in withDevice)
             Assert.Equal("auto", Program.CreateRoot().Parse(path.Split(' ')).GetValue<string>("--device"));
         Assert.Equal("auto", new DemoSettings().Device);

@@ -13,7 +13,10 @@ public sealed record EvaluationOptions
     /// <summary>The distance's settings (seed of sliced directions, Sinkhorn ε, …); null for the catalog's defaults.</summary>
     public DistanceSettings? DistanceSettings { get; init; }
 
-    /// <summary>The k of each recall@k; null (the default) means 1, 5 and 10, keeping those ≤ N − 1. Given values must lie in [1, N − 1].</summary>
+    /// <summary>The k of recall@k when <see cref="RecallAtK"/> is null: 1, 5 and 10 (those ≤ N − 1 are kept).</summary>
+    public static IReadOnlyList<int> DefaultRecallAtK { get; } = [1, 5, 10];
+
+    /// <summary>The k of each recall@k; null (the default) means <see cref="DefaultRecallAtK"/>, keeping those ≤ N − 1. Given values must lie in [1, N − 1].</summary>
     public int[]? RecallAtK { get; init; }
 
     /// <summary>k-means restarts of the NMI (≥ 1). Default 10.</summary>
@@ -375,7 +378,7 @@ public static class EmbeddingEvaluation
 
     private static int[] Ks(int[]? given, int candidates)
     {
-        if (given is null) return new[] { 1, 5, 10 }.Where(k => k <= candidates).ToArray();
+        if (given is null) return EvaluationOptions.DefaultRecallAtK.Where(k => k <= candidates).ToArray();
         foreach (var k in given)
             if (k < 1 || k > candidates)
                 throw new ArgumentException($"options.RecallAtK holds k = {k}; each k must lie in [1, N − 1] = [1, {candidates}].", "options");

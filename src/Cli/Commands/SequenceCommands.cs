@@ -186,10 +186,11 @@ public static class SequenceCommands
         var data = new Option<string>("--data") { Description = "Sequences to embed (same forms as --train).", Required = true };
         var output = new Option<string>("--out") { Description = "Embeddings .npy: [N,d] vectors, [N,T,d] distributions (+ .mask.npy) or [N,d,Q] quantiles (+ .levels.npy); .labels.npy and .ids.txt alongside.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the shape and the paths written." };
-        var command = new Command("embed", "Embeds sequences with a trained model.") { modelDir, data, output, json };
+        var device = DeviceOption.Create();
+        var command = new Command("embed", "Embeds sequences with a trained model.") { modelDir, data, output, device, json };
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var written = EmbedToFiles(r.GetValue(modelDir)!, r.GetValue(data)!, r.GetValue(output)!, out var shape);
+            var written = EmbedToFiles(r.GetValue(modelDir)!, r.GetValue(data)!, r.GetValue(output)!, out var shape, r.GetValue(device)!);
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["shape"] = shape, ["files"] = written }));
             else
@@ -211,6 +212,7 @@ public static class SequenceCommands
         var labels = new Option<string?>("--labels") { Description = "[N] int32 or int64 labels (.npy) of --embeddings." };
         var mask = new Option<string?>("--mask") { Description = "[N,T] mask (.npy) of distribution --embeddings: 0 marks padding." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics." };
+        var device = DeviceOption.Create();
         var command = new Command("evaluate",
             "Retrieval, verification and clustering metrics — precision@1, R-precision, MAP@R, recall@k, MRR, ROC AUC, EER (and NMI and AMI for vectors) — of a trained model, or of embeddings you bring with --embeddings and --labels.")
         {
@@ -218,6 +220,7 @@ public static class SequenceCommands
         };
         var settings = DistanceSettings.Add(command, DistanceSetting.All,
             "Distance and its settings for --embeddings (default euclidean for [N,d], marginal-w2 for [N,T,d]; name a quantiles distance for [N,d,Q])");
+        command.Options.Add(device);
         command.Options.Add(json);
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -229,7 +232,7 @@ public static class SequenceCommands
                     throw new ArgumentException("--embeddings evaluates embeddings you bring; leave out --model, --query and --gallery.", "embeddings");
                 if (embeddingsPath is null) throw new ArgumentException("--labels needs --embeddings (the .npy file the labels belong to).", "embeddings");
                 var labelsPath = r.GetValue(labels) ?? throw new ArgumentException("--embeddings needs --labels: an [N] int32 or int64 .npy file.", "labels");
-                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), settings.DistanceName(r), settings.Bind(r));
+                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), settings.DistanceName(r), settings.Bind(r, NativeRuntime.ResolveDevice(r.GetValue(device)!)), r.GetValue(device)!);
             }
             else
             {
@@ -239,7 +242,7 @@ public static class SequenceCommands
                 if (r.GetValue(mask) is not null || given.Count > 0)
                     throw new ArgumentException(
                         $"{string.Join(", ", (r.GetValue(mask) is null ? given : given.Prepend("--mask")))} go with --embeddings; a model evaluates with the distance and settings it was trained with.", "model");
-                metrics = EvaluateModel(model, queries, r.GetValue(gallery));
+                metrics = EvaluateModel(model, queries, r.GetValue(gallery), r.GetValue(device)!);
             }
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(metrics));
             else foreach (var (k, v) in metrics) Console.WriteLine($"{k,-16} {Format(v)}");
@@ -253,9 +256,11 @@ public static class SequenceCommands
     /// <param name="maskPath">[N,T] mask of distributions, or null.</param>
     /// <param name="distanceName">A catalog distance name, or null for the representation's default.</param>
     /// <param name="options">The distance's settings (seed, projections, Sinkhorn parameters, …), or null for the defaults.</param>
+    /// <param name="device">The device the distances are computed on: auto, cpu, cuda or cuda:N.</param>
     /// <returns>precision_at_1, r_precision, map_at_r, mean_average_precision, recall_at_k, mrr, auc, eer, nmi, ami, counts, distance.</returns>
     /// <exception cref="ArgumentException">Bad labels (names labels), a shape or count mismatch, non-finite values (names embeddings), an unknown distance or a setting out of range (names the option).</exception>
-    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, DistEmbed.DistanceSettings? options = null)
+    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, DistEmbed.DistanceSettings? options = null,
+        string device = DeviceOption.Default)
     {
         var labels = ReadLabels(labelsPath);
         var values = Npy.Read(embeddingsPath);
@@ -277,7 +282,7 @@ public static class SequenceCommands
         EmbeddingBatch batch;
         try
         {
-            batch = Embeddings.Load(embeddingsPath, maskPath, distance.Accepts);
+            batch = Embeddings.Load(embeddingsPath, maskPath, distance.Accepts, NativeRuntime.ResolveDevice(device));
         }
         catch (ArgumentException e)
         {
@@ -377,12 +382,15 @@ public static class SequenceCommands
     /// <param name="dataSpec">The data specification.</param>
     /// <param name="outPath">The .npy path of the embeddings.</param>
     /// <param name="shape">The embeddings' shape.</param>
+    /// <param name="device">The device the model runs on: auto, cpu, cuda or cuda:N (the files are the same).</param>
     /// <returns>The full paths written.</returns>
-    public static string[] EmbedToFiles(string modelDirectory, string dataSpec, string outPath, out long[] shape)
+    public static string[] EmbedToFiles(string modelDirectory, string dataSpec, string outPath, out long[] shape, string device = DeviceOption.Default)
     {
+        var on = NativeRuntime.ResolveDevice(device);
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
+        model.to(on);
         var data = Standardised(SequenceSources.Load(dataSpec), manifest, "data", modelDirectory);
-        using var e = model.EmbedAll(data);
+        using var e = model.EmbedAll(data, device: on);
         var stem = outPath.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? outPath[..^4] : outPath;
         var written = new List<string> { outPath };
         switch (e.Representation)
@@ -413,10 +421,13 @@ public static class SequenceCommands
     /// <param name="modelDirectory">The model directory.</param>
     /// <param name="querySpec">The queries.</param>
     /// <param name="gallerySpec">The gallery, or null for query = gallery (self excluded).</param>
+    /// <param name="device">The device the model runs on: auto, cpu, cuda or cuda:N.</param>
     /// <returns>precision_at_1, r_precision, map_at_r, recall_at_k, auc, eer and counts.</returns>
-    public static Dictionary<string, object> EvaluateModel(string modelDirectory, string querySpec, string? gallerySpec)
+    public static Dictionary<string, object> EvaluateModel(string modelDirectory, string querySpec, string? gallerySpec, string device = DeviceOption.Default)
     {
+        var on = NativeRuntime.ResolveDevice(device);
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
+        model.to(on);
         var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query", modelDirectory);
         if (queries.Classes.Length < 2)
             throw new ArgumentException(
@@ -429,14 +440,14 @@ public static class SequenceCommands
         var same = gallerySpec is null;
         if (same)
         {
-            (d, qy) = SequenceTrainer.DistanceMatrix(model, queries, distance);
+            (d, qy) = SequenceTrainer.DistanceMatrix(model, queries, distance, device: on);
             gy = qy;
         }
         else
         {
             var gallery = Standardised(SequenceSources.Load(gallerySpec!), manifest, "gallery", modelDirectory);
-            using var eq = model.EmbedAll(queries);
-            using var eg = model.EmbedAll(gallery);
+            using var eq = model.EmbedAll(queries, device: on);
+            using var eg = model.EmbedAll(gallery, device: on);
             using var _ = torch.no_grad();
             using var m = distance.Pairwise(eq, eg).to_type(torch.ScalarType.Float64);
             d = new double[queries.Count, gallery.Count];
@@ -446,7 +457,7 @@ public static class SequenceCommands
             gy = gallery.Labels.Select(l => (long)l).ToArray();
         }
         var candidates = same ? gy.Length - 1 : gy.Length;
-        var ks = new[] { 1, 5, 10 }.Where(k => k <= candidates).ToArray();
+        var ks = Evaluation.EvaluationOptions.DefaultRecallAtK.Where(k => k <= candidates).ToArray();
         var retrieval = RetrievalMetrics.Evaluate(d, qy, gy, same, ks);
         var verification = VerificationMetrics.EvaluateMatrix(d, qy, gy, same);
         return new Dictionary<string, object>
