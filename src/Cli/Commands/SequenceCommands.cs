@@ -434,42 +434,26 @@ public static class SequenceCommands
                 $"--query {querySpec} holds {queries.Classes.Length} class; retrieval metrics need at least 2 (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
                 "query");
         var distance = Distance.Create(manifest.Distance, manifest.Trainer.EffectiveDistanceSettings());
-        double[,] d;
-        long[] qy;
-        long[] gy;
-        var same = gallerySpec is null;
-        if (same)
-        {
-            (d, qy) = SequenceTrainer.DistanceMatrix(model, queries, distance, device: on);
-            gy = qy;
-        }
+        var qy = queries.Labels.Select(l => (long)l).ToArray();
+        using var eq = model.EmbedAll(queries, device: on);
+        Evaluation.EvaluationReport report;
+        if (gallerySpec is null) report = Evaluation.EmbeddingEvaluation.Evaluate(eq, qy, distance);   // leave-one-out
         else
         {
-            var gallery = Standardised(SequenceSources.Load(gallerySpec!), manifest, "gallery", modelDirectory);
-            using var eq = model.EmbedAll(queries, device: on);
+            var gallery = Standardised(SequenceSources.Load(gallerySpec), manifest, "gallery", modelDirectory);
             using var eg = model.EmbedAll(gallery, device: on);
-            using var _ = torch.no_grad();
-            using var m = distance.Pairwise(eq, eg).to_type(torch.ScalarType.Float64);
-            d = new double[queries.Count, gallery.Count];
-            var flat = m.data<double>().ToArray();
-            Buffer.BlockCopy(flat, 0, d, 0, flat.Length * sizeof(double));
-            qy = queries.Labels.Select(l => (long)l).ToArray();
-            gy = gallery.Labels.Select(l => (long)l).ToArray();
+            report = Evaluation.EmbeddingEvaluation.Evaluate(eq, qy, eg, gallery.Labels.Select(l => (long)l).ToArray(), distance);
         }
-        var candidates = same ? gy.Length - 1 : gy.Length;
-        var ks = Evaluation.EvaluationOptions.DefaultRecallAtK.Where(k => k <= candidates).ToArray();
-        var retrieval = RetrievalMetrics.Evaluate(d, qy, gy, same, ks);
-        var verification = VerificationMetrics.EvaluateMatrix(d, qy, gy, same);
         return new Dictionary<string, object>
         {
-            ["precision_at_1"] = retrieval.PrecisionAt1,
-            ["r_precision"] = retrieval.RPrecision,
-            ["map_at_r"] = retrieval.MapAtR,
-            ["recall_at_k"] = ks.Select((k, i) => (k, i)).ToDictionary(t => t.k.ToString(CultureInfo.InvariantCulture), t => retrieval.RecallAtK[t.i]),
-            ["auc"] = verification.RocAuc,
-            ["eer"] = verification.EqualErrorRate,
-            ["queries"] = retrieval.EvaluatedQueries,
-            ["distance"] = distance.Name,
+            ["precision_at_1"] = report.PrecisionAt1,
+            ["r_precision"] = report.RPrecision,
+            ["map_at_r"] = report.MapAtR,
+            ["recall_at_k"] = report.RecallAtK.ToDictionary(p => p.Key.ToString(CultureInfo.InvariantCulture), p => p.Value),
+            ["auc"] = report.RocAuc,
+            ["eer"] = report.EqualErrorRate,
+            ["queries"] = report.EvaluatedQueries,
+            ["distance"] = report.Distance,
         };
     }
 
