@@ -212,21 +212,6 @@ public sealed class LossSettingsOptions
     /// <param name="more">The options of the command's other trainer fields (<c>Epochs</c> → <c>--epochs</c>, …), or null;
     /// the fields of this binder are always known.</param>
     /// <exception cref="ArgumentException">The check's error, under the option's name when a known field failed.</exception>
-    public static void Validate(Action validate, IReadOnlyDictionary<string, string>? more = null)
-    {
-        ArgumentNullException.ThrowIfNull(validate);
-        try
-        {
-            validate();
-        }
-        catch (ArgumentException e) when (e.ParamName is not null
-            && (AllOptionNames.TryGetValue(e.ParamName, out var option) || more?.TryGetValue(e.ParamName, out option) == true))
-        {
-            var detail = OutputFiles.Bare(e);
-            detail = detail.StartsWith(e.ParamName + " ", StringComparison.Ordinal)
-                ? option + detail[e.ParamName.Length..]
-                : $"{option}: {detail}";
-            throw new ArgumentException(detail, option!.TrimStart('-'), e);
-        }
-    }
+    public static void Validate(Action validate, IReadOnlyDictionary<string, string>? more = null) =>
+        CliErrors.AsOptions(validate, more is null ? AllOptionNames : AllOptionNames.Concat(more).ToDictionary(p => p.Key, p => p.Value));
 }
