@@ -351,7 +351,7 @@ module StreamedRetrieval =
             let rows = torch.tensor (Array.init cn (fun k -> int64 (r0 + flaggedRows.[c0 + k])), dtype = torch.int64)
             let columns = torch.tensor (Array.init cn (fun k -> int64 flaggedColumns.[c0 + k]), dtype = torch.int64)
             let exact =
-                form.X.index_select(0L, rows).sub(form.Y.index_select (0L, columns)).pow(TensorChecks.sc 2.0).sum(1L).contiguous ()
+                form.X.index_select(0L, rows).sub(form.Y.index_select (0L, columns)).pow(Scalars.sc 2.0).sum(1L).contiguous ()
             let values = exact.data<'T>().ToArray()
             for k in 0 .. cn - 1 do
                 let row = NativePtr.ofNativeInt<'T> (rowAddress flaggedRows.[c0 + k])
@@ -367,7 +367,7 @@ module StreamedRetrieval =
         if f.Root then
             finishRowsOf form { f with Root = false; Scaled = false; ZeroNaN = true } basePtr g r0 xn yn marked parallelism zero
             band.sqrt_ () |> ignore
-            if f.Scaled then band.mul_ (TensorChecks.sc form.Scale) |> ignore
+            if f.Scaled then band.mul_ (Scalars.sc form.Scale) |> ignore
         else finishRowsOf form f basePtr g r0 xn yn marked parallelism zero
 
     /// The first j with a non-finite values[j] (∞ or NaN), or −1: 256-bit comparisons with +∞, then the lanes of the
