@@ -23,15 +23,19 @@ open TorchSharp
 /// For each band of queries the distances to all G gallery items are computed (a distance of the catalog is prepared
 /// once for the queries and the gallery and evaluated band by band, block by block, with the arithmetic of its
 /// <c>Pairwise</c>; another <see cref="T:DistEmbed.Core.IBlockwiseDistance"/> streams <c>PairwiseBlocks</c> of the
-/// band's rows; any other distance computes <c>Pairwise</c> of the band's rows), and every metric is read off the ranks of the relevant items alone. With the candidates of query
+/// band's rows; any other distance computes <c>Pairwise</c> of the band's rows; a Gram-form distance of the catalog —
+/// <c>euclidean</c>, <c>sqeuclidean</c>, <c>quantile-w2</c>, and <c>marginal-w2</c> and <c>sliced-w2</c> on equal-length
+/// uniform point sets — takes the fused path of <c>Evaluate</c>'s remarks), and every metric is read off the ranks of
+/// the relevant items alone. With the candidates of query
 /// q ranked by (distance, gallery index) as in <c>RetrievalMetrics</c>, the m-th relevant item (m = 1 … R) has rank
 /// <code>
 /// rank_m = m + #{ non-relevant candidates c : (d_c, c) &lt; (d_(m), j_(m)) }
 /// </code>
-/// The band's values are copied once to a managed array and its rows are ranked in parallel (one task per row, at most
+/// The band's rows are read in place (a contiguous CPU tensor) and ranked in parallel (one task per row, at most
 /// <c>torch.get_num_threads()</c> at once): the R relevant items of the query (the gallery items with its label, self
 /// excluded) are sorted by (distance, gallery index), and one pass over the row places each gallery item c with
-/// (d_c, c) ≤ (d_(R), j_(R)) in bucket #{m : (d_(m), j_(m)) &lt; (d_c, c)} by binary search, a histogram of R bins whose
+/// (d_c, c) ≤ (d_(R), j_(R)) in bucket #{m : (d_(m), j_(m)) &lt; (d_c, c)} (counted with 256-bit comparisons against
+/// all R thresholds when R ≤ 64, by binary search otherwise), a histogram of R bins whose
 /// prefix sums give the counts above (the relevant items and self, which the pass also places, are taken out
 /// afterwards). Comparing (distance, index) pairs places a non-relevant candidate whose distance equals a relevant one
 /// by gallery index (the tie rule of <c>RetrievalMetrics</c>). Then, per query,
@@ -45,8 +49,9 @@ open TorchSharp
 /// distances both give the same report.
 ///
 /// Memory: the distance's prepared per-item data, one band of about <c>bandElements</c> distances and its temporaries
-/// (the distance's block temporaries and one managed copy of the band), O(Q + G) labels and O(rows × R) per band. Time:
-/// that of computing all Q × G distances, plus O(Q·G·log R) comparisons on the CPU.
+/// (the distance's block temporaries; on the fused path one band buffer reused by every band), O(Q + G) labels and
+/// O(rows × R) per band. Time: that of computing all Q × G distances (on the fused path one matrix product per band),
+/// plus O(Q·G·R/8) vector comparisons (O(Q·G·log R) for R &gt; 64) on the CPU.
 /// </remarks>
 [<RequireQualifiedAccess>]
 module StreamedRetrieval =
