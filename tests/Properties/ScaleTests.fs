@@ -316,6 +316,22 @@ let private fusedCases =
                                   let differ = expected.ne(fused).sum().item<int64> ()
                                   Expect.equal differ 0L $"{distance.Name} ({dtype}, seed {seed}): entries that differ from Pairwise"
                               | None -> failtestf "%s has no Gram form" distance.Name)
+          testCase "classes of more than 64 items (the binary-search buckets) on both paths equal EmbeddingMetrics" <| fun () ->
+              init ()
+              scoped (fun () ->
+                  let g = new torch.Generator(7UL)
+                  for dtype in [ torch.float32; torch.float64 ] do
+                      // 160 items in two classes of 80 (R = 79 > 64) and one of integer points with exact ties.
+                      let values = torch.randn([| 160L; 5L |], generator = g, dtype = torch.float64).to_type dtype
+                      let grid = torch.randint(0L, 3L, [| 128L; 2L |], generator = g, dtype = torch.int64).to_type dtype
+                      for batch, labels in [ VectorBatch.FromTensor values, Array.init 160 (fun i -> int64 (i % 2))
+                                             VectorBatch.FromTensor grid, Array.init 128 (fun i -> int64 (i % 2)) ] do
+                          for distance in [ Distances.Euclidean() :> IDistance; Distances.SquaredEuclidean() :> IDistance ] do
+                              let ks = [| 1; 10 |]
+                              let expected = EmbeddingMetrics.retrievalWithin (distance, batch, labels, ks)
+                              expectSame $"{distance.Name} generic, R > 64" expected (StreamedRetrieval.evaluateWithinGeneric (distance, batch, labels, ks, 0L))
+                              expectSame $"{distance.Name} fused, R > 64" expected (StreamedRetrieval.evaluateWithin (distance, batch, labels, ks, 0L))
+                              expectSame $"{distance.Name} fused, R > 64, bands of 3 rows" expected (StreamedRetrieval.evaluateWithin (distance, batch, labels, ks, int64 (3 * batch.Count))))
           testCase "distances without a Gram form on these batches stay on the generic path" <| fun () ->
               init ()
               scoped (fun () ->
