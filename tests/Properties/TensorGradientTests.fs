@@ -193,6 +193,36 @@ let tiesInIndexOrder =
         check "sliced (axes)" (fun x y -> SlicedWasserstein.costPaired(x, y, 2.0, axes).mul (sc 2.0))
         check "sliced pairwise (axes)" (fun x y -> SlicedWasserstein.costPairwise(x, y, 2.0, axes, 0).mul (sc 2.0)))
 
+/// The fast paths sort with libtorch's unstable sort when autograd will not record the sort and with the stable sort
+/// when it will: the sorted values, and so every distance, must be the same bit for bit either way (many ties, float32
+/// and float64, paired and pairwise, marginal and sliced, chunked batches included).
+let sortIndependentOfAutograd =
+    property "fast paths: values without autograd = values with autograd, bit for bit (many ties, float32 and float64)" 10 (Gen.choose (0, 100000)) (fun seed ->
+        let random = Random(seed)
+        for dtype in [ torch.float32; torch.float64 ] do
+            use scope = torch.NewDisposeScope()
+            // 40 rows of 64 × 64 points exceed the 2^17-element sort chunk, so the chunked sort is exercised too.
+            let b, t, d = 40, 64, 64
+            let make () =
+                let v = Array.init (b * t * d) (fun _ -> if random.Next 2 = 0 then float (random.Next 4) else random.NextDouble())
+                torch.tensor(v, dtype = torch.float64).reshape(int64 b, int64 t, int64 d).``to`` dtype
+            let pa, pb = make (), make ()
+            let w = torch.full([| int64 b; int64 t |], sc (1.0 / float t), dtype = dtype)
+            let axes = torch.eye(int64 d, dtype = dtype).narrow(0L, 0L, 8L)
+            let cases: (string * (DistributionBatch -> DistributionBatch -> Tensor)) list =
+                [ "marginal paired", (fun x y -> MarginalWasserstein.costPaired (x, y, 2.0))
+                  "marginal pairwise", (fun x y -> MarginalWasserstein.costPairwise (x, y, 2.0, 0))
+                  "sliced paired", (fun x y -> SlicedWasserstein.costPaired (x, y, 2.0, axes))
+                  "sliced pairwise", (fun x y -> SlicedWasserstein.costPairwise (x, y, 2.0, axes, 0)) ]
+            for name, f in cases do
+                let plain =
+                    use _ = torch.no_grad ()
+                    f (DistributionBatch.FromTensors(pa, w)) (DistributionBatch.FromTensors(pb, w))
+                let ga = pa.detach().clone().requires_grad_ true
+                let recorded = f (DistributionBatch.FromTensors(ga, w)) (DistributionBatch.FromTensors(pb, w))
+                let same = plain.eq(recorded.detach ()).all().ToBoolean ()
+                Expect.isTrue same $"{name} ({dtype}): the no-autograd values differ from the recorded ones")
+
 /// Autograd of the marginal cost equals the reference's analytic gradient, ties and padding included.
 let marginalGradientMatchesReference =
     property "marginal cost: autograd = Reference.MarginalWasserstein.costPGradient (ties, duplicates, zero weights included)" 40 pair (fun (a, b) ->
@@ -330,5 +360,6 @@ let tests =
           weightGradients
           kinkOfUniformWeights
           tiesInIndexOrder
+          sortIndependentOfAutograd
           finiteEverywhere
           zeroAtMinimum ]

@@ -117,6 +117,15 @@ module MarginalWasserstein =
                 value.add(term ucE ucD du, sc 1.0).add (term vcE vcD dv, sc 1.0)
         result.MoveToOuterDisposeScope()
 
+    /// Values of `t` sorted along `dim`. The sorted values are the same whichever sort runs; only the permutation
+    /// chosen among exactly tied elements differs, and that permutation decides which tied element receives the
+    /// gradient. So the stable sort (ties in index order, the documented convention) runs when autograd will record the
+    /// sort, and libtorch's faster unstable sort otherwise (no gradient, same values bit for bit).
+    let private sortedValues (t: Tensor) (dim: int64) : Tensor =
+        let stable = t.requires_grad && torch.is_grad_enabled ()
+        let struct (v, _) = t.sort (dim, stable = stable)
+        v
+
     /// Whether the sorted fast path (uniform weights of one length) applies: it holds the weights fixed at 1/T, so
     /// weights that need gradients take the merged path, whose derivative in the weights is the symmetric one above.
     let private uniformFast (wa: Tensor) (wb: Tensor) =
@@ -127,8 +136,8 @@ module MarginalWasserstein =
         use scope = torch.NewDisposeScope()
         let result =
             if pa.shape.[1] = pb.shape.[1] && uniformFast wa wb then
-                let sa = pa.sort(1L, stable = true) |> fun struct (v, _) -> v
-                let sb = pb.sort(1L, stable = true) |> fun struct (v, _) -> v
+                let sa = sortedValues pa 1L
+                let sb = sortedValues pb 1L
                 (powAbs p (sa.sub sb)).mean ([| 1L |])
             else
                 let us, uc = sortMarginals pa wa
@@ -146,13 +155,13 @@ module MarginalWasserstein =
         let b = points.shape.[0]
         let perRow = max 1L (points.shape.[1] * points.shape.[2])
         let chunk = max 1L ((1L <<< 17) / perRow)
-        if chunk >= b then points.sort(1L, stable = true) |> fun struct (v, _) -> v
+        if chunk >= b then sortedValues points 1L
         else
             use scope = torch.NewDisposeScope()
             let parts =
                 [| for s in 0L .. chunk .. b - 1L ->
                        use inner = torch.NewDisposeScope()
-                       (points.narrow(0L, s, min chunk (b - s)).sort(1L, stable = true) |> fun struct (v, _) -> v).MoveToOuterDisposeScope() |]
+                       (sortedValues (points.narrow (0L, s, min chunk (b - s))) 1L).MoveToOuterDisposeScope() |]
             torch.cat(parts, 0L).MoveToOuterDisposeScope()
 
     /// The number of positive weights of each row when every row is uniform on its support (all positive weights of
