@@ -394,10 +394,12 @@ module NearestNeighbours =
             Parallel.For(0, count, ParallelOptions(MaxDegreeOfParallelism = threads), (fun t -> body t)) |> ignore
 
     /// The automatic block of the CPU path: rows per block and columns per block (chosen by measurement, see
-    /// docs/benchmarks.md "Exact k-NN against faiss").
-    let private cpuBlock (rows: int64) (columns: int64) (blockSize: int) =
+    /// docs/benchmarks.md "Exact k-NN against faiss"): 512 × 512 for a search; for a k-NN graph (`symmetric`) strips of
+    /// 256 rows against panels of 512 columns starting at the strip's diagonal, so that the Gram entries below the
+    /// diagonal that are multiplied (those of the 256 × 256 diagonal squares) number N · 128, not N · 256.
+    let private cpuBlock (rows: int64) (columns: int64) (blockSize: int) (symmetric: bool) =
         if blockSize > 0 then int64 blockSize, int64 blockSize
-        else min rows 512L, min columns 512L
+        else min rows (if symmetric then 256L else 512L), min columns 512L
 
     /// The fused selection of one float32 Gram block [rn, cn] at address b (rows r0.., columns c0..; see
     /// <c>selectGramBody</c>): the row side for every column, the column side for columns ≥ ja.
@@ -438,7 +440,7 @@ module NearestNeighbours =
     /// candidate pair is scored in exactly one block, so the result does not depend on the schedule.
     let private gramCpuMany (problems: GramProblem[]) (k: int) (blockSize: int) : RunningTopK[] =
         let shapes = problems |> Array.map (fun p -> p.Queries.shape.[0], p.Gallery.shape.[0])
-        let blocks = shapes |> Array.map (fun (q64, g64) -> cpuBlock q64 g64 blockSize)
+        let blocks = Array.map2 (fun (q64, g64) (p: GramProblem) -> cpuBlock q64 g64 blockSize p.Symmetric) shapes problems
         let tasks = ResizeArray<struct (int * int64 * int64)>()
         problems
         |> Array.iteri (fun s p ->
@@ -797,9 +799,9 @@ module NearestNeighbours =
     /// <param name="batch">N ≥ 2 items of the representation the distance accepts, on any device.</param>
     /// <param name="distance">Any distance or divergence; row i uses d(x_i, x_j).</param>
     /// <param name="k">Neighbours per item, 1 ≤ k ≤ N − 1.</param>
-    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: 512 × 512 for the Gram-form
-    /// distances on the CPU (measured best, docs/benchmarks.md), otherwise all N columns per block (up to 2^20) and as
-    /// many query rows as fit <c>BlockElements</c> = 2^22 entries.</param>
+    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: for the Gram-form distances on
+    /// the CPU strips of 256 rows against panels of 512 columns from the diagonal on (measured, docs/benchmarks.md),
+    /// otherwise all N columns per block (up to 2^20) and as many query rows as fit <c>BlockElements</c> = 2^22 entries.</param>
     /// <returns>The graph: N × k indices and float64 distances, nearest first.</returns>
     /// <exception cref="T:System.ArgumentException">batch is null, has fewer than 2 items or a representation the distance
     /// does not accept (names batch); k out of range (names k); blockSize &lt; 0 (names blockSize).</exception>
@@ -819,7 +821,7 @@ module NearestNeighbours =
     /// <param name="gallery">G ≥ 1 gallery items of the same representation, dtype and device.</param>
     /// <param name="distance">Any distance or divergence.</param>
     /// <param name="k">Neighbours per query, 1 ≤ k ≤ G.</param>
-    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically as for <c>Exact</c>.</param>
+    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: 512 × 512 for the Gram-form distances on the CPU, otherwise as for <c>Exact</c>.</param>
     /// <returns>Q × k gallery indices and Q × k float64 distances, nearest first.</returns>
     /// <exception cref="T:System.ArgumentException">A null argument; an empty batch or a representation the distance does
     /// not accept (names queries or gallery); k out of range (names k); blockSize &lt; 0 (names blockSize).</exception>
