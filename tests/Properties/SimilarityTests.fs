@@ -248,6 +248,25 @@ let fastPathGen : Gen<float[,] * torch.ScalarType * int * int * int> =
         return x, dtype, k, blockSize, threads
     }
 
+/// bruteForce x x k true with plain loops (for N in the thousands): for each item the k others of smallest exact
+/// squared distance (integer points: exact in float64), ordered by (distance, index).
+let bruteForceGraph (x: float[,]) (k: int) =
+    let n, d = Array2D.length1 x, Array2D.length2 x
+    let result = Array2D.zeroCreate n k
+    let dist = Array.zeroCreate<float> n
+    for i in 0 .. n - 1 do
+        for j in 0 .. n - 1 do
+            let mutable acc = 0.0
+            for c in 0 .. d - 1 do
+                let e = x.[i, c] - x.[j, c]
+                acc <- acc + e * e
+            dist.[j] <- acc
+        let order = Array.init n id |> Array.filter (fun j -> j <> i)
+        Array.sortInPlaceWith (fun a b -> let c = compare dist.[a] dist.[b] in if c <> 0 then c else compare a b) order
+        for b in 0 .. k - 1 do
+            result.[i, b] <- order.[b]
+    result
+
 /// Grid points of dimension 9–40 (wider than a float32 or float64 vector, with a tail; squared distances stay exact in
 /// float32), with a dtype, a k, a block size and a thread count as in fastPathGen.
 let wideGridGen : Gen<float[,] * torch.ScalarType * int * int * int> =
@@ -341,6 +360,30 @@ let fastPathTests =
                 let what = $"{dtypeX}/{dtypeY}, k = 1 … {k}, block {blockSize}, threads {threads}"
                 expectArray 1e-15 $"NNGS ({what})" (ks |> Array.map (fun k -> SpaceSimilarity.nngs (gx, gy, k))) nngs
                 expectArray 1e-15 $"mKNN ({what})" (ks |> Array.map (fun k -> SpaceSimilarity.mutualKnn (gx, gy, k))) mknn)
+
+        property "automatic blocks at N = 1024 (256-row strips against 512-column panels, ragged last panels): graph and NNGS = brute force, ties" 4
+            (gen {
+                let! d = Gen.choose (2, 6)
+                let! values = Gen.arrayOfLength (2 * 1024 * d) (Gen.choose (-1, 1))
+                let! dtype = Gen.elements [ torch.float32; torch.float64 ]
+                let! k = Gen.elements [ 1; 10; 37 ]
+                let! threads = Gen.elements [ 1; 2 ]
+                return d, values, dtype, k, threads
+            })
+            (fun (d, values, dtype, k, threads) ->
+                let n = 1024
+                let x = Array2D.init n d (fun i c -> float values.[i * d + c])
+                let y = Array2D.init n d (fun i c -> float values.[(n + i) * d + c])
+                let gx = bruteForceGraph x k
+                let gy = bruteForceGraph y k
+                let g, nngs =
+                    withThreads threads (fun () ->
+                        use bx = typedBatch x dtype
+                        use by = typedBatch y dtype
+                        let e = Distances.Create("euclidean", null)
+                        NearestNeighbours.exact (bx, e, k, 0), Neighbourhoods.nngs (bx, by, e, [| k |], 0))
+                expectSameGraph $"{dtype}, d {d}, k {k}, threads {threads}" gx g.Indices
+                expectArray 1e-15 $"NNGS ({dtype}, k {k}, threads {threads})" [| SpaceSimilarity.nngs (gx, gy, k) |] nngs)
 
         testCase "exact cosine and NaN-free distances: N = 2, k = 1 (the smallest graph), float32" <| fun () ->
             use b = typedBatch (array2D [ [ 1.0; 0.0 ]; [ 0.0; 2.0 ] ]) torch.float32
