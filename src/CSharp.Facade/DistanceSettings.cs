@@ -97,7 +97,7 @@ public sealed record DistanceSettings
             EpsilonScaling, Rho, OnNonConvergence, Bandwidths?.Count ?? -1);
 
     /// <summary>The most directions <see cref="Projections"/> may ask for: 65,536 (the bound of the catalog's factories).</summary>
-    public const int MaxProjections = 65536;
+    public const int MaxProjections = DistEmbed.Core.SlicedWasserstein.MaxProjections;
 
     /// <summary>Checks every setting (the checks the catalog's factories make, with the setting's name).</summary>
     /// <param name="prefix">Put before each setting's name in messages and <see cref="ArgumentException.ParamName"/>

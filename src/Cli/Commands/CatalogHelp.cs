@@ -20,9 +20,10 @@ public static class CatalogHelp
     /// <returns>The description.</returns>
     public static string Distance(string lead) => $"{lead} — {DistanceNames}";
 
-    /// <summary>The help of <c>--loss</c>: every loss name and the default.</summary>
-    public static string Loss => $"Loss: {string.Join(", ", Catalog.LossNames)} (default {Catalog.DefaultLoss}).";
+    /// <summary>The help of <c>--loss</c>: every loss name (the default is the command's, shown by the parser).</summary>
+    public static string Loss => $"Loss: {string.Join(", ", Catalog.LossNames)}.";
 
-    /// <summary>The help of <c>--miner</c>: every miner name and the default.</summary>
-    public static string Miner => $"Miner: {string.Join(", ", Catalog.MinerNames)} (default {Catalog.DefaultMiner}: every valid triplet / pair).";
+    /// <summary>The help of <c>--miner</c>: every miner name (the default is the command's, shown by the parser: the
+    /// sequence trainer's and the deep Bregman trainer's defaults differ).</summary>
+    public static string Miner => $"Miner: {string.Join(", ", Catalog.MinerNames)} (all = every valid triplet / pair).";
 }

@@ -29,18 +29,19 @@ module SlicedWasserstein =
 
     type private Tensor = torch.Tensor
 
-    /// The most directions one call may draw (2^16): far beyond the ~1/√L Monte-Carlo error anyone needs, and a bound
-    /// on the [L, d] draw and the [B, T, L] projections, which otherwise ask for gigabytes from a mistyped option.
-    let internal maxProjections = 65536
+    /// <summary>The most directions one call may draw (2^16): far beyond the ~1/√L Monte-Carlo error anyone needs, and a bound
+    /// on the [L, d] draw and the [B, T, L] projections, which otherwise ask for gigabytes from a mistyped option.</summary>
+    [<Literal>]
+    let MaxProjections = 65536
 
     /// The most elements L·d of one draw of directions (2^26, 512 MiB in float64).
     let internal maxDirectionElements = 1L <<< 26
 
-    /// Checks a number of directions L against 1 ≤ L ≤ maxProjections (names the argument).
+    /// Checks a number of directions L against 1 ≤ L ≤ MaxProjections (names the argument).
     let internal checkProjections (name: string) (count: int) =
         Validation.atLeastInt name 1 count
-        if count > maxProjections then
-            Validation.fail name $"{name} = {count} is too large; at most {maxProjections} directions are drawn per call."
+        if count > MaxProjections then
+            Validation.fail name $"{name} = {count} is too large; at most {MaxProjections} directions are drawn per call."
 
     /// Checks L·d of a draw against maxDirectionElements (names the argument that set L).
     let internal checkDrawSize (name: string) (count: int) (dimension: int) =
