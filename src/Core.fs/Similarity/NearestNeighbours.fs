@@ -397,7 +397,9 @@ module NearestNeighbours =
             gramColumns block cn rn (NativePtr.add sqRows r0) sqCols 2.0 r0 c0 ja cn thr top id id
 
     /// One Gram-form pass on the CPU (float32 or float64): blocks of query rows against panels of gallery columns,
-    /// one matrix product per block into a reused buffer (addmm_ with β = 0), then the fused selection. When
+    /// one matrix product per block into a reused buffer, then the fused selection. The product: float32 blocks by
+    /// the managed AVX-512 / AVX2 GEMM (<c>ManagedGemm</c>, selectable by DISTEMBED_GEMM), float64 blocks (and
+    /// float32 ones where no managed kernel runs, or DISTEMBED_GEMM = torch) by libtorch's addmm_ with β = 0. When
     /// `symmetric` (queries = gallery, self excluded) only the blocks on and above the diagonal are multiplied and
     /// each score of an off-diagonal block serves both its row and its column. With T = torch.get_num_threads() > 1
     /// the blocks are shared out among T workers, each with its own buffer and running top-k, multiplying its blocks
@@ -417,10 +419,19 @@ module NearestNeighbours =
         let isDouble = xc.dtype = torch.float64
         let sqQAddress = address sqQ
         let sqXAddress = address sqX
+        // float32 blocks go through the managed GEMM where the CPU has a kernel for it (read once, on the caller's
+        // flow, so a path forced by a test holds for every worker).
+        let gemm = if isDouble then ManagedGemm.Torch else ManagedGemm.current ()
+        let d = int xc.shape.[1]
+        let qAddress = address qc
+        let xAddress = address xc
+        let rowAt (start: nativeint) (row: int64) = NativePtr.ofNativeInt<float32> (start + nativeint (row * int64 d * 4L))
         let next = ref -1
         let work (w: int) =
             let top = tops.[w]
             use buffer = torch.empty ([| rowsPerBlock * columnsPerBlock |], dtype = xc.dtype)
+            use workspace: ManagedGemm.Workspace =
+                if gemm = ManagedGemm.Torch then null else new ManagedGemm.Workspace(ManagedGemm.defaultBlocking)
             let thr32 = if isDouble then [||] else Array.zeroCreate<float32> (int columnsPerBlock)
             let thr64 = if isDouble then Array.zeroCreate<float> (int columnsPerBlock) else [||]
             let mutable t = Threading.Interlocked.Increment &next.contents
@@ -430,8 +441,12 @@ module NearestNeighbours =
                 let rn = min rowsPerBlock (q64 - r0)
                 let cn = min columnsPerBlock (g64 - c0)
                 let block = buffer.narrow(0L, 0L, rn * cn).view (rn, cn)
-                block.addmm_ (qc.narrow (0L, r0, rn), xc.narrow(0L, c0, cn).t (), beta = 0.0f, alpha = 1.0f) |> ignore
                 let b = address block
+                if gemm = ManagedGemm.Torch then
+                    block.addmm_ (qc.narrow (0L, r0, rn), xc.narrow(0L, c0, cn).t (), beta = 0.0f, alpha = 1.0f) |> ignore
+                else
+                    ManagedGemm.multiplyTransposed gemm workspace (int rn) (int cn) d
+                        (rowAt qAddress r0) d (rowAt xAddress c0) d (NativePtr.ofNativeInt<float32> b) (int cn)
                 // Column side: the block's columns at or beyond the end of the row block (symmetric only).
                 let ja = if symmetric then int (max 0L (r0 + rn - c0)) else int cn
                 if isDouble then selectGram64 b (int rn) (int cn) (int r0) (int c0) ja sqQAddress sqXAddress skipSelf thr64 top
