@@ -87,13 +87,13 @@ public static class KnnVsFaiss
                 var ourGemm = OurGemmGflops(1024, 4096, 256, 20);
                 var ourGemmCpu = 2.0 * 1024 * 4096 * 256 * 21 / (Process.GetCurrentProcess().TotalProcessorTime - gemmCpu0).TotalSeconds / 1e9;
                 var gemmPath = ManagedGemm.current();
-                var (managedGemm, managedGemmCpu) = gemmPath.IsTorch ? (double.NaN, double.NaN) : ManagedGemmGflops(gemmPath, 1024, 4096, 256, 20);
+                (double Wall, double Cpu)? managed = gemmPath.IsTorch ? null : ManagedGemmGflops(gemmPath, 1024, 4096, 256, 20);
                 var peerGemmReply = peer.Ask(new JsonObject { ["op"] = "gemm", ["m"] = 1024, ["n"] = 4096, ["d"] = 256, ["repeats"] = 20 })!;
                 var peerGemm = peerGemmReply["gflops"]!.GetValue<double>();
                 var peerGemmCpu = peerGemmReply["cpu_gflops"]!.GetValue<double>();
                 var loadBefore = LoadAverage();
                 report.AppendLine($"threads {threads}: TorchSharp {torch.get_num_threads()} threads; faiss {info!["version"]} ({info["threads"]} threads), BLAS {string.Join("; ", info["blas"]!.AsArray().Select(b => b!.ToString()))}");
-                report.AppendLine($"  k-NN GEMM: {gemmPath} (DISTEMBED_GEMM); sgemm 1024×4096×256: managed {gemmPath} (one thread) {managedGemm:F1} GFLOP/s wall, {managedGemmCpu:F1} per CPU second; libtorch's MKL ({threads} threads) {ourGemm:F1} GFLOP/s wall, {ourGemmCpu:F1} per CPU second; NumPy (faiss's BLAS, {threads} threads) {peerGemm:F1} GFLOP/s wall, {peerGemmCpu:F1} per CPU second; load average {loadBefore}");
+                report.AppendLine($"  k-NN GEMM: {gemmPath} (DISTEMBED_GEMM); sgemm 1024×4096×256: {(managed is { } g ? $"managed {gemmPath} (one thread) {g.Wall:F1} GFLOP/s wall, {g.Cpu:F1} per CPU second; " : "")}libtorch's MKL ({threads} threads) {ourGemm:F1} GFLOP/s wall, {ourGemmCpu:F1} per CPU second; NumPy (faiss's BLAS, {threads} threads) {peerGemm:F1} GFLOP/s wall, {peerGemmCpu:F1} per CPU second; load average {loadBefore}");
                 var rows = new JsonObject();
                 foreach (var id in workloads)
                 {
@@ -165,7 +165,7 @@ public static class KnnVsFaiss
                 }
                 runs.Add(new JsonObject
                 {
-                    ["threads"] = threads, ["faiss"] = info.DeepClone(), ["gemm_path"] = gemmPath.ToString(), ["managed_gemm_gflops"] = managedGemm, ["managed_gemm_cpu_gflops"] = managedGemmCpu, ["ours_gemm_gflops"] = ourGemm, ["faiss_blas_gemm_gflops"] = peerGemm, ["ours_gemm_cpu_gflops"] = ourGemmCpu, ["faiss_blas_gemm_cpu_gflops"] = peerGemmCpu,
+                    ["threads"] = threads, ["faiss"] = info.DeepClone(), ["gemm_path"] = gemmPath.ToString(), ["managed_gemm_gflops"] = managed?.Wall, ["managed_gemm_cpu_gflops"] = managed?.Cpu, ["ours_gemm_gflops"] = ourGemm, ["faiss_blas_gemm_gflops"] = peerGemm, ["ours_gemm_cpu_gflops"] = ourGemmCpu, ["faiss_blas_gemm_cpu_gflops"] = peerGemmCpu,
                     ["load_before"] = loadBefore, ["results"] = rows,
                 });
             }
