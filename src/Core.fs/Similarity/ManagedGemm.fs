@@ -94,7 +94,7 @@ module internal ManagedGemm =
     type Blocking = { KC: int; MC: int; NC: int }
 
     /// kc = 256 (a 32-column B panel is 32 KiB, inside Zen 5's 48 KiB L1d), mc = 384 (a packed A block of 384 KiB,
-    /// inside its 1 MiB L2), nc = 4096. Measured: kc = 128 was slower at d = 256 (docs/benchmarks.md).
+    /// inside its 1 MiB L2), nc = 4096. Measured at d = 256: kc = 128 was no faster (docs/benchmarks.md).
     let defaultBlocking = { KC = 256; MC = 384; NC = 4096 }
 
     /// Rows and columns of the largest tile (AVX-512F: 12 × 32); the packing buffers are sized for it.
