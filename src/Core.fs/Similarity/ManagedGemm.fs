@@ -359,6 +359,8 @@ module internal ManagedGemm =
             | Avx2 when avx2Supported -> false
             | _ -> Validation.fail "path" $"path {path} cannot run here; the managed product needs AVX-512F or AVX2 + FMA."
         if m < 0 || n < 0 || k < 0 then Validation.fail "m" $"sizes m = {m}, n = {n}, k = {k} must be ≥ 0."
+        if int64 m * int64 (max lda ldc) > int64 Int32.MaxValue || int64 n * int64 ldb > int64 Int32.MaxValue then
+            Validation.fail "m" $"sizes m = {m}, n = {n} with strides {lda}, {ldb}, {ldc} exceed 2^31 entries; multiply in blocks."
         let mr, nr = (if wide then 12 else 6), (if wide then 32 else 16)
         let blocking = ws.Blocking
         let ap, bp, tile = ws.A, ws.B, ws.Tile
