@@ -1,5 +1,5 @@
-using DistEmbed.Core;
-using DistEmbed.Core.Bregman;
+using DistEmbed;
+using DistEmbed.Bregman;
 using DistEmbed.Verification;
 using TorchSharp;
 using Xunit;
@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace VerificationSample;
 
 /// <summary>A learned Bregman divergence (an input-convex network as its generator φ), trained for a few steps
-/// with a triplet loss, then verified: the divergence laws, the convexity and gradient of φ, autograd of D.</summary>
+/// with a batch-hard triplet loss written over its <see cref="Distance"/>, then verified: the divergence laws, the
+/// convexity and gradient of φ, autograd of D.</summary>
 public sealed class TrainedBregmanTests
 {
     private const int Dimension = 4;
@@ -31,17 +32,21 @@ public sealed class TrainedBregmanTests
 
     private static ConvexGenerator Train()
     {
-        var generator = ConvexGenerators.Create("icnn", Dimension, new GeneratorOptions { Hidden = [16, 16], Seed = 3 }, ScalarType.Float64, null);
-        var divergence = new BregmanDivergence(generator);
+        var generator = ConvexGenerator.Create("icnn", Dimension, hidden: [16, 16], seed: 3, dtype: ScalarType.Float64);
         var (x, y) = Blobs(12, 5);
-        var batch = VectorBatch.FromTensor(x);
-        using var optimizer = torch.optim.AdamW(generator.parameters(), lr: 0.02);
-        var options = new TripletMarginLossOptions { Margin = 0.5 };
+        using var batch = EmbeddingBatch.Vectors(x);
+        var n = (int)y.shape[0];
+        using var same = y.unsqueeze(1).eq(y.unsqueeze(0));
+        using var positives = same.logical_and(torch.eye(n, dtype: ScalarType.Bool).logical_not());
+        using var optimizer = torch.optim.AdamW(generator.Module.parameters(), lr: 0.02);
         for (var step = 0; step < 40; step++)
         {
             using var scope = torch.NewDisposeScope();
-            var triplets = Miners.BatchHard(batch, y, divergence);
-            var loss = TripletMarginLoss.Compute(batch, y, divergence, triplets, options);
+            // Batch-hard triplets (Hermans, Beyer, Leibe 2017): the farthest positive and the nearest negative of each anchor.
+            var d = generator.Distance.Pairwise(batch, batch);
+            var hardestPositive = d.masked_fill(positives.logical_not(), double.NegativeInfinity).amax([1]);
+            var hardestNegative = d.masked_fill(same, double.PositiveInfinity).amin([1]);
+            var loss = torch.nn.functional.relu(hardestPositive - hardestNegative + 0.5).mean();
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();
@@ -55,11 +60,11 @@ public sealed class TrainedBregmanTests
 
     [Fact]
     public void TheTrainedDivergenceIsNonNegativeAndZeroOnTheDiagonal() =>
-        Laws.Divergence(new BregmanDivergence(Trained.Value), Options);
+        Laws.Divergence(Trained.Value.Distance, Options);
 
     [Fact]
     public void TheTrainedDivergenceKeepsItsDeclaredLawsAndPairwiseAgreesWithPaired() =>
-        Laws.Declared(new BregmanDivergence(Trained.Value), Options);
+        Laws.Declared(Trained.Value.Distance, Options);
 
     [Fact]
     public void TheTrainedGeneratorIsConvexAndItsGradientIsRight()
@@ -70,5 +75,5 @@ public sealed class TrainedBregmanTests
 
     [Fact]
     public void TheTrainedDivergenceGradientsMatchFiniteDifferences() =>
-        Laws.Gradients(new BregmanDivergence(Trained.Value), Options);
+        Laws.Gradients(Trained.Value.Distance, Options);
 }

@@ -1,4 +1,4 @@
-using DistEmbed.Core;
+using DistEmbed;
 using DistEmbed.Verification;
 using TorchSharp;
 using Xunit;
@@ -7,27 +7,23 @@ namespace VerificationSample;
 
 /// <summary>
 /// A distance a user wrote: the Euclidean distance between the weighted means of two distributions,
-/// ‖Σ_t w_t x_t − Σ_t w'_t y_t‖ — a pseudo-metric on distributions that honours weights and padding.
+/// ‖Σ_t w_t x_t − Σ_t w'_t y_t‖ — a pseudo-metric on distributions that honours weights and padding. Written over the
+/// facade's <see cref="EmbeddingBatch"/> only; Pairwise is the default one (Paired on every pair).
 /// </summary>
-public sealed class MeanEmbeddingDistance(bool ignoreWeights = false) : IDistance
+public sealed class MeanEmbeddingDistance(bool ignoreWeights = false) : CustomDistance
 {
-    public string Name => ignoreWeights ? "mean-embedding-unweighted" : "mean-embedding";
-    public bool IsMetric => true;
-    public bool IsSymmetric => true;
-    public Representation Accepts => Representation.Distributions;
+    public override string Name => ignoreWeights ? "mean-embedding-unweighted" : "mean-embedding";
+    public override bool IsMetric => true;
+    public override Representation Accepts => Representation.Distributions;
 
-    private torch.Tensor Means(IEmbeddingBatch batch)
+    private torch.Tensor Means(EmbeddingBatch batch)
     {
-        var d = (DistributionBatch)batch;
         // The bug a user might make: count every (non-padding) point equally instead of by its weight.
-        var w = ignoreWeights ? d.Mask().to_type(d.Points.dtype) : d.Weights;
-        return (d.Points * w.unsqueeze(2)).sum(1) / w.sum(1, keepdim: true);
+        var w = ignoreWeights ? batch.Mask().to_type(batch.Points.dtype) : batch.Weights;
+        return (batch.Points * w.unsqueeze(2)).sum(1) / w.sum(1, keepdim: true);
     }
 
-    public torch.Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => (Means(a) - Means(b)).pow(2).sum(1).sqrt();
-
-    public torch.Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) =>
-        (Means(a).unsqueeze(1) - Means(b).unsqueeze(0)).pow(2).sum(2).sqrt();
+    public override torch.Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => (Means(a) - Means(b)).pow(2).sum(1).sqrt();
 }
 
 public sealed class UserDistanceTests

@@ -8,8 +8,10 @@ namespace DistEmbed;
 /// <code>
 /// double[,] d = ArrayDistances.Pairwise(a, b, "marginal-w2");   // a: float[N,T,d], b: float[M,T',d]
 /// </code>
-/// Names are those of <see cref="Distances.Names"/>; settings as in <see cref="DistanceSettings"/>. Computation runs in
-/// float64 on the CPU unless a device is given.
+/// Names are those of <see cref="Distances.Names"/>; settings as in <see cref="DistanceSettings"/>. Every method also
+/// takes a <see cref="Distance"/> instead of a name — a catalog distance made once, or your own
+/// (<see cref="CustomDistance"/>, <see cref="Distance.Custom"/>). Computation runs in float64 on the CPU unless a device
+/// is given.
 /// </summary>
 public static class ArrayDistances
 {
@@ -74,13 +76,73 @@ public static class ArrayDistances
         return Rename(name, () => VectorBatch.FromTensor(torch.tensor(values, device: device).to_type(torch.ScalarType.Float64)));
     }
 
+    /// <summary>D(a_i, b_j) for all i, j between two batches of distributions (optionally masked) under a given distance.</summary>
+    /// <param name="a">[N, T, d] points.</param>
+    /// <param name="b">[M, T', d] points (T' may differ from T).</param>
+    /// <param name="distance">A distance that accepts distributions: a catalog one or your own.</param>
+    /// <param name="aMask">[N, T] mask or weights of <paramref name="a"/> (0 = padding), or null.</param>
+    /// <param name="bMask">[M, T'] mask or weights of <paramref name="b"/>, or null.</param>
+    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <returns>N × M distances.</returns>
+    /// <exception cref="ArgumentException">A distance for vectors (names a), or arrays of the wrong shape (named).</exception>
+    public static double[,] Pairwise(float[,,] a, float[,,] b, Distance distance, float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
+    {
+        ArgumentNullException.ThrowIfNull(distance);
+        using var scope = torch.NewDisposeScope();
+        var (x, y) = Batches(a, aMask, b, bMask, distance.Core, device);
+        using var _ = torch.no_grad();
+        return To2D(distance.Core.Pairwise(x, y));
+    }
+
+    /// <summary>D(a_i, b_i) for i = 1..N between two batches of distributions under a given distance.</summary>
+    /// <param name="a">[N, T, d] points.</param>
+    /// <param name="b">[N, T', d] points.</param>
+    /// <param name="distance">A distance that accepts distributions: a catalog one or your own.</param>
+    /// <param name="aMask">[N, T] mask or weights of <paramref name="a"/>, or null.</param>
+    /// <param name="bMask">[N, T'] mask or weights of <paramref name="b"/>, or null.</param>
+    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <returns>N distances.</returns>
+    /// <exception cref="ArgumentException">A distance for vectors (names a), arrays of the wrong shape (named), or N ≠ M.</exception>
+    public static double[] Paired(float[,,] a, float[,,] b, Distance distance, float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
+    {
+        ArgumentNullException.ThrowIfNull(distance);
+        using var scope = torch.NewDisposeScope();
+        var (x, y) = Batches(a, aMask, b, bMask, distance.Core, device);
+        using var _ = torch.no_grad();
+        return distance.Core.Paired(x, y).cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
+    }
+
+    /// <summary>D(a_i, b_j) for all i, j between two batches of vectors under a given distance.</summary>
+    /// <param name="a">[N, d] vectors.</param>
+    /// <param name="b">[M, d] vectors.</param>
+    /// <param name="distance">A distance that accepts vectors: a catalog one or your own.</param>
+    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <returns>N × M distances.</returns>
+    /// <exception cref="ArgumentException">A distance for another representation (names a).</exception>
+    public static double[,] Pairwise(float[,] a, float[,] b, Distance distance, string device = "cpu")
+    {
+        ArgumentNullException.ThrowIfNull(distance);
+        using var scope = torch.NewDisposeScope();
+        var dev = NativeRuntime.ResolveDevice(device);
+        var (x, y) = (Vectors(a, distance.Core, nameof(a), dev), Vectors(b, distance.Core, nameof(b), dev));
+        using var _ = torch.no_grad();
+        return To2D(distance.Core.Pairwise(x, y));
+    }
+
     /// <summary>The distance and both batches of a distributions call, the device resolved once.</summary>
     private static (IDistance Distance, IEmbeddingBatch A, IEmbeddingBatch B) Prepare(float[,,] a, float[,]? aMask,
         float[,,] b, float[,]? bMask, string metric, DistanceSettings? options, string device)
     {
         var distance = Distances.Create(metric, options?.ToCore());
+        var (x, y) = Batches(a, aMask, b, bMask, distance, device);
+        return (distance, x, y);
+    }
+
+    /// <summary>Both batches of a distributions call, the device resolved once.</summary>
+    private static (IEmbeddingBatch A, IEmbeddingBatch B) Batches(float[,,] a, float[,]? aMask, float[,,] b, float[,]? bMask, IDistance distance, string device)
+    {
         var dev = NativeRuntime.ResolveDevice(device);
-        return (distance, Batch(a, aMask, distance, nameof(a), dev), Batch(b, bMask, distance, nameof(b), dev));
+        return (Batch(a, aMask, distance, nameof(a), dev), Batch(b, bMask, distance, nameof(b), dev));
     }
 
     private static IEmbeddingBatch Batch(float[,,] points, float[,]? mask, IDistance distance, string name, torch.Device dev)

@@ -24,7 +24,8 @@ public sealed record SinkhornReport(long Solves, long UnconvergedSolves, double 
 /// <summary>
 /// A distance or divergence between embeddings of one <see cref="Representation"/>: <see cref="Paired"/> compares
 /// a[i] with b[i], <see cref="Pairwise"/> every a[i] with every b[j]; both are differentiable. Made by name from the
-/// catalog (<see cref="Create"/>, <see cref="Catalog.Distances"/>) or by a learned model (a Bregman divergence).
+/// catalog (<see cref="Create"/>, <see cref="Catalog.Distances"/>), by a learned model (a Bregman divergence), or your own:
+/// a subclass of <see cref="CustomDistance"/> (converted implicitly) or two functions (<see cref="Custom"/>).
 /// <code>
 /// var distance = Distance.Create("sliced-w2", new DistanceSettings { Projections = 128, Seed = 7 });
 /// using var d = distance.Pairwise(a, b);   // [B, B']
@@ -47,7 +48,39 @@ public sealed class Distance
     public static Distance Create(string name, DistanceSettings? settings = null) =>
         new(Distances.Create(name, settings?.ToCore()));
 
-    /// <summary>The name (the catalog's, or the learned divergence's).</summary>
+    /// <summary>
+    /// Your own distance from functions of two batches, usable wherever a catalog distance is (evaluation, similarity,
+    /// indexes, the verification kit's law checks). Calls are checked as for a <see cref="CustomDistance"/>: the batches
+    /// must hold <paramref name="accepts"/> and share a dimension, and each function must return a floating-point
+    /// tensor of the documented shape, or the call fails with a message naming the distance and the expected shape.
+    /// <code>
+    /// var chebyshev = Distance.Custom("chebyshev", Representation.Vectors,
+    ///     (a, b) => (a.Values - b.Values).abs().amax([1]), isMetric: true);
+    /// </code>
+    /// </summary>
+    /// <param name="name">The name shown in messages and reports (not empty).</param>
+    /// <param name="accepts">The representation it compares.</param>
+    /// <param name="paired">D(a[i], b[i]) for batches a, b of B embeddings each: a tensor <c>[B]</c>.</param>
+    /// <param name="pairwise">D(a[i], b[j]) of every pair: a tensor <c>[B, B']</c>; null (the default) evaluates
+    /// <paramref name="paired"/> on all B·B' pairs and reshapes (see <see cref="CustomDistance.Pairwise"/>).</param>
+    /// <param name="isMetric">Whether it claims the metric axioms (implies <paramref name="isSymmetric"/>).</param>
+    /// <param name="isSymmetric">Whether it claims D(a, b) = D(b, a).</param>
+    /// <returns>The distance.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="paired"/> is null.</exception>
+    /// <exception cref="ArgumentException">An empty name, an undefined representation, or a metric declared not symmetric (named).</exception>
+    public static Distance Custom(string name, Representation accepts, Func<EmbeddingBatch, EmbeddingBatch, Tensor> paired,
+        Func<EmbeddingBatch, EmbeddingBatch, Tensor>? pairwise = null, bool isMetric = false, bool isSymmetric = true)
+    {
+        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("name is empty; a distance needs a name for its messages and reports.", nameof(name));
+        ArgumentNullException.ThrowIfNull(paired);
+        if (!Enum.IsDefined(accepts))
+            throw new ArgumentException($"accepts = {(int)accepts} is not a Representation (Vectors, Distributions or Quantiles).", nameof(accepts));
+        if (isMetric && !isSymmetric)
+            throw new ArgumentException($"distance '{name}': isMetric is true but isSymmetric is false; a metric is symmetric.", nameof(isSymmetric));
+        return new FunctionDistance(name, accepts, isMetric, isSymmetric, paired, pairwise).ToDistance();
+    }
+
+    /// <summary>The name (the catalog's, the learned divergence's, or your own distance's).</summary>
     public string Name => Core.Name;
 
     /// <summary>True for a metric (then also symmetric).</summary>

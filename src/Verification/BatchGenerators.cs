@@ -1,4 +1,3 @@
-using DistEmbed.Core;
 using FsCheck;
 using FsCheck.Fluent;
 
@@ -103,31 +102,31 @@ public static class BatchGenerators
     public static Arbitrary<VectorSample[]> VectorsArbitrary(int count, VerificationOptions? options = null) =>
         Arb.From(Vectors(count, options), items => VectorKind.Instance.Shrink(items, false));
 
-    /// <summary>A <see cref="DistributionBatch"/> of <paramref name="count"/> awkward distributions (padded to the longest),
+    /// <summary>A batch of <paramref name="count"/> awkward distributions (padded to the longest; <see cref="Representation.Distributions"/>),
     /// in the options' dtype and device. The caller disposes each batch.</summary>
     /// <param name="count">≥ 1.</param>
     /// <param name="options">Null means the defaults.</param>
-    public static Gen<DistributionBatch> DistributionBatches(int count, VerificationOptions? options = null)
+    public static Gen<EmbeddingBatch> DistributionBatches(int count, VerificationOptions? options = null)
     {
         var o = Checked(options);
         return Distributions(count, o).Select(items => DistributionSample.ToBatch(items, o.DType, o.Device));
     }
 
-    /// <summary>A <see cref="QuantileBatch"/> of <paramref name="count"/> awkward items, in the options' dtype and device.
-    /// The caller disposes each batch.</summary>
+    /// <summary>A batch of <paramref name="count"/> awkward quantile functions (<see cref="Representation.Quantiles"/>), in the
+    /// options' dtype and device. The caller disposes each batch.</summary>
     /// <param name="count">≥ 1.</param>
     /// <param name="options">Null means the defaults.</param>
-    public static Gen<QuantileBatch> QuantileBatches(int count, VerificationOptions? options = null)
+    public static Gen<EmbeddingBatch> QuantileBatches(int count, VerificationOptions? options = null)
     {
         var o = Checked(options);
         return Quantiles(count, o).Select(items => QuantileSample.ToBatch(items, o.DType, o.Device));
     }
 
-    /// <summary>A <see cref="VectorBatch"/> of <paramref name="count"/> awkward vectors, in the options' dtype and device.
-    /// The caller disposes each batch.</summary>
+    /// <summary>A batch of <paramref name="count"/> awkward vectors (<see cref="Representation.Vectors"/>), in the options'
+    /// dtype and device. The caller disposes each batch.</summary>
     /// <param name="count">≥ 1.</param>
     /// <param name="options">Null means the defaults.</param>
-    public static Gen<VectorBatch> VectorBatches(int count, VerificationOptions? options = null)
+    public static Gen<EmbeddingBatch> VectorBatches(int count, VerificationOptions? options = null)
     {
         var o = Checked(options);
         return Vectors(count, o).Select(items => VectorSample.ToBatch(items, o.DType, o.Device));

@@ -1,30 +1,38 @@
-using DistEmbed.Core;
 using TorchSharp;
 
 namespace DistEmbed.Verification;
 
 /// <summary>
-/// An <see cref="IDistance"/> made from a plain float64 function of two samples, so that a distance written without
+/// A <see cref="CustomDistance"/> made from a plain float64 function of two samples, so that a distance written without
 /// tensors can be checked by <see cref="Laws"/> (every law except <see cref="Laws.Gradients"/>, which needs autograd).
+/// It converts implicitly to a <see cref="Distance"/>, so it goes wherever one goes:
+/// <code>
+/// var l1 = DelegateDistance.ForVectors("l1", (x, y) => Enumerable.Range(0, x.Dimension).Sum(k => Math.Abs(x[k] - y[k])), isMetric: true);
+/// Laws.Declared(l1);
+/// </code>
 /// </summary>
 /// <remarks>
 /// <c>Paired</c> and <c>Pairwise</c> convert the batches to samples (<see cref="DistributionSample.FromBatch"/> and
 /// friends: padding stays as zero-weight points), call the function per pair and return a float64 tensor on the first
 /// batch's device, without gradient.
 /// </remarks>
-public sealed class DelegateDistance : IDistance
+public sealed class DelegateDistance : CustomDistance
 {
-    private readonly Func<IEmbeddingBatch, object[]> toSamples;
+    private readonly Func<EmbeddingBatch, object[]> toSamples;
     private readonly Func<object, object, double> function;
+    private readonly string name;
+    private readonly Representation accepts;
+    private readonly bool isMetric;
+    private readonly bool isSymmetric;
 
     private DelegateDistance(string name, Representation accepts, bool isMetric, bool isSymmetric,
-        Func<IEmbeddingBatch, object[]> toSamples, Func<object, object, double> function)
+        Func<EmbeddingBatch, object[]> toSamples, Func<object, object, double> function)
     {
         if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("name is empty; a distance needs a name for the messages.", nameof(name));
-        Name = name;
-        Accepts = accepts;
-        IsMetric = isMetric;
-        IsSymmetric = isSymmetric || isMetric;
+        this.name = name;
+        this.accepts = accepts;
+        this.isMetric = isMetric;
+        this.isSymmetric = isSymmetric || isMetric;
         this.toSamples = toSamples;
         this.function = function;
     }
@@ -34,12 +42,13 @@ public sealed class DelegateDistance : IDistance
     /// <param name="distance">D(x, y) in float64.</param>
     /// <param name="isMetric">Whether D claims the metric axioms (<see cref="Laws.Declared"/> reads it).</param>
     /// <param name="isSymmetric">Whether D claims symmetry (implied by <paramref name="isMetric"/>).</param>
+    /// <returns>The distance (a <see cref="CustomDistance"/>; it converts implicitly to a <see cref="Distance"/>).</returns>
     /// <exception cref="ArgumentException">An empty name.</exception>
     public static DelegateDistance ForVectors(string name, Func<VectorSample, VectorSample, double> distance, bool isMetric = false, bool isSymmetric = true)
     {
         ArgumentNullException.ThrowIfNull(distance);
         return new(name, Representation.Vectors, isMetric, isSymmetric,
-            b => VectorSample.FromBatch(As<VectorBatch>(b)), (x, y) => distance((VectorSample)x, (VectorSample)y));
+            VectorSample.FromBatch, (x, y) => distance((VectorSample)x, (VectorSample)y));
     }
 
     /// <summary>A distance on distributions from a function of two samples.</summary>
@@ -47,12 +56,13 @@ public sealed class DelegateDistance : IDistance
     /// <param name="distance">D(x, y) in float64; the samples may carry zero-weight (padding) points.</param>
     /// <param name="isMetric">Whether D claims the metric axioms.</param>
     /// <param name="isSymmetric">Whether D claims symmetry (implied by <paramref name="isMetric"/>).</param>
+    /// <returns>The distance (a <see cref="CustomDistance"/>; it converts implicitly to a <see cref="Distance"/>).</returns>
     /// <exception cref="ArgumentException">An empty name.</exception>
     public static DelegateDistance ForDistributions(string name, Func<DistributionSample, DistributionSample, double> distance, bool isMetric = false, bool isSymmetric = true)
     {
         ArgumentNullException.ThrowIfNull(distance);
         return new(name, Representation.Distributions, isMetric, isSymmetric,
-            b => DistributionSample.FromBatch(As<DistributionBatch>(b)), (x, y) => distance((DistributionSample)x, (DistributionSample)y));
+            DistributionSample.FromBatch, (x, y) => distance((DistributionSample)x, (DistributionSample)y));
     }
 
     /// <summary>A distance on quantile batches from a function of two samples.</summary>
@@ -60,34 +70,33 @@ public sealed class DelegateDistance : IDistance
     /// <param name="distance">D(x, y) in float64.</param>
     /// <param name="isMetric">Whether D claims the metric axioms.</param>
     /// <param name="isSymmetric">Whether D claims symmetry (implied by <paramref name="isMetric"/>).</param>
+    /// <returns>The distance (a <see cref="CustomDistance"/>; it converts implicitly to a <see cref="Distance"/>).</returns>
     /// <exception cref="ArgumentException">An empty name.</exception>
     public static DelegateDistance ForQuantiles(string name, Func<QuantileSample, QuantileSample, double> distance, bool isMetric = false, bool isSymmetric = true)
     {
         ArgumentNullException.ThrowIfNull(distance);
         return new(name, Representation.Quantiles, isMetric, isSymmetric,
-            b => QuantileSample.FromBatch(As<QuantileBatch>(b)), (x, y) => distance((QuantileSample)x, (QuantileSample)y));
+            QuantileSample.FromBatch, (x, y) => distance((QuantileSample)x, (QuantileSample)y));
     }
 
-    private static TBatch As<TBatch>(IEmbeddingBatch batch) where TBatch : class =>
-        batch as TBatch ?? throw new ArgumentException($"the batch is {batch?.Representation.ToString() ?? "null"}; this distance accepts {typeof(TBatch).Name}.");
+    /// <inheritdoc/>
+    public override string Name => name;
 
     /// <inheritdoc/>
-    public string Name { get; }
+    public override bool IsMetric => isMetric;
 
     /// <inheritdoc/>
-    public bool IsMetric { get; }
+    public override bool IsSymmetric => isSymmetric;
 
     /// <inheritdoc/>
-    public bool IsSymmetric { get; }
-
-    /// <inheritdoc/>
-    public Representation Accepts { get; }
+    public override Representation Accepts => accepts;
 
     /// <summary>D(a_i, b_i) for each i, as float64 [B] on a's device.</summary>
     /// <param name="a">B items.</param>
     /// <param name="b">B items.</param>
+    /// <returns>[B], float64, without gradient.</returns>
     /// <exception cref="ArgumentException">Different counts or a batch of another representation.</exception>
-    public torch.Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b)
+    public override torch.Tensor Paired(EmbeddingBatch a, EmbeddingBatch b)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
@@ -101,8 +110,9 @@ public sealed class DelegateDistance : IDistance
     /// <summary>D(a_i, b_j) for all i, j, as float64 [B, B'] on a's device.</summary>
     /// <param name="a">B items.</param>
     /// <param name="b">B' items.</param>
+    /// <returns>[B, B'], float64, without gradient.</returns>
     /// <exception cref="ArgumentException">A batch of another representation.</exception>
-    public torch.Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b)
+    public override torch.Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);

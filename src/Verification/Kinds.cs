@@ -16,7 +16,7 @@ internal sealed record LawCase<T>(T[] Items, double Scale, int Salt) where T : c
 /// <summary>What the laws need to know about one representation: how to draw, shrink, batch, print and move items.</summary>
 internal abstract class Kind<T> where T : class
 {
-    public abstract Representation Representation { get; }
+    public abstract Core.Representation Representation { get; }
 
     /// <summary><paramref name="count"/> items of dimension <paramref name="d"/> at scale <paramref name="s"/>. Awkward
     /// items have ties, duplicates, zero weights and one-point distributions; smooth items (for gradients) have none of
@@ -80,7 +80,7 @@ internal sealed class DistributionKind : Kind<DistributionSample>
 {
     public static readonly DistributionKind Instance = new();
 
-    public override Representation Representation => Representation.Distributions;
+    public override Core.Representation Representation => Core.Representation.Distributions;
 
     private static Gen<int> PointCount(VerificationOptions o, bool smooth)
     {
@@ -206,7 +206,7 @@ internal sealed class DistributionKind : Kind<DistributionSample>
     }
 
     public override IEmbeddingBatch Batch(IReadOnlyList<DistributionSample> items, torch.ScalarType dtype, torch.Device? device) =>
-        DistributionSample.ToBatch(items, dtype, device);
+        DistributionSample.ToCoreBatch(items, dtype, device);
 
     public override int Dimension(DistributionSample item) => item.Dimension;
 
@@ -302,7 +302,7 @@ internal sealed class VectorKind : Kind<VectorSample>
 {
     public static readonly VectorKind Instance = new();
 
-    public override Representation Representation => Representation.Vectors;
+    public override Core.Representation Representation => Core.Representation.Vectors;
 
     public override Gen<VectorSample[]> Items(int count, int d, double s, bool smooth, VerificationOptions o)
     {
@@ -332,7 +332,7 @@ internal sealed class VectorKind : Kind<VectorSample>
     }
 
     public override IEmbeddingBatch Batch(IReadOnlyList<VectorSample> items, torch.ScalarType dtype, torch.Device? device) =>
-        VectorSample.ToBatch(items, dtype, device);
+        VectorSample.ToCoreBatch(items, dtype, device);
 
     public override int Dimension(VectorSample item) => item.Dimension;
 
@@ -355,7 +355,7 @@ internal sealed class QuantileKind : Kind<QuantileSample>
 {
     public static readonly QuantileKind Instance = new();
 
-    public override Representation Representation => Representation.Quantiles;
+    public override Core.Representation Representation => Core.Representation.Quantiles;
 
     /// <summary>Q levels: the midpoints (q − ½)/Q mostly, otherwise Q strictly increasing levels from random gaps.</summary>
     private static Gen<double[]> Levels(int q) =>
@@ -432,7 +432,7 @@ internal sealed class QuantileKind : Kind<QuantileSample>
     }
 
     public override IEmbeddingBatch Batch(IReadOnlyList<QuantileSample> items, torch.ScalarType dtype, torch.Device? device) =>
-        QuantileSample.ToBatch(items, dtype, device);
+        QuantileSample.ToCoreBatch(items, dtype, device);
 
     public override int Dimension(QuantileSample item) => item.Dimension;
 

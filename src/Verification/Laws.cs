@@ -1,5 +1,4 @@
-using DistEmbed.Core;
-using DistEmbed.Core.Bregman;
+using DistEmbed.Bregman;
 using FsCheck;
 using FsCheck.Fluent;
 using TorchSharp;
@@ -14,23 +13,28 @@ namespace DistEmbed.Verification;
 /// failing one fails the test with a message that names the law, the counterexample, the numbers and the tolerance.
 /// </summary>
 /// <remarks>
-/// <para>The distance is any <see cref="IDistance"/>: one of the library (<c>Distances.Create</c>), a
-/// <c>BregmanDivergence</c>, your own implementation, or a float64 function wrapped by <see cref="DelegateDistance"/>.
+/// <para>The distance is any <see cref="Distance"/>: one of the catalog (<c>Distance.Create</c>), a learned Bregman
+/// divergence (<c>ConvexGenerator.Distance</c>, <c>BregmanModel.Distance</c>), your own (a subclass of
+/// <see cref="CustomDistance"/>, converted implicitly, or <c>Distance.Custom</c>), or a float64 function wrapped by
+/// <see cref="DelegateDistance"/>.
 /// Each law evaluates D(x, y) as <c>Paired</c> on one-item batches in <see cref="VerificationOptions.DType"/>; the
 /// batch-consistency law also checks <c>Pairwise</c> and padded multi-item batches.</para>
-/// <para>For a <c>BregmanDivergence</c> the checks use its generator's dimension (unless
+/// <para>For a Bregman divergence the checks use its generator's dimension (unless
 /// <see cref="VerificationOptions.Dimension"/> is set), dtype and device.</para>
 /// <para>Null options mean the defaults; the options are validated first (an <see cref="ArgumentException"/> names the
 /// setting).</para>
 /// </remarks>
 public static class Laws
 {
-    private static VerificationOptions Prepare(IDistance distance, VerificationOptions? options)
+    /// <summary>The engine's distance a facade distance wraps (null checked).</summary>
+    private static Core.IDistance Unwrap(Distance distance) =>
+        (distance ?? throw new ArgumentNullException(nameof(distance))).Core;
+
+    private static VerificationOptions Prepare(Core.IDistance distance, VerificationOptions? options)
     {
-        ArgumentNullException.ThrowIfNull(distance);
         var o = (options ?? new VerificationOptions()).Clone();
         o.Validate();
-        if (distance is BregmanDivergence bregman)
+        if (distance is Core.Bregman.BregmanDivergence bregman)
         {
             o.Dimension ??= bregman.Generator.Dimension;
             o.DType = bregman.Generator.DType;
@@ -39,15 +43,16 @@ public static class Laws
         return o;
     }
 
-    private static ILawSet Set(IDistance distance, VerificationOptions? options)
+    private static ILawSet Set(Distance distance, VerificationOptions? options)
     {
-        var o = Prepare(distance, options);
-        return distance.Accepts switch
+        var core = Unwrap(distance);
+        var o = Prepare(core, options);
+        return core.Accepts switch
         {
-            Representation.Distributions => new LawSet<DistributionSample>(DistributionKind.Instance, distance, o),
-            Representation.Quantiles => new LawSet<QuantileSample>(QuantileKind.Instance, distance, o),
-            Representation.Vectors => new LawSet<VectorSample>(VectorKind.Instance, distance, o),
-            _ => throw new ArgumentException($"distance '{distance.Name}' accepts {distance.Accepts}, which no generator draws.", nameof(distance)),
+            Core.Representation.Distributions => new LawSet<DistributionSample>(DistributionKind.Instance, core, o),
+            Core.Representation.Quantiles => new LawSet<QuantileSample>(QuantileKind.Instance, core, o),
+            Core.Representation.Vectors => new LawSet<VectorSample>(VectorKind.Instance, core, o),
+            _ => throw new ArgumentException($"distance '{core.Name}' accepts {core.Accepts}, which no generator draws.", nameof(distance)),
         };
     }
 
@@ -56,7 +61,7 @@ public static class Laws
     /// <param name="distance">The distance under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">An axiom fails on some case.</exception>
-    public static void Metric(IDistance distance, VerificationOptions? options = null)
+    public static void Metric(Distance distance, VerificationOptions? options = null)
     {
         var set = Set(distance, options);
         set.NonNegativity();
@@ -70,7 +75,7 @@ public static class Laws
     /// <param name="distance">The divergence under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">A law fails on some case.</exception>
-    public static void Divergence(IDistance distance, VerificationOptions? options = null)
+    public static void Divergence(Distance distance, VerificationOptions? options = null)
     {
         var set = Set(distance, options);
         set.NonNegativity();
@@ -84,7 +89,7 @@ public static class Laws
     /// <param name="distance">The distance under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">A declared law fails on some case.</exception>
-    public static void Declared(IDistance distance, VerificationOptions? options = null)
+    public static void Declared(Distance distance, VerificationOptions? options = null)
     {
         var set = Set(distance, options);
         set.BatchConsistency();
@@ -105,26 +110,26 @@ public static class Laws
     /// <param name="distance">The distance under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">A negative value beyond the tolerance.</exception>
-    public static void NonNegativity(IDistance distance, VerificationOptions? options = null) => Set(distance, options).NonNegativity();
+    public static void NonNegativity(Distance distance, VerificationOptions? options = null) => Set(distance, options).NonNegativity();
 
     /// <summary>Identity: |D(x, x)| ≤ tolerance, with M = max(|D(x, y)|, |D(y, x)|) for another item y of the case.</summary>
     /// <param name="distance">The distance under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">D(x, x) is not zero within the tolerance.</exception>
-    public static void Identity(IDistance distance, VerificationOptions? options = null) => Set(distance, options).Identity();
+    public static void Identity(Distance distance, VerificationOptions? options = null) => Set(distance, options).Identity();
 
     /// <summary>Symmetry: |D(x, y) − D(y, x)| ≤ tolerance.</summary>
     /// <param name="distance">The distance under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">D is not symmetric on some case.</exception>
-    public static void Symmetry(IDistance distance, VerificationOptions? options = null) => Set(distance, options).Symmetry();
+    public static void Symmetry(Distance distance, VerificationOptions? options = null) => Set(distance, options).Symmetry();
 
     /// <summary>Triangle inequality: D(a, c) ≤ D(a, b) + D(b, c) + tolerance for all six orderings (a, b, c) of the
     /// case's three items x, y, z (M = the largest of the six distances).</summary>
     /// <param name="distance">The distance under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">Some ordering breaks the inequality by more than the tolerance.</exception>
-    public static void TriangleInequality(IDistance distance, VerificationOptions? options = null) => Set(distance, options).TriangleInequality();
+    public static void TriangleInequality(Distance distance, VerificationOptions? options = null) => Set(distance, options).TriangleInequality();
 
     /// <summary>Permutation invariance (distributions): the order of a distribution's points does not matter,
     /// D(πx, y) = D(x, πy) = D(x, y).</summary>
@@ -132,7 +137,7 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">The distance does not accept distributions.</exception>
     /// <exception cref="LawViolationException">A permutation changes D beyond the tolerance.</exception>
-    public static void PermutationInvariance(IDistance distance, VerificationOptions? options = null) => Set(distance, options).PermutationInvariance();
+    public static void PermutationInvariance(Distance distance, VerificationOptions? options = null) => Set(distance, options).PermutationInvariance();
 
     /// <summary>Padding invariance (distributions): zero-weight points, inserted anywhere and placed anywhere, change
     /// nothing: D(pad x, y) = D(x, pad y) = D(x, y). Catches a distance that reads padded points.</summary>
@@ -140,7 +145,7 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">The distance does not accept distributions.</exception>
     /// <exception cref="LawViolationException">Padding changes D beyond the tolerance.</exception>
-    public static void PaddingInvariance(IDistance distance, VerificationOptions? options = null) => Set(distance, options).PaddingInvariance();
+    public static void PaddingInvariance(Distance distance, VerificationOptions? options = null) => Set(distance, options).PaddingInvariance();
 
     /// <summary>Point splitting (distributions): a point of weight w replaced by two copies of weight w/2 is the same
     /// measure, so D does not change. Catches a distance that ignores the weights (treats points as equally likely).</summary>
@@ -148,7 +153,7 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">The distance does not accept distributions.</exception>
     /// <exception cref="LawViolationException">Splitting changes D beyond the tolerance.</exception>
-    public static void SplittingInvariance(IDistance distance, VerificationOptions? options = null) => Set(distance, options).SplittingInvariance();
+    public static void SplittingInvariance(Distance distance, VerificationOptions? options = null) => Set(distance, options).SplittingInvariance();
 
     /// <summary>Permutation, padding and splitting invariance (distributions): the laws every distance between measures
     /// satisfies, whatever its formula.</summary>
@@ -156,7 +161,7 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">The distance does not accept distributions.</exception>
     /// <exception cref="LawViolationException">One of the three fails.</exception>
-    public static void MeasureInvariances(IDistance distance, VerificationOptions? options = null)
+    public static void MeasureInvariances(Distance distance, VerificationOptions? options = null)
     {
         var set = Set(distance, options);
         set.PermutationInvariance();
@@ -170,7 +175,7 @@ public static class Laws
     /// <param name="distance">The distance under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">A shift changes D beyond the tolerance.</exception>
-    public static void TranslationInvariance(IDistance distance, VerificationOptions? options = null) => Set(distance, options).TranslationInvariance();
+    public static void TranslationInvariance(Distance distance, VerificationOptions? options = null) => Set(distance, options).TranslationInvariance();
 
     /// <summary>Batch consistency: on batches A = [a0, a1], B = [b0, b1] (distributions padded to a common length),
     /// <c>Paired(A, B)</c> has shape [2] and equals the one-item D(a_i, b_i), and <c>Pairwise(A, B)</c> has shape
@@ -178,7 +183,7 @@ public static class Laws
     /// <param name="distance">The distance under test.</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">A wrong shape or value.</exception>
-    public static void BatchConsistency(IDistance distance, VerificationOptions? options = null) => Set(distance, options).BatchConsistency();
+    public static void BatchConsistency(Distance distance, VerificationOptions? options = null) => Set(distance, options).BatchConsistency();
 
     /// <summary>
     /// Gradients against finite differences, in float64: for a random direction v, autograd's ⟨∇D(x, y), v⟩ equals
@@ -195,7 +200,7 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">A Bregman divergence whose generator is not float64.</exception>
     /// <exception cref="LawViolationException">A mismatch, or a result that carries no gradient.</exception>
-    public static void Gradients(IDistance distance, VerificationOptions? options = null)
+    public static void Gradients(Distance distance, VerificationOptions? options = null)
     {
         CheckFloat64(distance);
         Set(distance, options).Gradients();
@@ -207,7 +212,7 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">A Bregman divergence whose generator is not float64.</exception>
     /// <exception cref="LawViolationException">A mismatch, or a result that carries no gradient.</exception>
-    public static void ValueGradients(IDistance distance, VerificationOptions? options = null)
+    public static void ValueGradients(Distance distance, VerificationOptions? options = null)
     {
         CheckFloat64(distance);
         Set(distance, options).ValueGradients();
@@ -219,25 +224,25 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">The distance does not accept distributions.</exception>
     /// <exception cref="LawViolationException">A mismatch, or a result that carries no gradient.</exception>
-    public static void WeightGradients(IDistance distance, VerificationOptions? options = null) => Set(distance, options).WeightGradients();
+    public static void WeightGradients(Distance distance, VerificationOptions? options = null) => Set(distance, options).WeightGradients();
 
-    private static void CheckFloat64(IDistance distance)
+    private static void CheckFloat64(Distance distance)
     {
-        if (distance is BregmanDivergence b && b.Generator.DType != torch.ScalarType.Float64)
+        if (Unwrap(distance) is Core.Bregman.BregmanDivergence b && b.Generator.DType != torch.ScalarType.Float64)
             throw new ArgumentException(
-                $"gradients are checked in float64 but the generator of '{distance.Name}' is {b.Generator.DType}; check a float64 copy (generator.to(torch.float64)).",
+                $"gradients are checked in float64 but the generator of '{distance.Name}' is {b.Generator.DType}; check a float64 generator (ConvexGenerator.Create(…, dtype: ScalarType.Float64)).",
                 nameof(distance));
     }
 
     /// <summary>Agreement with a float64 reference on distributions: |D(x, y) − reference(x, y)| ≤ tolerance (M = the
     /// larger magnitude), for (x, y) and (y, x).</summary>
     /// <param name="distance">A distance on distributions.</param>
-    /// <param name="reference">The reference value of D on two samples (e.g. through <c>sample.ToEmpirical()</c> and
-    /// <c>DistEmbed.Core.Reference</c>).</param>
+    /// <param name="reference">The reference value of D on two samples (plain float64 arrays: <c>Points</c>,
+    /// <c>Weights</c>, <c>NormalizedWeights()</c>).</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">The distance does not accept distributions.</exception>
     /// <exception cref="LawViolationException">A disagreement beyond the tolerance, or the reference raised.</exception>
-    public static void AgreesWithReference(IDistance distance, Func<DistributionSample, DistributionSample, double> reference, VerificationOptions? options = null)
+    public static void AgreesWithReference(Distance distance, Func<DistributionSample, DistributionSample, double> reference, VerificationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(reference);
         Set(distance, options).AgreesWith(reference);
@@ -249,7 +254,7 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">The distance does not accept quantile batches.</exception>
     /// <exception cref="LawViolationException">A disagreement beyond the tolerance, or the reference raised.</exception>
-    public static void AgreesWithReference(IDistance distance, Func<QuantileSample, QuantileSample, double> reference, VerificationOptions? options = null)
+    public static void AgreesWithReference(Distance distance, Func<QuantileSample, QuantileSample, double> reference, VerificationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(reference);
         Set(distance, options).AgreesWith(reference);
@@ -261,7 +266,7 @@ public static class Laws
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="ArgumentException">The distance does not accept vectors.</exception>
     /// <exception cref="LawViolationException">A disagreement beyond the tolerance, or the reference raised.</exception>
-    public static void AgreesWithReference(IDistance distance, Func<VectorSample, VectorSample, double> reference, VerificationOptions? options = null)
+    public static void AgreesWithReference(Distance distance, Func<VectorSample, VectorSample, double> reference, VerificationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(reference);
         Set(distance, options).AgreesWith(reference);
@@ -289,7 +294,7 @@ public static class Laws
         var flat = xs.SelectMany(x => x.Values).ToArray();
         var t = torch.tensor(flat, dtype: torch.ScalarType.Float64).reshape(xs.Length, generator.Dimension)
             .to_type(generator.DType).to(generator.Device);
-        var v = generator.Value(t);
+        var v = generator.Core.Value(t);
         return v.to_type(torch.ScalarType.Float64).cpu().data<double>().ToArray();
     }
 
@@ -297,7 +302,7 @@ public static class Laws
     {
         using var scope = torch.NewDisposeScope();
         var t = torch.tensor(x.Values, dtype: torch.ScalarType.Float64).reshape(1, generator.Dimension).to_type(generator.DType).to(generator.Device);
-        var g = generator.Gradient(t).detach();
+        var g = generator.Core.Gradient(t).detach();
         return g.to_type(torch.ScalarType.Float64).cpu().data<double>().ToArray();
     }
 
@@ -307,7 +312,7 @@ public static class Laws
     /// condition φ(y) ≥ φ(x) + ⟨∇φ(x), y − x⟩ (Boyd &amp; Vandenberghe, Convex Optimization, 2004, eq. 3.2), each within
     /// the tolerance with M = the largest |φ| of the case.
     /// </summary>
-    /// <param name="generator">The generator, e.g. of a trained <c>BregmanDivergence</c> (its dimension, dtype and device are used).</param>
+    /// <param name="generator">The generator, e.g. of a trained Bregman divergence (its dimension, dtype and device are used).</param>
     /// <param name="options">Null means the defaults.</param>
     /// <exception cref="LawViolationException">One of the two inequalities fails.</exception>
     public static void GeneratorConvexity(ConvexGenerator generator, VerificationOptions? options = null)
@@ -388,7 +393,7 @@ public static class Laws
     {
         ArgumentNullException.ThrowIfNull(generator);
         if (generator.DType != torch.ScalarType.Float64)
-            throw new ArgumentException($"the gradient is checked in float64 but the generator is {generator.DType}; check a float64 copy (generator.to(torch.float64)).", nameof(generator));
+            throw new ArgumentException($"the gradient is checked in float64 but the generator is {generator.DType}; check a float64 generator (ConvexGenerator.Create(…, dtype: ScalarType.Float64)).", nameof(generator));
         var o = (options ?? new VerificationOptions()).Clone();
         o.Validate();
         var d = generator.Dimension;

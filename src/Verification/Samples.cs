@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using DistEmbed.Core;
-using DistEmbed.Core.Reference;
 using TorchSharp;
 
 namespace DistEmbed.Verification;
@@ -11,7 +10,7 @@ namespace DistEmbed.Verification;
 /// generators draw, the law checks shrink and print, and a reference function receives.
 /// </summary>
 /// <remarks>
-/// Weights are non-negative and not all zero; they need not sum to one (batches and <see cref="ToEmpirical"/>
+/// Weights are non-negative and not all zero; they need not sum to one (batches and <see cref="NormalizedWeights"/>
 /// normalise them). A zero weight is padding: a point that no distance may see. The arrays are copied in and out, so a
 /// sample never changes.
 /// </remarks>
@@ -71,16 +70,18 @@ public sealed class DistributionSample
         return weights.Select(w => w / total).ToArray();
     }
 
-    /// <summary>The float64 reference distribution of the core (<see cref="Empirical"/>), for the functions of <c>DistEmbed.Core.Reference</c>.</summary>
-    public Empirical ToEmpirical() => Empirical.Create(points, weights);
-
-    /// <summary>Pads <paramref name="samples"/> (of one dimension) into a <see cref="DistributionBatch"/> [B, T, d]: shorter
-    /// samples get zero-weight points at the origin at the end.</summary>
+    /// <summary>Pads <paramref name="samples"/> (of one dimension) into a batch of distributions (points [B, T, d],
+    /// weights [B, T]): shorter samples get zero-weight points at the origin at the end. The caller disposes it.</summary>
     /// <param name="samples">B ≥ 1 samples of one dimension.</param>
     /// <param name="dtype">float32 or float64.</param>
     /// <param name="device">Target device; null means CPU.</param>
+    /// <returns>The batch (<see cref="Representation.Distributions"/>).</returns>
     /// <exception cref="ArgumentException">No samples, or samples of different dimensions.</exception>
-    public static DistributionBatch ToBatch(IReadOnlyList<DistributionSample> samples, torch.ScalarType dtype = torch.ScalarType.Float64, torch.Device? device = null)
+    public static EmbeddingBatch ToBatch(IReadOnlyList<DistributionSample> samples, torch.ScalarType dtype = torch.ScalarType.Float64, torch.Device? device = null) =>
+        EmbeddingBatch.Wrap(ToCoreBatch(samples, dtype, device));
+
+    /// <summary><see cref="ToBatch"/> as the engine's batch.</summary>
+    internal static DistributionBatch ToCoreBatch(IReadOnlyList<DistributionSample> samples, torch.ScalarType dtype, torch.Device? device)
     {
         ArgumentNullException.ThrowIfNull(samples);
         if (samples.Count == 0) throw new ArgumentException("samples is empty; a batch needs at least one distribution.", nameof(samples));
@@ -108,10 +109,14 @@ public sealed class DistributionSample
     }
 
     /// <summary>The distributions of a batch as samples (padding kept as zero-weight points, weights as stored).</summary>
-    /// <param name="batch">The batch (any dtype, device).</param>
-    public static DistributionSample[] FromBatch(DistributionBatch batch)
+    /// <param name="batch">A batch of distributions (any dtype, device).</param>
+    /// <returns>One sample per item.</returns>
+    /// <exception cref="ArgumentException">The batch does not hold distributions.</exception>
+    public static DistributionSample[] FromBatch(EmbeddingBatch batch) => FromCoreBatch(SampleBatches.Core<DistributionBatch>(batch, Representation.Distributions));
+
+    /// <summary><see cref="FromBatch"/> of the engine's batch.</summary>
+    internal static DistributionSample[] FromCoreBatch(DistributionBatch batch)
     {
-        ArgumentNullException.ThrowIfNull(batch);
         using var scope = torch.NewDisposeScope();
         var p = batch.Points.detach().cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
         var w = batch.Weights.detach().cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
@@ -196,12 +201,17 @@ public sealed class QuantileSample
     /// <param name="j">Level index, 0 ≤ j &lt; Q.</param>
     public double this[int k, int j] => values[k, j];
 
-    /// <summary>Stacks samples that share their levels into a <see cref="QuantileBatch"/> [B, d, Q].</summary>
+    /// <summary>Stacks samples that share their levels into a batch of quantile functions [B, d, Q]. The caller disposes it.</summary>
     /// <param name="samples">B ≥ 1 samples of one d, Q and one set of levels.</param>
     /// <param name="dtype">float32 or float64.</param>
     /// <param name="device">Target device; null means CPU.</param>
+    /// <returns>The batch (<see cref="Representation.Quantiles"/>).</returns>
     /// <exception cref="ArgumentException">No samples, or samples that differ in d, Q or levels.</exception>
-    public static QuantileBatch ToBatch(IReadOnlyList<QuantileSample> samples, torch.ScalarType dtype = torch.ScalarType.Float64, torch.Device? device = null)
+    public static EmbeddingBatch ToBatch(IReadOnlyList<QuantileSample> samples, torch.ScalarType dtype = torch.ScalarType.Float64, torch.Device? device = null) =>
+        EmbeddingBatch.Wrap(ToCoreBatch(samples, dtype, device));
+
+    /// <summary><see cref="ToBatch"/> as the engine's batch.</summary>
+    internal static QuantileBatch ToCoreBatch(IReadOnlyList<QuantileSample> samples, torch.ScalarType dtype, torch.Device? device)
     {
         ArgumentNullException.ThrowIfNull(samples);
         if (samples.Count == 0) throw new ArgumentException("samples is empty; a batch needs at least one item.", nameof(samples));
@@ -226,10 +236,14 @@ public sealed class QuantileSample
     }
 
     /// <summary>The items of a batch as samples.</summary>
-    /// <param name="batch">The batch (any dtype, device).</param>
-    public static QuantileSample[] FromBatch(QuantileBatch batch)
+    /// <param name="batch">A batch of quantile functions (any dtype, device).</param>
+    /// <returns>One sample per item.</returns>
+    /// <exception cref="ArgumentException">The batch does not hold quantile functions.</exception>
+    public static QuantileSample[] FromBatch(EmbeddingBatch batch) => FromCoreBatch(SampleBatches.Core<QuantileBatch>(batch, Representation.Quantiles));
+
+    /// <summary><see cref="FromBatch"/> of the engine's batch.</summary>
+    internal static QuantileSample[] FromCoreBatch(QuantileBatch batch)
     {
-        ArgumentNullException.ThrowIfNull(batch);
         using var scope = torch.NewDisposeScope();
         var v = batch.Values.detach().cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
         var l = batch.Levels.detach().cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
@@ -286,12 +300,17 @@ public sealed class VectorSample
     /// <param name="k">0 ≤ k &lt; d.</param>
     public double this[int k] => values[k];
 
-    /// <summary>Stacks samples of one dimension into a <see cref="VectorBatch"/> [B, d].</summary>
+    /// <summary>Stacks samples of one dimension into a batch of vectors [B, d]. The caller disposes it.</summary>
     /// <param name="samples">B ≥ 1 samples of one dimension.</param>
     /// <param name="dtype">float32 or float64.</param>
     /// <param name="device">Target device; null means CPU.</param>
+    /// <returns>The batch (<see cref="Representation.Vectors"/>).</returns>
     /// <exception cref="ArgumentException">No samples, or samples of different dimensions.</exception>
-    public static VectorBatch ToBatch(IReadOnlyList<VectorSample> samples, torch.ScalarType dtype = torch.ScalarType.Float64, torch.Device? device = null)
+    public static EmbeddingBatch ToBatch(IReadOnlyList<VectorSample> samples, torch.ScalarType dtype = torch.ScalarType.Float64, torch.Device? device = null) =>
+        EmbeddingBatch.Wrap(ToCoreBatch(samples, dtype, device));
+
+    /// <summary><see cref="ToBatch"/> as the engine's batch.</summary>
+    internal static VectorBatch ToCoreBatch(IReadOnlyList<VectorSample> samples, torch.ScalarType dtype, torch.Device? device)
     {
         ArgumentNullException.ThrowIfNull(samples);
         if (samples.Count == 0) throw new ArgumentException("samples is empty; a batch needs at least one vector.", nameof(samples));
@@ -307,10 +326,14 @@ public sealed class VectorSample
     }
 
     /// <summary>The vectors of a batch as samples.</summary>
-    /// <param name="batch">The batch (any dtype, device).</param>
-    public static VectorSample[] FromBatch(VectorBatch batch)
+    /// <param name="batch">A batch of vectors (any dtype, device).</param>
+    /// <returns>One sample per item.</returns>
+    /// <exception cref="ArgumentException">The batch does not hold vectors.</exception>
+    public static VectorSample[] FromBatch(EmbeddingBatch batch) => FromCoreBatch(SampleBatches.Core<VectorBatch>(batch, Representation.Vectors));
+
+    /// <summary><see cref="FromBatch"/> of the engine's batch.</summary>
+    internal static VectorSample[] FromCoreBatch(VectorBatch batch)
     {
-        ArgumentNullException.ThrowIfNull(batch);
         using var scope = torch.NewDisposeScope();
         var v = batch.Values.detach().cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
         int b = batch.Count, d = batch.Dimension;
@@ -319,6 +342,18 @@ public sealed class VectorSample
 
     /// <summary>The vector as text, e.g. <c>[0, 1.5]</c>.</summary>
     public override string ToString() => Format.Vector(values);
+}
+
+/// <summary>The engine's batch inside a facade batch, after checking its representation.</summary>
+internal static class SampleBatches
+{
+    public static TBatch Core<TBatch>(EmbeddingBatch batch, Representation representation) where TBatch : class, IEmbeddingBatch
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Representation != representation || batch.Core is not TBatch core)
+            throw new ArgumentException($"batch holds {Embeddings.Describe(batch.Representation)}; these samples come from {Embeddings.Describe(representation)}.", nameof(batch));
+        return core;
+    }
 }
 
 /// <summary>Round-trippable invariant formatting of numbers in messages.</summary>

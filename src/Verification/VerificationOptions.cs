@@ -50,7 +50,7 @@ public sealed class VerificationOptions
 
     /// <summary>
     /// A fixed dimension d for every case, or null (default) to draw it between <see cref="MinDimension"/> and
-    /// <see cref="MaxDimension"/>. For a <c>BregmanDivergence</c> the checks use its generator's dimension when this is null.
+    /// <see cref="MaxDimension"/>. For a Bregman divergence (<c>ConvexGenerator.Distance</c>) the checks use its generator's dimension when this is null.
     /// </summary>
     public int? Dimension { get; set; }
 
@@ -68,7 +68,7 @@ public sealed class VerificationOptions
 
     /// <summary>
     /// The dtype of the batches handed to the distance (default float64). Gradient checks always use float64. For a
-    /// <c>BregmanDivergence</c> the checks use its generator's dtype.
+    /// Bregman divergence (<c>ConvexGenerator.Distance</c>) the checks use its generator's dtype.
     /// </summary>
     public torch.ScalarType DType { get; set; } = torch.ScalarType.Float64;
 

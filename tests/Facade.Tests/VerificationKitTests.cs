@@ -1,11 +1,11 @@
-using DistEmbed.Core;
-using DistEmbed.Core.Bregman;
+using DistEmbed.Bregman;
 using DistEmbed.Verification;
 using FsCheck;
 using FsCheck.Fluent;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
+using Empirical = DistEmbed.Core.Reference.Empirical;
 using RefSinkhorn = DistEmbed.Core.Reference.Sinkhorn;
 using RefMarginal = DistEmbed.Core.Reference.MarginalWasserstein;
 using RefKernel = DistEmbed.Core.Reference.KernelDistances;
@@ -15,11 +15,15 @@ namespace DistEmbed.Facade.Tests;
 /// <summary>
 /// The verification kit (DistEmbed.Verification) on the library's own distances — they pass the laws — and on
 /// deliberately broken distances, which each law catches with its name, a shrunk counterexample, the numbers and the
-/// tolerance in the message.
+/// tolerance in the message. Every distance is a facade <see cref="Distance"/> (catalog, Bregman, or a
+/// <see cref="CustomDistance"/> written here as a user would); only the float64 reference oracles come from the core.
 /// </summary>
 public sealed class VerificationKitTests
 {
     private static VerificationOptions Few(int cases = 30) => new() { Cases = cases, MaxPoints = 8 };
+
+    /// <summary>The core's float64 reference distribution of a sample (the oracle of the agreement checks).</summary>
+    private static Empirical Emp(DistributionSample s) => Empirical.Create(s.Points, s.Weights);
 
     // ---- the library's distances pass ----
 
@@ -34,7 +38,7 @@ public sealed class VerificationKitTests
     [InlineData("bures-diag")]
     public void LibraryMetricsSatisfyTheMetricAxiomsAndBatchConsistency(string name)
     {
-        var distance = Distances.Create(name, new DistanceOptions { P = 3 });
+        var distance = Distance.Create(name, new DistanceSettings { P = 3 });
         Assert.True(distance.IsMetric);
         Laws.Declared(distance, Few());
     }
@@ -45,10 +49,11 @@ public sealed class VerificationKitTests
         using var directions = torch.tensor(new double[] { 1, 0, 0, 0.6, 0.8, 0, 0, 0.6, -0.8, 0.5, 0.5, 0.7071067811865476 }).reshape(4, 3);
         var options = Few();
         options.Dimension = 3;
-        Laws.Declared(Distances.SlicedWasserstein(directions), options);
-        Laws.Declared(Distances.MaxSlicedWasserstein(directions), options);
-        Laws.MeasureInvariances(Distances.SlicedWasserstein(directions), options);
-        Laws.TranslationInvariance(Distances.SlicedWasserstein(directions), options);
+        var fixedDirections = new DistanceSettings { Directions = directions };
+        Laws.Declared(Distance.Create("sliced-w2", fixedDirections), options);
+        Laws.Declared(Distance.Create("max-sliced-w2", fixedDirections), options);
+        Laws.MeasureInvariances(Distance.Create("sliced-w2", fixedDirections), options);
+        Laws.TranslationInvariance(Distance.Create("sliced-w2", fixedDirections), options);
     }
 
     [Theory]
@@ -62,7 +67,7 @@ public sealed class VerificationKitTests
     [InlineData("energy")]
     public void LibraryDivergencesSatisfyTheirDeclaredLawsAndTheDivergenceLaws(string name)
     {
-        var distance = Distances.Create(name, null);
+        var distance = Distance.Create(name);
         Assert.False(distance.IsMetric);
         Laws.Declared(distance, Few());
         Laws.Divergence(distance, Few());
@@ -71,8 +76,8 @@ public sealed class VerificationKitTests
     [Fact]
     public void TheSinkhornDivergenceIsANonNegativeSymmetricDivergence()
     {
-        var distance = Distances.Create("sinkhorn-divergence",
-            new DistanceOptions { Epsilon = 1, Tolerance = 1e-11, MaxIterations = 3000 });
+        var distance = Distance.Create("sinkhorn-divergence",
+            new DistanceSettings { Epsilon = 1, Tolerance = 1e-11, SinkhornIterations = 3000 });
         // Scales where the solves converge (cost ≤ 16ε): unconverged solves make S_ε(x, x) ≠ 0, which the identity law
         // reports (e.g. at scale 1 with ε = 1 and 5000 iterations, S_ε(x, x) = −2.9e-5 for x = 4 points spread over [−3.2, 3.5]).
         var options = new VerificationOptions { Cases = 10, MaxPoints = 6, MinScale = 0.05, MaxScale = 0.25, RelativeTolerance = 1e-6 };
@@ -90,7 +95,7 @@ public sealed class VerificationKitTests
     [InlineData("energy")]
     public void DistributionDistancesAreInvariantUnderPermutationPaddingSplittingAndTranslation(string name)
     {
-        var distance = Distances.Create(name, null);
+        var distance = Distance.Create(name);
         Laws.MeasureInvariances(distance, Few(25));
         Laws.TranslationInvariance(distance, Few(25));
     }
@@ -106,7 +111,7 @@ public sealed class VerificationKitTests
     [InlineData("mmd")]
     public void LibraryGradientsAgreeWithFiniteDifferences(string name)
     {
-        var distance = Distances.Create(name, new DistanceOptions { P = 3 });
+        var distance = Distance.Create(name, new DistanceSettings { P = 3 });
         Laws.Gradients(distance, Few(20));
     }
 
@@ -118,7 +123,7 @@ public sealed class VerificationKitTests
         // Points and weights: uniform weights included (issue 17, item 1a: the sorted and common-grid fast paths used to
         // ignore weights.requires_grad; e.g. x = 4 and y = 2 uniformly weighted points gave autograd 0.0248 against a
         // finite difference of 0.0713).
-        Laws.Gradients(Distances.Create(name, null), Few(20));
+        Laws.Gradients(Distance.Create(name), Few(20));
     }
 
     [Fact]
@@ -127,23 +132,23 @@ public sealed class VerificationKitTests
         // One dimension: a covariance is singular only for a one-point distribution. In d ≥ 2 a distribution with T ≤ d
         // points has a singular covariance, where the gradient of 'bures' differs from the finite differences by about 1 %
         // (e.g. x = 2 points, y = 3 points in 2-D: autograd −0.2156, difference −0.2181; reported to the lead).
-        Laws.Gradients(Distances.Create("bures", null), new VerificationOptions { Cases = 20, MaxPoints = 8, Dimension = 1 });
+        Laws.Gradients(Distance.Create("bures"), new VerificationOptions { Cases = 20, MaxPoints = 8, Dimension = 1 });
     }
 
     [Fact]
     public void LibraryDistancesAgreeWithTheFloat64Reference()
     {
         var o = Few(40);
-        Laws.AgreesWithReference(Distances.Create("marginal-w2", null),
-            (DistributionSample x, DistributionSample y) => RefMarginal.Wasserstein(2.0, x.ToEmpirical(), y.ToEmpirical()), o);
-        Laws.AgreesWithReference(Distances.Create("energy", null),
-            (DistributionSample x, DistributionSample y) => RefKernel.EnergyDistance(x.ToEmpirical(), y.ToEmpirical()), o);
-        Laws.AgreesWithReference(Distances.Create("euclidean", null),
+        Laws.AgreesWithReference(Distance.Create("marginal-w2"),
+            (DistributionSample x, DistributionSample y) => RefMarginal.Wasserstein(2.0, Emp(x), Emp(y)), o);
+        Laws.AgreesWithReference(Distance.Create("energy"),
+            (DistributionSample x, DistributionSample y) => RefKernel.EnergyDistance(Emp(x), Emp(y)), o);
+        Laws.AgreesWithReference(Distance.Create("euclidean"),
             (VectorSample x, VectorSample y) => Math.Sqrt(Enumerable.Range(0, x.Dimension).Sum(k => (x[k] - y[k]) * (x[k] - y[k]))), o);
-        Laws.AgreesWithReference(Distances.Create("quantile-w2", null), QuantileW2Reference, o);
-        var sinkhorn = Distances.Create("sinkhorn-divergence", new DistanceOptions { Epsilon = 0.5, Tolerance = 1e-12, MaxIterations = 20000 });
+        Laws.AgreesWithReference(Distance.Create("quantile-w2"), QuantileW2Reference, o);
+        var sinkhorn = Distance.Create("sinkhorn-divergence", new DistanceSettings { Epsilon = 0.5, Tolerance = 1e-12, SinkhornIterations = 20000 });
         Laws.AgreesWithReference(sinkhorn,
-            (DistributionSample x, DistributionSample y) => RefSinkhorn.Divergence(2.0, x.ToEmpirical(), y.ToEmpirical(), 0.5, 20000, 1e-13),
+            (DistributionSample x, DistributionSample y) => RefSinkhorn.Divergence(2.0, Emp(x), Emp(y), 0.5, 20000, 1e-13),
             new VerificationOptions { Cases = 12, MaxPoints = 6, MinScale = 0.1, MaxScale = 2, RelativeTolerance = 1e-7 });
     }
 
@@ -164,7 +169,7 @@ public sealed class VerificationKitTests
     [Fact]
     public void TheSinkhornDivergenceGradientsAgreeWithFiniteDifferencesWhenConverged()
     {
-        var distance = Distances.Create("sinkhorn-divergence", new DistanceOptions { Epsilon = 0.5, Tolerance = 1e-13, MaxIterations = 20000 });
+        var distance = Distance.Create("sinkhorn-divergence", new DistanceSettings { Epsilon = 0.5, Tolerance = 1e-13, SinkhornIterations = 20000 });
         Laws.Gradients(distance, new VerificationOptions { Cases = 8, MaxPoints = 5, MinScale = 0.1, MaxScale = 2, GradientTolerance = 1e-4 });
     }
 
@@ -175,8 +180,8 @@ public sealed class VerificationKitTests
     [InlineData("icnn")]
     public void BregmanDivergencesSatisfyTheDivergenceLawsAndTheirGeneratorsAreConvex(string kind)
     {
-        using var generator = ConvexGenerators.Create(kind, 3, new GeneratorOptions { Hidden = [8], Pieces = 6, Seed = 5 }, ScalarType.Float64, null);
-        var divergence = new BregmanDivergence(generator);
+        using var generator = ConvexGenerator.Create(kind, 3, hidden: [8], pieces: 6, seed: 5, dtype: ScalarType.Float64);
+        var divergence = generator.Distance;
         var o = Few(25);
         Laws.Declared(divergence, o);
         Laws.Divergence(divergence, o);
@@ -191,22 +196,21 @@ public sealed class VerificationKitTests
     // ---- broken distances are caught ----
 
     /// <summary>A vector "distance" that claims to be a metric: ‖x − y‖ plus a one-sided term max(0, Σ_k (x_k − y_k)).</summary>
-    private sealed class AsymmetricDistance : IDistance
+    private sealed class AsymmetricDistance : CustomDistance
     {
-        public string Name => "lopsided";
-        public bool IsMetric => true;
-        public bool IsSymmetric => true;
-        public Core.Representation Accepts => Core.Representation.Vectors;
+        public override string Name => "lopsided";
+        public override bool IsMetric => true;
+        public override Representation Accepts => Representation.Vectors;
 
-        public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b)
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b)
         {
-            var diff = ((VectorBatch)a).Values - ((VectorBatch)b).Values;
+            var diff = a.Values - b.Values;
             return diff.pow(2).sum(1).sqrt() + diff.sum(1).clamp_min(0);
         }
 
-        public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b)
+        public override Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b)
         {
-            var diff = ((VectorBatch)a).Values.unsqueeze(1) - ((VectorBatch)b).Values.unsqueeze(0);
+            var diff = a.Values.unsqueeze(1) - b.Values.unsqueeze(0);
             return diff.pow(2).sum(2).sqrt() + diff.sum(2).clamp_min(0);
         }
     }
@@ -241,15 +245,14 @@ public sealed class VerificationKitTests
     }
 
     /// <summary>The squared Euclidean distance with IsMetric = true: it breaks the triangle inequality (0, 1, 2 on a line).</summary>
-    private sealed class SquaredEuclideanLabelledMetric : IDistance
+    private sealed class SquaredEuclideanLabelledMetric : CustomDistance
     {
-        private readonly IDistance inner = Distances.SquaredEuclidean();
-        public string Name => "sqeuclidean-as-metric";
-        public bool IsMetric => true;
-        public bool IsSymmetric => true;
-        public Core.Representation Accepts => Core.Representation.Vectors;
-        public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => inner.Paired(a, b);
-        public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => inner.Pairwise(a, b);
+        private readonly Distance inner = Distance.Create("sqeuclidean");
+        public override string Name => "sqeuclidean-as-metric";
+        public override bool IsMetric => true;
+        public override Representation Accepts => Representation.Vectors;
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => inner.Paired(a, b);
+        public override Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b) => inner.Pairwise(a, b);
     }
 
     [Fact]
@@ -277,25 +280,22 @@ public sealed class VerificationKitTests
 
     /// <summary>A distance between distribution means that honours padding (the mask) but not the weights: every valid
     /// point counts equally.</summary>
-    private sealed class WeightIgnoringMeanDistance(bool readPadding) : IDistance
+    private sealed class WeightIgnoringMeanDistance(bool readPadding) : CustomDistance
     {
-        public string Name => readPadding ? "mean-reading-padding" : "mean-ignoring-weights";
-        public bool IsMetric => false;
-        public bool IsSymmetric => true;
-        public Core.Representation Accepts => Core.Representation.Distributions;
+        public override string Name => readPadding ? "mean-reading-padding" : "mean-ignoring-weights";
+        public override Representation Accepts => Representation.Distributions;
 
-        private Tensor Mean(DistributionBatch x)
+        private Tensor Mean(EmbeddingBatch x)
         {
             if (readPadding) return x.Points.mean([1]);
             var mask = x.Mask().to_type(x.Points.dtype).unsqueeze(2);
             return (x.Points * mask).sum(1) / mask.sum(1);
         }
 
-        public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) =>
-            (Mean((DistributionBatch)a) - Mean((DistributionBatch)b)).pow(2).sum(1).sqrt();
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => (Mean(a) - Mean(b)).pow(2).sum(1).sqrt();
 
-        public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) =>
-            (Mean((DistributionBatch)a).unsqueeze(1) - Mean((DistributionBatch)b).unsqueeze(0)).pow(2).sum(2).sqrt();
+        public override Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b) =>
+            (Mean(a).unsqueeze(1) - Mean(b).unsqueeze(0)).pow(2).sum(2).sqrt();
     }
 
     private static double WeightedMeanDistance(DistributionSample x, DistributionSample y)
@@ -336,20 +336,18 @@ public sealed class VerificationKitTests
     }
 
     /// <summary>‖x − y‖² with one factor detached: the right values, half the gradient.</summary>
-    private sealed class HalfGradientDistance(bool detachAll) : IDistance
+    private sealed class HalfGradientDistance(bool detachAll) : CustomDistance
     {
-        public string Name => detachAll ? "detached" : "half-gradient";
-        public bool IsMetric => false;
-        public bool IsSymmetric => true;
-        public Core.Representation Accepts => Core.Representation.Vectors;
+        public override string Name => detachAll ? "detached" : "half-gradient";
+        public override Representation Accepts => Representation.Vectors;
 
-        public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b)
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b)
         {
-            var diff = ((VectorBatch)a).Values - ((VectorBatch)b).Values;
+            var diff = a.Values - b.Values;
             return detachAll ? diff.detach().pow(2).sum(1) : (diff.detach() * diff).sum(1);
         }
 
-        public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => throw new NotSupportedException("not needed by the gradient law");
+        public override Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b) => throw new NotSupportedException("not needed by the gradient law");
     }
 
     [Fact]
@@ -369,15 +367,14 @@ public sealed class VerificationKitTests
     }
 
     /// <summary>Pairwise(a, b)[i, j] computed as D(a_j, b_i): right on the diagonal, wrong elsewhere.</summary>
-    private sealed class TransposedPairwise : IDistance
+    private sealed class TransposedPairwise : CustomDistance
     {
-        private readonly IDistance inner = Distances.Euclidean();
-        public string Name => "transposed-pairwise";
-        public bool IsMetric => true;
-        public bool IsSymmetric => true;
-        public Core.Representation Accepts => Core.Representation.Vectors;
-        public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => inner.Paired(a, b);
-        public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => inner.Pairwise(a, b).t();
+        private readonly Distance inner = Distance.Create("euclidean");
+        public override string Name => "transposed-pairwise";
+        public override bool IsMetric => true;
+        public override Representation Accepts => Representation.Vectors;
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => inner.Paired(a, b);
+        public override Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b) => inner.Pairwise(a, b).t();
     }
 
     [Fact]
@@ -405,7 +402,7 @@ public sealed class VerificationKitTests
     [Fact]
     public void TheCosineDistanceIsNotTranslationInvariantAndTheKitSaysSo()
     {
-        var e = Assert.Throws<LawViolationException>(() => Laws.TranslationInvariance(Distances.Cosine(), Few()));
+        var e = Assert.Throws<LawViolationException>(() => Laws.TranslationInvariance(Distance.Create("cosine"), Few()));
         Assert.Equal("translation invariance", e.Law);
         Assert.Contains("c = [", e.Message);
         Assert.Contains("x + c = [", e.Message);
@@ -413,17 +410,16 @@ public sealed class VerificationKitTests
 
     /// <summary>A user's sliced distance that draws new directions on every call (what the library's sliced distances did
     /// before they drew once per instance): not a function of its arguments.</summary>
-    private sealed class RedrawingSliced : IDistance
+    private sealed class RedrawingSliced : CustomDistance
     {
-        private readonly ISeededDistance seeded = (ISeededDistance)Distances.Create("sliced-w2", new DistanceOptions { Projections = 4 });
+        private readonly Distance seeded = Distance.Create("sliced-w2", new DistanceSettings { Projections = 4 });
         private long calls;
-        private IDistance Next() => seeded.WithFreshDirections(++calls);
-        public string Name => "redrawing-sliced-w2";
-        public bool IsMetric => true;
-        public bool IsSymmetric => true;
-        public Core.Representation Accepts => Core.Representation.Distributions;
-        public Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) => Next().Paired(a, b);
-        public Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) => Next().Pairwise(a, b);
+        private Distance Next() => seeded.WithFreshDirections(++calls);
+        public override string Name => "redrawing-sliced-w2";
+        public override bool IsMetric => true;
+        public override Representation Accepts => Representation.Distributions;
+        public override Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) => Next().Paired(a, b);
+        public override Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b) => Next().Pairwise(a, b);
     }
 
     [Fact]
@@ -432,7 +428,7 @@ public sealed class VerificationKitTests
         // Two calls on (x, y) and (y, x) see different slices; the library's sliced-w2 (one draw per instance) passes.
         var e = Assert.Throws<LawViolationException>(() => Laws.Symmetry(new RedrawingSliced(), Few()));
         Assert.Equal("symmetry", e.Law);
-        Laws.Symmetry(Distances.Create("sliced-w2", new DistanceOptions { Projections = 4 }), Few());
+        Laws.Symmetry(Distance.Create("sliced-w2", new DistanceSettings { Projections = 4 }), Few());
     }
 
     [Fact]
@@ -481,7 +477,7 @@ public sealed class VerificationKitTests
             case nameof(VerificationOptions.MaxScale): o.MaxScale = 1e-6; break;
             case nameof(VerificationOptions.DType): o.DType = ScalarType.Int32; break;
         }
-        var e = Assert.Throws<ArgumentException>(() => Laws.Metric(Distances.Euclidean(), o));
+        var e = Assert.Throws<ArgumentException>(() => Laws.Metric(Distance.Create("euclidean"), o));
         Assert.Equal(setting, e.ParamName);
         Assert.Contains(setting, e.Message);
     }
@@ -489,11 +485,11 @@ public sealed class VerificationKitTests
     [Fact]
     public void LawsOfDistributionsRejectOtherRepresentations()
     {
-        var e = Assert.Throws<ArgumentException>(() => Laws.PermutationInvariance(Distances.Euclidean(), Few()));
+        var e = Assert.Throws<ArgumentException>(() => Laws.PermutationInvariance(Distance.Create("euclidean"), Few()));
         Assert.Equal("distance", e.ParamName);
         Assert.Contains("accepts Vectors", e.Message);
         var r = Assert.Throws<ArgumentException>(() =>
-            Laws.AgreesWithReference(Distances.Euclidean(), (DistributionSample x, DistributionSample y) => 0.0, Few()));
+            Laws.AgreesWithReference(Distance.Create("euclidean"), (DistributionSample x, DistributionSample y) => 0.0, Few()));
         Assert.Equal("reference", r.ParamName);
     }
 
@@ -515,7 +511,7 @@ public sealed class VerificationKitTests
         Assert.Contains(magnitudes, m => m >= 1e3);                                                        // scale 1e3
         var quantiles = Gen.Sample(BatchGenerators.Quantiles(2), 200, new Rnd(2, 3), 10).ToArray();
         Assert.Contains(quantiles, c => c.Any(s => Enumerable.Range(1, s.LevelCount - 1).Any(j => s[0, j] == s[0, j - 1])));
-        Assert.Contains(quantiles, c => !c[0].Levels.SequenceEqual(QuantileBatch.MidpointLevels(c[0].LevelCount)));
+        Assert.Contains(quantiles, c => !c[0].Levels.SequenceEqual(EmbeddingBatch.MidpointLevels(c[0].LevelCount)));
         var vectors = Gen.Sample(BatchGenerators.Vectors(2), 200, new Rnd(3, 3), 10).ToArray();
         Assert.Contains(vectors, c => c[0].Values.SequenceEqual(c[1].Values));
     }
@@ -555,7 +551,7 @@ public sealed class VerificationKitTests
         var l1 = DelegateDistance.ForVectors("l1", (x, y) => Enumerable.Range(0, x.Dimension).Sum(k => Math.Abs(x[k] - y[k])), isMetric: true);
         Laws.Declared(l1, Few());
         Laws.TranslationInvariance(l1, Few());
-        var w1 = DelegateDistance.ForDistributions("reference-marginal-w1", (x, y) => RefMarginal.Wasserstein(1.0, x.ToEmpirical(), y.ToEmpirical()), isMetric: true);
+        var w1 = DelegateDistance.ForDistributions("reference-marginal-w1", (x, y) => RefMarginal.Wasserstein(1.0, Emp(x), Emp(y)), isMetric: true);
         Laws.Declared(w1, Few());
         Laws.MeasureInvariances(w1, Few());
         var e = Assert.Throws<LawViolationException>(() => Laws.Gradients(l1, Few()));

@@ -34,8 +34,9 @@ public sealed class MetricLearningManifest
 
 /// <summary>
 /// Trains any TorchSharp module that maps a batch of inputs [B, …] to an embedding batch (vectors, quantiles or
-/// distributions) with a metric-learning loss over a distance of the catalog: the "bring your own encoder" path. The
-/// same loop trains <see cref="SequenceTrainer"/>'s models.
+/// distributions) with a metric-learning loss over a distance of the catalog — or your own
+/// (<see cref="CustomDistance"/>, <see cref="Distance.Custom"/>; the overloads that take a <see cref="Distance"/>): the
+/// "bring your own encoder" path. The same loop trains <see cref="SequenceTrainer"/>'s models.
 /// </summary>
 /// <remarks>
 /// <para>Each epoch draws M-per-class batches (P = <c>ClassesPerBatch</c> classes × M = <c>ItemsPerClass</c> items,
@@ -75,20 +76,21 @@ public static class MetricLearningTrainer
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var run = Generic(model, train, valid, options, checkpointDirectory, new TrainingState { RngState = unchecked((ulong)options.Seed) });
+        var run = Generic(model, train, valid, options, null, checkpointDirectory, new TrainingState { RngState = unchecked((ulong)options.Seed) });
         if (checkpointDirectory is not null)
             CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.MetricLearning, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
                 null, nameof(checkpointDirectory));
         return run.Execute(progress, cancellationToken);
     }
 
-    /// <summary>Resumes the run whose last checkpoint is in <paramref name="checkpointDirectory"/>.</summary>
+    /// <summary>Resumes the run whose last checkpoint is in <paramref name="checkpointDirectory"/> (a run under a catalog
+    /// distance; a run under your own distance resumes with the overload that takes it).</summary>
     /// <param name="model">A module of the same architecture as the checkpoint's (its weights are replaced by the checkpoint's).</param>
-    /// <param name="checkpointDirectory">A folder written by <see cref="Train"/>.</param>
+    /// <param name="checkpointDirectory">A folder written by <see cref="Train(nn.Module{Tensor, EmbeddingBatch}, LabelledData, LabelledData?, MetricLearningOptions, string?, IProgress{TrainingProgress}?, CancellationToken, bool)"/>.</param>
     /// <param name="train">The same training data.</param>
     /// <param name="valid">The same validation data, or null when the run had none.</param>
     /// <param name="progress">Progress sink, or null.</param>
-    /// <param name="cancellationToken">As for <see cref="Train"/>.</param>
+    /// <param name="cancellationToken">As for <see cref="Train(nn.Module{Tensor, EmbeddingBatch}, LabelledData, LabelledData?, MetricLearningOptions, string?, IProgress{TrainingProgress}?, CancellationToken, bool)"/>.</param>
     /// <param name="epochs">The total number of epochs to reach, or null for the checkpoint's.</param>
     /// <returns>The full history, including the epochs before the checkpoint; the model holds the best weights.</returns>
     /// <exception cref="DirectoryNotFoundException">No checkpoint in the folder.</exception>
@@ -100,15 +102,108 @@ public static class MetricLearningTrainer
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
+        return ResumeWith(model, null, checkpointDirectory, train, valid, progress, cancellationToken, epochs);
+    }
+
+    /// <summary>
+    /// Trains <paramref name="model"/> from its current weights under your own distance — a <see cref="CustomDistance"/>
+    /// (converted implicitly) or <see cref="Distance.Custom"/> — instead of a catalog name: the loss, the miner and the
+    /// validation MAP@R all use it. The checkpoint records its name; resume with
+    /// <see cref="Resume(nn.Module{Tensor, EmbeddingBatch}, Distance, string, LabelledData, LabelledData?, IProgress{TrainingProgress}?, CancellationToken, int?)"/>,
+    /// passing the same distance.
+    /// </summary>
+    /// <param name="model">The module: inputs [B, …] → an embedding batch of the representation the distance accepts.</param>
+    /// <param name="distance">Your own distance. Its name must not be a catalog name (a checkpoint would be taken for the
+    /// catalog's); a catalog distance is chosen by <see cref="MetricLearningOptions.Distance"/> and its settings instead.</param>
+    /// <param name="train">Training data with at least <c>ClassesPerBatch</c> classes.</param>
+    /// <param name="valid">Validation data (held-out classes, ≥ 2 classes), or null.</param>
+    /// <param name="options">Options; <see cref="MetricLearningOptions.Distance"/> null (the checkpoint records it so, with
+    /// the distance's name beside it, as the deep Bregman trainer does), <see cref="MetricLearningOptions.DistanceSettings"/> not read.</param>
+    /// <param name="checkpointDirectory">The checkpoint folder, or null for none (as for the catalog overload).</param>
+    /// <param name="progress">Progress sink, or null.</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    /// <param name="overwrite">Replace a checkpoint already in <paramref name="checkpointDirectory"/>.</param>
+    /// <returns>The history; the model holds the best epoch's weights (evaluation mode).</returns>
+    /// <exception cref="ArgumentException">A catalog distance or a custom one named like a catalog distance (names distance),
+    /// <see cref="MetricLearningOptions.Distance"/> set (names options), and the refusals of the catalog overload.</exception>
+    public static TrainingResult Train(nn.Module<Tensor, EmbeddingBatch> model, Distance distance, LabelledData train, LabelledData? valid,
+        MetricLearningOptions options, string? checkpointDirectory = null, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default, bool overwrite = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        var custom = CheckCustom(distance);
+        if (options.Distance is { } named)
+            throw new ArgumentException(
+                $"options.Distance = '{named}' but the run's distance is the one passed, '{custom.Name}'; leave options.Distance null.", nameof(options));
+        options.ValidateExceptDistancePresence();
+        var run = Generic(model, train, valid, options, custom, checkpointDirectory, new TrainingState { RngState = unchecked((ulong)options.Seed) });
+        if (checkpointDirectory is not null)
+            CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.MetricLearning, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+                null, nameof(checkpointDirectory));
+        return run.Execute(progress, cancellationToken);
+    }
+
+    /// <summary>Resumes a run trained under your own distance (<see cref="Train(nn.Module{Tensor, EmbeddingBatch}, Distance, LabelledData, LabelledData?, MetricLearningOptions, string?, IProgress{TrainingProgress}?, CancellationToken, bool)"/>).</summary>
+    /// <param name="model">A module of the same architecture as the checkpoint's.</param>
+    /// <param name="distance">The same distance (the checkpoint's name).</param>
+    /// <param name="checkpointDirectory">A folder written by that run.</param>
+    /// <param name="train">The same training data.</param>
+    /// <param name="valid">The same validation data, or null when the run had none.</param>
+    /// <param name="progress">Progress sink, or null.</param>
+    /// <param name="cancellationToken">As for <see cref="Train(nn.Module{Tensor, EmbeddingBatch}, LabelledData, LabelledData?, MetricLearningOptions, string?, IProgress{TrainingProgress}?, CancellationToken, bool)"/>.</param>
+    /// <param name="epochs">The total number of epochs to reach, or null for the checkpoint's.</param>
+    /// <returns>The full history; the model holds the best weights.</returns>
+    /// <exception cref="ArgumentException">A distance of another name than the checkpoint's or a catalog distance (names
+    /// distance), and the refusals of the catalog overload.</exception>
+    public static TrainingResult Resume(nn.Module<Tensor, EmbeddingBatch> model, Distance distance, string checkpointDirectory, LabelledData train,
+        LabelledData? valid, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var custom = CheckCustom(distance);
+        return ResumeWith(model, custom, checkpointDirectory, train, valid, progress, cancellationToken, epochs);
+    }
+
+    private static TrainingResult ResumeWith(nn.Module<Tensor, EmbeddingBatch> model, IDistance? custom, string checkpointDirectory, LabelledData train,
+        LabelledData? valid, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, int? epochs)
+    {
+        ArgumentNullException.ThrowIfNull(train);
         CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.MetricLearning, CheckpointMode.Resume, null, nameof(checkpointDirectory));
         var manifest = ReadManifest(checkpointDirectory);
+        var isCatalog = manifest.Trainer.Distance is not null;
+        if (custom is null && !isCatalog)
+            throw new ArgumentException(
+                $"checkpoint {checkpointDirectory} was trained under your own distance '{manifest.Distance}', which is not in the catalog; resume it with MetricLearningTrainer.Resume(model, distance, …), passing that distance.",
+                nameof(checkpointDirectory));
+        if (custom is not null && isCatalog)
+            throw new ArgumentException(
+                $"checkpoint {checkpointDirectory} was trained under the catalog distance '{manifest.Distance}'; resume it with MetricLearningTrainer.Resume(model, checkpointDirectory, …), without a distance.",
+                "distance");
+        if (custom is not null && custom.Name != manifest.Distance)
+            throw new ArgumentException(
+                $"distance '{custom.Name}' differs from the checkpoint's distance '{manifest.Distance}'; resume with the distance the run was trained under.", "distance");
         TrainingCheckpoint.CheckSame(nameof(train), train.Fingerprint(), manifest.TrainData);
         TrainingCheckpoint.CheckSameValidation(valid, manifest.ValidData);
         CheckSignature(model, manifest.Parameters);
         var options = TrainingCheckpoint.WithEpochs(manifest.Trainer, manifest.State, epochs);
-        var run = Generic(model, train, valid, options, checkpointDirectory, manifest.State);
+        var run = Generic(model, train, valid, options, custom, checkpointDirectory, manifest.State);
         run.LoadFrom(checkpointDirectory);
         return run.Execute(progress, cancellationToken);
+    }
+
+    /// <summary>The engine's view of a user's own distance; refuses catalog distances and catalog names (names distance).</summary>
+    private static IDistance CheckCustom(Distance distance)
+    {
+        ArgumentNullException.ThrowIfNull(distance);
+        if (distance.Core is not CustomCoreDistance custom)
+            throw new ArgumentException(
+                $"distance '{distance.Name}' is not your own distance; train under a catalog distance by naming it in options.Distance (with options.DistanceSettings), so that a checkpoint can re-create it.",
+                nameof(distance));
+        if (Core.Distances.Names.Contains(custom.Name, StringComparer.OrdinalIgnoreCase))
+            throw new ArgumentException(
+                $"your distance is named '{custom.Name}', a name of the catalog; a checkpoint would be resumed under the catalog's distance. Give it another name.",
+                nameof(distance));
+        return custom;
     }
 
     /// <summary>Reads and validates a metric-learning checkpoint's manifest.</summary>
@@ -121,9 +216,17 @@ public static class MetricLearningTrainer
     {
         var (manifest, path) = TrainingCheckpoint.ReadManifest<MetricLearningManifest>(directory);
         InvalidDataException Bad(string what) => new($"manifest {path}: {what}");
+        // A run under the user's own distance records trainer.distance null and the distance's name beside it.
+        var custom = manifest.Trainer is { Distance: null };
         TrainingCheckpoint.ValidateRun(Bad, manifest.Format, MetricLearningManifest.CurrentFormat, manifest.Kind, CheckpointKind.MetricLearning,
-            manifest.Trainer, manifest.State, manifest.Parameters, manifest.TrainData, distanceRequired: true);
-        if (manifest.Distance != manifest.Trainer.Distance) throw Bad($"distance '{manifest.Distance}' differs from trainer.distance '{manifest.Trainer.Distance}'.");
+            manifest.Trainer, manifest.State, manifest.Parameters, manifest.TrainData, distanceRequired: !custom);
+        if (custom)
+        {
+            if (string.IsNullOrWhiteSpace(manifest.Distance)) throw Bad("trainer.distance is null and distance is empty; a run records its distance.");
+            if (Core.Distances.Names.Contains(manifest.Distance, StringComparer.OrdinalIgnoreCase))
+                throw Bad($"trainer.distance is null but distance '{manifest.Distance}' is a catalog distance; a catalog run records it in trainer.distance too.");
+        }
+        else if (manifest.Distance != manifest.Trainer.Distance) throw Bad($"distance '{manifest.Distance}' differs from trainer.distance '{manifest.Trainer.Distance}'.");
         return manifest;
     }
 
@@ -225,11 +328,11 @@ public static class MetricLearningTrainer
                 nameof(model));
     }
 
-    /// <summary>The run of a generic module with a catalog distance (checkpoint kind metric-learning).</summary>
+    /// <summary>The run of a generic module with a catalog distance, or the user's own one when given (checkpoint kind metric-learning).</summary>
     private static ModuleRun Generic(nn.Module<Tensor, EmbeddingBatch> model, LabelledData train, LabelledData? valid, MetricLearningOptions options,
-        string? directory, TrainingState state)
+        IDistance? custom, string? directory, TrainingState state)
     {
-        var distance = Core.Distances.Create(options.Distance!, options.EffectiveDistanceSettings().ToCore());
+        var distance = custom ?? Core.Distances.Create(options.Distance!, options.EffectiveDistanceSettings().ToCore());
         var trainPrint = directory is null ? null : train?.Fingerprint();
         var validPrint = directory is null ? null : valid?.Fingerprint();
         return new ModuleRun(model, x => model.forward(x).Core, train!, valid, options, distance, directory, state, CheckpointKind.MetricLearning,

@@ -1,27 +1,25 @@
-using DistEmbed.Core;
+using DistEmbed;
+using DistEmbed.Evaluation;
 using DistEmbed.Verification;
 using TorchSharp;
 using Xunit;
 
 namespace DistEmbed.Facade.Tests.DocExamples;
 
-// The verification kit checks core distances (DistEmbed.Core.IDistance), whose representation is the core's.
-using Representation = DistEmbed.Core.Representation;
-
 #region snippet:verification-own-distance
 /// <summary>The Chebyshev distance max_k |x_k − y_k| between vectors, written by a user.</summary>
-public sealed class ChebyshevDistance : IDistance
+public sealed class ChebyshevDistance : CustomDistance
 {
-    public string Name => "chebyshev";
-    public bool IsMetric => true;
-    public bool IsSymmetric => true;
-    public Representation Accepts => Representation.Vectors;
+    public override string Name => "chebyshev";
+    public override bool IsMetric => true;
+    public override Representation Accepts => Representation.Vectors;
 
-    public torch.Tensor Paired(IEmbeddingBatch a, IEmbeddingBatch b) =>
-        (((VectorBatch)a).Values - ((VectorBatch)b).Values).abs().amax([1]);
+    public override torch.Tensor Paired(EmbeddingBatch a, EmbeddingBatch b) =>
+        (a.Values - b.Values).abs().amax([1]);
 
-    public torch.Tensor Pairwise(IEmbeddingBatch a, IEmbeddingBatch b) =>
-        (((VectorBatch)a).Values.unsqueeze(1) - ((VectorBatch)b).Values.unsqueeze(0)).abs().amax([2]);
+    // Optional: without it, Pairwise calls Paired on every pair (a[i], b[j]).
+    public override torch.Tensor Pairwise(EmbeddingBatch a, EmbeddingBatch b) =>
+        (a.Values.unsqueeze(1) - b.Values.unsqueeze(0)).abs().amax([2]);
 }
 #endregion
 
@@ -43,6 +41,27 @@ public sealed class VerificationGuideExamples
             (VectorSample x, VectorSample y) => Enumerable.Range(0, x.Dimension).Max(k => Math.Abs(x[k] - y[k])),
             options);
         #endregion
+    }
+
+    [Fact]
+    public void AUserDistanceEvaluatesEmbeddings()
+    {
+        var embeddings = new double[,] { { 0, 0 }, { 0.1, 0.2 }, { 3, 3 }, { 3.2, 2.9 } };
+        #region snippet:verification-use-distance
+        // embeddings: double[N, d]; labels: one class per row
+        using var batch = EmbeddingBatch.Vectors(embeddings);
+        var report = EmbeddingEvaluation.Evaluate(batch, [0, 0, 1, 1], new ChebyshevDistance());
+        Console.WriteLine($"{report.Distance}: MAP@R = {report.MapAtR:F3}");
+        #endregion
+        Assert.Equal("chebyshev", report.Distance);
+        Assert.Equal(1.0, report.MapAtR, 12);
+        // The functions form of the same distance, for a one-off.
+        #region snippet:verification-custom-functions
+        var chebyshev = Distance.Custom("chebyshev", Representation.Vectors,
+            (a, b) => (a.Values - b.Values).abs().amax([1]), isMetric: true);
+        Laws.Declared(chebyshev);
+        #endregion
+        Assert.Equal(report.MapAtR, EmbeddingEvaluation.Evaluate(batch, [0, 0, 1, 1], chebyshev).MapAtR, 12);
     }
 
     [Fact]
