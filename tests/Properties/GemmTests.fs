@@ -49,9 +49,17 @@ let private entries (rng: Random) (count: int) =
             let z = sqrt (-2.0 * log u) * cos (2.0 * Math.PI * rng.NextDouble())
             float32 (z * Math.Pow(2.0, float (rng.Next(-6, 7)))))
 
-[<Tests>]
-let tests =
-    testList "managed GEMM" [
+/// The bound property on every managed kernel; on a CPU without one, the check that the kernels refuse to run.
+let private boundProperty =
+    if managedPaths.IsEmpty then
+        testCase "no managed kernel runs on this CPU: the k-NN multiplies with libtorch and the kernels refuse" <| fun () ->
+            Expect.equal ManagedGemm.best ManagedGemm.Torch "best"
+            for path in [ ManagedGemm.Avx512; ManagedGemm.Avx2 ] do
+                try
+                    ManagedGemm.multiplyArrays path ManagedGemm.defaultBlocking [| 1.0f |] [| 1.0f |] 1 1 1 |> ignore
+                    failtestf "%A ran" path
+                with :? ArgumentException as e -> Expect.equal e.ParamName "path" "names path"
+    else
         property "C = A·Bᵀ within γ_k·(|A||B|ᵀ) of the float64 product, every kernel, blocks and tiles cut short" 300 caseGen
             (fun (path, blocking, m, n, k, seed) ->
                 let rng = Random seed
@@ -74,6 +82,11 @@ let tests =
                             failtestf "%A %A m %d n %d k %d: C[%d,%d] = %g, float64 %g, error %g > bound %g"
                                 path blocking m n k i j c.[i * n + j] exact error bound)
 
+[<Tests>]
+let tests =
+    testList "managed GEMM" [
+        boundProperty
+
         testCase "k = 0 gives zeros; m = 0 or n = 0 gives an empty product" <| fun () ->
             for path in managedPaths do
                 let c = ManagedGemm.multiplyArrays path ManagedGemm.defaultBlocking [||] [||] 3 5 0
@@ -87,6 +100,11 @@ let tests =
             Expect.equal (ManagedGemm.parse "torch") ManagedGemm.Torch "torch"
             if ManagedGemm.avx2Supported then Expect.equal (ManagedGemm.parse "avx2") ManagedGemm.Avx2 "avx2"
             if Avx512F.IsSupported then Expect.equal (ManagedGemm.parse "AVX512") ManagedGemm.Avx512 "avx512"
+            else
+                try
+                    ManagedGemm.parse "avx512" |> ignore
+                    failtest "avx512 was accepted on a CPU without AVX-512F"
+                with :? ArgumentException as e -> Expect.equal e.ParamName ManagedGemm.Variable "the variable is named"
             try
                 ManagedGemm.parse "mkl" |> ignore
                 failtest "an unknown value was accepted"
