@@ -396,6 +396,24 @@ module NearestNeighbours =
         if ja < cn then
             gramColumns block cn rn (NativePtr.add sqRows r0) sqCols 2.0 r0 c0 ja cn thr top id id
 
+    /// The packing buffers of one worker for the managed GEMM (null on the libtorch path).
+    let private gemmWorkspace (gemm: ManagedGemm.Path) : ManagedGemm.Workspace =
+        if gemm = ManagedGemm.Torch then null else new ManagedGemm.Workspace(ManagedGemm.defaultBlocking)
+
+    /// One Gram block: block [rn, cn] = queries[r0 .. r0 + rn) · gallery[c0 .. c0 + cn)ᵀ (contiguous row-major CPU
+    /// tensors, block a contiguous view), by the managed GEMM (float32, workspace of this worker) or by libtorch's
+    /// addmm_ with β = 0 (gemm = Torch).
+    let private multiplyBlock
+        (gemm: ManagedGemm.Path) (workspace: ManagedGemm.Workspace) (queries: Tensor) (gallery: Tensor)
+        (r0: int64) (rn: int64) (c0: int64) (cn: int64) (block: Tensor) =
+        if gemm = ManagedGemm.Torch then
+            block.addmm_ (queries.narrow (0L, r0, rn), gallery.narrow(0L, c0, cn).t (), beta = 0.0f, alpha = 1.0f) |> ignore
+        else
+            let d = gallery.shape.[1]
+            let rowAt (t: Tensor) (row: int64) = NativePtr.ofNativeInt<float32> (address t + nativeint (row * d * 4L))
+            ManagedGemm.multiplyTransposed gemm workspace (int rn) (int cn) (int d)
+                (rowAt queries r0) (int d) (rowAt gallery c0) (int d) (NativePtr.ofNativeInt<float32> (address block)) (int cn)
+
     /// One Gram-form pass on the CPU (float32 or float64): blocks of query rows against panels of gallery columns,
     /// one matrix product per block into a reused buffer, then the fused selection. The product: float32 blocks by
     /// the managed AVX-512 / AVX2 GEMM (<c>ManagedGemm</c>, selectable by DISTEMBED_GEMM), float64 blocks (and
@@ -422,16 +440,11 @@ module NearestNeighbours =
         // float32 blocks go through the managed GEMM where the CPU has a kernel for it (read once, on the caller's
         // flow, so a path forced by a test holds for every worker).
         let gemm = if isDouble then ManagedGemm.Torch else ManagedGemm.current ()
-        let d = int xc.shape.[1]
-        let qAddress = address qc
-        let xAddress = address xc
-        let rowAt (start: nativeint) (row: int64) = NativePtr.ofNativeInt<float32> (start + nativeint (row * int64 d * 4L))
         let next = ref -1
         let work (w: int) =
             let top = tops.[w]
             use buffer = torch.empty ([| rowsPerBlock * columnsPerBlock |], dtype = xc.dtype)
-            use workspace: ManagedGemm.Workspace =
-                if gemm = ManagedGemm.Torch then null else new ManagedGemm.Workspace(ManagedGemm.defaultBlocking)
+            use workspace = gemmWorkspace gemm
             let thr32 = if isDouble then [||] else Array.zeroCreate<float32> (int columnsPerBlock)
             let thr64 = if isDouble then Array.zeroCreate<float> (int columnsPerBlock) else [||]
             let mutable t = Threading.Interlocked.Increment &next.contents
@@ -441,12 +454,8 @@ module NearestNeighbours =
                 let rn = min rowsPerBlock (q64 - r0)
                 let cn = min columnsPerBlock (g64 - c0)
                 let block = buffer.narrow(0L, 0L, rn * cn).view (rn, cn)
+                multiplyBlock gemm workspace qc xc r0 rn c0 cn block
                 let b = address block
-                if gemm = ManagedGemm.Torch then
-                    block.addmm_ (qc.narrow (0L, r0, rn), xc.narrow(0L, c0, cn).t (), beta = 0.0f, alpha = 1.0f) |> ignore
-                else
-                    ManagedGemm.multiplyTransposed gemm workspace (int rn) (int cn) d
-                        (rowAt qAddress r0) d (rowAt xAddress c0) d (NativePtr.ofNativeInt<float32> b) (int cn)
                 // Column side: the block's columns at or beyond the end of the row block (symmetric only).
                 let ja = if symmetric then int (max 0L (r0 + rn - c0)) else int cn
                 if isDouble then selectGram64 b (int rn) (int cn) (int r0) (int c0) ja sqQAddress sqXAddress skipSelf thr64 top
