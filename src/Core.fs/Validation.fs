@@ -1,6 +1,7 @@
 namespace DistEmbed.Core
 
 open System
+open TorchSharp
 
 /// <summary>
 /// Argument checks shared by every public function. Each check throws an <see cref="T:System.ArgumentException"/>
@@ -117,3 +118,41 @@ module Validation =
             for j in i + 1 .. size - 1 do
                 if abs (m.[i, j] - m.[j, i]) > tolerance * largest then
                     fail name $"{name} is not symmetric: {name}[{i},{j}] = {m.[i, j]:R} but {name}[{j},{i}] = {m.[j, i]:R}; {why}."
+
+    // ----------------------------------------------------------------------------------------------------------------
+    // Tensor arguments (the same messages as the array checks above)
+
+    /// The multi-index of the first true element of a boolean tensor, or None.
+    let internal firstTrue (mask: torch.Tensor) : int64[] option =
+        use _ = torch.NewDisposeScope()
+        let flat = mask.flatten().nonzero()
+        if flat.shape.[0] = 0L then None
+        else
+            let mutable rest = flat.[0L].[0L].ToInt64()
+            let shape = mask.shape
+            let idx = Array.zeroCreate<int64> shape.Length
+            for k in shape.Length - 1 .. -1 .. 0 do
+                idx.[k] <- rest % shape.[k]
+                rest <- rest / shape.[k]
+            Some idx
+
+    /// Checks that every element of a tensor is finite (no NaN, no ±Inf); the message gives the multi-index of the first bad one.
+    let internal finiteTensor (name: string) (t: torch.Tensor) =
+        use _ = torch.NewDisposeScope()
+        match firstTrue (torch.logical_not(torch.isfinite t)) with
+        | Some idx ->
+            let v = t.flatten().[(Array.fold2 (fun acc i s -> acc * s + i) 0L idx t.shape)].to_type(torch.float64).item<float>()
+            let where = String.Join(",", idx)
+            fail name $"{name}[{where}] is {v}; all values must be finite."
+        | None -> ()
+
+    /// Device equality by type and index (torch.Device has reference equality only).
+    let internal sameDevice (x: torch.Device) (y: torch.Device) = x.``type`` = y.``type`` && x.index = y.index
+
+    /// A tensor's shape as text, [d0,d1,…].
+    let internal shape (t: torch.Tensor) = "[" + String.Join(",", t.shape) + "]"
+
+    /// Checks that a tensor has a floating dtype (float32 or float64).
+    let internal floating (name: string) (t: torch.Tensor) =
+        if t.dtype <> torch.float32 && t.dtype <> torch.float64 then
+            fail name $"{name} has dtype {t.dtype}; float32 or float64 is required."

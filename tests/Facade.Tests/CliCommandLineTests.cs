@@ -122,10 +122,27 @@ public sealed class CliCommandLineTests : IDisposable
     }
 
     [Fact]
+    public void EveryDistanceOptionIsNamedDistanceWithMetricAsItsAlias()
+    {
+        var withDistance = Commands().Where(c => c.Command.Options.Any(o => o.Name == "--distance" || o.Aliases.Contains("--distance"))).ToArray();
+        foreach (var path in new[] { "distance", "compare", "train", "train sequence", "evaluate", "index build", "index export" })
+            Assert.Contains(withDistance, c => c.Path == path);
+        foreach (var (path, command) in withDistance)
+        {
+            var option = command.Options.Single(o => o.Name == "--distance" || o.Aliases.Contains("--distance"));
+            Assert.True(option.Name == "--distance", $"{path}: the distance option is named {option.Name}");
+            Assert.True(option.Aliases.SequenceEqual(["--metric"]), $"{path}: --distance has the aliases [{string.Join(", ", option.Aliases)}], not [--metric]");
+        }
+        Assert.DoesNotContain(Commands(), c => c.Command.Options.Any(o => o.Name == "--metric"));
+    }
+
+    [Fact]
     public void EveryDeviceOptionDefaultsToAuto()
     {
         var withDevice = Commands().Where(c => c.Command.Options.Any(o => o.Name == "--device")).ToArray();
-        Assert.Contains(withDevice, c => c.Path == "demo");
+        // Every command that runs a model or computes distances with TorchSharp takes --device.
+        foreach (var path in new[] { "distance", "showcase", "compare", "demo", "train", "train sequence", "train bregman", "train tvae", "embed", "evaluate" })
+            Assert.Contains(withDevice, c => c.Path == path);
         foreach (var (path, _) in withDevice)
             Assert.Equal("auto", Program.CreateRoot().Parse(path.Split(' ')).GetValue<string>("--device"));
         Assert.Equal("auto", new DemoSettings().Device);

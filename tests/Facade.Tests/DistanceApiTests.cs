@@ -115,7 +115,8 @@ public sealed class DistanceApiTests : IDisposable
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
         var root = doc.RootElement;
-        Assert.Equal("energy", root.GetProperty("metric").GetString());
+        Assert.Equal("energy", root.GetProperty("distance").GetString());
+        Assert.Equal("energy", root.GetProperty("metric").GetString());   // the older key, kept
         Assert.Equal([3L, 2L], root.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()));
         Assert.False(root.TryGetProperty("values", out _), "with --out the values go to the file, not to stdout");
         Assert.Equal(Path.GetFullPath(outPath), root.GetProperty("out").GetString());

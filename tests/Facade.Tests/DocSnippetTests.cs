@@ -43,6 +43,29 @@ public sealed partial class DocSnippetTests
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
 
+    /// <summary>A block that lists its using directives lists the namespace of every facade type it names: a reader
+    /// who copies it gets a program that compiles with exactly those namespaces (the examples themselves compile inside
+    /// <c>DistEmbed.Facade.Tests</c>, where the <c>DistEmbed</c> namespace needs no using, so this is not checked by
+    /// compiling them).</summary>
+    [Fact]
+    public void ABlockThatListsItsUsingsNamesTheNamespaceOfEveryFacadeTypeItUses()
+    {
+        var facadeTypes = typeof(Catalog).Assembly.GetExportedTypes().Where(t => !t.IsNested)
+            .GroupBy(t => t.Name.Split('`')[0]).ToDictionary(g => g.Key, g => g.Select(t => t.Namespace!).ToHashSet());
+        var problems = new List<string>();
+        foreach (var (file, name, line, block) in Blocks())
+        {
+            var usings = block.TakeWhile(l => UsingDirective().IsMatch(l)).Select(l => UsingDirective().Match(l).Groups[1].Value).ToHashSet();
+            if (usings.Count == 0) continue; // a continuation of the block before it
+            var body = string.Join("\n", block.Skip(usings.Count).Select(l => LineComment().Replace(StringLiteral().Replace(l, "\"\""), "")));
+            var declared = DeclaredType().Matches(body).Select(m => m.Groups[1].Value).ToHashSet();
+            foreach (var used in TypeReference().Matches(body).Select(m => m.Groups[1].Value).Distinct())
+                if (facadeTypes.TryGetValue(used, out var namespaces) && !declared.Contains(used) && !namespaces.Overlaps(usings))
+                    problems.Add($"{file}:{line}: snippet '{name}' uses {used} but lists no 'using {string.Join(" / ", namespaces)};'.");
+        }
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
     [Fact]
     public void EveryExampleRegionIsShownSomewhere()
     {
@@ -118,6 +141,22 @@ public sealed partial class DocSnippetTests
     }
 
     private static string SourceDirectory([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
+
+    [GeneratedRegex(@"^using (?:static )?([A-Za-z_][\w.]*);$")]
+    private static partial Regex UsingDirective();
+
+    [GeneratedRegex(@"\$?@?""(?:[^""\\]|\\.)*""")]
+    private static partial Regex StringLiteral();
+
+    [GeneratedRegex(@"//.*$")]
+    private static partial Regex LineComment();
+
+    [GeneratedRegex(@"\b(?:class|record|struct|interface|enum)\s+([A-Z]\w*)")]
+    private static partial Regex DeclaredType();
+
+    /// <summary>A capitalised name not reached through a member access and not a member set in an initializer.</summary>
+    [GeneratedRegex(@"(?<![.\w])([A-Z]\w*)\b(?!\s*=[^=>])")]
+    private static partial Regex TypeReference();
 
     [GeneratedRegex(@"^\s*<!--\s*snippet:\s*([\w.-]+)\s*-->\s*$")]
     private static partial Regex SnippetMarker();

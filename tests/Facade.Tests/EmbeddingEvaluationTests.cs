@@ -210,4 +210,57 @@ public sealed class EmbeddingEvaluationTests : IDisposable
             Assert.Contains(expected, stderr);
         }
     }
+    [Fact]
+    public void QueriesAgainstAGalleryAgreeWithTheDefinitionsAndNameBadArguments()
+    {
+        var (qx, qy) = RandomSet(11, n: 25);
+        var (gx, gy) = RandomSet(12, n: 30);
+        // Brute force: each query ranks the whole gallery (none left out); R = gallery items of its class.
+        double p1 = 0, rp = 0, map = 0;
+        var counted = 0;
+        for (var q = 0; q < qx.Length; q++)
+        {
+            var ranked = Enumerable.Range(0, gx.Length)
+                .Select(j => (j, d: Math.Sqrt(qx[q].Zip(gx[j], (u, v) => ((double)u - v) * ((double)u - v)).Sum())))
+                .OrderBy(t => t.d).Select(t => t.j).ToArray();
+            var r = ranked.Count(j => gy[j] == qy[q]);
+            if (r == 0) continue;
+            counted++;
+            p1 += gy[ranked[0]] == qy[q] ? 1 : 0;
+            var hits = 0;
+            double ap = 0;
+            for (var i = 1; i <= r; i++)
+                if (gy[ranked[i - 1]] == qy[q]) ap += (double)++hits / i;
+            rp += (double)hits / r;
+            map += ap / r;
+        }
+        static double[,] Matrix(float[][] x)
+        {
+            var m = new double[x.Length, x[0].Length];
+            for (var i = 0; i < x.Length; i++)
+                for (var k = 0; k < x[0].Length; k++) m[i, k] = x[i][k];
+            return m;
+        }
+        using var queries = EmbeddingBatch.Vectors(Matrix(qx));
+        using var gallery = EmbeddingBatch.Vectors(Matrix(gx));
+        var euclidean = Catalog.CreateDistance("euclidean");
+        long[] Long(int[] y) => y.Select(l => (long)l).ToArray();
+        var report = EmbeddingEvaluation.Evaluate(queries, Long(qy), gallery, Long(gy), euclidean);
+        Assert.Equal(p1 / counted, report.PrecisionAt1, 12);
+        Assert.Equal(rp / counted, report.RPrecision, 12);
+        Assert.Equal(map / counted, report.MapAtR, 12);
+        Assert.Equal(25, report.Count);
+        Assert.Equal([1, 5, 10], report.RecallAtK.Keys.Order());
+        Assert.InRange(report.RocAuc, 0.0, 1.0);
+        Assert.Null(report.Nmi);
+
+        var e = Assert.Throws<ArgumentException>(() => EmbeddingEvaluation.Evaluate(queries, Long(qy)[1..], gallery, Long(gy), euclidean));
+        Assert.Equal("queryLabels", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => EmbeddingEvaluation.Evaluate(queries, Long(qy), gallery, Long(gy), Catalog.CreateDistance("marginal-w2")));
+        Assert.Equal("distance", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => EmbeddingEvaluation.Evaluate(queries, Long(qy), gallery, gy.Select(l => 100L + l).ToArray(), euclidean));
+        Assert.Equal("galleryLabels", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => EmbeddingEvaluation.Evaluate(queries, new long[25], gallery, new long[30], euclidean));
+        Assert.Equal("galleryLabels", e.ParamName);
+    }
 }

@@ -320,4 +320,101 @@ public sealed class LossSettingsTests
             Directory.Delete(dir, true);
         }
     }
+    [Fact]
+    public void TrainBregmanAndTrainSequenceShareTheLossOptionsWithTheLibraryDefaults()
+    {
+        var commands = CliCommandLineTests.Commands();
+        var sequence = commands.Single(c => c.Path == "train sequence").Command.Options.Select(o => o.Name).ToHashSet();
+        var bregman = commands.Single(c => c.Path == "train bregman").Command.Options.Select(o => o.Name).ToHashSet();
+        var names = LossSettingsOptions.OptionNames.Values.Concat(["--loss", "--miner", "--soft-margin"]).ToArray();
+        Assert.Equal(typeof(LossSettings).GetProperties().Length + 6, names.Length);
+        foreach (var name in names)
+        {
+            Assert.Contains(name, sequence);
+            Assert.Contains(name, bregman);
+        }
+        // train bregman's defaults are DeepBregmanTrainer.DefaultOptions' (the CLI writes none of its own).
+        var parsed = Program.CreateRoot().Parse(["train", "bregman"]);
+        var d = DeepBregmanTrainer.DefaultOptions;
+        Assert.Equal(d.Loss, parsed.GetValue<string>("--loss"));
+        Assert.Equal(d.Miner, parsed.GetValue<string>("--miner"));
+        Assert.Equal(d.Margin, parsed.GetValue<double>("--margin"));
+        Assert.Equal(d.SoftMargin, parsed.GetValue<bool>("--soft-margin"));
+        Assert.Equal(d.MemoryLoss, parsed.GetValue<string>("--memory-loss"));
+        Assert.Equal(d.MemorySize, parsed.GetValue<int>("--memory-size"));
+        Assert.Equal(d.LossSettings.CircleGamma, parsed.GetValue<double>("--circle-gamma"));
+        Assert.Equal(d.LossSettings.ContrastiveNegativeMargin, parsed.GetValue<double>("--contrastive-negative-margin"));
+        Assert.Equal(d.LearningRate, parsed.GetValue<double>("--lr"));
+        Assert.Equal(d.Epochs, parsed.GetValue<int>("--epochs"));
+        var settings = new BregmanTrainSettings();
+        Assert.Equal(d, settings.Trainer);
+        Assert.Equal((new DeepBregmanArchitecture().EmbeddingDimension, new DeepBregmanArchitecture().Hidden), (settings.EmbeddingDimension, settings.Hidden));
+        Assert.Equal(settings.EmbeddingDimension, parsed.GetValue<int>("--embedding-dim"));
+        Assert.Equal((settings.TrainPerClass, settings.TestPerClass), (parsed.GetValue<int>("--train-per-class"), parsed.GetValue<int>("--test-per-class")));
+    }
+
+    [Fact]
+    public void TrainBregmanHonoursTheLossSettingsKeepsTheMemoryAndNamesABadOne()
+    {
+        var dir = Directory.CreateTempSubdirectory("distembed-breg-loss-").FullName;
+        try
+        {
+            var data = Path.Combine(dir, "idx");
+            Directory.CreateDirectory(data);
+            BregmanConsumerTests.WriteTinySet(data, "train", 12, 1);
+            BregmanConsumerTests.WriteTinySet(data, "t10k", 4, 2);
+            string[] Args(string outDir, params string[] more) =>
+                ["train", "bregman", "--data", "idx:" + data, "--generator", "euclidean", "--epochs", "1", "--train-per-class", "0",
+                 "--test-per-class", "0", "--embedding-dim", "4", "--device", "cpu", "--out", Path.Combine(dir, outDir), "--json", .. more];
+            double[] Losses(string stdout) => JsonDocument.Parse(stdout).RootElement.GetProperty("epoch_losses").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+
+            // The margin reaches the trainer: recorded in the manifest, and another margin gives another loss.
+            var (code, stdout, stderr) = CliRunner.Run(Args("default"));
+            Assert.True(code == 0, stderr);
+            var byDefault = Losses(stdout);
+            (code, stdout, stderr) = CliRunner.Run(Args("wide", "--margin", "1.5"));
+            Assert.True(code == 0, stderr);
+            Assert.Equal(1.5, DeepBregmanTrainer.ReadManifest(Path.Combine(dir, "wide")).Trainer.Margin);
+            Assert.Equal(DeepBregmanTrainer.DefaultOptions.Margin, DeepBregmanTrainer.ReadManifest(Path.Combine(dir, "default")).Trainer.Margin);
+            Assert.NotEqual(byDefault, Losses(stdout));
+
+            // A loss other than the triplet loss, with its settings and a cross-batch memory kept in the checkpoint.
+            (code, _, stderr) = CliRunner.Run(Args("xbm", "--loss", "xbm", "--memory-loss", "contrastive", "--memory-size", "40",
+                "--contrastive-negative-margin", "0.8"));
+            Assert.True(code == 0, stderr);
+            var manifest = DeepBregmanTrainer.ReadManifest(Path.Combine(dir, "xbm"));
+            Assert.Equal(("xbm", "contrastive", 40, 0.8), (manifest.Trainer.Loss, manifest.Trainer.MemoryLoss, manifest.Trainer.MemorySize,
+                manifest.Trainer.LossSettings.ContrastiveNegativeMargin));
+            Assert.True(File.Exists(Path.Combine(dir, "xbm", "loss.dat")), "the memory of the xbm loss is not in the checkpoint");
+            string[] resume = ["train", "bregman", "--data", "idx:" + data, "--train-per-class", "0", "--test-per-class", "0", "--device", "cpu",
+                "--out", Path.Combine(dir, "xbm"), "--resume", "--generator", "euclidean", "--epochs", "2", "--loss", "xbm", "--json"];
+            (code, _, stderr) = CliRunner.Run([.. resume, "--memory-size", "8"]);
+            Assert.Equal(1, code);
+            Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("--memory-size 8 differs from the checkpoint's 40", stderr);
+            (code, stdout, stderr) = CliRunner.Run(resume);
+            Assert.True(code == 0, stderr);
+            Assert.Equal(2, Losses(stdout).Length);
+
+            // A bad value: one line naming the option, before any data is read (the data folder does not exist).
+            foreach (var (option, value, expected) in new[]
+                     {
+                         ("--circle-gamma", "0", "--circle-gamma = 0"), ("--margin", "0", "--margin = 0"), ("--loss", "arcface", "--loss"),
+                         ("--miner", "hardest", "--miner"), ("--memory-size", "-1", "--memory-size = -1"), ("--lr", "0", "--lr = 0"),
+                     })
+            {
+                var extra = option == "--memory-size" ? new[] { "--loss", "xbm" } : [];
+                (code, _, stderr) = CliRunner.Run(["train", "bregman", "--data", "idx:" + Path.Combine(dir, "missing"), "--generator", "icnn", "--device", "cpu",
+                    option, value, .. extra]);
+                Assert.Equal(1, code);
+                Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+                Assert.Contains(expected, stderr);
+                Assert.DoesNotContain("missing", stderr);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 }

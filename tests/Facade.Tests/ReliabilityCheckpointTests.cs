@@ -335,6 +335,15 @@ public sealed class ReliabilityCheckpointTests : IDisposable
         AssertOneLineError(code, stderr, "--seed 9 differs");
         (code, _, stderr) = Cli(TrainArgs(Train, dir, "--resume", "--head", "mean"));
         AssertOneLineError(code, stderr, "--head mean differs");
+        // Every distance setting of the shared binder is checked on resume (--rho and --tolerance included), and a bad
+        // value names its option.
+        (code, _, stderr) = Cli(TrainArgs(Train, dir, "--resume", "--rho", "5"));
+        AssertOneLineError(code, stderr, "--rho 5 differs from the checkpoint's 1");
+        (code, _, stderr) = Cli(TrainArgs(Train, dir, "--resume", "--tolerance", "0.01"));
+        AssertOneLineError(code, stderr, "--tolerance 0.01 differs");
+        (code, _, stderr) = Cli(TrainArgs(Train, Path.Combine(_dir, "bad-rho"), "--rho", "0"));
+        AssertOneLineError(code, stderr, "--rho");
+        Assert.DoesNotContain("DistanceSettings.", stderr);
         (code, _, stderr) = Cli("train", "--train", Train, "--out", dir, "--resume", "--device", "cuda:3");
         Assert.Equal(1, code);
         Assert.Contains("--device", stderr);

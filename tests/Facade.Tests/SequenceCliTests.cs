@@ -51,6 +51,13 @@ public sealed class SequenceCliTests : IDisposable
         // Same metrics through the API (the CLI is a thin layer over it).
         var direct = SequenceCommands.EvaluateModel(model, Test, null);
         Assert.Equal(metrics.RootElement.GetProperty("map_at_r").GetDouble(), (double)direct["map_at_r"], 12);
+
+        // A separate gallery (here the queries themselves, nothing left out): every query finds itself first.
+        (code, stdout, stderr) = RunCli("evaluate", "--model", model, "--query", Test, "--gallery", Test, "--json");
+        Assert.True(code == 0, stderr);
+        using var withGallery = JsonDocument.Parse(stdout.Trim());
+        Assert.Equal(1.0, withGallery.RootElement.GetProperty("precision_at_1").GetDouble());
+        Assert.Equal(20, withGallery.RootElement.GetProperty("queries").GetInt32());
     }
 
     [Fact]

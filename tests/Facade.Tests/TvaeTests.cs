@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using DistEmbed.Cli;
 using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.Autoencoders;
@@ -445,7 +446,7 @@ public sealed class TvaeTests : IDisposable
         var outDir = Path.Combine(_folder, "run");
         var (code, stdout, stderr) = RunCli("tvae", "--data", "idx:" + IdxFolder(45), "--variant", "wtvae", "--epochs", "1",
             "--triplets-per-epoch", "64", "--eval-triplets", "30", "--retrieval-items", "30", "--device", "cpu", "--seed", "2",
-            "--out", outDir, "--json");
+            "--latent-size", "5", "--hidden-size", "24", "--lr", "0.002", "--batch-size", "16", "--margin", "0.3", "--out", outDir, "--json");
         Assert.True(code == 0, stderr);
         var doc = JsonDocument.Parse(stdout.Trim()).RootElement;
         foreach (var key in new[] { "triplet_accuracy", "neg_elbo", "precision_at_1", "map_at_r" })
@@ -461,6 +462,8 @@ public sealed class TvaeTests : IDisposable
         using var loaded = Tvae.Load(paths.GetProperty("checkpoint").GetString()!);
         Assert.Equal(TvaeVariant.WTvae, loaded.Options.Variant);
         Assert.Equal(2, loaded.Options.Seed);
+        // The training options of the command line reach the model and its checkpoint.
+        Assert.Equal((5, 24, 0.002, 16, 0.3), (loaded.Options.LatentSize, loaded.Options.HiddenSize, loaded.Options.LearningRate, loaded.Options.BatchSize, loaded.Options.Margin));
 
         // --checkpoint evaluates the saved model without training and reproduces the metrics exactly.
         var (code2, stdout2, stderr2) = RunCli("tvae", "--data", "idx:" + IdxFolder(45), "--checkpoint", paths.GetProperty("checkpoint").GetString()!,
@@ -485,6 +488,22 @@ public sealed class TvaeTests : IDisposable
         (code, _, stderr) = RunCli("tvae", "--data", "cifar", "--out", Path.Combine(_folder, "z"));
         Assert.Equal(1, code);
         Assert.Contains("cifar", stderr);
+        // A bad training option: one line naming the option, before any data is read.
+        foreach (var (option, value) in new[] { ("--lr", "0"), ("--latent-size", "0"), ("--batch-size", "0"), ("--elbo-weight", "-1"), ("--margin", "-0.5") })
+        {
+            (code, _, stderr) = RunCli("train", "tvae", "--data", "idx:" + Path.Combine(_folder, "missing"), "--out", Path.Combine(_folder, "w"), option, value);
+            Assert.Equal(1, code);
+            Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains($"{option} = {value}", stderr);
+        }
+        // Every default is TvaeOptions'.
+        var parsed = Program.CreateRoot().Parse(["train", "tvae"]);
+        var d = new TvaeOptions();
+        Assert.Equal((d.LatentSize, d.HiddenSize, d.Margin, d.ElboWeight, d.TripletWeight, d.EmbeddingNormWeight, d.LearningRate, d.BatchSize, d.Epochs, d.TripletsPerEpoch),
+            (parsed.GetValue<int>("--latent-size"), parsed.GetValue<int>("--hidden-size"), parsed.GetValue<double>("--margin"), parsed.GetValue<double>("--elbo-weight"),
+             parsed.GetValue<double>("--triplet-weight"), parsed.GetValue<double>("--embedding-norm-weight"), parsed.GetValue<double>("--lr"),
+             parsed.GetValue<int>("--batch-size"), parsed.GetValue<int>("--epochs"), parsed.GetValue<int>("--triplets-per-epoch")));
+        Assert.Equal((Tvae.DefaultEvaluationTriplets, Tvae.DefaultRetrievalItems), (parsed.GetValue<int>("--eval-triplets"), parsed.GetValue<int>("--retrieval-items")));
     }
 
 

@@ -274,6 +274,33 @@ let tests =
                 throwsArg "threads" "thread count" (fun () -> box (OnlineSinkhorn.divergenceWith kernel -2 x a x a o 4))
             throwsArg "kernel" "unknown kernel" (fun () -> box (OnlineSinkhorn.solveWith (enum<OnlineSinkhornKernel> 7) 0 x a x a o 4))
 
+        testCase "null arguments and non-convergence go through the shared Validation and Sinkhorn policy (both kernels)" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let x = torch.rand(6L, 2L, dtype = torch.float64)
+            let y = torch.rand(5L, 2L, dtype = torch.float64).add(torch.tensor(3.0, dtype = torch.float64))
+            let a = torch.ones(6L, dtype = torch.float64)
+            let b = torch.ones(5L, dtype = torch.float64)
+            let o = SinkhornOptions.Create 0.01
+            let throwing = { o with Tolerance = 1e-300; MaxIterations = 2; CheckEvery = 1; OnNonConvergence = SinkhornNonConvergence.Throw }
+            for kernel in [ OnlineSinkhornKernel.Fused; OnlineSinkhornKernel.Tiled ] do
+                for name, f in [ "x", (fun () -> box (OnlineSinkhorn.solveWith kernel 0 null a y b o 4))
+                                 "b", (fun () -> box (OnlineSinkhorn.solveWith kernel 0 x a y null o 4)) ] do
+                    try
+                        f () |> ignore
+                        failtestf "%A: expected ArgumentNullException for %s" kernel name
+                    with :? ArgumentNullException as e ->
+                        Expect.equal e.ParamName name "ParamName"
+                        Expect.stringStarts e.Message $"{name} must not be null." "Validation.notNull's message"
+                for f in [ (fun () -> box (OnlineSinkhorn.solveWith kernel 0 x a y b throwing 4))
+                           (fun () -> box (OnlineSinkhorn.divergenceWith kernel 0 x a y b throwing 4)) ] do
+                    try
+                        f () |> ignore
+                        failtestf "%A: expected SinkhornNotConvergedException" kernel
+                    with :? SinkhornNotConvergedException as e ->
+                        Expect.stringStarts e.Message "OnlineSinkhorn.solve: Sinkhorn did not converge: marginal error " "the shared message"
+                        Expect.equal e.Iterations 2 "iterations at the cap"
+                        Expect.equal e.Tolerance 1e-300 "tolerance"
+
         testCase "the vectorised exp is within its documented bound of Math.Exp, 0 below the normal range, never NaN" <| fun () ->
             let rng = Random 11
             // float32: a dense random sweep of [−87.33, 88] plus the ends, integers and small arguments.

@@ -13,7 +13,10 @@ public sealed record EvaluationOptions
     /// <summary>The distance's settings (seed of sliced directions, Sinkhorn ε, …); null for the catalog's defaults.</summary>
     public DistanceSettings? DistanceSettings { get; init; }
 
-    /// <summary>The k of each recall@k; null (the default) means 1, 5 and 10, keeping those ≤ N − 1. Given values must lie in [1, N − 1].</summary>
+    /// <summary>The k of recall@k when <see cref="RecallAtK"/> is null: 1, 5 and 10 (those ≤ N − 1 are kept).</summary>
+    public static IReadOnlyList<int> DefaultRecallAtK { get; } = [1, 5, 10];
+
+    /// <summary>The k of each recall@k; null (the default) means <see cref="DefaultRecallAtK"/>, keeping those ≤ N − 1. Given values must lie in [1, N − 1].</summary>
     public int[]? RecallAtK { get; init; }
 
     /// <summary>k-means restarts of the NMI (≥ 1). Default 10.</summary>
@@ -193,6 +196,64 @@ public static class EmbeddingEvaluation
         return Evaluate(embeddings.Core, labels, distance.Core, options);
     }
 
+    /// <summary>
+    /// Evaluates queries against a separate gallery (for example held-out sequences against a reference set): each
+    /// query ranks the whole gallery, none left out — precision@1, R-precision and MAP@R with R the gallery items of
+    /// the query's class (Musgrave, Belongie and Lim, "A Metric Learning Reality Check", ECCV 2020, §3.2; ties ranked by
+    /// index), mean average precision, recall@k, MRR — and ROC AUC and EER over all query–gallery pairs. NMI and AMI are
+    /// null (there is no one set to cluster); <see cref="EvaluationReport.Count"/> is the number of queries.
+    /// </summary>
+    /// <param name="queries">M ≥ 1 query embeddings; the distance must accept their representation.</param>
+    /// <param name="queryLabels">[M] class labels of the queries.</param>
+    /// <param name="gallery">N ≥ 1 gallery embeddings of the same representation.</param>
+    /// <param name="galleryLabels">[N] class labels of the gallery; the query–gallery pairs must hold same-class and
+    /// different-class pairs (ROC AUC and EER need both).</param>
+    /// <param name="distance">The distance (e.g. <c>Catalog.CreateDistance(name, options)</c>).</param>
+    /// <param name="options">k of recall@k (each in [1, N]); null for 1, 5 and 10 (those ≤ N). The other fields are not read.</param>
+    /// <returns>The report.</returns>
+    /// <exception cref="ArgumentException">An empty batch or non-finite values (names queries or gallery), labels of
+    /// another length (names queryLabels or galleryLabels), no same-class or no different-class pair (names
+    /// galleryLabels), or a distance for another representation (names distance).</exception>
+    public static EvaluationReport Evaluate(EmbeddingBatch queries, long[] queryLabels, EmbeddingBatch gallery, long[] galleryLabels, Distance distance,
+        EvaluationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(queries);
+        ArgumentNullException.ThrowIfNull(gallery);
+        ArgumentNullException.ThrowIfNull(queryLabels);
+        ArgumentNullException.ThrowIfNull(galleryLabels);
+        ArgumentNullException.ThrowIfNull(distance);
+        var (q, g, d) = (queries.Core, gallery.Core, distance.Core);
+        foreach (var (name, batch, labels, labelsName) in new[] { (nameof(queries), q, queryLabels, nameof(queryLabels)), (nameof(gallery), g, galleryLabels, nameof(galleryLabels)) })
+        {
+            if (batch.Count < 1) throw new ArgumentException($"{name} is empty; evaluation needs at least 1 item.", name);
+            if (labels.Length != batch.Count)
+                throw new ArgumentException($"{labelsName} has {labels.Length} entries but {name} has {batch.Count} embeddings; they must match (one label per embedding).", labelsName);
+            if (d.Accepts != batch.Representation)
+                throw new ArgumentException(
+                    $"distance '{d.Name}' accepts {Embeddings.Describe(d.Accepts)}, but {name} holds {Embeddings.Describe(batch.Representation)}.", nameof(distance));
+            CheckFinite(batch, name);
+        }
+        var galleryClasses = galleryLabels.ToHashSet();
+        if (!queryLabels.Any(galleryClasses.Contains))
+            throw new ArgumentException("no query has a gallery item of its class; retrieval needs same-class query–gallery pairs.", nameof(galleryLabels));
+        if (!queryLabels.Any(l => galleryClasses.Count > 1 || !galleryClasses.Contains(l)))
+            throw new ArgumentException("every query–gallery pair has one class; ROC AUC and EER need different-class pairs too.", nameof(galleryLabels));
+        var ks = Ks((options ?? new EvaluationOptions()).RecallAtK, g.Count);
+        var matrix = Matrix(d, q, g);
+        for (var i = 0; i < q.Count; i++)
+            for (var j = 0; j < g.Count; j++)
+                if (!double.IsFinite(matrix[i, j]))
+                    throw new ArgumentException(
+                        $"distance '{d.Name}' between query {i} and gallery item {j} is {matrix[i, j].ToString(CultureInfo.InvariantCulture)}; the embeddings must give finite distances.", nameof(queries));
+        var retrieval = RetrievalMetrics.Evaluate(matrix, queryLabels, galleryLabels, false, ks);
+        var verification = VerificationMetrics.EvaluateMatrix(matrix, queryLabels, galleryLabels, false);
+        return new EvaluationReport(
+            q.Count, queryLabels.Distinct().Count(), d.Name, retrieval.PrecisionAt1, retrieval.RPrecision, retrieval.MapAtR,
+            retrieval.MeanAveragePrecision, ks.Select((k, i) => (k, i)).ToDictionary(t => t.k, t => retrieval.RecallAtK[t.i]),
+            retrieval.MeanReciprocalRank, verification.RocAuc, verification.EqualErrorRate, null, null, retrieval.EvaluatedQueries,
+            retrieval.QueriesWithoutRelevant);
+    }
+
     private static EvaluationReport Evaluate(IEmbeddingBatch embeddings, long[] labels, IDistance distance, EvaluationOptions? options)
     {
         var o = options ?? new EvaluationOptions();
@@ -356,7 +417,7 @@ public static class EmbeddingEvaluation
     }
 
     /// <summary>Names the first item with a NaN or infinite value (padding points of distributions included).</summary>
-    private static void CheckFinite(IEmbeddingBatch embeddings)
+    private static void CheckFinite(IEmbeddingBatch embeddings, string name = "embeddings")
     {
         var values = embeddings switch
         {
@@ -370,12 +431,12 @@ public static class EmbeddingEvaluation
         var bad = values.isfinite().logical_not().reshape(embeddings.Count, -1).any(1);
         if (!bad.any().item<bool>()) return;
         var row = bad.nonzero()[0, 0].item<long>();
-        throw new ArgumentException($"embeddings holds a NaN or infinite value in item {row}; every value must be finite.", nameof(embeddings));
+        throw new ArgumentException($"{name} holds a NaN or infinite value in item {row}; every value must be finite.", name);
     }
 
     private static int[] Ks(int[]? given, int candidates)
     {
-        if (given is null) return new[] { 1, 5, 10 }.Where(k => k <= candidates).ToArray();
+        if (given is null) return EvaluationOptions.DefaultRecallAtK.Where(k => k <= candidates).ToArray();
         foreach (var k in given)
             if (k < 1 || k > candidates)
                 throw new ArgumentException($"options.RecallAtK holds k = {k}; each k must lie in [1, N − 1] = [1, {candidates}].", "options");
@@ -383,14 +444,16 @@ public static class EmbeddingEvaluation
     }
 
     /// <summary>The N × N float64 distance matrix, streamed block by block when the distance can.</summary>
-    private static double[,] Matrix(IDistance distance, IEmbeddingBatch embeddings)
+    private static double[,] Matrix(IDistance distance, IEmbeddingBatch embeddings) => Matrix(distance, embeddings, embeddings);
+
+    /// <summary>The M × N float64 distance matrix between two batches, streamed block by block when the distance can.</summary>
+    private static double[,] Matrix(IDistance distance, IEmbeddingBatch rows, IEmbeddingBatch columns)
     {
-        var n = embeddings.Count;
-        var matrix = new double[n, n];
+        var matrix = new double[rows.Count, columns.Count];
         using var _ = torch.no_grad();
         if (distance is IBlockwiseDistance blockwise)
         {
-            blockwise.PairwiseBlocks(embeddings, embeddings, (r0, c0, block) =>
+            blockwise.PairwiseBlocks(rows, columns, (r0, c0, block) =>
             {
                 using var b = block.cpu().to_type(torch.ScalarType.Float64).contiguous();
                 var (rows, cols) = ((int)b.shape[0], (int)b.shape[1]);
@@ -402,7 +465,7 @@ public static class EmbeddingEvaluation
             return matrix;
         }
         using var scope = torch.NewDisposeScope();
-        var all = distance.Pairwise(embeddings, embeddings).cpu().to_type(torch.ScalarType.Float64).contiguous().data<double>().ToArray();
+        var all = distance.Pairwise(rows, columns).cpu().to_type(torch.ScalarType.Float64).contiguous().data<double>().ToArray();
         Buffer.BlockCopy(all, 0, matrix, 0, all.Length * sizeof(double));
         return matrix;
     }

@@ -174,17 +174,20 @@ public static class Checkpoint
     /// <summary>The largest number of model parameters a manifest may describe (2^28, 1 GiB of float32).</summary>
     public const long MaxParameters = 1L << 28;
     /// <summary>The largest number of sliced-W2 projections a manifest may give.</summary>
-    public const int MaxProjections = 1 << 16;
+    public const int MaxProjections = DistanceSettings.MaxProjections;
     /// <summary>The largest number of epochs a manifest may give.</summary>
     public const int MaxEpochs = 1_000_000;
 
-    /// <summary>JSON options of the manifest (camelCase, indented, named floating-point literals allowed, nulls in non-nullable members rejected).</summary>
+    /// <summary>JSON options of the manifest (camelCase, indented, named floating-point literals allowed, nulls in
+    /// non-nullable members rejected; the flat distance fields of earlier trainer options are read into their
+    /// <c>DistanceSettings</c>).</summary>
     public static JsonSerializerOptions Json { get; } = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         RespectNullableAnnotations = true,
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver { Modifiers = { Training.LegacyTrainerFields.Modify } },
     };
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using DistEmbed.Core;
 using DistEmbed.Data;
 using DistEmbed.IO;
@@ -66,18 +65,8 @@ public sealed record TrainerOptions
     /// <see cref="MetricLearningOptions.DistanceSettings"/> (the trainer's <see cref="Seed"/> seeds the directions).</summary>
     public DistanceSettings DistanceSettings { get; init; } = D.DistanceSettings;
 
-    // Manifests written before the distance settings were grouped hold them as flat trainer fields; these write-only
-    // members read them into DistanceSettings (never written back).
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private int? Projections { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Projections = v }; } }
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private double? SinkhornEpsilon { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Epsilon = v }; } }
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private int? SinkhornMaxIterations { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { SinkhornIterations = v }; } }
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private double? SinkhornTolerance { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Tolerance = v }; } }
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private double? SinkhornEpsilonScaling { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { EpsilonScaling = v }; } }
+    // Manifests written before the distance settings were grouped hold them as flat trainer fields: read into
+    // DistanceSettings by the one contract modifier of Checkpoint.Json (LegacyTrainerFields).
 
     /// <summary>The settings the trainer creates its distance with (<see cref="MetricLearningOptions.EffectiveDistanceSettings"/>):
     /// <see cref="DistanceSettings"/> with the trainer's <see cref="Seed"/>.</summary>

@@ -137,9 +137,16 @@ public sealed class DeepBregmanManifest
 /// </remarks>
 public static class DeepBregmanTrainer
 {
-    /// <summary>The defaults of <c>distembed train bregman</c>: 3 epochs, P = 5 classes × M = 16 items, learning rate 1e-3;
-    /// every other setting is <see cref="MetricLearningOptions"/>'s default.</summary>
-    public static MetricLearningOptions DefaultOptions { get; } = new() { Epochs = 3, ClassesPerBatch = 5, ItemsPerClass = 16, LearningRate = 1e-3 };
+    /// <summary>The defaults of the deep Bregman trainer and <c>distembed train bregman</c>: those of the core's deep Bregman
+    /// options (3 epochs, P = 5 classes × M = 16 items, learning rate 1e-3, weight decay 1e-4, the triplet margin and the
+    /// default miner), read from there; every other setting is <see cref="MetricLearningOptions"/>'s default.</summary>
+    public static MetricLearningOptions DefaultOptions { get; } = FromCore(new DeepBregmanOptions());
+
+    private static MetricLearningOptions FromCore(DeepBregmanOptions d) => new()
+    {
+        Epochs = d.Epochs, ClassesPerBatch = d.ClassesPerBatch, ItemsPerClass = d.ItemsPerClass, LearningRate = d.LearningRate,
+        WeightDecay = d.WeightDecay, Margin = d.Margin, Miner = d.Miner, Seed = d.Seed,
+    };
 
     /// <summary>Trains <paramref name="model"/> from its current weights.</summary>
     /// <param name="model">The model (moved to the options' device).</param>
@@ -171,6 +178,19 @@ public static class DeepBregmanTrainer
             CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.DeepBregman, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
                 null, nameof(checkpointDirectory));
         return run.Execute(progress, cancellationToken);
+    }
+
+    /// <summary>Checks trainer options for <see cref="Train"/> without training: every check of
+    /// <see cref="MetricLearningOptions.Validate"/> but the distance, which must stay null (the model's divergence).</summary>
+    /// <param name="options">The options.</param>
+    /// <exception cref="ArgumentException">A distance name given, an unknown loss or miner, or a value out of range (the
+    /// parameter name is the field's: <c>Margin</c>, <c>LossSettings.CircleGamma</c>, …).</exception>
+    public static void Validate(MetricLearningOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Distance is not null)
+            throw new ArgumentException($"Distance = '{options.Distance}', but the deep Bregman trainer uses the model's divergence; leave Distance null.", nameof(options.Distance));
+        options.ValidateExceptDistancePresence();
     }
 
     /// <summary>Resumes the run whose last checkpoint is in <paramref name="checkpointDirectory"/>: the model is rebuilt

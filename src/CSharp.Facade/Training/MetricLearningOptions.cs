@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using DistEmbed.Core;
 using DistEmbed.Sequences;
 
@@ -74,18 +73,8 @@ public sealed record MetricLearningOptions
     public DistanceSettings EffectiveDistanceSettings() =>
         (DistanceSettings ?? new()) with { Seed = Seed, OnNonConvergence = SinkhornNonConvergence.Ignore };
 
-    // Manifests written before the distance settings were grouped hold them as flat trainer fields; these write-only
-    // members read them into DistanceSettings (never written back).
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private int? Projections { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Projections = v }; } }
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private double? SinkhornEpsilon { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Epsilon = v }; } }
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private int? SinkhornMaxIterations { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { SinkhornIterations = v }; } }
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private double? SinkhornTolerance { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { Tolerance = v }; } }
-    [JsonInclude, JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private double? SinkhornEpsilonScaling { get => null; init { if (value is { } v) DistanceSettings = (DistanceSettings ?? new()) with { EpsilonScaling = v }; } }
+    // Manifests written before the distance settings were grouped hold them as flat trainer fields: read into
+    // DistanceSettings by the one contract modifier of Checkpoint.Json (LegacyTrainerFields).
 
     /// <summary>
     /// The loss these settings name, with their margin and penalty; <c>xbm</c> wraps <see cref="MemoryLoss"/> with a

@@ -20,7 +20,7 @@ public sealed partial class Tvae
     /// <param name="retrievalItems">Images in the retrieval evaluation (default 10,000).</param>
     /// <returns>The evaluation.</returns>
     /// <exception cref="ArgumentException">Another image size, or bad counts.</exception>
-    public TvaeEvaluation Evaluate(ImageSet data, int triplets = 10_000, int tripletSeed = DefaultEvaluationTripletSeed, int retrievalItems = 10_000)
+    public TvaeEvaluation Evaluate(ImageSet data, int triplets = DefaultEvaluationTriplets, int tripletSeed = DefaultEvaluationTripletSeed, int retrievalItems = DefaultRetrievalItems)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Rows != Rows || data.Cols != Cols)
@@ -50,7 +50,7 @@ public sealed partial class Tvae
     /// <param name="retrievalItems">Images in the retrieval evaluation, 2 ≤ value (capped at N; default 10,000).</param>
     /// <returns>The evaluation.</returns>
     /// <exception cref="ArgumentException">Bad images or labels, triplets &lt; 1, retrievalItems &lt; 2.</exception>
-    public TvaeEvaluation Evaluate(float[,] images, int[] labels, int triplets = 10_000, int tripletSeed = DefaultEvaluationTripletSeed, int retrievalItems = 10_000)
+    public TvaeEvaluation Evaluate(float[,] images, int[] labels, int triplets = DefaultEvaluationTriplets, int tripletSeed = DefaultEvaluationTripletSeed, int retrievalItems = DefaultRetrievalItems)
     {
         var labels64 = CheckImages(images, labels);
         if (triplets < 1) throw new ArgumentException($"triplets = {triplets}; it must be at least 1.", nameof(triplets));

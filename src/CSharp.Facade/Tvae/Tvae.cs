@@ -38,6 +38,12 @@ public sealed partial class Tvae : IDisposable
     /// <summary>The seed of the test triplets of <see cref="Evaluate(float[,], int[], int, int, int)"/> by default (the same for every variant and training seed).</summary>
     public const int DefaultEvaluationTripletSeed = 1802;
 
+    /// <summary>The number of test triplets of <see cref="Evaluate(float[,], int[], int, int, int)"/> by default.</summary>
+    public const int DefaultEvaluationTriplets = 10_000;
+
+    /// <summary>The number of test images in the retrieval evaluation of <see cref="Evaluate(float[,], int[], int, int, int)"/> by default.</summary>
+    public const int DefaultRetrievalItems = 10_000;
+
     /// <summary>The manifest's <c>format</c> value.</summary>
     public const string CheckpointFormat = "distembed-tvae/2";
 

@@ -40,18 +40,36 @@ public sealed class BregmanTrainSettings
     public int TrainPerClass { get; set; } = 400;
     /// <summary>Test images per class (the first ones of each class); 0 means all.</summary>
     public int TestPerClass { get; set; } = 200;
-    /// <summary>Embedding dimension.</summary>
-    public int EmbeddingDimension { get; set; } = 32;
-    /// <summary>Hidden width of the MLP backbone.</summary>
-    public int Hidden { get; set; } = 256;
-    /// <summary>Triplet margin.</summary>
-    public double Margin { get; set; } = 0.2;
-    /// <summary>AdamW learning rate.</summary>
-    public double LearningRate { get; set; } = 1e-3;
-    /// <summary>Triplet miner, a name of <see cref="Catalog.MinerNames"/>. Default <see cref="Catalog.DefaultMiner"/> (all).</summary>
-    public string Miner { get; set; } = Catalog.DefaultMiner;
-    /// <summary>Items per class in an M-per-class batch.</summary>
-    public int ItemsPerClass { get; set; } = 16;
+    /// <summary>Embedding dimension (default <see cref="DeepBregmanArchitecture"/>'s).</summary>
+    public int EmbeddingDimension { get; set; } = Architecture.EmbeddingDimension;
+    /// <summary>Hidden width of the MLP backbone (default <see cref="DeepBregmanArchitecture"/>'s).</summary>
+    public int Hidden { get; set; } = Architecture.Hidden;
+    /// <summary>
+    /// The trainer's options: loss, miner, margin, memory and <see cref="LossSettings"/>, learning rate, items per class,
+    /// schedule, clipping (default <see cref="DeepBregmanTrainer.DefaultOptions"/>). <see cref="MetricLearningOptions.Epochs"/>,
+    /// <see cref="MetricLearningOptions.Seed"/>, <see cref="MetricLearningOptions.Device"/> and
+    /// <see cref="MetricLearningOptions.ClassesPerBatch"/> (the number of training classes) are set from this record's own members.
+    /// </summary>
+    public MetricLearningOptions Trainer { get; set; } = DeepBregmanTrainer.DefaultOptions;
+    /// <summary>Triplet margin (<see cref="Trainer"/>'s <see cref="MetricLearningOptions.Margin"/>).</summary>
+    public double Margin { get => Trainer.Margin; set => Trainer = Trainer with { Margin = value }; }
+    /// <summary>AdamW learning rate (<see cref="Trainer"/>'s <see cref="MetricLearningOptions.LearningRate"/>).</summary>
+    public double LearningRate { get => Trainer.LearningRate; set => Trainer = Trainer with { LearningRate = value }; }
+    /// <summary>Miner, a name of <see cref="Catalog.MinerNames"/> (<see cref="Trainer"/>'s <see cref="MetricLearningOptions.Miner"/>).</summary>
+    public string Miner { get => Trainer.Miner; set => Trainer = Trainer with { Miner = value }; }
+    /// <summary>Items per class in an M-per-class batch (<see cref="Trainer"/>'s <see cref="MetricLearningOptions.ItemsPerClass"/>).</summary>
+    public int ItemsPerClass { get => Trainer.ItemsPerClass; set => Trainer = Trainer with { ItemsPerClass = value }; }
+
+    /// <summary>The library's architecture defaults (the one place they are written).</summary>
+    private static readonly DeepBregmanArchitecture Architecture = new();
+
+    /// <summary>The trainer options of a new run: <see cref="Trainer"/> with this record's epochs, seed, device and the
+    /// number of training classes per batch.</summary>
+    /// <returns>The options.</returns>
+    public MetricLearningOptions TrainerOptions() => (Trainer ?? DeepBregmanTrainer.DefaultOptions) with
+    {
+        Epochs = Epochs ?? (Trainer ?? DeepBregmanTrainer.DefaultOptions).Epochs, Seed = Seed, ClassesPerBatch = TrainClasses.Length, Device = Device,
+    };
 }
 
 /// <summary>The outcome of <see cref="BregmanTrainCommand.Run"/>.</summary>
@@ -87,22 +105,22 @@ public static class BregmanTrainCommand
         var data = new Option<string>("--data") { Description = "mnist, fashion-mnist or idx:DIR.", Required = true };
         var generator = new Option<string>("--generator") { Description = string.Join("|", Generators), Required = true };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs (on --resume, the new total; default the checkpoint's).", DefaultValueFactory = _ => DeepBregmanTrainer.DefaultOptions.Epochs };
-        var seed = new Option<int>("--seed") { Description = "Seed of the initialisation and the sampler.", DefaultValueFactory = _ => 0 };
+        var defaults = new BregmanTrainSettings();
+        var seed = new Option<int>("--seed") { Description = "Seed of the initialisation and the sampler.", DefaultValueFactory = _ => defaults.Seed };
         var device = DeviceOption.Create();
         var output = new Option<string?>("--out") { Description = "Checkpoint folder (manifest.json, model.dat, best.dat, optimizer.dat), written atomically after every epoch." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same data and settings; --epochs may extend it)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace a checkpoint already in --out (without it, an existing checkpoint is kept and the run refused)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var trainPerClass = new Option<int>("--train-per-class") { Description = "Training images per class (0 = all).", DefaultValueFactory = _ => 400 };
-        var testPerClass = new Option<int>("--test-per-class") { Description = "Test images per class (0 = all).", DefaultValueFactory = _ => 200 };
-        var embedding = new Option<int>("--embedding-dim") { Description = "Embedding dimension.", DefaultValueFactory = _ => 32 };
-        var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
-        var learningRate = new Option<double>("--lr") { Description = "Peak AdamW learning rate (linear warm-up, cosine decay).", DefaultValueFactory = _ => DeepBregmanTrainer.DefaultOptions.LearningRate };
-        var margin = new Option<double>("--margin") { Description = "Triplet margin.", DefaultValueFactory = _ => DeepBregmanTrainer.DefaultOptions.Margin };
+        var trainPerClass = new Option<int>("--train-per-class") { Description = "Training images per class (0 = all).", DefaultValueFactory = _ => defaults.TrainPerClass };
+        var testPerClass = new Option<int>("--test-per-class") { Description = "Test images per class (0 = all).", DefaultValueFactory = _ => defaults.TestPerClass };
+        var embedding = new Option<int>("--embedding-dim") { Description = "Embedding dimension.", DefaultValueFactory = _ => defaults.EmbeddingDimension };
+        var learningRate = new Option<double>("--lr") { Description = "Peak AdamW learning rate (linear warm-up, cosine decay).", DefaultValueFactory = _ => defaults.Trainer.LearningRate };
         var command = new Command("bregman", "Trains a deep Bregman model (learned convex generator on an MLP embedding) on classes 0–4 and reports P@1, R-precision and MAP@R on classes 5–9.")
         {
-            data, generator, epochs, seed, device, output, resume, overwrite, json, trainPerClass, testPerClass, embedding, miner, learningRate, margin,
+            data, generator, epochs, seed, device, output, resume, overwrite, json, trainPerClass, testPerClass, embedding, learningRate,
         };
+        var lossSettings = LossSettingsOptions.Add(command, defaults.Trainer);
         command.SetAction(r => CliErrors.Run(() =>
         {
             var settings = new BregmanTrainSettings
@@ -111,7 +129,7 @@ public static class BregmanTrainCommand
                 Epochs = r.GetResult(epochs) is { Implicit: false } ? r.GetValue(epochs) : null,
                 Device = r.GetValue(device)!, Out = r.GetValue(output), Overwrite = r.GetValue(overwrite), Resume = r.GetValue(resume),
                 TrainPerClass = r.GetValue(trainPerClass), TestPerClass = r.GetValue(testPerClass), EmbeddingDimension = r.GetValue(embedding),
-                Miner = r.GetValue(miner)!, LearningRate = r.GetValue(learningRate), Margin = r.GetValue(margin),
+                Trainer = lossSettings.Bind(r, defaults.Trainer with { LearningRate = r.GetValue(learningRate) }),
             };
             if (settings.Resume && settings.Out is not null && !settings.Overwrite)
             {
@@ -120,10 +138,10 @@ public static class BregmanTrainCommand
                 Keeps(r, generator, m.Model.Divergence);
                 Keeps(r, seed, m.Model.Seed);
                 Keeps(r, embedding, m.Model.EmbeddingDimension);
-                Keeps(r, miner, m.Trainer.Miner);
                 Keeps(r, learningRate, m.Trainer.LearningRate);
-                Keeps(r, margin, m.Trainer.Margin);
+                lossSettings.CheckKept(r, m.Trainer, Kept);
             }
+            else LossSettingsOptions.Validate(() => DeepBregmanTrainer.Validate(settings.TrainerOptions()), TrainerOptionNames);
             var json_ = r.GetValue(json);
             var result = Run(settings, json_ ? null : Console.WriteLine);
             if (json_) Console.WriteLine(ToJson(result));
@@ -136,15 +154,23 @@ public static class BregmanTrainCommand
         return command;
     }
 
+    /// <summary>The options of the trainer fields this command sets besides the loss settings (for error messages).</summary>
+    private static readonly Dictionary<string, string> TrainerOptionNames = new()
+    {
+        [nameof(MetricLearningOptions.Epochs)] = "--epochs", [nameof(MetricLearningOptions.LearningRate)] = "--lr", [nameof(MetricLearningOptions.Device)] = "--device",
+    };
+
     private static void Keeps<T>(ParseResult r, Option<T> option, T recorded)
     {
         if (r.GetResult(option) is not { Implicit: false }) return;
         var given = r.GetValue(option);
         if (!EqualityComparer<T>.Default.Equals(given, recorded) && !(given is string a && recorded is string b && a.Trim().Equals(b, StringComparison.OrdinalIgnoreCase)))
-            throw new ArgumentException(
-                $"{option.Name} {Convert.ToString(given, CultureInfo.InvariantCulture)} differs from the checkpoint's {Convert.ToString(recorded, CultureInfo.InvariantCulture)}; a resumed run continues with the checkpoint's settings. Drop {option.Name}, or train afresh with --overwrite.",
-                option.Name.TrimStart('-'));
+            throw Kept(option.Name, Convert.ToString(given, CultureInfo.InvariantCulture) ?? "(none)", Convert.ToString(recorded, CultureInfo.InvariantCulture) ?? "(none)");
     }
+
+    private static ArgumentException Kept(string option, string given, string recorded) =>
+        new($"{option} {given} differs from the checkpoint's {recorded}; a resumed run continues with the checkpoint's settings. Drop {option}, or train afresh with --overwrite.",
+            option.TrimStart('-'));
 
     private static string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
 
@@ -203,6 +229,7 @@ public static class BregmanTrainCommand
         if (settings.Resume && settings.Out is null)
             throw new ArgumentException("--resume continues the checkpoint in --out; give --out.", "out");
         var device = NativeRuntime.ResolveDevice(settings.Device);
+        if (!settings.Resume) DeepBregmanTrainer.Validate(settings.TrainerOptions()); // before any data is read
         if (settings.Out is not null) // checked before any work: a refused --out must not cost a training run
             CheckpointFolder.Prepare(settings.Out, CheckpointKind.DeepBregman,
                 settings.Resume ? CheckpointMode.Resume : settings.Overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
@@ -227,12 +254,7 @@ public static class BregmanTrainCommand
                 InputDimension = train.Rows * train.Cols, Divergence = kind, Seed = settings.Seed, EmbeddingDimension = settings.EmbeddingDimension,
                 Hidden = settings.Hidden,
             }.CreateModel(device);
-            var options = DeepBregmanTrainer.DefaultOptions with
-            {
-                Epochs = settings.Epochs ?? DeepBregmanTrainer.DefaultOptions.Epochs, Seed = settings.Seed, Margin = settings.Margin,
-                LearningRate = settings.LearningRate, Miner = settings.Miner, ClassesPerBatch = settings.TrainClasses.Length,
-                ItemsPerClass = settings.ItemsPerClass, Device = settings.Device,
-            };
+            var options = settings.TrainerOptions();
             try
             {
                 history = DeepBregmanTrainer.Train(model, trainData, null, options, settings.Out, progress, cancellationToken, settings.Overwrite);

@@ -70,6 +70,29 @@ public static class CliErrors
         };
     }
 
+    /// <summary>Runs a library check and restates an error about an options field under its command-line option:
+    /// <c>LearningRate = 0; …</c> becomes <c>--lr = 0; …</c> (parameter name <c>lr</c>).</summary>
+    /// <param name="validate">The check (e.g. an options record's <c>Validate</c>).</param>
+    /// <param name="optionNames">The option of each field, by the field's parameter name.</param>
+    /// <exception cref="ArgumentException">The check's error, under the option's name when a listed field failed.</exception>
+    public static void AsOptions(Action validate, IReadOnlyDictionary<string, string> optionNames)
+    {
+        ArgumentNullException.ThrowIfNull(validate);
+        ArgumentNullException.ThrowIfNull(optionNames);
+        try
+        {
+            validate();
+        }
+        catch (ArgumentException e) when (e.ParamName is not null && optionNames.TryGetValue(e.ParamName, out var option))
+        {
+            var detail = OutputFiles.Bare(e);
+            detail = detail.StartsWith(e.ParamName + " ", StringComparison.Ordinal)
+                ? option + detail[e.ParamName.Length..]
+                : $"{option}: {detail}";
+            throw new ArgumentException(detail, option.TrimStart('-'), e);
+        }
+    }
+
     private static Exception Unwrap(Exception e)
     {
         while (true)

@@ -55,7 +55,7 @@ public static class CompareCommand
         var bMask = new Option<string?>("--b-mask") { Description = "[N,T] mask (.npy) of --b." };
         var measures = new Option<string>("--measures")
         {
-            Description = "Comma-separated: " + string.Join(", ", EmbeddingSpaceComparison.MeasureNames) + ".", DefaultValueFactory = _ => "nngs,nngs-normalized,mutual-knn",
+            Description = "Comma-separated: " + string.Join(", ", EmbeddingSpaceComparison.MeasureNames) + ".", DefaultValueFactory = _ => string.Join(",", EmbeddingSpaceComparison.NeighbourhoodMeasures),
         };
         var k = new Option<string>("--k") { Description = "Comma-separated neighbourhood sizes: integers in [1, N−1], or fractions of N in (0, 1] such as 0.1.", DefaultValueFactory = _ => "10" };
         var bandwidth = new Option<double>("--bandwidth") { Description = "RBF CKA: σ as a multiple of each space's median distance (default 1).", DefaultValueFactory = _ => 1.0 };

@@ -20,7 +20,7 @@ public static class DistanceCommand
         var aMask = new Option<string?>("--a-mask") { Description = "[N,T] mask (.npy) of --a: 0 marks padding." };
         var bMask = new Option<string?>("--b-mask") { Description = "[M,T] mask (.npy) of --b." };
         var output = new Option<string?>("--out") { Description = "Write the result to this .npy file (float64)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object: {metric, shape, values}, or with --out {metric, shape, out, summary} (the values go to the file only)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object: {distance, shape, values}, or with --out {distance, shape, out, summary} (the values go to the file only; \"metric\" repeats the distance for older scripts)." };
         var device = DeviceOption.Create();
         var command = new Command("distance", "Distances between two batches of embeddings stored as NumPy .npy files.") { a, b };
         var settings = DistanceSettings.Add(command, DistanceSetting.All, "Distance name", required: true);
@@ -58,7 +58,8 @@ public static class DistanceCommand
             if (outPath is not null) Npy.Write(outPath, result.Values, result.Shape);
             if (r.GetValue(json))
             {
-                var doc = new Dictionary<string, object?> { ["metric"] = result.Metric, ["shape"] = result.Shape };
+                // "distance" names it as every other command's JSON does; "metric" is kept for scripts written before.
+                var doc = new Dictionary<string, object?> { ["distance"] = result.Metric, ["metric"] = result.Metric, ["shape"] = result.Shape };
                 if (outPath is not null)
                 {
                     // The values are in the file: print where, and a summary, not every value (a 512 × 512 matrix

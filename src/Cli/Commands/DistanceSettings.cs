@@ -155,6 +155,62 @@ public sealed class DistanceSettings
         return new Option[] { Name }.Concat(_options.Values).Where(o => result.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToArray();
     }
 
+    /// <summary>The command-line option of each <see cref="DistEmbed.DistanceSettings"/> property (for error messages), by
+    /// the property's name (<c>Epsilon</c> → <c>--epsilon</c>, …).</summary>
+    public static IReadOnlyDictionary<string, string> OptionNames { get; } = new Dictionary<string, string>
+    {
+        [nameof(DistEmbed.DistanceSettings.Epsilon)] = "--epsilon", [nameof(DistEmbed.DistanceSettings.SinkhornIterations)] = "--sinkhorn-iterations",
+        [nameof(DistEmbed.DistanceSettings.Tolerance)] = "--tolerance", [nameof(DistEmbed.DistanceSettings.EpsilonScaling)] = "--epsilon-scaling",
+        [nameof(DistEmbed.DistanceSettings.Rho)] = "--rho", [nameof(DistEmbed.DistanceSettings.Projections)] = "--projections",
+        [nameof(DistEmbed.DistanceSettings.Seed)] = "--seed", [nameof(DistEmbed.DistanceSettings.P)] = "--p",
+        [nameof(DistEmbed.DistanceSettings.Bandwidths)] = "--bandwidths", [nameof(DistEmbed.DistanceSettings.Directions)] = "--directions",
+    };
+
+    /// <summary>On resume, refuses a distance option given explicitly with another value than the checkpoint's (every
+    /// setting this binder added, and <c>--distance</c>).</summary>
+    /// <param name="result">The parse result.</param>
+    /// <param name="recordedName">The checkpoint's distance name.</param>
+    /// <param name="recorded">The checkpoint's distance settings.</param>
+    /// <param name="kept">Builds the error of one option: (option, given, recorded).</param>
+    /// <exception cref="ArgumentException">An option that differs from the checkpoint's (names it).</exception>
+    public void CheckKept(ParseResult result, string? recordedName, DistEmbed.DistanceSettings recorded, Func<string, string, string, ArgumentException> kept)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentNullException.ThrowIfNull(recorded);
+        ArgumentNullException.ThrowIfNull(kept);
+        static string Text(object? v) => v switch
+        {
+            null => "(none)",
+            IEnumerable<double> list => string.Join(",", list.Select(x => x.ToString("R", CultureInfo.InvariantCulture))),
+            _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "(none)",
+        };
+        void Check(Option option, object? given, object? value)
+        {
+            if (result.GetResult(option) is not { Implicit: false }) return;
+            if (!Equals(given, value) && Text(given) != Text(value)) throw kept(option.Name, Text(given), Text(value));
+        }
+        Check(Name, result.GetValue(Name), recordedName);
+        foreach (var (setting, option) in _options)
+        {
+            switch (setting)
+            {
+                case DistanceSetting.Epsilon: Check(option, result.GetValue((Option<double>)option), recorded.Epsilon); break;
+                case DistanceSetting.SinkhornIterations: Check(option, result.GetValue((Option<int>)option), recorded.SinkhornIterations); break;
+                case DistanceSetting.Tolerance: Check(option, result.GetValue((Option<double>)option), recorded.Tolerance); break;
+                case DistanceSetting.EpsilonScaling: Check(option, result.GetValue((Option<double>)option), recorded.EpsilonScaling); break;
+                case DistanceSetting.Rho: Check(option, result.GetValue((Option<double>)option), recorded.Rho); break;
+                case DistanceSetting.Projections: Check(option, result.GetValue((Option<int>)option), recorded.Projections); break;
+                case DistanceSetting.Seed: Check(option, result.GetValue((Option<long>)option), recorded.Seed); break;
+                case DistanceSetting.P: Check(option, result.GetValue((Option<double>)option), recorded.P); break;
+                case DistanceSetting.Bandwidths: Check(option, ParseList(result.GetValue((Option<string>)option)!, option.Name), recorded.Bandwidths); break;
+                case DistanceSetting.Directions:
+                    if (result.GetResult(option) is { Implicit: false })
+                        throw new ArgumentException($"{option.Name} cannot be given on resume: a resumed run draws the directions as the checkpoint's run did.", option.Name.TrimStart('-'));
+                    break;
+            }
+        }
+    }
+
     /// <summary>The distance name given, or its default (null when neither).</summary>
     /// <param name="result">The parse result.</param>
     /// <returns>The name.</returns>

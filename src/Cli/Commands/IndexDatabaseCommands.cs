@@ -28,7 +28,7 @@ public static class IndexDatabaseCommands
         var labels = new Option<string?>("--labels") { Description = "[N] int32 or int64 labels (.npy), stored with the rows." };
         var ids = new Option<string?>("--ids") { Description = "[N] int32 or int64 distinct ids (.npy); default 0 … N−1. Rows with an id already in the table are replaced." };
         var levels = new Option<string?>("--levels") { Description = "[Q] quantile levels (.npy) of [N,d,Q] embeddings (as written by 'distembed embed'); default midpoints (q−½)/Q." };
-        var distance = new Option<string?>("--distance") { Description = "What the table's L2 distances stand for: euclidean ([N,d]), quantile-w2 ([N,d,Q]) or marginal-w2 ([N,T,d]); default euclidean for [N,d], marginal-w2 for rank 3." };
+        var distance = new Option<string?>(DistanceSettings.DistanceNames[0], DistanceSettings.DistanceNames[1..]) { Description = "What the table's L2 distances stand for: euclidean ([N,d]), quantile-w2 ([N,d,Q]) or marginal-w2 ([N,T,d]); default euclidean for [N,d], marginal-w2 for rank 3." };
         var table = TableOption();
         var connection = ConnectionOption();
         var batchSize = new Option<int>("--batch-size") { Description = "Rows per write transaction (binary COPY + upsert); an interrupted export keeps the committed batches.", DefaultValueFactory = _ => new PgVectorTableOptions().BatchSize };

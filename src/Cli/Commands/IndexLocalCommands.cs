@@ -22,7 +22,7 @@ public static class IndexLocalCommands
     {
         var embeddings = new Option<string>("--embeddings") { Description = "Embeddings (.npy): [N,d] vectors, [N,d,Q] quantiles (quantile-w2) or [N,T,d] equal-length point sets (marginal-w2).", Required = true };
         var ids = new Option<string?>("--ids") { Description = "[N] ids (.npy, int64 or integer-valued float, distinct, ≥ 0); default 0 … N−1." };
-        var distance = new Option<string>("--distance", "--metric") { Description = $"Distance the index answers: {string.Join(", ", Distances)}.", DefaultValueFactory = _ => "euclidean" };
+        var distance = new Option<string>(DistanceSettings.DistanceNames[0], DistanceSettings.DistanceNames[1..]) { Description = $"Distance the index answers: {string.Join(", ", Distances)}.", DefaultValueFactory = _ => "euclidean" };
         var engine = new Option<string>("--engine") { Description = "hnsw (USearch, approximate) or exact (blocked exact search).", DefaultValueFactory = _ => "hnsw" };
         var defaults = new HnswOptions();
         var connectivity = new Option<int>("--connectivity") { Description = "HNSW links per node M (≥ 2).", DefaultValueFactory = _ => defaults.Connectivity };

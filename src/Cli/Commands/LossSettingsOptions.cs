@@ -6,10 +6,12 @@ using DistEmbed.Training;
 namespace DistEmbed.Cli.Commands;
 
 /// <summary>
-/// The command-line options of the loss settings of <c>train sequence</c>: <c>--margin</c>, <c>--soft-margin</c>,
-/// <c>--memory-loss</c>, <c>--memory-size</c> and one option per <see cref="LossSettings"/> property
-/// (<c>--ntxent-temperature</c>, <c>--circle-gamma</c>, …). Every default is read from a fresh
-/// <see cref="TrainerOptions"/> / <see cref="LossSettings"/> (the core's, never written here).
+/// The one command-line binder of the loss settings, shared by <c>train sequence</c> and <c>train bregman</c>:
+/// <c>--loss</c>, <c>--miner</c>, <c>--margin</c>, <c>--soft-margin</c>, <c>--memory-loss</c>, <c>--memory-size</c> and
+/// one option per <see cref="LossSettings"/> property (<c>--ntxent-temperature</c>, <c>--circle-gamma</c>, …). Every
+/// default is read from the trainer's <see cref="MetricLearningOptions"/> (the library's, never written here); the
+/// binder sets the parsed values on <see cref="MetricLearningOptions"/> or <see cref="TrainerOptions"/>, refuses on
+/// resume a value other than the checkpoint's, and restates the library's errors under the option's name.
 /// </summary>
 public sealed class LossSettingsOptions
 {
@@ -47,13 +49,21 @@ public sealed class LossSettingsOptions
 
     private readonly Dictionary<Setting, Option<double>> _settings = [];
 
-    private LossSettingsOptions(Option<double> margin, Option<bool> softMargin, Option<string> memoryLoss, Option<int> memorySize)
+    private LossSettingsOptions(Option<string> loss, Option<string> miner, Option<double> margin, Option<bool> softMargin, Option<string> memoryLoss, Option<int> memorySize)
     {
+        Loss = loss;
+        Miner = miner;
         Margin = margin;
         SoftMargin = softMargin;
         MemoryLoss = memoryLoss;
         MemorySize = memorySize;
     }
+
+    /// <summary><c>--loss</c>: a name of <see cref="Catalog.LossNames"/>.</summary>
+    public Option<string> Loss { get; }
+
+    /// <summary><c>--miner</c>: a name of <see cref="Catalog.MinerNames"/>.</summary>
+    public Option<string> Miner { get; }
 
     /// <summary><c>--margin</c>: the triplet and semi-hard margin.</summary>
     public Option<double> Margin { get; }
@@ -67,24 +77,35 @@ public sealed class LossSettingsOptions
     /// <summary><c>--memory-size</c>: the cross-batch memory's size in items.</summary>
     public Option<int> MemorySize { get; }
 
-    /// <summary>The command-line option behind each trainer field these options set (for error messages), by the
-    /// field's parameter name (<c>Margin</c>, <c>LossSettings.CircleGamma</c>, …).</summary>
+    /// <summary>The command-line option behind each trainer field of the loss settings (for error messages), by the
+    /// field's parameter name (<c>Margin</c>, <c>LossSettings.CircleGamma</c>, …); <c>--loss</c> and <c>--miner</c> are
+    /// <see cref="Loss"/> and <see cref="Miner"/>.</summary>
     public static IReadOnlyDictionary<string, string> OptionNames { get; } = new Dictionary<string, string>
     {
-        [nameof(TrainerOptions.Margin)] = "--margin",
-        [nameof(TrainerOptions.MemoryLoss)] = "--memory-loss",
-        [nameof(TrainerOptions.MemorySize)] = "--memory-size",
-    }.Concat(Settings.Select(s => KeyValuePair.Create(nameof(TrainerOptions.LossSettings) + "." + s.Property, s.Option)))
+        [nameof(MetricLearningOptions.Margin)] = "--margin",
+        [nameof(MetricLearningOptions.MemoryLoss)] = "--memory-loss",
+        [nameof(MetricLearningOptions.MemorySize)] = "--memory-size",
+    }.Concat(Settings.Select(s => KeyValuePair.Create(nameof(MetricLearningOptions.LossSettings) + "." + s.Property, s.Option)))
         .ToDictionary(p => p.Key, p => p.Value);
 
-    /// <summary>Adds the options to a command, each with its library default.</summary>
+    /// <summary>The option behind every field this binder sets, <c>Loss</c> and <c>Miner</c> included.</summary>
+    private static readonly IReadOnlyDictionary<string, string> AllOptionNames = OptionNames
+        .Append(KeyValuePair.Create(nameof(MetricLearningOptions.Loss), "--loss"))
+        .Append(KeyValuePair.Create(nameof(MetricLearningOptions.Miner), "--miner"))
+        .ToDictionary(p => p.Key, p => p.Value);
+
+    /// <summary>Adds the options to a command, each with the default of <paramref name="defaults"/>.</summary>
     /// <param name="command">The command.</param>
+    /// <param name="defaults">The trainer's defaults (<see cref="DeepBregmanTrainer.DefaultOptions"/> for <c>train bregman</c>),
+    /// or null for a fresh <see cref="MetricLearningOptions"/>'s (those of <see cref="TrainerOptions"/> too).</param>
     /// <returns>The binder.</returns>
-    public static LossSettingsOptions Add(Command command)
+    public static LossSettingsOptions Add(Command command, MetricLearningOptions? defaults = null)
     {
         ArgumentNullException.ThrowIfNull(command);
-        var t = new TrainerOptions();
+        var t = defaults ?? new MetricLearningOptions();
         var binder = new LossSettingsOptions(
+            new Option<string>("--loss") { Description = CatalogHelp.Loss, DefaultValueFactory = _ => t.Loss },
+            new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => t.Miner },
             new Option<double>("--margin") { Description = "Triplet and semi-hard margin (> 0).", DefaultValueFactory = _ => t.Margin },
             new Option<bool>("--soft-margin") { Description = "Triplet loss with the soft plus log(1 + exp(d_ap − d_an)) instead of the hinge.", DefaultValueFactory = _ => t.SoftMargin },
             new Option<string>("--memory-loss")
@@ -96,34 +117,54 @@ public sealed class LossSettingsOptions
             {
                 Description = "With --loss xbm: the memory of past batches in items (≥ 0; kept in the checkpoint).", DefaultValueFactory = _ => t.MemorySize,
             });
-        foreach (var o in new Option[] { binder.Margin, binder.SoftMargin, binder.MemoryLoss, binder.MemorySize }) command.Options.Add(o);
-        var defaults = t.LossSettings;
+        foreach (var o in new Option[] { binder.Loss, binder.Miner, binder.Margin, binder.SoftMargin, binder.MemoryLoss, binder.MemorySize }) command.Options.Add(o);
+        var settings = t.LossSettings ?? new LossSettings();
         foreach (var s in Settings)
         {
-            var option = new Option<double>(s.Option) { Description = s.Help, DefaultValueFactory = _ => s.Get(defaults) };
+            var option = new Option<double>(s.Option) { Description = s.Help, DefaultValueFactory = _ => s.Get(settings) };
             binder._settings[s] = option;
             command.Options.Add(option);
         }
         return binder;
     }
 
-    /// <summary>Sets the parsed values on trainer options.</summary>
-    /// <param name="result">The parse result.</param>
-    /// <param name="options">The options to complete.</param>
-    /// <returns><paramref name="options"/> with the margin, soft margin, memory and loss settings of the command line.</returns>
-    public TrainerOptions Bind(ParseResult result, TrainerOptions options)
+    /// <summary>The parsed values of every option of this binder.</summary>
+    private (string Loss, string Miner, double Margin, bool SoftMargin, string MemoryLoss, int MemorySize, LossSettings Settings) Values(ParseResult result, LossSettings? settings)
     {
         ArgumentNullException.ThrowIfNull(result);
-        ArgumentNullException.ThrowIfNull(options);
-        var settings = options.LossSettings ?? new LossSettings();
+        settings ??= new LossSettings();
         foreach (var (s, option) in _settings) settings = s.Set(settings, result.GetValue(option));
+        return (result.GetValue(Loss)!, result.GetValue(Miner)!, result.GetValue(Margin), result.GetValue(SoftMargin), result.GetValue(MemoryLoss)!,
+            result.GetValue(MemorySize), settings);
+    }
+
+    /// <summary>Sets the parsed values on metric-learning options (<c>train bregman</c>).</summary>
+    /// <param name="result">The parse result.</param>
+    /// <param name="options">The options to complete.</param>
+    /// <returns><paramref name="options"/> with the loss, miner, margin, soft margin, memory and loss settings of the command line.</returns>
+    public MetricLearningOptions Bind(ParseResult result, MetricLearningOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var v = Values(result, options.LossSettings);
         return options with
         {
-            Margin = result.GetValue(Margin),
-            SoftMargin = result.GetValue(SoftMargin),
-            MemoryLoss = result.GetValue(MemoryLoss)!,
-            MemorySize = result.GetValue(MemorySize),
-            LossSettings = settings,
+            Loss = v.Loss, Miner = v.Miner, Margin = v.Margin, SoftMargin = v.SoftMargin, MemoryLoss = v.MemoryLoss, MemorySize = v.MemorySize,
+            LossSettings = v.Settings,
+        };
+    }
+
+    /// <summary>Sets the parsed values on sequence-trainer options (<c>train sequence</c>).</summary>
+    /// <param name="result">The parse result.</param>
+    /// <param name="options">The options to complete.</param>
+    /// <returns><paramref name="options"/> with the loss, miner, margin, soft margin, memory and loss settings of the command line.</returns>
+    public TrainerOptions Bind(ParseResult result, TrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var v = Values(result, options.LossSettings);
+        return options with
+        {
+            Loss = v.Loss, Miner = v.Miner, Margin = v.Margin, SoftMargin = v.SoftMargin, MemoryLoss = v.MemoryLoss, MemorySize = v.MemorySize,
+            LossSettings = v.Settings,
         };
     }
 
@@ -132,10 +173,11 @@ public sealed class LossSettingsOptions
     /// <param name="recorded">The checkpoint's trainer options.</param>
     /// <param name="kept">Builds the error of one option: (option, given, recorded).</param>
     /// <exception cref="ArgumentException">An option that differs from the checkpoint's (names it).</exception>
-    public void CheckKept(ParseResult result, TrainerOptions recorded, Func<string, string, string, ArgumentException> kept)
+    public void CheckKept(ParseResult result, MetricLearningOptions recorded, Func<string, string, string, ArgumentException> kept)
     {
         ArgumentNullException.ThrowIfNull(result);
         ArgumentNullException.ThrowIfNull(recorded);
+        ArgumentNullException.ThrowIfNull(kept);
         void Check<T>(Option<T> option, T value)
         {
             if (result.GetResult(option) is not { Implicit: false }) return;
@@ -143,6 +185,8 @@ public sealed class LossSettingsOptions
             if (!EqualityComparer<T>.Default.Equals(given, value))
                 throw kept(option.Name, Convert.ToString(given, CultureInfo.InvariantCulture) ?? "(none)", Convert.ToString(value, CultureInfo.InvariantCulture) ?? "(none)");
         }
+        Check(Loss, recorded.Loss);
+        Check(Miner, recorded.Miner);
         Check(Margin, recorded.Margin);
         Check(SoftMargin, recorded.SoftMargin);
         Check(MemoryLoss, recorded.MemoryLoss);
@@ -150,4 +194,24 @@ public sealed class LossSettingsOptions
         var settings = recorded.LossSettings ?? new LossSettings();
         foreach (var (s, option) in _settings) Check(option, s.Get(settings));
     }
+
+    /// <summary>On resume, refuses an option given explicitly with another value than the sequence checkpoint's.</summary>
+    /// <param name="result">The parse result.</param>
+    /// <param name="recorded">The checkpoint's trainer options.</param>
+    /// <param name="kept">Builds the error of one option: (option, given, recorded).</param>
+    /// <exception cref="ArgumentException">An option that differs from the checkpoint's (names it).</exception>
+    public void CheckKept(ParseResult result, TrainerOptions recorded, Func<string, string, string, ArgumentException> kept)
+    {
+        ArgumentNullException.ThrowIfNull(recorded);
+        CheckKept(result, recorded.ToMetricLearning(recorded.Distance), kept);
+    }
+
+    /// <summary>Runs a library check and restates an error about a trainer field under its command-line option:
+    /// <c>LossSettings.CircleGamma = 0; …</c> becomes <c>--circle-gamma = 0; …</c> (parameter name <c>circle-gamma</c>).</summary>
+    /// <param name="validate">The check (e.g. <see cref="TrainerOptions.Validate"/>).</param>
+    /// <param name="more">The options of the command's other trainer fields (<c>Epochs</c> → <c>--epochs</c>, …), or null;
+    /// the fields of this binder are always known.</param>
+    /// <exception cref="ArgumentException">The check's error, under the option's name when a known field failed.</exception>
+    public static void Validate(Action validate, IReadOnlyDictionary<string, string>? more = null) =>
+        CliErrors.AsOptions(validate, more is null ? AllOptionNames : AllOptionNames.Concat(more).ToDictionary(p => p.Key, p => p.Value));
 }

@@ -17,6 +17,9 @@ namespace DistEmbed.Cli.Commands;
 /// </summary>
 public static class SequenceCommands
 {
+    /// <summary>The items per class M of <c>train sequence</c>'s batches (the library's default; <c>--batch-size</c> = P × M).</summary>
+    private static readonly int ItemsPerClass = new TrainerOptions().ItemsPerClass;
+
     /// <summary>Builds <c>train sequence</c>, or (<paramref name="name"/> <c>train</c>) the <c>train</c> command itself,
     /// which runs the same sequence training and keeps <c>--task sequence</c> for older scripts.</summary>
     /// <param name="name">The command's name: <c>sequence</c> (the subcommand) or <c>train</c> (the parent, with <c>--task</c>).</param>
@@ -25,18 +28,19 @@ public static class SequenceCommands
     {
         var trainData = new Option<string>("--train") { Description = "Training sequences: a .csv/.parquet file, synthetic:<task>, mnist-rows or fashion-mnist-rows.", Required = true };
         var validData = new Option<string?>("--valid") { Description = "Validation sequences (held-out classes); default: 20% of the training classes held out." };
-        var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => "tcn" };
-        var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => "quantile" };
-        var loss = new Option<string>("--loss") { Description = CatalogHelp.Loss, DefaultValueFactory = _ => Catalog.DefaultLoss };
-        var miner = new Option<string>("--miner") { Description = CatalogHelp.Miner, DefaultValueFactory = _ => Catalog.DefaultMiner };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 10 };
-        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per batch (classes × 4 per class).", DefaultValueFactory = _ => 32 };
-        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1e-3 };
-        var hidden = new Option<int>("--hidden") { Description = "Encoder width.", DefaultValueFactory = _ => 32 };
-        var features = new Option<int>("--features") { Description = "Per-step features d.", DefaultValueFactory = _ => 8 };
-        var quantiles = new Option<int>("--quantiles") { Description = "Quantile levels Q.", DefaultValueFactory = _ => 16 };
-        var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs (0 = off).", DefaultValueFactory = _ => 0 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the weights, the sampler, the held-out classes and the sliced distances' directions.", DefaultValueFactory = _ => 0 };
+        // Every default is the library's (TrainerOptions, EmbedderOptions), read here, never written here.
+        var trainerDefaults = new TrainerOptions();
+        var modelDefaults = new EmbedderOptions();
+        var encoder = new Option<string>("--encoder") { Description = "tcn or gru.", DefaultValueFactory = _ => modelDefaults.Encoder };
+        var head = new Option<string>("--head") { Description = "quantile, distribution, mean, stats or attention.", DefaultValueFactory = _ => modelDefaults.Head };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => trainerDefaults.Epochs };
+        var batchSize = new Option<int>("--batch-size") { Description = $"Sequences per batch (classes × {ItemsPerClass} per class).", DefaultValueFactory = _ => trainerDefaults.ClassesPerBatch * ItemsPerClass };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate (linear warm-up, cosine decay).", DefaultValueFactory = _ => trainerDefaults.LearningRate };
+        var hidden = new Option<int>("--hidden") { Description = "Encoder width.", DefaultValueFactory = _ => modelDefaults.Hidden };
+        var features = new Option<int>("--features") { Description = "Per-step features d.", DefaultValueFactory = _ => modelDefaults.Features };
+        var quantiles = new Option<int>("--quantiles") { Description = "Quantile levels Q.", DefaultValueFactory = _ => modelDefaults.Quantiles };
+        var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs (0 = off).", DefaultValueFactory = _ => trainerDefaults.Patience };
+        var seed = new Option<int>("--seed") { Description = "Seed of the weights, the sampler, the held-out classes and the sliced distances' directions.", DefaultValueFactory = _ => (int)trainerDefaults.Seed };
         var device = DeviceOption.Create();
         var output = new Option<string>("--out") { Description = "Model / checkpoint directory.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same data and settings; --epochs may extend it)." };
@@ -51,8 +55,6 @@ public static class SequenceCommands
         };
         var settings = DistanceSettings.Add(command, DistanceSetting.Sinkhorn | DistanceSetting.Projections,
             "Distance name (default: quantile-w2, marginal-w2 or euclidean by head; sliced distances draw fresh directions each step)");
-        command.Options.Add(loss);
-        command.Options.Add(miner);
         var lossSettings = LossSettingsOptions.Add(command);
         foreach (var o in new Option[] { epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json })
             command.Options.Add(o);
@@ -67,11 +69,6 @@ public static class SequenceCommands
             command.Options.Add(task);
         }
         var distance = settings.Name;
-        var projections = settings.Option<int>(DistanceSetting.Projections);
-        var epsilon = settings.Option<double>(DistanceSetting.Epsilon);
-        var sinkhornIterations = settings.Option<int>(DistanceSetting.SinkhornIterations);
-        var tolerance = settings.Option<double>(DistanceSetting.Tolerance);
-        var epsilonScaling = settings.Option<double>(DistanceSetting.EpsilonScaling);
         command.SetAction(r => CliErrors.Run(() =>
         {
             if (task is not null && r.GetValue(task) is var taskName and not "sequence")
@@ -98,16 +95,9 @@ public static class SequenceCommands
                 var t = resumed.Trainer;
                 var mo = resumed.Model;
                 KeepsSetting(r, lr, t.LearningRate);
-                KeepsSetting(r, loss, t.Loss);
-                KeepsSetting(r, miner, t.Miner);
-                KeepsSetting(r, distance, t.Distance);
                 KeepsSetting(r, patience, t.Patience);
                 KeepsSetting(r, seed, (int)t.Seed);
-                KeepsSetting(r, projections, t.DistanceSettings.Projections);
-                KeepsSetting(r, epsilon, t.DistanceSettings.Epsilon);
-                KeepsSetting(r, sinkhornIterations, t.DistanceSettings.SinkhornIterations);
-                KeepsSetting(r, tolerance, t.DistanceSettings.Tolerance);
-                KeepsSetting(r, epsilonScaling, t.DistanceSettings.EpsilonScaling);
+                settings.CheckKept(r, t.Distance, t.DistanceSettings, KeptSetting);
                 lossSettings.CheckKept(r, t, KeptSetting);
                 KeepsSetting(r, encoder, mo.Encoder);
                 KeepsSetting(r, head, mo.Head);
@@ -126,15 +116,15 @@ public static class SequenceCommands
             {
                 var standardizer = StandardizerOf(resumed, outDir)!;
                 var (train, valid) = Prepare(raw, validSpec, standardizer, resumed.Trainer.Seed);
-                if (r.GetResult(batchSize) is { Implicit: false } && Math.Min(r.GetValue(batchSize) / 4, train.Classes.Length) != resumed.Trainer.ClassesPerBatch)
-                    throw KeptSetting("--batch-size", r.GetValue(batchSize).ToString(CultureInfo.InvariantCulture), (4 * resumed.Trainer.ClassesPerBatch).ToString(CultureInfo.InvariantCulture));
+                if (r.GetResult(batchSize) is { Implicit: false } && Math.Min(r.GetValue(batchSize) / ItemsPerClass, train.Classes.Length) != resumed.Trainer.ClassesPerBatch)
+                    throw KeptSetting("--batch-size", r.GetValue(batchSize).ToString(CultureInfo.InvariantCulture), (ItemsPerClass * resumed.Trainer.ClassesPerBatch).ToString(CultureInfo.InvariantCulture));
                 int? total = r.GetResult(epochs) is { Implicit: false } ? r.GetValue(epochs) : null;
                 (model, result) = WithProgress(asJson, total ?? resumed.Trainer.Epochs, p => SequenceTrainer.Resume(outDir, train, valid, p, default, total));
             }
             else
             {
                 var b = r.GetValue(batchSize);
-                if (b < 8 || b % 4 != 0) throw new ArgumentException($"--batch-size = {b}; it must be a multiple of 4 (classes × 4 sequences), at least 8.", "batch-size");
+                if (b < 2 * ItemsPerClass || b % ItemsPerClass != 0) throw new ArgumentException($"--batch-size = {b}; it must be a multiple of {ItemsPerClass} (classes × {ItemsPerClass} sequences), at least {2 * ItemsPerClass}.", "batch-size");
                 var seedValue = r.GetValue(seed);
                 if (raw.Classes.Length < 2)
                     throw new ArgumentException($"--train {r.GetValue(trainData)} has {raw.Classes.Length} class; metric learning needs at least 2.", "train");
@@ -149,8 +139,8 @@ public static class SequenceCommands
                 var d = settings.Bind(r);
                 var trainer = new TrainerOptions
                 {
-                    Distance = r.GetValue(distance), Loss = r.GetValue(loss)!, Miner = r.GetValue(miner)!, Epochs = r.GetValue(epochs),
-                    ClassesPerBatch = Math.Min(b / 4, train.Classes.Length), ItemsPerClass = 4, LearningRate = r.GetValue(lr),
+                    Distance = r.GetValue(distance), Epochs = r.GetValue(epochs),
+                    ClassesPerBatch = Math.Min(b / ItemsPerClass, train.Classes.Length), ItemsPerClass = ItemsPerClass, LearningRate = r.GetValue(lr),
                     Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!, DistanceSettings = d,
                 };
                 trainer = lossSettings.Bind(r, trainer);
@@ -196,10 +186,11 @@ public static class SequenceCommands
         var data = new Option<string>("--data") { Description = "Sequences to embed (same forms as --train).", Required = true };
         var output = new Option<string>("--out") { Description = "Embeddings .npy: [N,d] vectors, [N,T,d] distributions (+ .mask.npy) or [N,d,Q] quantiles (+ .levels.npy); .labels.npy and .ids.txt alongside.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the shape and the paths written." };
-        var command = new Command("embed", "Embeds sequences with a trained model.") { modelDir, data, output, json };
+        var device = DeviceOption.Create();
+        var command = new Command("embed", "Embeds sequences with a trained model.") { modelDir, data, output, device, json };
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var written = EmbedToFiles(r.GetValue(modelDir)!, r.GetValue(data)!, r.GetValue(output)!, out var shape);
+            var written = EmbedToFiles(r.GetValue(modelDir)!, r.GetValue(data)!, r.GetValue(output)!, out var shape, r.GetValue(device)!);
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["shape"] = shape, ["files"] = written }));
             else
@@ -221,6 +212,7 @@ public static class SequenceCommands
         var labels = new Option<string?>("--labels") { Description = "[N] int32 or int64 labels (.npy) of --embeddings." };
         var mask = new Option<string?>("--mask") { Description = "[N,T] mask (.npy) of distribution --embeddings: 0 marks padding." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics." };
+        var device = DeviceOption.Create();
         var command = new Command("evaluate",
             "Retrieval, verification and clustering metrics — precision@1, R-precision, MAP@R, recall@k, MRR, ROC AUC, EER (and NMI and AMI for vectors) — of a trained model, or of embeddings you bring with --embeddings and --labels.")
         {
@@ -228,6 +220,7 @@ public static class SequenceCommands
         };
         var settings = DistanceSettings.Add(command, DistanceSetting.All,
             "Distance and its settings for --embeddings (default euclidean for [N,d], marginal-w2 for [N,T,d]; name a quantiles distance for [N,d,Q])");
+        command.Options.Add(device);
         command.Options.Add(json);
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -239,7 +232,7 @@ public static class SequenceCommands
                     throw new ArgumentException("--embeddings evaluates embeddings you bring; leave out --model, --query and --gallery.", "embeddings");
                 if (embeddingsPath is null) throw new ArgumentException("--labels needs --embeddings (the .npy file the labels belong to).", "embeddings");
                 var labelsPath = r.GetValue(labels) ?? throw new ArgumentException("--embeddings needs --labels: an [N] int32 or int64 .npy file.", "labels");
-                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), settings.DistanceName(r), settings.Bind(r));
+                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), settings.DistanceName(r), settings.Bind(r, NativeRuntime.ResolveDevice(r.GetValue(device)!)), r.GetValue(device)!);
             }
             else
             {
@@ -249,7 +242,7 @@ public static class SequenceCommands
                 if (r.GetValue(mask) is not null || given.Count > 0)
                     throw new ArgumentException(
                         $"{string.Join(", ", (r.GetValue(mask) is null ? given : given.Prepend("--mask")))} go with --embeddings; a model evaluates with the distance and settings it was trained with.", "model");
-                metrics = EvaluateModel(model, queries, r.GetValue(gallery));
+                metrics = EvaluateModel(model, queries, r.GetValue(gallery), r.GetValue(device)!);
             }
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(metrics));
             else foreach (var (k, v) in metrics) Console.WriteLine($"{k,-16} {Format(v)}");
@@ -263,9 +256,11 @@ public static class SequenceCommands
     /// <param name="maskPath">[N,T] mask of distributions, or null.</param>
     /// <param name="distanceName">A catalog distance name, or null for the representation's default.</param>
     /// <param name="options">The distance's settings (seed, projections, Sinkhorn parameters, …), or null for the defaults.</param>
+    /// <param name="device">The device the distances are computed on: auto, cpu, cuda or cuda:N.</param>
     /// <returns>precision_at_1, r_precision, map_at_r, mean_average_precision, recall_at_k, mrr, auc, eer, nmi, ami, counts, distance.</returns>
     /// <exception cref="ArgumentException">Bad labels (names labels), a shape or count mismatch, non-finite values (names embeddings), an unknown distance or a setting out of range (names the option).</exception>
-    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, DistEmbed.DistanceSettings? options = null)
+    public static Dictionary<string, object> EvaluateEmbeddings(string embeddingsPath, string labelsPath, string? maskPath, string? distanceName, DistEmbed.DistanceSettings? options = null,
+        string device = DeviceOption.Default)
     {
         var labels = ReadLabels(labelsPath);
         var values = Npy.Read(embeddingsPath);
@@ -287,7 +282,7 @@ public static class SequenceCommands
         EmbeddingBatch batch;
         try
         {
-            batch = Embeddings.Load(embeddingsPath, maskPath, distance.Accepts);
+            batch = Embeddings.Load(embeddingsPath, maskPath, distance.Accepts, NativeRuntime.ResolveDevice(device));
         }
         catch (ArgumentException e)
         {
@@ -338,14 +333,13 @@ public static class SequenceCommands
     }
 
     /// <summary>The command-line option behind each checked <see cref="TrainerOptions"/> and <see cref="EmbedderOptions"/> field.</summary>
-    private static readonly Dictionary<string, string> TrainerOptionNames = new()
+    private static readonly Dictionary<string, string> TrainerOptionNames = new Dictionary<string, string>
     {
-        ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["DistanceSettings.Projections"] = "--projections",
-        ["DistanceSettings.Epsilon"] = "--epsilon", ["DistanceSettings.SinkhornIterations"] = "--sinkhorn-iterations",
-        ["DistanceSettings.Tolerance"] = "--tolerance", ["DistanceSettings.EpsilonScaling"] = "--epsilon-scaling", ["Distance"] = "--distance", ["Loss"] = "--loss", ["Miner"] = "--miner",
+        ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["Distance"] = "--distance",
         ["ClassesPerBatch"] = "--batch-size", ["Encoder"] = "--encoder", ["Head"] = "--head", ["Hidden"] = "--hidden",
         ["Features"] = "--features", ["Quantiles"] = "--quantiles",
-    };
+    }.Concat(DistanceSettings.OptionNames.Select(p => KeyValuePair.Create(nameof(TrainerOptions.DistanceSettings) + "." + p.Key, p.Value)))
+        .ToDictionary(p => p.Key, p => p.Value);
 
     /// <summary>On resume, an option given explicitly must equal the checkpoint's setting: a resumed run cannot honour another.</summary>
     private static void KeepsSetting<T>(ParseResult r, Option<T> option, T recorded)
@@ -374,22 +368,7 @@ public static class SequenceCommands
 
     /// <summary>Runs a validation and names the command-line option in the error, not the API field: the message's
     /// leading field name is replaced by the option, and one parameter suffix is kept.</summary>
-    private static void ValidateAsOptions(Action validate)
-    {
-        try
-        {
-            validate();
-        }
-        catch (ArgumentException e) when (e.ParamName is not null
-            && (TrainerOptionNames.TryGetValue(e.ParamName, out var option) || LossSettingsOptions.OptionNames.TryGetValue(e.ParamName, out option)))
-        {
-            var detail = OutputFiles.Bare(e);
-            detail = detail.StartsWith(e.ParamName + " ", StringComparison.Ordinal)
-                ? option + detail[e.ParamName.Length..]
-                : $"{option}: {detail}";
-            throw new ArgumentException(detail, option.TrimStart('-'), e);
-        }
-    }
+    private static void ValidateAsOptions(Action validate) => LossSettingsOptions.Validate(validate, TrainerOptionNames);
 
     private static string Format(object v) => v switch
     {
@@ -403,12 +382,15 @@ public static class SequenceCommands
     /// <param name="dataSpec">The data specification.</param>
     /// <param name="outPath">The .npy path of the embeddings.</param>
     /// <param name="shape">The embeddings' shape.</param>
+    /// <param name="device">The device the model runs on: auto, cpu, cuda or cuda:N (the files are the same).</param>
     /// <returns>The full paths written.</returns>
-    public static string[] EmbedToFiles(string modelDirectory, string dataSpec, string outPath, out long[] shape)
+    public static string[] EmbedToFiles(string modelDirectory, string dataSpec, string outPath, out long[] shape, string device = DeviceOption.Default)
     {
+        var on = NativeRuntime.ResolveDevice(device);
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
+        model.to(on);
         var data = Standardised(SequenceSources.Load(dataSpec), manifest, "data", modelDirectory);
-        using var e = model.EmbedAll(data);
+        using var e = model.EmbedAll(data, device: on);
         var stem = outPath.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? outPath[..^4] : outPath;
         var written = new List<string> { outPath };
         switch (e.Representation)
@@ -439,52 +421,39 @@ public static class SequenceCommands
     /// <param name="modelDirectory">The model directory.</param>
     /// <param name="querySpec">The queries.</param>
     /// <param name="gallerySpec">The gallery, or null for query = gallery (self excluded).</param>
+    /// <param name="device">The device the model runs on: auto, cpu, cuda or cuda:N.</param>
     /// <returns>precision_at_1, r_precision, map_at_r, recall_at_k, auc, eer and counts.</returns>
-    public static Dictionary<string, object> EvaluateModel(string modelDirectory, string querySpec, string? gallerySpec)
+    public static Dictionary<string, object> EvaluateModel(string modelDirectory, string querySpec, string? gallerySpec, string device = DeviceOption.Default)
     {
+        var on = NativeRuntime.ResolveDevice(device);
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
+        model.to(on);
         var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query", modelDirectory);
         if (queries.Classes.Length < 2)
             throw new ArgumentException(
                 $"--query {querySpec} holds {queries.Classes.Length} class; retrieval metrics need at least 2 (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
                 "query");
         var distance = Distance.Create(manifest.Distance, manifest.Trainer.EffectiveDistanceSettings());
-        double[,] d;
-        long[] qy;
-        long[] gy;
-        var same = gallerySpec is null;
-        if (same)
-        {
-            (d, qy) = SequenceTrainer.DistanceMatrix(model, queries, distance);
-            gy = qy;
-        }
+        var qy = queries.Labels.Select(l => (long)l).ToArray();
+        using var eq = model.EmbedAll(queries, device: on);
+        Evaluation.EvaluationReport report;
+        if (gallerySpec is null) report = Evaluation.EmbeddingEvaluation.Evaluate(eq, qy, distance);   // leave-one-out
         else
         {
-            var gallery = Standardised(SequenceSources.Load(gallerySpec!), manifest, "gallery", modelDirectory);
-            using var eq = model.EmbedAll(queries);
-            using var eg = model.EmbedAll(gallery);
-            using var _ = torch.no_grad();
-            using var m = distance.Pairwise(eq, eg).to_type(torch.ScalarType.Float64);
-            d = new double[queries.Count, gallery.Count];
-            var flat = m.data<double>().ToArray();
-            Buffer.BlockCopy(flat, 0, d, 0, flat.Length * sizeof(double));
-            qy = queries.Labels.Select(l => (long)l).ToArray();
-            gy = gallery.Labels.Select(l => (long)l).ToArray();
+            var gallery = Standardised(SequenceSources.Load(gallerySpec), manifest, "gallery", modelDirectory);
+            using var eg = model.EmbedAll(gallery, device: on);
+            report = Evaluation.EmbeddingEvaluation.Evaluate(eq, qy, eg, gallery.Labels.Select(l => (long)l).ToArray(), distance);
         }
-        var candidates = same ? gy.Length - 1 : gy.Length;
-        var ks = new[] { 1, 5, 10 }.Where(k => k <= candidates).ToArray();
-        var retrieval = RetrievalMetrics.Evaluate(d, qy, gy, same, ks);
-        var verification = VerificationMetrics.EvaluateMatrix(d, qy, gy, same);
         return new Dictionary<string, object>
         {
-            ["precision_at_1"] = retrieval.PrecisionAt1,
-            ["r_precision"] = retrieval.RPrecision,
-            ["map_at_r"] = retrieval.MapAtR,
-            ["recall_at_k"] = ks.Select((k, i) => (k, i)).ToDictionary(t => t.k.ToString(CultureInfo.InvariantCulture), t => retrieval.RecallAtK[t.i]),
-            ["auc"] = verification.RocAuc,
-            ["eer"] = verification.EqualErrorRate,
-            ["queries"] = retrieval.EvaluatedQueries,
-            ["distance"] = distance.Name,
+            ["precision_at_1"] = report.PrecisionAt1,
+            ["r_precision"] = report.RPrecision,
+            ["map_at_r"] = report.MapAtR,
+            ["recall_at_k"] = report.RecallAtK.ToDictionary(p => p.Key.ToString(CultureInfo.InvariantCulture), p => p.Value),
+            ["auc"] = report.RocAuc,
+            ["eer"] = report.EqualErrorRate,
+            ["queries"] = report.EvaluatedQueries,
+            ["distance"] = report.Distance,
         };
     }
 

@@ -21,23 +21,33 @@ public static class TvaeCommand
     public static Command Create(bool alias = false)
     {
         var data = new Option<string>("--data") { Description = "mnist, fashion-mnist or idx:DIR.", Required = true };
-        var variant = new Option<string>("--variant") { Description = "tvae, vae or wtvae.", DefaultValueFactory = _ => "tvae" };
-        var architecture = new Option<string>("--architecture") { Description = "mlp (the paper's) or conv.", DefaultValueFactory = _ => "mlp" };
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 10 };
-        var triplets = new Option<int>("--triplets-per-epoch") { Description = "Random triplets per epoch.", DefaultValueFactory = _ => 60_000 };
-        var seed = new Option<int>("--seed") { Description = "Seed of weights, triplets and noise.", DefaultValueFactory = _ => 0 };
-        var evalTriplets = new Option<int>("--eval-triplets") { Description = "Test triplets (seeded, the same for every variant).", DefaultValueFactory = _ => 10_000 };
-        var retrieval = new Option<int>("--retrieval-items") { Description = "Test images in the P@1 / MAP@R evaluation.", DefaultValueFactory = _ => 10_000 };
+        var defaults = new TvaeOptions(); // every default is the library's, read here, never written here
+        var variant = new Option<string>("--variant") { Description = "tvae, vae or wtvae.", DefaultValueFactory = _ => defaults.Variant.ToString().ToLowerInvariant() };
+        var architecture = new Option<string>("--architecture") { Description = "mlp (the paper's) or conv.", DefaultValueFactory = _ => defaults.Architecture.ToString().ToLowerInvariant() };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => defaults.Epochs };
+        var triplets = new Option<int>("--triplets-per-epoch") { Description = "Random triplets per epoch.", DefaultValueFactory = _ => defaults.TripletsPerEpoch };
+        var seed = new Option<int>("--seed") { Description = "Seed of weights, triplets and noise.", DefaultValueFactory = _ => defaults.Seed };
+        var latent = new Option<int>("--latent-size") { Description = "Latent dimension L ≥ 1.", DefaultValueFactory = _ => defaults.LatentSize };
+        var hidden = new Option<int>("--hidden-size") { Description = "Hidden layer width H ≥ 1.", DefaultValueFactory = _ => defaults.HiddenSize };
+        var margin = new Option<double>("--margin") { Description = "Triplet margin m ≥ 0 (tvae, wtvae).", DefaultValueFactory = _ => defaults.Margin };
+        var elboWeight = new Option<double>("--elbo-weight") { Description = "Weight of the mean negative ELBO per image (> 0).", DefaultValueFactory = _ => defaults.ElboWeight };
+        var tripletWeight = new Option<double>("--triplet-weight") { Description = "Weight of the triplet hinge (≥ 0; tvae, wtvae).", DefaultValueFactory = _ => defaults.TripletWeight };
+        var normWeight = new Option<double>("--embedding-norm-weight") { Description = "Weight of the norms of the posterior means (≥ 0; tvae, wtvae).", DefaultValueFactory = _ => defaults.EmbeddingNormWeight };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate (> 0).", DefaultValueFactory = _ => defaults.LearningRate };
+        var batchSize = new Option<int>("--batch-size") { Description = "Triplets per batch K ≥ 1 (3K images).", DefaultValueFactory = _ => defaults.BatchSize };
+        var evalTriplets = new Option<int>("--eval-triplets") { Description = "Test triplets (seeded, the same for every variant).", DefaultValueFactory = _ => Tvae.DefaultEvaluationTriplets };
+        var retrieval = new Option<int>("--retrieval-items") { Description = "Test images in the P@1 / MAP@R evaluation.", DefaultValueFactory = _ => Tvae.DefaultRetrievalItems };
         var device = DeviceOption.Create();
         var output = new Option<string>("--out") { Description = "Output folder: checkpoint/, metrics.json, reconstructions.png, latent_pca.png.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics and paths (progress goes to stderr)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the checkpoint and outputs of an earlier run in --out (without it they are kept and the run refused)." };
-        var checkpoint = new Option<string?>("--checkpoint") { Description = "Evaluate this saved checkpoint instead of training (its options replace --variant, --architecture, --epochs, --seed)." };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Evaluate this saved checkpoint instead of training (its options replace the training options: --variant, --architecture, --epochs, --seed, --lr, …)." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads of TorchSharp's intra-op pool (default: TorchSharp's choice)." };
         const string what = "Trains a VAE / TVAE / W-TVAE (Ishfaq et al., arXiv 1802.04403) on MNIST-like images and evaluates it on the test set.";
         var command = new Command("tvae", alias ? "Alias of train tvae. " + what : what)
         {
-            data, variant, architecture, epochs, triplets, seed, evalTriplets, retrieval, device, output, overwrite, json, threads, checkpoint,
+            data, variant, architecture, epochs, triplets, seed, latent, hidden, margin, elboWeight, tripletWeight, normWeight, lr, batchSize,
+            evalTriplets, retrieval, device, output, overwrite, json, threads, checkpoint,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -48,8 +58,16 @@ public static class TvaeCommand
                 Epochs = r.GetValue(epochs),
                 TripletsPerEpoch = r.GetValue(triplets),
                 Seed = r.GetValue(seed),
+                LatentSize = r.GetValue(latent),
+                HiddenSize = r.GetValue(hidden),
+                Margin = r.GetValue(margin),
+                ElboWeight = r.GetValue(elboWeight),
+                TripletWeight = r.GetValue(tripletWeight),
+                EmbeddingNormWeight = r.GetValue(normWeight),
+                LearningRate = r.GetValue(lr),
+                BatchSize = r.GetValue(batchSize),
             };
-            options.Validate();
+            CliErrors.AsOptions(options.Validate, OptionNames);
             if (r.GetValue(threads) is { } t)
             {
                 if (t < 1) throw new ArgumentException($"--threads = {t}; it must be at least 1.", "threads");
@@ -61,6 +79,16 @@ public static class TvaeCommand
         }));
         return command;
     }
+
+    /// <summary>The option behind each <see cref="TvaeOptions"/> field (for error messages).</summary>
+    private static readonly Dictionary<string, string> OptionNames = new()
+    {
+        [nameof(TvaeOptions.Epochs)] = "--epochs", [nameof(TvaeOptions.TripletsPerEpoch)] = "--triplets-per-epoch",
+        [nameof(TvaeOptions.LatentSize)] = "--latent-size", [nameof(TvaeOptions.HiddenSize)] = "--hidden-size", [nameof(TvaeOptions.Margin)] = "--margin",
+        [nameof(TvaeOptions.ElboWeight)] = "--elbo-weight", [nameof(TvaeOptions.TripletWeight)] = "--triplet-weight",
+        [nameof(TvaeOptions.EmbeddingNormWeight)] = "--embedding-norm-weight", [nameof(TvaeOptions.LearningRate)] = "--lr",
+        [nameof(TvaeOptions.BatchSize)] = "--batch-size",
+    };
 
     private static void Run(string spec, TvaeOptions options, string device, string outDir, int evalTriplets, int retrievalItems, bool json,
         string? checkpoint, bool overwrite)

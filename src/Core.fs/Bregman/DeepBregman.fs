@@ -27,8 +27,8 @@ type DeepBregmanOptions() =
     member val LearningRate = 1e-3 with get, set
     /// <summary>AdamW decoupled weight decay (default 1e-4).</summary>
     member val WeightDecay = 1e-4 with get, set
-    /// <summary>Margin m of the triplet loss (default 0.2).</summary>
-    member val Margin = 0.2 with get, set
+    /// <summary>Margin m of the triplet loss (default the triplet loss's, <c>TripletMarginLossOptions().Margin</c> = 0.2).</summary>
+    member val Margin = TripletMarginLossOptions().Margin with get, set
     /// <summary>Triplet miner, a name of <c>Miners.Names</c>: all (every valid triplet, mean over the non-zero terms),
     /// semi-hard or batch-hard. Default <c>Miners.Default</c> (all).</summary>
     member val Miner = Miners.defaultName with get, set
@@ -114,8 +114,8 @@ type DeepBregmanModel(inputDimension: int, options: DeepBregmanOptions, device: 
     let checkImages (images: torch.Tensor) =
         Validation.notNull "images" images
         if images.dim () <> 2L || images.shape.[0] = 0L || images.shape.[1] <> int64 inputDimension then
-            Validation.fail "images" $"images has shape {TensorChecks.shape images}; the model takes [N, {inputDimension}] with N ≥ 1."
-        TensorChecks.floating "images" images
+            Validation.fail "images" $"images has shape {Validation.shape images}; the model takes [N, {inputDimension}] with N ≥ 1."
+        Validation.floating "images" images
 
     /// <summary>The input dimension.</summary>
     member _.InputDimension = inputDimension

@@ -11,7 +11,7 @@ type private Tensor = torch.Tensor
 /// Parameter initialisation from a seeded CPU generator (reproducible, independent of torch's global seed).
 module internal GeneratorInit =
 
-    let sc (x: float) : Scalar = TensorChecks.sc x
+    let sc (x: float) : Scalar = Scalars.sc x
 
     /// A CPU random generator seeded by <paramref name="seed"/>.
     let random (seed: int64) = new torch.Generator(uint64 seed, torch.CPU)
@@ -129,12 +129,12 @@ type ConvexGenerator(name: string, dimension: int) =
     member this.CheckInput(name: string, x: torch.Tensor) =
         Validation.notNull name x
         if x.dim () <> 2L || x.shape.[0] = 0L then
-            Validation.fail name $"{name} has shape {TensorChecks.shape x}; the generator takes [N, {dimension}] with N ≥ 1."
+            Validation.fail name $"{name} has shape {Validation.shape x}; the generator takes [N, {dimension}] with N ≥ 1."
         if x.shape.[1] <> int64 dimension then
             Validation.fail name $"{name} has dimension {x.shape.[1]} but the generator '{this.Kind}' has dimension {dimension}; they must match."
         if x.dtype <> this.DType then
             Validation.fail name $"{name} has dtype {x.dtype} but the generator's parameters are {this.DType}; they must match."
-        if not (TensorChecks.sameDevice x.device this.Device) then
+        if not (Validation.sameDevice x.device this.Device) then
             Validation.fail name $"{name} is on {x.device} but the generator's parameters are on {this.Device}; they must be on one device."
 
     /// <summary>∇φ(x) by automatic differentiation, whatever closed form the generator has.</summary>

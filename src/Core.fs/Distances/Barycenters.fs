@@ -24,13 +24,13 @@ module Barycenters =
     /// λ / Σλ as a [M] tensor of the dtype and device (uniform when null), checked.
     let private lambdasOf (count: int) (dtype: torch.ScalarType) (device: torch.Device) (lambdas: Tensor) : Tensor =
         if isNull lambdas then
-            use fill = TensorChecks.fresh (1.0 / float count)
+            use fill = Scalars.fresh (1.0 / float count)
             torch.full([| int64 count |], fill, dtype = dtype, device = device)
         else
             if lambdas.dim() <> 1L || lambdas.shape.[0] <> int64 count then
-                Validation.fail "lambdas" $"lambdas has shape {TensorChecks.shape lambdas}; it must be [{count}], one weight per embedding."
-            TensorChecks.floating "lambdas" lambdas
-            TensorChecks.finite "lambdas" lambdas
+                Validation.fail "lambdas" $"lambdas has shape {Validation.shape lambdas}; it must be [{count}], one weight per embedding."
+            Validation.floating "lambdas" lambdas
+            Validation.finiteTensor "lambdas" lambdas
             let l = lambdas.detach().to_type(torch.float64).cpu().data<float>().ToArray()
             if l |> Array.exists (fun v -> v < 0.0) then Validation.fail "lambdas" "lambdas has a negative weight; barycentric weights must be ≥ 0."
             if Array.sum l <= 0.0 then Validation.fail "lambdas" "lambdas are all zero; at least one barycentric weight must be positive."
@@ -79,10 +79,10 @@ module Barycenters =
         let cum = (cum / cum.narrow(2L, t - 1L, 1L)).contiguous()
         let struct (levels, _) = torch.cat([| torch.zeros(1L, dtype = dtype, device = device); torch.ones(1L, dtype = dtype, device = device); cum.flatten() |]).sort()
         let lo, hi = levels.narrow(0L, 0L, levels.shape.[0] - 1L), levels.narrow(0L, 1L, levels.shape.[0] - 1L)
-        use zero = TensorChecks.fresh 0.0
+        use zero = Scalars.fresh 0.0
         let keep = (hi - lo).gt(zero)
         let lo, hi = lo.masked_select(keep), hi.masked_select(keep)
-        use half = TensorChecks.fresh 0.5
+        use half = Scalars.fresh 0.5
         let mids = (lo + hi).mul(half)
         let n = mids.shape.[0]
         use last = Scalar.op_Implicit (t - 1L)
@@ -152,7 +152,7 @@ module Barycenters =
         Validation.notNull "batch" batch
         Validation.notNull "labels" labels
         if labels.dtype <> torch.int64 || labels.dim() <> 1L || labels.shape.[0] <> int64 batch.Count then
-            Validation.fail "labels" $"labels has dtype {labels.dtype} and shape {TensorChecks.shape labels}; it must be int64 [{batch.Count}]."
+            Validation.fail "labels" $"labels has dtype {labels.dtype} and shape {Validation.shape labels}; it must be int64 [{batch.Count}]."
         let host = (use _ = torch.NewDisposeScope() in labels.cpu().data<int64>().ToArray())
         let classes = host |> Array.distinct |> Array.sort
         // Prototypes and their batch are made in the caller's dispose scope (a batch's constructors make tensors there).

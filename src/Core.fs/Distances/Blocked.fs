@@ -81,7 +81,7 @@ module Blocked =
 
     let private checkBlock (block: torch.Tensor) (rowCount: int64) (columnCount: int64) =
         if isNull block || block.dim () <> 2L || block.shape.[0] <> rowCount || block.shape.[1] <> columnCount then
-            let got = if isNull block then "null" else TensorChecks.shape block
+            let got = if isNull block then "null" else Validation.shape block
             Validation.fail "block" $"block returned {got} but [{rowCount},{columnCount}] was asked for."
 
     /// The blocks of a plan in row-major order, lazily: (row start, row count, column start, column count).

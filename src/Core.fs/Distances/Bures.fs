@@ -106,10 +106,10 @@ module Bures =
     let symmetricSqrt (matrices: Tensor) : Tensor =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "matrices" matrices
-        TensorChecks.floating "matrices" matrices
+        Validation.floating "matrices" matrices
         let r = matrices.dim ()
         if r < 2L || matrices.shape.[int r - 1] <> matrices.shape.[int r - 2] then
-            Validation.fail "matrices" $"matrices has shape {TensorChecks.shape matrices}; it must be [..., d, d]."
+            Validation.fail "matrices" $"matrices has shape {Validation.shape matrices}; it must be [..., d, d]."
         symmetricSqrtCore matrices
 
     /// ‖S1 − S2 R*‖_F² for broadcastable square roots S1, S2 [..., d, d].
@@ -119,11 +119,11 @@ module Bures =
             use _ = torch.no_grad ()
             let struct (u, _, vh) = torch.linalg.svd (root1.matmul root2)
             u.matmul(vh).transpose (-1L, -2L)
-        root1.sub(root2.matmul rotation).pow(TensorChecks.sc 2.0).sum([| -2L; -1L |]).MoveToOuterDisposeScope()
+        root1.sub(root2.matmul rotation).pow(Scalars.sc 2.0).sum([| -2L; -1L |]).MoveToOuterDisposeScope()
 
     let private squaredOfRoots (m1: Tensor) (root1: Tensor) (m2: Tensor) (root2: Tensor) : Tensor =
         use scope = torch.NewDisposeScope()
-        m1.sub(m2).pow(TensorChecks.sc 2.0).sum(-1L).add(covarianceTerm root1 root2, sci 1L).MoveToOuterDisposeScope()
+        m1.sub(m2).pow(Scalars.sc 2.0).sum(-1L).add(covarianceTerm root1 root2, sci 1L).MoveToOuterDisposeScope()
 
     /// <summary>Paired W_2² between Gaussians given by their means and covariances.</summary>
     /// <param name="meansA">[B, d].</param>
@@ -136,14 +136,14 @@ module Bures =
     let squaredOfFitsPaired (meansA: Tensor, covariancesA: Tensor, meansB: Tensor, covariancesB: Tensor) : Tensor =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "meansA" meansA
-        TensorChecks.floating "meansA" meansA
+        Validation.floating "meansA" meansA
         if meansA.dim () <> 2L || meansA.shape.[0] = 0L || meansA.shape.[1] = 0L then
-            Validation.fail "meansA" $"meansA has shape {TensorChecks.shape meansA}; it must be [B, d] with B, d ≥ 1."
+            Validation.fail "meansA" $"meansA has shape {Validation.shape meansA}; it must be [B, d] with B, d ≥ 1."
         let b, d = meansA.shape.[0], meansA.shape.[1]
         let expect (name: string) (t: Tensor) (shape: int64[]) =
             checkTensor name t (int64 shape.Length) meansA.dtype meansA.device ("[" + System.String.Join(",", shape) + "]")
             if t.shape <> shape then
-                Validation.fail name $"{name} has shape {TensorChecks.shape t}; it must be [{System.String.Join(',', shape)}]."
+                Validation.fail name $"{name} has shape {Validation.shape t}; it must be [{System.String.Join(',', shape)}]."
         expect "covariancesA" covariancesA [| b; d; d |]
         expect "meansB" meansB [| b; d |]
         expect "covariancesB" covariancesB [| b; d; d |]
@@ -183,12 +183,12 @@ module Bures =
         use scope = torch.NewDisposeScope()
         let w = a.Weights.unsqueeze 2L
         let mean = a.Points.mul(w).sum (1L)
-        let variance = a.Points.sub(mean.unsqueeze 1L).pow(TensorChecks.sc 2.0).mul(w).sum (1L)
+        let variance = a.Points.sub(mean.unsqueeze 1L).pow(Scalars.sc 2.0).mul(w).sum (1L)
         torch.cat([| mean; safeSqrt variance |], 1L).MoveToOuterDisposeScope()
 
     let internal diagonalSquaredPairedCore (a: DistributionBatch) (b: DistributionBatch) : Tensor =
         use scope = torch.NewDisposeScope()
-        (meanAndDeviations a).sub(meanAndDeviations b).pow(TensorChecks.sc 2.0).sum(1L).MoveToOuterDisposeScope()
+        (meanAndDeviations a).sub(meanAndDeviations b).pow(Scalars.sc 2.0).sum(1L).MoveToOuterDisposeScope()
 
     let internal diagonalSquaredPlan (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) : PairwisePlan =
         DistanceKernels.squaredEuclideanPlan (meanAndDeviations a) (meanAndDeviations b) (chooseBlock blockSize 4L)

@@ -7,11 +7,11 @@ module internal DistanceKernels =
 
     type private Tensor = torch.Tensor
 
-    /// A cached float Scalar (see <c>TensorChecks.sc</c>).
-    let sc (x: float) : Scalar = TensorChecks.sc x
+    /// A cached float Scalar (see <c>Scalars.sc</c>).
+    let sc (x: float) : Scalar = Scalars.sc x
 
     /// A cached integer Scalar (integer tensors stay integer).
-    let sci (x: int64) : Scalar = TensorChecks.sci x
+    let sci (x: int64) : Scalar = Scalars.sci x
 
     /// √x with √0 = 0 and a zero gradient where x ≤ 0 (the subgradient of a norm at its minimum); plain sqrt has an
     /// infinite derivative at 0, which turns 0 · ∞ into NaN in the backward pass.
@@ -64,7 +64,7 @@ module internal DistanceKernels =
     /// |x|^p for p ≥ 1 (abs for p = 1, square for p = 2; both have finite derivatives at 0).
     let powAbs (p: float) (x: Tensor) : Tensor =
         if p = 1.0 then x.abs ()
-        elif p = 2.0 then x.pow(TensorChecks.sc 2.0)
+        elif p = 2.0 then x.pow(Scalars.sc 2.0)
         else
             use scope = torch.NewDisposeScope()
             x.abs().pow(sc p).MoveToOuterDisposeScope()
@@ -96,7 +96,7 @@ module internal DistanceKernels =
                 let columns = g.mul(sci m).add (index.select (1L, 2L), sci 1L)
                 let exact =
                     x.reshape(-1L, depth).index_select(0L, rows).sub(y.reshape(-1L, depth).index_select (0L, columns))
-                        .pow(TensorChecks.sc 2.0)
+                        .pow(Scalars.sc 2.0)
                         .sum (1L)
                 gram.masked_scatter (inaccurate, exact)
         result.MoveToOuterDisposeScope()
@@ -114,8 +114,8 @@ module internal DistanceKernels =
         let centre = y.detach().mean ([| 0L |], keepdim = true)
         let xc = x.sub centre
         let yc = y.sub centre
-        let xn = xc.pow(TensorChecks.sc 2.0).sum (1L)
-        let yn = yc.pow(TensorChecks.sc 2.0).sum (1L)
+        let xn = xc.pow(Scalars.sc 2.0).sum (1L)
+        let yn = yc.pow(Scalars.sc 2.0).sum (1L)
         { Rows = x.shape.[0]
           Columns = y.shape.[0]
           BlockSize = blockSize
@@ -199,7 +199,7 @@ module internal DistanceKernels =
         Validation.notNull "b" b
         if b.DType <> a.DType then
             Validation.fail "b" $"b has dtype {b.DType} but a has dtype {a.DType}; both batches must have one dtype."
-        if not (TensorChecks.sameDevice b.Device a.Device) then
+        if not (Validation.sameDevice b.Device a.Device) then
             Validation.fail "b" $"b is on {b.Device} but a is on {a.Device}; both batches must be on one device."
         Validation.sameDimension aDimension bDimension
         if paired && b.Count <> a.Count then
@@ -213,10 +213,10 @@ module internal DistanceKernels =
     /// Raises when a tensor argument is null, not floating, has the wrong rank, or sits on the wrong device.
     let checkTensor (name: string) (t: Tensor) (rank: int64) (dtype: torch.ScalarType) (device: torch.Device) (expected: string) =
         Validation.notNull name t
-        TensorChecks.floating name t
+        Validation.floating name t
         if t.dim () <> rank then
-            Validation.fail name $"{name} has shape {TensorChecks.shape t}; it must be {expected}."
+            Validation.fail name $"{name} has shape {Validation.shape t}; it must be {expected}."
         if t.dtype <> dtype then
             Validation.fail name $"{name} has dtype {t.dtype} but the batches have dtype {dtype}; they must match."
-        if not (TensorChecks.sameDevice t.device device) then
+        if not (Validation.sameDevice t.device device) then
             Validation.fail name $"{name} is on {t.device} but the batches are on {device}; they must be on one device."

@@ -212,7 +212,7 @@ type Distances =
             "sqeuclidean",
             false,
             blockSize,
-            (fun a b -> a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L)),
+            (fun a b -> a.Values.sub(b.Values).pow(Scalars.sc 2.0).sum (1L)),
             VectorDistances.squaredEuclideanPlan
         )
 
@@ -328,10 +328,10 @@ type Distances =
     static member private OwnDirections(directions: torch.Tensor) =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "directions" directions
-        TensorChecks.floating "directions" directions
+        Validation.floating "directions" directions
         if directions.dim () <> 2L || directions.shape.[0] = 0L || directions.shape.[1] = 0L then
-            Validation.fail "directions" $"directions has shape {TensorChecks.shape directions}; it must be [L, d] with L, d ≥ 1."
-        TensorChecks.finite "directions" directions
+            Validation.fail "directions" $"directions has shape {Validation.shape directions}; it must be [L, d] with L, d ≥ 1."
+        Validation.finiteTensor "directions" directions
         SlicedWasserstein.checkNonZero directions
         use scope = torch.NewDisposeScope()
         directions.detach().clone().DetachFromDisposeScope()
@@ -340,7 +340,7 @@ type Distances =
     static member private DirectionCheck(directions: torch.Tensor) =
         fun (a: DistributionBatch) (_: DistributionBatch) (_: bool) ->
             if int64 a.Dimension <> directions.shape.[1] then
-                Validation.fail "a" $"a has dimension {a.Dimension} but the directions are {TensorChecks.shape directions}; they must match."
+                Validation.fail "a" $"a has dimension {a.Dimension} but the directions are {Validation.shape directions}; they must match."
 
     /// Builds the sliced family member of the given kind ("max", "cost", or the distance) from a direction source.
     static member private SlicedFamily

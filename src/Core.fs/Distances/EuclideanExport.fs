@@ -36,7 +36,7 @@ module EuclideanExport =
         let bad = w.amax([| 1L |]).ne(w.amin ([| 1L |]))
         if bad.any().ToBoolean() then
             let row = bad.nonzero().[0L, 0L].item<int64> ()
-            let padded = w.[row].eq(TensorChecks.sc 0.0).any().ToBoolean()
+            let padded = w.[row].eq(Scalars.sc 0.0).any().ToBoolean()
             let what =
                 if padded then "has padding (zero weights, i.e. a shorter sequence)"
                 else "has non-uniform weights"
@@ -88,7 +88,7 @@ module EuclideanExport =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "batch" batch
         Validation.notNull "directions" directions
-        TensorChecks.floating "directions" directions
+        Validation.floating "directions" directions
         SlicedWasserstein.checkDirections directions batch.Dimension
         checkUniform "batch" batch
         use _ = torch.no_grad ()

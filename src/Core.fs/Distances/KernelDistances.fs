@@ -46,7 +46,7 @@ module KernelDistances =
         let centre = y.detach().mean ([| 1L |], keepdim = true)
         let xc = x.sub centre
         let yc = y.sub centre
-        (squaredDistancesBatched xc (xc.pow(TensorChecks.sc 2.0).sum (2L)) yc (yc.pow(TensorChecks.sc 2.0).sum (2L))).MoveToOuterDisposeScope()
+        (squaredDistancesBatched xc (xc.pow(Scalars.sc 2.0).sum (2L)) yc (yc.pow(Scalars.sc 2.0).sum (2L))).MoveToOuterDisposeScope()
 
     /// Σ_ij u_i v_j f(‖x_i − y_j‖²) per group: [G].
     let private groupTerm (f: Tensor -> Tensor) (x: Tensor) (u: Tensor) (y: Tensor) (v: Tensor) : Tensor =
@@ -62,8 +62,8 @@ module KernelDistances =
         let full = w.unsqueeze(1L).matmul(values).matmul(w.unsqueeze 2L).reshape (-1L)
         let result =
             if unbiased then
-                let diagonal = values.diagonal(0L, 1L, 2L).mul(w.pow(TensorChecks.sc 2.0)).sum (1L)
-                full.sub(diagonal).div (w.pow(TensorChecks.sc 2.0).sum(1L).neg().add (sc 1.0, sc 1.0))
+                let diagonal = values.diagonal(0L, 1L, 2L).mul(w.pow(Scalars.sc 2.0)).sum (1L)
+                full.sub(diagonal).div (w.pow(Scalars.sc 2.0).sum(1L).neg().add (sc 1.0, sc 1.0))
             else full
         result.MoveToOuterDisposeScope()
 
@@ -74,8 +74,8 @@ module KernelDistances =
         let centre = b.Points.detach().reshape(-1L, d).mean ([| 0L |], keepdim = true)
         let x = a.Points.reshape(-1L, d).sub centre
         let y = b.Points.reshape(-1L, d).sub centre
-        let xn = x.pow(TensorChecks.sc 2.0).sum (1L)
-        let yn = y.pow(TensorChecks.sc 2.0).sum (1L)
+        let xn = x.pow(Scalars.sc 2.0).sum (1L)
+        let yn = y.pow(Scalars.sc 2.0).sum (1L)
         { Rows = int64 a.Count
           Columns = int64 b.Count
           BlockSize = chooseBlock blockSize (6L * t * t')
@@ -106,12 +106,12 @@ module KernelDistances =
         let w = batch.Weights
         let valid = w.gt (sc 0.0)
         let counts = valid.sum (1L)
-        match TensorChecks.firstTrue (counts.lt (sc 2.0)) with
+        match Validation.firstTrue (counts.lt (sc 2.0)) with
         | Some row ->
             Validation.fail name $"{name}[{row.[0]}] has fewer than 2 points of positive weight; the unbiased MMD² needs at least 2 points in each distribution."
         | None -> ()
         let top = w.amax([| 1L |], keepdim = true)
-        match TensorChecks.firstTrue (valid.logical_and (w.ne top)) with
+        match Validation.firstTrue (valid.logical_and (w.ne top)) with
         | Some idx ->
             Validation.fail name $"{name}[{idx.[0]}] has non-uniform weights (weight {idx.[1]} differs from the largest); the unbiased MMD² is a U-statistic of equally weighted samples."
         | None -> ()

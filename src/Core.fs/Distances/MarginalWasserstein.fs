@@ -354,9 +354,9 @@ module MarginalWasserstein =
     let levelWeights (levels: Tensor) : Tensor =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "levels" levels
-        TensorChecks.floating "levels" levels
+        Validation.floating "levels" levels
         if levels.dim () <> 1L || levels.shape.[0] = 0L then
-            Validation.fail "levels" $"levels has shape {TensorChecks.shape levels}; it must be [Q] with Q ≥ 1."
+            Validation.fail "levels" $"levels has shape {Validation.shape levels}; it must be [Q] with Q ≥ 1."
         scoped (fun () ->
             let q = levels.shape.[0]
             let inner = levels.narrow(0L, 0L, q - 1L).add(levels.narrow (0L, 1L, q - 1L), sci 1L).div (sc 2.0)

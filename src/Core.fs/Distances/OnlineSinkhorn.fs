@@ -88,46 +88,46 @@ module OnlineSinkhorn =
 
     let private inv = CultureInfo.InvariantCulture
 
-    // Arithmetic through Scalars that stay alive for the native call (see TensorChecks.sc: TorchSharp 0.107 passes a
+    // Arithmetic through Scalars that stay alive for the native call (see Scalars.sc: TorchSharp 0.107 passes a
     // temporary Scalar — the implicit alpha of add/sub too — by raw handle, and its finalizer may free it mid-call).
-    let private one = lazy (TensorChecks.sc 1.0)
+    let private one = lazy (Scalars.sc 1.0)
     let private plus (x: Tensor) (y: Tensor) : Tensor = x.add(y, one.Force())
     let private minus (x: Tensor) (y: Tensor) : Tensor = x.sub y
     let private times (t: Tensor) (x: float) : Tensor =
-        use s = TensorChecks.fresh x
+        use s = Scalars.fresh x
         t.mul s
-    let private clampZero (t: Tensor) : Tensor = t.clamp_min(TensorChecks.zero.Force())
-    let private positive (t: Tensor) : Tensor = t.gt(TensorChecks.zero.Force())
+    let private clampZero (t: Tensor) : Tensor = t.clamp_min(Scalars.zero.Force())
+    let private positive (t: Tensor) : Tensor = t.gt(Scalars.zero.Force())
 
     let private toHost (t: Tensor) = t.to_type(torch.float64).item<float>()
 
     /// Checks x [T, d] and a [T] (name: the argument names), and returns the normalised weights (autograd kept).
     let private checkCloud (xName: string) (aName: string) (x: Tensor) (a: Tensor) : Tensor =
-        if isNull x then nullArg xName
-        if isNull a then nullArg aName
-        if x.dim () <> 2L then invalidArg xName (String.Format(inv, "expected points [T, d], got {0} dimensions", x.dim ()))
-        if x.shape.[0] = 0L then invalidArg xName "expected at least one point, got T = 0"
-        if x.dtype <> torch.float32 && x.dtype <> torch.float64 then invalidArg xName (sprintf "expected float32 or float64 points, got %A" x.dtype)
+        Validation.notNull xName x
+        Validation.notNull aName a
+        if x.dim () <> 2L then Validation.fail xName (String.Format(inv, "expected points [T, d], got {0} dimensions", x.dim ()))
+        if x.shape.[0] = 0L then Validation.fail xName "expected at least one point, got T = 0"
+        if x.dtype <> torch.float32 && x.dtype <> torch.float64 then Validation.fail xName (sprintf "expected float32 or float64 points, got %A" x.dtype)
         if a.dim () <> 1L || a.shape.[0] <> x.shape.[0] then
-            invalidArg aName (String.Format(inv, "expected weights [{0}] (one per point of {1}), got [{2}]", x.shape.[0], xName, String.Join(", ", a.shape)))
-        if a.dtype <> x.dtype then invalidArg aName (sprintf "expected weights of the points' dtype %A, got %A" x.dtype a.dtype)
-        if a.device_type <> x.device_type then invalidArg aName "expected the weights on the points' device"
-        TensorChecks.finite xName (x.detach())
-        TensorChecks.finite aName (a.detach())
+            Validation.fail aName (String.Format(inv, "expected weights [{0}] (one per point of {1}), got [{2}]", x.shape.[0], xName, String.Join(", ", a.shape)))
+        if a.dtype <> x.dtype then Validation.fail aName (sprintf "expected weights of the points' dtype %A, got %A" x.dtype a.dtype)
+        if a.device_type <> x.device_type then Validation.fail aName "expected the weights on the points' device"
+        Validation.finiteTensor xName (x.detach())
+        Validation.finiteTensor aName (a.detach())
         let low, total =
             use _ = torch.no_grad ()
             use _ = torch.NewDisposeScope()
             toHost (a.min()), toHost (a.sum())
-        if low < 0.0 then invalidArg aName (String.Format(inv, "contains a negative weight ({0:G4}); weights must be ≥ 0", low))
-        if total <= 0.0 then invalidArg aName "the weights sum to 0; at least one point needs a positive weight"
+        if low < 0.0 then Validation.fail aName (String.Format(inv, "contains a negative weight ({0:G4}); weights must be ≥ 0", low))
+        if total <= 0.0 then Validation.fail aName "the weights sum to 0; at least one point needs a positive weight"
         a.div(a.sum())
 
     let private checkOptions (o: SinkhornOptions) (tile: int) =
         SinkhornSolver.checkOptions o
         if o.Gradient <> SinkhornGradient.Envelope then
-            invalidArg "options" "Gradient: the online solver gives envelope gradients only (unrolled iterations would hold every T × T' step)"
-        if o.KeepPlan then invalidArg "options" "KeepPlan: the online solver never forms the T × T' plan; use Sinkhorn.solve for small clouds"
-        if tile < 1 then invalidArg "tile" (String.Format(inv, "expected a tile size ≥ 1, got {0}", tile))
+            Validation.fail "options" "Gradient: the online solver gives envelope gradients only (unrolled iterations would hold every T × T' step)"
+        if o.KeepPlan then Validation.fail "options" "KeepPlan: the online solver never forms the T × T' plan; use Sinkhorn.solve for small clouds"
+        if tile < 1 then Validation.fail "tile" (String.Format(inv, "expected a tile size ≥ 1, got {0}", tile))
 
     /// The cloud prepared for tiling: centred points (detached, working dtype), their squared norms, log-weights.
     type private Cloud =
@@ -136,7 +136,7 @@ module OnlineSinkhorn =
     let private prepare (x: Tensor) (w: Tensor) (centre: Tensor) (dtype: torch.ScalarType) =
         let p = (minus (x.detach().to_type dtype) centre).contiguous()
         let wd = w.detach().to_type dtype
-        use minusInfinity = TensorChecks.fresh Double.NegativeInfinity
+        use minusInfinity = Scalars.fresh Double.NegativeInfinity
         { Points = p
           Norms = (p * p).sum(1L)
           LogWeights = torch.where(positive wd, wd.log(), torch.full_like(wd, minusInfinity))
@@ -238,15 +238,10 @@ module OnlineSinkhorn =
         use _ = torch.NewDisposeScope()
         toHost ((p * p).sum(1L).max().sqrt())
 
+    /// The shared non-convergence policy (<c>SinkhornSolver.enforce</c>) for one online solve: every unconverged solve
+    /// is reported on its own (a fresh once-per-owner flag), no diagnostics are recorded.
     let private enforce (o: SinkhornOptions) (name: string) (iterations: int) (error: float) (converged: bool) =
-        if not converged then
-            let message =
-                String.Format(inv, "{0}: Sinkhorn did not converge: marginal error {1:G3} > tolerance {2:G3} after {3} iterations (ε = {4:G4}); the value is that of an unconverged plan. Raise MaxIterations or ε, or use ε-scaling.",
-                              name, error, o.Tolerance, iterations, o.Epsilon)
-            match o.OnNonConvergence with
-            | SinkhornNonConvergence.Throw -> raise (SinkhornNotConvergedException(message, iterations, error, o.Tolerance))
-            | SinkhornNonConvergence.Warn -> eprintfn "warning: %s" message
-            | _ -> ()
+        SinkhornSolver.enforce o null (ref 0) name { Iterations = iterations; Converged = converged; Error = error }
 
     /// The linear surrogate v + Σ (t − t̄)·∇ over the inputs that require grad: its value is v, its gradient the given one.
     let private withGradients (value: Tensor) (terms: (Tensor * Tensor) list) =
@@ -398,16 +393,16 @@ module OnlineSinkhorn =
 
     /// Whether the fused kernel runs (kernel Auto: CPU tensors), with the thread count resolved (0: torch's).
     let private chooseKernel (kernel: OnlineSinkhornKernel) (threads: int) (x: Tensor) =
-        if threads < 0 then invalidArg "threads" (String.Format(inv, "expected a thread count ≥ 0 (0: torch's thread count), got {0}", threads))
+        if threads < 0 then Validation.fail "threads" (String.Format(inv, "expected a thread count ≥ 0 (0: torch's thread count), got {0}", threads))
         let resolved = if threads = 0 then max 1 (torch.get_num_threads ()) else threads
         match kernel with
         | OnlineSinkhornKernel.Auto -> x.device_type = DeviceType.CPU, resolved
         | OnlineSinkhornKernel.Fused ->
             if x.device_type <> DeviceType.CPU then
-                invalidArg "kernel" (sprintf "the fused kernel runs on the CPU; the points are on %A (use Tiled or Auto)" x.device_type)
+                Validation.fail "kernel" (sprintf "the fused kernel runs on the CPU; the points are on %A (use Tiled or Auto)" x.device_type)
             true, resolved
         | OnlineSinkhornKernel.Tiled -> false, resolved
-        | other -> invalidArg "kernel" (sprintf "unknown kernel %A (expected Auto, Fused or Tiled)" other)
+        | other -> Validation.fail "kernel" (sprintf "unknown kernel %A (expected Auto, Fused or Tiled)" other)
 
     /// OT_ε(a, b) by the tiled TorchSharp kernel (an, bn: the checked, normalised weights).
     let private tiledSolve (x: Tensor) (a: Tensor) (y: Tensor) (b: Tensor) (an: Tensor) (bn: Tensor) (options: SinkhornOptions) (tile: int) (outer: DisposeScope) : OnlineSinkhornResult =
@@ -478,9 +473,9 @@ module OnlineSinkhorn =
             let an = checkCloud "x" "a" x a
             let bn = checkCloud "y" "b" y b
             if y.shape.[1] <> x.shape.[1] then
-                invalidArg "y" (String.Format(inv, "expected points of dimension {0} (as x), got {1}", x.shape.[1], y.shape.[1]))
-            if y.dtype <> x.dtype then invalidArg "y" (sprintf "expected the dtype of x (%A), got %A" x.dtype y.dtype)
-            if y.device_type <> x.device_type then invalidArg "y" "expected y on x's device"
+                Validation.fail "y" (String.Format(inv, "expected points of dimension {0} (as x), got {1}", x.shape.[1], y.shape.[1]))
+            if y.dtype <> x.dtype then Validation.fail "y" (sprintf "expected the dtype of x (%A), got %A" x.dtype y.dtype)
+            if y.device_type <> x.device_type then Validation.fail "y" "expected y on x's device"
             let fused, threads = chooseKernel kernel threads x
             if fused then
                 let result = fusedSolve threads x an y bn options

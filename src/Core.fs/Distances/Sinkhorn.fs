@@ -164,24 +164,24 @@ module Sinkhorn =
     let private checkMasses (pointsName: string) (massesName: string) (points: Tensor) (masses: Tensor) : Tensor =
         Validation.notNull pointsName points
         Validation.notNull massesName masses
-        TensorChecks.floating pointsName points
-        TensorChecks.floating massesName masses
+        Validation.floating pointsName points
+        Validation.floating massesName masses
         if points.dim() <> 3L || points.shape |> Array.exists (fun s -> s = 0L) then
-            Validation.fail pointsName $"{pointsName} has shape {TensorChecks.shape points}; it must be [B, T, d] with B, T, d ≥ 1."
+            Validation.fail pointsName $"{pointsName} has shape {Validation.shape points}; it must be [B, T, d] with B, T, d ≥ 1."
         if masses.dim() <> 2L || masses.shape.[0] <> points.shape.[0] || masses.shape.[1] <> points.shape.[1] then
-            Validation.fail massesName $"{massesName} has shape {TensorChecks.shape masses} but {pointsName} has shape {TensorChecks.shape points}; it must be [B, T] = [{points.shape.[0]},{points.shape.[1]}]."
-        if not (TensorChecks.sameDevice masses.device points.device) then
+            Validation.fail massesName $"{massesName} has shape {Validation.shape masses} but {pointsName} has shape {Validation.shape points}; it must be [B, T] = [{points.shape.[0]},{points.shape.[1]}]."
+        if not (Validation.sameDevice masses.device points.device) then
             Validation.fail massesName $"{massesName} is on {masses.device} but {pointsName} is on {points.device}; both must be on one device."
         (use _ = torch.NewDisposeScope()
          let m = masses.detach()
-         TensorChecks.finite massesName m
-         match TensorChecks.firstTrue (m.lt(TensorChecks.zero.Force())) with
+         Validation.finiteTensor massesName m
+         match Validation.firstTrue (m.lt(Scalars.zero.Force())) with
          | Some idx -> Validation.fail massesName $"{massesName}[{idx.[0]},{idx.[1]}] is negative; masses must be non-negative."
          | None -> ()
-         match TensorChecks.firstTrue (m.sum(1L).le(TensorChecks.zero.Force())) with
+         match Validation.firstTrue (m.sum(1L).le(Scalars.zero.Force())) with
          | Some row -> Validation.fail massesName $"{massesName} row {row.[0]} is all zero: measure {row.[0]} is empty."
          | None -> ()
-         TensorChecks.finite pointsName (points.detach().masked_fill(m.le(TensorChecks.zero.Force()).unsqueeze(2L), TensorChecks.zero.Force())))
+         Validation.finiteTensor pointsName (points.detach().masked_fill(m.le(Scalars.zero.Force()).unsqueeze(2L), Scalars.zero.Force())))
         if masses.dtype = points.dtype then masses else masses.to_type points.dtype
 
     /// <summary>
@@ -228,7 +228,7 @@ module Sinkhorn =
             Validation.fail "pointsB" $"pointsB has dimension d = {pointsB.shape.[2]} but pointsA has d = {pointsA.shape.[2]}; both must live in one space."
         if pointsA.dtype <> pointsB.dtype then
             Validation.fail "pointsB" $"pointsB has dtype {pointsB.dtype} but pointsA has dtype {pointsA.dtype}; both must have one dtype."
-        if not (TensorChecks.sameDevice pointsA.device pointsB.device) then
+        if not (Validation.sameDevice pointsA.device pointsB.device) then
             Validation.fail "pointsB" $"pointsB is on {pointsB.device} but pointsA is on {pointsA.device}; both must be on one device."
         let r = SinkhornSolver.unbalancedSolve pointsA wa pointsB wb rho (reference = EntropyReference.Product) options options.KeepPlan
         SinkhornSolver.enforce options null (ref 0) "sinkhorn-unbalanced" r.Outcome

@@ -218,26 +218,26 @@ module internal SinkhornSolver =
     // reads it (seen as "Unknown scalar type" under parallel tests).
 
     /// A Scalar 1 that lives as long as the process (the alpha of additions).
-    let private unitScalar = lazy (TensorChecks.sc 1.0)
+    let private unitScalar = lazy (Scalars.sc 1.0)
 
     let private mulBy (t: Tensor) (x: float) =
-        use s = TensorChecks.fresh x
+        use s = Scalars.fresh x
         t.mul s
 
     let private addBy (t: Tensor) (x: float) =
-        use s = TensorChecks.fresh x
+        use s = Scalars.fresh x
         t.add(s, unitScalar.Force())
 
     let private clampMin (t: Tensor) (x: float) =
-        use s = TensorChecks.fresh x
+        use s = Scalars.fresh x
         t.clamp_min s
 
     let private positive (t: Tensor) =
-        use s = TensorChecks.fresh 0.0
+        use s = Scalars.fresh 0.0
         t.gt s
 
     let private fillLike (t: Tensor) (x: float) =
-        use s = TensorChecks.fresh x
+        use s = Scalars.fresh x
         torch.full_like(t, s)
 
     /// x + y. TorchSharp's Tensor.add(Tensor) passes a temporary alpha Scalar, which the finalizer can free during
@@ -249,7 +249,7 @@ module internal SinkhornSolver =
 
     /// t with zeros where mask is false.
     let private masked (mask: Tensor) (t: Tensor) =
-        use s = TensorChecks.fresh 0.0
+        use s = Scalars.fresh 0.0
         t.masked_fill(mask.logical_not (), s)
 
     /// The value of a one-element tensor on the host (one synchronisation); item reads the memory directly, unlike
@@ -351,7 +351,7 @@ module internal SinkhornSolver =
         use _ = torch.NewDisposeScope()
         let xx = (squared x).sum(-1L, keepdim = true)
         let yy = (squared y).sum(-1L).unsqueeze 1L
-        use zero = TensorChecks.fresh 0.0
+        use zero = Scalars.fresh 0.0
         // TorchSharp's Tensor.baddbmm(batch2, input, β, α) is β·input + α·(this @ batch2).
         let r = x.baddbmm(y.transpose(1L, 2L), xx, 1.0f, -2.0f)
         r.add_(yy, unitScalar.Force()).clamp_min_(zero).MoveToOuterDisposeScope()
@@ -366,7 +366,7 @@ module internal SinkhornSolver =
     let private kernelNoGrad (power: int) (x: Tensor) (y: Tensor) (eps: float) : Tensor =
         use _ = torch.no_grad ()
         let c = if power = 2 then squaredNoGrad x y else pairCost power x y
-        use s = TensorChecks.fresh (-log2e / eps)
+        use s = Scalars.fresh (-log2e / eps)
         c.mul_ s
 
     /// The base-2 exponent below which 2^x is taken at the floor instead: 2^floor is still a normal number (float32's
@@ -413,21 +413,21 @@ module internal SinkhornSolver =
         else
             use _ = torch.NewDisposeScope()
             let s = scratch.Buffer.view(k.shape)
-            s.copy_(k).add_(h, TensorChecks.sc log2e) |> ignore
+            s.copy_(k).add_(h, Scalars.sc log2e) |> ignore
             let m = s.amax([| 2L |], true, null)
             let dead = m.isinf()
-            use zero = TensorChecks.fresh 0.0
+            use zero = Scalars.fresh 0.0
             m.masked_fill_(dead, zero) |> ignore
             let bound = expFloor k.dtype
             let low = scratch.LowOf k
             let safe =
                 not (isNull low)
-                && (let lowest = (low.add(h.amin([| 2L |], false, null), TensorChecks.sc log2e)) - m.squeeze 2L
+                && (let lowest = (low.add(h.amin([| 2L |], false, null), Scalars.sc log2e)) - m.squeeze 2L
                     toHost (lowest.min()) >= bound)
-            use floor = TensorChecks.fresh bound
+            use floor = Scalars.fresh bound
             (if safe then s.sub_(m) else s.sub_(m).clamp_min_(floor)).exp2_() |> ignore
-            use minusInfinity = TensorChecks.fresh Double.NegativeInfinity
-            use ln2s = TensorChecks.fresh ln2
+            use minusInfinity = Scalars.fresh Double.NegativeInfinity
+            use ln2s = Scalars.fresh ln2
             s.sum(2L).log2_().add_(m.squeeze 2L, unitScalar.Force()).mul_(ln2s).masked_fill_(dead.squeeze 2L, minusInfinity)
                 .MoveToOuterDisposeScope()
 
@@ -476,7 +476,7 @@ module internal SinkhornSolver =
     let private realMin (k: Tensor) (maskA: Tensor) (maskB: Tensor) : float =
         use _ = torch.no_grad ()
         use _ = torch.NewDisposeScope()
-        use zero = TensorChecks.fresh 0.0
+        use zero = Scalars.fresh 0.0
         let real = maskA.unsqueeze(2L).logical_and(maskB.unsqueeze 1L)
         toHost (k.detach().masked_fill(real.logical_not (), zero).min())
 
@@ -602,7 +602,7 @@ module internal SinkhornSolver =
         use _ = torch.NewDisposeScope()
         let rows, cols = scalings f g loga logb eps
         let p = buffer.Buffer.view(k.shape)
-        p.copy_(k).add_(rows, TensorChecks.sc log2e).add_(cols, TensorChecks.sc log2e).exp2_() |> ignore
+        p.copy_(k).add_(rows, Scalars.sc log2e).add_(cols, Scalars.sc log2e).exp2_() |> ignore
         p.MoveToOuterDisposeScope()
 
     let private marginalError (p: Tensor) (wa: Tensor) (wb: Tensor) =
@@ -631,7 +631,7 @@ module internal SinkhornSolver =
         let build (x: Tensor) (y: Tensor) =
             use _ = torch.NewDisposeScope()
             let k = kernelNoGrad power x y eps
-            use zero = TensorChecks.fresh 0.0
+            use zero = Scalars.fresh 0.0
             k.masked_fill_(maskA.logical_not().unsqueeze 2L, zero).masked_fill_(maskB.logical_not().unsqueeze 1L, zero) |> ignore
             k.MoveToOuterDisposeScope(), toHost (k.min())
         let k, kMin = build x y

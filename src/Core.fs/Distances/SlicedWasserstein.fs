@@ -55,7 +55,7 @@ module SlicedWasserstein =
     let internal draw (generator: torch.Generator) (count: int) (dimension: int) (dtype: torch.ScalarType) (device: torch.Device) : Tensor =
         use scope = torch.NewDisposeScope()
         let z = torch.randn ([| int64 count; int64 dimension |], dtype = torch.float64, generator = generator)
-        let norms = z.pow(TensorChecks.sc 2.0).sum(1L, keepdim = true).sqrt().clamp_min (sc 1e-300)
+        let norms = z.pow(Scalars.sc 2.0).sum(1L, keepdim = true).sqrt().clamp_min (sc 1e-300)
         z.div(norms).``to``(dtype, device).MoveToOuterDisposeScope()
 
     /// <summary>L pseudo-random unit directions in ℝ^d, uniform on the sphere, reproducible from a seed.</summary>
@@ -85,7 +85,7 @@ module SlicedWasserstein =
         use scope = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let zero = directions.detach().abs().amax([| 1L |]).eq (sc 0.0)
-        match TensorChecks.firstTrue zero with
+        match Validation.firstTrue zero with
         | Some idx ->
             Validation.fail
                 "directions"
@@ -95,12 +95,12 @@ module SlicedWasserstein =
     /// Checks directions [L, d] (floating, finite, non-zero rows, d matching).
     let internal checkDirections (directions: Tensor) (dimension: int) =
         Validation.notNull "directions" directions
-        TensorChecks.floating "directions" directions
+        Validation.floating "directions" directions
         if directions.dim () <> 2L || directions.shape.[0] = 0L || directions.shape.[1] <> int64 dimension then
             Validation.fail
                 "directions"
-                $"directions has shape {TensorChecks.shape directions}; it must be [L, d] with L ≥ 1 and d = {dimension} (the dimension of the batches)."
-        TensorChecks.finite "directions" directions
+                $"directions has shape {Validation.shape directions}; it must be [L, d] with L ≥ 1 and d = {dimension} (the dimension of the batches)."
+        Validation.finiteTensor "directions" directions
         checkNonZero directions
 
     /// The projected points [B, T, L] of a batch onto directions (converted to the batch's dtype and device).

@@ -43,7 +43,7 @@ module VectorDistances =
     let private unit (x: Tensor) =
         use scope = torch.NewDisposeScope()
         let scaled = x.div (powerOfTwoScale x true 2.0)
-        let norm = safeSqrt (scaled.pow(TensorChecks.sc 2.0).sum (1L, keepdim = true))
+        let norm = safeSqrt (scaled.pow(Scalars.sc 2.0).sum (1L, keepdim = true))
         scaled.div(norm.clamp_min (sc (normFloor x.dtype))).MoveToOuterDisposeScope()
 
     /// ‖d_i‖_p of the rows of d [B, D], scale-stable: s_i (Σ_k |d_ik / s_i|^p)^{1/p} with s_i the row's power-of-two
@@ -104,7 +104,7 @@ module VectorDistances =
     /// <exception cref="T:System.ArgumentException">Counts, dimensions, dtypes or devices differ (names b).</exception>
     [<CompiledName("SquaredEuclideanPaired")>]
     let squaredEuclideanPaired (a: VectorBatch, b: VectorBatch) : Tensor =
-        checkedScoped (fun () -> check a b true) (fun () -> a.Values.sub(b.Values).pow(TensorChecks.sc 2.0).sum (1L))
+        checkedScoped (fun () -> check a b true) (fun () -> a.Values.sub(b.Values).pow(Scalars.sc 2.0).sum (1L))
 
     /// <summary>Pairwise squared Euclidean distances ‖a_i − b_j‖², streamed in blocks.</summary>
     /// <remarks>One matrix product per block on centred inputs; cancelling entries recomputed from differences.</remarks>

@@ -57,14 +57,14 @@ type TripletIndices private (anchor: torch.Tensor, positive: torch.Tensor, negat
         let check name (t: torch.Tensor) =
             Validation.notNull name t
             if t.dtype <> torch.int64 || t.dim() <> 1L then
-                Validation.fail name $"{name} has dtype {t.dtype} and shape {TensorChecks.shape t}; indices must be int64 [K]."
+                Validation.fail name $"{name} has dtype {t.dtype} and shape {Validation.shape t}; indices must be int64 [K]."
         check "anchor" anchor
         check "positive" positive
         check "negative" negative
         for name, t in [ "positive", positive; "negative", negative ] do
             if t.shape.[0] <> anchor.shape.[0] then
                 Validation.fail name $"{name} has {t.shape.[0]} indices but anchor has {anchor.shape.[0]}; they must match."
-            if not (TensorChecks.sameDevice t.device anchor.device) then
+            if not (Validation.sameDevice t.device anchor.device) then
                 Validation.fail name $"{name} is on {t.device} but anchor is on {anchor.device}; all must be on one device."
         new TripletIndices(anchor, positive, negative)
 
@@ -126,8 +126,8 @@ type PairIndices private (anchorPositive: torch.Tensor, positive: torch.Tensor, 
         let check name (t: torch.Tensor) =
             Validation.notNull name t
             if t.dtype <> torch.int64 || t.dim() <> 1L then
-                Validation.fail name $"{name} has dtype {t.dtype} and shape {TensorChecks.shape t}; indices must be int64 1-D."
-            if not (TensorChecks.sameDevice t.device anchorPositive.device) then
+                Validation.fail name $"{name} has dtype {t.dtype} and shape {Validation.shape t}; indices must be int64 1-D."
+            if not (Validation.sameDevice t.device anchorPositive.device) then
                 Validation.fail name $"{name} is on {t.device} but anchorPositive is on {anchorPositive.device}; all must be on one device."
         check "anchorPositive" anchorPositive
         check "positive" positive
@@ -162,7 +162,7 @@ module internal TupleSupport =
         if labels.dtype <> torch.int64 then
             Validation.fail "labels" $"labels has dtype {labels.dtype}; labels must be an int64 tensor [B]."
         if labels.dim() <> 1L || labels.shape.[0] <> int64 embeddings.Count then
-            Validation.fail "labels" $"labels has shape {TensorChecks.shape labels} but embeddings has B = {embeddings.Count} items; labels must be int64 [B]."
+            Validation.fail "labels" $"labels has shape {Validation.shape labels} but embeddings has B = {embeddings.Count} items; labels must be int64 [B]."
         if distance.Accepts <> embeddings.Representation then
             Validation.fail "distance" $"distance '{distance.Name}' accepts {distance.Accepts} but embeddings are {embeddings.Representation}."
 
@@ -170,7 +170,7 @@ module internal TupleSupport =
     let checkLabels (labels: torch.Tensor) =
         Validation.notNull "labels" labels
         if labels.dtype <> torch.int64 || labels.dim() <> 1L then
-            Validation.fail "labels" $"labels has dtype {labels.dtype} and shape {TensorChecks.shape labels}; labels must be an int64 tensor [B]."
+            Validation.fail "labels" $"labels has dtype {labels.dtype} and shape {Validation.shape labels}; labels must be an int64 tensor [B]."
 
     /// Checks that every index in the given tensors lies in [0, count).
     let checkRange (name: string) (count: int) (indices: torch.Tensor list) =
@@ -231,15 +231,15 @@ module internal TupleSupport =
     /// A scalar zero connected to the embeddings' autograd graph (its gradient is an exact, finite zero).
     let connectedZero (embeddings: IEmbeddingBatch) (distance: IDistance) : torch.Tensor =
         match embeddings with
-        | :? VectorBatch as v -> v.Values.sum().mul(TensorChecks.sc 0.0)
-        | :? QuantileBatch as q -> q.Values.sum().mul(TensorChecks.sc 0.0)
+        | :? VectorBatch as v -> v.Values.sum().mul(Scalars.sc 0.0)
+        | :? QuantileBatch as q -> q.Values.sum().mul(Scalars.sc 0.0)
         | :? DistributionBatch as d ->
-            let kept = d.Points.masked_fill(d.Weights.le(TensorChecks.sc 0.0).unsqueeze(2L), TensorChecks.sc 0.0)
-            kept.sum().mul(TensorChecks.sc 0.0).add(d.Weights.sum().mul(TensorChecks.sc 0.0), TensorChecks.sc 1.0)
+            let kept = d.Points.masked_fill(d.Weights.le(Scalars.sc 0.0).unsqueeze(2L), Scalars.sc 0.0)
+            kept.sum().mul(Scalars.sc 0.0).add(d.Weights.sum().mul(Scalars.sc 0.0), Scalars.sc 1.0)
         | other ->
             let first = torch.tensor([| 0L |], device = other.Device)
             let last = torch.tensor([| int64 (other.Count - 1) |], device = other.Device)
-            distance.Paired(other.Select(first), other.Select(last)).sum().mul(TensorChecks.sc 0.0)
+            distance.Paired(other.Select(first), other.Select(last)).sum().mul(Scalars.sc 0.0)
 
     /// An empty [0] tensor connected to the embeddings' graph (so that reducing it still back-propagates).
     let connectedEmpty (embeddings: IEmbeddingBatch) (distance: IDistance) : torch.Tensor =
@@ -279,7 +279,7 @@ module internal TupleSupport =
         | Reduction.Sum -> terms.sum()
         | Reduction.Mean -> if terms.shape.[0] = 0L then terms.sum() else terms.mean()
         | _ ->
-            let active = terms.detach().gt(TensorChecks.sc 0.0).sum().clamp_min(TensorChecks.sc 1.0).to_type(terms.dtype)
+            let active = terms.detach().gt(Scalars.sc 0.0).sum().clamp_min(Scalars.sc 1.0).to_type(terms.dtype)
             terms.sum().div(active)
 
     /// Per-group log-sum-exp: out[g] = log Σ_{k: groups_k = g} exp(values_k) for g = 0..count−1, [count]; a group
@@ -290,7 +290,7 @@ module internal TupleSupport =
         use minusInfinity = Scalar.op_Implicit Double.NegativeInfinity
         use zero = Scalar.op_Implicit 0.0
         let device = values.device
-        let groups = if TensorChecks.sameDevice groups.device device then groups else groups.``to``(device)
+        let groups = if Validation.sameDevice groups.device device then groups else groups.``to``(device)
         // The per-group maximum, on the CPU (detached): K entries, one pass.
         let top =
             let v = values.detach().cpu().to_type(torch.float64).data<float>().ToArray()
@@ -309,11 +309,11 @@ module internal TupleSupport =
     let groupSum (groups: torch.Tensor) (values: torch.Tensor) (count: int64) : torch.Tensor * torch.Tensor =
         use one = Scalar.op_Implicit 1.0
         let device = values.device
-        let groups = if TensorChecks.sameDevice groups.device device then groups else groups.``to``(device)
+        let groups = if Validation.sameDevice groups.device device then groups else groups.``to``(device)
         let sums = torch.zeros([| count |], dtype = values.dtype, device = device).index_add(0L, groups, values, one)
         let counts = torch.zeros([| count |], dtype = values.dtype, device = device).index_add(0L, groups, torch.ones_like(values), one)
         sums, counts
 
     /// int64 [K] on the given device.
     let onDevice (device: torch.Device) (t: torch.Tensor) =
-        if TensorChecks.sameDevice t.device device then t else t.``to``(device)
+        if Validation.sameDevice t.device device then t else t.``to``(device)

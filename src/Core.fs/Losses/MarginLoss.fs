@@ -42,10 +42,10 @@ module MarginLoss =
         NativeRuntime.EnsureInitialized()
         TupleSupport.checkInputs embeddings labels distance
         Validation.notNull "beta" beta
-        TensorChecks.floating "beta" beta
+        Validation.floating "beta" beta
         if beta.dim() > 1L || (beta.dim() = 1L && beta.shape.[0] = 0L) then
-            Validation.fail "beta" $"beta has shape {TensorChecks.shape beta}; it must be a 0-dimensional tensor (global) or [C] with C ≥ 1 (per class)."
-        TensorChecks.finite "beta" beta
+            Validation.fail "beta" $"beta has shape {Validation.shape beta}; it must be a 0-dimensional tensor (global) or [C] with C ≥ 1 (per class)."
+        Validation.finiteTensor "beta" beta
         let options = if isNull options then MarginLossOptions() else options
         TupleSupport.optionAtLeast "Margin" 0.0 options.Margin
         TupleSupport.optionAtLeast "Nu" 0.0 options.Nu

@@ -48,7 +48,7 @@ module ProxyAnchorLoss =
         Validation.notNull "proxies" proxies
         if proxies.Representation <> embeddings.Representation then
             Validation.fail "proxies" $"proxies are {proxies.Representation} but embeddings are {embeddings.Representation}; they must be of one representation."
-        if not (TensorChecks.sameDevice proxies.Device embeddings.Device) then
+        if not (Validation.sameDevice proxies.Device embeddings.Device) then
             Validation.fail "proxies" $"proxies are on {proxies.Device} but embeddings are on {embeddings.Device}; they must be on one device."
         let options = if isNull options then ProxyAnchorLossOptions() else options
         TupleSupport.optionPositive "Alpha" options.Alpha
@@ -63,7 +63,7 @@ module ProxyAnchorLoss =
         let d = distance.Pairwise(proxies, embeddings)
         let b = int64 embeddings.Count
         if d.dim() <> 2L || d.shape.[0] <> c || d.shape.[1] <> b then
-            Validation.fail "distance" $"distance '{distance.Name}' returned a Pairwise matrix of shape {TensorChecks.shape d}; [{c},{b}] was expected."
+            Validation.fail "distance" $"distance '{distance.Name}' returned a Pairwise matrix of shape {Validation.shape d}; [{c},{b}] was expected."
         let device = d.device
         // Scalars are bound with `use` for the whole computation and every addition passes its alpha explicitly: a
         // temporary Scalar can be finalised while a native call still reads it (TorchSharp 0.107).
@@ -85,7 +85,7 @@ module ProxyAnchorLoss =
         let present = own.any(1L)
         let presentCount = present.sum().clamp_min(one).to_type(positive.dtype)
         let positiveTerm = positive.masked_fill(present.logical_not(), zero).sum().div(presentCount)
-        let negativeTerm = negative.sum().div(TensorChecks.sc (float c))
+        let negativeTerm = negative.sum().div(Scalars.sc (float c))
         positiveTerm.add(negativeTerm, one).MoveToOuterDisposeScope()
 
 /// <summary>

@@ -19,9 +19,9 @@ module EmbeddingMetrics =
     /// A [Q, G] float tensor as a float64 array (detached, on the CPU).
     let private toArray (name: string) (distances: torch.Tensor) =
         Validation.notNull name distances
-        TensorChecks.floating name distances
+        Validation.floating name distances
         if distances.dim() <> 2L then
-            Validation.fail name $"{name} has shape {TensorChecks.shape distances}; a [Q, G] matrix is required."
+            Validation.fail name $"{name} has shape {Validation.shape distances}; a [Q, G] matrix is required."
         use _ = torch.NewDisposeScope()
         let q, g = int distances.shape.[0], int distances.shape.[1]
         let flat = distances.detach().cpu().to_type(torch.float64).contiguous().data<float>().ToArray()

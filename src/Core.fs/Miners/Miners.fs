@@ -64,7 +64,7 @@ module Miners =
         let m = distance.Pairwise(embeddings, embeddings)
         let b = int64 embeddings.Count
         if m.dim() <> 2L || m.shape.[0] <> b || m.shape.[1] <> b then
-            Validation.fail "distance" $"distance '{distance.Name}' returned a Pairwise matrix of shape {TensorChecks.shape m}; [{b},{b}] was expected."
+            Validation.fail "distance" $"distance '{distance.Name}' returned a Pairwise matrix of shape {Validation.shape m}; [{b},{b}] was expected."
         m
 
     /// <summary>All valid triplets of a batch: label(a) = label(p), a ≠ p, label(n) ≠ label(a), in (a, p, n) lexicographic order.</summary>

@@ -6,7 +6,8 @@ open DistEmbed.Core.Reference
 
 type private Tensor = torch.Tensor
 
-module internal TensorChecks =
+/// Scalars that stay alive for the native call (TorchSharp 0.107 does not track Scalars in dispose scopes).
+module internal Scalars =
     let private scalars = System.Collections.Concurrent.ConcurrentDictionary<float, Scalar>()
     let private integerScalars = System.Collections.Concurrent.ConcurrentDictionary<int64, Scalar>()
 
@@ -27,37 +28,6 @@ module internal TensorChecks =
     /// reads it; pass this one, or bind a Scalar with `use` for the duration of the call.
     let zero = lazy (sc 0.0)
 
-    /// The multi-index of the first true element of a boolean tensor, or None.
-    let firstTrue (mask: Tensor) : int64[] option =
-        use _ = torch.NewDisposeScope()
-        let flat = mask.flatten().nonzero()
-        if flat.shape.[0] = 0L then None
-        else
-            let mutable rest = flat.[0L].[0L].ToInt64()
-            let shape = mask.shape
-            let idx = Array.zeroCreate<int64> shape.Length
-            for k in shape.Length - 1 .. -1 .. 0 do
-                idx.[k] <- rest % shape.[k]
-                rest <- rest / shape.[k]
-            Some idx
-
-    let finite (name: string) (t: Tensor) =
-        use _ = torch.NewDisposeScope()
-        match firstTrue (torch.logical_not(torch.isfinite t)) with
-        | Some idx ->
-            let v = t.flatten().[(Array.fold2 (fun acc i s -> acc * s + i) 0L idx t.shape)].to_type(torch.float64).item<float>()
-            let where = String.Join(",", idx)
-            Validation.fail name $"{name}[{where}] is {v}; all values must be finite."
-        | None -> ()
-
-    /// Device equality by type and index (torch.Device has reference equality only).
-    let sameDevice (x: torch.Device) (y: torch.Device) = x.``type`` = y.``type`` && x.index = y.index
-
-    let shape (t: Tensor) = "[" + String.Join(",", t.shape) + "]"
-
-    let floating (name: string) (t: Tensor) =
-        if t.dtype <> torch.float32 && t.dtype <> torch.float64 then
-            Validation.fail name $"{name} has dtype {t.dtype}; float32 or float64 is required."
 
 /// <summary>The representation an embedding batch has, and that a distance accepts.</summary>
 type Representation =
@@ -112,10 +82,10 @@ type VectorBatch private (values: Tensor) =
     static member FromTensor(values: Tensor) =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "values" values
-        TensorChecks.floating "values" values
+        Validation.floating "values" values
         if values.dim() <> 2L || values.shape.[0] = 0L || values.shape.[1] = 0L then
-            Validation.fail "values" $"values has shape {TensorChecks.shape values}; a vector batch is [B, d] with B ≥ 1 and d ≥ 1."
-        TensorChecks.finite "values" values
+            Validation.fail "values" $"values has shape {Validation.shape values}; a vector batch is [B, d] with B ≥ 1 and d ≥ 1."
+        Validation.finiteTensor "values" values
         new VectorBatch(values)
 
     /// <summary>Copies a B × d array into a float64 [B, d] tensor on <paramref name="device"/>.</summary>
@@ -147,7 +117,7 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
     /// <summary>The dimension d.</summary>
     member _.Dimension = int points.shape.[2]
     /// <summary>The validity mask [B, T]: true where the weight is positive.</summary>
-    member _.Mask() = weights.gt(TensorChecks.zero.Force())
+    member _.Mask() = weights.gt(Scalars.zero.Force())
     /// A batch over points and weights taken as they are (already normalised, e.g. restored from a checkpoint): no
     /// check and no renormalisation, so the bits are kept exactly.
     static member internal OfNormalised(points: Tensor, weights: Tensor) = new DistributionBatch(points, weights)
@@ -189,33 +159,33 @@ type DistributionBatch private (points: Tensor, weights: Tensor) =
     static member FromTensors(points: Tensor, weights: Tensor) =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "points" points
-        TensorChecks.floating "points" points
+        Validation.floating "points" points
         if points.dim() <> 3L || points.shape |> Array.exists (fun s -> s = 0L) then
-            Validation.fail "points" $"points has shape {TensorChecks.shape points}; a distribution batch is [B, T, d] with B, T, d ≥ 1."
+            Validation.fail "points" $"points has shape {Validation.shape points}; a distribution batch is [B, T, d] with B, T, d ≥ 1."
         let b, t = points.shape.[0], points.shape.[1]
         let w =
             if isNull weights then
-                use fill = TensorChecks.fresh (1.0 / float t)
+                use fill = Scalars.fresh (1.0 / float t)
                 torch.full([| b; t |], fill, dtype = points.dtype, device = points.device)
             else
                 if weights.dim() <> 2L || weights.shape.[0] <> b || weights.shape.[1] <> t then
-                    Validation.fail "weights" $"weights has shape {TensorChecks.shape weights} but points has shape {TensorChecks.shape points}; weights must be [B, T] = [{b},{t}]."
-                if not (TensorChecks.sameDevice weights.device points.device) then
+                    Validation.fail "weights" $"weights has shape {Validation.shape weights} but points has shape {Validation.shape points}; weights must be [B, T] = [{b},{t}]."
+                if not (Validation.sameDevice weights.device points.device) then
                     Validation.fail "weights" $"weights is on {weights.device} but points is on {points.device}; both must be on one device."
-                TensorChecks.floating "weights" weights
-                TensorChecks.finite "weights" weights
+                Validation.floating "weights" weights
+                Validation.finiteTensor "weights" weights
                 use scope = torch.NewDisposeScope()
-                match TensorChecks.firstTrue (weights.lt(TensorChecks.zero.Force())) with
+                match Validation.firstTrue (weights.lt(Scalars.zero.Force())) with
                 | Some idx -> Validation.fail "weights" $"weights[{idx.[0]},{idx.[1]}] is negative; weights must be non-negative."
                 | None -> ()
                 let sums = weights.sum(1L)
-                match TensorChecks.firstTrue (sums.le(TensorChecks.zero.Force())) with
+                match Validation.firstTrue (sums.le(Scalars.zero.Force())) with
                 | Some row -> Validation.fail "weights" $"weights row {row.[0]} is all zero: distribution {row.[0]} is empty."
                 | None -> ()
                 weights.to_type(points.dtype).div(sums.unsqueeze(1L).to_type(points.dtype)).MoveToOuterDisposeScope()
         use scope = torch.NewDisposeScope()
-        let maskedPoints = points.masked_fill(w.le(TensorChecks.zero.Force()).unsqueeze(2L), TensorChecks.zero.Force())
-        TensorChecks.finite "points" maskedPoints
+        let maskedPoints = points.masked_fill(w.le(Scalars.zero.Force()).unsqueeze(2L), Scalars.zero.Force())
+        Validation.finiteTensor "points" maskedPoints
         new DistributionBatch(points, w)
 
     /// <summary>
@@ -311,14 +281,14 @@ type QuantileBatch private (values: Tensor, levels: Tensor) =
     static member FromTensor(values: Tensor, levels: Tensor) =
         NativeRuntime.EnsureInitialized()
         Validation.notNull "values" values
-        TensorChecks.floating "values" values
+        Validation.floating "values" values
         if values.dim() <> 3L || values.shape |> Array.exists (fun s -> s = 0L) then
-            Validation.fail "values" $"values has shape {TensorChecks.shape values}; a quantile batch is [B, d, Q] with B, d, Q ≥ 1."
-        TensorChecks.finite "values" values
+            Validation.fail "values" $"values has shape {Validation.shape values}; a quantile batch is [B, d, Q] with B, d, Q ≥ 1."
+        Validation.finiteTensor "values" values
         let q = values.shape.[2]
         use scope = torch.NewDisposeScope()
         if q > 1L then
-            match TensorChecks.firstTrue (values.diff(dim = 2L).lt(TensorChecks.zero.Force())) with
+            match Validation.firstTrue (values.diff(dim = 2L).lt(Scalars.zero.Force())) with
             | None -> ()
             | Some idx ->
                 Validation.fail "values" $"values[{idx.[0]},{idx.[1]},{idx.[2] + 1L}] < values[{idx.[0]},{idx.[1]},{idx.[2]}]; quantile functions must be non-decreasing along the last axis."
@@ -327,8 +297,8 @@ type QuantileBatch private (values: Tensor, levels: Tensor) =
                 torch.tensor(QuantileBatch.MidpointLevels(int q), dtype = values.dtype, device = values.device)
             else
                 if levels.dim() <> 1L || levels.shape.[0] <> q then
-                    Validation.fail "levels" $"levels has shape {TensorChecks.shape levels}; it must be [Q] = [{q}]."
-                TensorChecks.finite "levels" levels
+                    Validation.fail "levels" $"levels has shape {Validation.shape levels}; it must be [Q] = [{q}]."
+                Validation.finiteTensor "levels" levels
                 let l64 = levels.cpu().to_type(torch.float64).data<float>().ToArray()
                 if l64 |> Array.exists (fun x -> x <= 0.0 || x >= 1.0) then
                     Validation.fail "levels" "levels must lie strictly between 0 and 1."

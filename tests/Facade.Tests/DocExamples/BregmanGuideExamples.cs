@@ -1,3 +1,4 @@
+using DistEmbed;
 using DistEmbed.Bregman;
 using DistEmbed.Evaluation;
 using TorchSharp;

@@ -1,3 +1,4 @@
+using DistEmbed;
 using DistEmbed.Sequences;
 using DistEmbed.Training;
 using TorchSharp;

@@ -1,5 +1,4 @@
 using DistEmbed;
-using DistEmbed.Core;
 using DistEmbed.Retrieval;
 using TorchSharp;
 using Xunit;

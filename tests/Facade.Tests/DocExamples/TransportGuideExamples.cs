@@ -1,5 +1,4 @@
 using DistEmbed;
-using DistEmbed.Core;
 using Xunit;
 
 namespace DistEmbed.Facade.Tests.DocExamples;
