@@ -163,9 +163,11 @@ public sealed class Floors
             }
             case "N1":
             {
+                // A k-NN graph needs each unordered pair once: the Gram's upper triangle with its diagonal,
+                // N (N + 1) / 2 inner products of d terms per space (a full N × N Gram, as faiss computes, is twice that).
                 double n = Scaled(10_000, 20), d = 256;
-                var flops = 2 * 2 * n * n * d;
-                return (1e3 * flops / GemmFlopsPerSecond, $"{G(flops)} GEMM flop (both spaces' N × N Gram; top-k not counted)");
+                var flops = 2 * 2 * d * n * (n + 1) / 2;
+                return (1e3 * flops / GemmFlopsPerSecond, $"{G(flops)} GEMM flop (both spaces' Gram, upper triangle only: N (N + 1) / 2 pairs each; top-k not counted)");
             }
             default:
                 return null;

@@ -11,7 +11,7 @@ using TorchSharp;
 namespace DistEmbed.Benchmarks;
 
 /// <summary>
-/// Exact k-NN against faiss (<c>IndexFlatL2</c>, bench/peers/faiss_peer.py in its <c>--serve</c> mode), alternating one
+/// Exact k-NN against faiss (<c>IndexFlatL2</c>, bench/peers/faiss_peer.py in its <c>--commands</c> mode), alternating one
 /// run of ours and one run of faiss on the very same float32 inputs (written as .npy), at each thread count:
 ///   K1  k-NN graph of N = 10,000 items, d = 256, k = 10, self excluded (ours: <c>NearestNeighbours.Exact</c>);
 ///   K2  N = 100,000 gallery items, the first 10,000 as queries, self excluded (ours: <c>NearestNeighbours.Search</c>
@@ -381,7 +381,7 @@ public static class KnnVsFaiss
 
         public ServedPeer(string python, string script, int threads)
         {
-            var psi = new ProcessStartInfo(python, $"{script} --serve --threads {threads}")
+            var psi = new ProcessStartInfo(python, $"{script} --commands --threads {threads}")
             {
                 RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false,
             };

@@ -162,8 +162,15 @@ public static class Program
                 // scikit-learn runs on the CPU only; it is a peer of N1 (NearestNeighbors on both spaces + Jaccard).
                 if (deviceName == "cpu" && workloads.Contains("N1") && !args.Contains("--no-sklearn")
                     && PeerProcess.Start("scikit-learn", python, Path.Combine(peersDir, "sklearn_peer.py"),
-                        $"--scale {scaleText} --workloads N1 --threads {threads}") is { } sp)
+                        $"--scale {scaleText} --workloads N1 --inputs {inputs} --threads {threads}") is { } sp)
                     peers.Add(sp);
+                // faiss (IndexFlatL2, exact; bench/peers/faiss_peer.py) is the k-NN peer of N1, K1 and K2: served and
+                // alternated like the others, on the very inputs of ours (written by Workloads), at this thread count.
+                var faissIds = workloads.Where(id => id is "N1" or "K1" or "K2").ToArray();
+                if (deviceName == "cpu" && faissIds.Length > 0 && !args.Contains("--no-faiss")
+                    && PeerProcess.Start("faiss", python, Path.Combine(peersDir, "faiss_peer.py"),
+                        $"--scale {scaleText} --workloads {string.Join(',', faissIds)} --inputs {inputs} --threads {threads}") is { } fp)
+                    peers.Add(fp);
 
                 var oursTimes = workloads.ToDictionary(id => id, _ => new List<double>());
                 var peerTimes = new Dictionary<(string Peer, string Id), List<double>>();
@@ -200,22 +207,17 @@ public static class Program
                     Console.Error.WriteLine($"[{threads} thread(s)] round {round + 1}/{repeats}: " + string.Join(", ", workloads.Select(id => $"{id} {oursTimes[id][^1]:F1} ms")));
                 }
                 var peerHeaders = peers.Select(p => p.Header).ToList();
+                var tableChecks = new Dictionary<string, double>();
                 foreach (var p in peers) p.Dispose();
 
                 // One-shot peers (median of --repeats runs after a warm-up, after our rounds): S1 (sequence training;
-                // reads the sequences written above), T1 (TVAE epoch) and faiss (IndexFlatL2, exact; the k-NN peer of
-                // N1, K1 and K2, bench/peers/faiss_peer.py), each at this thread count.
+                // reads the sequences written above) and T1 (TVAE epoch), each at this thread count.
                 var oneShot = new List<(string Name, JsonNode Node)>();
                 if (workloads.Contains("S1") && RunPeer(python, Path.Combine(peersDir, "seq_peer.py"), $"--inputs {inputs} --repeats {repeats} --threads {threads}") is { } seq)
                     oneShot.Add(("PyTorch", seq));
                 if (workloads.Contains("T1") && RunPeer(python, Path.Combine(peersDir, "tvae_peer.py"),
                         $"--device {deviceName} --repeats {repeats} --scale {scaleText} --threads {threads}") is { } tvae)
                     oneShot.Add(("PyTorch", tvae));
-                var faissIds = workloads.Where(id => id is "N1" or "K1" or "K2").ToArray();
-                if (deviceName == "cpu" && faissIds.Length > 0 && !args.Contains("--no-faiss")
-                    && RunPeer(python, Path.Combine(peersDir, "faiss_peer.py"),
-                        $"--repeats {repeats} --scale {scaleText} --threads {threads} --workloads {string.Join(',', faissIds)}") is { } faiss)
-                    oneShot.Add(("faiss", faiss));
 
                 var loadAfter = LoadAverage();
 
@@ -230,6 +232,17 @@ public static class Program
                     md.AppendLine($"- {PeerName(h)} {h["version"]}: {h["threads"]?.ToString() ?? "its default"} thread(s); BLAS {BlasText(h["blas"])}"
                         + $" ({h["blas_threads"]?.ToString() ?? "?"} BLAS thread(s), OpenMP {h["openmp_threads"]?.ToString() ?? "—"}){(h["blas_path"] is { } bp ? $", {bp}" : "")}.");
                 if (floors is not null) md.AppendLine(floors.Describe());
+                // Same inputs, same answer: the values of the workloads that compute one (N1's NNGS), ours and each peer's.
+                foreach (var (id, value) in w.Values.Where(v => workloads.Contains(v.Key)))
+                {
+                    var ours = value();
+                    // Equal up to the rounding of the mean over the N items (summed in another order): 1e-12.
+                    var theirs = peerHeaders.Where(h => h["values"]?[id] is not null)
+                        .Select(h => $"{PeerName(h)} {h["values"]![id]!.GetValue<double>().ToString("R", inv)}"
+                            + (Math.Abs(h["values"]![id]!.GetValue<double>() - ours) <= 1e-12 ? " (equal to 1e-12)" : " (DIFFERENT)"));
+                    md.AppendLine($"{id} value on the same inputs: ours {ours.ToString("R", inv)}; {string.Join(", ", theirs.DefaultIfEmpty("no peer reports one"))}.");
+                    tableChecks[id] = ours;
+                }
                 md.AppendLine();
                 var header = new StringBuilder("| id | sizes | ours (ms) |");
                 var rule = new StringBuilder("| --- | --- | ---: |");
@@ -247,6 +260,7 @@ public static class Program
                     var oursMs = Median(oursTimes[id]);
                     var row = new StringBuilder($"| {id} | {sizes} | {oursMs.ToString("F2", inv)} |");
                     var entry = new JsonObject { ["sizes"] = sizes, ["ours_ms"] = oursMs, ["ours_runs_ms"] = new JsonArray(oursTimes[id].Select(x => (JsonNode)x).ToArray()) };
+                    if (tableChecks.TryGetValue(id, out var checkedValue)) entry["value"] = checkedValue;
                     (string Name, double Ms, double Ratio)? strongest = null;
                     foreach (var name in peerNames)
                     {

@@ -28,6 +28,16 @@ public sealed class Workloads : IDisposable
     public string? InputsDirectory { get; init; }
     public double Scale { get; }
 
+    /// <summary>The value computed by the workloads that compute one (N1: the NNGS at k = 10), by id, filled in by
+    /// <see cref="Build"/>; the harness compares it with the peers' values on the same inputs.</summary>
+    public Dictionary<string, Func<double>> Values { get; } = new();
+
+    /// <summary>Writes a float32 input where the peers read it (<see cref="InputsDirectory"/>), when there is one.</summary>
+    private void WriteInput(string name, Tensor values)
+    {
+        if (InputsDirectory is { } dir) IO.Npy.WriteTensor(Path.Combine(dir, name), values);
+    }
+
     private int Scaled(int n, int min = 1) => Math.Max(min, (int)(n * Scale));
 
     private Tensor Randn(params long[] shape)
@@ -105,9 +115,15 @@ public sealed class Workloads : IDisposable
             case "N1":
             {
                 var n = Scaled(10_000, 20);
-                var x = VectorBatch.FromTensor(Randn(n, 256));
-                var y = VectorBatch.FromTensor(Randn(n, 256));
+                var xs = Randn(n, 256);
+                var ys = Randn(n, 256);
+                // The peers (scikit-learn, faiss) read these very inputs.
+                WriteInput("n1_x.npy", xs);
+                WriteInput("n1_y.npy", ys);
+                var x = VectorBatch.FromTensor(xs);
+                var y = VectorBatch.FromTensor(ys);
                 var distance = Distances.Create("euclidean", null);
+                Values["N1"] = () => Core.Similarity.Neighbourhoods.Nngs(x, y, distance, [10], 0)[0];
                 return ($"N={n}, d=256, k=10 (NNGS of two spaces)", () =>
                 {
                     Core.Similarity.Neighbourhoods.Nngs(x, y, distance, [10], 0);
@@ -118,7 +134,9 @@ public sealed class Workloads : IDisposable
             {
                 // k-NN graph alone (self excluded), the faiss peer's K1.
                 var n = Scaled(10_000, 20);
-                var x = VectorBatch.FromTensor(Randn(n, 256));
+                var xs = Randn(n, 256);
+                WriteInput("k1_x.npy", xs);
+                var x = VectorBatch.FromTensor(xs);
                 var distance = Distances.Create("euclidean", null);
                 return ($"N={n}, d=256, k=10 (k-NN graph, self excluded)", () => Core.Similarity.NearestNeighbours.Exact(x, distance, 10, 0));
             }
@@ -128,6 +146,7 @@ public sealed class Workloads : IDisposable
                 var n = Scaled(100_000, 20);
                 var q = Scaled(10_000, 20);
                 var all = Randn(n, 256);
+                WriteInput("k2_x.npy", all);
                 var gallery = VectorBatch.FromTensor(all);
                 var queries = VectorBatch.FromTensor(all.narrow(0, 0, q));
                 var distance = Distances.Create("euclidean", null);

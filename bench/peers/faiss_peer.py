@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """faiss peer for exact k-NN (../../docs/benchmarks.md, "Exact k-NN against faiss"): faiss.IndexFlatL2 (exact,
-blocked BLAS sgemm + a heap top-k per query), thread count set with faiss.omp_set_num_threads.
+blocked BLAS sgemm + a heap top-k per query), thread count set with faiss.omp_set_num_threads (and the BLAS's with
+threadpoolctl).
 
 Workloads (float32, d = 256, k = 10; "self excluded": search k + 1 and drop the item itself):
   K1  k-NN graph of N = 10,000 items (queries = gallery = all items, self excluded)
   K2  N = 100,000 gallery items, the first 10,000 of them as queries, self excluded
   N1  NNGS between two spaces, N = 10,000: both k-NN graphs (self excluded) and the mean Jaccard index
 Each timed run includes building the index (IndexFlatL2 + add) and, for N1, the Jaccard step, as a user would run it.
+--scale multiplies N (and K2's queries); --inputs DIR reads the harness's own inputs (n1_x.npy / n1_y.npy, k1_x.npy,
+k2_x.npy, written by `DistEmbed.Benchmarks compare`) instead of drawing standard normal ones (NumPy, seed 0).
 
-Two modes:
-  standalone:  python3 faiss_peer.py [--workloads K1,K2,N1] [--repeats 5] [--scale 1.0] [--threads T]
-               draws its own standard normal inputs (NumPy, seed 0) and prints one JSON line
+Three modes:
+  one-shot:    python3 faiss_peer.py [--workloads K1,K2,N1] [--repeats 5] [--scale 1.0] [--threads T] [--inputs DIR]
+               one warm-up and the median of --repeats runs per workload, printed as one JSON line
                {"peer": "faiss", "version": ..., "blas": ..., "threads": T, "results": {id: {"median_ms": ...}}}
-  --serve:     reads one JSON command per line on stdin and answers one JSON line each, so that a harness can
-               alternate its own runs with faiss runs in one session:
+  --serve:     the peers' common protocol (peer_common.py): a header line (version, BLAS, threads, the NNGS value of
+               N1 under "values"), then one timed run per "run ID" line, so that `compare` alternates single runs of
+               ours and of faiss
+  --commands:  reads one JSON command per line on stdin and answers one JSON line each (the `knn` harness,
+               KnnVsFaiss.cs):
                  {"op": "load", "name": "x", "path": "x.npy"}
                  {"op": "knn", "x": "x", "queries": 10000, "k": 10, "out": "indices.npy" | null} -> {"ms": ..., "cpu_ms": ...}
                  {"op": "nngs", "x": "x", "y": "y", "k": 10} -> {"ms": ..., "cpu_ms": ..., "nngs": ...}
@@ -28,8 +34,12 @@ import statistics
 import sys
 import time
 
+import os
+
 import numpy as np
 import faiss
+
+import peer_common
 
 
 def blas_info():
@@ -120,47 +130,50 @@ def serve(threads):
         print(json.dumps(reply), flush=True)
 
 
+def load_or_draw(inputs, name, rng, n):
+    """The harness's input `name` (float32 [n, 256]) from the folder `inputs`, else n standard normal rows."""
+    path = os.path.join(inputs, name) if inputs else ""
+    if path and os.path.exists(path):
+        x = np.ascontiguousarray(np.load(path), dtype=np.float32)
+        if x.shape[0] != n:
+            raise SystemExit(f"faiss_peer: {path} has {x.shape[0]} rows, expected {n} (--scale)")
+        return x
+    return rng.standard_normal((n, 256)).astype(np.float32)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--serve", action="store_true")
-    ap.add_argument("--threads", type=int, default=0, help="faiss (OpenMP) threads; 0 = faiss's default")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--commands", action="store_true", help="the JSON command protocol of the knn harness")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--workloads", default="K1,N1")
+    ap.add_argument("--inputs", default="", help="folder with the harness's inputs (n1_x.npy, n1_y.npy, k1_x.npy, k2_x.npy)")
+    peer_common.add_arguments(ap)
     args = ap.parse_args()
-    if args.threads > 0:
-        faiss.omp_set_num_threads(args.threads)
-        try:
-            from threadpoolctl import threadpool_limits
-            threadpool_limits(args.threads)
-        except ImportError:
-            pass
+    peer_common.set_threads(args.threads)  # faiss's OpenMP pool and the BLAS (threadpoolctl)
     threads = faiss.omp_get_max_threads()
-    if args.serve:
+    if args.commands:
         serve(threads)
         return
-    res = {}
+    work, values = {}, {}
     rng = np.random.default_rng(0)
     for wid in args.workloads.split(","):
-        if wid == "K1" or wid == "K2":
-            n = max(20, int((10000 if wid == "K1" else 100000) * args.scale))
-            m = n if wid == "K1" else max(20, int(10000 * args.scale))
-            x = rng.standard_normal((n, 256)).astype(np.float32)
-            run = lambda: knn(x, x[:m], 10)
-            sizes = [n, m, 256, 10]
+        if wid == "K1":
+            n = max(20, int(10000 * args.scale))
+            x1 = load_or_draw(args.inputs, "k1_x.npy", rng, n)
+            work["K1"] = ([n, n, 256, 10], lambda: knn(x1, x1, 10))
+        elif wid == "K2":
+            n = max(20, int(100000 * args.scale))
+            m = max(20, int(10000 * args.scale))
+            x2 = load_or_draw(args.inputs, "k2_x.npy", rng, n)
+            work["K2"] = ([n, m, 256, 10], lambda: knn(x2, x2[:m], 10))
         elif wid == "N1":
             n = max(20, int(10000 * args.scale))
-            x = rng.standard_normal((n, 256)).astype(np.float32)
-            y = rng.standard_normal((n, 256)).astype(np.float32)
-            run = lambda: nngs(x, y, 10)
-            sizes = [n, 256, 10]
-        else:
-            continue
-        run()
-        times = [timed(run)[0] for _ in range(args.repeats)]
-        res[wid] = {"median_ms": statistics.median(times), "sizes": sizes}
-    print(json.dumps({"peer": "faiss", "version": faiss.__version__, "blas": blas_info(), "threads": threads,
-                      "results": res}))
+            xn = load_or_draw(args.inputs, "n1_x.npy", rng, n)
+            yn = load_or_draw(args.inputs, "n1_y.npy", rng, n)
+            work["N1"] = ([n, 256, 10], lambda: nngs(xn, yn, 10))
+            values["N1"] = {"nngs": nngs(xn, yn, 10)}
+    peer_common.main_loop("faiss", faiss.__version__, threads, work, args, extra=values,
+                          header_extra={"values": {wid: v["nngs"] for wid, v in values.items()}})
 
 
 if __name__ == "__main__":

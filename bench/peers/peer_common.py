@@ -70,10 +70,11 @@ def _timed_once(entry, sync):
     return (time.perf_counter() - t0) * 1000.0 * factor
 
 
-def main_loop(peer, version, threads, workloads, args, sync=lambda: None, extra=None):
+def main_loop(peer, version, threads, workloads, args, sync=lambda: None, extra=None, header_extra=None):
     """Runs the workloads {id: (sizes, fn) or (sizes, fn, factor)} in one-shot or --serve mode (see the module docstring).
-    `extra` ({id: {key: value}}) adds fields to a workload's one-shot result (e.g. the value computed)."""
-    header = {"peer": peer, "version": version, "threads": threads, **blas_info()}
+    `extra` ({id: {key: value}}) adds fields to a workload's one-shot result (e.g. the value computed);
+    `header_extra` ({key: value}) adds fields to the header of both modes (e.g. the values computed, for a check)."""
+    header = {"peer": peer, "version": version, "threads": threads, **blas_info(), **(header_extra or {})}
     if not args.serve:
         res = {}
         for wid, entry in workloads.items():

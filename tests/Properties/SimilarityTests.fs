@@ -237,7 +237,7 @@ let bruteForce (queries: float[,]) (gallery: float[,]) (k: int) (self: bool) =
 
 /// Integer points in [−2, 2] for N = 16 or 32 and d up to 300 (past the managed GEMM's k-slice of 256): the centred
 /// coordinates are multiples of 1/32 and every Gram entry is below 2^24/1024, so the float32 Gram form is exact too.
-let wideGridGen : Gen<float[,]> =
+let deepGridGen : Gen<float[,]> =
     gen {
         let! n = Gen.elements [ 16; 32 ]
         let! d = Gen.oneof [ Gen.choose (1, 40); Gen.choose (250, 300) ]
@@ -250,7 +250,7 @@ let wideGridGen : Gen<float[,]> =
 /// (libtorch's mm or each managed kernel this CPU runs; float64 always multiplies with libtorch).
 let internal fastPathGen : Gen<float[,] * torch.ScalarType * int * int * int * ManagedGemm.Path> =
     gen {
-        let! x = Gen.oneof [ gridGen; gridGen; wideGridGen ]
+        let! x = Gen.oneof [ gridGen; gridGen; deepGridGen ]
         let n = Array2D.length1 x
         let! dtype = Gen.elements [ torch.float32; torch.float64 ]
         let! k = Gen.oneof [ Gen.elements [ 1; n - 2; n - 1 ]; Gen.choose (1, n - 1) ]
@@ -258,6 +258,40 @@ let internal fastPathGen : Gen<float[,] * torch.ScalarType * int * int * int * M
         let! threads = Gen.elements [ 1; 2 ]
         let! gemm = Gen.elements GemmTests.gemmPaths
         return x, dtype, k, blockSize, threads, gemm
+    }
+
+/// bruteForce x x k true with plain loops (for N in the thousands): for each item the k others of smallest exact
+/// squared distance (integer points: exact in float64), ordered by (distance, index).
+let bruteForceGraph (x: float[,]) (k: int) =
+    let n, d = Array2D.length1 x, Array2D.length2 x
+    let result = Array2D.zeroCreate n k
+    let dist = Array.zeroCreate<float> n
+    for i in 0 .. n - 1 do
+        for j in 0 .. n - 1 do
+            let mutable acc = 0.0
+            for c in 0 .. d - 1 do
+                let e = x.[i, c] - x.[j, c]
+                acc <- acc + e * e
+            dist.[j] <- acc
+        let order = Array.init n id |> Array.filter (fun j -> j <> i)
+        Array.sortInPlaceWith (fun a b -> let c = compare dist.[a] dist.[b] in if c <> 0 then c else compare a b) order
+        for b in 0 .. k - 1 do
+            result.[i, b] <- order.[b]
+    result
+
+/// Grid points of dimension 9–40 (wider than a float32 or float64 vector, with a tail; squared distances stay exact in
+/// float32), with a dtype, a k, a block size and a thread count as in fastPathGen.
+let wideGridGen : Gen<float[,] * torch.ScalarType * int * int * int> =
+    gen {
+        let! n = Gen.elements [ 16; 32 ]
+        let! d = Gen.choose (9, 40)
+        let! values = Gen.arrayOfLength (n * d) (Gen.choose (-1, 1))
+        let x = Array2D.init n d (fun i c -> float values.[i * d + c])
+        let! dtype = Gen.elements [ torch.float32; torch.float64 ]
+        let! k = Gen.oneof [ Gen.elements [ 1; n - 2; n - 1 ]; Gen.choose (1, n - 1) ]
+        let! blockSize = Gen.elements [ 0; 1; 3; 5; 7; 9; n + 3 ]
+        let! threads = Gen.elements [ 1; 2 ]
+        return x, dtype, k, blockSize, threads
     }
 
 let fastPathTests =
@@ -306,6 +340,65 @@ let fastPathTests =
                 expectSameGraph $"graph, block {blockSize}" g1.Indices g2.Indices
                 if g1.Distances <> g2.Distances then failtestf "graph, block %d: distances differ" blockSize
                 if s1.Indices <> s2.Indices || s1.Distances <> s2.Distances then failtestf "search, block %d: results differ" blockSize)
+
+        property "wide grid points (d 9–40: vector lanes and tails): k-NN graph = brute force, distances exact, any block and thread count" 40 wideGridGen
+            (fun (x, dtype, k, blockSize, threads) ->
+                let g =
+                    withThreads threads (fun () ->
+                        use b = typedBatch x dtype
+                        NearestNeighbours.exact (b, Distances.Create("euclidean", null), k, blockSize))
+                expectSameGraph $"{dtype}, d {Array2D.length2 x}, k {k}, block {blockSize}, threads {threads}" (bruteForce x x k true) g.Indices
+                let d = Array2D.length2 x
+                for i in 0 .. Array2D.length1 x - 1 do
+                    for j in 0 .. k - 1 do
+                        let exact = sqrt (Seq.sumBy (fun c -> (x.[i, c] - x.[g.Indices.[i, j], c]) ** 2.0) [ 0 .. d - 1 ])
+                        expectClose 1e-12 $"distance [{i},{j}]" exact g.Distances.[i, j])
+
+        property "NNGS and mutual k-NN (both graphs in one pool, indices only) = brute-force graphs, mixed dtypes and dimensions, ties, any block and thread count" 40
+            (Gen.zip wideGridGen gridGen)
+            (fun ((x, dtypeX, k, blockSize, threads), y0) ->
+                let n = Array2D.length1 x
+                // y: grid points of another dimension for the same N items (rows repeated when y0 has fewer).
+                let y = Array2D.init n (Array2D.length2 y0) (fun i c -> y0.[i % Array2D.length1 y0, c] + float (i / Array2D.length1 y0))
+                let dtypeY = if dtypeX = torch.float32 then torch.float64 else torch.float32
+                // Every k up to the generated one: the graphs are built at k (a k below N − 1 makes the selection
+                // reject candidates) and every prefix is compared.
+                let ks = [| 1 .. k |]
+                let gx = bruteForce x x (n - 1) true
+                let gy = bruteForce y y (n - 1) true
+                let nngs, mknn =
+                    withThreads threads (fun () ->
+                        use bx = typedBatch x dtypeX
+                        use by = typedBatch y dtypeY
+                        let e = Distances.Create("euclidean", null)
+                        Neighbourhoods.nngs (bx, by, e, ks, blockSize), Neighbourhoods.mutualKnn (bx, by, e, ks, blockSize))
+                let what = $"{dtypeX}/{dtypeY}, k = 1 … {k}, block {blockSize}, threads {threads}"
+                expectArray 1e-15 $"NNGS ({what})" (ks |> Array.map (fun k -> SpaceSimilarity.nngs (gx, gy, k))) nngs
+                expectArray 1e-15 $"mKNN ({what})" (ks |> Array.map (fun k -> SpaceSimilarity.mutualKnn (gx, gy, k))) mknn)
+
+        property "automatic blocks at N = 1024 (256-row strips against 512-column panels, ragged last panels): graph and NNGS = brute force, ties" 4
+            (gen {
+                let! d = Gen.choose (2, 6)
+                let! values = Gen.arrayOfLength (2 * 1024 * d) (Gen.choose (-1, 1))
+                let! dtype = Gen.elements [ torch.float32; torch.float64 ]
+                let! k = Gen.elements [ 1; 10; 37 ]
+                let! threads = Gen.elements [ 1; 2 ]
+                return d, values, dtype, k, threads
+            })
+            (fun (d, values, dtype, k, threads) ->
+                let n = 1024
+                let x = Array2D.init n d (fun i c -> float values.[i * d + c])
+                let y = Array2D.init n d (fun i c -> float values.[(n + i) * d + c])
+                let gx = bruteForceGraph x k
+                let gy = bruteForceGraph y k
+                let g, nngs =
+                    withThreads threads (fun () ->
+                        use bx = typedBatch x dtype
+                        use by = typedBatch y dtype
+                        let e = Distances.Create("euclidean", null)
+                        NearestNeighbours.exact (bx, e, k, 0), Neighbourhoods.nngs (bx, by, e, [| k |], 0))
+                expectSameGraph $"{dtype}, d {d}, k {k}, threads {threads}" gx g.Indices
+                expectArray 1e-15 $"NNGS ({dtype}, k {k}, threads {threads})" [| SpaceSimilarity.nngs (gx, gy, k) |] nngs)
 
         testCase "exact cosine and NaN-free distances: N = 2, k = 1 (the smallest graph), float32" <| fun () ->
             use b = typedBatch (array2D [ [ 1.0; 0.0 ]; [ 0.0; 2.0 ] ]) torch.float32
@@ -568,6 +661,9 @@ let validationTests =
         missing "k-NN null batch" "batch" (fun () -> box (NearestNeighbours.exact (null, e, 1, 0)))
         invalid "NNGS different N" "y" (fun () -> box (Neighbourhoods.nngs (vb (), batch ((firstRows 4 two)), e, [| 1 |], 0)))
         invalid "NNGS empty ks" "ks" (fun () -> box (Neighbourhoods.nngs (vb (), vb (), e, [||], 0)))
+        invalid "NNGS: x of a representation the distance does not accept" "x" (fun () ->
+            box (Neighbourhoods.nngs (vb (), vb (), Distances.Create("marginal-w2", null), [| 1 |], 0)))
+        invalid "NNGS blockSize < 0" "blockSize" (fun () -> box (Neighbourhoods.nngs (vb (), vb (), e, [| 1 |], -1)))
         invalid "NNGS k ≥ N" "ks" (fun () -> box (Neighbourhoods.nngs (vb (), vb (), e, [| 2; 5 |], 0)))
         invalid "mutual k-NN k = 0" "ks" (fun () -> box (Neighbourhoods.mutualKnn (vb (), vb (), e, [| 0 |], 0)))
         invalid "NNGS of graphs: k above the graphs' k" "ks" (fun () ->

@@ -271,58 +271,91 @@ module NearestNeighbours =
                 indices.[p] <- j
             values.[last]
 
-    /// Row side of a Gram block: candidates j ∈ [c0, c0 + cn) of row r with score (s_r + s_j) − 2·ip[j] (s: squared
-    /// norms, 0 for cosine), skipping column `skip`. A vector of W scores all above the row's threshold is rejected
-    /// at once; the others are offered one by one (the same lane values, so both sides of a pair agree exactly).
-    let inline private gramRow
-        (ip: nativeptr<'T>) (sqCols: nativeptr<'T>) (sqRow: 'T) (two: 'T) (cn: int) (c0: int) (skip: int)
-        (top: RunningTopK) (r: int) (toFloat: 'T -> float) (ofFloat: float -> 'T) =
+    /// The first vector position p = j, j + W, … (p + W ≤ jb) at which a row of Gram scores (s + sq_p) − 2·ip_p is not
+    /// entirely above the row threshold `thrRow`, or the first p with p + W > jb when there is none. A loop with no
+    /// call in it, so that its vectors stay in registers.
+    let inline private scanRowBody (ip: nativeptr<'T>) (sqCols: nativeptr<'T>) (sqRow: 'T) (thrRow: 'T) (two: 'T) (j: int) (jb: int) =
         let w = Vector<'T>.Count
-        let mutable thr = ofFloat (top.Threshold r)
         let vsq = Vector<'T>(sqRow)
         let vtwo = Vector<'T>(two)
-        let mutable j = 0
-        while j + w <= cn do
-            let d = (vsq + Vector.Load(NativePtr.add sqCols j)) - Vector.Load(NativePtr.add ip j) * vtwo
-            if not (Vector.GreaterThanAll(d, Vector<'T>(thr))) then
-                for t in 0 .. w - 1 do
-                    let v = d.[t]
-                    if not (v > thr) && c0 + j + t <> skip then
-                        thr <- ofFloat (top.Offer(r, toFloat v, c0 + j + t))
-            j <- j + w
-        while j < cn do
-            let v = (sqRow + NativePtr.get sqCols j) - NativePtr.get ip j * two
-            if not (v > thr) && c0 + j <> skip then
-                thr <- ofFloat (top.Offer(r, toFloat v, c0 + j))
-            j <- j + 1
+        let vthr = Vector<'T>(thrRow)
+        let mutable p = j
+        while p + w <= jb
+              && Vector.GreaterThanAll((vsq + Vector.Load(NativePtr.add sqCols p)) - Vector.Load(NativePtr.add ip p) * vtwo, vthr) do
+            p <- p + w
+        p
 
-    /// Column side of a Gram block (the symmetric half): for the block's columns [ja, jb) (rows c0 + j of the graph),
-    /// the candidates r0 + i of every block row i, with the very scores of the row side. thr caches the columns'
-    /// thresholds (entries [ja, jb) belong to this call).
-    let inline private gramColumns
-        (block: nativeptr<'T>) (cn: int) (rn: int) (sqRows: nativeptr<'T>) (sqCols: nativeptr<'T>) (two: 'T)
-        (r0: int) (c0: int) (ja: int) (jb: int) (thr: 'T[]) (top: RunningTopK) (toFloat: 'T -> float) (ofFloat: float -> 'T) =
+    /// <c>scanRowBody</c> with a column threshold per position as well: the first vector with a score not above
+    /// max(thrRow, thrCols_p), i.e. at or below the row's threshold or its column's: a candidate for the row or for
+    /// one of the columns (a NaN score, ranked +∞, stops the scan as well).
+    let inline private scanBothBody
+        (ip: nativeptr<'T>) (sqCols: nativeptr<'T>) (thrCols: nativeptr<'T>) (sqRow: 'T) (thrRow: 'T) (two: 'T) (j: int) (jb: int) =
         let w = Vector<'T>.Count
-        for j in ja .. jb - 1 do
-            thr.[j] <- ofFloat (top.Threshold(c0 + j))
+        let vsq = Vector<'T>(sqRow)
         let vtwo = Vector<'T>(two)
+        let vthr = Vector<'T>(thrRow)
+        let mutable p = j
+        while p + w <= jb
+              && Vector.GreaterThanAll(
+                  (vsq + Vector.Load(NativePtr.add sqCols p)) - Vector.Load(NativePtr.add ip p) * vtwo,
+                  Vector.Max(vthr, Vector.Load(NativePtr.add thrCols p))) do
+            p <- p + w
+        p
+
+    let private scanRow32 (ip: nativeptr<float32>) sqCols sqRow thrRow (j: int) (jb: int) = scanRowBody ip sqCols sqRow thrRow 2.0f j jb
+    let private scanRow64 (ip: nativeptr<float>) sqCols sqRow thrRow (j: int) (jb: int) = scanRowBody ip sqCols sqRow thrRow 2.0 j jb
+    let private scanBoth32 (ip: nativeptr<float32>) sqCols thrCols sqRow thrRow (j: int) (jb: int) = scanBothBody ip sqCols thrCols sqRow thrRow 2.0f j jb
+    let private scanBoth64 (ip: nativeptr<float>) sqCols thrCols sqRow thrRow (j: int) (jb: int) = scanBothBody ip sqCols thrCols sqRow thrRow 2.0 j jb
+
+    /// The fused selection of one Gram block [rn, cn] of inner products ip (rows r0 + i, columns c0 + j) in a single pass
+    /// over it: every score (s_r + s_j) − 2·ip (s: squared norms, 0 for cosine) is a candidate c0 + j of row r0 + i
+    /// (the row side, column `skip` = the row itself skipped when skipSelf) and, for columns j ≥ ja (the symmetric
+    /// half of a k-NN graph), a candidate r0 + i of item c0 + j (the column side), against the row's threshold and the
+    /// columns' cached thresholds thrCols[j]. A vector of W scores above every threshold concerned is rejected by one
+    /// comparison in the scanners; the lanes of the others are recomputed as scalars by the same IEEE operations (the
+    /// same values: both sides of a pair, and the vector and scalar parts of a row, agree exactly) and offered one by
+    /// one. The order of the offers does not matter: a running top-k keeps the k smallest pairs (value, index).
+    let inline private selectGramBody
+        (block: nativeptr<'T>) (rn: int) (cn: int) (r0: int) (c0: int) (ja: int) (sqRows: nativeptr<'T>) (sqCols: nativeptr<'T>)
+        (skipSelf: bool) (thrCols: nativeptr<'T>) (top: RunningTopK) (two: 'T) (toFloat: 'T -> float) (ofFloat: float -> 'T)
+        (scanRow: nativeptr<'T> -> nativeptr<'T> -> 'T -> 'T -> int -> int -> int)
+        (scanBoth: nativeptr<'T> -> nativeptr<'T> -> nativeptr<'T> -> 'T -> 'T -> int -> int -> int) =
+        let w = Vector<'T>.Count
+        for j in ja .. cn - 1 do
+            NativePtr.set thrCols j (ofFloat (top.Threshold(c0 + j)))
         for i in 0 .. rn - 1 do
-            let row = NativePtr.add block (i * cn)
-            let sqi = NativePtr.get sqRows i
-            let vsq = Vector<'T>(sqi)
-            let mutable j = ja
-            while j + w <= jb do
-                let d = (vsq + Vector.Load(NativePtr.add sqCols j)) - Vector.Load(NativePtr.add row j) * vtwo
-                if not (Vector.GreaterThanAll(d, Vector<'T>(thr, j))) then
-                    for t in 0 .. w - 1 do
-                        let v = d.[t]
-                        if not (v > thr.[j + t]) then
-                            thr.[j + t] <- ofFloat (top.Offer(c0 + j + t, toFloat v, r0 + i))
-                j <- j + w
-            while j < jb do
-                let v = (sqi + NativePtr.get sqCols j) - NativePtr.get row j * two
-                if not (v > thr.[j]) then
-                    thr.[j] <- ofFloat (top.Offer(c0 + j, toFloat v, r0 + i))
+            let r = r0 + i
+            let skip = if skipSelf then r else -1
+            let ip = NativePtr.add block (i * cn)
+            let sqRow = NativePtr.get sqRows r
+            let mutable thrRow = ofFloat (top.Threshold r)
+            // Row side alone: columns [0, ja).
+            let mutable j = scanRow ip sqCols sqRow thrRow 0 ja
+            while j + w <= ja do
+                for t in j .. j + w - 1 do
+                    let v = (sqRow + NativePtr.get sqCols t) - NativePtr.get ip t * two
+                    if not (v > thrRow) && c0 + t <> skip then
+                        thrRow <- ofFloat (top.Offer(r, toFloat v, c0 + t))
+                j <- scanRow ip sqCols sqRow thrRow (j + w) ja
+            while j < ja do
+                let v = (sqRow + NativePtr.get sqCols j) - NativePtr.get ip j * two
+                if not (v > thrRow) && c0 + j <> skip then
+                    thrRow <- ofFloat (top.Offer(r, toFloat v, c0 + j))
+                j <- j + 1
+            // Both sides: columns [ja, cn).
+            let inline both (t: int) =
+                let v = (sqRow + NativePtr.get sqCols t) - NativePtr.get ip t * two
+                if not (v > thrRow) && c0 + t <> skip then
+                    thrRow <- ofFloat (top.Offer(r, toFloat v, c0 + t))
+                if not (v > NativePtr.get thrCols t) then
+                    NativePtr.set thrCols t (ofFloat (top.Offer(c0 + t, toFloat v, r)))
+            j <- scanBoth ip sqCols thrCols sqRow thrRow ja cn
+            while j + w <= cn do
+                for t in j .. j + w - 1 do
+                    both t
+                j <- scanBoth ip sqCols thrCols sqRow thrRow (j + w) cn
+            while j < cn do
+                both j
                 j <- j + 1
 
     /// Row side of a block of ready-made scores (any distance's Pairwise): candidates j ∈ [c0, c0 + cn) of row r.
@@ -334,10 +367,10 @@ module NearestNeighbours =
         while j + w <= cn do
             let d = Vector.Load(NativePtr.add scores j)
             if not (Vector.GreaterThanAll(d, Vector<'T>(thr))) then
-                for t in 0 .. w - 1 do
-                    let v = d.[t]
-                    if not (v > thr) && c0 + j + t <> skip then
-                        thr <- ofFloat (top.Offer(r, toFloat v, c0 + j + t))
+                for t in j .. j + w - 1 do
+                    let v = NativePtr.get scores t
+                    if not (v > thr) && c0 + t <> skip then
+                        thr <- ofFloat (top.Offer(r, toFloat v, c0 + t))
             j <- j + w
         while j < cn do
             let v = NativePtr.get scores j
@@ -361,40 +394,29 @@ module NearestNeighbours =
             Parallel.For(0, count, ParallelOptions(MaxDegreeOfParallelism = threads), (fun t -> body t)) |> ignore
 
     /// The automatic block of the CPU path: rows per block and columns per block (chosen by measurement, see
-    /// docs/benchmarks.md "Exact k-NN against faiss").
-    let private cpuBlock (rows: int64) (columns: int64) (blockSize: int) =
+    /// docs/benchmarks.md "Exact k-NN against faiss"): 512 × 512 for a search; for a k-NN graph (`symmetric`) strips of
+    /// 256 rows against panels of 512 columns starting at the strip's diagonal, so that the Gram entries below the
+    /// diagonal that are multiplied (those of the 256 × 256 diagonal squares) number N · 128, not N · 256.
+    let private cpuBlock (rows: int64) (columns: int64) (blockSize: int) (symmetric: bool) =
         if blockSize > 0 then int64 blockSize, int64 blockSize
-        else min rows 512L, min columns 512L
+        else min rows (if symmetric then 256L else 512L), min columns 512L
 
-    /// The fused selection of one Gram block [rn, cn] of inner products at address b (rows r0.., columns c0..): the row
-    /// side for every row, the column side for columns ≥ ja. Compiled fully optimised at once (no tiering), since a
-    /// search calls it only a few times.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    /// The fused selection of one float32 Gram block [rn, cn] at address b (rows r0.., columns c0..; see
+    /// <c>selectGramBody</c>): the row side for every column, the column side for columns ≥ ja.
     let private selectGram32
         (b: nativeint) (rn: int) (cn: int) (r0: int) (c0: int) (ja: int) (sqQ: nativeint) (sqX: nativeint) (skipSelf: bool)
         (thr: float32[]) (top: RunningTopK) =
-        let block = NativePtr.ofNativeInt<float32> b
-        let sqRows = NativePtr.ofNativeInt<float32> sqQ
-        let sqCols = NativePtr.add (NativePtr.ofNativeInt<float32> sqX) c0
-        for i in 0 .. rn - 1 do
-            let r = r0 + i
-            gramRow (NativePtr.add block (i * cn)) sqCols (NativePtr.get sqRows r) 2.0f cn c0 (if skipSelf then r else -1) top r float float32
-        if ja < cn then
-            gramColumns block cn rn (NativePtr.add sqRows r0) sqCols 2.0f r0 c0 ja cn thr top float float32
+        use thrCols = fixed thr
+        selectGramBody (NativePtr.ofNativeInt<float32> b) rn cn r0 c0 ja (NativePtr.ofNativeInt<float32> sqQ)
+            (NativePtr.add (NativePtr.ofNativeInt<float32> sqX) c0) skipSelf thrCols top 2.0f float float32 scanRow32 scanBoth32
 
     /// <c>selectGram32</c> for float64 blocks.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private selectGram64
         (b: nativeint) (rn: int) (cn: int) (r0: int) (c0: int) (ja: int) (sqQ: nativeint) (sqX: nativeint) (skipSelf: bool)
         (thr: float[]) (top: RunningTopK) =
-        let block = NativePtr.ofNativeInt<float> b
-        let sqRows = NativePtr.ofNativeInt<float> sqQ
-        let sqCols = NativePtr.add (NativePtr.ofNativeInt<float> sqX) c0
-        for i in 0 .. rn - 1 do
-            let r = r0 + i
-            gramRow (NativePtr.add block (i * cn)) sqCols (NativePtr.get sqRows r) 2.0 cn c0 (if skipSelf then r else -1) top r id id
-        if ja < cn then
-            gramColumns block cn rn (NativePtr.add sqRows r0) sqCols 2.0 r0 c0 ja cn thr top id id
+        use thrCols = fixed thr
+        selectGramBody (NativePtr.ofNativeInt<float> b) rn cn r0 c0 ja (NativePtr.ofNativeInt<float> sqQ)
+            (NativePtr.add (NativePtr.ofNativeInt<float> sqX) c0) skipSelf thrCols top 2.0 id id scanRow64 scanBoth64
 
     /// The packing buffers of one worker for the managed GEMM (null on the libtorch path).
     let private gemmWorkspace (gemm: ManagedGemm.Path) : ManagedGemm.Workspace =
@@ -414,53 +436,91 @@ module NearestNeighbours =
             ManagedGemm.multiplyTransposed gemm workspace (int rn) (int cn) (int d)
                 (rowAt queries r0) (int d) (rowAt gallery c0) (int d) (NativePtr.ofNativeInt<float32> (address block)) (int cn)
 
-    /// One Gram-form pass on the CPU (float32 or float64): blocks of query rows against panels of gallery columns,
-    /// one matrix product per block into a reused buffer, then the fused selection. The product: float32 blocks by
-    /// the managed AVX-512 / AVX2 GEMM (<c>ManagedGemm</c>, selectable by DISTEMBED_GEMM), float64 blocks (and
-    /// float32 ones where no managed kernel runs, or DISTEMBED_GEMM = torch) by libtorch's addmm_ with β = 0. When
-    /// `symmetric` (queries = gallery, self excluded) only the blocks on and above the diagonal are multiplied and
-    /// each score of an off-diagonal block serves both its row and its column. With T = torch.get_num_threads() > 1
-    /// the blocks are shared out among T workers, each with its own buffer and running top-k, multiplying its blocks
-    /// on one BLAS thread (the torch thread count is 1 meanwhile and restored afterwards); the T running top-k are then
-    /// merged. Every candidate pair is scored in exactly one block, so the result does not depend on the schedule.
-    let private gramCpu
-        (qc: Tensor) (xc: Tensor) (sqQ: Tensor) (sqX: Tensor) (symmetric: bool) (skipSelf: bool) (k: int) (blockSize: int) : RunningTopK =
-        let q64 = qc.shape.[0]
-        let g64 = xc.shape.[0]
-        let rowsPerBlock, columnsPerBlock = cpuBlock q64 g64 blockSize
-        let tasks = ResizeArray<struct (int64 * int64)>()
-        for r0 in 0L .. rowsPerBlock .. q64 - 1L do
-            for c0 in (if symmetric then r0 else 0L) .. columnsPerBlock .. g64 - 1L do
-                tasks.Add(struct (r0, c0))
+    /// One Gram-form problem of the CPU path: centred (or unit) query rows and gallery rows, their squared norms
+    /// (zeros for cosine), whether it is a k-NN graph (queries = gallery: only the blocks on and above the diagonal are
+    /// multiplied) and whether the diagonal (the item itself) is skipped.
+    [<NoEquality; NoComparison>]
+    type private GramProblem =
+        { Queries: Tensor
+          Gallery: Tensor
+          QueryNorms: Tensor
+          GalleryNorms: Tensor
+          Symmetric: bool
+          SkipSelf: bool }
+
+    /// Gram-form passes on the CPU (float32 or float64), one per problem, sharing one pool of workers: blocks of query
+    /// rows against panels of gallery columns, one matrix product per block into a reused buffer (<c>multiplyBlock</c>:
+    /// float32 blocks by the managed AVX-512 / AVX2 GEMM, <c>ManagedGemm</c>, selectable by DISTEMBED_GEMM; float64
+    /// blocks, and float32 ones where no managed kernel runs or DISTEMBED_GEMM = torch, by libtorch's addmm_ with β = 0),
+    /// then the fused selection. When a problem is `Symmetric` (queries = gallery, self excluded) only the blocks on
+    /// and above the diagonal are multiplied and each score of an off-diagonal block serves both its row and its
+    /// column. With T = torch.get_num_threads() > 1 the blocks of all the problems are shared out among T workers,
+    /// each with its own buffers and running top-k per problem, multiplying its blocks on one BLAS thread (the torch
+    /// thread count is 1 meanwhile and restored afterwards); the running top-k of each problem are then merged. Every
+    /// candidate pair is scored in exactly one block, so the result does not depend on the schedule.
+    let private gramCpuMany (problems: GramProblem[]) (k: int) (blockSize: int) : RunningTopK[] =
+        let shapes = problems |> Array.map (fun p -> p.Queries.shape.[0], p.Gallery.shape.[0])
+        let blocks = Array.map2 (fun (q64, g64) (p: GramProblem) -> cpuBlock q64 g64 blockSize p.Symmetric) shapes problems
+        let tasks = ResizeArray<struct (int * int64 * int64)>()
+        problems
+        |> Array.iteri (fun s p ->
+            let q64, g64 = shapes.[s]
+            let rowsPerBlock, columnsPerBlock = blocks.[s]
+            for r0 in 0L .. rowsPerBlock .. q64 - 1L do
+                for c0 in (if p.Symmetric then r0 else 0L) .. columnsPerBlock .. g64 - 1L do
+                    tasks.Add(struct (s, r0, c0)))
         let workers = max 1 (min (torch.get_num_threads ()) tasks.Count)
-        let tops = Array.init workers (fun _ -> RunningTopK(int q64, k))
-        let isDouble = xc.dtype = torch.float64
-        let sqQAddress = address sqQ
-        let sqXAddress = address sqX
+        let tops = Array.init workers (fun _ -> Array.zeroCreate<RunningTopK> problems.Length)
+        let isDouble = problems |> Array.map (fun p -> p.Gallery.dtype = torch.float64)
+        let sqQAddress = problems |> Array.map (fun p -> address p.QueryNorms)
+        let sqXAddress = problems |> Array.map (fun p -> address p.GalleryNorms)
+        let bufferElements dbl =
+            Array.fold2 (fun m (r, c) d -> if d = dbl then max m (r * c) else m) 0L blocks isDouble
+        let maxColumns = blocks |> Array.fold (fun m (_, c) -> max m c) 0L
         // float32 blocks go through the managed GEMM where the CPU has a kernel for it (read once, on the caller's
         // flow, so a path forced by a test holds for every worker).
-        let gemm = if isDouble then ManagedGemm.Torch else ManagedGemm.current ()
+        let gemm = if Array.forall id isDouble then ManagedGemm.Torch else ManagedGemm.current ()
         let next = ref -1
         let work (w: int) =
-            let top = tops.[w]
-            use buffer = torch.empty ([| rowsPerBlock * columnsPerBlock |], dtype = xc.dtype)
+            let mine = tops.[w]
             use workspace = gemmWorkspace gemm
-            let thr32 = if isDouble then [||] else Array.zeroCreate<float32> (int columnsPerBlock)
-            let thr64 = if isDouble then Array.zeroCreate<float> (int columnsPerBlock) else [||]
-            let mutable t = Threading.Interlocked.Increment &next.contents
-            while t < tasks.Count do
-                use blockScope = torch.NewDisposeScope()
-                let struct (r0, c0) = tasks.[t]
-                let rn = min rowsPerBlock (q64 - r0)
-                let cn = min columnsPerBlock (g64 - c0)
-                let block = buffer.narrow(0L, 0L, rn * cn).view (rn, cn)
-                multiplyBlock gemm workspace qc xc r0 rn c0 cn block
-                let b = address block
-                // Column side: the block's columns at or beyond the end of the row block (symmetric only).
-                let ja = if symmetric then int (max 0L (r0 + rn - c0)) else int cn
-                if isDouble then selectGram64 b (int rn) (int cn) (int r0) (int c0) ja sqQAddress sqXAddress skipSelf thr64 top
-                else selectGram32 b (int rn) (int cn) (int r0) (int c0) ja sqQAddress sqXAddress skipSelf thr32 top
-                t <- Threading.Interlocked.Increment &next.contents
+            // One buffer per dtype in use, allocated on first use by this worker.
+            let mutable buffer32: Tensor = null
+            let mutable buffer64: Tensor = null
+            let thr32 = if Array.exists not isDouble then Array.zeroCreate<float32> (int maxColumns) else [||]
+            let thr64 = if Array.exists id isDouble then Array.zeroCreate<float> (int maxColumns) else [||]
+            try
+                let mutable t = Threading.Interlocked.Increment &next.contents
+                while t < tasks.Count do
+                    let struct (s, r0, c0) = tasks.[t]
+                    let p = problems.[s]
+                    let q64, g64 = shapes.[s]
+                    let rowsPerBlock, columnsPerBlock = blocks.[s]
+                    if isNull mine.[s] then mine.[s] <- RunningTopK(int q64, k)
+                    let top = mine.[s]
+                    let rn = min rowsPerBlock (q64 - r0)
+                    let cn = min columnsPerBlock (g64 - c0)
+                    let buffer =
+                        if isDouble.[s] then
+                            if isNull buffer64 then buffer64 <- torch.empty ([| bufferElements true |], dtype = torch.float64)
+                            buffer64
+                        else
+                            if isNull buffer32 then buffer32 <- torch.empty ([| bufferElements false |], dtype = torch.float32)
+                            buffer32
+                    use blockScope = torch.NewDisposeScope()
+                    let block = buffer.narrow(0L, 0L, rn * cn).view (rn, cn)
+                    multiplyBlock (if isDouble.[s] then ManagedGemm.Torch else gemm) workspace p.Queries p.Gallery r0 rn c0 cn block
+                    let b = address block
+                    // Column side: the block's columns at or beyond the end of the row block (symmetric only).
+                    let ja = if p.Symmetric then int (max 0L (r0 + rn - c0)) else int cn
+                    if isDouble.[s] then
+                        selectGram64 b (int rn) (int cn) (int r0) (int c0) ja sqQAddress.[s] sqXAddress.[s] p.SkipSelf thr64 top
+                    else
+                        selectGram32 b (int rn) (int cn) (int r0) (int c0) ja sqQAddress.[s] sqXAddress.[s] p.SkipSelf thr32 top
+                    t <- Threading.Interlocked.Increment &next.contents
+            finally
+                if not (isNull buffer32) then buffer32.Dispose()
+                if not (isNull buffer64) then buffer64.Dispose()
         if workers = 1 then work 0
         else
             let saved = torch.get_num_threads ()
@@ -469,14 +529,19 @@ module NearestNeighbours =
                 Parallel.For(0, workers, ParallelOptions(MaxDegreeOfParallelism = workers), (fun w -> work w)) |> ignore
             finally
                 torch.set_num_threads saved
-        let top = tops.[0]
-        for w in 1 .. workers - 1 do
-            let other = tops.[w]
-            for r in 0 .. int q64 - 1 do
-                for s in 0 .. k - 1 do
-                    let j = other.Indices.[r * k + s]
-                    if j >= 0 then top.Offer(r, other.Values.[r * k + s], j) |> ignore
-        top
+        problems
+        |> Array.mapi (fun s _ ->
+            let q = int (fst shapes.[s])
+            // The first worker's top-k of this problem (every worker that took one of its blocks holds one), merged.
+            let held = tops |> Array.choose (fun m -> Option.ofObj m.[s])
+            let top = if held.Length = 0 then RunningTopK(q, k) else held.[0]
+            for w in 1 .. held.Length - 1 do
+                let other = held.[w]
+                for r in 0 .. q - 1 do
+                    for slot in 0 .. k - 1 do
+                        let j = other.Indices.[r * k + slot]
+                        if j >= 0 then top.Offer(r, other.Values.[r * k + slot], j) |> ignore
+            top)
 
     /// The CPU selection over blocks of ready-made scores (a distance's own Pairwise on blocks of items).
     let private directCpu (scorer: Scorer) (q64: int64) (g64: int64) (k: int) (blockSize: int) (skipSelf: bool) : RunningTopK =
@@ -508,42 +573,80 @@ module NearestNeighbours =
                             directRow (NativePtr.add (NativePtr.ofNativeInt<float32> b) (i * cn)) cn c0 skip top r float float32)
         top
 
-    /// The reported distance of query row r to gallery row j on the CPU, from the rows of the Gram form (centred, or
-    /// unit for cosine) with float64 accumulation: Σ_c (q_rc − x_jc)², its square root, or 1 − ⟨u_r, u_j⟩ clamped to [0, 2].
-    let inline private rowDistance (q: nativeptr<'T>) (x: nativeptr<'T>) (d: int) (cosine: bool) (root: bool) (toFloat: 'T -> float) =
-        let mutable acc = 0.0
-        if cosine then
-            for c in 0 .. d - 1 do
-                acc <- acc + toFloat (NativePtr.get q c) * toFloat (NativePtr.get x c)
-            min 2.0 (max 0.0 (1.0 - acc))
-        else
-            for c in 0 .. d - 1 do
-                let e = toFloat (NativePtr.get q c) - toFloat (NativePtr.get x c)
-                acc <- acc + e * e
-            if root then sqrt acc else acc
+    /// The reported distance of query row r to gallery row j on the CPU, from float64 rows of the Gram form (centred,
+    /// or unit for cosine) with float64 accumulation, lane by lane then across lanes: Σ_c (q_rc − x_jc)², its square
+    /// root, or 1 − ⟨u_r, u_j⟩ clamped to [0, 2].
+    let private rowDistance64 (q: nativeptr<float>) (x: nativeptr<float>) (d: int) (cosine: bool) (root: bool) =
+        let w = Vector<float>.Count
+        let mutable acc = Vector<float>.Zero
+        let mutable c = 0
+        while c + w <= d do
+            let a = Vector.Load(NativePtr.add q c)
+            let b = Vector.Load(NativePtr.add x c)
+            acc <- if cosine then acc + a * b else (let e = a - b in acc + e * e)
+            c <- c + w
+        let mutable total = Vector.Sum acc
+        while c < d do
+            let a = NativePtr.get q c
+            let b = NativePtr.get x c
+            total <- if cosine then total + a * b else (let e = a - b in total + e * e)
+            c <- c + 1
+        if cosine then min 2.0 (max 0.0 (1.0 - total))
+        elif root then sqrt total
+        else total
 
-    /// Copies a running top-k into the result arrays: Gram distances are recomputed from the rows (no temporaries),
-    /// direct ones are the selected scores.
-    let private finish (top: RunningTopK) (q64: int64) (k: int) (form: (GramForm * string) option) =
+    /// <c>rowDistance64</c> for float32 rows: each element widened to float64 before the difference (or product).
+    let private rowDistance32 (q: nativeptr<float32>) (x: nativeptr<float32>) (d: int) (cosine: bool) (root: bool) =
+        let w = Vector<float32>.Count
+        let mutable acc = Vector<float>.Zero
+        let mutable c = 0
+        while c + w <= d do
+            let a = Vector.Load(NativePtr.add q c)
+            let b = Vector.Load(NativePtr.add x c)
+            let al, ah = Vector.WidenLower a, Vector.WidenUpper a
+            let bl, bh = Vector.WidenLower b, Vector.WidenUpper b
+            acc <-
+                if cosine then acc + al * bl + ah * bh
+                else
+                    let el = al - bl
+                    let eh = ah - bh
+                    acc + el * el + eh * eh
+            c <- c + w
+        let mutable total = Vector.Sum acc
+        while c < d do
+            let a = float (NativePtr.get q c)
+            let b = float (NativePtr.get x c)
+            total <- if cosine then total + a * b else (let e = a - b in total + e * e)
+            c <- c + 1
+        if cosine then min 2.0 (max 0.0 (1.0 - total))
+        elif root then sqrt total
+        else total
+
+    /// Copies a running top-k into the result arrays: the indices, and with `withDistances` the distances — Gram
+    /// distances recomputed from the rows (no temporaries; form = (queries, gallery, distance name)), direct ones the
+    /// selected scores. Without distances the second array is null (callers that need only the graph's indices).
+    let private finish (top: RunningTopK) (q64: int64) (k: int) (form: (Tensor * Tensor * string) option) (withDistances: bool) =
         let indices = Array2D.zeroCreate<int> (int q64) k
-        let distances = Array2D.zeroCreate<float> (int q64) k
         let chosen = top.Indices
         for r in 0 .. int q64 - 1 do
             for b in 0 .. k - 1 do
                 indices.[r, b] <- chosen.[r * k + b]
+        if not withDistances then indices, null
+        else
+        let distances = Array2D.zeroCreate<float> (int q64) k
         match form with
         | None ->
             let values = top.Values
             for r in 0 .. int q64 - 1 do
                 for b in 0 .. k - 1 do
                     distances.[r, b] <- values.[r * k + b]
-        | Some (form, name) ->
-            let d = int form.Gallery.shape.[1]
+        | Some (queries, gallery, name) ->
+            let d = int gallery.shape.[1]
             let cosine = name = "cosine"
             let root = name = "euclidean"
-            let qa = address form.Queries
-            let xa = address form.Gallery
-            let isDouble = form.Gallery.dtype = torch.float64
+            let qa = address queries
+            let xa = address gallery
+            let isDouble = gallery.dtype = torch.float64
             let rows = int q64
             let threads = max 1 (torch.get_num_threads ())
             let per = 256
@@ -553,12 +656,72 @@ module NearestNeighbours =
                         let j = chosen.[r * k + b]
                         distances.[r, b] <-
                             if isDouble then
-                                rowDistance (NativePtr.add (NativePtr.ofNativeInt<float> qa) (r * d))
-                                    (NativePtr.add (NativePtr.ofNativeInt<float> xa) (j * d)) d cosine root id
+                                rowDistance64 (NativePtr.add (NativePtr.ofNativeInt<float> qa) (r * d))
+                                    (NativePtr.add (NativePtr.ofNativeInt<float> xa) (j * d)) d cosine root
                             else
-                                rowDistance (NativePtr.add (NativePtr.ofNativeInt<float32> qa) (r * d))
-                                    (NativePtr.add (NativePtr.ofNativeInt<float32> xa) (j * d)) d cosine root float)
+                                rowDistance32 (NativePtr.add (NativePtr.ofNativeInt<float32> qa) (r * d))
+                                    (NativePtr.add (NativePtr.ofNativeInt<float32> xa) (j * d)) d cosine root)
         indices, distances
+
+    /// Σ_c v_c² of one row of d entries, in the row's dtype: lane by lane, then across the lanes, then the tail (one
+    /// fixed order per row, whatever the thread count).
+    let inline private sumSquares (row: nativeptr<'T>) (d: int) (zero: 'T) : 'T =
+        let w = Vector<'T>.Count
+        let mutable acc = Vector<'T>.Zero
+        let mutable c = 0
+        while c + w <= d do
+            let v = Vector.Load(NativePtr.add row c)
+            acc <- acc + v * v
+            c <- c + w
+        let mutable total = zero + Vector.Sum acc
+        while c < d do
+            let v = NativePtr.get row c
+            total <- total + v * v
+            c <- c + 1
+        total
+
+    /// The squared norms [n] of the rows of a contiguous CPU matrix [n, d] (float32 or float64), without an n × d
+    /// temporary (the Gram form's ‖x_j‖²).
+    let private rowNormsCpu (values: Tensor) : Tensor =
+        let n = int values.shape.[0]
+        let d = int values.shape.[1]
+        let norms = torch.empty ([| int64 n |], dtype = values.dtype)
+        let src = address values
+        let dst = address norms
+        let isDouble = values.dtype = torch.float64
+        let per = 512
+        forTasks (max 1 (torch.get_num_threads ())) ((n + per - 1) / per) (fun t ->
+            for i in t * per .. min n ((t + 1) * per) - 1 do
+                if isDouble then
+                    NativePtr.set (NativePtr.ofNativeInt<float> dst) i (sumSquares (NativePtr.add (NativePtr.ofNativeInt<float> src) (i * d)) d 0.0)
+                else
+                    NativePtr.set (NativePtr.ofNativeInt<float32> dst) i (sumSquares (NativePtr.add (NativePtr.ofNativeInt<float32> src) (i * d)) d 0.0f))
+        norms
+
+    /// The Gram-form problem of the CPU path (float32 or float64 in CPU memory): for euclidean and sqeuclidean both
+    /// sides centred by the gallery mean, with the squared norms summed by <c>rowNormsCpu</c>; for cosine the unit rows
+    /// of <c>gramScorer</c>. A k-NN graph (`symmetric`) passes the same tensor as queries and gallery.
+    let private cpuProblem (name: string) (queries: Tensor) (gallery: Tensor) (symmetric: bool) : GramProblem =
+        if name = "cosine" then
+            let form = gramScorer name queries gallery
+            { Queries = form.Queries
+              Gallery = form.Gallery
+              QueryNorms = form.QueryNorms
+              GalleryNorms = form.GalleryNorms
+              Symmetric = symmetric
+              SkipSelf = symmetric }
+        else
+            let same = Object.ReferenceEquals(queries, gallery)
+            let mean = gallery.mean ([| 0L |], keepdim = true)
+            let xc = gallery.sub(mean).contiguous ()
+            let qc = if same then xc else queries.sub(mean).contiguous ()
+            let sq = rowNormsCpu xc
+            { Queries = qc
+              Gallery = xc
+              QueryNorms = (if same then sq else rowNormsCpu qc)
+              GalleryNorms = sq
+              Symmetric = symmetric
+              SkipSelf = symmetric }
 
     /// The blocked top-k on an accelerator (tensor operations only): q64 query rows against g64 gallery columns (self
     /// excluded on the diagonal when asked), indices [Q, k] and float64 distances [Q, k], ordered by (distance, index).
@@ -601,47 +764,76 @@ module NearestNeighbours =
                     distances.[int r0 + a, b] <- dist.[a * k + b]
         indices, distances
 
+    /// The argument checks of a k-NN graph (see <c>Exact</c>); `name` is the batch's argument name in messages.
+    let private checkGraph (name: string) (batch: IEmbeddingBatch) (distance: IDistance) (k: int) (blockSize: int) =
+        Validation.notNull name batch
+        Validation.notNull "distance" distance
+        let n = batch.Count
+        if n < 2 then Validation.fail name $"{name} has {n} item(s); a k-NN graph needs N ≥ 2."
+        if batch.Representation <> distance.Accepts then
+            Validation.fail
+                name
+                $"{name} holds {batch.Representation} but distance '{distance.Name}' accepts {distance.Accepts}."
+        if k < 1 || k > n - 1 then
+            Validation.fail "k" $"k = {k} is invalid; it must lie in [1, N − 1] = [1, {n - 1}]."
+        if blockSize < 0 then
+            Validation.fail "blockSize" $"blockSize = {blockSize} is invalid; it must be ≥ 0 (0 = automatic)."
+
+    /// The k-NN graphs of checked batches (indices, and distances unless `withDistances` is false: then null). On the
+    /// CPU the Gram-form batches share one pool of workers (<c>gramCpuMany</c>); every other batch runs alone.
+    let private graphsOf (batches: IEmbeddingBatch[]) (distance: IDistance) (k: int) (blockSize: int) (withDistances: bool) =
+        use scope = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        let results = Array.zeroCreate<int[,] * float[,]> batches.Length
+        let pooled = ResizeArray<int * GramProblem>()
+        batches
+        |> Array.iteri (fun s batch ->
+            let n = batch.Count
+            match gramForm distance batch with
+            | Some v when onCpu v.Values -> pooled.Add((s, cpuProblem distance.Name v.Values v.Values true))
+            | Some v ->
+                let form = gramScorer distance.Name v.Values v.Values
+                results.[s] <- runTorch form.Scorer (int64 n) (int64 n) k blockSize true
+            | None ->
+                let scorer = genericScorer distance batch batch
+                results.[s] <-
+                    if batch.Device.``type`` = DeviceType.CPU then
+                        finish (directCpu scorer (int64 n) (int64 n) k blockSize true) (int64 n) k None withDistances
+                    else runTorch scorer (int64 n) (int64 n) k blockSize true)
+        if pooled.Count > 0 then
+            let problems = pooled |> Seq.map snd |> Seq.toArray
+            let tops = gramCpuMany problems k blockSize
+            pooled
+            |> Seq.iteri (fun t (s, p) ->
+                results.[s] <- finish tops.[t] p.Queries.shape.[0] k (Some(p.Queries, p.Gallery, distance.Name)) withDistances)
+        results
+
+    /// The neighbour indices [N, k] of the exact k-NN graphs of several batches (argument name, batch) under one
+    /// distance, as <c>Exact</c> computes them but without the distances, the Gram-form CPU batches in one pool of
+    /// workers; each batch is checked as by <c>Exact</c>, under its own argument name.
+    let internal exactIndicesOfMany (batches: (string * IEmbeddingBatch)[]) (distance: IDistance) (k: int) (blockSize: int) : int[,][] =
+        NativeRuntime.EnsureInitialized()
+        for name, batch in batches do
+            checkGraph name batch distance k blockSize
+        graphsOf (Array.map snd batches) distance k blockSize false |> Array.map fst
+
     /// <summary>
     /// The exact k-NN graph of a batch under a distance, self excluded, ties to the smaller index; memory-bounded.
     /// </summary>
     /// <param name="batch">N ≥ 2 items of the representation the distance accepts, on any device.</param>
     /// <param name="distance">Any distance or divergence; row i uses d(x_i, x_j).</param>
     /// <param name="k">Neighbours per item, 1 ≤ k ≤ N − 1.</param>
-    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: 512 × 512 for the Gram-form
-    /// distances on the CPU (measured best, docs/benchmarks.md), otherwise all N columns per block (up to 2^20) and as
-    /// many query rows as fit <c>BlockElements</c> = 2^22 entries.</param>
+    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: for the Gram-form distances on
+    /// the CPU strips of 256 rows against panels of 512 columns from the diagonal on (measured, docs/benchmarks.md),
+    /// otherwise all N columns per block (up to 2^20) and as many query rows as fit <c>BlockElements</c> = 2^22 entries.</param>
     /// <returns>The graph: N × k indices and float64 distances, nearest first.</returns>
     /// <exception cref="T:System.ArgumentException">batch is null, has fewer than 2 items or a representation the distance
     /// does not accept (names batch); k out of range (names k); blockSize &lt; 0 (names blockSize).</exception>
     [<CompiledName("Exact")>]
     let exact (batch: IEmbeddingBatch, distance: IDistance, k: int, blockSize: int) : NeighbourGraph =
         NativeRuntime.EnsureInitialized()
-        Validation.notNull "batch" batch
-        Validation.notNull "distance" distance
-        let n = batch.Count
-        if n < 2 then Validation.fail "batch" $"batch has {n} item(s); a k-NN graph needs N ≥ 2."
-        if batch.Representation <> distance.Accepts then
-            Validation.fail
-                "batch"
-                $"batch holds {batch.Representation} but distance '{distance.Name}' accepts {distance.Accepts}."
-        if k < 1 || k > n - 1 then
-            Validation.fail "k" $"k = {k} is invalid; it must lie in [1, N − 1] = [1, {n - 1}]."
-        if blockSize < 0 then
-            Validation.fail "blockSize" $"blockSize = {blockSize} is invalid; it must be ≥ 0 (0 = automatic)."
-        use scope = torch.NewDisposeScope()
-        use _ = torch.no_grad ()
-        let indices, distances =
-            match gramForm distance batch with
-            | Some v ->
-                let form = gramScorer distance.Name v.Values v.Values
-                if onCpu v.Values then
-                    let top = gramCpu form.Queries form.Gallery form.QueryNorms form.GalleryNorms true true k blockSize
-                    finish top (int64 n) k (Some(form, distance.Name))
-                else runTorch form.Scorer (int64 n) (int64 n) k blockSize true
-            | None ->
-                let scorer = genericScorer distance batch batch
-                if batch.Device.``type`` = DeviceType.CPU then finish (directCpu scorer (int64 n) (int64 n) k blockSize true) (int64 n) k None
-                else runTorch scorer (int64 n) (int64 n) k blockSize true
+        checkGraph "batch" batch distance k blockSize
+        let indices, distances = (graphsOf [| batch |] distance k blockSize true).[0]
         NeighbourGraph(indices, distances)
 
     /// <summary>
@@ -653,7 +845,7 @@ module NearestNeighbours =
     /// <param name="gallery">G ≥ 1 gallery items of the same representation, dtype and device.</param>
     /// <param name="distance">Any distance or divergence.</param>
     /// <param name="k">Neighbours per query, 1 ≤ k ≤ G.</param>
-    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically as for <c>Exact</c>.</param>
+    /// <param name="blockSize">Rows and columns per block, ≥ 1; 0 chooses automatically: 512 × 512 for the Gram-form distances on the CPU, otherwise as for <c>Exact</c>.</param>
     /// <returns>Q × k gallery indices and Q × k float64 distances, nearest first.</returns>
     /// <exception cref="T:System.ArgumentException">A null argument; an empty batch or a representation the distance does
     /// not accept (names queries or gallery); k out of range (names k); blockSize &lt; 0 (names blockSize).</exception>
@@ -686,13 +878,13 @@ module NearestNeighbours =
         let indices, distances =
             match gramForm distance gallery, queries with
             | Some g, (:? VectorBatch as q) ->
-                let form = gramScorer distance.Name q.Values g.Values
                 if onCpu g.Values then
-                    let top = gramCpu form.Queries form.Gallery form.QueryNorms form.GalleryNorms false false k blockSize
-                    finish top q64 k (Some(form, distance.Name))
-                else runTorch form.Scorer q64 g64 k blockSize false
+                    let p = cpuProblem distance.Name q.Values g.Values false
+                    let top = (gramCpuMany [| p |] k blockSize).[0]
+                    finish top q64 k (Some(p.Queries, p.Gallery, distance.Name)) true
+                else runTorch (gramScorer distance.Name q.Values g.Values).Scorer q64 g64 k blockSize false
             | _ ->
                 let scorer = genericScorer distance queries gallery
-                if gallery.Device.``type`` = DeviceType.CPU then finish (directCpu scorer q64 g64 k blockSize false) q64 k None
+                if gallery.Device.``type`` = DeviceType.CPU then finish (directCpu scorer q64 g64 k blockSize false) q64 k None true
                 else runTorch scorer q64 g64 k blockSize false
         NeighbourLists(indices, distances)

@@ -83,12 +83,10 @@ module Neighbourhoods =
             if k < 1 || k > available then
                 Validation.fail "ks" $"ks[{j}] = {k} is invalid; it must lie in [1, {available}] (the neighbours both graphs hold).")
 
-    /// The overlap sizes |N_X(i) ∩ N_Y(i)| at neighbourhood size k, by a marker array.
-    let private overlaps (x: NeighbourGraph) (y: NeighbourGraph) (k: int) : int[] =
-        let n = x.Count
+    /// The overlap sizes |N_X(i) ∩ N_Y(i)| at neighbourhood size k of two index arrays [N, ≥ k], by a marker array.
+    let private overlapsOf (xi: int[,]) (yi: int[,]) (k: int) : int[] =
+        let n = Array2D.length1 xi
         let marker = Array.create n -1
-        let xi = x.Indices
-        let yi = y.Indices
         Array.init n (fun i ->
             for j in 0 .. k - 1 do
                 marker.[yi.[i, j]] <- i
@@ -96,6 +94,14 @@ module Neighbourhoods =
             for j in 0 .. k - 1 do
                 if marker.[xi.[i, j]] = i then shared <- shared + 1
             shared)
+
+    /// NNGS at each k of two checked index arrays [1, Eq. 1–2].
+    let private nngsOf (xi: int[,]) (yi: int[,]) (ks: int[]) =
+        ks |> Array.map (fun k -> overlapsOf xi yi k |> Array.averageBy (fun m -> float m / float (2 * k - m)))
+
+    /// Mutual k-NN alignment at each k of two checked index arrays [2, Section 2].
+    let private mutualKnnOf (xi: int[,]) (yi: int[,]) (ks: int[]) =
+        ks |> Array.map (fun k -> overlapsOf xi yi k |> Array.averageBy (fun m -> float m / float k))
 
     /// <summary>NNGS of two k-NN graphs at each neighbourhood size in <paramref name="ks"/> [1, Eq. 1–2].</summary>
     /// <param name="x">The graph of the first space (N items, ≥ max ks neighbours each).</param>
@@ -106,7 +112,7 @@ module Neighbourhoods =
     [<CompiledName("NngsOfGraphs")>]
     let nngsOfGraphs (x: NeighbourGraph, y: NeighbourGraph, ks: int[]) : float[] =
         checkKs ks x y
-        ks |> Array.map (fun k -> overlaps x y k |> Array.averageBy (fun m -> float m / float (2 * k - m)))
+        nngsOf x.Indices y.Indices ks
 
     /// <summary>Normalised NNGS (NNGS − H(k)) / (1 − H(k)) of two k-NN graphs [1, Section 3].</summary>
     /// <param name="x">The graph of the first space.</param>
@@ -127,9 +133,10 @@ module Neighbourhoods =
     [<CompiledName("MutualKnnOfGraphs")>]
     let mutualKnnOfGraphs (x: NeighbourGraph, y: NeighbourGraph, ks: int[]) : float[] =
         checkKs ks x y
-        ks |> Array.map (fun k -> overlaps x y k |> Array.averageBy (fun m -> float m / float k))
+        mutualKnnOf x.Indices y.Indices ks
 
-    /// Builds both graphs at the largest k after checking the inputs.
+    /// The neighbour indices of both graphs at the largest k after checking the inputs (the distances are not
+    /// needed: both graphs in one pool of workers, <c>NearestNeighbours.exactIndicesOfMany</c>).
     let private graphs (x: IEmbeddingBatch) (y: IEmbeddingBatch) (distance: IDistance) (ks: int[]) (blockSize: int) =
         Validation.notNull "x" x
         Validation.notNull "y" y
@@ -143,7 +150,8 @@ module Neighbourhoods =
             if k < 1 || k > n - 1 then
                 Validation.fail "ks" $"ks[{j}] = {k} is invalid; it must lie in [1, N − 1] = [1, {n - 1}].")
         let kMax = Array.max ks
-        NearestNeighbours.exact (x, distance, kMax, blockSize), NearestNeighbours.exact (y, distance, kMax, blockSize)
+        let both = NearestNeighbours.exactIndicesOfMany [| "x", x; "y", y |] distance kMax blockSize
+        both.[0], both.[1]
 
     /// <summary>NNGS(X, Y; k) for each k: both exact k-NN graphs under one distance, then the mean Jaccard index [1].</summary>
     /// <param name="x">The first space: N ≥ 2 items of the representation the distance accepts.</param>
@@ -156,7 +164,7 @@ module Neighbourhoods =
     [<CompiledName("Nngs")>]
     let nngs (x: IEmbeddingBatch, y: IEmbeddingBatch, distance: IDistance, ks: int[], blockSize: int) : float[] =
         let gx, gy = graphs x y distance ks blockSize
-        nngsOfGraphs (gx, gy, ks)
+        nngsOf gx gy ks
 
     /// <summary>Normalised NNGS (NNGS − H(k)) / (1 − H(k)) for each k [1, Section 3].</summary>
     /// <param name="x">The first space (N ≥ 2 items).</param>
@@ -169,7 +177,7 @@ module Neighbourhoods =
     [<CompiledName("NormalizedNngs")>]
     let normalizedNngs (x: IEmbeddingBatch, y: IEmbeddingBatch, distance: IDistance, ks: int[], blockSize: int) : float[] =
         let gx, gy = graphs x y distance ks blockSize
-        normalizedNngsOfGraphs (gx, gy, ks)
+        nngsOf gx gy ks |> Array.mapi (fun j v -> normalize (v, ks.[j], x.Count))
 
     /// <summary>Mutual k-NN alignment for each k [2, Section 2].</summary>
     /// <param name="x">The first space (N ≥ 2 items).</param>
@@ -182,4 +190,4 @@ module Neighbourhoods =
     [<CompiledName("MutualKnn")>]
     let mutualKnn (x: IEmbeddingBatch, y: IEmbeddingBatch, distance: IDistance, ks: int[], blockSize: int) : float[] =
         let gx, gy = graphs x y distance ks blockSize
-        mutualKnnOfGraphs (gx, gy, ks)
+        mutualKnnOf gx gy ks
