@@ -21,7 +21,7 @@ namespace DistEmbed.Benchmarks;
 ///     (peers limited to the same count), with each peer's version, BLAS and threads, and each workload's floor.
 ///   floors [--threads 1,2] [--scale S] [--markdown FILE]
 ///     the machine's rates (triad bandwidth, GEMM, sort, exp2) and each workload's floor (see <see cref="Floors"/>).
-///   retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--threads K] [--json FILE]
+///   retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--floor yes|no] [--path fused|generic] [--threads K] [--json FILE]
 ///     retrieval metrics of N labelled vectors in bounded memory (see <see cref="RetrievalScale"/>).
 ///   index [--n N] [--d D] [--queries Q] [--k K] [--data random|clustered|quantile] [--ef 64,128,256] [--threads T] [--json FILE]
 ///     recall@k and queries per second of the USearch HNSW index against exact blocked search (see <see cref="IndexBench"/>).
@@ -51,7 +51,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "pgvector") return PgVectorScale.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "knn") return KnnVsFaiss.Run(args.Skip(1).ToArray());
         if (args.Length > 0 && args[0] == "online-sinkhorn") return OnlineSinkhornScale.Run(args.Skip(1).ToArray());
-        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | knn [--threads 1,2] [--repeats 5] [--workloads K1,K2,N1] [--block B] [--json FILE] | online-sinkhorn [--kernel fused|tiled] [--n N1,N2] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--repeats R] [--full-n F] [--tolerance TOL] [--scaling Q] [--threads K] [--json FILE] | floors [--threads 1,2] [--scale S] [--markdown FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,K1,K2,B1,S1,T1] [--seed S] [--threads N or 1,2] [--omp-wait passive|active|default] [--python PATH] [--no-pot] [--no-sklearn] [--no-faiss] [--no-floors] [--json FILE] [--markdown FILE]");
+        Console.Error.WriteLine("usage: DistEmbed.Benchmarks bdn [...] | retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--floor yes|no] [--path fused|generic] [--threads K] [--json FILE] | index [--n N] [--d D] [--queries Q] [--data random|clustered|quantile] [--ef LIST] [--json FILE] | pgvector --connection STR [--n N] [--d D] [--q Q] [--json FILE] | knn [--threads 1,2] [--repeats 5] [--workloads K1,K2,N1] [--block B] [--json FILE] | online-sinkhorn [--kernel fused|tiled] [--n N1,N2] [--d D] [--epsilon E] [--iterations K] [--tile T] [--check-n M] [--repeats R] [--full-n F] [--tolerance TOL] [--scaling Q] [--threads K] [--json FILE] | floors [--threads 1,2] [--scale S] [--markdown FILE] | compare [--device cpu|cuda] [--scale S] [--repeats N] [--workloads W1,W2,W3,W4,W4-reference,N1,K1,K2,B1,S1,T1] [--seed S] [--threads N or 1,2] [--omp-wait passive|active|default] [--python PATH] [--no-pot] [--no-sklearn] [--no-faiss] [--no-floors] [--json FILE] [--markdown FILE]");
         return 1;
     }
 

@@ -12,7 +12,10 @@ namespace DistEmbed.Benchmarks;
 /// N × N matrix. Reports time and the process's peak resident memory (VmHWM, native memory included) next to the size the
 /// full float64 matrix would need, and first checks, in the same run, that the streamed report equals the in-memory
 /// <see cref="RetrievalMetrics.Evaluate"/> on the first --check-n items.
-///   retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--floor yes|no] [--seed S] [--threads K] [--json FILE]
+/// <c>--path fused</c> (default) is the library's evaluation (the fused Gram-form path for the Euclidean distance);
+/// <c>--path generic</c> computes every band with the distance's own kernel (the path before the fused one), for
+/// old/new comparisons in alternating runs. The JSON records wall and CPU (user + sys) seconds of the timed evaluation.
+///   retrieval [--n N] [--d D] [--class-size C] [--band E] [--check-n M] [--floor yes|no] [--path fused|generic] [--distance euclidean|sqeuclidean] [--seed S] [--threads K] [--json FILE]
 /// </summary>
 public static class RetrievalScale
 {
@@ -27,6 +30,9 @@ public static class RetrievalScale
         var seed = long.Parse(Arg("--seed", "0"), CultureInfo.InvariantCulture);
         torch.set_num_threads(int.Parse(Arg("--threads", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture));
         var jsonPath = Arg("--json", "");
+        var path = Arg("--path", "fused");
+        if (path != "fused" && path != "generic")
+            throw new ArgumentException($"--path {path} is invalid; it must be fused or generic.", "--path");
         NativeRuntime.EnsureInitialized();
 
         // Item i of class c = i / classSize: centre_c + noise, float32 (so that the metrics are neither 0 nor 1).
@@ -43,7 +49,13 @@ public static class RetrievalScale
         }
         using var values = MakeValues();
         using var batch = VectorBatch.FromTensor(values);
-        var distance = Distances.Euclidean();
+        var distanceName = Arg("--distance", "euclidean");
+        var distance = distanceName switch
+        {
+            "euclidean" => Distances.Euclidean(),
+            "sqeuclidean" => Distances.SquaredEuclidean(),
+            _ => throw new ArgumentException($"--distance {distanceName} is invalid; it must be euclidean or sqeuclidean.", "--distance"),
+        };
         int[] ks = [1, 5, 10];
 
         // Agreement with the in-memory evaluation on the first checkN items, same run.
@@ -61,6 +73,8 @@ public static class RetrievalScale
             var streamed = StreamedRetrieval.EvaluateWithin(distance, small, smallLabels, ks, 0);
             checkStreamedSeconds = streamWatch.Elapsed.TotalSeconds;
             agrees = inMemory.Equals(streamed);
+            if (!agrees)
+                Console.Error.WriteLine($"in-memory {Describe(inMemory)}\nstreamed  {Describe(streamed)}");
             Console.Error.WriteLine($"check at N = {small.Count}: streamed {(agrees ? "equals" : "DIFFERS FROM")} in-memory (P@1 {streamed.PrecisionAt1:F4}, MAP@R {streamed.MapAtR:F4}); {checkStreamedSeconds:F1} s streamed, {checkInMemorySeconds:F1} s in memory");
         }
 
@@ -70,16 +84,23 @@ public static class RetrievalScale
             distance.PairwiseBlocks(batch, batch, (_, _, _) => { });
         var floorSeconds = floorWatch.Elapsed.TotalSeconds;
 
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var watch = Stopwatch.StartNew();
-        var report = StreamedRetrieval.EvaluateWithin(distance, batch, labels, ks, band);
+        var report = path == "fused"
+            ? StreamedRetrieval.EvaluateWithin(distance, batch, labels, ks, band)
+            : StreamedRetrieval.evaluateWithinGeneric(distance, batch, labels, ks, band);
         watch.Stop();
+        var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
         var peak = Process.GetCurrentProcess().PeakWorkingSet64;
         var result = new Dictionary<string, object>
         {
             ["n"] = n, ["d"] = d, ["class_size"] = classSize, ["classes"] = classes,
-            ["band_elements"] = band == 0 ? StreamedRetrieval.DefaultBandElements : band,
+            ["path"] = path,
+            ["distance"] = distanceName,
+            ["band_elements"] = band != 0 ? band : path == "fused" ? StreamedRetrieval.FusedBandElements : StreamedRetrieval.DefaultBandElements,
             ["threads"] = torch.get_num_threads(),
             ["seconds"] = Math.Round(watch.Elapsed.TotalSeconds, 1),
+            ["cpu_seconds"] = Math.Round(cpuSeconds, 1),
             ["pairs_per_second"] = Math.Round((double)n * n / watch.Elapsed.TotalSeconds),
             ["peak_resident_bytes"] = peak,
             ["distances_only_seconds"] = Math.Round(floorSeconds, 1),
@@ -92,6 +113,8 @@ public static class RetrievalScale
             ["recall_at_1_5_10"] = report.RecallAtK,
             ["check_n"] = checkN, ["check_equal_to_in_memory"] = agrees,
         };
+        static string Describe(RetrievalReport r) => string.Create(CultureInfo.InvariantCulture,
+            $"P@1 {r.PrecisionAt1:G17} R-prec {r.RPrecision:G17} MAP@R {r.MapAtR:G17} MAP {r.MeanAveragePrecision:G17} MRR {r.MeanReciprocalRank:G17} recall {string.Join(' ', r.RecallAtK.Select(x => x.ToString("G17", CultureInfo.InvariantCulture)))} evaluated {r.EvaluatedQueries} without {r.QueriesWithoutRelevant}");
         var json = JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true });
         Console.WriteLine(json);
         if (jsonPath.Length > 0)

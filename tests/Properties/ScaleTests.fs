@@ -194,6 +194,168 @@ let private streamedCases =
                   Expect.stringContains ex.Message "between query 2 and gallery item 0" "message names the pair") ]
 
 // ---------------------------------------------------------------------------------------------------------------
+// The fused path of the Gram-form distances
+
+/// A fused-path case: a Gram-form distance of the catalog, its data (random, integer grid with many exact ties, or
+/// near-duplicates of grid points whose Gram values cancel), a band, and queries that are the gallery or not.
+type private FusedCase =
+    { Kind: int
+      Data: int
+      Count: int
+      Classes: int
+      Seed: int
+      Band: int64
+      Float64: bool
+      Separate: bool }
+
+let private fusedCase =
+    gen {
+        let! kind = Gen.choose (0, 4)
+        let! data = Gen.choose (0, 3)
+        // Tied and near-duplicate data use a power-of-two gallery, so that the gallery mean (the kernel's centre) and
+        // every Gram value are exact: the ties of exact arithmetic are then ties of the kernel whatever the order of
+        // the matrix product's sums (random data has no near-ties, so any n serves).
+        let! n = if data = 0 || data = 3 then Gen.choose (3, 28) else Gen.elements [ 4; 8; 16; 32 ]
+        let! classes = Gen.choose (1, 5)
+        let! seed = Gen.choose (0, 100000)
+        let! band = Gen.elements [ 0L; 1L; 7L; 40L; 1000L ]
+        // Clustered near-duplicates (data 3) in float64 only: there the distances across clusters are far apart at the
+        // rounding of the product while the Gram values inside a cluster are pure rounding noise (recomputed).
+        let! float64 = if data = 3 then Gen.constant true else Gen.elements [ false; true ]
+        let! separate = Gen.elements [ false; true ]
+        return { Kind = kind; Data = data; Count = n; Classes = classes; Seed = seed; Band = band; Float64 = float64; Separate = separate }
+    }
+
+/// Values of the given shape: standard normal (data 0), integers 0..3 (data 1, exact ties), integers 0..2 plus
+/// 2^-k · {0, 1, 2} (data 2: near-duplicate points whose Gram values cancel and are recomputed from the differences),
+/// k = 1..3 in float32 and 1..8 in float64, so that the centred values, their squares and sums stay exact.
+/// Data 3: two far clusters (every coordinate near ±64) of points about 10⁻⁸ apart, where the Gram form cancels
+/// completely (its rounding, ~10⁻¹² here in float64, exceeds the squared distances) and the distances inside a cluster
+/// come from the recomputation from the differences.
+let private fusedValues (g: torch.Generator) (data: int) (dtype: torch.ScalarType) (shape: int64[]) =
+    match data with
+    | 0 -> torch.randn(shape, generator = g, dtype = torch.float64).to_type dtype
+    | 1 -> torch.randint(0L, 4L, shape, generator = g, dtype = torch.int64).to_type dtype
+    | 3 ->
+        let side = Array.append [| shape.[0] |] (Array.create (shape.Length - 1) 1L)
+        let cluster = torch.randint(0L, 2L, side, generator = g, dtype = torch.int64).to_type(torch.float64).mul(sc 128.0).sub (sc 64.0)
+        cluster.add(torch.randn(shape, generator = g, dtype = torch.float64).mul (sc 1e-8)).to_type dtype
+    | _ ->
+        let top = if dtype = torch.float64 then 8L else 3L
+        let k = 1 + int (torch.randint(0L, top, [| 1L |], generator = g, dtype = torch.int64).item<int64> ())
+        let grid = torch.randint(0L, 3L, shape, generator = g, dtype = torch.int64).to_type torch.float64
+        let small = torch.randint(0L, 3L, shape, generator = g, dtype = torch.int64).to_type torch.float64
+        grid.add(small.mul (sc (Math.Pow(2.0, float -k)))).to_type dtype
+
+/// The batch of n items and the distance of a case's kind (a fresh draw from the same generator each call).
+let private fusedBatch (c: FusedCase) (g: torch.Generator) (n: int) (theta: torch.Tensor) : IEmbeddingBatch * IDistance =
+    let dtype = if c.Float64 then torch.float64 else torch.float32
+    let n = int64 n
+    match c.Kind with
+    | 0 -> VectorBatch.FromTensor(fusedValues g c.Data dtype [| n; 3L |]) :> IEmbeddingBatch, Distances.Euclidean() :> IDistance
+    | 1 -> VectorBatch.FromTensor(fusedValues g c.Data dtype [| n; 2L |]) :> IEmbeddingBatch, Distances.SquaredEuclidean() :> IDistance
+    | 2 ->
+        let struct (v, _) = (fusedValues g c.Data dtype [| n; 2L; 4L |]).sort (2L)
+        QuantileBatch.FromTensor(v, null) :> IEmbeddingBatch, Distances.QuantileWasserstein() :> IDistance
+    | 3 -> DistributionBatch.FromTensors(fusedValues g c.Data dtype [| n; 3L; 2L |], null) :> IEmbeddingBatch, Distances.MarginalWasserstein() :> IDistance
+    | _ ->
+        DistributionBatch.FromTensors(fusedValues g c.Data dtype [| n; 3L; 2L |], null) :> IEmbeddingBatch,
+        Distances.SlicedWasserstein(theta) :> IDistance
+
+let private fusedCases =
+    testList
+        "fused retrieval"
+        [ property "the fused path equals the generic streamed path and EmbeddingMetrics (random, tied, near-duplicate data; W2 forms)" 400 fusedCase (fun c ->
+              init ()
+              scoped (fun () ->
+                  let g = new torch.Generator(uint64 c.Seed)
+                  let theta = torch.tensor(array2D [ [ 1.0; 0.5 ]; [ -0.25; 1.0 ]; [ 0.75; 0.75 ] ])
+                  let gallery, distance = fusedBatch c g c.Count theta
+                  let labels = Array.init c.Count (fun i -> int64 ((i * 7 + c.Seed) % c.Classes))
+                  // The distance takes the fused path on these batches.
+                  Expect.isSome ((distance :?> IGramDistance).Gram(gallery, gallery)) $"{distance.Name} has a Gram form"
+                  if c.Separate then
+                      let queries, _ = fusedBatch c g (1 + c.Seed % 9) theta
+                      let ql = Array.init queries.Count (fun i -> int64 ((i * 3 + c.Seed) % (c.Classes + 1)))
+                      if ql |> Array.exists (fun l -> Array.contains l labels) then
+                          let ks = [| 1; c.Count |]
+                          let expected = EmbeddingMetrics.retrieval (distance, queries, gallery, ql, labels, ks)
+                          let generic = StreamedRetrieval.evaluateWith false (distance, queries, gallery, ql, labels, false, ks, c.Band)
+                          let fused = StreamedRetrieval.evaluate (distance, queries, gallery, ql, labels, false, ks, c.Band)
+                          expectSame $"{distance.Name} generic vs in-memory, queries" expected generic
+                          expectSame $"{distance.Name} fused vs in-memory, queries" expected fused
+                  elif labels |> Array.countBy id |> Array.exists (fun (_, k) -> k > 1) then
+                      let ks = [| 1; min 3 (c.Count - 1); c.Count - 1 |]
+                      let expected = EmbeddingMetrics.retrievalWithin (distance, gallery, labels, ks)
+                      let generic = StreamedRetrieval.evaluateWithinGeneric (distance, gallery, labels, ks, c.Band)
+                      let fused = StreamedRetrieval.evaluateWithin (distance, gallery, labels, ks, c.Band)
+                      expectSame $"{distance.Name} generic vs in-memory" expected generic
+                      expectSame $"{distance.Name} fused vs in-memory" expected fused))
+          testCase "the fused distances equal Pairwise bit for bit (one product of the same shape, the same finishing operations)" <| fun () ->
+              init ()
+              scoped (fun () ->
+                  for seed in [ 1; 2; 3 ] do
+                      for dtype in [ torch.float32; torch.float64 ] do
+                          let g = new torch.Generator(uint64 seed)
+                          let randn (shape: int64[]) = torch.randn(shape, generator = g, dtype = torch.float64).to_type dtype
+                          let theta = torch.randn([| 5L; 6L |], generator = g, dtype = torch.float64)
+                          let points = randn [| 300L; 7L; 6L |]
+                          let struct (quantiles, _) = (randn [| 300L; 6L; 8L |]).sort (2L)
+                          // Vectors scaled by 2^70 take the Euclidean distance's power-of-two scale (s ≠ 1).
+                          let cases : (IEmbeddingBatch * IDistance) list =
+                              [ VectorBatch.FromTensor(randn [| 300L; 48L |]), Distances.Euclidean()
+                                VectorBatch.FromTensor((randn [| 300L; 48L |]).mul (sc (Math.Pow(2.0, 70.0)))), Distances.Euclidean()
+                                VectorBatch.FromTensor(randn [| 300L; 48L |]), Distances.SquaredEuclidean()
+                                QuantileBatch.FromTensor(quantiles, null), Distances.QuantileWasserstein()
+                                DistributionBatch.FromTensors(points, null), Distances.MarginalWasserstein()
+                                DistributionBatch.FromTensors(points, null), Distances.SlicedWasserstein(theta) ]
+                          for batch, distance in cases do
+                              let expected = distance.Pairwise(batch, batch)
+                              match StreamedRetrieval.fusedDistances (distance, batch, batch) with
+                              | Some fused ->
+                                  let differ = expected.ne(fused).sum().item<int64> ()
+                                  Expect.equal differ 0L $"{distance.Name} ({dtype}, seed {seed}): entries that differ from Pairwise"
+                              | None -> failtestf "%s has no Gram form" distance.Name)
+          testCase "classes of more than 64 items (the binary-search buckets) on both paths equal EmbeddingMetrics" <| fun () ->
+              init ()
+              scoped (fun () ->
+                  let g = new torch.Generator(7UL)
+                  for dtype in [ torch.float32; torch.float64 ] do
+                      // 160 items in two classes of 80 (R = 79 > 64) and one of integer points with exact ties.
+                      let values = torch.randn([| 160L; 5L |], generator = g, dtype = torch.float64).to_type dtype
+                      let grid = torch.randint(0L, 3L, [| 128L; 2L |], generator = g, dtype = torch.int64).to_type dtype
+                      for batch, labels in [ VectorBatch.FromTensor values, Array.init 160 (fun i -> int64 (i % 2))
+                                             VectorBatch.FromTensor grid, Array.init 128 (fun i -> int64 (i % 2)) ] do
+                          for distance in [ Distances.Euclidean() :> IDistance; Distances.SquaredEuclidean() :> IDistance ] do
+                              let ks = [| 1; 10 |]
+                              let expected = EmbeddingMetrics.retrievalWithin (distance, batch, labels, ks)
+                              expectSame $"{distance.Name} generic, R > 64" expected (StreamedRetrieval.evaluateWithinGeneric (distance, batch, labels, ks, 0L))
+                              expectSame $"{distance.Name} fused, R > 64" expected (StreamedRetrieval.evaluateWithin (distance, batch, labels, ks, 0L))
+                              expectSame $"{distance.Name} fused, R > 64, bands of 3 rows" expected (StreamedRetrieval.evaluateWithin (distance, batch, labels, ks, int64 (3 * batch.Count))))
+          testCase "distances without a Gram form on these batches stay on the generic path" <| fun () ->
+              init ()
+              scoped (fun () ->
+                  // Point sets of different lengths (padding): marginal W2 is no Gram form there.
+                  use padded = DistributionBatch.FromTensors(torch.ones(2L, 3L, 1L, dtype = torch.float64), torch.tensor(array2D [ [ 1.0; 1.0; 0.0 ]; [ 1.0; 1.0; 1.0 ] ]))
+                  Expect.isNone ((Distances.MarginalWasserstein() :> IDistance :?> IGramDistance).Gram(padded, padded)) "padded marginal-w2"
+                  use v = VectorBatch.FromArray(array2D [ [ 0.0 ]; [ 1.0 ] ], null)
+                  Expect.isNone ((Distances.Lp(2.0) :> IDistance :?> IGramDistance).Gram(v, v)) "lp has no Gram form hook"
+                  Expect.isNone ((Distances.QuantileWasserstein(1.0) :> IDistance :?> IGramDistance).Gram(
+                                    (let struct (s, _) = torch.randn(2L, 1L, 3L, dtype = torch.float64).sort (2L) in QuantileBatch.FromTensor(s, null)),
+                                    (let struct (s, _) = torch.randn(2L, 1L, 3L, dtype = torch.float64).sort (2L) in QuantileBatch.FromTensor(s, null)))) "quantile-w1")
+          testCase "a non-finite distance on the fused path names the pair, as on the generic path" <| fun () ->
+              init ()
+              scoped (fun () ->
+                  // 3e20 squared overflows float32: the squared distances of item 2 are not finite.
+                  use batch = VectorBatch.FromTensor(torch.tensor(array2D [ [ 0.0f; 1.0f ]; [ 1.0f; 0.0f ]; [ 3e20f; 0.0f ]; [ 2.0f; 2.0f ] ]))
+                  let labels = [| 0L; 0L; 1L; 1L |]
+                  let e = Distances.SquaredEuclidean() :> IDistance
+                  let generic = Expect.throwsC (fun () -> StreamedRetrieval.evaluateWithinGeneric (e, batch, labels, [| 1 |], 0L) |> ignore) id
+                  let fused = Expect.throwsC (fun () -> StreamedRetrieval.evaluateWithin (e, batch, labels, [| 1 |], 0L) |> ignore) id
+                  Expect.equal (fused :?> ArgumentException).ParamName "distance" "ParamName"
+                  Expect.equal fused.Message generic.Message "the same message (the same first pair)") ]
+
+// ---------------------------------------------------------------------------------------------------------------
 // Euclidean export
 
 /// ‖x̃_i − x̃_j‖₂ of exported rows, in float64 from the differences.
@@ -299,4 +461,4 @@ let private exportCases =
                   expectArgument "batch" "representation" (call (fun () -> EuclideanExport.forDistance (Distances.MarginalWasserstein(), v)))) ]
 
 [<Tests>]
-let tests = testList "scale" [ streamedCases; exportCases ]
+let tests = testList "scale" [ streamedCases; fusedCases; exportCases ]

@@ -31,7 +31,9 @@ public sealed record EvaluationOptions
     /// <summary>
     /// For <see cref="EmbeddingEvaluation.EvaluateRetrieval(EmbeddingBatch, long[], Distance, EvaluationOptions?)"/>: the
     /// distances held at once (one band of query rows × all N items), ≥ 0; 0 (the default) means
-    /// <c>StreamedRetrieval.DefaultBandElements</c> = 2^21.
+    /// <c>StreamedRetrieval.DefaultBandElements</c> = 2^21, or <c>StreamedRetrieval.FusedBandElements</c> = 2^26 for
+    /// the distances that take the fused path (euclidean, sqeuclidean, quantile-w2, and marginal-w2 and sliced-w2 on
+    /// equal-length uniform point sets, on the CPU), whose band is one matrix product.
     /// </summary>
     public long BandElements { get; init; }
 }
@@ -290,7 +292,8 @@ public static class EmbeddingEvaluation
     /// </summary>
     /// <remarks>
     /// <c>StreamedRetrieval.EvaluateWithin</c>: the same values as <see cref="Evaluate(EmbeddingBatch, long[], Distance, EvaluationOptions?)"/>
-    /// gives for its retrieval fields (ranks of the relevant items counted per band; ties ranked by index). The
+    /// gives for its retrieval fields (ranks of the relevant items counted per band; ties ranked by index; the
+    /// Euclidean-type distances computed by one matrix product per band and finished and ranked in one pass). The
     /// verification metrics (ROC AUC, EER over all N² pairs) and the NMI are not computed here; use
     /// <c>Evaluate</c> where the N × N matrix fits in memory.
     /// </remarks>

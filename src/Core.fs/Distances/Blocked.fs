@@ -42,6 +42,38 @@ type internal IPlannedDistance =
     /// The checked, prepared plan of Pairwise(a, b); its tensors belong to the caller's dispose scope.
     abstract Plan: a: IEmbeddingBatch * b: IEmbeddingBatch -> PairwisePlan
 
+/// The Gram form of a distance whose values are a function of squared Euclidean distances between prepared rows:
+/// D(a_i, b_j) = s · √(e_ij / c₁ / c₂) when Root, else e_ij / c₁ / c₂, where e_ij is the accurate squared distance of
+/// <c>DistanceKernels.squaredDistances</c> between the centred rows X_i and Y_j: the Gram value
+/// max(0, (‖X_i‖² + ‖Y_j‖²) − 2⟨X_i, Y_j⟩), recomputed as Σ_k (X_ik − Y_jk)² where it is below RecomputeBelow ·
+/// (‖X_i‖² + ‖Y_j‖²). Each step is one operation of the dtype in this order, the same operations as the distance's
+/// plan; dividing by 1 and multiplying by 1 are exact, so c = 1 or s = 1 leave the value unchanged.
+type internal GramForm =
+    { /// [B, F] centred rows of the first batch, contiguous, without gradients.
+      X: torch.Tensor
+      /// [B] ‖X_i‖².
+      XNorms: torch.Tensor
+      /// [B', F] centred rows of the second batch (the same tensor as X when both batches are one).
+      Y: torch.Tensor
+      /// [B'] ‖Y_j‖².
+      YNorms: torch.Tensor
+      /// c₁ (e.g. T, the number of points of a marginal W2 form).
+      Divisor1: float
+      /// c₂ (e.g. L, the number of directions of a sliced W2 form).
+      Divisor2: float
+      /// Whether the square root is taken.
+      Root: bool
+      /// s, a power of two (the scale of the Euclidean distance's scaled inputs).
+      Scale: float
+      /// The cancellation threshold of the Gram value (0.0625 in float32, 1e-4 in float64).
+      RecomputeBelow: float }
+
+/// A distance that can hand out its Gram form for a pair of batches (None where its plan is not a Gram form for
+/// these batches, e.g. marginal W2 between point sets of different lengths).
+type internal IGramDistance =
+    /// The checked Gram form of Pairwise(a, b); its tensors belong to the caller's dispose scope.
+    abstract Gram: a: IEmbeddingBatch * b: IEmbeddingBatch -> GramForm option
+
 /// <summary>
 /// Memory-bounded pairwise computation: a [B, B'] matrix computed by streaming square blocks of rows and columns,
 /// so that the temporaries of one block are all that is ever held beyond the inputs and the result.

@@ -72,7 +72,7 @@ module internal DistanceKernels =
     /// Entries whose Gram-form squared distance is below this fraction of ‖x‖² + ‖y‖² are recomputed from the
     /// differences. The Gram form ‖x‖² + ‖y‖² − 2⟨x, y⟩ has an absolute error of a few ulps of ‖x‖² + ‖y‖², so above
     /// the threshold its relative error is below ~1e-12 (float64) or ~1e-6 (float32).
-    let private recomputeBelow (dtype: torch.ScalarType) = if dtype = torch.float64 then 1e-4 else 0.0625
+    let recomputeBelow (dtype: torch.ScalarType) = if dtype = torch.float64 then 1e-4 else 0.0625
 
     /// Accurate squared Euclidean distances between the rows of x [G, n, D] and y [G, m, D] → [G, n, m], given the
     /// squared row norms xn [G, n] and yn [G, m]. One batched matrix product (the Gram form) gives every entry;
@@ -108,14 +108,50 @@ module internal DistanceKernels =
             .squeeze(0L)
             .MoveToOuterDisposeScope()
 
+    /// The rows of x [B, D] and y [B', D] centred on the mean row of y (detached) and their squared norms: the inputs
+    /// of the Gram form. One function for the plan below and for <c>gramForm</c>, so that both hold the same values.
+    /// When same is true y is x and is centred once.
+    let private centred (x: Tensor) (y: Tensor) (same: bool) =
+        let centre = y.detach().mean ([| 0L |], keepdim = true)
+        let xc = x.sub centre
+        let xn = xc.pow(Scalars.sc 2.0).sum (1L)
+        if same then xc, xn, xc, xn
+        else
+            let yc = y.sub centre
+            xc, xn, yc, yc.pow(Scalars.sc 2.0).sum (1L)
+
+    /// The Gram form of a distance D = s · √(e / c₁ / c₂) (root) or e / c₁ / c₂ of the squared distances e between
+    /// the rows of x [B, F] and y [B', F] (see <c>GramForm</c>), with the centred rows and norms of
+    /// <c>squaredEuclideanPlan</c>, without gradients, computed inside the caller's dispose scope (the caller moves
+    /// the result out with <c>moveGram</c>). When same is true y is x and is centred once.
+    let gramForm (x: Tensor) (y: Tensor) (same: bool) (divisor1: float) (divisor2: float) (root: bool) (scale: float) : GramForm =
+        use _ = torch.no_grad ()
+        let xc, xn, yc, yn = centred x y same
+        let xc, xn = xc.contiguous (), xn.contiguous ()
+        let yc, yn = (if same then xc, xn else yc.contiguous (), yn.contiguous ())
+        { X = xc
+          XNorms = xn
+          Y = yc
+          YNorms = yn
+          Divisor1 = divisor1
+          Divisor2 = divisor2
+          Root = root
+          Scale = scale
+          RecomputeBelow = recomputeBelow x.dtype }
+
+    /// Moves the tensors of a Gram form to the dispose scope outside the current one (each tensor once).
+    let moveGram (form: GramForm) : GramForm =
+        form.X.MoveToOuterDisposeScope() |> ignore
+        form.XNorms.MoveToOuterDisposeScope() |> ignore
+        if not (obj.ReferenceEquals(form.Y, form.X)) then
+            form.Y.MoveToOuterDisposeScope() |> ignore
+            form.YNorms.MoveToOuterDisposeScope() |> ignore
+        form
+
     /// A pairwise plan for the squared Euclidean distances between the rows of x [B, D] and y [B', D] (centred on the
     /// mean row of y, detached, so that the result does not depend on the block size).
     let squaredEuclideanPlan (x: Tensor) (y: Tensor) (blockSize: int64) : PairwisePlan =
-        let centre = y.detach().mean ([| 0L |], keepdim = true)
-        let xc = x.sub centre
-        let yc = y.sub centre
-        let xn = xc.pow(Scalars.sc 2.0).sum (1L)
-        let yn = yc.pow(Scalars.sc 2.0).sum (1L)
+        let xc, xn, yc, yn = centred x y false
         { Rows = x.shape.[0]
           Columns = y.shape.[0]
           BlockSize = blockSize

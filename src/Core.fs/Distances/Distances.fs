@@ -79,6 +79,12 @@ type internal SeededDistance(inner: IBlockwiseDistance, seed: int64, projections
             | :? IPlannedDistance as planned -> planned.Plan(a, b)
             | _ -> invalidOp $"distance '{inner.Name}' has no prepared plan."
 
+    interface IGramDistance with
+        member _.Gram(a, b) =
+            match inner with
+            | :? IGramDistance as gram -> gram.Gram(a, b)
+            | _ -> None
+
     interface ISeededDistance with
         member _.Seed = seed
         member _.Projections = projections
@@ -160,7 +166,7 @@ type DistanceDescriptor
 [<AbstractClass; Sealed>]
 type Distances =
 
-    static member private Vector(name, isMetric, blockSize, paired, plan) : IBlockwiseDistance =
+    static member private Vector(name, isMetric, blockSize, paired, plan, ?gram) : IBlockwiseDistance =
         checkBlockSize blockSize
         TensorDistance<VectorBatch>(
             name,
@@ -170,10 +176,11 @@ type Distances =
             (fun v -> v.Dimension),
             (fun _ _ _ -> ()),
             paired,
-            (fun a b -> plan a b blockSize)
+            (fun a b -> plan a b blockSize),
+            ?gram = gram
         )
 
-    static member private Distribution(name, isMetric, blockSize, check, paired, plan) : IBlockwiseDistance =
+    static member private Distribution(name, isMetric, blockSize, check, paired, plan, ?gram) : IBlockwiseDistance =
         checkBlockSize blockSize
         TensorDistance<DistributionBatch>(
             name,
@@ -183,7 +190,8 @@ type Distances =
             (fun v -> v.Dimension),
             check,
             paired,
-            (fun a b -> plan a b blockSize)
+            (fun a b -> plan a b blockSize),
+            ?gram = gram
         )
 
     static member private NoCheck = fun (_: DistributionBatch) (_: DistributionBatch) (_: bool) -> ()
@@ -200,7 +208,8 @@ type Distances =
             true,
             blockSize,
             (fun a b -> VectorDistances.rowNorm 2.0 (a.Values.sub b.Values)),
-            VectorDistances.euclideanPlan
+            VectorDistances.euclideanPlan,
+            VectorDistances.euclideanGram
         )
 
     /// <summary>The squared Euclidean distance ‖x − y‖₂² between vectors (name <c>sqeuclidean</c>).</summary>
@@ -213,7 +222,8 @@ type Distances =
             false,
             blockSize,
             (fun a b -> a.Values.sub(b.Values).pow(Scalars.sc 2.0).sum (1L)),
-            VectorDistances.squaredEuclideanPlan
+            VectorDistances.squaredEuclideanPlan,
+            VectorDistances.squaredEuclideanGram
         )
 
     /// <summary>The cosine distance 1 − ⟨x, y⟩/(‖x‖ ‖y‖) between vectors (name <c>cosine</c>).</summary>
@@ -249,7 +259,8 @@ type Distances =
             blockSize,
             Distances.NoCheck,
             (fun a b -> MarginalWasserstein.paired (a, b, p)),
-            MarginalWasserstein.distributionDistancePlan p
+            MarginalWasserstein.distributionDistancePlan p,
+            (fun a b same -> if p = 2.0 then MarginalWasserstein.distributionGram a b same else None)
         )
 
     /// <summary>The marginal p-Wasserstein cost MW_p^p (MW_2² for p = 2) between distributions (name <c>marginal-wp-cost</c>).</summary>
@@ -272,7 +283,7 @@ type Distances =
             MarginalWasserstein.distributionCostPlan p
         )
 
-    static member private Quantile(name, blockSize, paired, plan) : IBlockwiseDistance =
+    static member private Quantile(name, blockSize, paired, plan, ?gram) : IBlockwiseDistance =
         checkBlockSize blockSize
         TensorDistance<QuantileBatch>(
             name,
@@ -285,7 +296,8 @@ type Distances =
                    || not (b.Levels.allclose (a.Levels, rtol = 0.0, atol = 0.0)) then
                     Validation.fail "b" "b has other quantile levels than a; both batches must share one set of levels."),
             paired,
-            (fun a b -> plan a b blockSize)
+            (fun a b -> plan a b blockSize),
+            ?gram = gram
         )
 
     /// <summary>The marginal p-Wasserstein distance between quantile functions (names <c>quantile-w1</c>, <c>quantile-w2</c>, <c>quantile-wp</c>).</summary>
@@ -303,7 +315,8 @@ type Distances =
             $"quantile-w{Distances.OrderName p}",
             blockSize,
             (fun a b -> MarginalWasserstein.quantilePaired (a, b, p)),
-            MarginalWasserstein.quantileDistancePlan p
+            MarginalWasserstein.quantileDistancePlan p,
+            (fun a b same -> if p = 2.0 then MarginalWasserstein.quantileGram a b same else None)
         )
 
     /// <summary>The marginal p-Wasserstein cost MW_p^p between quantile functions (name <c>quantile-wp-cost</c>).</summary>
@@ -378,7 +391,8 @@ type Distances =
                 blockSize,
                 check,
                 (fun a b -> safeRoot p (SlicedWasserstein.costPairedCore p (directionsFor a) a b)),
-                (fun a b bs -> SlicedWasserstein.distancePlan p (directionsFor a) a b bs)
+                (fun a b bs -> SlicedWasserstein.distancePlan p (directionsFor a) a b bs),
+                (fun a b same -> if p = 2.0 then SlicedWasserstein.gram (directionsFor a) a b same else None)
             )
 
     static member private Sliced(kind: string, directions: torch.Tensor, p: float, blockSize: int) : IBlockwiseDistance =

@@ -297,6 +297,23 @@ module MarginalWasserstein =
         Validation.notNull "b" b
         checkPair a a.Dimension b b.Dimension paired
 
+    /// The Gram form of the W2 distance plan of <c>costPlan 2 true</c> followed by divisor2 and the square root, where
+    /// that plan is a Gram form: both batches of one length T with uniform weights (the sorted rows, e / T / divisor2);
+    /// None otherwise. pa is pb when same is true.
+    let internal sortedGram (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) (same: bool) (divisor2: float) : GramForm option =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        let t = pa.shape.[1]
+        if t = pb.shape.[1] && uniformFast wa wb then
+            let sa = (sortedAlongPoints pa).reshape (pa.shape.[0], -1L)
+            let sb = if same then sa else (sortedAlongPoints pb).reshape (pb.shape.[0], -1L)
+            Some(moveGram (gramForm sa sb same (float t) divisor2 true 1.0))
+        else None
+
+    /// The Gram form of <c>distributionDistancePlan 2</c> (marginal W2) where it is one (see <c>sortedGram</c>).
+    let internal distributionGram (a: DistributionBatch) (b: DistributionBatch) (same: bool) : GramForm option =
+        sortedGram a.Points a.Weights b.Points b.Weights same 1.0
+
     let internal distributionCostPlan (p: float) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) =
         costPlan p true a.Points a.Weights b.Points b.Weights blockSize
 
@@ -394,6 +411,14 @@ module MarginalWasserstein =
                         .cdist(x.narrow (0L, r0, rn), y.narrow (0L, c0, cn), p, compute_mode.donot_use_mm_for_euclid_dist)
                         .pow(sc p)
                         .MoveToOuterDisposeScope() }
+
+    /// The Gram form of <c>quantileDistancePlan 2</c>: √e of the squared distances e of the rows scaled by √w_q.
+    let internal quantileGram (a: QuantileBatch) (b: QuantileBatch) (same: bool) : GramForm option =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        let x = scaledQuantiles 2.0 a
+        let y = if same then x else scaledQuantiles 2.0 b
+        Some(moveGram (gramForm x y same 1.0 1.0 true 1.0))
 
     let internal quantileDistancePlan (p: float) (a: QuantileBatch) (b: QuantileBatch) (blockSize: int) =
         quantileCostPlan p a b blockSize |> mapPlan (safeRoot p)

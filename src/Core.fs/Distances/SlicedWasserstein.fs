@@ -124,6 +124,17 @@ module SlicedWasserstein =
     let internal distancePlan (p: float) (directions: Tensor) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) =
         costPlan p directions a b blockSize |> mapPlan (safeRoot p)
 
+    /// The Gram form of <c>distancePlan 2</c> (sliced W2 over fixed directions) where it is one: both batches of one
+    /// length T with uniform weights (the sorted projections, e / T / L); None otherwise.
+    let internal gram (directions: Tensor) (a: DistributionBatch) (b: DistributionBatch) (same: bool) : GramForm option =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        let pa = project a.Points directions
+        let pb = if same then pa else project b.Points directions
+        match MarginalWasserstein.sortedGram pa a.Weights pb b.Weights same (float directions.shape.[0]) with
+        | Some form -> Some(moveGram form)
+        | None -> None
+
     let internal maxSlicedPlan (p: float) (directions: Tensor) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) =
         MarginalWasserstein.costPlan p false (project a.Points directions) a.Weights (project b.Points directions) b.Weights blockSize
         |> mapPlan (safeRoot p)

@@ -16,7 +16,8 @@ type internal TensorDistance<'B when 'B :> IEmbeddingBatch>
         dimension: 'B -> int,
         extraCheck: 'B -> 'B -> bool -> unit,
         paired: 'B -> 'B -> torch.Tensor,
-        plan: 'B -> 'B -> PairwisePlan
+        plan: 'B -> 'B -> PairwisePlan,
+        ?gram: 'B -> 'B -> bool -> GramForm option
     ) =
 
     member private _.Prepare(a: IEmbeddingBatch, b: IEmbeddingBatch, isPaired: bool) =
@@ -40,6 +41,14 @@ type internal TensorDistance<'B when 'B :> IEmbeddingBatch>
         member this.Plan(a, b) =
             let ta, tb = this.Prepare(a, b, false)
             plan ta tb
+
+    interface IGramDistance with
+        member this.Gram(a, b) =
+            match gram with
+            | Some form ->
+                let ta, tb = this.Prepare(a, b, false)
+                form ta tb (obj.ReferenceEquals(a, b))
+            | None -> None
 
     interface IDistance with
         member _.Name = name

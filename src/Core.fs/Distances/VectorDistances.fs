@@ -69,6 +69,21 @@ module VectorDistances =
         DistanceKernels.squaredEuclideanPlan (a.Values.div s) (b.Values.div s) (chooseBlock blockSize 4L)
         |> mapPlan (fun block -> (safeSqrt block).mul s)
 
+    /// The Gram form of the squared Euclidean plan (the plain squared distances of the centred rows).
+    let internal squaredEuclideanGram (a: VectorBatch) (b: VectorBatch) (same: bool) : GramForm option =
+        use scope = torch.NewDisposeScope()
+        Some(moveGram (gramForm a.Values b.Values same 1.0 1.0 false 1.0))
+
+    /// The Gram form of the Euclidean plan: s · √e of the squared distances e of the rows divided by the joint
+    /// power-of-two scale s.
+    let internal euclideanGram (a: VectorBatch) (b: VectorBatch) (same: bool) : GramForm option =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        let s = jointScale 2.0 a.Values b.Values
+        let x = a.Values.div s
+        let y = if same then x else b.Values.div s
+        Some(moveGram (gramForm x y same 1.0 1.0 true (s.to_type(torch.float64).item<float> ())))
+
     let internal cosinePlan (a: VectorBatch) (b: VectorBatch) (blockSize: int) =
         let x = unit a.Values
         let y = unit b.Values

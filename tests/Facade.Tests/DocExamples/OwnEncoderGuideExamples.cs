@@ -67,6 +67,7 @@ public sealed class OwnEncoderGuideExamples
         {
             #region snippet:own-encoder-train
             // trainData, validData: LabelledData (inputs [N, 16] float32 + int class labels); validData holds other classes.
+            torch.manual_seed(1);                     // the encoder's initial weights come from torch's global generator
             using var encoder = new PointCloudEncoder(inputs: 16, points: 4, dimension: 2);
             var options = new MetricLearningOptions
             {
