@@ -22,6 +22,10 @@ namespace DistEmbed.Benchmarks;
 ///   knn [--threads 1,2] [--repeats 5] [--workloads K1,K2,N1] [--scale S] [--block B] [--python PATH] [--json FILE]
 ///   knn --profile [--n N] [--blocks 0,512,...]   times the matrix products alone and our whole k-NN per block size
 ///   knn --gemm-shapes                          libtorch sgemm GFLOP/s (wall and per CPU second) for several block shapes
+///   knn --gemm-compare [--rounds 7]            one thread, alternating rounds: the managed GEMM (AVX-512 and AVX2 kernels),
+///                                              libtorch's mm (MKL) and NumPy's BLAS (OpenBLAS, the one faiss links) at
+///                                              the k-NN's block shapes; medians of GFLOP/s per CPU second and of wall time
+/// Our k-NN multiplies float32 blocks with the path DISTEMBED_GEMM selects (managed by default; torch for libtorch's mm).
 /// </summary>
 public static class KnnVsFaiss
 {
@@ -36,6 +40,7 @@ public static class KnnVsFaiss
         var script = Path.Combine(Program.Arg(args, "--peers", Path.Combine(Program.FindRepoRoot(), "bench", "peers")), "faiss_peer.py");
         NativeRuntime.EnsureInitialized();
         if (args.Contains("--profile")) return Profile(args);
+        if (args.Contains("--gemm-compare")) return GemmCompare(args, python, script);
         if (args.Contains("--gemm-shapes"))
         {
             torch.set_num_threads(1);
@@ -81,12 +86,14 @@ public static class KnnVsFaiss
                 var gemmCpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 var ourGemm = OurGemmGflops(1024, 4096, 256, 20);
                 var ourGemmCpu = 2.0 * 1024 * 4096 * 256 * 21 / (Process.GetCurrentProcess().TotalProcessorTime - gemmCpu0).TotalSeconds / 1e9;
+                var gemmPath = ManagedGemm.current();
+                (double Wall, double Cpu)? managed = gemmPath.IsTorch ? null : ManagedGemmGflops(gemmPath, 1024, 4096, 256, 20);
                 var peerGemmReply = peer.Ask(new JsonObject { ["op"] = "gemm", ["m"] = 1024, ["n"] = 4096, ["d"] = 256, ["repeats"] = 20 })!;
                 var peerGemm = peerGemmReply["gflops"]!.GetValue<double>();
                 var peerGemmCpu = peerGemmReply["cpu_gflops"]!.GetValue<double>();
                 var loadBefore = LoadAverage();
                 report.AppendLine($"threads {threads}: TorchSharp {torch.get_num_threads()} threads; faiss {info!["version"]} ({info["threads"]} threads), BLAS {string.Join("; ", info["blas"]!.AsArray().Select(b => b!.ToString()))}");
-                report.AppendLine($"  sgemm 1024×4096×256 ({threads} threads): ours (libtorch's MKL) {ourGemm:F1} GFLOP/s wall, {ourGemmCpu:F1} per CPU second; NumPy (faiss's BLAS) {peerGemm:F1} GFLOP/s wall, {peerGemmCpu:F1} per CPU second; load average {loadBefore}");
+                report.AppendLine($"  k-NN GEMM: {gemmPath} (DISTEMBED_GEMM); sgemm 1024×4096×256: {(managed is { } g ? $"managed {gemmPath} (one thread) {g.Wall:F1} GFLOP/s wall, {g.Cpu:F1} per CPU second; " : "")}libtorch's MKL ({threads} threads) {ourGemm:F1} GFLOP/s wall, {ourGemmCpu:F1} per CPU second; NumPy (faiss's BLAS, {threads} threads) {peerGemm:F1} GFLOP/s wall, {peerGemmCpu:F1} per CPU second; load average {loadBefore}");
                 var rows = new JsonObject();
                 foreach (var id in workloads)
                 {
@@ -158,7 +165,7 @@ public static class KnnVsFaiss
                 }
                 runs.Add(new JsonObject
                 {
-                    ["threads"] = threads, ["faiss"] = info.DeepClone(), ["ours_gemm_gflops"] = ourGemm, ["faiss_blas_gemm_gflops"] = peerGemm, ["ours_gemm_cpu_gflops"] = ourGemmCpu, ["faiss_blas_gemm_cpu_gflops"] = peerGemmCpu,
+                    ["threads"] = threads, ["faiss"] = info.DeepClone(), ["gemm_path"] = gemmPath.ToString(), ["managed_gemm_gflops"] = managed?.Wall, ["managed_gemm_cpu_gflops"] = managed?.Cpu, ["ours_gemm_gflops"] = ourGemm, ["faiss_blas_gemm_gflops"] = peerGemm, ["ours_gemm_cpu_gflops"] = ourGemmCpu, ["faiss_blas_gemm_cpu_gflops"] = peerGemmCpu,
                     ["load_before"] = loadBefore, ["results"] = rows,
                 });
             }
@@ -276,6 +283,83 @@ public static class KnnVsFaiss
             times.Add(sw.Elapsed.TotalSeconds);
         }
         return 2.0 * m * n * d / Median(times) / 1e9;
+    }
+
+    /// <summary>The managed GEMM's rate on C = A·Bᵀ (A [m, d], B [n, d], normal entries), one thread: GFLOP/s of the median
+    /// wall time per product and of the process CPU time over all repeats.</summary>
+    private static unsafe (double Wall, double Cpu) ManagedGemmGflops(ManagedGemm.Path path, int m, int n, int d, int repeats)
+    {
+        var rng = new Random(1);
+        float Normal() => (float)(Math.Sqrt(-2.0 * Math.Log(1.0 - rng.NextDouble())) * Math.Cos(2.0 * Math.PI * rng.NextDouble()));
+        var a = Enumerable.Range(0, m * d).Select(_ => Normal()).ToArray();
+        var b = Enumerable.Range(0, n * d).Select(_ => Normal()).ToArray();
+        var c = new float[m * n];
+        using var ws = new ManagedGemm.Workspace(ManagedGemm.defaultBlocking);
+        var times = new List<double>();
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            ManagedGemm.multiplyTransposed(path, ws, m, n, d, pa, d, pb, d, pc, n);
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            for (var r = 0; r < repeats; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                ManagedGemm.multiplyTransposed(path, ws, m, n, d, pa, d, pb, d, pc, n);
+                times.Add(sw.Elapsed.TotalSeconds);
+            }
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+            var flops = 2.0 * m * n * d;
+            return (flops / Median(times) / 1e9, flops * repeats / cpu / 1e9);
+        }
+    }
+
+    /// <summary>libtorch's mm (c.addmm_ with β = 0, B transposed) on the current torch thread count: GFLOP/s of the
+    /// median wall time and of the process CPU time over all repeats.</summary>
+    private static (double Wall, double Cpu) TorchGemmGflops(int m, int n, int d, int repeats)
+    {
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var wall = OurGemmGflops(m, n, d, repeats);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        return (wall, 2.0 * m * n * d * (repeats + 1) / cpu / 1e9);
+    }
+
+    /// <summary>One thread, alternating rounds: the managed kernels, libtorch's mm and NumPy's BLAS at the k-NN's block
+    /// shapes (512 × 512 × 256: the automatic CPU block; 1024 × 4096 × 256: the earlier comparison shape).</summary>
+    private static int GemmCompare(string[] args, string python, string script)
+    {
+        var rounds = int.Parse(Program.Arg(args, "--rounds", "7"), CultureInfo.InvariantCulture);
+        torch.set_num_threads(1);
+        using var peer = new ServedPeer(python, script, 1);
+        var info = peer.Ask(new JsonObject { ["op"] = "info" })!;
+        Console.WriteLine($"one thread; NumPy BLAS {string.Join("; ", info["blas"]!.AsArray().Select(b => b!.ToString()))}; load {LoadAverage()}");
+        var paths = new List<ManagedGemm.Path>();
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) paths.Add(ManagedGemm.Path.Avx512);
+        if (ManagedGemm.avx2Supported) paths.Add(ManagedGemm.Path.Avx2);
+        foreach (var (m, n, d) in new[] { (512, 512, 256), (1024, 4096, 256) })
+        {
+            var reps = (int)Math.Max(5, 4e9 / (2.0 * m * n * d));
+            var names = paths.Select(p => $"managed {p}").Concat(new[] { "libtorch mm (MKL)", "NumPy (OpenBLAS)" }).ToArray();
+            var wall = names.ToDictionary(x => x, _ => new List<double>());
+            var cpu = names.ToDictionary(x => x, _ => new List<double>());
+            for (var r = 0; r < rounds; r++)
+            {
+                foreach (var p in paths)
+                {
+                    var (w, c) = ManagedGemmGflops(p, m, n, d, reps);
+                    wall[$"managed {p}"].Add(w);
+                    cpu[$"managed {p}"].Add(c);
+                }
+                var (tw, tc) = TorchGemmGflops(m, n, d, reps);
+                wall["libtorch mm (MKL)"].Add(tw);
+                cpu["libtorch mm (MKL)"].Add(tc);
+                var reply = peer.Ask(new JsonObject { ["op"] = "gemm", ["m"] = m, ["n"] = n, ["d"] = d, ["repeats"] = reps })!;
+                wall["NumPy (OpenBLAS)"].Add(reply["gflops"]!.GetValue<double>());
+                cpu["NumPy (OpenBLAS)"].Add(reply["cpu_gflops"]!.GetValue<double>());
+            }
+            foreach (var x in names)
+                Console.WriteLine($"sgemm {m}×{n}×{d} (B transposed), {x}: {Median(cpu[x]):F1} GFLOP/s per CPU second, {Median(wall[x]):F1} wall (medians of {rounds} rounds of {reps})");
+            Console.WriteLine($"  load {LoadAverage()}");
+        }
+        return 0;
     }
 
     private static double Median(IEnumerable<double> values)

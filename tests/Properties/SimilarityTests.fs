@@ -235,17 +235,29 @@ let bruteForce (queries: float[,]) (gallery: float[,]) (k: int) (self: bool) =
         let order = [| 0 .. g - 1 |] |> Array.filter (fun j -> not self || j <> i) |> Array.sortBy (fun j -> squared i j, j)
         order.[b])
 
-/// Grid points (ties everywhere; N = 16 or 32 keeps the centring exact), a dtype, a k (1, N − 2, N − 1 or any), a
-/// block size (automatic, 1, smaller than k, not dividing N, larger than N) and a thread count.
-let fastPathGen : Gen<float[,] * torch.ScalarType * int * int * int> =
+/// Integer points in [−2, 2] for N = 16 or 32 and d up to 300 (past the managed GEMM's k-slice of 256): the centred
+/// coordinates are multiples of 1/32 and every Gram entry is below 2^24/1024, so the float32 Gram form is exact too.
+let deepGridGen : Gen<float[,]> =
     gen {
-        let! x = gridGen
+        let! n = Gen.elements [ 16; 32 ]
+        let! d = Gen.oneof [ Gen.choose (1, 40); Gen.choose (250, 300) ]
+        let! values = Gen.arrayOfLength (n * d) (Gen.choose (-2, 2))
+        return Array2D.init n d (fun i c -> float values.[i * d + c])
+    }
+
+/// Grid points (ties everywhere; N = 16 or 32 keeps the centring exact), a dtype, a k (1, N − 2, N − 1 or any), a
+/// block size (automatic, 1, smaller than k, not dividing N, larger than N), a thread count and the float32 GEMM
+/// (libtorch's mm or each managed kernel this CPU runs; float64 always multiplies with libtorch).
+let internal fastPathGen : Gen<float[,] * torch.ScalarType * int * int * int * ManagedGemm.Path> =
+    gen {
+        let! x = Gen.oneof [ gridGen; gridGen; deepGridGen ]
         let n = Array2D.length1 x
         let! dtype = Gen.elements [ torch.float32; torch.float64 ]
         let! k = Gen.oneof [ Gen.elements [ 1; n - 2; n - 1 ]; Gen.choose (1, n - 1) ]
         let! blockSize = Gen.elements [ 0; 1; 3; 5; 7; n + 3 ]
         let! threads = Gen.elements [ 1; 2 ]
-        return x, dtype, k, blockSize, threads
+        let! gemm = Gen.elements GemmTests.gemmPaths
+        return x, dtype, k, blockSize, threads, gemm
     }
 
 /// bruteForce x x k true with plain loops (for N in the thousands): for each item the k others of smallest exact
@@ -284,39 +296,42 @@ let wideGridGen : Gen<float[,] * torch.ScalarType * int * int * int> =
 
 let fastPathTests =
     testList "CPU fast path" [
-        property "k-NN graph = brute force by (distance, index), float32 and float64, ties, any block and thread count" 60 fastPathGen
-            (fun (x, dtype, k, blockSize, threads) ->
+        property "k-NN graph = brute force by (distance, index), float32 and float64, ties, any block, thread count and GEMM" 90 fastPathGen
+            (fun (x, dtype, k, blockSize, threads, gemm) ->
                 let g =
                     withThreads threads (fun () ->
+                        ManagedGemm.withPath gemm <| fun () ->
                         use b = typedBatch x dtype
                         NearestNeighbours.exact (b, Distances.Create("euclidean", null), k, blockSize))
-                expectSameGraph $"{dtype}, k {k}, block {blockSize}, threads {threads}" (bruteForce x x k true) g.Indices
+                expectSameGraph $"{dtype}, k {k}, block {blockSize}, threads {threads}, {gemm}" (bruteForce x x k true) g.Indices
                 let d = Array2D.length2 x
                 for i in 0 .. Array2D.length1 x - 1 do
                     for j in 0 .. k - 1 do
                         let exact = sqrt (Seq.sumBy (fun c -> (x.[i, c] - x.[g.Indices.[i, j], c]) ** 2.0) [ 0 .. d - 1 ])
                         expectClose 1e-12 $"distance [{i},{j}]" exact g.Distances.[i, j])
 
-        property "search = brute force by (distance, index): query count not a multiple of the block, k up to G, k > block" 60 fastPathGen
-            (fun (x, dtype, k, blockSize, threads) ->
+        property "search = brute force by (distance, index): query count not a multiple of the block, k up to G, k > block, any GEMM" 90 fastPathGen
+            (fun (x, dtype, k, blockSize, threads, gemm) ->
                 let n = Array2D.length1 x
                 let q = Array2D.init (n / 2 + 1) (Array2D.length2 x) (fun i c -> x.[(3 * i + 1) % n, c] + (if i % 3 = 0 then 1.0 else 0.0))
                 let k = if k = n - 1 then n else k
                 let found =
                     withThreads threads (fun () ->
+                        ManagedGemm.withPath gemm <| fun () ->
                         use bq = typedBatch q dtype
                         use bx = typedBatch x dtype
                         NearestNeighbours.search (bq, bx, Distances.Create("sqeuclidean", null), k, blockSize))
                 let expected = bruteForce q x k false
                 if found.Indices <> expected then
-                    failtestf "%O, k %d, block %d, threads %d: %A, expected %A" dtype k blockSize threads found.Indices expected)
+                    failtestf "%O, k %d, block %d, threads %d, %A: %A, expected %A" dtype k blockSize threads gemm found.Indices expected)
 
-        property "k-NN graph and search with 1 and 2 threads are identical, block by block (random data, float32)" 30 caseGen (fun (seed, n, d, ks) ->
+        property "k-NN graph and search with 1 and 2 threads are identical, block by block (random data, float32, every GEMM)" 30 caseGen (fun (seed, n, d, ks) ->
             let x = normalPoints (Random seed) (n + 20) (d + 2)
             let k = Array.max ks
-            for blockSize in [ 0; 3; 7 ] do
+            for blockSize, gemm in List.allPairs [ 0; 3; 7 ] GemmTests.gemmPaths do
                 let run threads =
                     withThreads threads (fun () ->
+                        ManagedGemm.withPath gemm <| fun () ->
                         use b = typedBatch x torch.float32
                         let e = Distances.Create("euclidean", null)
                         NearestNeighbours.exact (b, e, k, blockSize), NearestNeighbours.search (b, b, e, k, blockSize))

@@ -418,6 +418,24 @@ module NearestNeighbours =
         selectGramBody (NativePtr.ofNativeInt<float> b) rn cn r0 c0 ja (NativePtr.ofNativeInt<float> sqQ)
             (NativePtr.add (NativePtr.ofNativeInt<float> sqX) c0) skipSelf thrCols top 2.0 id id scanRow64 scanBoth64
 
+    /// The packing buffers of one worker for the managed GEMM (null on the libtorch path).
+    let private gemmWorkspace (gemm: ManagedGemm.Path) : ManagedGemm.Workspace =
+        if gemm = ManagedGemm.Torch then null else new ManagedGemm.Workspace(ManagedGemm.defaultBlocking)
+
+    /// One Gram block: block [rn, cn] = queries[r0 .. r0 + rn) · gallery[c0 .. c0 + cn)ᵀ (contiguous row-major CPU
+    /// tensors, block a contiguous view), by the managed GEMM (float32, workspace of this worker) or by libtorch's
+    /// addmm_ with β = 0 (gemm = Torch).
+    let private multiplyBlock
+        (gemm: ManagedGemm.Path) (workspace: ManagedGemm.Workspace) (queries: Tensor) (gallery: Tensor)
+        (r0: int64) (rn: int64) (c0: int64) (cn: int64) (block: Tensor) =
+        if gemm = ManagedGemm.Torch then
+            block.addmm_ (queries.narrow (0L, r0, rn), gallery.narrow(0L, c0, cn).t (), beta = 0.0f, alpha = 1.0f) |> ignore
+        else
+            let d = gallery.shape.[1]
+            let rowAt (t: Tensor) (row: int64) = NativePtr.ofNativeInt<float32> (address t + nativeint (row * d * 4L))
+            ManagedGemm.multiplyTransposed gemm workspace (int rn) (int cn) (int d)
+                (rowAt queries r0) (int d) (rowAt gallery c0) (int d) (NativePtr.ofNativeInt<float32> (address block)) (int cn)
+
     /// One Gram-form problem of the CPU path: centred (or unit) query rows and gallery rows, their squared norms
     /// (zeros for cosine), whether it is a k-NN graph (queries = gallery: only the blocks on and above the diagonal are
     /// multiplied) and whether the diagonal (the item itself) is skipped.
@@ -431,7 +449,9 @@ module NearestNeighbours =
           SkipSelf: bool }
 
     /// Gram-form passes on the CPU (float32 or float64), one per problem, sharing one pool of workers: blocks of query
-    /// rows against panels of gallery columns, one matrix product per block into a reused buffer (addmm_ with β = 0),
+    /// rows against panels of gallery columns, one matrix product per block into a reused buffer (<c>multiplyBlock</c>:
+    /// float32 blocks by the managed AVX-512 / AVX2 GEMM, <c>ManagedGemm</c>, selectable by DISTEMBED_GEMM; float64
+    /// blocks, and float32 ones where no managed kernel runs or DISTEMBED_GEMM = torch, by libtorch's addmm_ with β = 0),
     /// then the fused selection. When a problem is `Symmetric` (queries = gallery, self excluded) only the blocks on
     /// and above the diagonal are multiplied and each score of an off-diagonal block serves both its row and its
     /// column. With T = torch.get_num_threads() > 1 the blocks of all the problems are shared out among T workers,
@@ -457,9 +477,13 @@ module NearestNeighbours =
         let bufferElements dbl =
             Array.fold2 (fun m (r, c) d -> if d = dbl then max m (r * c) else m) 0L blocks isDouble
         let maxColumns = blocks |> Array.fold (fun m (_, c) -> max m c) 0L
+        // float32 blocks go through the managed GEMM where the CPU has a kernel for it (read once, on the caller's
+        // flow, so a path forced by a test holds for every worker).
+        let gemm = if Array.forall id isDouble then ManagedGemm.Torch else ManagedGemm.current ()
         let next = ref -1
         let work (w: int) =
             let mine = tops.[w]
+            use workspace = gemmWorkspace gemm
             // One buffer per dtype in use, allocated on first use by this worker.
             let mutable buffer32: Tensor = null
             let mutable buffer64: Tensor = null
@@ -485,7 +509,7 @@ module NearestNeighbours =
                             buffer32
                     use blockScope = torch.NewDisposeScope()
                     let block = buffer.narrow(0L, 0L, rn * cn).view (rn, cn)
-                    block.addmm_ (p.Queries.narrow (0L, r0, rn), p.Gallery.narrow(0L, c0, cn).t (), beta = 0.0f, alpha = 1.0f) |> ignore
+                    multiplyBlock (if isDouble.[s] then ManagedGemm.Torch else gemm) workspace p.Queries p.Gallery r0 rn c0 cn block
                     let b = address block
                     // Column side: the block's columns at or beyond the end of the row block (symmetric only).
                     let ja = if p.Symmetric then int (max 0L (r0 + rn - c0)) else int cn
