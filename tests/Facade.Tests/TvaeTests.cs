@@ -477,6 +477,53 @@ public sealed class TvaeTests : IDisposable
     }
 
     [Fact]
+    public void Cli_tvae_checkpoints_every_epoch_and_resume_finishes_an_interrupted_run_as_if_uninterrupted()
+    {
+        string[] Common(string outDir) => ["tvae", "--data", "idx:" + IdxFolder(45), "--variant", "wtvae", "--epochs", "2",
+            "--triplets-per-epoch", "64", "--eval-triplets", "30", "--retrieval-items", "30", "--device", "cpu", "--seed", "2",
+            "--latent-size", "5", "--hidden-size", "24", "--lr", "0.002", "--batch-size", "16", "--margin", "0.3", "--out", outDir, "--json"];
+        var whole = Path.Combine(_folder, "whole");
+        var (code, stdout, stderr) = RunCli(Common(whole));
+        Assert.True(code == 0, stderr);
+        var expected = JsonDocument.Parse(stdout.Trim()).RootElement;
+
+        // The same run interrupted after its first epoch (cancelled from the progress report), as a crash would leave it:
+        // the checkpoint written after epoch 1 in --out/checkpoint and nothing else.
+        var interrupted = Path.Combine(_folder, "interrupted");
+        var train = ImageDatasets.Load("idx:" + IdxFolder(45), train: true);
+        var options = new TvaeOptions
+        {
+            Variant = TvaeVariant.WTvae, Epochs = 2, TripletsPerEpoch = 64, Seed = 2, LatentSize = 5, HiddenSize = 24,
+            LearningRate = 0.002, BatchSize = 16, Margin = 0.3,
+        };
+        using (var cts = new CancellationTokenSource())
+        using (var model = Tvae.Create(train.Rows, train.Cols, options, "cpu"))
+        {
+            Assert.Throws<OperationCanceledException>(() => model.Fit(train.Images, train.Labels,
+                new SyncProgress(p => { if (p.EpochResult is not null) cts.Cancel(); }), cts.Token, Path.Combine(interrupted, "checkpoint")));
+        }
+        using (var saved = Tvae.Load(Path.Combine(interrupted, "checkpoint"))) Assert.Equal(1, saved.EpochsTrained);
+
+        // Without --resume the folder is refused (nothing saved is lost); with it the run trains its second epoch.
+        var (refused, _, refusedErr) = RunCli(Common(interrupted));
+        Assert.Equal(1, refused);
+        Assert.Contains("--out", refusedErr);
+        var (resumedCode, resumedOut, resumedErr) = RunCli([.. Common(interrupted), "--resume"]);
+        Assert.True(resumedCode == 0, resumedErr);
+        var resumed = JsonDocument.Parse(resumedOut.Trim()).RootElement;
+        Assert.Equal(2, resumed.GetProperty("epochs_trained").GetInt32());
+        Assert.Single(resumed.GetProperty("epoch_loss").EnumerateArray());
+        foreach (var key in new[] { "triplet_accuracy", "neg_elbo", "precision_at_1", "map_at_r" })
+            Assert.Equal(expected.GetProperty(key).GetDouble(), resumed.GetProperty(key).GetDouble());
+        Assert.Equal(expected.GetProperty("epoch_loss")[1].GetDouble(), resumed.GetProperty("epoch_loss")[0].GetDouble());
+
+        // --resume with --checkpoint or --overwrite is refused by name.
+        var (both, _, bothErr) = RunCli([.. Common(interrupted), "--resume", "--overwrite"]);
+        Assert.Equal(1, both);
+        Assert.Contains("--resume", bothErr);
+    }
+
+    [Fact]
     public void Cli_tvae_turns_bad_input_into_exit_code_1_with_a_one_line_message()
     {
         var (code, _, stderr) = RunCli("tvae", "--data", "idx:" + IdxFolder(30), "--variant", "gan", "--out", Path.Combine(_folder, "x"));

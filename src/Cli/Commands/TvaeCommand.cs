@@ -42,12 +42,13 @@ public static class TvaeCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the metrics and paths (progress goes to stderr)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the checkpoint and outputs of an earlier run in --out (without it they are kept and the run refused)." };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Evaluate this saved checkpoint instead of training (its options replace the training options: --variant, --architecture, --epochs, --seed, --lr, …)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out/checkpoint (written after every epoch): the same --data; trains the epochs it had left, then evaluates. Its options are the checkpoint's." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads of TorchSharp's intra-op pool (default: TorchSharp's choice)." };
         const string what = "Trains a VAE / TVAE / W-TVAE (Ishfaq et al., arXiv 1802.04403) on MNIST-like images and evaluates it on the test set.";
         var command = new Command("tvae", alias ? "Alias of train tvae. " + what : what)
         {
             data, variant, architecture, epochs, triplets, seed, latent, hidden, margin, elboWeight, tripletWeight, normWeight, lr, batchSize,
-            evalTriplets, retrieval, device, output, overwrite, json, threads, checkpoint,
+            evalTriplets, retrieval, device, output, overwrite, resume, json, threads, checkpoint,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -75,7 +76,7 @@ public static class TvaeCommand
                 TorchSharp.torch.set_num_threads(t);
             }
             Run(r.GetValue(data)!, options, r.GetValue(device)!, r.GetValue(output)!, r.GetValue(evalTriplets), r.GetValue(retrieval), r.GetValue(json),
-                r.GetValue(checkpoint), r.GetValue(overwrite));
+                r.GetValue(checkpoint), r.GetValue(overwrite), r.GetValue(resume));
         }));
         return command;
     }
@@ -91,103 +92,136 @@ public static class TvaeCommand
     };
 
     private static void Run(string spec, TvaeOptions options, string device, string outDir, int evalTriplets, int retrievalItems, bool json,
-        string? checkpoint, bool overwrite)
+        string? checkpoint, bool overwrite, bool resume)
     {
         // --out is checked before any work: a refused folder must not cost a training run.
         if (File.Exists(outDir))
             throw new ArgumentException($"--out '{outDir}' is an existing file; it must name a folder.", "out");
-        CheckpointFolder.Prepare(Path.Combine(outDir, "checkpoint"), CheckpointKind.Tvae, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
-            [spec.StartsWith("idx:", StringComparison.Ordinal) ? spec[4..] : spec, checkpoint], "--out");
-        if (!overwrite)
-            foreach (var name in new[] { "metrics.json", "reconstructions.png", "latent_pca.png" })
-                if (File.Exists(Path.Combine(outDir, name)))
-                    throw new ArgumentException($"--out '{outDir}' already holds {name} of an earlier run; it is kept. Pass --overwrite to replace it, or name another folder.", "out");
+        var checkpointDir = Path.Combine(outDir, "checkpoint");
+        if (resume)
+        {
+            if (checkpoint is not null)
+                throw new ArgumentException("--resume continues the training run in --out; --checkpoint evaluates a saved model without training. Pass one of them.", "resume");
+            if (overwrite)
+                throw new ArgumentException("--resume continues the run in --out; --overwrite would discard it. Pass one of them.", "resume");
+            CheckpointFolder.Prepare(checkpointDir, CheckpointKind.Tvae, CheckpointMode.Resume, null, "--out");
+        }
+        else
+        {
+            CheckpointFolder.Prepare(checkpointDir, CheckpointKind.Tvae, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+                [spec.StartsWith("idx:", StringComparison.Ordinal) ? spec[4..] : spec, checkpoint], "--out");
+            if (!overwrite)
+                foreach (var name in new[] { "metrics.json", "reconstructions.png", "latent_pca.png" })
+                    if (File.Exists(Path.Combine(outDir, name)))
+                        throw new ArgumentException($"--out '{outDir}' already holds {name} of an earlier run; it is kept. Pass --overwrite to replace it, or name another folder.", "out");
+        }
         var test = ImageDatasets.Load(spec, train: false);
         var clock = Stopwatch.StartNew();
-        using var model = checkpoint is null ? Tvae.Create(test.Rows, test.Cols, options, device) : Tvae.Load(checkpoint, device);
-        options = model.Options;
-        TvaeTrainingReport report;
-        var stderr = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        var train = checkpoint is null ? ImageDatasets.Load(spec, train: true) : null;
-        if (train is null)
+        // A resumed run's model comes from its checkpoint (options, weights, optimiser and noise state); a new run writes
+        // its checkpoint after every epoch, so an interrupted run loses at most the epoch in progress.
+        Tvae model = resume ? Tvae.Load(checkpointDir, device)
+            : checkpoint is null ? Tvae.Create(test.Rows, test.Cols, options, device) : Tvae.Load(checkpoint, device);
+        try
         {
-            report = new TvaeTrainingReport([], [], [], TimeSpan.Zero);
-        }
-        else if (json || Console.IsErrorRedirected)
-        {
-            report = model.Fit(train!.Images, train.Labels, new Reporter(p =>
+            options = model.Options;
+            var remaining = resume ? Math.Max(0, options.Epochs - model.EpochsTrained) : options.Epochs;
+            var train = checkpoint is null ? ImageDatasets.Load(spec, train: true) : null;
+            TvaeTrainingReport Train(IProgress<TrainingProgress> progress)
             {
-                if (p.EpochResult is { } e)
-                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {p.Epoch}/{p.Epochs}  loss {e.TrainLoss:F4}  {clock.Elapsed.TotalSeconds:F0}s"));
-            }));
-        }
-        else
-        {
-            report = null!;
-            stderr.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .Start(ctx =>
+                if (!resume) return model.Fit(train!.Images, train.Labels, progress, default, checkpointDir, overwrite);
+                // The model loaded above gave the options; Resume restores its own copy with the optimiser state.
+                var (resumed, resumedReport) = Tvae.Resume(checkpointDir, train!.Images, train.Labels, progress, default, device);
+                model.Dispose();
+                model = resumed;
+                return resumedReport;
+            }
+            TvaeTrainingReport report;
+            var stderr = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+            if (train is null)
+            {
+                report = new TvaeTrainingReport([], [], [], TimeSpan.Zero);
+            }
+            else if (json || Console.IsErrorRedirected)
+            {
+                report = Train(new Reporter(p =>
                 {
-                    var steps = (options.TripletsPerEpoch + options.BatchSize - 1) / options.BatchSize;
-                    var bar = ctx.AddTask($"{TvaeOptions.NameOf(options.Variant)} epoch 1/{options.Epochs}", maxValue: (double)steps * options.Epochs);
-                    report = model.Fit(train!.Images, train.Labels, new Reporter(p =>
+                    if (p.EpochResult is { } e)
+                        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"epoch {p.Epoch}/{p.Epochs}  loss {e.TrainLoss:F4}  {clock.Elapsed.TotalSeconds:F0}s"));
+                }));
+            }
+            else
+            {
+                report = null!;
+                stderr.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .Start(ctx =>
                     {
-                        bar.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
-                        var loss = p.EpochResult?.TrainLoss ?? p.Loss;
-                        bar.Description = string.Create(CultureInfo.InvariantCulture, $"{TvaeOptions.NameOf(options.Variant)} epoch {p.Epoch}/{p.Epochs} loss {loss:F4}");
-                    }));
-                });
+                        var steps = (options.TripletsPerEpoch + options.BatchSize - 1) / options.BatchSize;
+                        var bar = ctx.AddTask($"{TvaeOptions.NameOf(options.Variant)} epoch 1/{remaining}", maxValue: Math.Max(1.0, (double)steps * remaining));
+                        report = Train(new Reporter(p =>
+                        {
+                            bar.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
+                            var loss = p.EpochResult?.TrainLoss ?? p.Loss;
+                            bar.Description = string.Create(CultureInfo.InvariantCulture, $"{TvaeOptions.NameOf(options.Variant)} epoch {p.Epoch}/{p.Epochs} loss {loss:F4}");
+                        }));
+                    });
+            }
+            var trainSeconds = train is null ? 0.0 : clock.Elapsed.TotalSeconds;
+            var evaluation = model.Evaluate(test, evalTriplets, Tvae.DefaultEvaluationTripletSeed, retrievalItems);
+            var full = Path.GetFullPath(outDir);
+            Directory.CreateDirectory(full);
+            var paths = new Dictionary<string, string>
+            {
+                ["checkpoint"] = Path.Combine(full, "checkpoint"),
+                ["metrics"] = Path.Combine(full, "metrics.json"),
+                ["reconstructions"] = Path.Combine(full, "reconstructions.png"),
+                ["projection"] = Path.Combine(full, "latent_pca.png"),
+            };
+            // The folder was checked (or resumed) above and, when training, written by it after every epoch.
+            model.Save(paths["checkpoint"], evaluation, overwrite: overwrite || train is not null);
+            AtomicFile.WriteAllBytes(paths["reconstructions"], ReconstructionGrid(model, test, 16));
+            AtomicFile.WriteAllBytes(paths["projection"], ProjectionPlot(model.Encode(test.Images).Means, test.Labels,
+                $"{spec} test means, PCA ({TvaeOptions.NameOf(options.Variant)}, seed {options.Seed})"));
+            var doc = new Dictionary<string, object?>
+            {
+                ["triplet_accuracy"] = evaluation.TripletAccuracy,
+                ["triplet_accuracy_of_means"] = evaluation.TripletAccuracyOfMeans,
+                ["neg_elbo"] = evaluation.NegativeElbo,
+                ["precision_at_1"] = evaluation.PrecisionAt1,
+                ["map_at_r"] = evaluation.MapAtR,
+                ["distance"] = evaluation.Distance,
+                ["data"] = spec,
+                ["variant"] = TvaeOptions.NameOf(options.Variant),
+                ["architecture"] = options.Architecture == TvaeArchitecture.Mlp ? "mlp" : "conv",
+                ["seed"] = options.Seed,
+                ["epochs"] = options.Epochs,
+                ["triplets_per_epoch"] = options.TripletsPerEpoch,
+                ["eval_triplets"] = evaluation.Triplets,
+                ["eval_triplet_seed"] = evaluation.TripletSeed,
+                ["retrieval_items"] = evaluation.RetrievalItems,
+                ["device"] = model.DeviceName,
+                ["train_seconds"] = trainSeconds,
+                ["epoch_loss"] = report.EpochLoss,
+                ["epochs_trained"] = model.EpochsTrained,
+                ["library_version"] = Tvae.LibraryVersion,
+                ["paths"] = paths,
+            };
+            var text = JsonSerializer.Serialize(doc);
+            AtomicFile.WriteAllText(paths["metrics"], text + "\n");
+            if (json)
+            {
+                Console.WriteLine(text);
+            }
+            else
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{TvaeOptions.NameOf(options.Variant)} on {spec}: triplet accuracy {evaluation.TripletAccuracy:P2}, -ELBO {evaluation.NegativeElbo:F2} nats, P@1 {evaluation.PrecisionAt1:F4}, MAP@R {evaluation.MapAtR:F4}"));
+                foreach (var (k, v) in paths) Console.WriteLine($"{k}: {v}");
+            }
         }
-        var trainSeconds = train is null ? 0.0 : clock.Elapsed.TotalSeconds;
-        var evaluation = model.Evaluate(test, evalTriplets, Tvae.DefaultEvaluationTripletSeed, retrievalItems);
-        var full = Path.GetFullPath(outDir);
-        Directory.CreateDirectory(full);
-        var paths = new Dictionary<string, string>
+        finally
         {
-            ["checkpoint"] = Path.Combine(full, "checkpoint"),
-            ["metrics"] = Path.Combine(full, "metrics.json"),
-            ["reconstructions"] = Path.Combine(full, "reconstructions.png"),
-            ["projection"] = Path.Combine(full, "latent_pca.png"),
-        };
-        model.Save(paths["checkpoint"], evaluation, overwrite);
-        AtomicFile.WriteAllBytes(paths["reconstructions"], ReconstructionGrid(model, test, 16));
-        AtomicFile.WriteAllBytes(paths["projection"], ProjectionPlot(model.Encode(test.Images).Means, test.Labels,
-            $"{spec} test means, PCA ({TvaeOptions.NameOf(options.Variant)}, seed {options.Seed})"));
-        var doc = new Dictionary<string, object?>
-        {
-            ["triplet_accuracy"] = evaluation.TripletAccuracy,
-            ["triplet_accuracy_of_means"] = evaluation.TripletAccuracyOfMeans,
-            ["neg_elbo"] = evaluation.NegativeElbo,
-            ["precision_at_1"] = evaluation.PrecisionAt1,
-            ["map_at_r"] = evaluation.MapAtR,
-            ["distance"] = evaluation.Distance,
-            ["data"] = spec,
-            ["variant"] = TvaeOptions.NameOf(options.Variant),
-            ["architecture"] = options.Architecture == TvaeArchitecture.Mlp ? "mlp" : "conv",
-            ["seed"] = options.Seed,
-            ["epochs"] = options.Epochs,
-            ["triplets_per_epoch"] = options.TripletsPerEpoch,
-            ["eval_triplets"] = evaluation.Triplets,
-            ["eval_triplet_seed"] = evaluation.TripletSeed,
-            ["retrieval_items"] = evaluation.RetrievalItems,
-            ["device"] = model.DeviceName,
-            ["train_seconds"] = trainSeconds,
-            ["epoch_loss"] = report.EpochLoss,
-            ["epochs_trained"] = model.EpochsTrained,
-            ["library_version"] = Tvae.LibraryVersion,
-            ["paths"] = paths,
-        };
-        var text = JsonSerializer.Serialize(doc);
-        AtomicFile.WriteAllText(paths["metrics"], text + "\n");
-        if (json)
-        {
-            Console.WriteLine(text);
-        }
-        else
-        {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{TvaeOptions.NameOf(options.Variant)} on {spec}: triplet accuracy {evaluation.TripletAccuracy:P2}, -ELBO {evaluation.NegativeElbo:F2} nats, P@1 {evaluation.PrecisionAt1:F4}, MAP@R {evaluation.MapAtR:F4}"));
-            foreach (var (k, v) in paths) Console.WriteLine($"{k}: {v}");
+            model.Dispose();
         }
     }
 
