@@ -22,10 +22,10 @@ public static class ArrayDistances
     /// <param name="options">Distance options, or null for the defaults.</param>
     /// <param name="aMask">[N, T] mask or weights of <paramref name="a"/> (0 = padding), or null.</param>
     /// <param name="bMask">[M, T'] mask or weights of <paramref name="b"/>, or null.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>N × M distances.</returns>
     public static double[,] Pairwise(float[,,] a, float[,,] b, string metric, DistanceSettings? options = null,
-        float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
+        float[,]? aMask = null, float[,]? bMask = null, string device = Devices.Default)
     {
         using var scope = torch.NewDisposeScope();
         var (distance, x, y) = Prepare(a, aMask, b, bMask, metric, options, device);
@@ -40,10 +40,10 @@ public static class ArrayDistances
     /// <param name="options">Distance options, or null for the defaults.</param>
     /// <param name="aMask">[N, T] mask or weights of <paramref name="a"/>, or null.</param>
     /// <param name="bMask">[N, T'] mask or weights of <paramref name="b"/>, or null.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>N distances.</returns>
     public static double[] Paired(float[,,] a, float[,,] b, string metric, DistanceSettings? options = null,
-        float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
+        float[,]? aMask = null, float[,]? bMask = null, string device = Devices.Default)
     {
         using var scope = torch.NewDisposeScope();
         var (distance, x, y) = Prepare(a, aMask, b, bMask, metric, options, device);
@@ -56,13 +56,13 @@ public static class ArrayDistances
     /// <param name="b">[M, d] vectors.</param>
     /// <param name="metric">A distance name that accepts vectors (euclidean, sqeuclidean, cosine, lp).</param>
     /// <param name="options">Distance options, or null for the defaults.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>N × M distances.</returns>
-    public static double[,] Pairwise(float[,] a, float[,] b, string metric, DistanceSettings? options = null, string device = "cpu")
+    public static double[,] Pairwise(float[,] a, float[,] b, string metric, DistanceSettings? options = null, string device = Devices.Default)
     {
         using var scope = torch.NewDisposeScope();
         var distance = Distances.Create(metric, options?.ToCore());
-        var dev = NativeRuntime.ResolveDevice(device);
+        var dev = Devices.Resolve(device);
         var (x, y) = (Vectors(a, distance, nameof(a), dev), Vectors(b, distance, nameof(b), dev));
         using var _ = torch.no_grad();
         return To2D(distance.Pairwise(x, y));
@@ -82,10 +82,10 @@ public static class ArrayDistances
     /// <param name="distance">A distance that accepts distributions: a catalog one or your own.</param>
     /// <param name="aMask">[N, T] mask or weights of <paramref name="a"/> (0 = padding), or null.</param>
     /// <param name="bMask">[M, T'] mask or weights of <paramref name="b"/>, or null.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>N × M distances.</returns>
     /// <exception cref="ArgumentException">A distance for vectors (names a), or arrays of the wrong shape (named).</exception>
-    public static double[,] Pairwise(float[,,] a, float[,,] b, Distance distance, float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
+    public static double[,] Pairwise(float[,,] a, float[,,] b, Distance distance, float[,]? aMask = null, float[,]? bMask = null, string device = Devices.Default)
     {
         ArgumentNullException.ThrowIfNull(distance);
         using var scope = torch.NewDisposeScope();
@@ -100,10 +100,10 @@ public static class ArrayDistances
     /// <param name="distance">A distance that accepts distributions: a catalog one or your own.</param>
     /// <param name="aMask">[N, T] mask or weights of <paramref name="a"/>, or null.</param>
     /// <param name="bMask">[N, T'] mask or weights of <paramref name="b"/>, or null.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>N distances.</returns>
     /// <exception cref="ArgumentException">A distance for vectors (names a), arrays of the wrong shape (named), or N ≠ M.</exception>
-    public static double[] Paired(float[,,] a, float[,,] b, Distance distance, float[,]? aMask = null, float[,]? bMask = null, string device = "cpu")
+    public static double[] Paired(float[,,] a, float[,,] b, Distance distance, float[,]? aMask = null, float[,]? bMask = null, string device = Devices.Default)
     {
         ArgumentNullException.ThrowIfNull(distance);
         using var scope = torch.NewDisposeScope();
@@ -116,14 +116,14 @@ public static class ArrayDistances
     /// <param name="a">[N, d] vectors.</param>
     /// <param name="b">[M, d] vectors.</param>
     /// <param name="distance">A distance that accepts vectors: a catalog one or your own.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>N × M distances.</returns>
     /// <exception cref="ArgumentException">A distance for another representation (names a).</exception>
-    public static double[,] Pairwise(float[,] a, float[,] b, Distance distance, string device = "cpu")
+    public static double[,] Pairwise(float[,] a, float[,] b, Distance distance, string device = Devices.Default)
     {
         ArgumentNullException.ThrowIfNull(distance);
         using var scope = torch.NewDisposeScope();
-        var dev = NativeRuntime.ResolveDevice(device);
+        var dev = Devices.Resolve(device);
         var (x, y) = (Vectors(a, distance.Core, nameof(a), dev), Vectors(b, distance.Core, nameof(b), dev));
         using var _ = torch.no_grad();
         return To2D(distance.Core.Pairwise(x, y));
@@ -141,7 +141,7 @@ public static class ArrayDistances
     /// <summary>Both batches of a distributions call, the device resolved once.</summary>
     private static (IEmbeddingBatch A, IEmbeddingBatch B) Batches(float[,,] a, float[,]? aMask, float[,,] b, float[,]? bMask, IDistance distance, string device)
     {
-        var dev = NativeRuntime.ResolveDevice(device);
+        var dev = Devices.Resolve(device);
         return (Batch(a, aMask, distance, nameof(a), dev), Batch(b, bMask, distance, nameof(b), dev));
     }
 

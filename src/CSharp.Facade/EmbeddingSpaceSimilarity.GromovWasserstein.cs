@@ -92,13 +92,13 @@ public static partial class EmbeddingSpaceSimilarity
     /// <param name="seed">Seed of the subsample draw.</param>
     /// <param name="normalizeScale">True (default): divide each distance matrix by its mean off-diagonal entry.</param>
     /// <param name="epsilon">Null: conditional gradient; positive: entropic GW with this ε.</param>
-    /// <param name="device">Device name for the distances: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">The device of the distances, a name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>As for the batch overload.</returns>
     /// <exception cref="ArgumentException">Unknown metric or one that does not accept vectors (names metric); an empty
     /// array (names x or y); otherwise as for the batch overload.</exception>
     public static GromovWassersteinComparison GromovWasserstein(float[,] x, float[,] y, string metric = "euclidean",
         int sampleSize = DefaultGromovWassersteinSample, int seed = 0, bool normalizeScale = true, double? epsilon = null,
-        string device = "cpu") =>
+        string device = Devices.Default) =>
         WithVectors(x, y, metric, device, (bx, by, d) => GromovWassersteinCore(bx, by, d, sampleSize, seed, normalizeScale, epsilon));
 
     /// <summary>The symmetrised float64 distance matrix of (a subsample of) one space, optionally divided by its mean off-diagonal entry.</summary>

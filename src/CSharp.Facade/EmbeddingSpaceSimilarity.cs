@@ -94,10 +94,10 @@ public static partial class EmbeddingSpaceSimilarity
     /// <param name="y">[N, d_y] vectors of the same items.</param>
     /// <param name="ks">Neighbourhood sizes, each in [1, N − 1].</param>
     /// <param name="metric">A distance name that accepts vectors: euclidean, sqeuclidean, cosine, lp.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>One value in [0, 1] per entry of <paramref name="ks"/>.</returns>
     /// <exception cref="ArgumentException">Unknown metric (names name); different N (names y); bad ks (names ks).</exception>
-    public static double[] Nngs(float[,] x, float[,] y, int[] ks, string metric = "euclidean", string device = "cpu") =>
+    public static double[] Nngs(float[,] x, float[,] y, int[] ks, string metric = "euclidean", string device = Devices.Default) =>
         WithVectors(x, y, metric, device, (bx, by, d) => Neighbourhoods.Nngs(bx, by, d, ks, 0));
 
     /// <summary>Normalised NNGS for each k between two vector spaces given as arrays.</summary>
@@ -105,10 +105,10 @@ public static partial class EmbeddingSpaceSimilarity
     /// <param name="y">[N, d_y] vectors of the same items.</param>
     /// <param name="ks">Neighbourhood sizes, each in [1, N − 1].</param>
     /// <param name="metric">A distance name that accepts vectors.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>One value per entry of <paramref name="ks"/>.</returns>
     /// <exception cref="ArgumentException">As for <see cref="Nngs(float[,], float[,], int[], string, string)"/>.</exception>
-    public static double[] NormalizedNngs(float[,] x, float[,] y, int[] ks, string metric = "euclidean", string device = "cpu") =>
+    public static double[] NormalizedNngs(float[,] x, float[,] y, int[] ks, string metric = "euclidean", string device = Devices.Default) =>
         WithVectors(x, y, metric, device, (bx, by, d) => Neighbourhoods.NormalizedNngs(bx, by, d, ks, 0));
 
     /// <summary>Mutual k-NN alignment for each k between two vector spaces given as arrays.</summary>
@@ -116,10 +116,10 @@ public static partial class EmbeddingSpaceSimilarity
     /// <param name="y">[N, d_y] vectors of the same items.</param>
     /// <param name="ks">Neighbourhood sizes, each in [1, N − 1].</param>
     /// <param name="metric">A distance name that accepts vectors.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>One value in [0, 1] per entry of <paramref name="ks"/>.</returns>
     /// <exception cref="ArgumentException">As for <see cref="Nngs(float[,], float[,], int[], string, string)"/>.</exception>
-    public static double[] MutualKnn(float[,] x, float[,] y, int[] ks, string metric = "euclidean", string device = "cpu") =>
+    public static double[] MutualKnn(float[,] x, float[,] y, int[] ks, string metric = "euclidean", string device = Devices.Default) =>
         WithVectors(x, y, metric, device, (bx, by, d) => Neighbourhoods.MutualKnn(bx, by, d, ks, 0));
 
     /// <summary>NNGS(X, Y; k) for each k between two spaces of distributions given as [N, T, d] arrays (uniform weights).</summary>
@@ -127,10 +127,10 @@ public static partial class EmbeddingSpaceSimilarity
     /// <param name="y">[N, T', d'] points of the same items.</param>
     /// <param name="ks">Neighbourhood sizes, each in [1, N − 1].</param>
     /// <param name="metric">A distance name that accepts distributions (e.g. <c>marginal-w2</c>, <c>sliced-w2</c>).</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>One value in [0, 1] per entry of <paramref name="ks"/>.</returns>
     /// <exception cref="ArgumentException">Unknown metric, or one that does not accept distributions; different N (names y); bad ks (names ks).</exception>
-    public static double[] Nngs(float[,,] x, float[,,] y, int[] ks, string metric = "marginal-w2", string device = "cpu")
+    public static double[] Nngs(float[,,] x, float[,,] y, int[] ks, string metric = "marginal-w2", string device = Devices.Default)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
@@ -138,7 +138,7 @@ public static partial class EmbeddingSpaceSimilarity
         var distance = Distances.Create(metric, null);
         if (distance.Accepts != Core.Representation.Distributions)
             throw new ArgumentException($"metric '{metric}' accepts {Embeddings.Describe(distance.Accepts)}, but x and y are [N, T, d] distributions.", nameof(metric));
-        var dev = NativeRuntime.ResolveDevice(device);
+        var dev = Devices.Resolve(device);
         using var bx = DistributionBatch.FromTensors(torch.tensor(x, device: dev).to_type(torch.ScalarType.Float64), null);
         using var by = DistributionBatch.FromTensors(torch.tensor(y, device: dev).to_type(torch.ScalarType.Float64), null);
         return Neighbourhoods.Nngs(bx, by, distance, ks, 0);
@@ -148,10 +148,10 @@ public static partial class EmbeddingSpaceSimilarity
     /// <param name="x">[N, d_x] vectors (N ≥ 2; N ≥ 4 when unbiased).</param>
     /// <param name="y">[N, d_y] vectors of the same items.</param>
     /// <param name="unbiased">True for the unbiased HSIC estimator.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>Linear CKA.</returns>
     /// <exception cref="ArgumentException">Different N, too few items or a constant space (names x or y).</exception>
-    public static double LinearCka(float[,] x, float[,] y, bool unbiased = false, string device = "cpu") =>
+    public static double LinearCka(float[,] x, float[,] y, bool unbiased = false, string device = Devices.Default) =>
         WithVectors(x, y, "euclidean", device, (bx, by, _) => Cka.Linear(bx, by, unbiased));
 
     /// <summary>RBF CKA between two vector spaces given as arrays.</summary>
@@ -161,26 +161,26 @@ public static partial class EmbeddingSpaceSimilarity
     /// <param name="relativeToMedian">True (default): σ = bandwidth × median pairwise distance of that space.</param>
     /// <param name="unbiased">True for the unbiased HSIC estimator.</param>
     /// <param name="metric">A distance name that accepts vectors.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>RBF CKA.</returns>
     /// <exception cref="ArgumentException">Different N (names y); bandwidth not positive (names bandwidth); a constant space (names x or y).</exception>
     public static double RbfCka(float[,] x, float[,] y, double bandwidth = 1.0, bool relativeToMedian = true, bool unbiased = false,
-        string metric = "euclidean", string device = "cpu") =>
+        string metric = "euclidean", string device = Devices.Default) =>
         WithVectors(x, y, metric, device, (bx, by, d) => Cka.Rbf(bx, by, d, bandwidth, relativeToMedian, unbiased, 0));
 
     /// <summary>The exact k-NN graph of N vectors (self excluded, ties to the smaller index).</summary>
     /// <param name="x">[N, d] vectors, N ≥ 2.</param>
     /// <param name="k">Neighbours per item, 1 ≤ k ≤ N − 1.</param>
     /// <param name="metric">A distance name that accepts vectors.</param>
-    /// <param name="device">Device name: auto, cpu, cuda, cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>N × k neighbour indices, nearest first.</returns>
     /// <exception cref="ArgumentException">k out of range (names k); unknown metric (names name).</exception>
-    public static int[,] NearestNeighbours(float[,] x, int k, string metric = "euclidean", string device = "cpu")
+    public static int[,] NearestNeighbours(float[,] x, int k, string metric = "euclidean", string device = Devices.Default)
     {
         ArgumentNullException.ThrowIfNull(x);
         using var scope = torch.NewDisposeScope();
         var distance = VectorDistance(metric);
-        using var bx = Vectors(x, nameof(x), NativeRuntime.ResolveDevice(device));
+        using var bx = Vectors(x, nameof(x), Devices.Resolve(device));
         return Core.Similarity.NearestNeighbours.Exact(bx, distance, k, 0).Indices;
     }
 
@@ -219,7 +219,7 @@ public static partial class EmbeddingSpaceSimilarity
         ArgumentNullException.ThrowIfNull(y);
         using var scope = torch.NewDisposeScope();
         var distance = VectorDistance(metric);
-        var dev = NativeRuntime.ResolveDevice(device);
+        var dev = Devices.Resolve(device);
         using var bx = Vectors(x, nameof(x), dev);
         using var by = Vectors(y, nameof(y), dev);
         return body(bx, by, distance);

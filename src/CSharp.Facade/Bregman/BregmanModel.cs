@@ -28,13 +28,13 @@ public sealed class BregmanModel : IDisposable
 
     /// <summary>A new model of an architecture (initial weights from its seed).</summary>
     /// <param name="architecture">The architecture.</param>
-    /// <param name="device">auto, cpu, cuda or cuda:N (default cpu).</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The model (the caller disposes it).</returns>
     /// <exception cref="ArgumentException">An invalid architecture (the message names the member) or device.</exception>
-    public static BregmanModel Create(DeepBregmanArchitecture architecture, string device = "cpu")
+    public static BregmanModel Create(DeepBregmanArchitecture architecture, string device = Devices.Default)
     {
         ArgumentNullException.ThrowIfNull(architecture);
-        return new(architecture.CreateCoreModel(DistEmbed.Core.NativeRuntime.ResolveDevice(device)));
+        return new(architecture.CreateCoreModel(Devices.Resolve(device)));
     }
 
     /// <summary>The model's architecture (as a checkpoint manifest stores it).</summary>

@@ -53,12 +53,12 @@ public sealed class ConvexGenerator : IDisposable
     /// D_φ(x, y) ≥ ½ε‖x − y‖², a strict divergence).</param>
     /// <param name="seed">The seed of the initial parameters (null: the core's default).</param>
     /// <param name="dtype">The parameters' dtype: float32 or float64.</param>
-    /// <param name="device">auto, cpu, cuda or cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The generator (the caller disposes it).</returns>
     /// <exception cref="ArgumentException">An unknown kind (names kind, lists the kinds), a hyper-parameter out of range
     /// (named), a dtype other than float32 / float64, or an unknown device.</exception>
     public static ConvexGenerator Create(string kind, int dimension, int? rank = null, int? pieces = null, double? temperature = null,
-        int[]? hidden = null, double? strength = null, long? seed = null, ScalarType dtype = ScalarType.Float32, string device = "cpu")
+        int[]? hidden = null, double? strength = null, long? seed = null, ScalarType dtype = ScalarType.Float32, string device = Devices.Default)
     {
         ArgumentNullException.ThrowIfNull(kind);
         var options = new GeneratorOptions
@@ -70,17 +70,17 @@ public sealed class ConvexGenerator : IDisposable
             Strength = strength ?? Defaults.Strength,
             Seed = seed ?? Defaults.Seed,
         };
-        return new ConvexGenerator(ConvexGenerators.Create(kind, dimension, options, dtype, DistEmbed.Core.NativeRuntime.ResolveDevice(device)));
+        return new ConvexGenerator(ConvexGenerators.Create(kind, dimension, options, dtype, Devices.Resolve(device)));
     }
 
     /// <summary>The quadratic generator φ(x) = ½‖xL‖², L ∈ ℝ^{d×r} starting at the identity: D_φ(x, y) = ½(x − y)ᵀLLᵀ(x − y).</summary>
     /// <param name="dimension">d ≥ 1.</param>
     /// <param name="rank">r ≥ 1, or 0 / null for r = d.</param>
     /// <param name="dtype">float32 or float64.</param>
-    /// <param name="device">auto, cpu, cuda or cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The generator.</returns>
     /// <exception cref="ArgumentException">An argument out of range (named).</exception>
-    public static ConvexGenerator Quadratic(int dimension, int? rank = null, ScalarType dtype = ScalarType.Float32, string device = "cpu") =>
+    public static ConvexGenerator Quadratic(int dimension, int? rank = null, ScalarType dtype = ScalarType.Float32, string device = Devices.Default) =>
         Create("quadratic", dimension, rank: rank, dtype: dtype, device: device);
 
     /// <summary>The max-affine generator with K pieces, φ(x) = max_k(w_kᵀx + c_k) + ½ε‖x‖², whose divergence has the closed
@@ -90,11 +90,11 @@ public sealed class ConvexGenerator : IDisposable
     /// <param name="strength">ε ≥ 0 (null: the core's default).</param>
     /// <param name="seed">The initialisation seed (null: the core's default).</param>
     /// <param name="dtype">float32 or float64.</param>
-    /// <param name="device">auto, cpu, cuda or cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The generator.</returns>
     /// <exception cref="ArgumentException">An argument out of range (named).</exception>
     public static ConvexGenerator MaxAffine(int dimension, int? pieces = null, double? strength = null, long? seed = null,
-        ScalarType dtype = ScalarType.Float32, string device = "cpu") =>
+        ScalarType dtype = ScalarType.Float32, string device = Devices.Default) =>
         Create("max-affine", dimension, pieces: pieces, strength: strength, seed: seed, dtype: dtype, device: device);
 
     /// <summary>The smooth max-affine generator φ(x) = τ log Σ_k exp((w_kᵀx + c_k)/τ) with K pieces.</summary>
@@ -103,11 +103,11 @@ public sealed class ConvexGenerator : IDisposable
     /// <param name="temperature">τ &gt; 0 (null: the core's default).</param>
     /// <param name="seed">The initialisation seed (null: the core's default).</param>
     /// <param name="dtype">float32 or float64.</param>
-    /// <param name="device">auto, cpu, cuda or cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The generator.</returns>
     /// <exception cref="ArgumentException">An argument out of range (named).</exception>
     public static ConvexGenerator SmoothMaxAffine(int dimension, int? pieces = null, double? temperature = null, long? seed = null,
-        ScalarType dtype = ScalarType.Float32, string device = "cpu") =>
+        ScalarType dtype = ScalarType.Float32, string device = Devices.Default) =>
         Create("smooth-max-affine", dimension, pieces: pieces, temperature: temperature, seed: seed, dtype: dtype, device: device);
 
     /// <summary>The input-convex network z₁ = softplus(A₀x + c₀), z_{l+1} = softplus(W_l z_l + A_l x + c_l) with W_l ≥ 0,
@@ -117,11 +117,11 @@ public sealed class ConvexGenerator : IDisposable
     /// <param name="strength">ε ≥ 0 (null: the core's default).</param>
     /// <param name="seed">The initialisation seed (null: the core's default).</param>
     /// <param name="dtype">float32 or float64.</param>
-    /// <param name="device">auto, cpu, cuda or cuda:N.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The generator.</returns>
     /// <exception cref="ArgumentException">An argument out of range (named).</exception>
     public static ConvexGenerator Icnn(int dimension, int[]? hidden = null, double? strength = null, long? seed = null,
-        ScalarType dtype = ScalarType.Float32, string device = "cpu") =>
+        ScalarType dtype = ScalarType.Float32, string device = Devices.Default) =>
         Create("icnn", dimension, hidden: hidden, strength: strength, seed: seed, dtype: dtype, device: device);
 
     /// <summary>The kind: quadratic, max-affine, smooth-max-affine or icnn.</summary>

@@ -25,8 +25,8 @@ public sealed record EvaluationOptions
     /// <summary>The seed of the k-means of the NMI. Default 0.</summary>
     public int Seed { get; init; }
 
-    /// <summary>The device of the distance computation: auto, cpu, cuda or cuda:N. Default cpu.</summary>
-    public string Device { get; init; } = "cpu";
+    /// <summary>The device of the distance computation: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N. Default <see cref="Devices.Default"/> (auto).</summary>
+    public string Device { get; init; } = Devices.Default;
 
     /// <summary>
     /// For <see cref="EmbeddingEvaluation.EvaluateRetrieval(EmbeddingBatch, long[], Distance, EvaluationOptions?)"/>: the
@@ -171,7 +171,7 @@ public static class EmbeddingEvaluation
         CheckFinite(points.Cast<float>(), points.GetLength(1) * points.GetLength(2), nameof(points));
         using var scope = torch.NewDisposeScope();
         var distance = CreateDistance(o);
-        var device = NativeRuntime.ResolveDevice(o.Device);
+        var device = Devices.Resolve(o.Device, "options.Device");
         var t = torch.tensor(points, device: device).to_type(torch.ScalarType.Float64);
         if (mask is not null && (mask.GetLength(0) != points.GetLength(0) || mask.GetLength(1) != points.GetLength(1)))
             throw new ArgumentException(
@@ -355,7 +355,7 @@ public static class EmbeddingEvaluation
         if (distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException(
                 $"options.Distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds vectors [N, d]; use euclidean, sqeuclidean, cosine or lp.", nameof(options));
-        var device = NativeRuntime.ResolveDevice(o.Device);
+        var device = Devices.Resolve(o.Device, "options.Device");
         using var values = torch.tensor(flat, [n, d], device: device);
         using var batch = EmbeddingBatch.Wrap(VectorBatch.FromTensor(values));
         return EvaluateRetrieval(batch, ToLong(labels), new Distance(distance), o);
@@ -370,7 +370,7 @@ public static class EmbeddingEvaluation
         if (distance.Accepts != Core.Representation.Vectors)
             throw new ArgumentException(
                 $"options.Distance '{distance.Name}' accepts {Embeddings.Describe(distance.Accepts)}, but embeddings holds vectors [N, d]; use euclidean, sqeuclidean, cosine or lp.", nameof(options));
-        var device = NativeRuntime.ResolveDevice(o.Device);
+        var device = Devices.Resolve(o.Device, "options.Device");
         using var values = torch.tensor(flat, [n, d], device: device).to_type(torch.ScalarType.Float64);
         using var batch = VectorBatch.FromTensor(values);
         return Evaluate(batch, ToLong(labels), distance, o);

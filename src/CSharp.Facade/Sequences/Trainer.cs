@@ -55,7 +55,7 @@ public sealed record TrainerOptions
     public int Patience { get; init; }
     /// <summary>The seed of sampling (and of the distance's random directions). Default 0.</summary>
     public long Seed { get; init; }
-    /// <summary>The device: auto, cpu, cuda or cuda:N. Default cpu.</summary>
+    /// <summary>The device: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N. Default <see cref="Devices.Default"/> (auto).</summary>
     public string Device { get; init; } = D.Device;
     /// <summary>Also checkpoint every this many steps within an epoch; 0 = at epoch ends only.</summary>
     public int CheckpointEverySteps { get; init; }

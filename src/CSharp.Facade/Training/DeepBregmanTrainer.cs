@@ -222,7 +222,7 @@ public static class DeepBregmanTrainer
         TrainingCheckpoint.CheckSame(nameof(train), train.Fingerprint(), manifest.TrainData);
         TrainingCheckpoint.CheckSameValidation(valid, manifest.ValidData);
         var options = TrainingCheckpoint.WithEpochs(manifest.Trainer, manifest.State, epochs);
-        var model = manifest.Model.CreateCoreModel(NativeRuntime.ResolveDevice(options.Device));
+        var model = manifest.Model.CreateCoreModel(Devices.Resolve(options.Device, nameof(MetricLearningOptions.Device)));
         try
         {
             MetricLearningTrainer.CheckSignature(model, manifest.Parameters);
@@ -241,17 +241,18 @@ public static class DeepBregmanTrainer
     /// <summary>Loads a trained model from a checkpoint folder: the architecture from the manifest, the best weights
     /// (<c>best.dat</c>, else <c>model.dat</c>), in evaluation mode.</summary>
     /// <param name="checkpointDirectory">A folder written by <see cref="Train"/> or <c>distembed train bregman --out</c>.</param>
-    /// <param name="device">auto, cpu, cuda or cuda:N (default cpu).</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The model (the caller disposes it).</returns>
     /// <exception cref="DirectoryNotFoundException">No such folder.</exception>
     /// <exception cref="FileNotFoundException">No manifest or weights (named).</exception>
     /// <exception cref="InvalidDataException">An invalid or earlier-layout manifest, or a truncated or corrupt weights file (named).</exception>
-    public static Bregman.BregmanModel Load(string checkpointDirectory, string device = "cpu") => new(LoadCore(checkpointDirectory, device));
+    public static Bregman.BregmanModel Load(string checkpointDirectory, string device = Devices.Default) => new(LoadCore(checkpointDirectory, device));
 
     internal static DeepBregmanModel LoadCore(string checkpointDirectory, string device)
     {
+        Devices.Check(device, nameof(device));
         var manifest = ReadManifest(checkpointDirectory);
-        var model = manifest.Model.CreateCoreModel(NativeRuntime.ResolveDevice(device));
+        var model = manifest.Model.CreateCoreModel(Devices.Resolve(device));
         try
         {
             if (!MetricLearningTrainer.Signature(model).SequenceEqual(manifest.Parameters))

@@ -51,8 +51,8 @@ public sealed record MetricLearningOptions
     public int Patience { get; init; }
     /// <summary>The seed of sampling (and of the distance's random directions). Default 0.</summary>
     public long Seed { get; init; }
-    /// <summary>The device: auto, cpu, cuda or cuda:N. Default cpu.</summary>
-    public string Device { get; init; } = "cpu";
+    /// <summary>The device: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N. Default <see cref="Devices.Default"/> (auto).</summary>
+    public string Device { get; init; } = Devices.Default;
     /// <summary>Also checkpoint every this many steps within an epoch; 0 = at epoch ends only.</summary>
     public int CheckpointEverySteps { get; init; }
     /// <summary>Items per forward pass when embedding the validation set (≥ 1). Default 256.</summary>
@@ -128,6 +128,7 @@ public sealed record MetricLearningOptions
             throw new ArgumentException($"WarmupFraction = {WarmupFraction}; it must lie in [0, 1).", nameof(WarmupFraction));
         Require.Positive(nameof(ClipNorm), ClipNorm);
         Require.AtLeast(nameof(Patience), Patience, 0);
+        Devices.Check(Device, nameof(Device));
         if (DistanceSettings is null) throw new ArgumentException("DistanceSettings is null; leave it out for the catalog's defaults.", nameof(DistanceSettings));
         DistanceSettings.Validate(nameof(DistanceSettings) + ".");
         Require.AtLeast(nameof(CheckpointEverySteps), CheckpointEverySteps, 0);

@@ -44,7 +44,7 @@ internal abstract class MetricLearningRun
         State = state;
         Distance = distance;
         Directory = directory;
-        Device = NativeRuntime.ResolveDevice(options.Device);
+        Device = Devices.Resolve(options.Device, nameof(MetricLearningOptions.Device));
         loss = options.CreateLoss();
         miner = options.CreateMiner();
         // Proxy losses use no tuples; the cross-batch memory mines its own (with the options' miner) between the batch and its memory.

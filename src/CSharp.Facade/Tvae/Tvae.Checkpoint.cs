@@ -52,14 +52,15 @@ public sealed partial class Tvae
     /// options, image size, weights, epoch count, optimiser and noise state (a checkpoint of the earlier layout,
     /// <c>model.bin</c>, loads with a fresh optimiser state).</summary>
     /// <param name="directory">The checkpoint folder.</param>
-    /// <param name="device"><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c> (default <c>cpu</c>).</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The model (in evaluation mode; <see cref="Fit"/> continues from the saved optimiser state).</returns>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="InvalidDataException">A missing or malformed manifest, weights or optimiser file (named), or another format.</exception>
-    public static Tvae Load(string directory, string device = "cpu")
+    public static Tvae Load(string directory, string device = Devices.Default)
     {
         NativeRuntime.EnsureInitialized();
         ArgumentNullException.ThrowIfNull(directory);
+        Devices.Check(device, nameof(device));
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"checkpoint folder '{directory}' does not exist.");
         var manifestPath = Path.Combine(directory, CheckpointFolder.ManifestFile);
         if (!File.Exists(manifestPath))

@@ -46,14 +46,15 @@ public sealed partial class Tvae
     /// <param name="labels">The same labels.</param>
     /// <param name="progress">Progress; may be null.</param>
     /// <param name="cancellationToken">As for <see cref="Fit"/>.</param>
-    /// <param name="device"><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The model (the caller disposes it) and the report of the epochs trained by this call.</returns>
     /// <exception cref="DirectoryNotFoundException">No checkpoint in the folder.</exception>
     /// <exception cref="InvalidDataException">A malformed checkpoint, or one of the earlier layout (no optimiser state; names the file).</exception>
     /// <exception cref="ArgumentException">Bad images or labels (as for <see cref="Fit"/>).</exception>
     public static (Tvae Model, TvaeTrainingReport Report) Resume(string checkpointDirectory, float[,] images, int[] labels,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, string device = "cpu")
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, string device = Devices.Default)
     {
+        Devices.Check(device, nameof(device));
         CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.Tvae, CheckpointMode.Resume, null, nameof(checkpointDirectory));
         var model = Load(checkpointDirectory, device);
         try
@@ -120,12 +121,12 @@ public sealed partial class Tvae
     /// <summary>A new model for the images of <paramref name="data"/> trained on them (<see cref="Create"/> then <see cref="Fit"/>).</summary>
     /// <param name="data">The training images and labels.</param>
     /// <param name="options">Hyper-parameters; null for the paper's defaults.</param>
-    /// <param name="device"><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <param name="progress">Receives training progress; may be null.</param>
     /// <param name="cancellationToken">Cancels the training (throws <see cref="OperationCanceledException"/>).</param>
     /// <returns>The trained model and its training report.</returns>
     /// <exception cref="ArgumentException">Invalid options, data or device (see <see cref="Create"/> and <see cref="Fit"/>).</exception>
-    public static (Tvae Model, TvaeTrainingReport Report) Train(ImageSet data, TvaeOptions? options = null, string device = "cpu",
+    public static (Tvae Model, TvaeTrainingReport Report) Train(ImageSet data, TvaeOptions? options = null, string device = Devices.Default,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);

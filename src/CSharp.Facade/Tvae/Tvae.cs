@@ -95,10 +95,10 @@ public sealed partial class Tvae : IDisposable
     /// <param name="rows">Image height ≥ 1 (divisible by 4 for <see cref="TvaeArchitecture.Conv"/>).</param>
     /// <param name="cols">Image width ≥ 1 (divisible by 4 for <see cref="TvaeArchitecture.Conv"/>).</param>
     /// <param name="options">Hyper-parameters; null for the paper's defaults.</param>
-    /// <param name="device"><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c> (default <c>cpu</c>).</param>
+    /// <param name="device">A device name of <see cref="Devices"/>: auto (CUDA when available, else the CPU; the default), cpu, cuda or cuda:N.</param>
     /// <returns>The model, its weights drawn from <see cref="TvaeOptions.Seed"/>.</returns>
     /// <exception cref="ArgumentException">Invalid options (ParamName the property), rows or cols &lt; 1 or not divisible by 4 for the convolutional network, an unknown device.</exception>
-    public static Tvae Create(int rows, int cols, TvaeOptions? options = null, string device = "cpu")
+    public static Tvae Create(int rows, int cols, TvaeOptions? options = null, string device = Devices.Default)
     {
         NativeRuntime.EnsureInitialized();
         options ??= new TvaeOptions();
@@ -107,7 +107,7 @@ public sealed partial class Tvae : IDisposable
         Require.AtLeast(nameof(cols), cols, 1);
         if (options.Architecture == TvaeArchitecture.Conv && (rows % 4 != 0 || cols % 4 != 0))
             throw new ArgumentException($"images are {rows} × {cols}; the convolutional network needs rows and cols divisible by 4.", nameof(rows));
-        return new Tvae(options, rows, cols, NativeRuntime.ResolveDevice(device));
+        return new Tvae(options, rows, cols, Devices.Resolve(device));
     }
 
     /// <summary>The posterior means and log-variances of images.</summary>

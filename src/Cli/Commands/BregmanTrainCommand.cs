@@ -25,7 +25,7 @@ public sealed class BregmanTrainSettings
     /// <summary>Seed of the initialisation and the sampler.</summary>
     public int Seed { get; set; }
     /// <summary>auto, cpu, cuda or cuda:N.</summary>
-    public string Device { get; set; } = "auto";
+    public string Device { get; set; } = DeviceOption.Default;
     /// <summary>Checkpoint folder (written atomically), or null for none.</summary>
     public string? Out { get; set; }
     /// <summary>Replace a deep-Bregman checkpoint already in <see cref="Out"/> (otherwise it is kept and the run refused).</summary>
@@ -228,7 +228,7 @@ public static class BregmanTrainCommand
             throw new ArgumentException("--resume and --overwrite exclude each other: --resume continues the checkpoint in --out, --overwrite replaces it.", "overwrite");
         if (settings.Resume && settings.Out is null)
             throw new ArgumentException("--resume continues the checkpoint in --out; give --out.", "out");
-        var device = NativeRuntime.ResolveDevice(settings.Device);
+        var device = Devices.Resolve(settings.Device);
         if (!settings.Resume) DeepBregmanTrainer.Validate(settings.TrainerOptions()); // before any data is read
         if (settings.Out is not null) // checked before any work: a refused --out must not cost a training run
             CheckpointFolder.Prepare(settings.Out, CheckpointKind.DeepBregman,

@@ -81,7 +81,7 @@ public static class CompareCommand
         command.SetAction(r => CliErrors.Run(() =>
         {
             var fixedSigma = r.GetValue(sigma);
-            var options = settings.Bind(r, NativeRuntime.ResolveDevice(r.GetValue(device)!));
+            var options = settings.Bind(r, Devices.Resolve(r.GetValue(device)!));
             var request = new Request(r.GetValue(a)!, r.GetValue(b)!, r.GetValue(aMask), r.GetValue(bMask), r.GetValue(measures)!,
                 r.GetValue(k)!, settings.DistanceName(r)!, r.GetValue(device)!, fixedSigma ?? r.GetValue(bandwidth), fixedSigma is not null,
                 r.GetValue(unbiased), options, r.GetValue(gwSample), r.GetValue(gwEpsilon), r.GetValue(gwRaw), r.GetValue(gwSeed));
@@ -141,7 +141,7 @@ public static class CompareCommand
         ArgumentNullException.ThrowIfNull(request);
         var measures = Option("--measures", () => EmbeddingSpaceComparison.ParseMeasures(request.Measures));
         using var scope = torch.NewDisposeScope();
-        var device = NativeRuntime.ResolveDevice(request.Device);
+        var device = Devices.Resolve(request.Device);
         var distance = DistanceSettings.Create(request.Metric, request.Options ?? new DistEmbed.DistanceSettings());
         using var x = Embeddings.Load(request.APath, request.AMaskPath, distance.Accepts, device);
         using var y = Embeddings.Load(request.BPath, request.BMaskPath, distance.Accepts, device);

@@ -149,7 +149,7 @@ public static class DistanceCommand
         DistEmbed.DistanceSettings options, bool pairwise, string deviceName, string? directionsPath = null)
     {
         using var scope = torch.NewDisposeScope();
-        var device = NativeRuntime.ResolveDevice(deviceName);
+        var device = Devices.Resolve(deviceName);
         if (directionsPath is not null)
         {
             options = options with { Directions = DistanceSettings.ReadDirections(directionsPath, device) };

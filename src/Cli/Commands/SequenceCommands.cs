@@ -232,7 +232,7 @@ public static class SequenceCommands
                     throw new ArgumentException("--embeddings evaluates embeddings you bring; leave out --model, --query and --gallery.", "embeddings");
                 if (embeddingsPath is null) throw new ArgumentException("--labels needs --embeddings (the .npy file the labels belong to).", "embeddings");
                 var labelsPath = r.GetValue(labels) ?? throw new ArgumentException("--embeddings needs --labels: an [N] int32 or int64 .npy file.", "labels");
-                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), settings.DistanceName(r), settings.Bind(r, NativeRuntime.ResolveDevice(r.GetValue(device)!)), r.GetValue(device)!);
+                metrics = EvaluateEmbeddings(embeddingsPath, labelsPath, r.GetValue(mask), settings.DistanceName(r), settings.Bind(r, Devices.Resolve(r.GetValue(device)!)), r.GetValue(device)!);
             }
             else
             {
@@ -282,7 +282,7 @@ public static class SequenceCommands
         EmbeddingBatch batch;
         try
         {
-            batch = Embeddings.Load(embeddingsPath, maskPath, distance.Accepts, NativeRuntime.ResolveDevice(device));
+            batch = Embeddings.Load(embeddingsPath, maskPath, distance.Accepts, Devices.Resolve(device));
         }
         catch (ArgumentException e)
         {
@@ -358,7 +358,7 @@ public static class SequenceCommands
         if (string.Equals(given, recorded, StringComparison.OrdinalIgnoreCase)) return true;
         try
         {
-            return NativeRuntime.ResolveDevice(given).ToString() == NativeRuntime.ResolveDevice(recorded).ToString();
+            return Devices.Resolve(given).ToString() == Devices.Resolve(recorded).ToString();
         }
         catch (ArgumentException)
         {
@@ -386,7 +386,7 @@ public static class SequenceCommands
     /// <returns>The full paths written.</returns>
     public static string[] EmbedToFiles(string modelDirectory, string dataSpec, string outPath, out long[] shape, string device = DeviceOption.Default)
     {
-        var on = NativeRuntime.ResolveDevice(device);
+        var on = Devices.Resolve(device);
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
         model.to(on);
         var data = Standardised(SequenceSources.Load(dataSpec), manifest, "data", modelDirectory);
@@ -425,7 +425,7 @@ public static class SequenceCommands
     /// <returns>precision_at_1, r_precision, map_at_r, recall_at_k, auc, eer and counts.</returns>
     public static Dictionary<string, object> EvaluateModel(string modelDirectory, string querySpec, string? gallerySpec, string device = DeviceOption.Default)
     {
-        var on = NativeRuntime.ResolveDevice(device);
+        var on = Devices.Resolve(device);
         var (model, manifest) = Checkpoint.LoadModel(modelDirectory);
         model.to(on);
         var queries = Standardised(SequenceSources.Load(querySpec), manifest, "query", modelDirectory);

@@ -108,7 +108,7 @@ public static class SequenceDemo
                 $"  {name}: epoch {p.Epoch}/{p.Epochs}  loss {p.EpochResult!.TrainLoss:F4}  valid MAP@R {p.EpochResult.ValidMapAtR:F3}"));
             var trained = SequenceTrainer.Train(model, train, valid, trainer, null, standardizer.ToJson(), progress);
             var distance = Distance.Create(options.DefaultDistance());
-            var (d, y) = SequenceTrainer.DistanceMatrix(model, test, distance, 256, NativeRuntime.ResolveDevice(settings.Device));
+            var (d, y) = SequenceTrainer.DistanceMatrix(model, test, distance, 256, Devices.Resolve(settings.Device));
             var retrieval = RetrievalMetrics.Evaluate(d, y, y, true, [1]);
             var verification = VerificationMetrics.EvaluateMatrix(d, y, y, true);
             results.Add(new DemoModelResult(name, options.Head, distance.Name, retrieval.PrecisionAt1, retrieval.RPrecision, retrieval.MapAtR,

@@ -34,7 +34,7 @@ public static class ShowcaseCommand
     {
         if (count < 1) throw new ArgumentException($"--count = {count}; it must be ≥ 1.", "count");
         if (dim < 1) throw new ArgumentException($"--dim = {dim}; it must be ≥ 1.", "dim");
-        var device = NativeRuntime.ResolveDevice(deviceName);
+        var device = Devices.Resolve(deviceName);
         var (pa, ma) = RandomDistributions.Generate(count, 5, 40, dim, seed);
         var (pb, mb) = RandomDistributions.Generate(count, 5, 40, dim, seed + 1);
         var ea = Enumerable.Range(0, count).Select(i => ToEmpirical(pa, ma, i)).ToArray();
