@@ -377,7 +377,7 @@ public sealed class CustomDistanceTests
 
             using var again = new LinearEncoder(99);
             var plain = Assert.Throws<ArgumentException>(() => MetricLearningTrainer.Resume(again, dir, train, null));
-            Assert.Equal("checkpointDirectory", plain.ParamName);
+            Assert.Equal("distance", plain.ParamName);
             Assert.Contains("your own distance 'my-sqeuclidean'", plain.Message);
             var other = Distance.Custom("my-l1", Representation.Vectors, (x, z) => (x.Values - z.Values).abs().sum(1));
             var wrong = Assert.Throws<ArgumentException>(() => MetricLearningTrainer.Resume(again, other, dir, train, null));

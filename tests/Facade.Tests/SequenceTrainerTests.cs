@@ -236,6 +236,103 @@ public class SequenceTrainerTests
         }
     }
 
+    /// <summary>The user's own quantile W2, computed by the catalog's <c>quantile-w2</c> (Paired and Pairwise), under another name.</summary>
+    private static Distance MyQuantileW2(string name = "my-quantile-w2")
+    {
+        var inner = Distance.Create("quantile-w2");
+        return Distance.Custom(name, Representation.Quantiles, inner.Paired, inner.Pairwise, isMetric: true);
+    }
+
+    [Fact]
+    public void TrainingUnderACustomDistanceEqualsTrainingUnderTheCatalogDistanceItComputes()
+    {
+        var train = SequenceTestData.Make(6, 8, 1);
+        var valid = SequenceTestData.Make(3, 5, 2, labelOffset: 100);
+        var options = Options(2) with { CheckpointEverySteps = 0 };
+        var ours = SequenceEmbedder.Create(Tiny, 5);
+        var theirs = SequenceEmbedder.Create(Tiny, 5);
+        var a = SequenceTrainer.Train(ours, MyQuantileW2(), train, valid, options);
+        var b = SequenceTrainer.Train(theirs, train, valid, options with { Distance = "quantile-w2" });
+        Assert.Equal(2, a.History.Count);
+        Assert.Equal(b.History, a.History);
+        Assert.Equal(b.BestEpoch, a.BestEpoch);
+        using var ea = ours.EmbedAll(valid);
+        using var eb = theirs.EmbedAll(valid);
+        Assert.Equal(Flat(eb), Flat(ea));
+    }
+
+    [Fact]
+    public void ARunUnderACustomDistanceResumesOnlyWithThatDistance()
+    {
+        var train = SequenceTestData.Make(6, 8, 1);
+        var valid = SequenceTestData.Make(3, 5, 2, labelOffset: 100);
+        var dir = TempDir();
+        var catalogDir = TempDir();
+        try
+        {
+            var full = SequenceTrainer.Train(SequenceEmbedder.Create(Tiny, 5), MyQuantileW2(), train, valid, Options(3));
+
+            using var cts = new CancellationTokenSource();
+            var progress = new SyncProgress(p => { if (p.Epoch == 2 && p.Step == 3 && p.EpochResult is null) cts.Cancel(); });
+            Assert.Throws<OperationCanceledException>(() =>
+                SequenceTrainer.Train(SequenceEmbedder.Create(Tiny, 5), MyQuantileW2(), train, valid, Options(3), dir, null, progress, cts.Token));
+            var manifest = Checkpoint.ReadManifest(dir);
+            Assert.Equal(1, manifest.State.Epoch);
+            Assert.True(manifest.DistanceIsCustom);
+            Assert.Equal("my-quantile-w2", manifest.Distance);
+            Assert.Null(manifest.Trainer.Distance);
+
+            // A checkpoint cannot hold the distance's code: resuming without it names the missing argument.
+            var missing = Assert.Throws<ArgumentException>(() => SequenceTrainer.Resume(dir, train, valid));
+            Assert.Equal("distance", missing.ParamName);
+            Assert.Contains("your own distance 'my-quantile-w2'", missing.Message);
+            Assert.Contains("SequenceTrainer.Resume(checkpointDirectory, distance,", missing.Message);
+            var other = Assert.Throws<ArgumentException>(() => SequenceTrainer.Resume(dir, MyQuantileW2("my-other-w2"), train, valid));
+            Assert.Equal("distance", other.ParamName);
+            Assert.Contains("differs from the checkpoint's distance 'my-quantile-w2'", other.Message);
+
+            var (model, resumed) = SequenceTrainer.Resume(dir, MyQuantileW2(), train, valid);
+            Assert.Equal(full.History, resumed.History);
+            Assert.Equal(full.Steps, resumed.Steps);
+            // The folder is a model folder like any other: it loads without the distance.
+            var (loaded, _) = Checkpoint.LoadModel(dir);
+            using var e1 = model.EmbedAll(valid);
+            using var e2 = loaded.EmbedAll(valid);
+            Assert.Equal(Flat(e1), Flat(e2));
+
+            // A catalog run is resumed without a distance; passing one is refused by name.
+            SequenceTrainer.Train(SequenceEmbedder.Create(Tiny, 5), train, valid, Options(1), catalogDir);
+            var catalog = Assert.Throws<ArgumentException>(() => SequenceTrainer.Resume(catalogDir, MyQuantileW2(), train, valid));
+            Assert.Equal("distance", catalog.ParamName);
+            Assert.Contains("catalog distance 'quantile-w2'", catalog.Message);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+            if (Directory.Exists(catalogDir)) Directory.Delete(catalogDir, true);
+        }
+    }
+
+    [Fact]
+    public void TheCustomDistanceSequenceTrainerRefusesBadDistancesByName()
+    {
+        var train = SequenceTestData.Make(4, 4, 1);
+        var model = SequenceEmbedder.Create(Tiny, 0);
+        var options = Options(1) with { CheckpointEverySteps = 0 };
+        var catalog = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, Distance.Create("quantile-w2"), train, null, options));
+        Assert.Equal("distance", catalog.ParamName);
+        Assert.Contains("naming it in options.Distance", catalog.Message);
+        var clash = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, MyQuantileW2("Quantile-W2"), train, null, options));
+        Assert.Equal("distance", clash.ParamName);
+        Assert.Contains("a name of the catalog", clash.Message);
+        var both = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, MyQuantileW2(), train, null, options with { Distance = "quantile-w2" }));
+        Assert.Equal("options", both.ParamName);
+        var vectors = Distance.Custom("my-l1", Representation.Vectors, (x, y) => (x.Values - y.Values).abs().sum(1));
+        var representation = Assert.Throws<ArgumentException>(() => SequenceTrainer.Train(model, vectors, train, null, options));
+        Assert.Equal("distance", representation.ParamName);
+        Assert.Contains("accepts Vectors but the 'quantile' head gives Quantiles", representation.Message);
+    }
+
     /// <summary>A progress sink that runs synchronously on the reporting thread.</summary>
     private sealed class SyncProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
     {

@@ -69,6 +69,10 @@ public sealed class CheckpointManifest
     public TrainerOptions Trainer { get; set; } = new();
     /// <summary>The resolved distance name.</summary>
     public string Distance { get; set; } = "";
+    /// <summary>True when the run was trained under your own distance (<see cref="Distance"/> is its name, not a catalog
+    /// name, and <c>trainer.distance</c> is null): a resumed run must be given that distance again
+    /// (<c>SequenceTrainer.Resume(checkpointDirectory, distance, …)</c>). False (the default) for a catalog distance.</summary>
+    public bool DistanceIsCustom { get; set; }
     /// <summary>The JSON of the input standardiser, or null.</summary>
     public string? Standardizer { get; set; }
     /// <summary>Epoch, step, RNG state, best epoch and metrics per epoch.</summary>
@@ -274,7 +278,15 @@ public static class Checkpoint
         if (t.Epochs > MaxEpochs) throw Bad($"trainer.epochs = {t.Epochs} exceeds {MaxEpochs}.");
         try { t.Validate(); }
         catch (ArgumentException e) { throw Bad($"trainer: {Detail(e)}"); }
-        if (!Distances.Names.Contains(manifest.Distance)) throw Bad($"distance '{manifest.Distance}' is unknown.");
+        if (manifest.DistanceIsCustom)
+        {
+            // A run under the user's own distance records its name and trainer.distance null.
+            if (string.IsNullOrWhiteSpace(manifest.Distance)) throw Bad("distanceIsCustom is true but distance is empty; a run records its distance's name.");
+            if (Distances.Names.Contains(manifest.Distance, StringComparer.OrdinalIgnoreCase))
+                throw Bad($"distanceIsCustom is true but distance '{manifest.Distance}' is a catalog distance.");
+            if (t.Distance is not null) throw Bad($"distanceIsCustom is true but trainer.distance is '{t.Distance}'; a run under your own distance records null.");
+        }
+        else if (!Distances.Names.Contains(manifest.Distance)) throw Bad($"distance '{manifest.Distance}' is unknown.");
         ValidateState(manifest.State, t.Epochs, Bad);
         if (manifest.Standardizer is not null)
         {

@@ -117,7 +117,7 @@ public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int Steps
     public double MaxSinkhornMarginalError { get; init; }
 }
 
-/// <summary>The outcome of <see cref="SequenceTrainer.Train"/>.</summary>
+/// <summary>The outcome of a training run (<see cref="SequenceTrainer"/>, <see cref="MetricLearningTrainer"/>, <see cref="DeepBregmanTrainer"/>).</summary>
 /// <param name="History">One entry per finished epoch.</param>
 /// <param name="BestEpoch">The epoch with the best validation MAP@R (the model holds its weights), or the last epoch without validation.</param>
 /// <param name="BestMapAtR">The best validation MAP@R, or null.</param>
@@ -177,26 +177,103 @@ public static class SequenceTrainer
         return run.Execute(progress, cancellationToken);
     }
 
+    /// <summary>
+    /// Trains a model from its current weights under your own distance — a <see cref="CustomDistance"/> (converted
+    /// implicitly) or <see cref="Distance.Custom"/> — instead of a catalog name: the loss, the miner and the validation
+    /// MAP@R all use it (as <see cref="MetricLearningTrainer"/>'s overload that takes a distance). The checkpoint records
+    /// its name (<see cref="CheckpointManifest.DistanceIsCustom"/>); a checkpoint cannot hold a function, so resume with
+    /// <see cref="Resume(string, Distance, SequenceDataset, SequenceDataset?, IProgress{TrainingProgress}?, CancellationToken, int?)"/>,
+    /// passing the same distance.
+    /// </summary>
+    /// <param name="model">The model (moved to the options' device).</param>
+    /// <param name="distance">Your own distance, accepting the head's representation. Its name must not be a catalog name
+    /// (a checkpoint would be taken for the catalog's); a catalog distance is chosen by <see cref="TrainerOptions.Distance"/>
+    /// and its settings instead.</param>
+    /// <param name="train">Training sequences, C = the model's input channels, at least <c>ClassesPerBatch</c> classes.</param>
+    /// <param name="valid">Validation sequences (held-out classes), or null.</param>
+    /// <param name="options">Trainer options with <see cref="TrainerOptions.Distance"/> null (<see cref="TrainerOptions.DistanceSettings"/> is not read).</param>
+    /// <param name="checkpointDirectory">The checkpoint directory, or null for none (as for the catalog overload).</param>
+    /// <param name="standardizerJson">The JSON of the standardiser applied to the data, stored in the manifest, or null.</param>
+    /// <param name="progress">Progress sink, or null.</param>
+    /// <param name="cancellationToken">Checked before every step; cancelling throws <see cref="OperationCanceledException"/> (the last checkpoint stays valid).</param>
+    /// <param name="overwrite">Replace a checkpoint already in <paramref name="checkpointDirectory"/>.</param>
+    /// <returns>The training history; the model holds the best epoch's weights.</returns>
+    /// <exception cref="ArgumentException">A catalog distance, a custom one named like a catalog distance or one that does
+    /// not accept the head's representation (names distance), <see cref="TrainerOptions.Distance"/> set (names options),
+    /// and the refusals of the catalog overload.</exception>
+    public static TrainingResult Train(SequenceEmbedder model, Distance distance, SequenceDataset train, SequenceDataset? valid, TrainerOptions options,
+        string? checkpointDirectory = null, string? standardizerJson = null, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default, bool overwrite = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        var custom = MetricLearningTrainer.CheckCustom(distance);
+        if (options.Distance is { } named)
+            throw new ArgumentException(
+                $"options.Distance = '{named}' but the run's distance is the one passed, '{custom.Name}'; leave options.Distance null.", nameof(options));
+        var state = new TrainingState { RngState = unchecked((ulong)options.Seed) };
+        var run = new Run(model, train, valid, options, checkpointDirectory, standardizerJson, state, custom);
+        if (checkpointDirectory is not null)
+            CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.SequenceEmbedder, overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
+                null, nameof(checkpointDirectory));
+        return run.Execute(progress, cancellationToken);
+    }
+
     /// <summary>Resumes the run whose last checkpoint is in <paramref name="checkpointDirectory"/>, with the same data.</summary>
-    /// <param name="checkpointDirectory">A directory written by <see cref="Train"/>.</param>
+    /// <param name="checkpointDirectory">A directory written by <see cref="Train(SequenceEmbedder, SequenceDataset, SequenceDataset?, TrainerOptions, string?, string?, IProgress{TrainingProgress}?, CancellationToken, bool)"/>.</param>
     /// <param name="train">The same training data as the original run.</param>
     /// <param name="valid">The same validation data, or null.</param>
     /// <param name="progress">Progress sink, or null.</param>
-    /// <param name="cancellationToken">As for <see cref="Train"/>.</param>
+    /// <param name="cancellationToken">As for <see cref="Train(SequenceEmbedder, SequenceDataset, SequenceDataset?, TrainerOptions, string?, string?, IProgress{TrainingProgress}?, CancellationToken, bool)"/>.</param>
     /// <param name="epochs">The total number of epochs to reach, or null for the checkpoint's; more than the checkpoint's
     /// extends the run (the cosine schedule is stretched over the new total from the current step on).</param>
     /// <returns>The model (best weights) and the full history, including the epochs before the checkpoint.</returns>
     /// <exception cref="DirectoryNotFoundException">No such directory, or no checkpoint in it.</exception>
     /// <exception cref="FileNotFoundException">The directory lacks a checkpoint file.</exception>
     /// <exception cref="InvalidDataException">An invalid manifest, or a truncated or corrupt checkpoint file (named).</exception>
-    /// <exception cref="ArgumentException">The data differ from the checkpoint's (the message says what changed), or
-    /// <paramref name="epochs"/> is below the epochs already finished.</exception>
+    /// <exception cref="ArgumentException">The data differ from the checkpoint's (the message says what changed),
+    /// <paramref name="epochs"/> is below the epochs already finished, or the run was trained under your own distance,
+    /// which must be passed again (names distance; see the overload that takes it).</exception>
     public static (SequenceEmbedder Model, TrainingResult Result) Resume(string checkpointDirectory, SequenceDataset train, SequenceDataset? valid,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null) =>
+        ResumeWith(checkpointDirectory, null, train, valid, progress, cancellationToken, epochs);
+
+    /// <summary>Resumes a run trained under your own distance (<see cref="Train(SequenceEmbedder, Distance, SequenceDataset, SequenceDataset?, TrainerOptions, string?, string?, IProgress{TrainingProgress}?, CancellationToken, bool)"/>):
+    /// a checkpoint records the distance's name but cannot hold its code, so the same distance is passed again.</summary>
+    /// <param name="checkpointDirectory">A directory written by that run.</param>
+    /// <param name="distance">The same distance (the checkpoint's name).</param>
+    /// <param name="train">The same training data as the original run.</param>
+    /// <param name="valid">The same validation data, or null.</param>
+    /// <param name="progress">Progress sink, or null.</param>
+    /// <param name="cancellationToken">As for <see cref="Train(SequenceEmbedder, SequenceDataset, SequenceDataset?, TrainerOptions, string?, string?, IProgress{TrainingProgress}?, CancellationToken, bool)"/>.</param>
+    /// <param name="epochs">The total number of epochs to reach, or null for the checkpoint's.</param>
+    /// <returns>The model (best weights) and the full history, including the epochs before the checkpoint.</returns>
+    /// <exception cref="DirectoryNotFoundException">No such directory, or no checkpoint in it.</exception>
+    /// <exception cref="FileNotFoundException">The directory lacks a checkpoint file.</exception>
+    /// <exception cref="InvalidDataException">An invalid manifest, or a truncated or corrupt checkpoint file (named).</exception>
+    /// <exception cref="ArgumentException">A distance of another name than the checkpoint's, a catalog distance, or a
+    /// checkpoint of a catalog distance (names distance); other data or too few epochs, as for the catalog overload.</exception>
+    public static (SequenceEmbedder Model, TrainingResult Result) Resume(string checkpointDirectory, Distance distance, SequenceDataset train, SequenceDataset? valid,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null) =>
+        ResumeWith(checkpointDirectory, MetricLearningTrainer.CheckCustom(distance), train, valid, progress, cancellationToken, epochs);
+
+    private static (SequenceEmbedder Model, TrainingResult Result) ResumeWith(string checkpointDirectory, IDistance? custom, SequenceDataset train, SequenceDataset? valid,
+        IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, int? epochs)
     {
         ArgumentNullException.ThrowIfNull(train);
         CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.SequenceEmbedder, CheckpointMode.Resume, null, nameof(checkpointDirectory));
         var manifest = Checkpoint.ReadManifest(checkpointDirectory);
+        if (custom is null && manifest.DistanceIsCustom)
+            throw new ArgumentException(
+                $"checkpoint {checkpointDirectory} was trained under your own distance '{manifest.Distance}', which a checkpoint cannot hold; pass it as distance: SequenceTrainer.Resume(checkpointDirectory, distance, train, valid, …).",
+                "distance");
+        if (custom is not null && !manifest.DistanceIsCustom)
+            throw new ArgumentException(
+                $"checkpoint {checkpointDirectory} was trained under the catalog distance '{manifest.Distance}'; resume it with SequenceTrainer.Resume(checkpointDirectory, train, valid, …), without a distance.",
+                "distance");
+        if (custom is not null && custom.Name != manifest.Distance)
+            throw new ArgumentException(
+                $"distance '{custom.Name}' differs from the checkpoint's distance '{manifest.Distance}'; resume with the distance the run was trained under.", "distance");
         CheckSameData("train", train, manifest.TrainData);
         if (manifest.TrainData is not null)
         {
@@ -217,7 +294,7 @@ public static class SequenceTrainer
         if (!File.Exists(weights)) throw new FileNotFoundException($"'{checkpointDirectory}' has no {Checkpoint.ModelFile}.", weights);
         Checkpoint.CheckWeightsFileSize(manifest.Model, weights);
         var model = SequenceEmbedder.Create(manifest.Model, 0);
-        var run = new Run(model, train, valid, trainer, checkpointDirectory, manifest.Standardizer, manifest.State);
+        var run = new Run(model, train, valid, trainer, checkpointDirectory, manifest.Standardizer, manifest.State, custom);
         run.LoadFrom(checkpointDirectory);
         return (model, run.Execute(progress, cancellationToken));
     }
@@ -279,11 +356,14 @@ public static class SequenceTrainer
         private readonly string? standardizer;
         private readonly DatasetFingerprint? trainPrint;
         private readonly DatasetFingerprint? validPrint;
+        private readonly bool customDistance;
 
+        // custom: the user's own distance (checked by MetricLearningTrainer.CheckCustom), or null for the options' catalog distance.
         public Run(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options, string? directory,
-            string? standardizer, TrainingState state)
-            : this(model, train, valid, options, directory, standardizer, state, Check(model, train, valid, options))
+            string? standardizer, TrainingState state, IDistance? custom = null)
+            : this(model, train, valid, options, directory, standardizer, state, Check(model, train, valid, options, custom))
         {
+            customDistance = custom is not null;
         }
 
         private Run(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options, string? directory,
@@ -303,7 +383,7 @@ public static class SequenceTrainer
         }
 
         /// <summary>The checks of the arguments, in the order the messages promise; the generic settings and the distance.</summary>
-        private static (MetricLearningOptions, IDistance) Check(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options)
+        private static (MetricLearningOptions, IDistance) Check(SequenceEmbedder model, SequenceDataset train, SequenceDataset? valid, TrainerOptions options, IDistance? custom)
         {
             ArgumentNullException.ThrowIfNull(train);
             options.Validate();
@@ -315,6 +395,14 @@ public static class SequenceTrainer
             var classes = train.Labels.Distinct().Count();
             if (classes < options.ClassesPerBatch)
                 throw new ArgumentException($"train has {classes} classes but ClassesPerBatch = {options.ClassesPerBatch}; lower it.", nameof(train));
+            if (custom is not null)
+            {
+                // The user's distance: options.Distance stays null (checked by the caller; a manifest records it so).
+                if ((Representation)(int)custom.Accepts != model.Representation)
+                    throw new ArgumentException(
+                        $"distance '{custom.Name}' accepts {custom.Accepts} but the '{model.Options.Head}' head gives {model.Representation}.", "distance");
+                return (options.ToMetricLearning(null), custom);
+            }
             var distanceName = options.Distance ?? model.Options.DefaultDistance();
             var settings = options.ToMetricLearning(distanceName);
             var distance = Distances.Create(distanceName, settings.EffectiveDistanceSettings().ToCore());
@@ -359,6 +447,7 @@ public static class SequenceTrainer
                 Trainer = options,
                 Standardizer = standardizer,
                 Distance = Distance.Name,
+                DistanceIsCustom = customDistance,
                 State = State.Clone(),
                 TrainData = trainPrint,
                 ValidData = validPrint,

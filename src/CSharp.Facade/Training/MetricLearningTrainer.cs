@@ -173,8 +173,8 @@ public static class MetricLearningTrainer
         var isCatalog = manifest.Trainer.Distance is not null;
         if (custom is null && !isCatalog)
             throw new ArgumentException(
-                $"checkpoint {checkpointDirectory} was trained under your own distance '{manifest.Distance}', which is not in the catalog; resume it with MetricLearningTrainer.Resume(model, distance, …), passing that distance.",
-                nameof(checkpointDirectory));
+                $"checkpoint {checkpointDirectory} was trained under your own distance '{manifest.Distance}', which is not in the catalog and which a checkpoint cannot hold; pass it as distance: MetricLearningTrainer.Resume(model, distance, checkpointDirectory, …).",
+                "distance");
         if (custom is not null && isCatalog)
             throw new ArgumentException(
                 $"checkpoint {checkpointDirectory} was trained under the catalog distance '{manifest.Distance}'; resume it with MetricLearningTrainer.Resume(model, checkpointDirectory, …), without a distance.",
@@ -191,8 +191,9 @@ public static class MetricLearningTrainer
         return run.Execute(progress, cancellationToken);
     }
 
-    /// <summary>The engine's view of a user's own distance; refuses catalog distances and catalog names (names distance).</summary>
-    private static IDistance CheckCustom(Distance distance)
+    /// <summary>The engine's view of a user's own distance; refuses catalog distances and catalog names (names distance).
+    /// Shared by every trainer that takes your own distance (this one and <see cref="SequenceTrainer"/>).</summary>
+    internal static IDistance CheckCustom(Distance distance)
     {
         ArgumentNullException.ThrowIfNull(distance);
         if (distance.Core is not CustomCoreDistance custom)

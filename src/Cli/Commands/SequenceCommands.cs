@@ -433,6 +433,10 @@ public static class SequenceCommands
             throw new ArgumentException(
                 $"--query {querySpec} holds {queries.Classes.Length} class; retrieval metrics need at least 2 (with one class every neighbour is relevant and MAP@R is 1 whatever the model).",
                 "query");
+        if (manifest.DistanceIsCustom)
+            throw new ArgumentException(
+                $"--model {modelDirectory} was trained under your own distance '{manifest.Distance}', which the command line cannot re-create; write its embeddings with `distembed embed` and score them with `distembed evaluate --embeddings … --distance NAME`, or evaluate it from C# with that distance.",
+                "model");
         var distance = Distance.Create(manifest.Distance, manifest.Trainer.EffectiveDistanceSettings());
         var qy = queries.Labels.Select(l => (long)l).ToArray();
         using var eq = model.EmbedAll(queries, device: on);
