@@ -280,6 +280,122 @@ public sealed class TvaeTests : IDisposable
         Assert.Equal(0, model.EpochsTrained);
     }
 
+    // ---- the trainers' conventions -----------------------------------------------------------------------------
+
+    [Fact]
+    public void The_learning_rate_follows_the_trainers_schedule_and_epochs_are_numbered_over_the_models_training()
+    {
+        var (images, labels) = Synthetic(100);
+        // The paper's default: a constant rate, every step.
+        var constant = new List<TrainingProgress>();
+        using (var model = Tvae.Create(8, 8, Small(TvaeVariant.Tvae) with { Epochs = 2 }))
+            model.Fit(images, labels, new SyncProgress(constant.Add));
+        Assert.All(constant, p => Assert.Equal(3e-3, p.LearningRate));
+
+        // Warm-up + cosine: the rate of every step is the trainers' (SequenceTrainer.LearningRateAt) at the model's
+        // global step of all steps of the training so far; a second Fit continues the numbering and the schedule.
+        var options = Small(TvaeVariant.Tvae) with { Epochs = 2, WarmupFraction = 0.25, CosineDecay = true };
+        var steps = (options.TripletsPerEpoch + options.BatchSize - 1) / options.BatchSize;
+        using var scheduled = Tvae.Create(8, 8, options);
+        var first = new List<TrainingProgress>();
+        scheduled.Fit(images, labels, new SyncProgress(first.Add));
+        var second = new List<TrainingProgress>();
+        scheduled.Fit(images, labels, new SyncProgress(second.Add));
+        foreach (var (reports, total) in new[] { (first, 2L * steps), (second, 4L * steps) })
+            foreach (var p in reports.Where(p => p.EpochResult is null))
+            {
+                var step = (long)(p.Epoch - 1) * steps + p.Step - 1;
+                Assert.Equal(SequenceTrainer.LearningRateAt(3e-3, step, total, (long)Math.Floor(0.25 * total)), p.LearningRate, 15);
+            }
+        Assert.Equal([1, 2], first.Where(p => p.EpochResult is not null).Select(p => p.Epoch));
+        Assert.Equal([3, 4], second.Where(p => p.EpochResult is not null).Select(p => p.Epoch));
+        Assert.All(second, p => Assert.Equal(4, p.Epochs));
+        Assert.True(first[0].LearningRate < first[steps - 1].LearningRate, "warm-up rises");
+        Assert.True(second[^2].LearningRate < 0.1 * 3e-3, $"cosine decays towards 0: {second[^2].LearningRate}");
+    }
+
+    [Fact]
+    public void Gradient_clipping_bounds_the_steps_and_an_unreached_bound_changes_nothing()
+    {
+        var (images, labels) = Synthetic(100);
+        float[,] Means(TvaeOptions options, bool train)
+        {
+            using var model = Tvae.Create(8, 8, options);
+            if (train) model.Fit(images, labels);
+            return model.Encode(images).Means;
+        }
+        static double MaxDifference(float[,] a, float[,] b) =>
+            Enumerable.Range(0, a.GetLength(0)).SelectMany(i => Enumerable.Range(0, a.GetLength(1)).Select(j => (double)Math.Abs(a[i, j] - b[i, j]))).Max();
+        var options = Small(TvaeVariant.Tvae) with { Epochs = 1 };
+        var initial = Means(options, train: false);
+        var free = Means(options, train: true);
+        // A bound far above the gradient's norm leaves every step as it was (clip coefficient 1).
+        Assert.Equal(free, Means(options with { ClipNorm = 1e9 }, train: true));
+        // A bound of 1e-12 makes Adam's steps ≈ η·1e-12/ε: the weights barely move, where unclipped they move by ~η per step.
+        var clipped = Means(options with { ClipNorm = 1e-12 }, train: true);
+        Assert.True(MaxDifference(free, initial) > 1e-2, $"unclipped training moves the means: {MaxDifference(free, initial)}");
+        Assert.True(MaxDifference(clipped, initial) < 1e-3, $"clipped training barely moves them: {MaxDifference(clipped, initial)}");
+    }
+
+    [Fact]
+    public void A_run_with_schedule_and_clipping_resumed_from_its_checkpoint_ends_as_the_uninterrupted_run()
+    {
+        var (images, labels) = Synthetic(100);
+        var options = Small(TvaeVariant.WTvae) with { Epochs = 3, WarmupFraction = 0.2, CosineDecay = true, ClipNorm = 0.5 };
+        using var whole = Tvae.Create(8, 8, options);
+        var wholeReport = whole.Fit(images, labels);
+        var dir = Path.Combine(_folder, "scheduled");
+        using (var cts = new CancellationTokenSource())
+        using (var interrupted = Tvae.Create(8, 8, options))
+            Assert.Throws<OperationCanceledException>(() => interrupted.Fit(images, labels,
+                new SyncProgress(p => { if (p.Epoch == 2 && p.EpochResult is not null) cts.Cancel(); }), cts.Token, dir));
+        var manifest = Tvae.ReadManifest(dir);
+        Assert.Equal((2, 3, true), (manifest.EpochsTrained, manifest.TargetEpochs, manifest.Resumable));
+        Assert.Equal(options, manifest.Options);
+        var reports = new List<TrainingProgress>();
+        var (resumed, report) = Tvae.Resume(dir, images, labels, new SyncProgress(reports.Add));
+        using (resumed)
+        {
+            Assert.Equal(wholeReport.EpochLoss[2], Assert.Single(report.EpochLoss));
+            Assert.Equal(whole.Encode(images).Means, resumed.Encode(images).Means);
+            Assert.All(reports, p => Assert.Equal((3, 3), (p.Epoch, p.Epochs)));
+        }
+    }
+
+    [Fact]
+    public void ReadManifest_gives_the_options_and_epochs_without_the_weights_and_names_a_bad_manifest()
+    {
+        var (images, labels) = Synthetic(60);
+        var dir = Path.Combine(_folder, "manifest-only");
+        var options = Small(TvaeVariant.Vae) with { Epochs = 1, WarmupFraction = 0.1, ClipNorm = 2 };
+        using (var model = Tvae.Create(8, 8, options))
+        {
+            model.Fit(images, labels);
+            model.Save(dir);
+        }
+        // The weights are not read: a manifest-only reader works on a folder whose weights are damaged.
+        File.WriteAllBytes(Path.Combine(dir, "model.dat"), [1, 2, 3]);
+        var manifest = Tvae.ReadManifest(dir);
+        Assert.Equal(options, manifest.Options);
+        Assert.Equal((8, 8, 1, 1, Tvae.CheckpointFormat, Tvae.LibraryVersion), (manifest.Rows, manifest.Cols, manifest.EpochsTrained, manifest.TargetEpochs, manifest.Format, manifest.LibraryVersion));
+        var damaged = Assert.Throws<InvalidDataException>(() => Tvae.Load(dir));
+        Assert.Contains("model.dat is truncated or corrupt", damaged.Message);
+
+        // A manifest written before the schedule and clipping were settings reads with their defaults (neither).
+        var path = Path.Combine(dir, "manifest.json");
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+        var h = node["hyper_parameters"]!.AsObject();
+        foreach (var name in new[] { "warmup_fraction", "cosine_decay", "clip_norm" }) h.Remove(name);
+        File.WriteAllText(path, node.ToJsonString());
+        Assert.Equal(options with { WarmupFraction = 0, ClipNorm = 0 }, Tvae.ReadManifest(dir).Options);
+
+        h["clip_norm"] = -1.0;
+        File.WriteAllText(path, node.ToJsonString());
+        var bad = Assert.Throws<InvalidDataException>(() => Tvae.ReadManifest(dir));
+        Assert.Contains("manifest.json' is malformed: ClipNorm = -1", bad.Message);
+        Assert.Throws<DirectoryNotFoundException>(() => Tvae.ReadManifest(Path.Combine(_folder, "missing")));
+    }
+
     // ---- checkpoints ------------------------------------------------------------------------------------------
 
     [Theory]
@@ -344,6 +460,8 @@ public sealed class TvaeTests : IDisposable
         { "BatchSize", new TvaeOptions { BatchSize = 0 } },
         { "Epochs", new TvaeOptions { Epochs = 0 } },
         { "TripletsPerEpoch", new TvaeOptions { TripletsPerEpoch = 0 } },
+        { "WarmupFraction", new TvaeOptions { WarmupFraction = 1 } },
+        { "ClipNorm", new TvaeOptions { ClipNorm = double.NaN } },
         { "Margin", new TvaeOptions { Margin = -0.1 } },
         { "ElboWeight", new TvaeOptions { ElboWeight = 0 } },
         { "TripletWeight", new TvaeOptions { TripletWeight = double.NaN } },
@@ -536,7 +654,8 @@ public sealed class TvaeTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("cifar", stderr);
         // A bad training option: one line naming the option, before any data is read.
-        foreach (var (option, value) in new[] { ("--lr", "0"), ("--latent-size", "0"), ("--batch-size", "0"), ("--elbo-weight", "-1"), ("--margin", "-0.5") })
+        foreach (var (option, value) in new[] { ("--lr", "0"), ("--latent-size", "0"), ("--batch-size", "0"), ("--elbo-weight", "-1"), ("--margin", "-0.5"),
+                     ("--warmup-fraction", "1"), ("--clip-norm", "-1") })
         {
             (code, _, stderr) = RunCli("train", "tvae", "--data", "idx:" + Path.Combine(_folder, "missing"), "--out", Path.Combine(_folder, "w"), option, value);
             Assert.Equal(1, code);
@@ -551,6 +670,8 @@ public sealed class TvaeTests : IDisposable
              parsed.GetValue<double>("--triplet-weight"), parsed.GetValue<double>("--embedding-norm-weight"), parsed.GetValue<double>("--lr"),
              parsed.GetValue<int>("--batch-size"), parsed.GetValue<int>("--epochs"), parsed.GetValue<int>("--triplets-per-epoch")));
         Assert.Equal((Tvae.DefaultEvaluationTriplets, Tvae.DefaultRetrievalItems), (parsed.GetValue<int>("--eval-triplets"), parsed.GetValue<int>("--retrieval-items")));
+        Assert.Equal((d.WarmupFraction, d.CosineDecay, d.ClipNorm),
+            (parsed.GetValue<double>("--warmup-fraction"), parsed.GetValue<bool>("--cosine-decay"), parsed.GetValue<double>("--clip-norm")));
     }
 
 

@@ -263,7 +263,7 @@ internal abstract class MetricLearningRun
         using (var triplets = lossMines ? null : miner.Mine(embeddings, y, stepDistance))
             value = loss.Compute(embeddings, y, stepDistance, triplets);
         value.backward();
-        nn.utils.clip_grad_norm_(TrainableParameters(), Options.ClipNorm);
+        OptimizerSetup.ClipGradientNorm(TrainableParameters(), Options.ClipNorm);
         Optimizer.Step(lr);
         return value.item<float>();
     }

@@ -19,14 +19,26 @@ internal static class OptimizerSetup
     /// Algorithm 2; with λ = 0 it is Adam, Kingma and Ba, ICLR 2015, Algorithm 1).</summary>
     public static AdamW Create(IEnumerable<Parameter> parameters, double weightDecay) => new(parameters, weightDecay);
 
+    /// <summary>
+    /// Rescales the gradients of <paramref name="parameters"/> so that their joint L2 norm is at most
+    /// <paramref name="maxNorm"/> (TorchSharp's <c>clip_grad_norm_</c>, Pascanu, Mikolov and Bengio, ICML 2013, §3.2,
+    /// Algorithm 1); <paramref name="maxNorm"/> = 0 leaves them as they are (no clipping).
+    /// </summary>
+    public static void ClipGradientNorm(IEnumerable<Parameter> parameters, double maxNorm)
+    {
+        if (maxNorm > 0) nn.utils.clip_grad_norm_(parameters, maxNorm);
+    }
+
     /// <summary>W = ⌊f S⌋ warm-up steps of S.</summary>
     public static long WarmupSteps(double fraction, long totalSteps) => (long)Math.Floor(fraction * totalSteps);
 
     /// <summary>η_s = η (s + 1)/W for s &lt; W, else η ½ (1 + cos(π (s − W)/(S − W))) (Loshchilov and Hutter, "SGDR",
-    /// ICLR 2017, eq. 5, one cycle after a linear warm-up); a constant η when W = 0 and the schedule is off.</summary>
-    public static double LearningRateAt(double peak, long step, long totalSteps, long warmupSteps)
+    /// ICLR 2017, eq. 5, one cycle after a linear warm-up); with <paramref name="cosine"/> false, η after the warm-up
+    /// (so η exactly at every step when W = 0: a constant rate, as the TVAE paper's Adam).</summary>
+    public static double LearningRateAt(double peak, long step, long totalSteps, long warmupSteps, bool cosine = true)
     {
         if (step < warmupSteps) return peak * (step + 1) / warmupSteps;
+        if (!cosine) return peak;
         var span = Math.Max(1, totalSteps - warmupSteps);
         var progress = Math.Min(1.0, (double)(step - warmupSteps) / span);
         return peak * 0.5 * (1.0 + Math.Cos(Math.PI * progress));

@@ -19,7 +19,9 @@ public sealed partial class Tvae
     /// <param name="labels">[N] class labels (at least two classes, one with two images).</param>
     /// <param name="progress">Receives the trainers' reports (<see cref="TrainingProgress"/>): after every step (the step's
     /// loss and learning rate) and after every epoch (<see cref="TrainingProgress.EpochResult"/> with the epoch's mean
-    /// loss; no validation metrics); epochs are numbered from 1 within this call. May be null.</param>
+    /// loss; no validation metrics). As in the metric-learning trainers, <see cref="TrainingProgress.Epoch"/> counts the
+    /// model's epochs (from 1 for a new model; a later call or <see cref="Resume"/> goes on from <see cref="EpochsTrained"/>)
+    /// and <see cref="TrainingProgress.Epochs"/> is the total the call trains to. May be null.</param>
     /// <param name="cancellationToken">Checked before every step; cancelling throws <see cref="OperationCanceledException"/> and leaves the weights of the last completed step.</param>
     /// <param name="checkpointDirectory">A checkpoint folder written (as by <see cref="Save"/>) after every epoch, so that
     /// an interrupted call can be continued with <see cref="Resume"/>; null for none.</param>
@@ -71,7 +73,14 @@ public sealed partial class Tvae
         }
     }
 
-    /// <summary>Trains until <see cref="EpochsTrained"/> = <paramref name="target"/>, checkpointing after every epoch when a folder is given.</summary>
+    /// <summary>
+    /// Trains until <see cref="EpochsTrained"/> = <paramref name="target"/>, checkpointing after every epoch when a folder
+    /// is given: the trainers' conventions (<see cref="Training.OptimizerSetup"/>) — their AdamW, the learning rate of
+    /// their schedule at the model's global step s of S = target × steps per epoch (constant unless
+    /// <see cref="TvaeOptions.WarmupFraction"/> or <see cref="TvaeOptions.CosineDecay"/> ask otherwise), their gradient
+    /// clipping (<see cref="TvaeOptions.ClipNorm"/>, off by default), their <see cref="TrainingProgress"/> with epochs
+    /// numbered over the model's whole training, and cancellation checked before every step.
+    /// </summary>
     private TvaeTrainingReport FitTo(float[,] images, long[] labels64, int target, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, string? checkpointDirectory)
     {
         var clock = Stopwatch.StartNew();
@@ -80,6 +89,8 @@ public sealed partial class Tvae
         targetEpochs = target;
         var k = Options.BatchSize;
         var steps = (Options.TripletsPerEpoch + k - 1) / k;
+        var totalSteps = (long)target * steps;
+        var warmup = Training.OptimizerSetup.WarmupSteps(Options.WarmupFraction, totalSteps);
         var losses = new double[epochs];
         var elbos = new double[epochs];
         var triplets = new double[epochs];
@@ -87,7 +98,7 @@ public sealed partial class Tvae
         for (var e = 0; e < epochs; e++)
         {
             var sampled = Samplers.TvaeTriplets(labels64, Options.TripletsPerEpoch, EpochSeed(Options.Seed, epochsTrained));
-            double sumLoss = 0, sumElbo = 0, sumTriplet = 0;
+            double sumLoss = 0, sumElbo = 0, sumTriplet = 0, lr = Options.LearningRate;
             for (var s = 0; s < steps; s++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -97,22 +108,25 @@ public sealed partial class Tvae
                 using var index = BatchIndex(sampled.Anchor, sampled.Positive, sampled.Negative, start, count);
                 var x = data.index_select(0, index);
                 var classes = tensor(BatchLabels(labels64, sampled.Anchor, sampled.Positive, sampled.Negative, start, count), device: device);
+                lr = Training.OptimizerSetup.LearningRateAt(Options.LearningRate, (long)epochsTrained * steps + s, totalSteps, warmup, Options.CosineDecay);
                 optimizer.ZeroGrad();
                 var (total, negElbo, hinge, _) = LossTerms(x, classes, count, noise);
                 total.backward();
-                optimizer.Step(Options.LearningRate);
-                sumLoss += total.item<float>();
+                Training.OptimizerSetup.ClipGradientNorm(network.parameters(), Options.ClipNorm);
+                optimizer.Step(lr);
+                var value = total.item<float>();
+                sumLoss += value;
                 sumElbo += negElbo.item<float>();
                 sumTriplet += hinge.item<float>();
-                progress?.Report(new TrainingProgress(e + 1, epochs, s + 1, steps, total.item<float>(), Options.LearningRate, null));
+                progress?.Report(new TrainingProgress(epochsTrained + 1, target, s + 1, steps, value, lr, null));
             }
             losses[e] = sumLoss / steps;
             elbos[e] = sumElbo / steps;
             triplets[e] = sumTriplet / steps;
             epochsTrained++;
             if (checkpointDirectory is not null) WriteCheckpoint(checkpointDirectory, null);
-            progress?.Report(new TrainingProgress(e + 1, epochs, steps, steps, double.NaN, Options.LearningRate,
-                new EpochMetrics(e + 1, losses[e], null, null, null, Options.LearningRate)));
+            progress?.Report(new TrainingProgress(epochsTrained, target, steps, steps, double.NaN, lr,
+                new EpochMetrics(epochsTrained, losses[e], null, null, null, lr)));
         }
         network.eval();
         return new TvaeTrainingReport(losses, elbos, triplets, clock.Elapsed);

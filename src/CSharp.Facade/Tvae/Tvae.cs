@@ -19,8 +19,10 @@ namespace DistEmbed.Autoencoders;
 /// <remarks>
 /// <para>Each step draws K = <see cref="TvaeOptions.BatchSize"/> random triplets (anchor, positive of the anchor's class,
 /// negative of another class; <see cref="Samplers.TvaeTriplets"/>), encodes the 3K images, draws one reparameterised
-/// sample per image and minimises the loss of <see cref="TvaeOptions"/> with Adam [4] at a constant learning rate (the
-/// trainers' <see cref="Sequences.AdamW"/> with no weight decay, whose state is checkpointed). The triplet hinge is the
+/// sample per image and minimises the loss of <see cref="TvaeOptions"/> with Adam [4] at a constant learning rate by
+/// default, the paper's (the trainers' <see cref="Sequences.AdamW"/> with no weight decay, whose state is checkpointed;
+/// their warm-up + cosine schedule and gradient clipping when <see cref="TvaeOptions.WarmupFraction"/>,
+/// <see cref="TvaeOptions.CosineDecay"/> or <see cref="TvaeOptions.ClipNorm"/> ask for them). The triplet hinge is the
 /// library's <see cref="TripletMarginLoss.Compute"/> with the Euclidean distance, applied to the means (TVAE) or to
 /// the vectors (μ, σ), whose Euclidean distance is the 2-Wasserstein distance of the diagonal Gaussians (W-TVAE; see
 /// <see cref="VaeMath.DiagonalGaussianW2"/>).</para>

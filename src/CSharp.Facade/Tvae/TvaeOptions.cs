@@ -72,6 +72,19 @@ public sealed record TvaeOptions
     /// <summary>Adam learning rate, &gt; 0 (default 1e-3).</summary>
     public double LearningRate { get; init; } = 1e-3;
 
+    /// <summary>The fraction of all steps used for a linear warm-up of the learning rate, in [0, 1) (default 0, the
+    /// paper's constant rate). The trainers' one schedule (<c>SequenceTrainer.LearningRateAt</c>): η_s = η (s + 1)/W for
+    /// the first W = ⌊f S⌋ of the S steps of all <see cref="Tvae.Fit"/> calls so far.</summary>
+    public double WarmupFraction { get; init; }
+
+    /// <summary>Decay the learning rate by a cosine after the warm-up, η ½ (1 + cos(π (s − W)/(S − W))) (Loshchilov and
+    /// Hutter, "SGDR", ICLR 2017, eq. 5), as the metric-learning trainers do; default false (the paper's constant η).</summary>
+    public bool CosineDecay { get; init; }
+
+    /// <summary>Clip the gradient's joint L2 norm to this value before each step, as the metric-learning trainers do
+    /// (Pascanu, Mikolov and Bengio, ICML 2013, §3.2); ≥ 0, default 0 = no clipping (the paper's).</summary>
+    public double ClipNorm { get; init; }
+
     /// <summary>Triplets per batch K ≥ 1 (default 128, i.e. 384 images).</summary>
     public int BatchSize { get; init; } = 128;
 
@@ -102,6 +115,9 @@ public sealed record TvaeOptions
         Require.NonNegative(nameof(TripletWeight), TripletWeight);
         Require.NonNegative(nameof(EmbeddingNormWeight), EmbeddingNormWeight);
         Require.Positive(nameof(LearningRate), LearningRate);
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1))
+            throw new ArgumentException($"WarmupFraction = {WarmupFraction}; it must lie in [0, 1).", nameof(WarmupFraction));
+        Require.NonNegative(nameof(ClipNorm), ClipNorm);
     }
 
     /// <summary>The variant's name as the CLI and the manifest spell it: <c>vae</c>, <c>tvae</c> or <c>wtvae</c>.</summary>

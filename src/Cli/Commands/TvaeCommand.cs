@@ -34,6 +34,9 @@ public static class TvaeCommand
         var tripletWeight = new Option<double>("--triplet-weight") { Description = "Weight of the triplet hinge (≥ 0; tvae, wtvae).", DefaultValueFactory = _ => defaults.TripletWeight };
         var normWeight = new Option<double>("--embedding-norm-weight") { Description = "Weight of the norms of the posterior means (≥ 0; tvae, wtvae).", DefaultValueFactory = _ => defaults.EmbeddingNormWeight };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate (> 0).", DefaultValueFactory = _ => defaults.LearningRate };
+        var warmup = new Option<double>("--warmup-fraction") { Description = "Fraction of all steps for a linear learning-rate warm-up, in [0, 1) (0: the paper's constant rate).", DefaultValueFactory = _ => defaults.WarmupFraction };
+        var cosine = new Option<bool>("--cosine-decay") { Description = "Decay the learning rate by a cosine after the warm-up (the metric-learning trainers' schedule).", DefaultValueFactory = _ => defaults.CosineDecay };
+        var clip = new Option<double>("--clip-norm") { Description = "Clip the gradient's L2 norm to this value (≥ 0; 0: no clipping, the paper's).", DefaultValueFactory = _ => defaults.ClipNorm };
         var batchSize = new Option<int>("--batch-size") { Description = "Triplets per batch K ≥ 1 (3K images).", DefaultValueFactory = _ => defaults.BatchSize };
         var evalTriplets = new Option<int>("--eval-triplets") { Description = "Test triplets (seeded, the same for every variant).", DefaultValueFactory = _ => Tvae.DefaultEvaluationTriplets };
         var retrieval = new Option<int>("--retrieval-items") { Description = "Test images in the P@1 / MAP@R evaluation.", DefaultValueFactory = _ => Tvae.DefaultRetrievalItems };
@@ -47,7 +50,7 @@ public static class TvaeCommand
         const string what = "Trains a VAE / TVAE / W-TVAE (Ishfaq et al., arXiv 1802.04403) on MNIST-like images and evaluates it on the test set.";
         var command = new Command("tvae", alias ? "Alias of train tvae. " + what : what)
         {
-            data, variant, architecture, epochs, triplets, seed, latent, hidden, margin, elboWeight, tripletWeight, normWeight, lr, batchSize,
+            data, variant, architecture, epochs, triplets, seed, latent, hidden, margin, elboWeight, tripletWeight, normWeight, lr, warmup, cosine, clip, batchSize,
             evalTriplets, retrieval, device, output, overwrite, resume, json, threads, checkpoint,
         };
         command.SetAction(r => CliErrors.Run(() =>
@@ -66,6 +69,9 @@ public static class TvaeCommand
                 TripletWeight = r.GetValue(tripletWeight),
                 EmbeddingNormWeight = r.GetValue(normWeight),
                 LearningRate = r.GetValue(lr),
+                WarmupFraction = r.GetValue(warmup),
+                CosineDecay = r.GetValue(cosine),
+                ClipNorm = r.GetValue(clip),
                 BatchSize = r.GetValue(batchSize),
             };
             CliErrors.AsOptions(options.Validate, OptionNames);
@@ -88,7 +94,8 @@ public static class TvaeCommand
         [nameof(TvaeOptions.LatentSize)] = "--latent-size", [nameof(TvaeOptions.HiddenSize)] = "--hidden-size", [nameof(TvaeOptions.Margin)] = "--margin",
         [nameof(TvaeOptions.ElboWeight)] = "--elbo-weight", [nameof(TvaeOptions.TripletWeight)] = "--triplet-weight",
         [nameof(TvaeOptions.EmbeddingNormWeight)] = "--embedding-norm-weight", [nameof(TvaeOptions.LearningRate)] = "--lr",
-        [nameof(TvaeOptions.BatchSize)] = "--batch-size",
+        [nameof(TvaeOptions.BatchSize)] = "--batch-size", [nameof(TvaeOptions.WarmupFraction)] = "--warmup-fraction",
+        [nameof(TvaeOptions.ClipNorm)] = "--clip-norm",
     };
 
     private static void Run(string spec, TvaeOptions options, string device, string outDir, int evalTriplets, int retrievalItems, bool json,
@@ -117,21 +124,22 @@ public static class TvaeCommand
         }
         var test = ImageDatasets.Load(spec, train: false);
         var clock = Stopwatch.StartNew();
-        // A resumed run's model comes from its checkpoint (options, weights, optimiser and noise state); a new run writes
-        // its checkpoint after every epoch, so an interrupted run loses at most the epoch in progress.
-        Tvae model = resume ? Tvae.Load(checkpointDir, device)
+        // A resumed run's model comes from its checkpoint (options, weights, optimiser and noise state), loaded once by
+        // Tvae.Resume; its options (for the progress display) come from the manifest alone. A new run writes its
+        // checkpoint after every epoch, so an interrupted run loses at most the epoch in progress.
+        var resumedFrom = resume ? Tvae.ReadManifest(checkpointDir) : null;
+        Tvae? model = resume ? null
             : checkpoint is null ? Tvae.Create(test.Rows, test.Cols, options, device) : Tvae.Load(checkpoint, device);
         try
         {
-            options = model.Options;
-            var remaining = resume ? Math.Max(0, options.Epochs - model.EpochsTrained) : options.Epochs;
+            options = resumedFrom?.Options ?? model!.Options;
+            var done = resumedFrom?.EpochsTrained ?? model!.EpochsTrained;
+            var remaining = resumedFrom is { } m ? Math.Max(0, Math.Max(m.TargetEpochs, m.EpochsTrained) - m.EpochsTrained) : options.Epochs;
             var train = checkpoint is null ? ImageDatasets.Load(spec, train: true) : null;
             TvaeTrainingReport Train(IProgress<TrainingProgress> progress)
             {
-                if (!resume) return model.Fit(train!.Images, train.Labels, progress, default, checkpointDir, overwrite);
-                // The model loaded above gave the options; Resume restores its own copy with the optimiser state.
+                if (!resume) return model!.Fit(train!.Images, train.Labels, progress, default, checkpointDir, overwrite);
                 var (resumed, resumedReport) = Tvae.Resume(checkpointDir, train!.Images, train.Labels, progress, default, device);
-                model.Dispose();
                 model = resumed;
                 return resumedReport;
             }
@@ -157,17 +165,20 @@ public static class TvaeCommand
                     .Start(ctx =>
                     {
                         var steps = (options.TripletsPerEpoch + options.BatchSize - 1) / options.BatchSize;
-                        var bar = ctx.AddTask($"{TvaeOptions.NameOf(options.Variant)} epoch 1/{remaining}", maxValue: Math.Max(1.0, (double)steps * remaining));
+                        var bar = ctx.AddTask($"{TvaeOptions.NameOf(options.Variant)} epoch {done + 1}/{done + remaining}", maxValue: Math.Max(1.0, (double)steps * remaining));
                         report = Train(new Reporter(p =>
                         {
-                            bar.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.Step;
+                            // Epochs are the model's (from done + 1 on); the bar covers the epochs of this run.
+                            bar.Value = (double)(p.Epoch - 1 - done) * p.StepsPerEpoch + p.Step;
                             var loss = p.EpochResult?.TrainLoss ?? p.Loss;
                             bar.Description = string.Create(CultureInfo.InvariantCulture, $"{TvaeOptions.NameOf(options.Variant)} epoch {p.Epoch}/{p.Epochs} loss {loss:F4}");
                         }));
                     });
             }
+            // Fit trained the model in place; Resume made it (a resumed run has no model before).
+            var trained = model ?? throw new InvalidOperationException("no model after training.");
             var trainSeconds = train is null ? 0.0 : clock.Elapsed.TotalSeconds;
-            var evaluation = model.Evaluate(test, evalTriplets, Tvae.DefaultEvaluationTripletSeed, retrievalItems);
+            var evaluation = trained.Evaluate(test, evalTriplets, Tvae.DefaultEvaluationTripletSeed, retrievalItems);
             var full = Path.GetFullPath(outDir);
             Directory.CreateDirectory(full);
             var paths = new Dictionary<string, string>
@@ -178,9 +189,9 @@ public static class TvaeCommand
                 ["projection"] = Path.Combine(full, "latent_pca.png"),
             };
             // The folder was checked (or resumed) above and, when training, written by it after every epoch.
-            model.Save(paths["checkpoint"], evaluation, overwrite: overwrite || train is not null);
-            AtomicFile.WriteAllBytes(paths["reconstructions"], ReconstructionGrid(model, test, 16));
-            AtomicFile.WriteAllBytes(paths["projection"], ProjectionPlot(model.Encode(test.Images).Means, test.Labels,
+            trained.Save(paths["checkpoint"], evaluation, overwrite: overwrite || train is not null);
+            AtomicFile.WriteAllBytes(paths["reconstructions"], ReconstructionGrid(trained, test, 16));
+            AtomicFile.WriteAllBytes(paths["projection"], ProjectionPlot(trained.Encode(test.Images).Means, test.Labels,
                 $"{spec} test means, PCA ({TvaeOptions.NameOf(options.Variant)}, seed {options.Seed})"));
             var doc = new Dictionary<string, object?>
             {
@@ -199,10 +210,10 @@ public static class TvaeCommand
                 ["eval_triplets"] = evaluation.Triplets,
                 ["eval_triplet_seed"] = evaluation.TripletSeed,
                 ["retrieval_items"] = evaluation.RetrievalItems,
-                ["device"] = model.DeviceName,
+                ["device"] = trained.DeviceName,
                 ["train_seconds"] = trainSeconds,
                 ["epoch_loss"] = report.EpochLoss,
-                ["epochs_trained"] = model.EpochsTrained,
+                ["epochs_trained"] = trained.EpochsTrained,
                 ["library_version"] = Tvae.LibraryVersion,
                 ["paths"] = paths,
             };
@@ -221,7 +232,7 @@ public static class TvaeCommand
         }
         finally
         {
-            model.Dispose();
+            model?.Dispose();
         }
     }
 
