@@ -206,7 +206,8 @@ public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, EmbeddingBatch>
     /// </summary>
     /// <param name="data">The sequences (C = <c>Options.InputChannels</c>).</param>
     /// <param name="batchSize">Sequences per forward pass (≥ 1).</param>
-    /// <param name="device">The model's device; null = CPU.</param>
+    /// <param name="device">The device the batches go to, the model's; null = the device the model's parameters are on
+    /// (where a trainer with <see cref="Devices.Default"/> put it).</param>
     /// <returns>The N embeddings, float32, on the CPU. The caller disposes it.</returns>
     /// <exception cref="ArgumentException">Channel mismatch or batchSize &lt; 1.</exception>
     public EmbeddingBatch EmbedAll(SequenceDataset data, int batchSize = 256, Device? device = null)
@@ -215,6 +216,7 @@ public sealed class SequenceEmbedder : nn.Module<Tensor, Tensor, EmbeddingBatch>
         Require.AtLeast(nameof(batchSize), batchSize, 1);
         if (data.Channels != Options.InputChannels)
             throw new ArgumentException($"data has {data.Channels} channels but the model expects {Options.InputChannels}.", nameof(data));
+        device ??= Training.ModuleWeights.DeviceOf(this);
         var wasTraining = training;
         eval();
         try

@@ -321,7 +321,7 @@ public static class SequenceTrainer
     /// <param name="data">The sequences (each class with ≥ 2 items for a defined MAP@R).</param>
     /// <param name="distance">A distance accepting the model's representation.</param>
     /// <param name="batchSize">Sequences per forward pass.</param>
-    /// <param name="device">The model's device, or null for the CPU.</param>
+    /// <param name="device">The device the batches go to, the model's; null = the device the model's parameters are on.</param>
     /// <returns>The distance matrix [N, N] (float64) and the labels.</returns>
     public static (double[,] Distances, long[] Labels) DistanceMatrix(SequenceEmbedder model, SequenceDataset data, Distance distance, int batchSize = 256, Device? device = null)
     {

@@ -291,6 +291,13 @@ internal abstract class MetricLearningRun
 /// <summary>Module weights as bytes and files (TorchSharp state-dict format), shared by every checkpoint of the facade.</summary>
 internal static class ModuleWeights
 {
+    /// <summary>The device of a module's first parameter (where a trainer put it), or the CPU for a module without parameters.</summary>
+    public static Device DeviceOf(nn.Module model)
+    {
+        foreach (var p in model.parameters()) return p.device;
+        return CPU;
+    }
+
     public static byte[] ToBytes(nn.Module model)
     {
         using var ms = new MemoryStream();

@@ -245,7 +245,7 @@ public static class MetricLearningTrainer
     /// <param name="data">The data.</param>
     /// <param name="distance">A distance accepting the model's output.</param>
     /// <param name="batchSize">Items per forward pass (≥ 1).</param>
-    /// <param name="device">The model's device, or null for the CPU.</param>
+    /// <param name="device">The device the batches go to, the model's; null = the device the model's parameters are on.</param>
     /// <returns>The matrix [N, N] (float64) and the labels.</returns>
     /// <exception cref="ArgumentException">batchSize &lt; 1, or a distance that does not accept the model's output.</exception>
     public static (double[,] Distances, long[] Labels) DistanceMatrix(nn.Module<Tensor, EmbeddingBatch> model, LabelledData data, Distance distance, int batchSize = 256, Device? device = null)
@@ -262,7 +262,7 @@ public static class MetricLearningTrainer
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(distance);
         Require.AtLeast(nameof(batchSize), batchSize, 1);
-        device ??= CPU;
+        device ??= ModuleWeights.DeviceOf(model);
         var n = data.Count;
         var result = new double[n, n];
         var wasTraining = model.training;
