@@ -114,6 +114,26 @@ public sealed class SequenceCliTests : IDisposable
         Assert.StartsWith("error: ", stderr);
         Assert.Contains("broken.csv", stderr);
     }
+
+    [Fact]
+    public void AModelTrainedUnderYourOwnDistanceIsRefusedByResumeAndEvaluateInOneLine()
+    {
+        var data = DistEmbed.Data.SequenceSources.Load(Test);
+        var model = Path.Combine(_dir, "custom");
+        var inner = Distance.Create("quantile-w2");
+        var mine = Distance.Custom("my-quantile-w2", Representation.Quantiles, inner.Paired, inner.Pairwise);
+        DistEmbed.Sequences.SequenceTrainer.Train(
+            DistEmbed.Sequences.SequenceEmbedder.Create(new DistEmbed.Sequences.EmbedderOptions { InputChannels = data.Channels, Hidden = 8, Features = 3, Quantiles = 5 }, 1),
+            mine, data, null, new DistEmbed.Sequences.TrainerOptions { Epochs = 1, ClassesPerBatch = 4, ItemsPerClass = 2 }, model);
+        var (code, _, stderr) = RunCli("train", "sequence", "--train", Test, "--out", model, "--resume");
+        Assert.Equal(1, code);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("your own distance 'my-quantile-w2'", stderr);
+        (code, _, stderr) = RunCli("evaluate", "--model", model, "--query", Test);
+        Assert.Equal(1, code);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("your own distance 'my-quantile-w2', which the command line cannot re-create", stderr);
+    }
 }
 
 [Collection("Console")]

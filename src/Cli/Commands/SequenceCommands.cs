@@ -90,6 +90,10 @@ public static class SequenceCommands
             if (isResume)
             {
                 resumed = Checkpoint.ReadManifest(outDir);
+                if (resumed.DistanceIsCustom)
+                    throw new ArgumentException(
+                        $"--out {outDir} holds a run trained from C# under your own distance '{resumed.Distance}', which the command line cannot re-create; resume it from C# with SequenceTrainer.Resume(checkpointDirectory, distance, …).",
+                        "resume");
                 if (resumed.Standardizer is null)
                     throw new InvalidDataException($"manifest {Path.Combine(outDir, Checkpoint.ManifestFile)}: \"standardizer\" is null, but distembed train always records the standardiser it fitted; the manifest was edited or written by another program.");
                 var t = resumed.Trainer;
