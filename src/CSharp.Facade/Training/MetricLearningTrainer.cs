@@ -96,7 +96,9 @@ public static class MetricLearningTrainer
     /// <exception cref="DirectoryNotFoundException">No checkpoint in the folder.</exception>
     /// <exception cref="FileNotFoundException">A checkpoint file is missing.</exception>
     /// <exception cref="InvalidDataException">An invalid manifest, or a truncated or corrupt file (named).</exception>
-    /// <exception cref="ArgumentException">Other data or another model than the checkpoint's (the message says what differs), or too few epochs.</exception>
+    /// <exception cref="ArgumentException">Other data or another model than the checkpoint's (the message says what differs),
+    /// too few epochs, or a run trained under your own distance, which a checkpoint cannot hold (names distance: resume
+    /// with the overload that takes it).</exception>
     public static TrainingResult Resume(nn.Module<Tensor, EmbeddingBatch> model, string checkpointDirectory, LabelledData train, LabelledData? valid,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? epochs = null)
     {
