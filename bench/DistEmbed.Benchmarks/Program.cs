@@ -319,7 +319,7 @@ public static class Program
                     ["floors"] = floors is null ? null : new JsonObject
                     {
                         ["bandwidth_bytes_per_s"] = floors.BandwidthBytesPerSecond, ["gemm_flops_per_s"] = floors.GemmFlopsPerSecond,
-                        ["sort_elements_per_s"] = floors.SortElementsPerSecond, ["exp2_elements_per_s"] = floors.Exp2ElementsPerSecond,
+                        ["exp2_elements_per_s"] = floors.Exp2ElementsPerSecond,
                     },
                     ["results"] = results,
                 });

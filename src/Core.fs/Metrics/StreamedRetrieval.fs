@@ -242,9 +242,7 @@ module StreamedRetrieval =
         rankRowOf (NativePtr.ofNativeInt<float> values) g members self r Double.PositiveInfinity
 
     /// The address of the first element of a contiguous CPU tensor (its storage does not move while it lives).
-    let private addressOf (t: Tensor) : nativeint =
-        let bytes = t.bytes
-        NativePtr.toNativeInt (NativePtr.ofVoidPtr (Unsafe.AsPointer(&MemoryMarshal.GetReference(bytes))) : nativeptr<byte>)
+    let private addressOf (t: Tensor) : nativeint = TensorMemory.address t
 
     // ---------------------------------------------------------------------------------------------------------------
     // The fused path of a Gram-form distance (see GramForm): one matrix product per band, then one pass per row that

@@ -233,15 +233,8 @@ module NearestNeighbours =
         let final = positions.gather (1L, order)
         values.gather (1L, final), indices.gather (1L, final)
 
-    /// The address of a contiguous CPU tensor's first element (LibTorchSharp's <c>THSTensor_data</c>, which TorchSharp's
-    /// own accessors use); valid while the tensor lives.
-    [<DllImport("LibTorchSharp")>]
-    extern nativeint private THSTensor_data(nativeint handle)
-
-    let private address (t: Tensor) : nativeint =
-        let p = THSTensor_data t.Handle
-        if p = 0n then torch.CheckForErrors()
-        p
+    /// The address of a contiguous CPU tensor's first element; valid while the tensor lives.
+    let private address (t: Tensor) : nativeint = TensorMemory.address t
 
     /// The running top-k of many rows: slot s of row r at r·k + s, kept sorted by the pair (value, index); index −1
     /// marks an empty slot, worse than any candidate. NaN scores rank as +∞ (after every finite value, ties by index).
