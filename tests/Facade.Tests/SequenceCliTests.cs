@@ -1,6 +1,7 @@
 using System.Text.Json;
 using DistEmbed.Cli.Commands;
 using DistEmbed.IO;
+using DistEmbed.Sequences;
 using Xunit;
 
 namespace DistEmbed.Facade.Tests;
@@ -71,6 +72,43 @@ public sealed class SequenceCliTests : IDisposable
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout.Trim());
         Assert.Equal(1, doc.RootElement.GetProperty("epochs").GetInt32());
+    }
+
+    [Fact]
+    public void TheOptimiserAndCheckpointSettingsReachTheTrainerAreKeptOnResumeAndAreCheckedByName()
+    {
+        var model = Path.Combine(_dir, "optimiser");
+        var (code, _, stderr) = RunCli("train", "sequence", "--train", Train, "--epochs", "1", "--batch-size", "16", "--hidden", "8",
+            "--features", "3", "--weight-decay", "0.25", "--warmup-fraction", "0.5", "--clip-norm", "2.5", "--checkpoint-every", "1",
+            "--device", "cpu", "--out", model, "--json");
+        Assert.True(code == 0, stderr);
+        var trainer = Checkpoint.ReadManifest(model).Trainer;
+        Assert.Equal(0.25, trainer.WeightDecay);
+        Assert.Equal(0.5, trainer.WarmupFraction);
+        Assert.Equal(2.5, trainer.ClipNorm);
+        Assert.Equal(1, trainer.CheckpointEverySteps);
+
+        (code, _, stderr) = RunCli("train", "sequence", "--train", Train, "--out", model, "--resume", "--clip-norm", "1");
+        Assert.Equal(1, code);
+        Assert.Contains("--clip-norm 1 differs from the checkpoint's 2.5", stderr);
+        (code, _, stderr) = RunCli("train", "sequence", "--train", Train, "--out", model, "--resume", "--weight-decay", "0.25", "--json");
+        Assert.True(code == 0, stderr);
+
+        var bad = Path.Combine(_dir, "bad-optimiser");
+        foreach (var (option, value, message, field) in new[]
+                 {
+                     ("--warmup-fraction", "1", "--warmup-fraction = 1; it must lie in [0, 1)", "WarmupFraction"),
+                     ("--clip-norm", "0", "--clip-norm = 0; it must be finite and > 0", "ClipNorm"),
+                     ("--weight-decay", "-0.5", "--weight-decay = -0.5; it must be finite and ≥ 0", "WeightDecay"),
+                     ("--checkpoint-every", "-2", "--checkpoint-every = -2; it must be ≥ 0", "CheckpointEverySteps"),
+                 })
+        {
+            (code, _, stderr) = RunCli("train", "sequence", "--train", Train, option + "=" + value, "--out", bad);
+            Assert.Equal(1, code);
+            Assert.Contains(message, stderr);
+            Assert.DoesNotContain(field, stderr);
+            Assert.False(Directory.Exists(bad), "nothing is written when an option is bad");
+        }
     }
 
     [Fact]

@@ -39,6 +39,10 @@ public static class SequenceCommands
         var hidden = new Option<int>("--hidden") { Description = "Encoder width.", DefaultValueFactory = _ => modelDefaults.Hidden };
         var features = new Option<int>("--features") { Description = "Per-step features d.", DefaultValueFactory = _ => modelDefaults.Features };
         var quantiles = new Option<int>("--quantiles") { Description = "Quantile levels Q.", DefaultValueFactory = _ => modelDefaults.Quantiles };
+        var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW's decoupled weight decay (≥ 0).", DefaultValueFactory = _ => trainerDefaults.WeightDecay };
+        var warmup = new Option<double>("--warmup-fraction") { Description = "Fraction of all steps for the linear learning-rate warm-up, in [0, 1).", DefaultValueFactory = _ => trainerDefaults.WarmupFraction };
+        var clip = new Option<double>("--clip-norm") { Description = "Clip the gradient's L2 norm to this value (> 0).", DefaultValueFactory = _ => trainerDefaults.ClipNorm };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also write the checkpoint every this many steps within an epoch (0: at epoch ends only).", DefaultValueFactory = _ => trainerDefaults.CheckpointEverySteps };
         var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs (0 = off).", DefaultValueFactory = _ => trainerDefaults.Patience };
         var seed = new Option<int>("--seed") { Description = "Seed of the weights, the sampler, the held-out classes and the sliced distances' directions.", DefaultValueFactory = _ => (int)trainerDefaults.Seed };
         var device = DeviceOption.Create();
@@ -56,7 +60,7 @@ public static class SequenceCommands
         var settings = DistanceSettings.Add(command, DistanceSetting.Sinkhorn | DistanceSetting.Projections,
             "Distance name (default: quantile-w2, marginal-w2 or euclidean by head; sliced distances draw fresh directions each step)");
         var lossSettings = LossSettingsOptions.Add(command);
-        foreach (var o in new Option[] { epochs, batchSize, lr, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json })
+        foreach (var o in new Option[] { epochs, batchSize, lr, weightDecay, warmup, clip, checkpointEvery, hidden, features, quantiles, patience, seed, device, output, resume, overwrite, json })
             command.Options.Add(o);
         Option<string>? task = null;
         if (isParent)
@@ -99,6 +103,10 @@ public static class SequenceCommands
                 var t = resumed.Trainer;
                 var mo = resumed.Model;
                 KeepsSetting(r, lr, t.LearningRate);
+                KeepsSetting(r, weightDecay, t.WeightDecay);
+                KeepsSetting(r, warmup, t.WarmupFraction);
+                KeepsSetting(r, clip, t.ClipNorm);
+                KeepsSetting(r, checkpointEvery, t.CheckpointEverySteps);
                 KeepsSetting(r, patience, t.Patience);
                 KeepsSetting(r, seed, (int)t.Seed);
                 settings.CheckKept(r, t.Distance, t.DistanceSettings, KeptSetting);
@@ -145,6 +153,8 @@ public static class SequenceCommands
                 {
                     Distance = r.GetValue(distance), Epochs = r.GetValue(epochs),
                     ClassesPerBatch = Math.Min(b / ItemsPerClass, train.Classes.Length), ItemsPerClass = ItemsPerClass, LearningRate = r.GetValue(lr),
+                    WeightDecay = r.GetValue(weightDecay), WarmupFraction = r.GetValue(warmup), ClipNorm = r.GetValue(clip),
+                    CheckpointEverySteps = r.GetValue(checkpointEvery),
                     Patience = r.GetValue(patience), Seed = seedValue, Device = r.GetValue(device)!, DistanceSettings = d,
                 };
                 trainer = lossSettings.Bind(r, trainer);
@@ -340,6 +350,8 @@ public static class SequenceCommands
     private static readonly Dictionary<string, string> TrainerOptionNames = new Dictionary<string, string>
     {
         ["Epochs"] = "--epochs", ["LearningRate"] = "--lr", ["Patience"] = "--patience", ["Distance"] = "--distance",
+        ["WeightDecay"] = "--weight-decay", ["WarmupFraction"] = "--warmup-fraction", ["ClipNorm"] = "--clip-norm",
+        ["CheckpointEverySteps"] = "--checkpoint-every",
         ["ClassesPerBatch"] = "--batch-size", ["Encoder"] = "--encoder", ["Head"] = "--head", ["Hidden"] = "--hidden",
         ["Features"] = "--features", ["Quantiles"] = "--quantiles",
     }.Concat(DistanceSettings.OptionNames.Select(p => KeyValuePair.Create(nameof(TrainerOptions.DistanceSettings) + "." + p.Key, p.Value)))
