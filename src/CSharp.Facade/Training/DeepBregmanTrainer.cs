@@ -77,6 +77,38 @@ public sealed record DeepBregmanArchitecture
         },
     }, device ?? CPU);
 
+    /// <summary>
+    /// Checks every member but <see cref="InputDimension"/> (the data's width, checked by <see cref="CreateModel"/>): a
+    /// known <see cref="Divergence"/> (a kind of <see cref="DistEmbed.Bregman.ConvexGenerator.Kinds"/>, euclidean or
+    /// cosine); <see cref="Hidden"/>, <see cref="EmbeddingDimension"/>, <see cref="GeneratorPieces"/> and every width of
+    /// <see cref="GeneratorHidden"/> (at least one layer, at most <see cref="Checkpoint.MaxLayers"/>) in
+    /// [1, <see cref="Checkpoint.MaxWidth"/>]; <see cref="GeneratorRank"/> in [0, <see cref="Checkpoint.MaxWidth"/>];
+    /// <see cref="GeneratorTemperature"/> finite and &gt; 0; <see cref="GeneratorStrength"/> finite and ≥ 0. These are the
+    /// core model's ranges, bounded by what a checkpoint's manifest may hold. Every generator setting is checked whatever
+    /// the divergence, as <see cref="LossSettings.Validate"/> checks every loss's settings.
+    /// </summary>
+    /// <exception cref="ArgumentException">A value out of range or an unknown divergence; the parameter name is the
+    /// member's (<c>Hidden</c>, <c>GeneratorTemperature</c>, …) and the message starts with it.</exception>
+    public void Validate()
+    {
+        var kinds = DistEmbed.Bregman.ConvexGenerator.Kinds.Concat(["euclidean", "cosine"]).ToArray();
+        if (Divergence is null || !kinds.Contains(Divergence.Trim().ToLowerInvariant()))
+            throw new ArgumentException($"{nameof(Divergence)} = '{Divergence}'; it must be one of: {string.Join(", ", kinds)}.", nameof(Divergence));
+        Require.Between(nameof(Hidden), Hidden, 1, Checkpoint.MaxWidth);
+        Require.Between(nameof(EmbeddingDimension), EmbeddingDimension, 1, Checkpoint.MaxWidth);
+        Require.Between(nameof(GeneratorRank), GeneratorRank, 0, Checkpoint.MaxWidth);
+        Require.Between(nameof(GeneratorPieces), GeneratorPieces, 1, Checkpoint.MaxWidth);
+        Require.Positive(nameof(GeneratorTemperature), GeneratorTemperature);
+        if (GeneratorHidden is null || GeneratorHidden.Length == 0 || GeneratorHidden.Length > Checkpoint.MaxLayers)
+            throw new ArgumentException(
+                $"{nameof(GeneratorHidden)} = [{string.Join(", ", GeneratorHidden ?? [])}]; it must give 1 to {Checkpoint.MaxLayers} layer widths.", nameof(GeneratorHidden));
+        foreach (var width in GeneratorHidden)
+            if (width < 1 || width > Checkpoint.MaxWidth)
+                throw new ArgumentException(
+                    $"{nameof(GeneratorHidden)} = [{string.Join(", ", GeneratorHidden)}]; every width must lie in [1, {Checkpoint.MaxWidth}].", nameof(GeneratorHidden));
+        Require.NonNegative(nameof(GeneratorStrength), GeneratorStrength);
+    }
+
     /// <summary>Checks the sizes a manifest may give before a model is built.</summary>
     internal void Validate(Func<string, InvalidDataException> bad)
     {

@@ -40,15 +40,23 @@ public sealed class BregmanTrainSettings
     public int TrainPerClass { get; set; } = 400;
     /// <summary>Test images per class (the first ones of each class); 0 means all.</summary>
     public int TestPerClass { get; set; } = 200;
-    /// <summary>Embedding dimension (default <see cref="DeepBregmanArchitecture"/>'s).</summary>
-    public int EmbeddingDimension { get; set; } = Architecture.EmbeddingDimension;
-    /// <summary>Hidden width of the MLP backbone (default <see cref="DeepBregmanArchitecture"/>'s).</summary>
-    public int Hidden { get; set; } = Architecture.Hidden;
     /// <summary>
-    /// The trainer's options: loss, miner, margin, memory and <see cref="LossSettings"/>, learning rate, items per class,
-    /// schedule, clipping (default <see cref="DeepBregmanTrainer.DefaultOptions"/>). <see cref="MetricLearningOptions.Epochs"/>,
-    /// <see cref="MetricLearningOptions.Seed"/>, <see cref="MetricLearningOptions.Device"/> and
-    /// <see cref="MetricLearningOptions.ClassesPerBatch"/> (the number of training classes) are set from this record's own members.
+    /// The model's architecture: backbone width, embedding dimension, normalisation and the generator's settings (default
+    /// <see cref="DeepBregmanArchitecture"/>'s, the library's). <see cref="DeepBregmanArchitecture.InputDimension"/>,
+    /// <see cref="DeepBregmanArchitecture.Divergence"/> and <see cref="DeepBregmanArchitecture.Seed"/> are set from the
+    /// data, <see cref="Generator"/> and <see cref="Seed"/> (<see cref="Architecture"/>).
+    /// </summary>
+    public DeepBregmanArchitecture Model { get; set; } = new();
+    /// <summary>Embedding dimension (<see cref="Model"/>'s <see cref="DeepBregmanArchitecture.EmbeddingDimension"/>).</summary>
+    public int EmbeddingDimension { get => Model.EmbeddingDimension; set => Model = Model with { EmbeddingDimension = value }; }
+    /// <summary>Hidden width of the MLP backbone (<see cref="Model"/>'s <see cref="DeepBregmanArchitecture.Hidden"/>).</summary>
+    public int Hidden { get => Model.Hidden; set => Model = Model with { Hidden = value }; }
+    /// <summary>
+    /// The trainer's options: loss, miner, margin, memory and <see cref="LossSettings"/>, learning rate, weight decay,
+    /// classes and items per batch, warm-up, clipping, intermediate checkpoints (default
+    /// <see cref="DeepBregmanTrainer.DefaultOptions"/>). <see cref="MetricLearningOptions.Epochs"/>,
+    /// <see cref="MetricLearningOptions.Seed"/> and <see cref="MetricLearningOptions.Device"/> are set from this record's
+    /// own members; <see cref="MetricLearningOptions.ClassesPerBatch"/> may not exceed the number of training classes.
     /// </summary>
     public MetricLearningOptions Trainer { get; set; } = DeepBregmanTrainer.DefaultOptions;
     /// <summary>Triplet margin (<see cref="Trainer"/>'s <see cref="MetricLearningOptions.Margin"/>).</summary>
@@ -59,16 +67,23 @@ public sealed class BregmanTrainSettings
     public string Miner { get => Trainer.Miner; set => Trainer = Trainer with { Miner = value }; }
     /// <summary>Items per class in an M-per-class batch (<see cref="Trainer"/>'s <see cref="MetricLearningOptions.ItemsPerClass"/>).</summary>
     public int ItemsPerClass { get => Trainer.ItemsPerClass; set => Trainer = Trainer with { ItemsPerClass = value }; }
+    /// <summary>Classes per M-per-class batch, at most the number of training classes (<see cref="Trainer"/>'s
+    /// <see cref="MetricLearningOptions.ClassesPerBatch"/>).</summary>
+    public int ClassesPerBatch { get => Trainer.ClassesPerBatch; set => Trainer = Trainer with { ClassesPerBatch = value }; }
 
-    /// <summary>The library's architecture defaults (the one place they are written).</summary>
-    private static readonly DeepBregmanArchitecture Architecture = new();
-
-    /// <summary>The trainer options of a new run: <see cref="Trainer"/> with this record's epochs, seed, device and the
-    /// number of training classes per batch.</summary>
+    /// <summary>The trainer options of a new run: <see cref="Trainer"/> with this record's epochs, seed and device.</summary>
     /// <returns>The options.</returns>
     public MetricLearningOptions TrainerOptions() => (Trainer ?? DeepBregmanTrainer.DefaultOptions) with
     {
-        Epochs = Epochs ?? (Trainer ?? DeepBregmanTrainer.DefaultOptions).Epochs, Seed = Seed, ClassesPerBatch = TrainClasses.Length, Device = Device,
+        Epochs = Epochs ?? (Trainer ?? DeepBregmanTrainer.DefaultOptions).Epochs, Seed = Seed, Device = Device,
+    };
+
+    /// <summary>The architecture of a new run: <see cref="Model"/> with the input width, <see cref="Generator"/> and <see cref="Seed"/>.</summary>
+    /// <param name="inputDimension">The data's input width (pixels per image), or 0 before the data is read.</param>
+    /// <returns>The architecture.</returns>
+    public DeepBregmanArchitecture Architecture(int inputDimension = 0) => (Model ?? new DeepBregmanArchitecture()) with
+    {
+        InputDimension = inputDimension, Divergence = (Generator ?? "").Trim().ToLowerInvariant(), Seed = Seed,
     };
 }
 
@@ -116,9 +131,27 @@ public static class BregmanTrainCommand
         var testPerClass = new Option<int>("--test-per-class") { Description = "Test images per class (0 = all).", DefaultValueFactory = _ => defaults.TestPerClass };
         var embedding = new Option<int>("--embedding-dim") { Description = "Embedding dimension.", DefaultValueFactory = _ => defaults.EmbeddingDimension };
         var learningRate = new Option<double>("--lr") { Description = "Peak AdamW learning rate (linear warm-up, cosine decay).", DefaultValueFactory = _ => defaults.Trainer.LearningRate };
+        // Every default below is the library's (DeepBregmanArchitecture, DeepBregmanTrainer.DefaultOptions), read, never written here.
+        var model = defaults.Model;
+        var hidden = new Option<int>("--hidden") { Description = "Hidden width of the MLP backbone (≥ 1).", DefaultValueFactory = _ => model.Hidden };
+        var normalize = new Option<bool>("--normalize") { Description = "Scale every embedding to unit L2 norm before the divergence (--normalize false: raw embeddings).", DefaultValueFactory = _ => model.Normalize };
+        var generatorRank = new Option<int>("--generator-rank") { Description = "quadratic only: the rank r of L (d × r) in ½(x − y)ᵀLLᵀ(x − y); 0 means r = d.", DefaultValueFactory = _ => model.GeneratorRank };
+        var generatorPieces = new Option<int>("--generator-pieces") { Description = "max-affine and smooth-max-affine only: the number K ≥ 1 of affine pieces.", DefaultValueFactory = _ => model.GeneratorPieces };
+        var generatorTemperature = new Option<double>("--generator-temperature") { Description = "smooth-max-affine only: the temperature τ > 0 of the log-sum-exp.", DefaultValueFactory = _ => model.GeneratorTemperature };
+        var generatorHidden = new Option<string>("--generator-hidden") { Description = "icnn only: comma-separated hidden-layer widths of the input-convex network (each ≥ 1).", DefaultValueFactory = _ => Widths(model.GeneratorHidden) };
+        var generatorStrength = new Option<double>("--generator-strength") { Description = "max-affine and icnn only: the weight ε ≥ 0 of the strongly convex term ½ε‖x‖².", DefaultValueFactory = _ => model.GeneratorStrength };
+        var t = defaults.Trainer;
+        var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW's decoupled weight decay (≥ 0).", DefaultValueFactory = _ => t.WeightDecay };
+        var warmup = new Option<double>("--warmup-fraction") { Description = "Fraction of all steps for the linear learning-rate warm-up, in [0, 1).", DefaultValueFactory = _ => t.WarmupFraction };
+        var clip = new Option<double>("--clip-norm") { Description = "Clip the gradient's L2 norm to this value (> 0).", DefaultValueFactory = _ => t.ClipNorm };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also write the checkpoint every this many steps within an epoch (0: at epoch ends only).", DefaultValueFactory = _ => t.CheckpointEverySteps };
+        var classesPerBatch = new Option<int>("--classes-per-batch") { Description = $"Classes P per M-per-class batch (≥ 2, at most the {defaults.TrainClasses.Length} training classes).", DefaultValueFactory = _ => t.ClassesPerBatch };
+        var itemsPerClass = new Option<int>("--items-per-class") { Description = "Images M per class in an M-per-class batch (≥ 2).", DefaultValueFactory = _ => t.ItemsPerClass };
         var command = new Command("bregman", "Trains a deep Bregman model (learned convex generator on an MLP embedding) on classes 0–4 and reports P@1, R-precision and MAP@R on classes 5–9.")
         {
-            data, generator, epochs, seed, device, output, resume, overwrite, json, trainPerClass, testPerClass, embedding, learningRate,
+            data, generator, epochs, seed, device, output, resume, overwrite, json, trainPerClass, testPerClass, embedding, hidden, normalize,
+            generatorRank, generatorPieces, generatorTemperature, generatorHidden, generatorStrength,
+            learningRate, weightDecay, warmup, clip, checkpointEvery, classesPerBatch, itemsPerClass,
         };
         var lossSettings = LossSettingsOptions.Add(command, defaults.Trainer);
         command.SetAction(r => CliErrors.Run(() =>
@@ -128,20 +161,53 @@ public static class BregmanTrainCommand
                 Data = r.GetValue(data)!, Generator = r.GetValue(generator)!, Seed = r.GetValue(seed),
                 Epochs = r.GetResult(epochs) is { Implicit: false } ? r.GetValue(epochs) : null,
                 Device = r.GetValue(device)!, Out = r.GetValue(output), Overwrite = r.GetValue(overwrite), Resume = r.GetValue(resume),
-                TrainPerClass = r.GetValue(trainPerClass), TestPerClass = r.GetValue(testPerClass), EmbeddingDimension = r.GetValue(embedding),
-                Trainer = lossSettings.Bind(r, defaults.Trainer with { LearningRate = r.GetValue(learningRate) }),
+                TrainPerClass = r.GetValue(trainPerClass), TestPerClass = r.GetValue(testPerClass),
+                Model = model with
+                {
+                    EmbeddingDimension = r.GetValue(embedding), Hidden = r.GetValue(hidden), Normalize = r.GetValue(normalize),
+                    GeneratorRank = r.GetValue(generatorRank), GeneratorPieces = r.GetValue(generatorPieces), GeneratorTemperature = r.GetValue(generatorTemperature),
+                    GeneratorHidden = ParseWidths(r.GetValue(generatorHidden)!, generatorHidden.Name), GeneratorStrength = r.GetValue(generatorStrength),
+                },
+                Trainer = lossSettings.Bind(r, t with
+                {
+                    LearningRate = r.GetValue(learningRate), WeightDecay = r.GetValue(weightDecay), WarmupFraction = r.GetValue(warmup), ClipNorm = r.GetValue(clip),
+                    CheckpointEverySteps = r.GetValue(checkpointEvery), ClassesPerBatch = r.GetValue(classesPerBatch), ItemsPerClass = r.GetValue(itemsPerClass),
+                }),
             };
             if (settings.Resume && settings.Out is not null && !settings.Overwrite)
             {
                 // An option given explicitly must equal the checkpoint's setting: a resumed run cannot honour another.
                 var m = DeepBregmanTrainer.ReadManifest(settings.Out);
-                Keeps(r, generator, m.Model.Divergence);
-                Keeps(r, seed, m.Model.Seed);
-                Keeps(r, embedding, m.Model.EmbeddingDimension);
-                Keeps(r, learningRate, m.Trainer.LearningRate);
-                lossSettings.CheckKept(r, m.Trainer, Kept);
+                var (mo, mt) = (m.Model, m.Trainer);
+                Keeps(r, generator, mo.Divergence);
+                Keeps(r, seed, mo.Seed);
+                Keeps(r, embedding, mo.EmbeddingDimension);
+                Keeps(r, hidden, mo.Hidden);
+                Keeps(r, normalize, mo.Normalize);
+                Keeps(r, generatorRank, mo.GeneratorRank);
+                Keeps(r, generatorPieces, mo.GeneratorPieces);
+                Keeps(r, generatorTemperature, mo.GeneratorTemperature);
+                if (r.GetResult(generatorHidden) is { Implicit: false } && !settings.Model.GeneratorHidden.SequenceEqual(mo.GeneratorHidden))
+                    throw Kept(generatorHidden.Name, Widths(settings.Model.GeneratorHidden), Widths(mo.GeneratorHidden));
+                Keeps(r, generatorStrength, mo.GeneratorStrength);
+                Keeps(r, learningRate, mt.LearningRate);
+                Keeps(r, weightDecay, mt.WeightDecay);
+                Keeps(r, warmup, mt.WarmupFraction);
+                Keeps(r, clip, mt.ClipNorm);
+                Keeps(r, checkpointEvery, mt.CheckpointEverySteps);
+                Keeps(r, classesPerBatch, mt.ClassesPerBatch);
+                Keeps(r, itemsPerClass, mt.ItemsPerClass);
+                if (r.GetResult(device) is { Implicit: false } && !DeviceOption.Same(r.GetValue(device)!, mt.Device))
+                    throw Kept(device.Name, r.GetValue(device)!, mt.Device);
+                lossSettings.CheckKept(r, mt, Kept);
             }
-            else LossSettingsOptions.Validate(() => DeepBregmanTrainer.Validate(settings.TrainerOptions()), TrainerOptionNames);
+            else
+            {
+                // Every bad value is refused under its option's name before any data is read or anything is written.
+                CheckGenerator(settings.Generator);
+                CliErrors.AsOptions(() => settings.Architecture().Validate(), ArchitectureOptionNames);
+                LossSettingsOptions.Validate(() => DeepBregmanTrainer.Validate(settings.TrainerOptions()), TrainerOptionNames);
+            }
             var json_ = r.GetValue(json);
             var result = Run(settings, json_ ? null : Console.WriteLine);
             if (json_) Console.WriteLine(ToJson(result));
@@ -158,7 +224,36 @@ public static class BregmanTrainCommand
     private static readonly Dictionary<string, string> TrainerOptionNames = new()
     {
         [nameof(MetricLearningOptions.Epochs)] = "--epochs", [nameof(MetricLearningOptions.LearningRate)] = "--lr", [nameof(MetricLearningOptions.Device)] = "--device",
+        [nameof(MetricLearningOptions.WeightDecay)] = "--weight-decay", [nameof(MetricLearningOptions.WarmupFraction)] = "--warmup-fraction",
+        [nameof(MetricLearningOptions.ClipNorm)] = "--clip-norm", [nameof(MetricLearningOptions.CheckpointEverySteps)] = "--checkpoint-every",
+        [nameof(MetricLearningOptions.ClassesPerBatch)] = "--classes-per-batch", [nameof(MetricLearningOptions.ItemsPerClass)] = "--items-per-class",
     };
+
+    /// <summary>The option behind each <see cref="DeepBregmanArchitecture"/> member this command sets (for error messages).</summary>
+    private static readonly Dictionary<string, string> ArchitectureOptionNames = new()
+    {
+        [nameof(DeepBregmanArchitecture.Divergence)] = "--generator", [nameof(DeepBregmanArchitecture.Hidden)] = "--hidden",
+        [nameof(DeepBregmanArchitecture.EmbeddingDimension)] = "--embedding-dim", [nameof(DeepBregmanArchitecture.GeneratorRank)] = "--generator-rank",
+        [nameof(DeepBregmanArchitecture.GeneratorPieces)] = "--generator-pieces", [nameof(DeepBregmanArchitecture.GeneratorTemperature)] = "--generator-temperature",
+        [nameof(DeepBregmanArchitecture.GeneratorHidden)] = "--generator-hidden", [nameof(DeepBregmanArchitecture.GeneratorStrength)] = "--generator-strength",
+    };
+
+    /// <summary>Layer widths as the comma list <c>--generator-hidden</c> takes.</summary>
+    private static string Widths(IEnumerable<int>? widths) => string.Join(",", widths ?? []);
+
+    /// <summary>Parses a comma list of layer widths (<c>--generator-hidden 64,64</c>).</summary>
+    /// <exception cref="ArgumentException">An entry that is not an integer (names the option).</exception>
+    private static int[] ParseWidths(string text, string option) =>
+        [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
+            int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+                ? v : throw new ArgumentException($"{option}: '{s}' is not a layer width (an integer); give comma-separated widths such as 64,64.", option.TrimStart('-')))];
+
+    /// <summary>Refuses a divergence kind <c>--generator</c> does not accept.</summary>
+    private static void CheckGenerator(string? generator)
+    {
+        if (!Generators.Contains((generator ?? "").Trim().ToLowerInvariant()))
+            throw new ArgumentException($"--generator '{generator}' is unknown; valid: {string.Join(", ", Generators)}.", "generator");
+    }
 
     private static void Keeps<T>(ParseResult r, Option<T> option, T recorded)
     {
@@ -217,9 +312,8 @@ public static class BregmanTrainCommand
     public static BregmanTrainResult Run(BregmanTrainSettings settings, Action<string>? log = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        CheckGenerator(settings.Generator);
         var kind = (settings.Generator ?? "").Trim().ToLowerInvariant();
-        if (!Generators.Contains(kind))
-            throw new ArgumentException($"--generator '{settings.Generator}' is unknown; valid: {string.Join(", ", Generators)}.", "generator");
         if (settings.TrainClasses.Intersect(settings.TestClasses).Any())
             throw new ArgumentException("the training and test classes overlap; the split must be class-disjoint.", "settings");
         if (settings.TrainPerClass < 0) throw new ArgumentException("--train-per-class must be ≥ 0.", "train-per-class");
@@ -229,7 +323,15 @@ public static class BregmanTrainCommand
         if (settings.Resume && settings.Out is null)
             throw new ArgumentException("--resume continues the checkpoint in --out; give --out.", "out");
         var device = Devices.Resolve(settings.Device);
-        if (!settings.Resume) DeepBregmanTrainer.Validate(settings.TrainerOptions()); // before any data is read
+        if (!settings.Resume) // before any data is read
+        {
+            settings.Architecture().Validate();
+            DeepBregmanTrainer.Validate(settings.TrainerOptions());
+            if (settings.ClassesPerBatch > settings.TrainClasses.Length)
+                throw new ArgumentException(
+                    $"--classes-per-batch = {settings.ClassesPerBatch}; there are {settings.TrainClasses.Length} training classes ({string.Join(", ", settings.TrainClasses)}), so it must be ≤ {settings.TrainClasses.Length}.",
+                    "classes-per-batch");
+        }
         if (settings.Out is not null) // checked before any work: a refused --out must not cost a training run
             CheckpointFolder.Prepare(settings.Out, CheckpointKind.DeepBregman,
                 settings.Resume ? CheckpointMode.Resume : settings.Overwrite ? CheckpointMode.Overwrite : CheckpointMode.New,
@@ -249,11 +351,7 @@ public static class BregmanTrainCommand
         }
         else
         {
-            model = new DeepBregmanArchitecture
-            {
-                InputDimension = train.Rows * train.Cols, Divergence = kind, Seed = settings.Seed, EmbeddingDimension = settings.EmbeddingDimension,
-                Hidden = settings.Hidden,
-            }.CreateModel(device);
+            model = settings.Architecture(train.Rows * train.Cols).CreateModel(device);
             var options = settings.TrainerOptions();
             try
             {

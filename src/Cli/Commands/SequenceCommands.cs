@@ -116,7 +116,7 @@ public static class SequenceCommands
                 KeepsSetting(r, hidden, mo.Hidden);
                 KeepsSetting(r, features, mo.Features);
                 KeepsSetting(r, quantiles, mo.Quantiles);
-                if (r.GetResult(device) is { Implicit: false } && !SameDevice(r.GetValue(device)!, t.Device))
+                if (r.GetResult(device) is { Implicit: false } && !DeviceOption.Same(r.GetValue(device)!, t.Device))
                     throw KeptSetting("--device", r.GetValue(device)!, t.Device);
                 if (r.GetResult(epochs) is { Implicit: false } && r.GetValue(epochs) < resumed.State.Epoch)
                     throw new ArgumentException($"--epochs {r.GetValue(epochs)} is below the {resumed.State.Epoch} epochs the checkpoint has already finished; --epochs on resume is the new total.", "epochs");
@@ -368,19 +368,6 @@ public static class SequenceCommands
 
     private static ArgumentException KeptSetting(string option, string given, string recorded) =>
         new($"{option} {given} differs from the checkpoint's {recorded}; a resumed run continues with the checkpoint's settings. Drop {option}, or train afresh with --overwrite.", option.TrimStart('-'));
-
-    private static bool SameDevice(string given, string recorded)
-    {
-        if (string.Equals(given, recorded, StringComparison.OrdinalIgnoreCase)) return true;
-        try
-        {
-            return Devices.Resolve(given).ToString() == Devices.Resolve(recorded).ToString();
-        }
-        catch (ArgumentException)
-        {
-            return false; // a device that cannot be resolved here is not the checkpoint's
-        }
-    }
 
     /// <summary>Runs a validation and names the command-line option in the error, not the API field: the message's
     /// leading field name is replaced by the option, and one parameter suffix is kept.</summary>
