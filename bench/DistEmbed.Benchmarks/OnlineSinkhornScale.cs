@@ -8,7 +8,7 @@ namespace DistEmbed.Benchmarks;
 
 /// <summary>
 /// Sinkhorn between large point clouds in O(T + T') memory (issue 20, item 3): <see cref="OnlineSinkhorn"/> on two
-/// clouds of N points in d dimensions (uniform in the unit cube and a shifted Gaussian, float32), with
+/// clouds of N points in d dimensions (uniform in the unit cube and a shifted Gaussian, float32 or float64 by --dtype), with
 /// (1) agreement with the tensorised <see cref="Sinkhorn.Solve"/> at --check-n points (same options; the two timed
 ///     alternately, --repeats times each, medians),
 /// (2) seconds per iteration and nanoseconds per cost entry at each N of --n (a comma-separated list): the solve run with
@@ -74,6 +74,13 @@ public static class OnlineSinkhornScale
         var fullN = Int("--full-n", "0");
         var tolerance = Double("--tolerance", "1e-3");
         var scaling = Double("--scaling", "0.5");
+        var dtypeName = Arg("--dtype", "float32");
+        var dtype = dtypeName switch
+        {
+            "float32" => torch.ScalarType.Float32,
+            "float64" => torch.ScalarType.Float64,
+            _ => throw new ArgumentException($"--dtype: expected float32 or float64, got '{dtypeName}'"),
+        };
         torch.set_num_threads(Int("--threads", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)));
         var threads = torch.get_num_threads();
         var jsonPath = Arg("--json", "");
@@ -81,15 +88,15 @@ public static class OnlineSinkhornScale
         var generator = new torch.Generator(7);
         (torch.Tensor X, torch.Tensor A, torch.Tensor Y, torch.Tensor B) Clouds(int count)
         {
-            var x = torch.rand([count, d], generator: generator);
-            var y = torch.randn([count, d], generator: generator).mul_(0.2).add_(0.6);
-            return (x, torch.ones(count), y, torch.ones(count));
+            var x = torch.rand([count, d], generator: generator).to(dtype);
+            var y = torch.randn([count, d], generator: generator).mul_(0.2).add_(0.6).to(dtype);
+            return (x, torch.ones(count, dtype: dtype), y, torch.ones(count, dtype: dtype));
         }
         OnlineSinkhornResult Solve(torch.Tensor x, torch.Tensor a, torch.Tensor y, torch.Tensor b, SinkhornOptions o) =>
             OnlineSinkhorn.SolveWith(kernel, threads, x, a, y, b, o, tile);
         var result = new Dictionary<string, object>
         {
-            ["kernel"] = kernelName, ["d"] = d, ["epsilon"] = eps, ["tile"] = tile, ["threads"] = threads,
+            ["kernel"] = kernelName, ["dtype"] = dtypeName, ["d"] = d, ["epsilon"] = eps, ["tile"] = tile, ["threads"] = threads,
             ["vector_width_float32"] = System.Numerics.Vector<float>.Count, ["load_at_start"] = Load(),
         };
         // Warm-up (JIT of the kernel and the solver) so that the first timed solve does not carry it.

@@ -24,7 +24,8 @@ open DistEmbed.Core.DistanceKernels
 /// (1/T) Σ_t |x_(t) − y_(t)|^p, so after one sort per distribution the pairwise MW_2² is
 /// (1/T)(‖x̃_i‖² + ‖ỹ_j‖² − 2⟨x̃_i, ỹ_j⟩) over the flattened sorted [B, T·d] — one matrix product per block, never a
 /// [B, B', T, d] tensor (entries where the Gram form cancels are recomputed from differences); other p use
-/// <c>torch.cdist</c> on the flattened sorted values.
+/// <c>torch.cdist</c> on the flattened sorted values. Without autograd recording the sort, the CPU sorts these
+/// samples with a SIMD sorting network (<c>ColumnSort</c>: the same values, no indices); with it, libtorch's stable sort.
 ///
 /// Quantile batches [B, d, Q] with levels τ_1 &lt; … &lt; τ_Q: each level carries the mass of its cell
 /// w_q = c_q − c_{q−1}, c_0 = 0, c_q = (τ_q + τ_{q+1})/2, c_Q = 1 (the step quantile function that takes the value
