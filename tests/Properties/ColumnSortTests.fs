@@ -133,6 +133,45 @@ let tests =
                 Expect.isTrue (x.eq(before).all().ToBoolean()) "input unchanged"
             | None -> if not widths.IsEmpty then failtest "declined"
 
+        testCase "the marginal and sliced W2 paths that sort and centre their own temporaries in place leave the caller's tensors unchanged" <| fun () ->
+            use scope = torch.NewDisposeScope()
+            for dtype in [ torch.float32; torch.float64 ] do
+                let pa = torch.randn([| 6L; 40L; 20L |], dtype = dtype)
+                let pb = torch.randn([| 5L; 40L; 20L |], dtype = dtype)
+                let w = torch.full([| 6L; 40L |], Scalars.sc (1.0 / 40.0), dtype = dtype)
+                let w' = torch.full([| 5L; 40L |], Scalars.sc (1.0 / 40.0), dtype = dtype)
+                let a = DistributionBatch.FromTensors(pa, w)
+                let b = DistributionBatch.FromTensors(pb, w')
+                let directions = torch.randn([| 24L; 20L |], dtype = dtype)
+                let before = [ pa.clone (); pb.clone (); w.clone (); w'.clone (); directions.clone () ]
+                let first =
+                    [ MarginalWasserstein.pairwise (a, b, 2.0, 0)
+                      MarginalWasserstein.pairwise (a, a, 2.0, 0)
+                      SlicedWasserstein.pairwise (a, b, 2.0, directions, 0)
+                      SlicedWasserstein.pairwise (a, a, 2.0, directions, 0)
+                      SlicedWasserstein.maxSlicedPairwise (a, b, 2.0, directions, 0) ]
+                let forms =
+                    [ MarginalWasserstein.distributionGram a b false
+                      MarginalWasserstein.distributionGram a a true
+                      SlicedWasserstein.gram directions a b false
+                      SlicedWasserstein.gram directions a a true ]
+                Expect.isTrue (forms |> List.forall Option.isSome) $"every form exists ({dtype})"
+                List.iter2
+                    (fun (x: torch.Tensor) (y: torch.Tensor) -> Expect.isTrue (x.eq(y).all().ToBoolean()) $"an input changed ({dtype})")
+                    before
+                    [ pa; pb; w; w'; directions ]
+                // The same calls again give the same values bit for bit (nothing they read was consumed).
+                let again =
+                    [ MarginalWasserstein.pairwise (a, b, 2.0, 0)
+                      MarginalWasserstein.pairwise (a, a, 2.0, 0)
+                      SlicedWasserstein.pairwise (a, b, 2.0, directions, 0)
+                      SlicedWasserstein.pairwise (a, a, 2.0, directions, 0)
+                      SlicedWasserstein.maxSlicedPairwise (a, b, 2.0, directions, 0) ]
+                List.iter2 (fun (x: torch.Tensor) (y: torch.Tensor) -> Expect.isTrue (x.eq(y).all().ToBoolean()) $"a second call differs ({dtype})") first again
+                // Self-distances are zero on the diagonal: a batch compared with itself is not centred twice.
+                for m in [ again.[1]; again.[3] ] do
+                    Expect.isTrue (m.diagonal().abs().max().ToDouble() <= 1e-3) $"self-distances vanish ({dtype})"
+
         testCase "sortArray checks its length" <| fun () ->
             try
                 ColumnSort.sortArray (List.head widths) [| 1.0f; 2.0f |] 1 3 1 1 |> ignore

@@ -196,33 +196,47 @@ module internal ColumnSort =
         if wide then sortInPlace<Lanes512<'T>, 'T, Vector512<'T>> data b t c threads
         else sortInPlace<Lanes256<'T>, 'T, Vector256<'T>> data b t c threads
 
+    /// Whether the network applies to points: [B, T, C] float32 or float64 on the CPU, 2 ≤ T ≤ MaxRows, at most
+    /// 2³¹ − 1 elements, on a CPU with SIMD hardware.
+    let private applies (points: torch.Tensor) =
+        accelerated
+        && points.device_type = DeviceType.CPU
+        && points.dim () = 3L
+        && (points.dtype = torch.float32 || points.dtype = torch.float64)
+        && points.shape.[1] >= 2L
+        && points.shape.[1] <= int64 MaxRows
+        && points.numel () > 0L
+        && points.numel () <= int64 Int32.MaxValue
+
+    /// Sorts the contiguous CPU tensor t [B, T, C] along T in place.
+    let private sortTensor (t: torch.Tensor) : bool =
+        let b, rows, c = int t.shape.[0], int t.shape.[1], int t.shape.[2]
+        let threads = max 1 (torch.get_num_threads ())
+        let data = TensorMemory.address t
+        if t.dtype = torch.float32 then sortWith<float32> Vector512.IsHardwareAccelerated data b rows c threads
+        else sortWith<float> Vector512.IsHardwareAccelerated data b rows c threads
+
     /// The values of points [B, T, C] (float32 or float64, on the CPU) sorted along dimension 1, as a new contiguous
     /// tensor without autograd history; None when the network does not apply (another dtype, device or rank,
     /// T &lt; 2 or above MaxRows, no SIMD hardware) or a value is NaN, for the caller to sort with libtorch.
     let trySorted (points: torch.Tensor) : torch.Tensor option =
-        if not accelerated
-           || points.device_type <> DeviceType.CPU
-           || points.dim () <> 3L
-           || (points.dtype <> torch.float32 && points.dtype <> torch.float64)
-           || points.shape.[1] < 2L
-           || points.shape.[1] > int64 MaxRows
-           || points.numel () = 0L
-           || points.numel () > int64 Int32.MaxValue then
-            None
+        if not (applies points) then None
         else
-            let b, t, c = int points.shape.[0], int points.shape.[1], int points.shape.[2]
             let output = torch.empty (points.shape, dtype = points.dtype, device = points.device)
             use _ = torch.no_grad ()
             output.copy_ points |> ignore
-            let threads = max 1 (torch.get_num_threads ())
-            let data = TensorMemory.address output
-            let sorted =
-                if points.dtype = torch.float32 then sortWith<float32> Vector512.IsHardwareAccelerated data b t c threads
-                else sortWith<float> Vector512.IsHardwareAccelerated data b t c threads
-            if sorted then Some output
+            if sortTensor output then Some output
             else
                 output.Dispose()
                 None
+
+    /// Sorts points [B, T, C] along dimension 1 in place: for a contiguous temporary of the caller's that records no
+    /// gradient (e.g. projections it has just made), saving trySorted's copy. False when the network does not apply,
+    /// the tensor is not contiguous or requires gradients, or a value is NaN; in the last case its columns may have
+    /// been permuted (each column keeps its values), so the caller still sorts it with libtorch and gets the same
+    /// sorted values.
+    let trySortInPlace (points: torch.Tensor) : bool =
+        applies points && points.is_contiguous () && not points.requires_grad && sortTensor points
 
     /// Sorts along T, in place, the row-major [B, T, C] values of an array with the given vector width (512-bit when
     /// wide, else 256-bit; the tests run both on a CPU with AVX-512) over the given number of threads; false when a

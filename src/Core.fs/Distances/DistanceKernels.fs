@@ -110,23 +110,26 @@ module internal DistanceKernels =
 
     /// The rows of x [B, D] and y [B', D] centred on the mean row of y (detached) and their squared norms: the inputs
     /// of the Gram form. One function for the plan below and for <c>gramForm</c>, so that both hold the same values.
-    /// When same is true y is x and is centred once.
-    let private centred (x: Tensor) (y: Tensor) (same: bool) =
+    /// When same is true y is x and is centred once. When consume is true the caller hands x and y over (temporaries
+    /// of its own, sharing no storage unless same): a tensor without autograd is then centred in place, which gives
+    /// the same values without a second buffer of its size (fresh buffers cost page faults: see docs/benchmarks.md).
+    let private centred (consume: bool) (x: Tensor) (y: Tensor) (same: bool) =
         let centre = y.detach().mean ([| 0L |], keepdim = true)
-        let xc = x.sub centre
+        let shift (t: Tensor) = if consume && not t.requires_grad then t.sub_ centre else t.sub centre
+        let xc = shift x
         let xn = xc.pow(Scalars.sc 2.0).sum (1L)
         if same then xc, xn, xc, xn
         else
-            let yc = y.sub centre
+            let yc = shift y
             xc, xn, yc, yc.pow(Scalars.sc 2.0).sum (1L)
 
     /// The Gram form of a distance D = s · √(e / c₁ / c₂) (root) or e / c₁ / c₂ of the squared distances e between
     /// the rows of x [B, F] and y [B', F] (see <c>GramForm</c>), with the centred rows and norms of
     /// <c>squaredEuclideanPlan</c>, without gradients, computed inside the caller's dispose scope (the caller moves
     /// the result out with <c>moveGram</c>). When same is true y is x and is centred once.
-    let gramForm (x: Tensor) (y: Tensor) (same: bool) (divisor1: float) (divisor2: float) (root: bool) (scale: float) : GramForm =
+    let private gramFormWith (consume: bool) (x: Tensor) (y: Tensor) (same: bool) (divisor1: float) (divisor2: float) (root: bool) (scale: float) : GramForm =
         use _ = torch.no_grad ()
-        let xc, xn, yc, yn = centred x y same
+        let xc, xn, yc, yn = centred consume x y same
         let xc, xn = xc.contiguous (), xn.contiguous ()
         let yc, yn = (if same then xc, xn else yc.contiguous (), yn.contiguous ())
         { X = xc
@@ -139,6 +142,15 @@ module internal DistanceKernels =
           Scale = scale
           RecomputeBelow = recomputeBelow x.dtype }
 
+    /// The Gram form (see gramFormWith) of the caller's x and y, left unchanged.
+    let gramForm (x: Tensor) (y: Tensor) (same: bool) (divisor1: float) (divisor2: float) (root: bool) (scale: float) : GramForm =
+        gramFormWith false x y same divisor1 divisor2 root scale
+
+    /// The same Gram form of temporaries the caller hands over (x and y share no storage unless same; see centred),
+    /// centred in place.
+    let gramFormConsuming (x: Tensor) (y: Tensor) (same: bool) (divisor1: float) (divisor2: float) (root: bool) (scale: float) : GramForm =
+        gramFormWith true x y same divisor1 divisor2 root scale
+
     /// Moves the tensors of a Gram form to the dispose scope outside the current one (each tensor once).
     let moveGram (form: GramForm) : GramForm =
         form.X.MoveToOuterDisposeScope() |> ignore
@@ -150,14 +162,22 @@ module internal DistanceKernels =
 
     /// A pairwise plan for the squared Euclidean distances between the rows of x [B, D] and y [B', D] (centred on the
     /// mean row of y, detached, so that the result does not depend on the block size).
-    let squaredEuclideanPlan (x: Tensor) (y: Tensor) (blockSize: int64) : PairwisePlan =
-        let xc, xn, yc, yn = centred x y false
+    let private squaredEuclideanPlanWith (consume: bool) (x: Tensor) (y: Tensor) (blockSize: int64) : PairwisePlan =
+        let xc, xn, yc, yn = centred consume x y false
         { Rows = x.shape.[0]
           Columns = y.shape.[0]
           BlockSize = blockSize
           Block =
             fun r0 rn c0 cn ->
                 squaredDistances (xc.narrow (0L, r0, rn)) (xn.narrow (0L, r0, rn)) (yc.narrow (0L, c0, cn)) (yn.narrow (0L, c0, cn)) }
+
+    /// The plan above for the caller's x and y, left unchanged.
+    let squaredEuclideanPlan (x: Tensor) (y: Tensor) (blockSize: int64) : PairwisePlan = squaredEuclideanPlanWith false x y blockSize
+
+    /// The same plan of temporaries the caller hands over (x and y share no storage; see centred), centred in place
+    /// where no gradient is recorded.
+    let squaredEuclideanPlanConsuming (x: Tensor) (y: Tensor) (blockSize: int64) : PairwisePlan =
+        squaredEuclideanPlanWith true x y blockSize
 
     /// Applies f to every block of a plan (inside the block's dispose scope).
     let mapPlan (f: Tensor -> Tensor) (plan: PairwisePlan) : PairwisePlan =

@@ -174,6 +174,11 @@ module MarginalWasserstein =
                        (sortedValues (points.narrow (0L, s, min chunk (b - s))) 1L).MoveToOuterDisposeScope() |]
             torch.cat(parts, 0L).MoveToOuterDisposeScope()
 
+    /// sortedAlongPoints of a temporary of the caller's (projections it has just made): sorted in place by ColumnSort
+    /// where it applies (no gradient recorded, CPU), saving the copy; else as sortedAlongPoints.
+    let private sortedAlongOwnPoints (points: Tensor) : Tensor =
+        if ColumnSort.trySortInPlace points then points else sortedAlongPoints points
+
     /// The number of positive weights of each row when every row is uniform on its support (all positive weights of
     /// a row equal, as for length-masked sequences), else None. One host synchronisation.
     let private supportCounts (weights: Tensor) : int64[] option =
@@ -242,9 +247,12 @@ module MarginalWasserstein =
             | _ -> None
 
     /// The pairwise plan of ‖f̃a_i − f̃b_j‖_p^p between flattened rows [B, F] and [B', F]: one matrix product per
-    /// block for p = 2, cdist otherwise.
+    /// block for p = 2, cdist otherwise. fa and fb are temporaries of the caller's: unless they are one tensor, the
+    /// p = 2 plan centres them in place where no gradient is recorded.
     let private powerPlan (p: float) (fa: Tensor) (fb: Tensor) (blockSize: int) : PairwisePlan =
-        if p = 2.0 then DistanceKernels.squaredEuclideanPlan fa fb (chooseBlock blockSize 4L)
+        if p = 2.0 then
+            if obj.ReferenceEquals(fa, fb) then DistanceKernels.squaredEuclideanPlan fa fb (chooseBlock blockSize 4L)
+            else DistanceKernels.squaredEuclideanPlanConsuming fa fb (chooseBlock blockSize 4L)
         else
             { Rows = fa.shape.[0]
               Columns = fb.shape.[0]
@@ -259,16 +267,20 @@ module MarginalWasserstein =
 
     /// A pairwise plan of the per-dimension costs reduced over dimensions: by their sum (summed = true, MW_p^p) or
     /// by their maximum (the max-sliced form).
-    let internal costPlan (p: float) (summed: bool) (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) (blockSize: int) : PairwisePlan =
+    /// When owned is true pa and pb are temporaries of the caller's (projections), which the fast path may sort in place.
+    let internal costPlan (owned: bool) (p: float) (summed: bool) (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) (blockSize: int) : PairwisePlan =
         let t, t' = pa.shape.[1], pb.shape.[1]
         let d = pa.shape.[2]
         let rows, columns = pa.shape.[0], pb.shape.[0]
         if t = t' && uniformFast wa wb then
-            let sa = sortedAlongPoints pa
-            let sb = if obj.ReferenceEquals(pa, pb) then sa else sortedAlongPoints pb
+            let sort = if owned then sortedAlongOwnPoints else sortedAlongPoints
+            let sa = sort pa
+            let sb = if obj.ReferenceEquals(pa, pb) then sa else sort pb
             if summed then
-                // W_p^p of two sorted samples of size T = (1/T) Σ_t |x_(t) − y_(t)|^p.
-                let plan = powerPlan p (sa.reshape (rows, -1L)) (sb.reshape (columns, -1L)) blockSize
+                // W_p^p of two sorted samples of size T = (1/T) Σ_t |x_(t) − y_(t)|^p. The sorted values are this
+                // plan's own (fresh, or the caller's temporaries): one tensor, or two that powerPlan may centre in place.
+                let fa = sa.reshape (rows, -1L)
+                let plan = powerPlan p fa (if obj.ReferenceEquals(sa, sb) then fa else sb.reshape (columns, -1L)) blockSize
                 plan |> mapPlan (fun block -> block.div (sc (float t)))
             else
                 { Rows = rows
@@ -310,22 +322,25 @@ module MarginalWasserstein =
     /// The Gram form of the W2 distance plan of <c>costPlan 2 true</c> followed by divisor2 and the square root, where
     /// that plan is a Gram form: both batches of one length T with uniform weights (the sorted rows, e / T / divisor2);
     /// None otherwise. pa is pb when same is true.
-    let internal sortedGram (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) (same: bool) (divisor2: float) : GramForm option =
+    /// When owned is true pa and pb are temporaries of the caller's (projections), which may be sorted in place.
+    let internal sortedGram (owned: bool) (pa: Tensor) (wa: Tensor) (pb: Tensor) (wb: Tensor) (same: bool) (divisor2: float) : GramForm option =
         use _ = torch.no_grad ()
         use scope = torch.NewDisposeScope()
         let t = pa.shape.[1]
         if t = pb.shape.[1] && uniformFast wa wb then
-            let sa = (sortedAlongPoints pa).reshape (pa.shape.[0], -1L)
-            let sb = if same then sa else (sortedAlongPoints pb).reshape (pb.shape.[0], -1L)
-            Some(moveGram (gramForm sa sb same (float t) divisor2 true 1.0))
+            let sort = if owned then sortedAlongOwnPoints else sortedAlongPoints
+            let sa = (sort pa).reshape (pa.shape.[0], -1L)
+            let sb = if same then sa else (sort pb).reshape (pb.shape.[0], -1L)
+            // The sorted rows are this form's own (or the caller's temporaries): centred in place.
+            Some(moveGram (gramFormConsuming sa sb same (float t) divisor2 true 1.0))
         else None
 
     /// The Gram form of <c>distributionDistancePlan 2</c> (marginal W2) where it is one (see <c>sortedGram</c>).
     let internal distributionGram (a: DistributionBatch) (b: DistributionBatch) (same: bool) : GramForm option =
-        sortedGram a.Points a.Weights b.Points b.Weights same 1.0
+        sortedGram false a.Points a.Weights b.Points b.Weights same 1.0
 
     let internal distributionCostPlan (p: float) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) =
-        costPlan p true a.Points a.Weights b.Points b.Weights blockSize
+        costPlan false p true a.Points a.Weights b.Points b.Weights blockSize
 
     let internal distributionDistancePlan (p: float) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) =
         distributionCostPlan p a b blockSize |> mapPlan (safeRoot p)

@@ -119,7 +119,7 @@ module SlicedWasserstein =
 
     let internal costPlan (p: float) (directions: Tensor) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) =
         let l = float directions.shape.[0]
-        MarginalWasserstein.costPlan p true (project a.Points directions) a.Weights (project b.Points directions) b.Weights blockSize
+        MarginalWasserstein.costPlan true p true (project a.Points directions) a.Weights (project b.Points directions) b.Weights blockSize
         |> mapPlan (fun block -> block.div (sc l))
 
     let internal distancePlan (p: float) (directions: Tensor) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) =
@@ -132,12 +132,12 @@ module SlicedWasserstein =
         use scope = torch.NewDisposeScope()
         let pa = project a.Points directions
         let pb = if same then pa else project b.Points directions
-        match MarginalWasserstein.sortedGram pa a.Weights pb b.Weights same (float directions.shape.[0]) with
+        match MarginalWasserstein.sortedGram true pa a.Weights pb b.Weights same (float directions.shape.[0]) with
         | Some form -> Some(moveGram form)
         | None -> None
 
     let internal maxSlicedPlan (p: float) (directions: Tensor) (a: DistributionBatch) (b: DistributionBatch) (blockSize: int) =
-        MarginalWasserstein.costPlan p false (project a.Points directions) a.Weights (project b.Points directions) b.Weights blockSize
+        MarginalWasserstein.costPlan true p false (project a.Points directions) a.Weights (project b.Points directions) b.Weights blockSize
         |> mapPlan (safeRoot p)
 
     let internal costPairedCore (p: float) (directions: Tensor) (a: DistributionBatch) (b: DistributionBatch) : Tensor =
