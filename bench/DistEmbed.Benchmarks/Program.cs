@@ -137,7 +137,9 @@ public static class Program
             + $"ours: TorchSharp {typeof(torch).Assembly.GetName().Version} (libtorch's own BLAS); date {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. "
             + $"Scale {scale}; {repeats} alternating rounds (each round runs every workload once in ours and once in each peer, the order swapped every round, after one warm-up each); "
             + "times are medians over the rounds, a speed-up is the median of the per-round ratios peer ÷ ours. "
-            + $"OpenMP wait policy (OMP_WAIT_POLICY) of ours and every peer: {(waitPolicy == "DEFAULT" ? "the runtime's default" : waitPolicy)}.");
+            + $"OpenMP wait policy (OMP_WAIT_POLICY) of ours and every peer: {(waitPolicy == "DEFAULT" ? "the runtime's default" : waitPolicy)}. "
+            // Read by glibc at process start; the peers inherit the harness's environment, so both sides run with it.
+            + $"glibc malloc tunables (GLIBC_TUNABLES, inherited by every peer): {(Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is { Length: > 0 } tunables ? tunables : "not set")}.");
         var json = new JsonObject { ["device"] = deviceName, ["scale"] = scale, ["repeats"] = repeats };
         var tables = new JsonArray();
         var inputs = Directory.CreateTempSubdirectory("distembed-bench-").FullName;
