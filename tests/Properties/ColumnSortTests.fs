@@ -144,12 +144,13 @@ let tests =
                 let b = DistributionBatch.FromTensors(pb, w')
                 let directions = torch.randn([| 24L; 20L |], dtype = dtype)
                 let before = [ pa.clone (); pb.clone (); w.clone (); w'.clone (); directions.clone () ]
-                let first =
+                let matrices () =
                     [ MarginalWasserstein.pairwise (a, b, 2.0, 0)
                       MarginalWasserstein.pairwise (a, a, 2.0, 0)
                       SlicedWasserstein.pairwise (a, b, 2.0, directions, 0)
                       SlicedWasserstein.pairwise (a, a, 2.0, directions, 0)
                       SlicedWasserstein.maxSlicedPairwise (a, b, 2.0, directions, 0) ]
+                let first = matrices ()
                 let forms =
                     [ MarginalWasserstein.distributionGram a b false
                       MarginalWasserstein.distributionGram a a true
@@ -161,12 +162,7 @@ let tests =
                     before
                     [ pa; pb; w; w'; directions ]
                 // The same calls again give the same values bit for bit (nothing they read was consumed).
-                let again =
-                    [ MarginalWasserstein.pairwise (a, b, 2.0, 0)
-                      MarginalWasserstein.pairwise (a, a, 2.0, 0)
-                      SlicedWasserstein.pairwise (a, b, 2.0, directions, 0)
-                      SlicedWasserstein.pairwise (a, a, 2.0, directions, 0)
-                      SlicedWasserstein.maxSlicedPairwise (a, b, 2.0, directions, 0) ]
+                let again = matrices ()
                 List.iter2 (fun (x: torch.Tensor) (y: torch.Tensor) -> Expect.isTrue (x.eq(y).all().ToBoolean()) $"a second call differs ({dtype})") first again
                 // Self-distances are zero on the diagonal: a batch compared with itself is not centred twice.
                 for m in [ again.[1]; again.[3] ] do
