@@ -179,27 +179,27 @@ public static class BregmanTrainCommand
                 // An option given explicitly must equal the checkpoint's setting: a resumed run cannot honour another.
                 var m = DeepBregmanTrainer.ReadManifest(settings.Out);
                 var (mo, mt) = (m.Model, m.Trainer);
-                Keeps(r, generator, mo.Divergence);
-                Keeps(r, seed, mo.Seed);
-                Keeps(r, embedding, mo.EmbeddingDimension);
-                Keeps(r, hidden, mo.Hidden);
-                Keeps(r, normalize, mo.Normalize);
-                Keeps(r, generatorRank, mo.GeneratorRank);
-                Keeps(r, generatorPieces, mo.GeneratorPieces);
-                Keeps(r, generatorTemperature, mo.GeneratorTemperature);
+                ResumedSettings.Keep(r, generator, mo.Divergence, ignoreCase: true);
+                ResumedSettings.Keep(r, seed, mo.Seed);
+                ResumedSettings.Keep(r, embedding, mo.EmbeddingDimension);
+                ResumedSettings.Keep(r, hidden, mo.Hidden);
+                ResumedSettings.Keep(r, normalize, mo.Normalize);
+                ResumedSettings.Keep(r, generatorRank, mo.GeneratorRank);
+                ResumedSettings.Keep(r, generatorPieces, mo.GeneratorPieces);
+                ResumedSettings.Keep(r, generatorTemperature, mo.GeneratorTemperature);
                 if (r.GetResult(generatorHidden) is { Implicit: false } && !settings.Model.GeneratorHidden.SequenceEqual(mo.GeneratorHidden))
-                    throw Kept(generatorHidden.Name, Widths(settings.Model.GeneratorHidden), Widths(mo.GeneratorHidden));
-                Keeps(r, generatorStrength, mo.GeneratorStrength);
-                Keeps(r, learningRate, mt.LearningRate);
-                Keeps(r, weightDecay, mt.WeightDecay);
-                Keeps(r, warmup, mt.WarmupFraction);
-                Keeps(r, clip, mt.ClipNorm);
-                Keeps(r, checkpointEvery, mt.CheckpointEverySteps);
-                Keeps(r, classesPerBatch, mt.ClassesPerBatch);
-                Keeps(r, itemsPerClass, mt.ItemsPerClass);
+                    throw ResumedSettings.Differs(generatorHidden.Name, Widths(settings.Model.GeneratorHidden), Widths(mo.GeneratorHidden));
+                ResumedSettings.Keep(r, generatorStrength, mo.GeneratorStrength);
+                ResumedSettings.Keep(r, learningRate, mt.LearningRate);
+                ResumedSettings.Keep(r, weightDecay, mt.WeightDecay);
+                ResumedSettings.Keep(r, warmup, mt.WarmupFraction);
+                ResumedSettings.Keep(r, clip, mt.ClipNorm);
+                ResumedSettings.Keep(r, checkpointEvery, mt.CheckpointEverySteps);
+                ResumedSettings.Keep(r, classesPerBatch, mt.ClassesPerBatch);
+                ResumedSettings.Keep(r, itemsPerClass, mt.ItemsPerClass);
                 if (r.GetResult(device) is { Implicit: false } && !DeviceOption.Same(r.GetValue(device)!, mt.Device))
-                    throw Kept(device.Name, r.GetValue(device)!, mt.Device);
-                lossSettings.CheckKept(r, mt, Kept);
+                    throw ResumedSettings.Differs(device.Name, r.GetValue(device)!, mt.Device);
+                lossSettings.CheckKept(r, mt, ResumedSettings.Differs);
             }
             else
             {
@@ -254,18 +254,6 @@ public static class BregmanTrainCommand
         if (!Generators.Contains((generator ?? "").Trim().ToLowerInvariant()))
             throw new ArgumentException($"--generator '{generator}' is unknown; valid: {string.Join(", ", Generators)}.", "generator");
     }
-
-    private static void Keeps<T>(ParseResult r, Option<T> option, T recorded)
-    {
-        if (r.GetResult(option) is not { Implicit: false }) return;
-        var given = r.GetValue(option);
-        if (!EqualityComparer<T>.Default.Equals(given, recorded) && !(given is string a && recorded is string b && a.Trim().Equals(b, StringComparison.OrdinalIgnoreCase)))
-            throw Kept(option.Name, Convert.ToString(given, CultureInfo.InvariantCulture) ?? "(none)", Convert.ToString(recorded, CultureInfo.InvariantCulture) ?? "(none)");
-    }
-
-    private static ArgumentException Kept(string option, string given, string recorded) =>
-        new($"{option} {given} differs from the checkpoint's {recorded}; a resumed run continues with the checkpoint's settings. Drop {option}, or train afresh with --overwrite.",
-            option.TrimStart('-'));
 
     private static string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
 

@@ -102,22 +102,22 @@ public static class SequenceCommands
                     throw new InvalidDataException($"manifest {Path.Combine(outDir, Checkpoint.ManifestFile)}: \"standardizer\" is null, but distembed train always records the standardiser it fitted; the manifest was edited or written by another program.");
                 var t = resumed.Trainer;
                 var mo = resumed.Model;
-                KeepsSetting(r, lr, t.LearningRate);
-                KeepsSetting(r, weightDecay, t.WeightDecay);
-                KeepsSetting(r, warmup, t.WarmupFraction);
-                KeepsSetting(r, clip, t.ClipNorm);
-                KeepsSetting(r, checkpointEvery, t.CheckpointEverySteps);
-                KeepsSetting(r, patience, t.Patience);
-                KeepsSetting(r, seed, (int)t.Seed);
-                settings.CheckKept(r, t.Distance, t.DistanceSettings, KeptSetting);
-                lossSettings.CheckKept(r, t, KeptSetting);
-                KeepsSetting(r, encoder, mo.Encoder);
-                KeepsSetting(r, head, mo.Head);
-                KeepsSetting(r, hidden, mo.Hidden);
-                KeepsSetting(r, features, mo.Features);
-                KeepsSetting(r, quantiles, mo.Quantiles);
+                ResumedSettings.Keep(r, lr, t.LearningRate);
+                ResumedSettings.Keep(r, weightDecay, t.WeightDecay);
+                ResumedSettings.Keep(r, warmup, t.WarmupFraction);
+                ResumedSettings.Keep(r, clip, t.ClipNorm);
+                ResumedSettings.Keep(r, checkpointEvery, t.CheckpointEverySteps);
+                ResumedSettings.Keep(r, patience, t.Patience);
+                ResumedSettings.Keep(r, seed, (int)t.Seed);
+                settings.CheckKept(r, t.Distance, t.DistanceSettings, ResumedSettings.Differs);
+                lossSettings.CheckKept(r, t, ResumedSettings.Differs);
+                ResumedSettings.Keep(r, encoder, mo.Encoder);
+                ResumedSettings.Keep(r, head, mo.Head);
+                ResumedSettings.Keep(r, hidden, mo.Hidden);
+                ResumedSettings.Keep(r, features, mo.Features);
+                ResumedSettings.Keep(r, quantiles, mo.Quantiles);
                 if (r.GetResult(device) is { Implicit: false } && !DeviceOption.Same(r.GetValue(device)!, t.Device))
-                    throw KeptSetting("--device", r.GetValue(device)!, t.Device);
+                    throw ResumedSettings.Differs("--device", r.GetValue(device)!, t.Device);
                 if (r.GetResult(epochs) is { Implicit: false } && r.GetValue(epochs) < resumed.State.Epoch)
                     throw new ArgumentException($"--epochs {r.GetValue(epochs)} is below the {resumed.State.Epoch} epochs the checkpoint has already finished; --epochs on resume is the new total.", "epochs");
             }
@@ -129,7 +129,7 @@ public static class SequenceCommands
                 var standardizer = StandardizerOf(resumed, outDir)!;
                 var (train, valid) = Prepare(raw, validSpec, standardizer, resumed.Trainer.Seed);
                 if (r.GetResult(batchSize) is { Implicit: false } && Math.Min(r.GetValue(batchSize) / ItemsPerClass, train.Classes.Length) != resumed.Trainer.ClassesPerBatch)
-                    throw KeptSetting("--batch-size", r.GetValue(batchSize).ToString(CultureInfo.InvariantCulture), (ItemsPerClass * resumed.Trainer.ClassesPerBatch).ToString(CultureInfo.InvariantCulture));
+                    throw ResumedSettings.Differs("--batch-size", r.GetValue(batchSize).ToString(CultureInfo.InvariantCulture), (ItemsPerClass * resumed.Trainer.ClassesPerBatch).ToString(CultureInfo.InvariantCulture));
                 int? total = r.GetResult(epochs) is { Implicit: false } ? r.GetValue(epochs) : null;
                 (model, result) = WithProgress(asJson, total ?? resumed.Trainer.Epochs, p => SequenceTrainer.Resume(outDir, train, valid, p, default, total));
             }
@@ -356,18 +356,6 @@ public static class SequenceCommands
         ["Features"] = "--features", ["Quantiles"] = "--quantiles",
     }.Concat(DistanceSettings.OptionNames.Select(p => KeyValuePair.Create(nameof(TrainerOptions.DistanceSettings) + "." + p.Key, p.Value)))
         .ToDictionary(p => p.Key, p => p.Value);
-
-    /// <summary>On resume, an option given explicitly must equal the checkpoint's setting: a resumed run cannot honour another.</summary>
-    private static void KeepsSetting<T>(ParseResult r, Option<T> option, T recorded)
-    {
-        if (r.GetResult(option) is not { Implicit: false }) return;
-        var given = r.GetValue(option);
-        if (!EqualityComparer<T>.Default.Equals(given, recorded))
-            throw KeptSetting(option.Name, Convert.ToString(given, CultureInfo.InvariantCulture) ?? "(none)", Convert.ToString(recorded, CultureInfo.InvariantCulture) ?? "(none)");
-    }
-
-    private static ArgumentException KeptSetting(string option, string given, string recorded) =>
-        new($"{option} {given} differs from the checkpoint's {recorded}; a resumed run continues with the checkpoint's settings. Drop {option}, or train afresh with --overwrite.", option.TrimStart('-'));
 
     /// <summary>Runs a validation and names the command-line option in the error, not the API field: the message's
     /// leading field name is replaced by the option, and one parameter suffix is kept.</summary>
