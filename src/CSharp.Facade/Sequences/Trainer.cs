@@ -263,17 +263,8 @@ public static class SequenceTrainer
         ArgumentNullException.ThrowIfNull(train);
         CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.SequenceEmbedder, CheckpointMode.Resume, null, nameof(checkpointDirectory));
         var manifest = Checkpoint.ReadManifest(checkpointDirectory);
-        if (custom is null && manifest.DistanceIsCustom)
-            throw new ArgumentException(
-                $"checkpoint {checkpointDirectory} was trained under your own distance '{manifest.Distance}', which a checkpoint cannot hold; pass it as distance: SequenceTrainer.Resume(checkpointDirectory, distance, train, valid, …).",
-                "distance");
-        if (custom is not null && !manifest.DistanceIsCustom)
-            throw new ArgumentException(
-                $"checkpoint {checkpointDirectory} was trained under the catalog distance '{manifest.Distance}'; resume it with SequenceTrainer.Resume(checkpointDirectory, train, valid, …), without a distance.",
-                "distance");
-        if (custom is not null && custom.Name != manifest.Distance)
-            throw new ArgumentException(
-                $"distance '{custom.Name}' differs from the checkpoint's distance '{manifest.Distance}'; resume with the distance the run was trained under.", "distance");
+        MetricLearningTrainer.CheckResumedDistance(custom, manifest.DistanceIsCustom, manifest.Distance, checkpointDirectory,
+            "SequenceTrainer.Resume(checkpointDirectory, distance, train, valid, …)", "SequenceTrainer.Resume(checkpointDirectory, train, valid, …)");
         CheckSameData("train", train, manifest.TrainData);
         if (manifest.TrainData is not null)
         {

@@ -166,24 +166,39 @@ public static class MetricLearningTrainer
         return ResumeWith(model, custom, checkpointDirectory, train, valid, progress, cancellationToken, epochs);
     }
 
+    /// <summary>The distance rule of every resume: a run trained under your own distance resumes only with a distance of
+    /// that name (a checkpoint records the name but cannot hold the code), a catalog run only without one.</summary>
+    /// <param name="custom">The distance passed to the resume, or null.</param>
+    /// <param name="trainedCustom">Whether the checkpoint's run was trained under your own distance.</param>
+    /// <param name="recorded">The checkpoint's distance name.</param>
+    /// <param name="checkpointDirectory">The checkpoint folder, for messages.</param>
+    /// <param name="resumeWithDistance">The call that resumes a run under your own distance, for messages.</param>
+    /// <param name="resumeWithoutDistance">The call that resumes a catalog run, for messages.</param>
+    /// <exception cref="ArgumentException">The rule is broken (ParamName <c>distance</c>).</exception>
+    internal static void CheckResumedDistance(IDistance? custom, bool trainedCustom, string recorded, string checkpointDirectory,
+        string resumeWithDistance, string resumeWithoutDistance)
+    {
+        if (custom is null && trainedCustom)
+            throw new ArgumentException(
+                $"checkpoint {checkpointDirectory} was trained under your own distance '{recorded}', which is not in the catalog and which a checkpoint cannot hold; pass it as distance: {resumeWithDistance}.",
+                "distance");
+        if (custom is not null && !trainedCustom)
+            throw new ArgumentException(
+                $"checkpoint {checkpointDirectory} was trained under the catalog distance '{recorded}'; resume it with {resumeWithoutDistance}, without a distance.",
+                "distance");
+        if (custom is not null && custom.Name != recorded)
+            throw new ArgumentException(
+                $"distance '{custom.Name}' differs from the checkpoint's distance '{recorded}'; resume with the distance the run was trained under.", "distance");
+    }
+
     private static TrainingResult ResumeWith(nn.Module<Tensor, EmbeddingBatch> model, IDistance? custom, string checkpointDirectory, LabelledData train,
         LabelledData? valid, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, int? epochs)
     {
         ArgumentNullException.ThrowIfNull(train);
         CheckpointFolder.Prepare(checkpointDirectory, CheckpointKind.MetricLearning, CheckpointMode.Resume, null, nameof(checkpointDirectory));
         var manifest = ReadManifest(checkpointDirectory);
-        var isCatalog = manifest.Trainer.Distance is not null;
-        if (custom is null && !isCatalog)
-            throw new ArgumentException(
-                $"checkpoint {checkpointDirectory} was trained under your own distance '{manifest.Distance}', which is not in the catalog and which a checkpoint cannot hold; pass it as distance: MetricLearningTrainer.Resume(model, distance, checkpointDirectory, …).",
-                "distance");
-        if (custom is not null && isCatalog)
-            throw new ArgumentException(
-                $"checkpoint {checkpointDirectory} was trained under the catalog distance '{manifest.Distance}'; resume it with MetricLearningTrainer.Resume(model, checkpointDirectory, …), without a distance.",
-                "distance");
-        if (custom is not null && custom.Name != manifest.Distance)
-            throw new ArgumentException(
-                $"distance '{custom.Name}' differs from the checkpoint's distance '{manifest.Distance}'; resume with the distance the run was trained under.", "distance");
+        CheckResumedDistance(custom, manifest.Trainer.Distance is null, manifest.Distance, checkpointDirectory,
+            "MetricLearningTrainer.Resume(model, distance, checkpointDirectory, …)", "MetricLearningTrainer.Resume(model, checkpointDirectory, …)");
         TrainingCheckpoint.CheckSame(nameof(train), train.Fingerprint(), manifest.TrainData);
         TrainingCheckpoint.CheckSameValidation(valid, manifest.ValidData);
         CheckSignature(model, manifest.Parameters);
