@@ -118,19 +118,23 @@ module MarginalWasserstein =
                 value.add(term ucE ucD du, sc 1.0).add (term vcE vcD dv, sc 1.0)
         result.MoveToOuterDisposeScope()
 
-    /// Values of `t` sorted along `dim`. The sorted values are the same whichever sort runs; only the permutation
-    /// chosen among exactly tied elements differs, and that permutation decides which tied element receives the
-    /// gradient. So the stable sort (ties in index order, the documented convention) runs when autograd will record the
-    /// sort, and libtorch's faster unstable sort otherwise (no gradient, same values bit for bit).
-    /// Along dimension 1 of a CPU batch without recording, the SIMD sorting network of ColumnSort sorts (the same values
-    /// again, without indices).
+    /// Whether autograd will record an operation on t.
+    let private recording (t: Tensor) = t.requires_grad && torch.is_grad_enabled ()
+
+    /// Values of `t` sorted along `dim` by libtorch. The sorted values are the same whichever sort runs; only the
+    /// permutation chosen among exactly tied elements differs, and that permutation decides which tied element receives
+    /// the gradient. So the stable sort (ties in index order, the documented convention) runs when autograd will record
+    /// the sort, and libtorch's faster unstable sort otherwise (no gradient, same values bit for bit).
+    let private libtorchSorted (t: Tensor) (dim: int64) : Tensor =
+        let struct (v, _) = t.sort (dim, stable = recording t)
+        v
+
+    /// Values of `t` sorted along `dim`: along dimension 1 of a CPU batch without recording, by the SIMD sorting network
+    /// of ColumnSort (the same values again, without indices); else by libtorchSorted.
     let private sortedValues (t: Tensor) (dim: int64) : Tensor =
-        let stable = t.requires_grad && torch.is_grad_enabled ()
-        match (if stable || dim <> 1L then None else ColumnSort.trySorted t) with
+        match (if recording t || dim <> 1L then None else ColumnSort.trySorted t) with
         | Some values -> values
-        | None ->
-            let struct (v, _) = t.sort (dim, stable = stable)
-            v
+        | None -> libtorchSorted t dim
 
     /// Whether the sorted fast path (uniform weights of one length) applies: it holds the weights fixed at 1/T, so
     /// weights that need gradients take the merged path, whose derivative in the weights is the symmetric one above.
@@ -151,33 +155,39 @@ module MarginalWasserstein =
                 mergedCost p us uc vs vc
         result.MoveToOuterDisposeScope()
 
-    /// points [B,T,d] sorted along T, computed in chunks of rows of about 2^17 elements, so that the sort's int64
-    /// indices and internal copies never exceed one chunk (for B = 50,000, T = 64, d = 32 they would otherwise add
+    /// points [B,T,d] sorted along T by libtorch, computed in chunks of rows of about 2^17 elements, so that the sort's
+    /// int64 indices and internal copies never exceed one chunk (for B = 50,000, T = 64, d = 32 they would otherwise add
     /// 1.2 GB). Small chunks also keep each temporary below glibc's mmap threshold once it has adapted, so the
     /// chunks reuse one another's memory instead of faulting in fresh pages: at B = 128, T = 128, d = 64 a
     /// pairwise marginal W2 went from 93–165 ms (bimodal, by allocator state) with one sort to 92–130 ms.
     /// Differentiable: the chunks are concatenated in the graph.
-    /// Without recording, on the CPU, ColumnSort sorts the whole batch at once (it makes no indices or copies per chunk).
-    let private sortedAlongPoints (points: Tensor) : Tensor =
-      match (if points.requires_grad && torch.is_grad_enabled () then None else ColumnSort.trySorted points) with
-      | Some values -> values
-      | None ->
+    let private libtorchSortedAlongPoints (points: Tensor) : Tensor =
         let b = points.shape.[0]
         let perRow = max 1L (points.shape.[1] * points.shape.[2])
         let chunk = max 1L ((1L <<< 17) / perRow)
-        if chunk >= b then sortedValues points 1L
+        if chunk >= b then libtorchSorted points 1L
         else
             use scope = torch.NewDisposeScope()
             let parts =
                 [| for s in 0L .. chunk .. b - 1L ->
                        use inner = torch.NewDisposeScope()
-                       (sortedValues (points.narrow (0L, s, min chunk (b - s))) 1L).MoveToOuterDisposeScope() |]
+                       (libtorchSorted (points.narrow (0L, s, min chunk (b - s))) 1L).MoveToOuterDisposeScope() |]
             torch.cat(parts, 0L).MoveToOuterDisposeScope()
 
+    /// points [B,T,d] sorted along T: without recording, on the CPU, by ColumnSort over the whole batch at once (it
+    /// makes no indices or copies per chunk); else (or on a NaN) by libtorchSortedAlongPoints.
+    let private sortedAlongPoints (points: Tensor) : Tensor =
+        match (if recording points then None else ColumnSort.trySorted points) with
+        | Some values -> values
+        | None -> libtorchSortedAlongPoints points
+
     /// sortedAlongPoints of a temporary of the caller's (projections it has just made): sorted in place by ColumnSort
-    /// where it applies (no gradient recorded, CPU), saving the copy; else as sortedAlongPoints.
+    /// where it applies (no gradients, CPU), saving the copy; a NaN leaves its columns permuted, which libtorch's sort
+    /// then sorts to the same values.
     let private sortedAlongOwnPoints (points: Tensor) : Tensor =
-        if ColumnSort.trySortInPlace points then points else sortedAlongPoints points
+        if points.requires_grad then sortedAlongPoints points
+        elif ColumnSort.trySortInPlace points then points
+        else libtorchSortedAlongPoints points
 
     /// The number of positive weights of each row when every row is uniform on its support (all positive weights of
     /// a row equal, as for length-masked sequences), else None. One host synchronisation.
